@@ -1,0 +1,47 @@
+//! Bearer-token authentication of the JSON API.
+//!
+//! The token is hashed and looked up by hash; it is never logged or echoed.
+
+use http::request::Parts;
+
+use super::ApiError;
+use crate::app::App;
+use crate::tokens;
+
+/// Checks `Authorization: Bearer <token>` and that the token holds `scope`.
+pub async fn require(app: &App, parts: &Parts, scope: &'static str) -> Result<(), ApiError> {
+    let header = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .ok_or_else(|| {
+            ApiError::Unauthorized(
+                "missing Authorization header; send `Authorization: Bearer <token>` \
+                 (create a token with `stowage token create`)"
+                    .into(),
+            )
+        })?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::Unauthorized(
+                "malformed Authorization header; expected `Authorization: Bearer <token>`".into(),
+            )
+        })?;
+    let hash = tokens::hash(token);
+    let record = app.db(move |db| db.find_token(&hash)).await?;
+    let record = record
+        .ok_or_else(|| ApiError::Unauthorized("the token is unknown or has been revoked".into()))?;
+    if !tokens::allows(&record.scopes, scope) {
+        return Err(ApiError::Forbidden(format!(
+            "token '{}' lacks the '{scope}' scope; create one with `stowage token create --scopes {scope}`",
+            record.name
+        )));
+    }
+    Ok(())
+}

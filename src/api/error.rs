@@ -1,0 +1,248 @@
+//! The one error type of the HTTP layer, rendered two ways: as the JSON API
+//! error `{"error", "errorDescription"}` and as S3's XML `<Error>`.
+//!
+//! Every variant knows its HTTP status and its code on each surface, in one
+//! table ([`ApiError::meta`]). The description is written for the client:
+//! what was wrong and how to fix it. It must never carry a secret, a token,
+//! a signature, a filesystem path or SQL; internal failures render as a
+//! generic message with the request id, and their detail goes only to the
+//! server log.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+
+use super::{full, Body};
+use crate::db::DbError;
+use crate::sigv4::AuthError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    // ---- shared by both surfaces ----
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+
+    // ---- S3 surface (presigned PUT/GET) ----
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("You must provide the Content-Length HTTP header; send the file with a known length (curl --upload-file does).")]
+    MissingContentLength,
+    #[error("{0}")]
+    EntityTooLarge(String),
+    #[error("{0}")]
+    IncompleteBody(String),
+    #[error("{0}")]
+    BadDigest(String),
+    #[error("{0}")]
+    NoSuchBucket(String),
+    #[error("{0}")]
+    NoSuchKey(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+
+    // ---- the server's fault ----
+    #[error("internal error")]
+    Internal(#[source] Internal),
+}
+
+/// Causes of a 500, kept for the log only.
+#[derive(Debug, thiserror::Error)]
+pub enum Internal {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+/// Status, S3 code and JSON code of one error: the table both renderings
+/// read from.
+pub struct Meta {
+    pub status: StatusCode,
+    pub s3_code: &'static str,
+    pub json_code: &'static str,
+}
+
+const fn meta(status: StatusCode, s3_code: &'static str, json_code: &'static str) -> Meta {
+    Meta {
+        status,
+        s3_code,
+        json_code,
+    }
+}
+
+impl ApiError {
+    pub fn meta(&self) -> Meta {
+        use StatusCode as S;
+        match self {
+            ApiError::BadRequest(_) => meta(S::BAD_REQUEST, "InvalidArgument", "BadRequest"),
+            ApiError::Unauthorized(_) => meta(S::UNAUTHORIZED, "AccessDenied", "Unauthorized"),
+            ApiError::Forbidden(_) => meta(S::FORBIDDEN, "AccessDenied", "Forbidden"),
+            ApiError::NotFound(_) => meta(S::NOT_FOUND, "NoSuchKey", "NotFound"),
+            ApiError::MethodNotAllowed(_) => meta(
+                S::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "MethodNotAllowed",
+            ),
+            ApiError::Conflict(_) => meta(S::CONFLICT, "OperationAborted", "Conflict"),
+            ApiError::PayloadTooLarge(_) => {
+                meta(S::PAYLOAD_TOO_LARGE, "EntityTooLarge", "PayloadTooLarge")
+            }
+            ApiError::Auth(e) => Meta {
+                status: StatusCode::from_u16(e.http_status()).unwrap_or(S::FORBIDDEN),
+                s3_code: e.s3_code(),
+                json_code: if e.http_status() == 400 {
+                    "BadRequest"
+                } else {
+                    "Forbidden"
+                },
+            },
+            ApiError::MissingContentLength => {
+                meta(S::LENGTH_REQUIRED, "MissingContentLength", "BadRequest")
+            }
+            ApiError::EntityTooLarge(_) => meta(S::BAD_REQUEST, "EntityTooLarge", "BadRequest"),
+            ApiError::IncompleteBody(_) => meta(S::BAD_REQUEST, "IncompleteBody", "BadRequest"),
+            ApiError::BadDigest(_) => meta(S::BAD_REQUEST, "BadDigest", "BadRequest"),
+            ApiError::NoSuchBucket(_) => meta(S::NOT_FOUND, "NoSuchBucket", "NotFound"),
+            ApiError::NoSuchKey(_) => meta(S::NOT_FOUND, "NoSuchKey", "NotFound"),
+            ApiError::InvalidRequest(_) => meta(S::BAD_REQUEST, "InvalidRequest", "BadRequest"),
+            ApiError::Internal(_) => {
+                meta(S::INTERNAL_SERVER_ERROR, "InternalError", "InternalError")
+            }
+        }
+    }
+
+    /// The client-facing description; internal detail is replaced.
+    fn description(&self, request_id: &str) -> String {
+        match self {
+            ApiError::Internal(_) => format!(
+                "The server failed while handling this request; nothing was stored by it. \
+                 Retry later; if it persists, give the operator request id {request_id}."
+            ),
+            other => other.to_string(),
+        }
+    }
+
+    fn log(&self, request_id: &str) {
+        if let ApiError::Internal(cause) = self {
+            tracing::error!(request_id, error = %cause, "internal error");
+        }
+    }
+
+    /// `{"error": code, "errorDescription": text}` for the JSON API.
+    pub fn into_json(self, request_id: &str) -> Response<Body> {
+        self.log(request_id);
+        let m = self.meta();
+        let body = serde_json::json!({
+            "error": m.json_code,
+            "errorDescription": self.description(request_id),
+        });
+        let mut resp = Response::new(full(body.to_string()));
+        *resp.status_mut() = m.status;
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if m.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+
+    /// `<Error><Code/><Message/><Resource/><RequestId/></Error>` for the S3
+    /// surface. `resource` is the request path (never the query string,
+    /// which holds the signature).
+    pub fn into_xml(self, request_id: &str, resource: &str) -> Response<Body> {
+        self.log(request_id);
+        let m = self.meta();
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message><Resource>{}</Resource><RequestId>{}</RequestId></Error>",
+            m.s3_code,
+            xml_escape(&self.description(request_id)),
+            xml_escape(resource),
+            xml_escape(request_id),
+        );
+        let mut resp = Response::new(full(Bytes::from(xml)));
+        *resp.status_mut() = m.status;
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml"),
+        );
+        resp
+    }
+}
+
+/// Escapes the five XML special characters.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn text(r: Response<Body>) -> String {
+        let b = r.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(b.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn internal_detail_never_reaches_the_client() {
+        let e = ApiError::Internal(Internal::Other(
+            "open /srv/data/blobs/ab: SELECT secret".into(),
+        ));
+        let body = text(e.into_json("REQ1")).await;
+        assert!(body.contains("\"error\":\"InternalError\""), "{body}");
+        assert!(body.contains("REQ1"));
+        assert!(!body.contains("/srv") && !body.contains("SELECT"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn xml_errors_are_escaped_and_carry_the_code() {
+        let e = ApiError::BadDigest("a <b> & c".into());
+        let r = e.into_xml("R2", "/uploads/x");
+        assert_eq!(r.status(), 400);
+        let body = text(r).await;
+        assert!(body.contains("<Code>BadDigest</Code>"), "{body}");
+        assert!(body.contains("a &lt;b&gt; &amp; c"), "{body}");
+        assert!(body.contains("<RequestId>R2</RequestId>"));
+    }
+}

@@ -1,0 +1,60 @@
+//! `GET /api/inspect/v1/file/{id}`: what the index knows of one file, and
+//! for completed files a presigned download URL.
+
+use base64::Engine;
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{auth, json, object, ApiError, Body};
+use crate::app::App;
+use crate::db::{FileRecord, Status};
+
+pub async fn get(
+    app: &App,
+    req: Request<Incoming>,
+    raw_id: &str,
+) -> Result<Response<Body>, ApiError> {
+    let (parts, _) = req.into_parts();
+    auth::require(app, &parts, "read").await?;
+    let id = Uuid::try_parse(raw_id)
+        .ok()
+        .filter(|_| raw_id.len() == 36)
+        .ok_or_else(|| ApiError::BadRequest("the file id in the path must be a UUID".into()))?;
+    let rec = app
+        .db(move |db| db.get(&id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no file with id {id}")))?;
+    Ok(json(
+        StatusCode::OK,
+        serde_json::json!({"data": record_json(app, &rec)}),
+    ))
+}
+
+fn rfc3339(unix: Option<i64>) -> Value {
+    unix.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .map_or(Value::Null, Value::String)
+}
+
+/// The JSON form of a record, shared by complete and get.
+pub fn record_json(app: &App, rec: &FileRecord) -> Value {
+    let mut v = serde_json::json!({
+        "id": rec.id.to_string(),
+        "fileName": rec.file_name,
+        "contentType": rec.content_type,
+        "size": rec.size,
+        "hash": base64::engine::general_purpose::STANDARD.encode(rec.sha256.0),
+        "status": rec.status.as_str(),
+        "createdAt": rfc3339(Some(rec.created_at)),
+        "uploadedAt": rfc3339(rec.uploaded_at),
+        "completedAt": rfc3339(rec.completed_at),
+    });
+    if rec.status == Status::Completed {
+        v["downloadURL"] = Value::String(object::presign_get_url(app, &rec.id, app.clock.now()));
+    }
+    v
+}

@@ -1,0 +1,299 @@
+//! `POST /api/inspect/v1/file/upload/presigned` and `…/upload/complete`.
+//!
+//! Owns validation of what a client declares (every field checked, every
+//! error naming the field) and the answers 201 / 200 / 409. It never stores
+//! bytes: those arrive through the presigned URL (`object.rs`).
+
+use base64::Engine;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
+
+use super::{auth, files, json, object, ApiError, Body, MAX_JSON_BODY};
+use crate::app::App;
+use crate::db::{CompleteOutcome, Declared, PresignOutcome};
+use crate::store::Digest;
+
+/// Longest file name accepted, in bytes (common filesystem limit).
+const MAX_FILE_NAME: usize = 255;
+
+pub async fn presign(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let (parts, body) = req.into_parts();
+    auth::require(app, &parts, "upload").await?;
+    let obj = read_json_object(body).await?;
+    let d = parse_declared(&obj, app.config.upload.max_size)?;
+
+    let now = app.clock.now();
+    let expires = app.config.upload.presign_expiry_secs;
+    let url_expires_at = now.unix_timestamp() + expires as i64;
+    let dedupe = app.config.upload.dedupe;
+    let decl = d.clone();
+    let outcome = app
+        .db(move |db| db.presign(&decl, now.unix_timestamp(), url_expires_at, dedupe))
+        .await?;
+    match outcome {
+        PresignOutcome::NeedsUpload => {
+            let url = object::presign_put_url(app, &d, now);
+            Ok(json(
+                StatusCode::CREATED,
+                serde_json::json!({"data": {"presignedURL": url, "id": d.id.to_string()}}),
+            ))
+        }
+        PresignOutcome::AlreadyStored => Ok(json(
+            StatusCode::OK,
+            serde_json::json!({"data": {"id": d.id.to_string()}}),
+        )),
+        PresignOutcome::Conflict(why) => Err(ApiError::Conflict(why)),
+    }
+}
+
+pub async fn complete(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let (parts, body) = req.into_parts();
+    auth::require(app, &parts, "upload").await?;
+    let obj = read_json_object(body).await?;
+    let id = parse_id(&obj)?;
+    let now = app.now_unix();
+    match app.db(move |db| db.complete(&id, now)).await? {
+        CompleteOutcome::Completed(rec) => Ok(json(
+            StatusCode::OK,
+            serde_json::json!({"data": files::record_json(app, &rec)}),
+        )),
+        CompleteOutcome::NotFound => Err(ApiError::NotFound(format!(
+            "no file with id {id}; request a presigned URL for it first"
+        ))),
+        CompleteOutcome::NotUploaded(_) => Err(ApiError::Conflict(format!(
+            "no verified bytes have arrived for id {id} yet; PUT the file to its presigned URL \
+             (ask for a new one if it expired), then call complete again"
+        ))),
+    }
+}
+
+/// Reads at most [`MAX_JSON_BODY`] bytes and parses a JSON object.
+pub async fn read_json_object(body: Incoming) -> Result<Map<String, Value>, ApiError> {
+    let bytes = Limited::new(body, MAX_JSON_BODY)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::PayloadTooLarge(format!(
+                    "the request body is larger than {MAX_JSON_BODY} bytes; send only the JSON fields"
+                ))
+            } else {
+                ApiError::BadRequest("the request body could not be read completely".into())
+            }
+        })?
+        .to_bytes();
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the body is not valid JSON ({e}); send a JSON object"
+        ))
+    })?;
+    match value {
+        Value::Object(m) => Ok(m),
+        _ => Err(ApiError::BadRequest(
+            "the body must be a JSON object, e.g. {\"id\": \"…\"}".into(),
+        )),
+    }
+}
+
+fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a Value, ApiError> {
+    obj.get(name)
+        .ok_or_else(|| ApiError::BadRequest(format!("field `{name}` is missing")))
+}
+
+fn string_field<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a str, ApiError> {
+    field(obj, name)?
+        .as_str()
+        .ok_or_else(|| ApiError::BadRequest(format!("field `{name}` must be a string")))
+}
+
+fn parse_id(obj: &Map<String, Value>) -> Result<Uuid, ApiError> {
+    let s = string_field(obj, "id")?;
+    // Only the canonical hyphenated form, so one id has one spelling.
+    Uuid::try_parse(s)
+        .ok()
+        .filter(|_| s.len() == 36)
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "field `id` must be a UUID like 0f8fad5b-d9cb-469f-a165-70867728950e, got '{}'",
+                truncate(s, 64)
+            ))
+        })
+}
+
+/// Validates every declared field; errors name the field and the fix.
+pub fn parse_declared(obj: &Map<String, Value>, max_size: u64) -> Result<Declared, ApiError> {
+    let id = parse_id(obj)?;
+
+    let content_type = string_field(obj, "contentType")?.trim();
+    if !valid_mime(content_type) {
+        return Err(ApiError::BadRequest(format!(
+            "field `contentType` must be a MIME type like image/png, got '{}'",
+            truncate(content_type, 64)
+        )));
+    }
+
+    let hash_b64 = string_field(obj, "hash")?;
+    let sha256 = base64::engine::general_purpose::STANDARD
+        .decode(hash_b64)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .map(Digest)
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "field `hash` must be the standard base64 of the file's 32-byte SHA-256 \
+                 (e.g. `openssl dgst -sha256 -binary f.png | base64`)"
+                    .into(),
+            )
+        })?;
+
+    let name_key = if obj.contains_key("fileName") {
+        "fileName"
+    } else if obj.contains_key("name") {
+        "name"
+    } else {
+        return Err(ApiError::BadRequest(
+            "field `fileName` is missing (`name` is accepted too)".into(),
+        ));
+    };
+    let file_name = string_field(obj, name_key)?;
+    if file_name.is_empty() {
+        return Err(ApiError::BadRequest(format!(
+            "field `{name_key}` must not be empty"
+        )));
+    }
+    if file_name.len() > MAX_FILE_NAME {
+        return Err(ApiError::BadRequest(format!(
+            "field `{name_key}` is {} bytes long; at most {MAX_FILE_NAME} are allowed",
+            file_name.len()
+        )));
+    }
+    if file_name.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(format!(
+            "field `{name_key}` must not contain control characters"
+        )));
+    }
+
+    let size_v = field(obj, "size")?;
+    let size = match size_v.as_u64() {
+        Some(n) => n,
+        None if size_v.as_i64().is_some() => {
+            return Err(ApiError::BadRequest(
+                "field `size` must not be negative".into(),
+            ))
+        }
+        None => {
+            return Err(ApiError::BadRequest(
+                "field `size` must be a whole number of bytes".into(),
+            ))
+        }
+    };
+    if size > max_size {
+        return Err(ApiError::BadRequest(format!(
+            "field `size` is {size} bytes; this gateway accepts at most {max_size} bytes per file"
+        )));
+    }
+    if size == 0 && sha256.0 != <[u8; 32]>::from(Sha256::digest([])) {
+        return Err(ApiError::BadRequest(
+            "field `hash` is not the SHA-256 of an empty file, but `size` is 0".into(),
+        ));
+    }
+
+    Ok(Declared {
+        id,
+        file_name: file_name.to_string(),
+        content_type: content_type.to_string(),
+        size,
+        sha256,
+    })
+}
+
+/// `type/subtype` with RFC 6838 restricted names, optionally followed by
+/// `; parameters` (kept verbatim, since the PUT must send the same header).
+fn valid_mime(s: &str) -> bool {
+    let essence = s.split(';').next().unwrap_or("").trim();
+    let Some((ty, sub)) = essence.split_once('/') else {
+        return false;
+    };
+    let restricted = |n: &str| {
+        (1..=127).contains(&n.len())
+            && n.as_bytes()[0].is_ascii_alphanumeric()
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    restricted(ty)
+        && restricted(sub)
+        && s.parse::<mime::Mime>().is_ok()
+        && s.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    let cut: String = s.chars().take(max).collect();
+    if cut.len() < s.len() {
+        format!("{cut}…")
+    } else {
+        cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Map<String, Value> {
+        serde_json::json!({
+            "id": "0f8fad5b-d9cb-469f-a165-70867728950e",
+            "contentType": "image/png",
+            "hash": base64::engine::general_purpose::STANDARD.encode([1u8; 32]),
+            "fileName": "photo.png",
+            "size": 12345
+        })
+        .as_object()
+        .unwrap()
+        .clone()
+    }
+
+    fn err_for(key: &str, v: Value) -> String {
+        let mut o = base();
+        o.insert(key.into(), v);
+        match parse_declared(&o, 1 << 20) {
+            Err(ApiError::BadRequest(m)) => m,
+            other => panic!("{key}: expected BadRequest, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        assert!(err_for("id", "not-a-uuid".into()).contains("`id`"));
+        assert!(err_for("id", "0f8fad5bd9cb469fa16570867728950e".into()).contains("`id`"));
+        assert!(err_for("contentType", "png".into()).contains("`contentType`"));
+        assert!(err_for("contentType", "image/".into()).contains("`contentType`"));
+        assert!(err_for("hash", "AAAA".into()).contains("`hash`"));
+        assert!(err_for("hash", 5.into()).contains("`hash`"));
+        assert!(err_for("fileName", "".into()).contains("`fileName`"));
+        assert!(err_for("fileName", "a\nb".into()).contains("control"));
+        assert!(err_for("fileName", "x".repeat(256).into()).contains("255"));
+        assert!(err_for("size", (-1).into()).contains("negative"));
+        assert!(err_for("size", 1.5.into()).contains("whole"));
+        assert!(err_for("size", (2u64 << 20).into()).contains("at most"));
+        let mut o = base();
+        o.remove("size");
+        assert!(
+            matches!(parse_declared(&o, 10), Err(ApiError::BadRequest(m)) if m.contains("`size` is missing"))
+        );
+    }
+
+    #[test]
+    fn name_is_an_alias_and_parameters_are_kept() {
+        let mut o = base();
+        let n = o.remove("fileName").unwrap();
+        o.insert("name".into(), n);
+        o.insert("contentType".into(), "text/plain; charset=utf-8".into());
+        let d = parse_declared(&o, 1 << 20).unwrap();
+        assert_eq!(d.file_name, "photo.png");
+        assert_eq!(d.content_type, "text/plain; charset=utf-8");
+    }
+}

@@ -1,0 +1,106 @@
+//! The running gateway's shared state: configuration, credentials, index,
+//! blob store and clock, built once at start-up and shared by every request.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::api::ApiError;
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError, PublicUrl};
+use crate::db::{DbError, Index, SqliteIndex};
+use crate::sigv4::Credentials;
+use crate::store::{BlobStore, LocalStore};
+
+/// Pending rows are swept this long after their URL expired, so a client
+/// whose URL just expired still gets a precise answer for a while.
+pub const PENDING_GRACE_SECS: i64 = 3600;
+
+pub struct App {
+    pub config: Config,
+    /// Base of every URL we sign; from config or the bound address.
+    pub public_url: PublicUrl,
+    /// The key pair presigned URLs are signed with.
+    pub credentials: Credentials,
+    pub index: Arc<dyn Index>,
+    pub store: Arc<dyn BlobStore>,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot open the index in the data dir: {0}")]
+    Db(#[from] DbError),
+    #[error("cannot prepare data dir {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl App {
+    /// Opens the data dir (creating it on first run) for a server bound at
+    /// `bound`.
+    pub fn open(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        bound: SocketAddr,
+    ) -> Result<Self, StartError> {
+        let dir_err = |source| StartError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        };
+        crate::store::fsutil::create_dir_all_durable(&config.data_dir).map_err(dir_err)?;
+        let store = LocalStore::open(&config.data_dir).map_err(dir_err)?;
+        let index = SqliteIndex::open(&config.data_dir)?;
+        let credentials = config.credentials()?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| PublicUrl::from_addr(bound));
+        Ok(App {
+            config,
+            public_url,
+            credentials,
+            index: Arc::new(index),
+            store: Arc::new(store),
+            clock,
+        })
+    }
+
+    /// Now, in unix seconds.
+    pub fn now_unix(&self) -> i64 {
+        self.clock.now().unix_timestamp()
+    }
+
+    /// Runs an index call on the blocking pool: SQLite waits on fsync, which
+    /// must not stall the async workers.
+    pub async fn db<R, F>(&self, f: F) -> Result<R, ApiError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&dyn Index) -> Result<R, DbError> + Send + 'static,
+    {
+        let index = self.index.clone();
+        tokio::task::spawn_blocking(move || f(&*index))
+            .await
+            .map_err(|e| ApiError::Internal(crate::api::Internal::Other(e.to_string())))?
+            .map_err(ApiError::from)
+    }
+
+    /// One pass of housekeeping: pending rows whose URL expired more than
+    /// [`PENDING_GRACE_SECS`] ago, and temp files no upload owns.
+    pub async fn sweep(&self) -> Result<(usize, usize), ApiError> {
+        let cutoff = self.now_unix() - PENDING_GRACE_SECS;
+        let rows = self.db(move |db| db.sweep_pending(cutoff)).await?;
+        let temps = self.store.sweep_staging().await?;
+        if rows + temps > 0 {
+            tracing::info!(
+                pending_rows = rows,
+                temp_files = temps,
+                "sweep removed stale data"
+            );
+        }
+        Ok((rows, temps))
+    }
+}

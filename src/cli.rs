@@ -1,0 +1,269 @@
+//! The `stowage` command line: `serve` and `token create|list|revoke`.
+//!
+//! Prints tokens only to stdout, only when created, and never logs them.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use time::OffsetDateTime;
+
+use crate::app::App;
+use crate::clock::SystemClock;
+use crate::config::{Config, Overrides};
+use crate::db::{DbError, Index, SqliteIndex};
+use crate::tokens;
+
+#[derive(Parser)]
+#[command(
+    name = "stowage",
+    version,
+    about = "Self-hosted storage gateway with SigV4 presigned uploads"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Address to listen on, e.g. 0.0.0.0:8080 (overrides `listen`).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Data directory (overrides `data_dir`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Manage API bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; it is printed once, alone on the last line.
+    Create {
+        /// A unique name, used to list and revoke it.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated scopes: upload, read, admin.
+        #[arg(long, default_value = "upload,read")]
+        scopes: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// List tokens (names and scopes; tokens themselves are not stored).
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Revoke a token by name; it stops working at once.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Args)]
+struct ConfigArgs {
+    /// Config file [default: ./config.toml]
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory (overrides `data_dir`).
+    #[arg(long = "data-dir", id = "token_data_dir", hide = true)]
+    data_dir: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    fn load(&self, overrides: Overrides) -> Result<Config, String> {
+        let explicit = self.config.is_some();
+        let path = self
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("config.toml"));
+        let overrides = Overrides {
+            data_dir: overrides.data_dir.or_else(|| self.data_dir.clone()),
+            ..overrides
+        };
+        Config::load(&path, explicit, |k| std::env::var(k).ok(), &overrides)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Entry point used by `main`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve {
+            config,
+            listen,
+            data_dir,
+        } => serve(&config, Overrides { listen, data_dir }),
+        Command::Token { command } => token(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn serve(args: &ConfigArgs, overrides: Overrides) -> Result<(), String> {
+    let config = args.load(overrides)?;
+    init_logging();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the bound address: {e}"))?;
+        let app = App::open(config, Arc::new(SystemClock), bound).map_err(|e| e.to_string())?;
+        let now = app.now_unix();
+        let index = app.index.clone();
+        let initial = tokio::task::spawn_blocking(move || tokens::ensure_initial(&*index, now))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        if let Some(token) = initial {
+            println!("Created API token 'initial' with scopes upload, read, admin. It is shown only this once:");
+            println!("{token}");
+            println!("Revoke it with: stowage token revoke initial");
+        }
+        tracing::info!(
+            data_dir = %app.config.data_dir.display(),
+            public_url = %app.public_url.base,
+            bucket = %app.config.s3.bucket,
+            access_key_id = %app.credentials.access_key_id,
+            "gateway ready"
+        );
+        tracing::info!("listening on http://{bound}");
+        crate::server::run(listener, Arc::new(app), shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn open_index(args: &ConfigArgs) -> Result<SqliteIndex, String> {
+    let config = args.load(Overrides::default())?;
+    crate::store::fsutil::create_dir_all_durable(&config.data_dir)
+        .map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
+    SqliteIndex::open(&config.data_dir).map_err(|e| e.to_string())
+}
+
+fn token(cmd: TokenCommand) -> Result<(), String> {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    match cmd {
+        TokenCommand::Create {
+            name,
+            scopes,
+            config,
+        } => {
+            if name.is_empty()
+                || name.len() > 64
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            {
+                return Err("--name must be 1-64 letters, digits, '-', '_' or '.'".into());
+            }
+            let scopes = tokens::parse_scopes(&scopes)?;
+            let index = open_index(&config)?;
+            let token = tokens::create(&index, &name, &scopes, now).map_err(|e| match e {
+                DbError::NameTaken(_) => format!("{e}; pick another --name or revoke it first"),
+                e => e.to_string(),
+            })?;
+            println!(
+                "Created token '{name}' with scopes {}. Keep it safe; it is not shown again:",
+                scopes.join(",")
+            );
+            println!("{token}");
+            Ok(())
+        }
+        TokenCommand::List { config } => {
+            let index = open_index(&config)?;
+            let list = index.list_tokens().map_err(|e| e.to_string())?;
+            println!("{:<24} {:<20} {:<22} STATUS", "NAME", "SCOPES", "CREATED");
+            for t in list {
+                let when = |t: i64| {
+                    OffsetDateTime::from_unix_timestamp(t)
+                        .ok()
+                        .and_then(|d| {
+                            d.format(&time::format_description::well_known::Rfc3339)
+                                .ok()
+                        })
+                        .unwrap_or_default()
+                };
+                let status = match t.revoked_at {
+                    Some(r) => format!("revoked {}", when(r)),
+                    None => "active".into(),
+                };
+                println!(
+                    "{:<24} {:<20} {:<22} {status}",
+                    t.name,
+                    t.scopes.join(","),
+                    when(t.created_at)
+                );
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { name, config } => {
+            let index = open_index(&config)?;
+            if index.revoke_token(&name, now).map_err(|e| e.to_string())? {
+                println!("Revoked token '{name}'.");
+                Ok(())
+            } else {
+                Err(format!(
+                    "no active token named '{name}' (see `stowage token list`)"
+                ))
+            }
+        }
+    }
+}

@@ -1,0 +1,562 @@
+//! Configuration: `config.toml`, then `STOWAGE_*` environment variables, then
+//! command-line flags, each overriding the one before.
+//!
+//! This module owns parsing and validating every setting and the S3
+//! credentials kept in the data dir. It must never log or render a secret:
+//! `Config`'s `Debug` redacts the secret access key, and every error names
+//! the offending key, never its value when the value could be a secret.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::sigv4::Credentials;
+
+/// Default size limit of one upload: 5 GiB, S3's own single-PUT limit.
+pub const DEFAULT_MAX_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// Default lifetime of a presigned URL: 15 minutes, as the published API.
+pub const DEFAULT_PRESIGN_EXPIRY_SECS: u64 = 900;
+/// Name of the file in the data dir that keeps generated S3 credentials.
+pub const CREDENTIALS_FILE: &str = "s3-credentials.json";
+
+/// Why the configuration could not be loaded. Every variant names the key
+/// or file so an operator knows what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid value for `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+    #[error("cannot use S3 credentials file {path}: {message}")]
+    Credentials { path: PathBuf, message: String },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+/// The file as written; every field optional so defaults apply.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    public_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    #[serde(default)]
+    s3: FileS3,
+    #[serde(default)]
+    upload: FileUpload,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileS3 {
+    region: Option<String>,
+    bucket: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileUpload {
+    max_size: Option<u64>,
+    presign_expiry_secs: Option<u64>,
+    dedupe: Option<bool>,
+}
+
+/// Values given on the command line; `None` leaves the file/env value.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The validated configuration the gateway runs with.
+#[derive(Clone)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Base URL written into presigned URLs; `None` means "derive it from
+    /// the address actually bound", which also covers `--listen …:0`.
+    pub public_url: Option<PublicUrl>,
+    /// Root of the database, blobs and temp files.
+    pub data_dir: PathBuf,
+    pub s3: S3Config,
+    pub upload: UploadConfig,
+}
+
+#[derive(Clone)]
+pub struct S3Config {
+    /// Region in the credential scope of every signature.
+    pub region: String,
+    /// The one bucket presigned URLs point into.
+    pub bucket: String,
+    /// Explicit key pair; `None` means generate once and keep in the data dir.
+    pub credentials: Option<Credentials>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UploadConfig {
+    /// Largest upload accepted, in bytes.
+    pub max_size: u64,
+    /// Lifetime of a presigned URL in seconds (1..=604800, SigV4's limit).
+    pub presign_expiry_secs: u64,
+    /// Link a new id to an already-stored blob with the same hash and size
+    /// instead of asking the client to send the bytes again.
+    pub dedupe: bool,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url.as_ref().map(|u| &u.base))
+            .field("data_dir", &self.data_dir)
+            .field("region", &self.s3.region)
+            .field("bucket", &self.s3.bucket)
+            .field(
+                "access_key_id",
+                &self.s3.credentials.as_ref().map(|c| &c.access_key_id),
+            )
+            .field("upload", &self.upload)
+            .finish()
+    }
+}
+
+/// A base URL with only scheme and authority, as presigned URLs need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    /// `scheme://authority`, no trailing slash, default port dropped.
+    pub base: String,
+    /// The authority a client will send as `Host` for this URL.
+    pub host: String,
+}
+
+impl PublicUrl {
+    /// Parses `http(s)://host[:port][/]`. A path prefix is refused: the
+    /// signature covers the path the gateway receives, so a proxy that strips
+    /// a prefix would break every URL.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (scheme, rest) = s.split_once("://").ok_or_else(|| {
+            format!("'{s}' is not a URL; expected e.g. http://files.example:8080")
+        })?;
+        let default_port = match scheme {
+            "http" => "80",
+            "https" => "443",
+            _ => return Err(format!("scheme '{scheme}' is not http or https")),
+        };
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.is_empty() {
+            return Err("the URL has no host".into());
+        }
+        if authority.contains(['/', '?', '#', '@', ' ']) {
+            return Err(
+                "the URL must be only scheme://host[:port], without path, query or user".into(),
+            );
+        }
+        // Clients omit a default port from Host, so the signed host must too.
+        let host = match authority.rsplit_once(':') {
+            // A ']' after the last ':' means a bare IPv6 literal, no port.
+            Some((h, port)) if !port.contains(']') => {
+                if port.parse::<u16>().is_err() {
+                    return Err(format!("port '{port}' is not a number"));
+                }
+                if port == default_port {
+                    h.to_string()
+                } else {
+                    authority.to_string()
+                }
+            }
+            _ => authority.to_string(),
+        };
+        Ok(PublicUrl {
+            base: format!("{scheme}://{host}"),
+            host,
+        })
+    }
+
+    /// The public URL for a server bound at `addr` with no configured URL.
+    pub fn from_addr(addr: SocketAddr) -> Self {
+        PublicUrl {
+            base: format!("http://{addr}"),
+            host: addr.to_string(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads `path` (a missing file is an error only when `explicit`), then
+    /// applies `env` (`STOWAGE_*` lookups) and `overrides`.
+    pub fn load(
+        path: &Path,
+        explicit: bool,
+        env: impl Fn(&str) -> Option<String>,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let file = match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.message().to_string()
+                    + &e.span()
+                        .map(|s| format!(" (at byte {})", s.start))
+                        .unwrap_or_default(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                FileConfig::default()
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        Self::resolve(file, env, overrides)
+    }
+
+    /// Parses a config from TOML text (used by tests).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let file = toml::from_str::<FileConfig>(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<inline>"),
+            message: e.message().to_string(),
+        })?;
+        Self::resolve(file, |_| None, &Overrides::default())
+    }
+
+    fn resolve(
+        file: FileConfig,
+        env: impl Fn(&str) -> Option<String>,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let pick = |key: &'static str, file_value: Option<String>| -> Option<String> {
+            env(&env_name(key)).or(file_value)
+        };
+
+        let listen_s = overrides
+            .listen
+            .clone()
+            .or_else(|| pick("listen", file.listen.clone()))
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_s.parse().map_err(|_| {
+            invalid(
+                "listen",
+                format!("'{listen_s}' is not an address like 127.0.0.1:8080"),
+            )
+        })?;
+
+        let public_url = pick("public_url", file.public_url)
+            .filter(|s| !s.is_empty())
+            .map(|s| PublicUrl::parse(&s).map_err(|m| invalid("public_url", m)))
+            .transpose()?;
+
+        let data_dir = overrides
+            .data_dir
+            .clone()
+            .or_else(|| env(&env_name("data_dir")).map(PathBuf::from))
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        if data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "must not be empty"));
+        }
+
+        let region = pick("s3.region", file.s3.region).unwrap_or_else(|| "us-east-1".into());
+        if region.is_empty()
+            || !region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(invalid(
+                "s3.region",
+                format!("'{region}' is not a region name like us-east-1"),
+            ));
+        }
+        let bucket = pick("s3.bucket", file.s3.bucket).unwrap_or_else(|| "uploads".into());
+        validate_bucket(&bucket).map_err(|m| invalid("s3.bucket", m))?;
+
+        let key_id = pick("s3.access_key_id", file.s3.access_key_id).filter(|s| !s.is_empty());
+        let secret =
+            pick("s3.secret_access_key", file.s3.secret_access_key).filter(|s| !s.is_empty());
+        let credentials = match (key_id, secret) {
+            (Some(access_key_id), Some(secret_access_key)) => {
+                if !access_key_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    return Err(invalid(
+                        "s3.access_key_id",
+                        "must be letters and digits only",
+                    ));
+                }
+                if secret_access_key.len() < 16 || secret_access_key.contains(char::is_whitespace) {
+                    // The value itself is never echoed: it is a secret.
+                    return Err(invalid(
+                        "s3.secret_access_key",
+                        "must be at least 16 characters without spaces",
+                    ));
+                }
+                Some(Credentials {
+                    access_key_id,
+                    secret_access_key,
+                })
+            }
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid(
+                    "s3.secret_access_key",
+                    "is required when s3.access_key_id is set (or remove both to generate a pair)",
+                ))
+            }
+            (None, Some(_)) => return Err(invalid(
+                "s3.access_key_id",
+                "is required when s3.secret_access_key is set (or remove both to generate a pair)",
+            )),
+        };
+
+        let max_size =
+            parse_u64("upload.max_size", &env, file.upload.max_size)?.unwrap_or(DEFAULT_MAX_SIZE);
+        if max_size == 0 {
+            return Err(invalid("upload.max_size", "must be greater than 0"));
+        }
+        let presign_expiry_secs = parse_u64(
+            "upload.presign_expiry_secs",
+            &env,
+            file.upload.presign_expiry_secs,
+        )?
+        .unwrap_or(DEFAULT_PRESIGN_EXPIRY_SECS);
+        if !(1..=crate::sigv4::MAX_EXPIRES_SECS).contains(&presign_expiry_secs) {
+            return Err(invalid(
+                "upload.presign_expiry_secs",
+                format!(
+                    "{presign_expiry_secs} is outside 1..={} (SigV4 allows at most 7 days)",
+                    crate::sigv4::MAX_EXPIRES_SECS
+                ),
+            ));
+        }
+        let dedupe = match env(&env_name("upload.dedupe")) {
+            Some(v) => match v.as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => {
+                    return Err(invalid(
+                        "upload.dedupe",
+                        format!("'{v}' is not true or false"),
+                    ))
+                }
+            },
+            None => file.upload.dedupe.unwrap_or(true),
+        };
+
+        Ok(Config {
+            listen,
+            public_url,
+            data_dir,
+            s3: S3Config {
+                region,
+                bucket,
+                credentials,
+            },
+            upload: UploadConfig {
+                max_size,
+                presign_expiry_secs,
+                dedupe,
+            },
+        })
+    }
+
+    /// The configured key pair, or the one generated on first start and kept
+    /// in `data_dir/s3-credentials.json` (mode 0600).
+    pub fn credentials(&self) -> Result<Credentials, ConfigError> {
+        if let Some(c) = &self.s3.credentials {
+            return Ok(c.clone());
+        }
+        load_or_create_credentials(&self.data_dir)
+    }
+}
+
+/// `s3.access_key_id` → `STOWAGE_S3_ACCESS_KEY_ID`.
+pub fn env_name(key: &str) -> String {
+    format!("STOWAGE_{}", key.replace('.', "_").to_ascii_uppercase())
+}
+
+fn parse_u64(
+    key: &'static str,
+    env: &impl Fn(&str) -> Option<String>,
+    file_value: Option<u64>,
+) -> Result<Option<u64>, ConfigError> {
+    match env(&env_name(key)) {
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| invalid(key, format!("'{v}' is not a non-negative integer"))),
+        None => Ok(file_value),
+    }
+}
+
+/// S3's bucket naming rules (the subset that matters for path-style URLs).
+fn validate_bucket(b: &str) -> Result<(), String> {
+    let ok_chars = b
+        .bytes()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.');
+    let edges_ok = b
+        .bytes()
+        .next()
+        .zip(b.bytes().last())
+        .is_some_and(|(f, l)| f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric());
+    if (3..=63).contains(&b.len()) && ok_chars && edges_ok && !b.contains("..") {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{b}' is not a valid bucket name (3-63 lowercase letters, digits, '-' or '.')"
+        ))
+    }
+}
+
+#[derive(serde::Serialize, Deserialize)]
+struct StoredCredentials {
+    access_key_id: String,
+    secret_access_key: String,
+}
+
+fn load_or_create_credentials(data_dir: &Path) -> Result<Credentials, ConfigError> {
+    let path = data_dir.join(CREDENTIALS_FILE);
+    let err = |message: String| ConfigError::Credentials {
+        path: path.clone(),
+        message,
+    };
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let c: StoredCredentials = serde_json::from_slice(&bytes).map_err(|_| {
+                err("not valid JSON with access_key_id and secret_access_key".into())
+            })?;
+            return Ok(Credentials {
+                access_key_id: c.access_key_id,
+                secret_access_key: c.secret_access_key,
+            });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e.to_string())),
+    }
+    std::fs::create_dir_all(data_dir).map_err(|e| err(e.to_string()))?;
+    let mut id_bytes = [0u8; 10];
+    let mut secret_bytes = [0u8; 32];
+    crate::random::fill(&mut id_bytes);
+    crate::random::fill(&mut secret_bytes);
+    // AWS-shaped: 20 uppercase alphanumerics for the id, 40+ chars of secret.
+    let access_key_id = format!("STW{}", hex::encode_upper(&id_bytes[..]))[..20].to_string();
+    use base64::Engine;
+    let secret_access_key = base64::engine::general_purpose::STANDARD.encode(secret_bytes);
+    let stored = StoredCredentials {
+        access_key_id,
+        secret_access_key,
+    };
+    let json = serde_json::to_vec_pretty(&stored).map_err(|e| err(e.to_string()))?;
+    crate::store::fsutil::write_private_file(&path, &json).map_err(|e| err(e.to_string()))?;
+    Ok(Credentials {
+        access_key_id: stored.access_key_id,
+        secret_access_key: stored.secret_access_key,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_to_an_empty_file() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.s3.region, "us-east-1");
+        assert_eq!(c.s3.bucket, "uploads");
+        assert_eq!(c.upload.max_size, DEFAULT_MAX_SIZE);
+        assert_eq!(c.upload.presign_expiry_secs, 900);
+        assert!(c.upload.dedupe);
+        assert!(c.public_url.is_none());
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        for (toml, key) in [
+            ("listen = 'nope'", "listen"),
+            ("public_url = 'ftp://x'", "public_url"),
+            ("public_url = 'http://x/prefix'", "public_url"),
+            ("[s3]\nbucket = 'A'", "s3.bucket"),
+            ("[s3]\nregion = 'US EAST'", "s3.region"),
+            ("[s3]\naccess_key_id = 'AKID'", "s3.secret_access_key"),
+            (
+                "[upload]\npresign_expiry_secs = 604801",
+                "upload.presign_expiry_secs",
+            ),
+            ("[upload]\nmax_size = 0", "upload.max_size"),
+        ] {
+            match Config::from_toml(toml) {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{toml}"),
+                other => panic!("{toml}: expected invalid {key}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let e = Config::from_toml("[upload]\nmax_sise = 3").unwrap_err();
+        assert!(e.to_string().contains("max_sise"), "{e}");
+    }
+
+    #[test]
+    fn env_overrides_file_and_flags_override_env() {
+        let env = |k: &str| match k {
+            "STOWAGE_LISTEN" => Some("127.0.0.1:9000".to_string()),
+            "STOWAGE_UPLOAD_MAX_SIZE" => Some("1024".to_string()),
+            "STOWAGE_S3_BUCKET" => Some("photos".to_string()),
+            _ => None,
+        };
+        let file = FileConfig {
+            listen: Some("127.0.0.1:7000".into()),
+            ..Default::default()
+        };
+        let c = Config::resolve(file, env, &Overrides::default()).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.upload.max_size, 1024);
+        assert_eq!(c.s3.bucket, "photos");
+        let flags = Overrides {
+            listen: Some("127.0.0.1:9500".into()),
+            data_dir: None,
+        };
+        let c = Config::resolve(FileConfig::default(), env, &flags).unwrap();
+        assert_eq!(c.listen.port(), 9500);
+    }
+
+    #[test]
+    fn public_url_drops_default_port_and_slash() {
+        let u = PublicUrl::parse("http://files.example:80/").unwrap();
+        assert_eq!(u.base, "http://files.example");
+        assert_eq!(u.host, "files.example");
+        let u = PublicUrl::parse("https://10.0.0.5:8443").unwrap();
+        assert_eq!(u.host, "10.0.0.5:8443");
+        assert!(PublicUrl::parse("http://h:x").is_err());
+    }
+
+    #[test]
+    fn generated_credentials_are_kept_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = load_or_create_credentials(dir.path()).unwrap();
+        let b = load_or_create_credentials(dir.path()).unwrap();
+        assert_eq!(a.access_key_id, b.access_key_id);
+        assert_eq!(a.secret_access_key, b.secret_access_key);
+        assert_eq!(a.access_key_id.len(), 20);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(CREDENTIALS_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

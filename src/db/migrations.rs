@@ -1,0 +1,54 @@
+//! Schema migrations, versioned by SQLite's `PRAGMA user_version`.
+//!
+//! Append-only: a released migration is never edited, a change is a new
+//! entry. Each runs in its own transaction together with the version bump.
+
+use rusqlite::Connection;
+
+use super::DbError;
+
+/// Index `i` upgrades the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: files and tokens.
+    "CREATE TABLE files (
+        id             TEXT PRIMARY KEY,
+        file_name      TEXT NOT NULL,
+        content_type   TEXT NOT NULL,
+        size           INTEGER NOT NULL CHECK (size >= 0),
+        sha256         TEXT NOT NULL CHECK (length(sha256) = 64),
+        status         TEXT NOT NULL CHECK (status IN ('pending', 'uploaded', 'completed')),
+        created_at     INTEGER NOT NULL,
+        url_expires_at INTEGER NOT NULL,
+        uploaded_at    INTEGER,
+        completed_at   INTEGER
+     );
+     CREATE INDEX files_by_blob ON files (sha256, size) WHERE status <> 'pending';
+     CREATE INDEX files_pending_expiry ON files (url_expires_at) WHERE status = 'pending';
+     CREATE TABLE tokens (
+        name        TEXT PRIMARY KEY,
+        token_hash  TEXT NOT NULL UNIQUE,
+        scopes      TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        revoked_at  INTEGER
+     );",
+];
+
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the schema up to [`LATEST`]; refuses a database from a newer binary.
+pub fn migrate(conn: &mut Connection) -> Result<(), DbError> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current > LATEST {
+        return Err(DbError::TooNew {
+            found: current,
+            supported: LATEST,
+        });
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

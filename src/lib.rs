@@ -1,0 +1,36 @@
+//! Stowage: a self-hosted storage gateway. One binary serves a JSON upload
+//! API, signs its own AWS SigV4 presigned URLs, and serves the PUTs and GETs
+//! those URLs authorise from local disk, verifying signature, expiry,
+//! Content-Type, size and SHA-256 before anything is committed.
+//!
+//! # Layout
+//!
+//! - [`sigv4`]: pure AWS Signature V4 — canonical request, signing key,
+//!   presign, verify. No I/O; the clock is passed in.
+//! - [`config`]: `config.toml` + `STOWAGE_*` env + flags, validated.
+//! - [`api`]: HTTP routing and handlers, one file per operation family, and
+//!   the one error type rendered as JSON or S3 XML.
+//! - [`server`]: accept loop, request ids, access log, housekeeping timer.
+//! - [`app`]: the shared state every request sees.
+//! - [`store`]: blob bytes on disk, content-addressed, durable commit order.
+//! - [`db`]: the SQLite index of files and tokens, with migrations.
+//! - [`tokens`]: API bearer tokens (stored only as hashes).
+//! - [`cli`]: the `stowage` command line.
+//!
+//! The upload flow: `POST …/upload/presigned` (api/upload.rs) records the
+//! declaration and returns a URL (api/object.rs signs it with sigv4); the
+//! client PUTs the bytes (api/object.rs verifies, streams into store, marks
+//! the row in db); `POST …/upload/complete` marks it completed; `GET
+//! …/file/{id}` returns metadata and a presigned download URL.
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod random;
+pub mod server;
+pub mod sigv4;
+pub mod store;
+pub mod tokens;

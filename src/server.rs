@@ -1,0 +1,134 @@
+//! The HTTP server: accepts connections, gives each request an id, routes
+//! it, and logs one line per request.
+//!
+//! `run(listener, app, shutdown)` takes an already-bound listener so tests
+//! bind `127.0.0.1:0`. The access log carries method, path (never the query
+//! string, which holds signatures), status, bytes, duration and the request
+//! id, which is also returned as `x-amz-request-id` and `x-request-id`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{header, HeaderValue, Request, Response};
+use hyper::body::{Body as _, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::api::{self, Body};
+use crate::app::App;
+
+/// How often the housekeeping sweep runs.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// Longest path written to the access log; the rest is elided.
+const MAX_LOGGED_PATH: usize = 200;
+
+/// Serves `listener` until `shutdown` resolves, then lets requests in
+/// flight finish (up to 30 s).
+pub async fn run(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let sweeper = tokio::spawn(sweep_loop(app.clone()));
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(s) => s,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = service_fn(move |req| serve_one(app.clone(), req));
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            // A client may close its sending side and still await our
+            // answer (e.g. after a short body); keep the socket for it.
+            .half_close(true)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    sweeper.abort();
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(30)) => {
+            tracing::warn!("requests still running after 30 s; stopping anyway");
+        }
+    }
+    Ok(())
+}
+
+async fn sweep_loop(app: Arc<App>) {
+    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = app.sweep().await {
+            tracing::warn!(error = %e, "sweep failed; will retry");
+        }
+    }
+}
+
+/// A request id in S3's style: 16 uppercase hex characters.
+fn new_request_id() -> String {
+    crate::random::hex(8).to_ascii_uppercase()
+}
+
+async fn serve_one(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let start = Instant::now();
+    let request_id = new_request_id();
+    let method = req.method().clone();
+    let mut path = req.uri().path().to_string();
+    if path.len() > MAX_LOGGED_PATH {
+        let mut cut = MAX_LOGGED_PATH;
+        while !path.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        path.truncate(cut);
+        path.push('…');
+    }
+    let bytes_in = req.body().size_hint().exact().unwrap_or(0);
+
+    let mut resp = api::handle(&app, req, &request_id).await;
+
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-amz-request-id", v.clone());
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    let bytes_out = resp
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .or_else(|| resp.body().size_hint().exact())
+        .unwrap_or(0);
+    tracing::info!(
+        target: "stowage::access",
+        request_id = %request_id,
+        method = %method,
+        path = %path,
+        status = resp.status().as_u16(),
+        bytes_in,
+        bytes_out,
+        duration_ms = format!("{:.1}", start.elapsed().as_secs_f64() * 1000.0),
+        "request"
+    );
+    Ok(resp)
+}

@@ -1,0 +1,222 @@
+//! Local-disk blob store: `blobs/<aa>/<bb>/<sha256 hex>` and `tmp/`.
+//!
+//! Paths are built only from a validated digest or a server-made temp name,
+//! never from anything a client sent.
+
+use std::collections::HashSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tokio::io::{AsyncWriteExt, BufWriter};
+
+use super::fsutil::{create_dir_all_durable, fsync_dir};
+use super::{BlobReader, BlobStore, Digest, StagedBlob, StoreError};
+
+/// Staged bytes are written to disk in pieces of this size: large enough
+/// that each blocking write moves a good amount of data, small enough that a
+/// thousand concurrent uploads stay within memory.
+const WRITE_BUFFER: usize = 1 << 20;
+
+pub struct LocalStore {
+    blobs: PathBuf,
+    tmp: PathBuf,
+    /// Temp file names owned by uploads in progress, so the sweep never
+    /// deletes a file that is still being written.
+    live: Arc<Mutex<HashSet<String>>>,
+}
+
+impl LocalStore {
+    /// Opens (creating if needed) the store under `data_dir` and removes
+    /// temp files left by an earlier run: no upload can own them now.
+    pub fn open(data_dir: &Path) -> io::Result<Self> {
+        let blobs = data_dir.join("blobs");
+        let tmp = data_dir.join("tmp");
+        create_dir_all_durable(&blobs)?;
+        create_dir_all_durable(&tmp)?;
+        let store = LocalStore {
+            blobs,
+            tmp,
+            live: Arc::new(Mutex::new(HashSet::new())),
+        };
+        let removed = store.sweep_staging_sync()?;
+        if removed > 0 {
+            tracing::info!(removed, "removed temp files left by an earlier run");
+        }
+        Ok(store)
+    }
+
+    /// The path a digest is stored at.
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.blobs.join(&hex[0..2]).join(&hex[2..4]).join(hex)
+    }
+
+    fn sweep_staging_sync(&self) -> io::Result<usize> {
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&self.tmp)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let owned = self.live.lock().map(|l| l.contains(&name)).unwrap_or(true);
+            if !owned {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[async_trait]
+impl BlobStore for LocalStore {
+    async fn stage(&self) -> Result<Box<dyn StagedBlob>, StoreError> {
+        let name = format!("{}.part", uuid::Uuid::new_v4().simple());
+        // Registered before the file exists, so a concurrent sweep cannot
+        // see the file unowned.
+        if let Ok(mut live) = self.live.lock() {
+            live.insert(name.clone());
+        }
+        let path = self.tmp.join(&name);
+        let guard = TempGuard {
+            path: path.clone(),
+            name,
+            live: self.live.clone(),
+            armed: true,
+        };
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await
+            .map_err(StoreError::io("creating a temp file"))?;
+        Ok(Box::new(LocalStaged {
+            file: BufWriter::with_capacity(WRITE_BUFFER, file),
+            guard,
+            blobs: self.blobs.clone(),
+        }))
+    }
+
+    async fn open(&self, digest: &Digest) -> Result<Option<BlobReader>, StoreError> {
+        let path = self.blob_path(digest);
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io("opening a blob")(e)),
+        };
+        let len = file
+            .metadata()
+            .await
+            .map_err(StoreError::io("reading blob metadata"))?
+            .len();
+        Ok(Some(BlobReader {
+            len,
+            reader: Box::pin(file),
+        }))
+    }
+
+    async fn sweep_staging(&self) -> Result<usize, StoreError> {
+        let me = LocalStore {
+            blobs: self.blobs.clone(),
+            tmp: self.tmp.clone(),
+            live: self.live.clone(),
+        };
+        tokio::task::spawn_blocking(move || me.sweep_staging_sync())
+            .await
+            .map_err(|e| StoreError::io("sweeping temp files")(io::Error::other(e)))?
+            .map_err(StoreError::io("sweeping temp files"))
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        let probe = self
+            .tmp
+            .join(format!(".health-{}", uuid::Uuid::new_v4().simple()));
+        tokio::fs::write(&probe, b"ok")
+            .await
+            .map_err(StoreError::io("writing a health probe"))?;
+        tokio::fs::remove_file(&probe)
+            .await
+            .map_err(StoreError::io("removing a health probe"))?;
+        Ok(())
+    }
+}
+
+/// Deletes the temp file unless disarmed by a successful commit, and always
+/// releases the name from the live set. This is what makes an interrupted or
+/// rejected upload leave nothing behind.
+struct TempGuard {
+    path: PathBuf,
+    name: String,
+    live: Arc<Mutex<HashSet<String>>>,
+    armed: bool,
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            if let Err(e) = std::fs::remove_file(&self.path) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    tracing::warn!(error = %e, "could not remove an abandoned temp file");
+                }
+            }
+        }
+        if let Ok(mut live) = self.live.lock() {
+            live.remove(&self.name);
+        }
+    }
+}
+
+struct LocalStaged {
+    file: BufWriter<tokio::fs::File>,
+    guard: TempGuard,
+    blobs: PathBuf,
+}
+
+#[async_trait]
+impl StagedBlob for LocalStaged {
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+        self.file
+            .write_all(chunk)
+            .await
+            .map_err(StoreError::io("writing a temp file"))
+    }
+
+    async fn commit(mut self: Box<Self>, digest: &Digest) -> Result<(), StoreError> {
+        self.file
+            .flush()
+            .await
+            .map_err(StoreError::io("flushing a temp file"))?;
+        // 1. The bytes are durable before they get a name anyone can see.
+        self.file
+            .get_ref()
+            .sync_data()
+            .await
+            .map_err(StoreError::io("syncing a temp file"))?;
+        let hex = digest.hex();
+        let dir = self.blobs.join(&hex[0..2]).join(&hex[2..4]);
+        let target = dir.join(&hex);
+        let tmp = self.guard.path.clone();
+        let published = tokio::task::spawn_blocking(move || -> io::Result<bool> {
+            create_dir_all_durable(&dir)?;
+            if target.exists() {
+                // Same digest, same bytes: an earlier upload already made
+                // them durable. Leave it; the guard deletes our copy.
+                return Ok(false);
+            }
+            // 2. Atomic publish, 3. made durable by syncing the directory.
+            std::fs::rename(&tmp, &target)?;
+            fsync_dir(&dir)?;
+            Ok(true)
+        })
+        .await
+        .map_err(|e| StoreError::io("publishing a blob")(io::Error::other(e)))?
+        .map_err(StoreError::io("publishing a blob"))?;
+        if published {
+            self.guard.armed = false;
+        }
+        Ok(())
+    }
+}

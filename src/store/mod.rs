@@ -1,0 +1,96 @@
+//! Blob storage: the bytes of uploaded files, addressed by their SHA-256.
+//!
+//! This module owns where bytes live and the order that makes a write
+//! durable. It knows nothing of ids, tokens, HTTP or the index; it never
+//! decides whether bytes are acceptable — the caller hashes and verifies
+//! them *before* calling [`StagedBlob::commit`], so unverified bytes are
+//! never published. The trait is narrow so that an S3-compatible cluster can
+//! stand beside local disk later.
+//!
+//! Commit order (local disk): temp file written → fsynced → renamed to its
+//! content-addressed path → directory fsynced. Only after `commit` returns
+//! does the caller record the blob in the index. A staged blob that is
+//! dropped without commit deletes its temp file.
+
+pub mod fsutil;
+mod local;
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use tokio::io::AsyncRead;
+
+pub use local::LocalStore;
+
+/// A SHA-256 digest: the identity of a blob.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Digest(pub [u8; 32]);
+
+impl Digest {
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses 64 hex characters (either case).
+    pub fn from_hex(s: &str) -> Option<Self> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        Some(Digest(out))
+    }
+}
+
+impl std::fmt::Debug for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Digest({})", self.hex())
+    }
+}
+
+/// Storage failures. None of them is the client's fault: they surface as
+/// `InternalError`, with detail only in the server log.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("blob storage I/O failed while {action}: {source}")]
+    Io {
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn io(action: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
+        move |source| StoreError::Io { action, source }
+    }
+}
+
+/// A readable stored blob.
+pub struct BlobReader {
+    /// Size in bytes.
+    pub len: u64,
+    pub reader: Pin<Box<dyn AsyncRead + Send + Sync>>,
+}
+
+/// Where blobs live.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Starts a new upload's staging area.
+    async fn stage(&self) -> Result<Box<dyn StagedBlob>, StoreError>;
+    /// Opens a stored blob; `None` if it is not there.
+    async fn open(&self, digest: &Digest) -> Result<Option<BlobReader>, StoreError>;
+    /// Removes staging data no live upload owns; returns how many.
+    async fn sweep_staging(&self) -> Result<usize, StoreError>;
+    /// Checks the store can be written (for `/healthz`).
+    async fn check(&self) -> Result<(), StoreError>;
+}
+
+/// Bytes of one upload on their way in. Dropping it without `commit`
+/// discards everything written.
+#[async_trait]
+pub trait StagedBlob: Send {
+    /// Appends bytes.
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError>;
+    /// Makes the bytes durable and publishes them as `digest`. The caller
+    /// must already have verified that `digest` is the hash of what it
+    /// wrote. If a blob with that digest exists, the staged copy is dropped.
+    async fn commit(self: Box<Self>, digest: &Digest) -> Result<(), StoreError>;
+}

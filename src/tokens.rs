@@ -1,0 +1,104 @@
+//! API bearer tokens: minting, hashing and scopes.
+//!
+//! A token is shown once, when it is created, and stored only as its
+//! SHA-256. This module must never log a token or write one anywhere but
+//! the caller's stdout.
+
+use base64::Engine;
+use sha2::{Digest as _, Sha256};
+
+use crate::db::{DbError, Index};
+use crate::store::Digest;
+
+/// Every scope a token can carry.
+pub const SCOPES: &[&str] = &["upload", "read", "admin"];
+
+/// Prefix that makes a Stowage token recognisable (e.g. by secret scanners).
+const PREFIX: &str = "stw_";
+
+/// A fresh token: the prefix and 32 random bytes, base64url.
+pub fn mint() -> String {
+    let mut bytes = [0u8; 32];
+    crate::random::fill(&mut bytes);
+    format!(
+        "{PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// What the index stores and looks up.
+pub fn hash(token: &str) -> Digest {
+    Digest(Sha256::digest(token.as_bytes()).into())
+}
+
+/// Parses `upload,read` into a checked, de-duplicated list.
+pub fn parse_scopes(s: &str) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if !SCOPES.contains(&part) {
+            return Err(format!(
+                "unknown scope '{part}'; scopes are {}",
+                SCOPES.join(", ")
+            ));
+        }
+        if !out.iter().any(|s| s == part) {
+            out.push(part.to_string());
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("give at least one scope of {}", SCOPES.join(", ")));
+    }
+    Ok(out)
+}
+
+/// Whether a token with `scopes` may act with `needed`. `admin` implies all.
+pub fn allows(scopes: &[String], needed: &str) -> bool {
+    scopes.iter().any(|s| s == needed || s == "admin")
+}
+
+/// Creates and stores a token; returns it in clear, the only time it exists.
+pub fn create(
+    index: &dyn Index,
+    name: &str,
+    scopes: &[String],
+    now: i64,
+) -> Result<String, DbError> {
+    let token = mint();
+    index.create_token(name, &hash(&token), scopes, now)?;
+    Ok(token)
+}
+
+/// On a data dir that has never had a token, creates `initial` with every
+/// scope so the first run is usable without another step.
+pub fn ensure_initial(index: &dyn Index, now: i64) -> Result<Option<String>, DbError> {
+    if index.token_count()? > 0 {
+        return Ok(None);
+    }
+    let scopes: Vec<String> = SCOPES.iter().map(|s| s.to_string()).collect();
+    create(index, "initial", &scopes, now).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_unique_and_prefixed() {
+        let (a, b) = (mint(), mint());
+        assert_ne!(a, b);
+        assert!(a.starts_with("stw_") && a.len() == 47, "{a}");
+        assert_ne!(hash(&a), hash(&b));
+    }
+
+    #[test]
+    fn scopes_are_checked() {
+        assert_eq!(
+            parse_scopes("upload, read,upload").unwrap(),
+            vec!["upload", "read"]
+        );
+        assert!(parse_scopes("write").unwrap_err().contains("write"));
+        assert!(parse_scopes("").is_err());
+        assert!(allows(&["admin".into()], "upload"));
+        assert!(!allows(&["read".into()], "upload"));
+    }
+}
