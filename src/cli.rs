@@ -77,9 +77,6 @@ struct ConfigArgs {
     /// Config file [default: ./config.toml]
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Data directory (overrides `data_dir`).
-    #[arg(long = "data-dir", id = "token_data_dir", hide = true)]
-    data_dir: Option<PathBuf>,
 }
 
 impl ConfigArgs {
@@ -89,10 +86,6 @@ impl ConfigArgs {
             .config
             .clone()
             .unwrap_or_else(|| PathBuf::from("config.toml"));
-        let overrides = Overrides {
-            data_dir: overrides.data_dir.or_else(|| self.data_dir.clone()),
-            ..overrides
-        };
         Config::load(&path, explicit, |k| std::env::var(k).ok(), &overrides)
             .map_err(|e| e.to_string())
     }

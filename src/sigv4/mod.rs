@@ -12,7 +12,7 @@
 //!   normalisation, single encoding).
 //! - [`string_to_sign`]: the string to sign, dates, credential scope, chunk variant.
 //! - [`key`]: credentials, signing-key derivation, HMAC.
-//! - [`presign`]: building a presigned query string.
+//! - [`mod@presign`]: building a presigned query string.
 //! - [`verify`]: checking a presigned request, in S3's error order.
 //! - [`error`]: [`AuthError`] with S3 codes and HTTP statuses.
 

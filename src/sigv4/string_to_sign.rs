@@ -86,8 +86,9 @@ pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> S
     format!("{ALGORITHM}\n{amz_date}\n{scope}\n{hash}")
 }
 
-/// The string to sign for one chunk of an `aws-chunked` upload:
-/// `AWS4-HMAC-SHA256-PAYLOAD\n<amz_date>\n<scope>\n<previous signature>\n<hex sha256("")>\n<hex sha256(chunk)>`.
+/// The string to sign for one chunk of an `aws-chunked` upload, one item per line:
+/// `AWS4-HMAC-SHA256-PAYLOAD`, `<amz_date>`, `<scope>`, `<previous signature>`,
+/// `<hex sha256 of "">`, `<hex sha256 of the chunk data>`.
 ///
 /// `previous_signature` is the seed (header) signature for the first chunk, then each chunk's
 /// own signature; chaining them is what stops chunks from being reordered or dropped.
@@ -97,9 +98,15 @@ pub fn chunk_string_to_sign(
     previous_signature: &str,
     chunk_sha256_hex: &str,
 ) -> String {
-    format!(
-        "{CHUNK_ALGORITHM}\n{amz_date}\n{scope}\n{previous_signature}\n{EMPTY_SHA256}\n{chunk_sha256_hex}"
-    )
+    [
+        CHUNK_ALGORITHM,
+        amz_date,
+        scope,
+        previous_signature,
+        EMPTY_SHA256,
+        chunk_sha256_hex,
+    ]
+    .join("\n")
 }
 
 #[cfg(test)]

@@ -174,16 +174,12 @@ pub fn verify_presigned(
 
     // 5. Recompute the signature from the request as received.
     let uri = canonical_uri_from_raw(req.raw_path).map_err(|_| AuthError::InvalidUri)?;
-    let signed_params: Vec<&(String, String)> = params
+    let signed_params: Vec<(&str, &str)> = params
         .iter()
         .filter(|(k, _)| k != SIGNATURE_PARAM)
+        .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let query = canonical_query(
-        &signed_params
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect::<Vec<_>>(),
-    );
+    let query = canonical_query(&signed_params);
     let creq = canonical_request(
         req.method,
         &uri,
@@ -221,7 +217,10 @@ pub fn verify_presigned(
         signed_at,
         expires_at,
         signed_headers: signed_list.iter().map(|s| (*s).to_owned()).collect(),
-        query: signed_params.into_iter().cloned().collect(),
+        query: signed_params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
     })
 }
 

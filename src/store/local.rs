@@ -131,15 +131,10 @@ impl BlobStore for LocalStore {
     }
 
     async fn check(&self) -> Result<(), StoreError> {
-        let probe = self
-            .tmp
-            .join(format!(".health-{}", uuid::Uuid::new_v4().simple()));
-        tokio::fs::write(&probe, b"ok")
-            .await
-            .map_err(StoreError::io("writing a health probe"))?;
-        tokio::fs::remove_file(&probe)
-            .await
-            .map_err(StoreError::io("removing a health probe"))?;
+        // A staged write like any upload's, so the sweep leaves it alone.
+        let mut probe = self.stage().await?;
+        probe.write(b"ok").await?;
+        drop(probe);
         Ok(())
     }
 }

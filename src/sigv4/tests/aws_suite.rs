@@ -31,15 +31,51 @@ enum Stage {
 }
 
 /// Cases that do not apply to S3, with the stage at which they must (still) differ.
+///
+/// The two form-urlencoded cases are inconsistent upstream: their `.sts` hashes a canonical
+/// request without `content-length` (and, for `-parameters`, with `charset=utf8`), not the
+/// published `.creq`. We still require our canonical request to equal the `.creq`.
 const SKIP: &[(&str, Stage, &str)] = &[
-    ("get-relative", Stage::CanonicalRequest, "generic path normalisation removes `..`; S3 signs the path as sent"),
-    ("get-relative-relative", Stage::CanonicalRequest, "generic path normalisation removes `..`; S3 signs the path as sent"),
-    ("get-slash", Stage::CanonicalRequest, "generic normalisation collapses `//`; in S3 empty segments are part of the key"),
-    ("get-slash-dot-slash", Stage::CanonicalRequest, "generic normalisation removes `.`; S3 signs the path as sent"),
-    ("get-slash-pointless-dot", Stage::CanonicalRequest, "generic normalisation removes `.`; S3 signs the path as sent"),
-    ("get-slashes", Stage::CanonicalRequest, "generic normalisation collapses `//`; in S3 empty segments are part of the key"),
-    ("post-x-www-form-urlencoded", Stage::StringToSign, "upstream defect: .sts/.authz hash a request without content-length, unlike its .creq (ours matches .creq)"),
-    ("post-x-www-form-urlencoded-parameters", Stage::StringToSign, "upstream defect: .sts/.authz hash `charset=utf8` without content-length, unlike its .creq (ours matches .creq)"),
+    (
+        "get-relative",
+        Stage::CanonicalRequest,
+        "generic path normalisation drops `..`; S3 signs the path as sent",
+    ),
+    (
+        "get-relative-relative",
+        Stage::CanonicalRequest,
+        "generic path normalisation drops `..`; S3 signs the path as sent",
+    ),
+    (
+        "get-slash",
+        Stage::CanonicalRequest,
+        "generic path normalisation merges `//`; S3 keeps empty segments",
+    ),
+    (
+        "get-slash-dot-slash",
+        Stage::CanonicalRequest,
+        "generic path normalisation drops `.`; S3 signs the path as sent",
+    ),
+    (
+        "get-slash-pointless-dot",
+        Stage::CanonicalRequest,
+        "generic path normalisation drops `.`; S3 signs the path as sent",
+    ),
+    (
+        "get-slashes",
+        Stage::CanonicalRequest,
+        "generic path normalisation merges `//`; S3 keeps empty segments",
+    ),
+    (
+        "post-x-www-form-urlencoded",
+        Stage::StringToSign,
+        "upstream defect: .sts is not the hash of .creq (ours matches .creq)",
+    ),
+    (
+        "post-x-www-form-urlencoded-parameters",
+        Stage::StringToSign,
+        "upstream defect: .sts is not the hash of .creq (ours matches .creq)",
+    ),
 ];
 
 fn suite_dir() -> PathBuf {
@@ -167,7 +203,7 @@ fn generic_suite_under_s3_rules() {
             }
             (Some((want, _)), Err((got, _))) if *want == got => seen_skips += 1,
             (Some((want, why)), Err((got, detail))) => problems.push(format!(
-                "{name}: skipped ({why}) expecting a {want:?} mismatch, got one at {got:?}\n{detail}"
+                "{name}: skipped ({why}), expected a {want:?} mismatch, got {got:?}\n{detail}"
             )),
             (Some((_, why)), Ok(())) => problems.push(format!(
                 "{name}: listed as skipped ({why}) but now passes; remove it from SKIP"

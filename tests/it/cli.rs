@@ -1,0 +1,285 @@
+//! The real `stowage` binary: first-run token, token commands, config
+//! errors, and the access log's discretion.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_stowage");
+
+/// A `stowage serve` child process with its output captured.
+struct Served {
+    child: Child,
+    base: String,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+fn capture(r: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{extra}",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+impl Served {
+    fn start(config: &Path) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = capture(child.stdout.take().unwrap());
+        let stderr = capture(child.stderr.take().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let base = loop {
+            let found = stderr.lock().unwrap().iter().find_map(|l| {
+                l.split("listening on ")
+                    .nth(1)
+                    .map(|s| s.trim().to_string())
+            });
+            if let Some(b) = found {
+                break b;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no listen line: {:?}",
+                stderr.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Served {
+            child,
+            base,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(args: &[&str], config: &Path) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn presign_with(base: &str, token: &str, f: &TestFile) -> Resp {
+    Resp::from(
+        ureq::post(&format!("{base}/api/inspect/v1/file/upload/presigned"))
+            .set("Authorization", &format!("Bearer {token}"))
+            .send_string(&f.declaration().to_string()),
+    )
+}
+
+#[test]
+fn first_start_prints_an_initial_token_once_and_it_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let served = Served::start(&config);
+    let out = served.stdout();
+    let token = out
+        .iter()
+        .find(|l| l.starts_with("stw_"))
+        .unwrap_or_else(|| panic!("no token printed: {out:?}"))
+        .clone();
+    assert!(
+        out.iter()
+            .any(|l| l.contains("stowage token revoke initial")),
+        "{out:?}"
+    );
+
+    // The whole flow through the real binary, then check the log.
+    let f = TestFile::new(2048);
+    let r = presign_with(&served.base, &token, &f);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let url = r.json()["data"]["presignedURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(put(&url, "image/png", &f.bytes).status, 200);
+    assert_eq!(put(&url, "image/png", &f.bytes).status, 200); // already stored
+    assert_eq!(put(&url, "image/gif", &f.bytes).status, 403); // not what was signed
+
+    let secret: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("data/s3-credentials.json")).unwrap(),
+    )
+    .unwrap();
+    let secret = secret["secret_access_key"].as_str().unwrap().to_string();
+    let signature = url.split("X-Amz-Signature=").nth(1).unwrap().to_string();
+    // Give the access log a moment to be written.
+    std::thread::sleep(Duration::from_millis(200));
+    let log = served.stderr();
+    assert!(log.contains("method=PUT"), "{log}");
+    assert!(log.contains(&format!("path=/uploads/{}", f.id)), "{log}");
+    assert!(log.contains("request_id="), "{log}");
+    for needle in [
+        token.as_str(),
+        secret.as_str(),
+        signature.as_str(),
+        "X-Amz-",
+    ] {
+        assert!(!log.contains(needle), "log leaks {needle}: {log}");
+    }
+    drop(served);
+
+    // A second start on the same data dir creates no token.
+    let again = Served::start(&config);
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!again.stdout().iter().any(|l| l.starts_with("stw_")));
+    assert_eq!(
+        presign_with(&again.base, &token, &TestFile::new(5)).status,
+        201
+    );
+}
+
+#[test]
+fn token_create_list_revoke() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let (ok, out, err) = run(
+        &[
+            "token", "create", "--name", "tablet-7", "--scopes", "upload",
+        ],
+        &config,
+    );
+    assert!(ok, "{err}");
+    let token = out.lines().last().unwrap().to_string();
+    assert!(token.starts_with("stw_"), "{out}");
+
+    let (ok, _, err) = run(&["token", "create", "--name", "tablet-7"], &config);
+    assert!(!ok);
+    assert!(err.contains("already exists"), "{err}");
+    let (ok, _, err) = run(
+        &["token", "create", "--name", "x", "--scopes", "write"],
+        &config,
+    );
+    assert!(!ok);
+    assert!(err.contains("unknown scope 'write'"), "{err}");
+
+    let served = Served::start(&config);
+    let f = TestFile::new(10);
+    assert_eq!(presign_with(&served.base, &token, &f).status, 201);
+
+    let (ok, out, _) = run(&["token", "list"], &config);
+    assert!(ok);
+    assert!(out.contains("tablet-7") && out.contains("active"), "{out}");
+    assert!(!out.contains(&token));
+
+    let (ok, out, err) = run(&["token", "revoke", "tablet-7"], &config);
+    assert!(ok, "{err}");
+    assert!(out.contains("Revoked"));
+    presign_with(&served.base, &token, &TestFile::new(10)).assert_json_error(401, "Unauthorized");
+    let (_, out, _) = run(&["token", "list"], &config);
+    assert!(out.contains("revoked"), "{out}");
+    let (ok, _, err) = run(&["token", "revoke", "tablet-7"], &config);
+    assert!(!ok);
+    assert!(err.contains("no active token"), "{err}");
+}
+
+#[test]
+fn invalid_config_stops_startup_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (extra, key) in [
+        (
+            "[upload]\npresign_expiry_secs = 0\n",
+            "upload.presign_expiry_secs",
+        ),
+        ("[s3]\nbucket = \"Bad_Bucket\"\n", "s3.bucket"),
+        ("[upload]\nmax_sise = 1\n", "max_sise"),
+    ] {
+        let config = write_config(dir.path(), extra);
+        let out = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(key), "{key}: {err}");
+    }
+    // An environment variable is checked the same way.
+    let config = write_config(dir.path(), "");
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("STOWAGE_UPLOAD_MAX_SIZE", "lots")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("upload.max_size"));
+    // A missing explicit config file is an error, not a silent default.
+    let out = Command::new(BIN)
+        .args(["serve", "--config", "/nonexistent/stowage.toml"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/stowage.toml"));
+}
+
+#[test]
+fn public_url_is_used_in_presigned_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "public_url = \"https://files.site.example\"\n");
+    let served = Served::start(&config);
+    let token = served
+        .stdout()
+        .into_iter()
+        .find(|l| l.starts_with("stw_"))
+        .unwrap();
+    let f = TestFile::new(3);
+    let r = presign_with(&served.base, &token, &f);
+    let url = r.json()["data"]["presignedURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        url.starts_with(&format!("https://files.site.example/uploads/{}?", f.id)),
+        "{url}"
+    );
+}

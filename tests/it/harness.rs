@@ -1,0 +1,380 @@
+//! The test harness: a real Stowage server on `127.0.0.1:0` with a temp data
+//! dir and a shiftable clock, plus small HTTP helpers (ureq, raw TCP, curl).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+use stowage::app::App;
+use stowage::clock::ShiftedClock;
+use stowage::config::Config;
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub data_dir: PathBuf,
+    /// A token with every scope.
+    pub token: String,
+    pub app: Arc<App>,
+    pub clock: Arc<ShiftedClock>,
+    pub rt: Option<tokio::runtime::Runtime>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// Starts with extra TOML config (e.g. "[upload]\nmax_size = 100").
+    pub fn start_with(extra_toml: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let mut config = Config::from_toml(extra_toml).unwrap();
+        config.data_dir = data_dir.clone();
+        let clock = Arc::new(ShiftedClock::default());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Arc::new(App::open(config, clock.clone(), addr).unwrap());
+        let token = stowage::tokens::ensure_initial(&*app.index, 0)
+            .unwrap()
+            .unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let served = app.clone();
+        rt.spawn(async move {
+            stowage::server::run(listener, served, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestServer {
+            addr,
+            base: format!("http://{addr}"),
+            data_dir,
+            token,
+            app,
+            clock,
+            rt: Some(rt),
+            shutdown: Some(tx),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// POSTs JSON to an API path with the all-scopes token.
+    pub fn post_json(&self, path: &str, body: &Value) -> Resp {
+        self.post_raw(path, &body.to_string(), Some(&self.token))
+    }
+
+    pub fn post_raw(&self, path: &str, body: &str, token: Option<&str>) -> Resp {
+        let mut req = ureq::post(&self.url(path)).set("Content-Type", "application/json");
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        Resp::from(req.send_string(body))
+    }
+
+    pub fn get_api(&self, path: &str, token: Option<&str>) -> Resp {
+        let mut req = ureq::get(&self.url(path));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        Resp::from(req.call())
+    }
+
+    /// Asks for a presigned URL for `file`.
+    pub fn presign(&self, file: &TestFile) -> Resp {
+        self.post_json("/api/inspect/v1/file/upload/presigned", &file.declaration())
+    }
+
+    /// Presigns and returns the URL, asserting 201.
+    pub fn presign_url(&self, file: &TestFile) -> String {
+        let r = self.presign(file);
+        assert_eq!(r.status, 201, "presign: {}", r.body);
+        r.json()["data"]["presignedURL"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// The file's metadata from the API (status etc.).
+    pub fn file(&self, id: &str) -> Resp {
+        self.get_api(&format!("/api/inspect/v1/file/{id}"), Some(&self.token))
+    }
+
+    pub fn status_of(&self, id: &str) -> String {
+        let r = self.file(id);
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["data"]["status"].as_str().unwrap().to_string()
+    }
+
+    pub fn complete(&self, id: &str) -> Resp {
+        self.post_json(
+            "/api/inspect/v1/file/upload/complete",
+            &serde_json::json!({ "id": id }),
+        )
+    }
+
+    /// Every blob file under `blobs/`.
+    pub fn blobs(&self) -> Vec<PathBuf> {
+        files_under(&self.data_dir.join("blobs"))
+    }
+
+    /// Every file under `tmp/`.
+    pub fn temps(&self) -> Vec<PathBuf> {
+        files_under(&self.data_dir.join("tmp"))
+    }
+
+    /// The invariant every rejection test checks: the id is still pending,
+    /// no blob with its hash exists, and no temp file is left behind.
+    pub fn assert_nothing_stored(&self, file: &TestFile) {
+        assert_eq!(self.status_of(&file.id), "pending", "row changed");
+        let hex = hex::encode(file.sha256());
+        assert!(
+            !self.blobs().iter().any(|p| p.ends_with(&hex)),
+            "a blob was committed"
+        );
+        // The staged file is removed when the request ends; the handler may
+        // still be unwinding right after the response.
+        for _ in 0..50 {
+            if self.temps().is_empty() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("temp files left behind: {:?}", self.temps());
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+    }
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A file a test uploads.
+#[derive(Clone)]
+pub struct TestFile {
+    pub id: String,
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl TestFile {
+    pub fn new(len: usize) -> Self {
+        let mut bytes = vec![0u8; len];
+        stowage::random::fill(&mut bytes);
+        TestFile {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: "photo.png".into(),
+            content_type: "image/png".into(),
+            bytes,
+        }
+    }
+
+    pub fn sha256(&self) -> [u8; 32] {
+        Sha256::digest(&self.bytes).into()
+    }
+
+    pub fn hash_b64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.sha256())
+    }
+
+    pub fn declaration(&self) -> Value {
+        serde_json::json!({
+            "id": self.id,
+            "contentType": self.content_type,
+            "hash": self.hash_b64(),
+            "fileName": self.name,
+            "size": self.bytes.len(),
+        })
+    }
+}
+
+/// A response, whatever its status.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts a JSON API error.
+    pub fn assert_json_error(&self, status: u16, code: &str) -> String {
+        assert_eq!(self.status, status, "{}", self.body);
+        let v = self.json();
+        assert_eq!(v["error"], code, "{}", self.body);
+        let d = v["errorDescription"].as_str().unwrap().to_string();
+        assert!(!d.is_empty());
+        d
+    }
+
+    /// Asserts an S3 XML error and returns its message.
+    pub fn assert_s3_error(&self, status: u16, code: &str) -> String {
+        assert_eq!(self.status, status, "{}", self.body);
+        assert_eq!(self.header("content-type"), Some("application/xml"));
+        assert!(
+            self.body.contains(&format!("<Code>{code}</Code>")),
+            "expected {code}: {}",
+            self.body
+        );
+        let rid = self.header("x-amz-request-id").unwrap();
+        assert!(self.body.contains(&format!("<RequestId>{rid}</RequestId>")));
+        let start = self.body.find("<Message>").unwrap() + 9;
+        let end = self.body.find("</Message>").unwrap();
+        self.body[start..end].to_string()
+    }
+}
+
+impl From<Result<ureq::Response, ureq::Error>> for Resp {
+    fn from(r: Result<ureq::Response, ureq::Error>) -> Self {
+        let resp = match r {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("transport error: {e}"),
+        };
+        let status = resp.status();
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .map(|n| {
+                let v = resp.header(&n).unwrap_or("").to_string();
+                (n, v)
+            })
+            .collect();
+        let mut body = String::new();
+        resp.into_reader().read_to_string(&mut body).unwrap();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// PUTs `body` to a URL with a Content-Type, the way a client would.
+pub fn put(url: &str, content_type: &str, body: &[u8]) -> Resp {
+    Resp::from(
+        ureq::put(url)
+            .set("Content-Type", content_type)
+            .send_bytes(body),
+    )
+}
+
+pub fn get(url: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let resp = match ureq::get(url).call() {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("transport error: {e}"),
+    };
+    let status = resp.status();
+    let headers = resp
+        .headers_names()
+        .into_iter()
+        .map(|n| {
+            let v = resp.header(&n).unwrap_or("").to_string();
+            (n, v)
+        })
+        .collect();
+    let mut body = Vec::new();
+    resp.into_reader().read_to_end(&mut body).unwrap();
+    (status, headers, body)
+}
+
+/// Sends raw bytes of an HTTP request, optionally half-closes, and returns
+/// the raw response text. For requests no well-behaved client sends.
+pub fn raw_request(addr: SocketAddr, request: &[u8], half_close: bool) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(request).unwrap();
+    if half_close {
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Splits a URL into (path-and-query, host).
+pub fn split_url(url: &str) -> (String, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let slash = rest.find('/').unwrap();
+    (rest[slash..].to_string(), rest[..slash].to_string())
+}
+
+/// Replaces one query parameter's value in a URL.
+pub fn with_param(url: &str, name: &str, value: &str) -> String {
+    let (head, query) = url.split_once('?').unwrap();
+    let q: Vec<String> = query
+        .split('&')
+        .map(|kv| {
+            if kv.split('=').next() == Some(name) {
+                format!("{name}={value}")
+            } else {
+                kv.to_string()
+            }
+        })
+        .collect();
+    format!("{head}?{}", q.join("&"))
+}
+
+/// Removes one query parameter from a URL.
+pub fn without_param(url: &str, name: &str) -> String {
+    let (head, query) = url.split_once('?').unwrap();
+    let q: Vec<&str> = query
+        .split('&')
+        .filter(|kv| kv.split('=').next() != Some(name))
+        .collect();
+    format!("{head}?{}", q.join("&"))
+}

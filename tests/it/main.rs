@@ -1,0 +1,8 @@
+//! Integration tests: the real server over real sockets, with real SQLite
+//! files and blobs on disk in a temp dir. One binary, one module per area.
+
+mod api;
+mod cli;
+mod download;
+mod harness;
+mod put;
