@@ -1,99 +1,11 @@
 //! The real `stowage` binary: first-run token, token commands, config
 //! errors, and the access log's discretion.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use crate::harness::*;
-
-const BIN: &str = env!("CARGO_BIN_EXE_stowage");
-
-/// A `stowage serve` child process with its output captured.
-struct Served {
-    child: Child,
-    base: String,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
-
-fn capture(r: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(r).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    lines
-}
-
-fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
-    let path = dir.join("config.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{extra}",
-            dir.join("data").display()
-        ),
-    )
-    .unwrap();
-    path
-}
-
-impl Served {
-    fn start(config: &Path) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = capture(child.stdout.take().unwrap());
-        let stderr = capture(child.stderr.take().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let base = loop {
-            let found = stderr.lock().unwrap().iter().find_map(|l| {
-                l.split("listening on ")
-                    .nth(1)
-                    .map(|s| s.trim().to_string())
-            });
-            if let Some(b) = found {
-                break b;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no listen line: {:?}",
-                stderr.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Served {
-            child,
-            base,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn stdout(&self) -> Vec<String> {
-        self.stdout.lock().unwrap().clone()
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn run(args: &[&str], config: &Path) -> (bool, String, String) {
     let out = Command::new(BIN)

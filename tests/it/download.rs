@@ -1,1 +1,142 @@
+//! Presigned GET/HEAD of stored files: headers, bytes, and refusals.
+
 use crate::harness::*;
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Uploads and completes `f`; returns its download URL.
+fn stored(s: &TestServer, f: &TestFile) -> String {
+    assert_eq!(put(&s.presign_url(f), &f.content_type, &f.bytes).status, 200);
+    let c = s.complete(&f.id);
+    assert_eq!(c.status, 200, "{}", c.body);
+    c.json()["data"]["downloadURL"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn download_streams_the_bytes_with_stored_headers() {
+    let s = TestServer::start();
+    let mut f = TestFile::new(300_000);
+    f.content_type = "application/pdf".into();
+    f.name = "Prüfbericht \"final\".pdf".into();
+    let url = stored(&s, &f);
+    let (status, headers, body) = get(&url);
+    assert_eq!(status, 200);
+    assert_eq!(body, f.bytes);
+    assert_eq!(header(&headers, "content-type"), Some("application/pdf"));
+    assert_eq!(header(&headers, "content-length"), Some("300000"));
+    assert_eq!(
+        header(&headers, "etag"),
+        Some(format!("\"{}\"", hex::encode(f.sha256())).as_str())
+    );
+    assert_eq!(
+        header(&headers, "content-disposition"),
+        Some("attachment; filename=\"Pr_fbericht _final_.pdf\"; filename*=UTF-8''Pr%C3%BCfbericht%20%22final%22.pdf")
+    );
+    assert!(header(&headers, "last-modified").unwrap().ends_with("GMT"));
+}
+
+#[test]
+fn download_with_real_curl_matches() {
+    let s = TestServer::start();
+    let f = TestFile::new(70_000);
+    let url = stored(&s, &f);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("got.png");
+    let st = std::process::Command::new("curl")
+        .args(["-sS", "--fail", "-o"])
+        .arg(&out)
+        .arg(&url)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(std::fs::read(&out).unwrap(), f.bytes);
+}
+
+#[test]
+fn download_url_expires() {
+    let s = TestServer::start();
+    let f = TestFile::new(10);
+    let url = stored(&s, &f);
+    s.clock.advance(901);
+    let r = Resp::from(ureq::get(&url).call());
+    let m = r.assert_s3_error(403, "AccessDenied");
+    assert_eq!(m, "Request has expired");
+}
+
+#[test]
+fn a_get_url_cannot_be_used_to_put_and_tampering_fails() {
+    let s = TestServer::start();
+    let f = TestFile::new(10);
+    let url = stored(&s, &f);
+    put(&url, "image/png", b"overwrite!").assert_s3_error(403, "SignatureDoesNotMatch");
+    let other = url.replace(&f.id, &uuid::Uuid::new_v4().to_string());
+    Resp::from(ureq::get(&other).call()).assert_s3_error(403, "SignatureDoesNotMatch");
+    // The stored bytes are untouched.
+    assert_eq!(get(&url).2, f.bytes);
+}
+
+#[test]
+fn pending_files_cannot_be_downloaded() {
+    let s = TestServer::start();
+    let f = TestFile::new(10);
+    s.presign_url(&f);
+    // A validly signed GET for an id without bytes.
+    let path = format!("/uploads/{}", f.id);
+    let q = stowage::sigv4::presign(
+        &s.app.credentials,
+        &stowage::sigv4::PresignParams {
+            method: "GET",
+            host: &s.addr.to_string(),
+            path: &path,
+            region: "us-east-1",
+            service: "s3",
+            expires_secs: 60,
+            extra_query: &[],
+            extra_signed_headers: &[],
+        },
+        s.clock_now(),
+    );
+    let r = Resp::from(ureq::get(&format!("{}{path}?{q}", s.base)).call());
+    r.assert_s3_error(404, "NoSuchKey");
+}
+
+#[test]
+fn head_answers_headers_without_body() {
+    let s = TestServer::start();
+    let f = TestFile::new(1234);
+    stored(&s, &f);
+    let path = format!("/uploads/{}", f.id);
+    let q = stowage::sigv4::presign(
+        &s.app.credentials,
+        &stowage::sigv4::PresignParams {
+            method: "HEAD",
+            host: &s.addr.to_string(),
+            path: &path,
+            region: "us-east-1",
+            service: "s3",
+            expires_secs: 60,
+            extra_query: &[],
+            extra_signed_headers: &[],
+        },
+        s.clock_now(),
+    );
+    let r = Resp::from(ureq::head(&format!("{}{path}?{q}", s.base)).call());
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some("1234"));
+    assert_eq!(r.header("content-type"), Some("image/png"));
+    assert!(r.body.is_empty());
+}
+
+#[test]
+fn unknown_bucket_and_root_are_refused() {
+    let s = TestServer::start();
+    Resp::from(ureq::get(&s.url("/other/x")).call()).assert_s3_error(404, "NoSuchBucket");
+    Resp::from(ureq::get(&s.url("/")).call()).assert_s3_error(404, "NoSuchKey");
+    let r = Resp::from(ureq::delete(&s.url(&format!("/uploads/{}", uuid::Uuid::new_v4()))).call());
+    r.assert_s3_error(405, "MethodNotAllowed");
+}

@@ -1,11 +1,12 @@
 //! The test harness: a real Stowage server on `127.0.0.1:0` with a temp data
 //! dir and a shiftable clock, plus small HTTP helpers (ureq, raw TCP, curl).
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::Value;
@@ -130,6 +131,12 @@ impl TestServer {
             "/api/inspect/v1/file/upload/complete",
             &serde_json::json!({ "id": id }),
         )
+    }
+
+    /// The server's idea of now.
+    pub fn clock_now(&self) -> time::OffsetDateTime {
+        use stowage::clock::Clock;
+        self.clock.now()
     }
 
     /// Every blob file under `blobs/`.
@@ -378,3 +385,111 @@ pub fn without_param(url: &str, name: &str) -> String {
         .collect();
     format!("{head}?{}", q.join("&"))
 }
+
+/// The `stowage` binary built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_stowage");
+
+/// A `stowage serve` child process with its output captured.
+pub struct Served {
+    pub child: Child,
+    pub base: String,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+fn capture(r: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+pub fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{extra}",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+impl Served {
+    pub fn start(config: &Path) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = capture(child.stdout.take().unwrap());
+        let stderr = capture(child.stderr.take().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let base = loop {
+            let found = stderr.lock().unwrap().iter().find_map(|l| {
+                l.split("listening on ")
+                    .nth(1)
+                    .map(|s| s.trim().to_string())
+            });
+            if let Some(b) = found {
+                break b;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no listen line: {:?}",
+                stderr.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Served {
+            child,
+            base,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+}
+
+impl Served {
+    /// The token printed on first start.
+    pub fn initial_token(&self) -> String {
+        self.stdout()
+            .into_iter()
+            .find(|l| l.starts_with("stw_"))
+            .unwrap_or_else(|| panic!("no token printed: {:?}", self.stdout()))
+    }
+
+    /// Peak resident memory of the server process, from /proc.
+    pub fn vm_hwm_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+

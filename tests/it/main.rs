@@ -6,3 +6,4 @@ mod cli;
 mod download;
 mod harness;
 mod put;
+mod memory;

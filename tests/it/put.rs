@@ -250,6 +250,40 @@ fn put_with_wrong_algorithm_is_400_authorization_query_parameters_error() {
     assert!(msg.contains("AWS4-HMAC-SHA256"), "{msg}");
 }
 
+#[test]
+fn put_with_malformed_credential_is_400_authorization_query_parameters_error() {
+    let (s, f, url) = pending(LEN);
+    let r = put(
+        &with_param(&url, "X-Amz-Credential", "AKID%2Fus-east-1%2Fs3"),
+        "image/png",
+        &f.bytes,
+    );
+    assert_rejected(
+        &s,
+        &f,
+        &r,
+        400,
+        "AuthorizationQueryParametersError",
+        "X-Amz-Credential",
+    );
+}
+
+#[test]
+fn put_with_repeated_signature_is_400_authorization_query_parameters_error() {
+    let (s, f, url) = pending(LEN);
+    let twice = format!("{url}&X-Amz-Signature={}", param(&url, "X-Amz-Signature"));
+    let r = put(&twice, "image/png", &f.bytes);
+    let msg = assert_rejected(
+        &s,
+        &f,
+        &r,
+        400,
+        "AuthorizationQueryParametersError",
+        "X-Amz-Signature",
+    );
+    assert!(msg.contains("once"), "{msg}");
+}
+
 // ---- 2. wrong key, region or service: 403 ----
 
 /// Control for the hand-signed URLs below: signed with the gateway's own
@@ -340,6 +374,17 @@ fn put_dated_twenty_minutes_ahead_is_403_request_time_too_skewed() {
     assert_rejected(&s, &f, &r, 403, "RequestTimeTooSkewed", "time");
 }
 
+/// The other side of the skew limit: 14 minutes ahead is within it.
+#[test]
+fn put_dated_fourteen_minutes_ahead_is_accepted() {
+    let (s, f, _) = pending(LEN);
+    let ahead = s.clock.now() + time::Duration::minutes(14);
+    let url = sign_put(&s, &f, &s.app.credentials, "us-east-1", "s3", ahead);
+    let r = put(&url, "image/png", &f.bytes);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_stored(&s, &f);
+}
+
 // ---- 4. tampering: 403 SignatureDoesNotMatch ----
 
 #[test]
@@ -415,6 +460,19 @@ fn put_to_another_id_is_403_signature_does_not_match() {
     s.assert_nothing_stored(&other);
 }
 
+/// Dropping `content-type` from the signed headers (to send any type) is
+/// itself a change to the signed request.
+#[test]
+fn put_with_content_type_unsigned_is_403_signature_does_not_match() {
+    let (s, f, url) = pending(LEN);
+    let r = put(
+        &with_param(&url, "X-Amz-SignedHeaders", "host"),
+        "image/jpeg",
+        &f.bytes,
+    );
+    assert_rejected(&s, &f, &r, 403, "SignatureDoesNotMatch", "signature");
+}
+
 // ---- 5./6./7. Content-Length and body length ----
 
 #[test]
@@ -443,6 +501,27 @@ fn put_with_content_length_over_declared_is_400_entity_too_large() {
     let r = put(&url, "image/png", &longer);
     let msg = assert_rejected(&s, &f, &r, 400, "EntityTooLarge", "Content-Length");
     assert!(msg.contains(&LEN.to_string()), "{msg}");
+}
+
+/// The length is checked before any byte is read: the answer comes while
+/// the client has sent only the head (a 10 GB body never has to travel).
+#[test]
+fn put_with_content_length_over_declared_is_refused_before_the_body() {
+    let (s, f, url) = pending(LEN);
+    let (path, host) = split_url(&url);
+    let req = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: image/png\r\n\
+         Content-Length: 10000000000\r\nConnection: close\r\n\r\n"
+    );
+    let started = std::time::Instant::now();
+    let raw = raw_request(s.addr, req.as_bytes(), false);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the server waited for the body"
+    );
+    assert!(raw.starts_with("HTTP/1.1 400 "), "{raw}");
+    let r = parse_raw(&raw);
+    assert_rejected(&s, &f, &r, 400, "EntityTooLarge", "Content-Length");
 }
 
 #[test]
