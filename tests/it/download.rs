@@ -11,10 +11,16 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// Uploads and completes `f`; returns its download URL.
 fn stored(s: &TestServer, f: &TestFile) -> String {
-    assert_eq!(put(&s.presign_url(f), &f.content_type, &f.bytes).status, 200);
+    assert_eq!(
+        put(&s.presign_url(f), &f.content_type, &f.bytes).status,
+        200
+    );
     let c = s.complete(&f.id);
     assert_eq!(c.status, 200, "{}", c.body);
-    c.json()["data"]["downloadURL"].as_str().unwrap().to_string()
+    c.json()["data"]["downloadURL"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]

@@ -492,4 +492,3 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
-

@@ -5,5 +5,5 @@ mod api;
 mod cli;
 mod download;
 mod harness;
-mod put;
 mod memory;
+mod put;

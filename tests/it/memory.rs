@@ -30,7 +30,11 @@ impl Pattern {
 impl Read for Pattern {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = (buf.len() as u64).min(self.left) as usize & !7;
-        let n = if n == 0 { self.left.min(buf.len() as u64) as usize } else { n };
+        let n = if n == 0 {
+            self.left.min(buf.len() as u64) as usize
+        } else {
+            n
+        };
         for chunk in buf[..n].chunks_mut(8) {
             // xorshift64
             self.state ^= self.state << 13;
@@ -64,19 +68,25 @@ fn one_gib_round_trip_stays_under_64_mib_resident() {
     let sha = sha256_of(Pattern::new(SIZE));
     let id = uuid::Uuid::new_v4().to_string();
     let r = Resp::from(
-        ureq::post(&format!("{}/api/inspect/v1/file/upload/presigned", served.base))
-            .set("Authorization", &format!("Bearer {token}"))
-            .send_string(
-                &serde_json::json!({
-                    "id": id, "contentType": "application/octet-stream",
-                    "hash": base64::engine::general_purpose::STANDARD.encode(sha),
-                    "fileName": "big.bin", "size": SIZE
-                })
-                .to_string(),
-            ),
+        ureq::post(&format!(
+            "{}/api/inspect/v1/file/upload/presigned",
+            served.base
+        ))
+        .set("Authorization", &format!("Bearer {token}"))
+        .send_string(
+            &serde_json::json!({
+                "id": id, "contentType": "application/octet-stream",
+                "hash": base64::engine::general_purpose::STANDARD.encode(sha),
+                "fileName": "big.bin", "size": SIZE
+            })
+            .to_string(),
+        ),
     );
     assert_eq!(r.status, 201, "{}", r.body);
-    let url = r.json()["data"]["presignedURL"].as_str().unwrap().to_string();
+    let url = r.json()["data"]["presignedURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let put = Resp::from(
         ureq::put(&url)
@@ -88,15 +98,28 @@ fn one_gib_round_trip_stays_under_64_mib_resident() {
     let after_put = served.vm_hwm_kib();
 
     let done = Resp::from(
-        ureq::post(&format!("{}/api/inspect/v1/file/upload/complete", served.base))
-            .set("Authorization", &format!("Bearer {token}"))
-            .send_string(&serde_json::json!({ "id": id }).to_string()),
+        ureq::post(&format!(
+            "{}/api/inspect/v1/file/upload/complete",
+            served.base
+        ))
+        .set("Authorization", &format!("Bearer {token}"))
+        .send_string(&serde_json::json!({ "id": id }).to_string()),
     );
     assert_eq!(done.status, 200, "{}", done.body);
-    let download = done.json()["data"]["downloadURL"].as_str().unwrap().to_string();
+    let download = done.json()["data"]["downloadURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let resp = ureq::get(&download).call().unwrap();
-    assert_eq!(resp.header("content-length"), Some(SIZE.to_string().as_str()));
-    assert_eq!(sha256_of(resp.into_reader()), sha, "downloaded bytes differ");
+    assert_eq!(
+        resp.header("content-length"),
+        Some(SIZE.to_string().as_str())
+    );
+    assert_eq!(
+        sha256_of(resp.into_reader()),
+        sha,
+        "downloaded bytes differ"
+    );
     let after_get = served.vm_hwm_kib();
 
     eprintln!("server VmHWM: {after_put} KiB after 1 GiB PUT, {after_get} KiB after GET");
