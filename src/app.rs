@@ -1,8 +1,11 @@
 //! The running gateway's shared state: configuration, credentials, index,
 //! blob store and clock, built once at start-up and shared by every request.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use uuid::Uuid;
 
 use crate::api::ApiError;
 use crate::clock::Clock;
@@ -24,6 +27,30 @@ pub struct App {
     pub index: Arc<dyn Index>,
     pub store: Arc<dyn BlobStore>,
     pub clock: Arc<dyn Clock>,
+    /// Ids whose bytes are arriving right now (with how many PUTs each), so
+    /// the sweep never withdraws a row under a slow upload that began
+    /// while its URL was valid.
+    in_flight: Arc<Mutex<HashMap<Uuid, usize>>>,
+}
+
+/// Registration of one PUT in progress; unregisters on drop, however the
+/// request ends.
+pub struct InFlight {
+    id: Uuid,
+    map: Arc<Mutex<HashMap<Uuid, usize>>>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.map.lock() {
+            if let Some(n) = m.get_mut(&self.id) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&self.id);
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +93,19 @@ impl App {
             index: Arc::new(index),
             store: Arc::new(store),
             clock,
+            in_flight: Arc::default(),
         })
+    }
+
+    /// Marks `id` as receiving bytes until the returned guard drops.
+    pub fn begin_upload(&self, id: Uuid) -> InFlight {
+        if let Ok(mut m) = self.in_flight.lock() {
+            *m.entry(id).or_insert(0) += 1;
+        }
+        InFlight {
+            id,
+            map: self.in_flight.clone(),
+        }
     }
 
     /// Now, in unix seconds.
@@ -92,7 +131,16 @@ impl App {
     /// [`PENDING_GRACE_SECS`] ago, and temp files no upload owns.
     pub async fn sweep(&self) -> Result<(usize, usize), ApiError> {
         let cutoff = self.now_unix() - PENDING_GRACE_SECS;
-        let rows = self.db(move |db| db.sweep_pending(cutoff)).await?;
+        let in_flight = self.in_flight.clone();
+        let rows = self
+            .db(move |db| {
+                // Held across the delete so no upload can register between
+                // the snapshot and the delete and then find its row gone.
+                let guard = in_flight.lock().map_err(|_| DbError::Poisoned)?;
+                let keep: Vec<Uuid> = guard.keys().copied().collect();
+                db.sweep_pending(cutoff, &keep)
+            })
+            .await?;
         let temps = self.store.sweep_staging().await?;
         if rows + temps > 0 {
             tracing::info!(

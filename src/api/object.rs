@@ -214,6 +214,9 @@ async fn put(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiErr
             ))
         })?;
 
+    // Registered before the row is read, so the sweep cannot withdraw it
+    // while the bytes arrive.
+    let _in_flight = app.begin_upload(id);
     let rec: FileRecord = app
         .db(move |db| db.get(&id))
         .await?

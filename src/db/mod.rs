@@ -157,10 +157,10 @@ pub trait Index: Send + Sync + 'static {
         now: i64,
     ) -> Result<MarkOutcome, DbError>;
     fn complete(&self, id: &Uuid, now: i64) -> Result<CompleteOutcome, DbError>;
-    /// Deletes pending rows whose URL expired before `cutoff`; returns how many.
-    fn sweep_pending(&self, cutoff: i64) -> Result<usize, DbError>;
-    /// Whether any row with bytes refers to `sha256`.
-    fn blob_referenced(&self, sha256: &Digest) -> Result<bool, DbError>;
+    /// Deletes pending rows whose URL expired before `cutoff`, except the
+    /// ids in `keep` (uploads whose bytes are arriving right now); returns
+    /// how many.
+    fn sweep_pending(&self, cutoff: i64, keep: &[Uuid]) -> Result<usize, DbError>;
 
     fn create_token(
         &self,

@@ -243,23 +243,23 @@ impl Index for SqliteIndex {
         Ok(outcome)
     }
 
-    fn sweep_pending(&self, cutoff: i64) -> Result<usize, DbError> {
-        Ok(self.conn()?.execute(
-            "DELETE FROM files WHERE status = 'pending' AND url_expires_at < ?1",
-            [cutoff],
-        )?)
-    }
-
-    fn blob_referenced(&self, sha256: &Digest) -> Result<bool, DbError> {
-        Ok(self
-            .conn()?
-            .query_row(
-                "SELECT 1 FROM files WHERE sha256 = ?1 AND status <> 'pending' LIMIT 1",
-                [sha256.hex()],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
+    fn sweep_pending(&self, cutoff: i64, keep: &[Uuid]) -> Result<usize, DbError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let expired: Vec<String> = tx
+            .prepare("SELECT id FROM files WHERE status = 'pending' AND url_expires_at < ?1")?
+            .query_map([cutoff], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let keep: Vec<String> = keep.iter().map(Uuid::to_string).collect();
+        let mut removed = 0;
+        for id in expired.iter().filter(|id| !keep.contains(id)) {
+            removed += tx.execute(
+                "DELETE FROM files WHERE id = ?1 AND status = 'pending'",
+                [id],
+            )?;
+        }
+        tx.commit()?;
+        Ok(removed)
     }
 
     fn create_token(
@@ -415,10 +415,15 @@ mod tests {
         db.presign(&fresh, 0, 10_000, true).unwrap();
         db.presign(&done, 0, 100, true).unwrap();
         db.mark_uploaded(&done.id, &done.sha256, 1, 1).unwrap();
-        assert_eq!(db.sweep_pending(5_000).unwrap(), 1);
+        assert_eq!(db.sweep_pending(5_000, &[]).unwrap(), 1);
         assert!(db.get(&old.id).unwrap().is_none());
         assert!(db.get(&fresh.id).unwrap().is_some());
         assert!(db.get(&done.id).unwrap().is_some());
+        // An expired row whose bytes are arriving is kept.
+        let busy = declared(4, 1);
+        db.presign(&busy, 0, 100, true).unwrap();
+        assert_eq!(db.sweep_pending(5_000, &[busy.id]).unwrap(), 0);
+        assert!(db.get(&busy.id).unwrap().is_some());
     }
 
     #[test]

@@ -334,28 +334,13 @@ fn sweep_removes_expired_pending_rows_and_orphan_temp_files() {
 
     // Within the grace hour after expiry nothing goes.
     s.clock.advance(900 + 1800);
-    s.app.rt_block_on_sweep(&s);
+    s.sweep();
     assert_eq!(s.status_of(&stale.id), "pending");
     assert!(!orphan.exists(), "temp file no upload owns was kept");
 
     s.clock.advance(3600);
-    s.app.rt_block_on_sweep(&s);
+    s.sweep();
     s.file(&stale.id).assert_json_error(404, "NotFound");
     assert_eq!(s.status_of(&stored.id), "uploaded");
     assert_eq!(s.blobs().len(), 1);
-}
-
-/// Runs one sweep pass on the server's runtime.
-trait SweepExt {
-    fn rt_block_on_sweep(&self, s: &TestServer);
-}
-
-impl SweepExt for std::sync::Arc<stowage::app::App> {
-    fn rt_block_on_sweep(&self, s: &TestServer) {
-        let app = self.clone();
-        s.rt.as_ref()
-            .unwrap()
-            .block_on(async move { app.sweep().await })
-            .unwrap();
-    }
 }

@@ -133,6 +133,17 @@ impl TestServer {
         )
     }
 
+    /// Runs one housekeeping sweep now; returns (pending rows, temp files)
+    /// removed.
+    pub fn sweep(&self) -> (usize, usize) {
+        let app = self.app.clone();
+        self.rt
+            .as_ref()
+            .unwrap()
+            .block_on(async move { app.sweep().await })
+            .unwrap()
+    }
+
     /// The server's idea of now.
     pub fn clock_now(&self) -> time::OffsetDateTime {
         use stowage::clock::Clock;

@@ -706,3 +706,46 @@ fn same_bytes_under_two_ids_without_dedupe_are_one_blob() {
     assert_stored(&s, &a);
     assert_stored(&s, &b);
 }
+
+#[test]
+fn a_slow_upload_outlives_the_sweep_of_its_expired_row() {
+    use std::io::{Read as _, Write as _};
+    let server = TestServer::start();
+    let file = TestFile::new(200_000);
+    let url = server.presign_url(&file);
+    let (path, host) = split_url(&url);
+    let mut conn = std::net::TcpStream::connect(server.addr).unwrap();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
+        file.bytes.len()
+    );
+    conn.write_all(head.as_bytes()).unwrap();
+    conn.write_all(&file.bytes[..100_000]).unwrap();
+    // The handler has staged a temp file once it is streaming.
+    for _ in 0..200 {
+        if !server.temps().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(server.temps().len(), 1, "upload did not start");
+
+    // Two hours later the URL is long expired, but the bytes are arriving.
+    server.clock.advance(7200);
+    let (rows, temps) = server.sweep();
+    assert_eq!((rows, temps), (0, 0), "sweep withdrew a live upload");
+
+    conn.write_all(&file.bytes[100_000..]).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = conn.read(&mut buf).unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(server.status_of(&file.id), "uploaded");
+    // Once no bytes are arriving, an expired pending row does go.
+    let idle = TestFile::new(10);
+    server.presign_url(&idle);
+    server.clock.advance(7200);
+    assert_eq!(server.sweep().0, 1);
+}
