@@ -9,6 +9,25 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// A URL for `path` signed with the gateway's own key, as it would sign it.
+fn signed_url(s: &TestServer, method: &str, path: &str) -> String {
+    let q = stowage::sigv4::presign(
+        &s.app.credentials,
+        &stowage::sigv4::PresignParams {
+            method,
+            host: &s.addr.to_string(),
+            path,
+            region: "us-east-1",
+            service: "s3",
+            expires_secs: 60,
+            extra_query: &[],
+            extra_signed_headers: &[],
+        },
+        s.clock_now(),
+    );
+    format!("{}{path}?{q}", s.base)
+}
+
 /// Uploads and completes `f`; returns its download URL.
 fn stored(s: &TestServer, f: &TestFile) -> String {
     assert_eq!(
@@ -93,21 +112,7 @@ fn pending_files_cannot_be_downloaded() {
     s.presign_url(&f);
     // A validly signed GET for an id without bytes.
     let path = format!("/uploads/{}", f.id);
-    let q = stowage::sigv4::presign(
-        &s.app.credentials,
-        &stowage::sigv4::PresignParams {
-            method: "GET",
-            host: &s.addr.to_string(),
-            path: &path,
-            region: "us-east-1",
-            service: "s3",
-            expires_secs: 60,
-            extra_query: &[],
-            extra_signed_headers: &[],
-        },
-        s.clock_now(),
-    );
-    let r = Resp::from(ureq::get(&format!("{}{path}?{q}", s.base)).call());
+    let r = Resp::from(ureq::get(&signed_url(&s, "GET", &path)).call());
     r.assert_s3_error(404, "NoSuchKey");
 }
 
@@ -117,21 +122,7 @@ fn head_answers_headers_without_body() {
     let f = TestFile::new(1234);
     stored(&s, &f);
     let path = format!("/uploads/{}", f.id);
-    let q = stowage::sigv4::presign(
-        &s.app.credentials,
-        &stowage::sigv4::PresignParams {
-            method: "HEAD",
-            host: &s.addr.to_string(),
-            path: &path,
-            region: "us-east-1",
-            service: "s3",
-            expires_secs: 60,
-            extra_query: &[],
-            extra_signed_headers: &[],
-        },
-        s.clock_now(),
-    );
-    let r = Resp::from(ureq::head(&format!("{}{path}?{q}", s.base)).call());
+    let r = Resp::from(ureq::head(&signed_url(&s, "HEAD", &path)).call());
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-length"), Some("1234"));
     assert_eq!(r.header("content-type"), Some("image/png"));

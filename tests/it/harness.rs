@@ -302,15 +302,7 @@ impl From<Result<ureq::Response, ureq::Error>> for Resp {
             Err(ureq::Error::Status(_, r)) => r,
             Err(e) => panic!("transport error: {e}"),
         };
-        let status = resp.status();
-        let headers = resp
-            .headers_names()
-            .into_iter()
-            .map(|n| {
-                let v = resp.header(&n).unwrap_or("").to_string();
-                (n, v)
-            })
-            .collect();
+        let (status, headers) = (resp.status(), headers_of(&resp));
         let mut body = String::new();
         resp.into_reader().read_to_string(&mut body).unwrap();
         Resp {
@@ -336,18 +328,20 @@ pub fn get(url: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
         Err(ureq::Error::Status(_, r)) => r,
         Err(e) => panic!("transport error: {e}"),
     };
-    let status = resp.status();
-    let headers = resp
-        .headers_names()
+    let (status, headers) = (resp.status(), headers_of(&resp));
+    let mut body = Vec::new();
+    resp.into_reader().read_to_end(&mut body).unwrap();
+    (status, headers, body)
+}
+
+fn headers_of(resp: &ureq::Response) -> Vec<(String, String)> {
+    resp.headers_names()
         .into_iter()
         .map(|n| {
             let v = resp.header(&n).unwrap_or("").to_string();
             (n, v)
         })
-        .collect();
-    let mut body = Vec::new();
-    resp.into_reader().read_to_end(&mut body).unwrap();
-    (status, headers, body)
+        .collect()
 }
 
 /// Sends raw bytes of an HTTP request, optionally half-closes, and returns

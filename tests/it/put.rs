@@ -48,6 +48,14 @@ fn assert_rejected(
     msg
 }
 
+/// Presigns a file, changes one query parameter of its URL, PUTs the file
+/// and asserts the rejection (and that nothing was stored).
+fn rejected_with_param(name: &str, value: &str, status: u16, code: &str, hint: &str) -> String {
+    let (s, f, url) = pending(LEN);
+    let r = put(&with_param(&url, name, value), "image/png", &f.bytes);
+    assert_rejected(&s, &f, &r, status, code, hint)
+}
+
 /// Signs a PUT URL for `file` ourselves, the way the gateway does, but with
 /// the credentials, scope, time and expiry given.
 fn sign_put(
@@ -177,16 +185,9 @@ fn put_without_any_query_is_400_authorization_query_parameters_error() {
 
 #[test]
 fn put_with_malformed_date_is_400_authorization_query_parameters_error() {
-    let (s, f, url) = pending(LEN);
-    let r = put(
-        &with_param(&url, "X-Amz-Date", "2024-01-01T00%3A00%3A00Z"),
-        "image/png",
-        &f.bytes,
-    );
-    assert_rejected(
-        &s,
-        &f,
-        &r,
+    rejected_with_param(
+        "X-Amz-Date",
+        "2024-01-01T00%3A00%3A00Z",
         400,
         "AuthorizationQueryParametersError",
         "X-Amz-Date",
@@ -195,16 +196,9 @@ fn put_with_malformed_date_is_400_authorization_query_parameters_error() {
 
 #[test]
 fn put_with_zero_expires_is_400_authorization_query_parameters_error() {
-    let (s, f, url) = pending(LEN);
-    let r = put(
-        &with_param(&url, "X-Amz-Expires", "0"),
-        "image/png",
-        &f.bytes,
-    );
-    let msg = assert_rejected(
-        &s,
-        &f,
-        &r,
+    let msg = rejected_with_param(
+        "X-Amz-Expires",
+        "0",
         400,
         "AuthorizationQueryParametersError",
         "X-Amz-Expires",
@@ -214,16 +208,9 @@ fn put_with_zero_expires_is_400_authorization_query_parameters_error() {
 
 #[test]
 fn put_with_expires_over_seven_days_is_400_authorization_query_parameters_error() {
-    let (s, f, url) = pending(LEN);
-    let r = put(
-        &with_param(&url, "X-Amz-Expires", "604801"),
-        "image/png",
-        &f.bytes,
-    );
-    let msg = assert_rejected(
-        &s,
-        &f,
-        &r,
+    let msg = rejected_with_param(
+        "X-Amz-Expires",
+        "604801",
         400,
         "AuthorizationQueryParametersError",
         "X-Amz-Expires",
@@ -233,16 +220,9 @@ fn put_with_expires_over_seven_days_is_400_authorization_query_parameters_error(
 
 #[test]
 fn put_with_wrong_algorithm_is_400_authorization_query_parameters_error() {
-    let (s, f, url) = pending(LEN);
-    let r = put(
-        &with_param(&url, "X-Amz-Algorithm", "AWS4-HMAC-SHA1"),
-        "image/png",
-        &f.bytes,
-    );
-    let msg = assert_rejected(
-        &s,
-        &f,
-        &r,
+    let msg = rejected_with_param(
+        "X-Amz-Algorithm",
+        "AWS4-HMAC-SHA1",
         400,
         "AuthorizationQueryParametersError",
         "X-Amz-Algorithm",
@@ -252,16 +232,9 @@ fn put_with_wrong_algorithm_is_400_authorization_query_parameters_error() {
 
 #[test]
 fn put_with_malformed_credential_is_400_authorization_query_parameters_error() {
-    let (s, f, url) = pending(LEN);
-    let r = put(
-        &with_param(&url, "X-Amz-Credential", "AKID%2Fus-east-1%2Fs3"),
-        "image/png",
-        &f.bytes,
-    );
-    assert_rejected(
-        &s,
-        &f,
-        &r,
+    rejected_with_param(
+        "X-Amz-Credential",
+        "AKID%2Fus-east-1%2Fs3",
         400,
         "AuthorizationQueryParametersError",
         "X-Amz-Credential",
