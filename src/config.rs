@@ -205,12 +205,9 @@ impl Config {
         overrides: &Overrides,
     ) -> Result<Self, ConfigError> {
         let file = match std::fs::read_to_string(path) {
-            Ok(text) => toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::Parse {
+            Ok(text) => parse_file(&text).map_err(|message| ConfigError::Parse {
                 path: path.to_path_buf(),
-                message: e.message().to_string()
-                    + &e.span()
-                        .map(|s| format!(" (at byte {})", s.start))
-                        .unwrap_or_default(),
+                message,
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
                 FileConfig::default()
@@ -227,9 +224,9 @@ impl Config {
 
     /// Parses a config from TOML text (used by tests).
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let file = toml::from_str::<FileConfig>(text).map_err(|e| ConfigError::Parse {
+        let file = parse_file(text).map_err(|message| ConfigError::Parse {
             path: PathBuf::from("<inline>"),
-            message: e.message().to_string(),
+            message,
         })?;
         Self::resolve(file, |_| None, &Overrides::default())
     }
@@ -259,6 +256,18 @@ impl Config {
             .filter(|s| !s.is_empty())
             .map(|s| PublicUrl::parse(&s).map_err(|m| invalid("public_url", m)))
             .transpose()?;
+        if public_url.is_none() && listen.ip().is_unspecified() {
+            // http://0.0.0.0:8080 in a URL reaches nobody, and the host is
+            // signed, so clients could not even correct it by hand.
+            return Err(invalid(
+                "public_url",
+                format!(
+                    "must be set when listening on the wildcard address {listen}: it is the \
+                     URL clients use to reach this gateway, e.g. http://192.168.1.20:{}",
+                    listen.port()
+                ),
+            ));
+        }
 
         let data_dir = overrides
             .data_dir
@@ -379,6 +388,28 @@ impl Config {
         }
         load_or_create_credentials(&self.data_dir)
     }
+}
+
+/// Parses the file, naming the key of any error (`upload.max_size: invalid
+/// type: string "5G", expected u64`).
+fn parse_file(text: &str) -> Result<FileConfig, String> {
+    let de = toml::Deserializer::new(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let at = inner
+            .span()
+            .map(|s| {
+                let line = text[..s.start.min(text.len())].matches('\n').count() + 1;
+                format!(" (line {line})")
+            })
+            .unwrap_or_default();
+        if path == "." || path.is_empty() {
+            format!("{}{at}", inner.message())
+        } else {
+            format!("`{path}`: {}{at}", inner.message())
+        }
+    })
 }
 
 /// `s3.access_key_id` → `STOWAGE_S3_ACCESS_KEY_ID`.
@@ -502,6 +533,32 @@ mod tests {
                 other => panic!("{toml}: expected invalid {key}, got {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn type_errors_name_the_key() {
+        let e = Config::from_toml("[upload]\nmax_size = \"5G\"").unwrap_err();
+        assert!(e.to_string().contains("`upload.max_size`"), "{e}");
+        let e = Config::from_toml("listen = 8080").unwrap_err();
+        assert!(e.to_string().contains("`listen`"), "{e}");
+    }
+
+    #[test]
+    fn wildcard_listen_needs_a_public_url() {
+        let e = Config::from_toml("listen = '0.0.0.0:8080'").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ConfigError::Invalid {
+                    key: "public_url",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let c = Config::from_toml("listen = '0.0.0.0:8080'\npublic_url = 'http://10.1.2.3:8080'")
+            .unwrap();
+        assert_eq!(c.public_url.unwrap().host, "10.1.2.3:8080");
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub async fn run(
     let sweeper = tokio::spawn(sweep_loop(app.clone()));
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(s) => s,
                 Err(e) => {
@@ -61,7 +61,13 @@ pub async fn run(
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+                // Requests hyper refuses before our code sees them (bad
+                // framing, oversized headers) are only visible here.
+                if e.is_parse() || e.is_parse_too_large() || e.is_parse_status() {
+                    tracing::info!(%peer, error = %e, "malformed request refused");
+                } else {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
             }
         });
     }

@@ -45,6 +45,9 @@ pub enum ApiError {
     IncompleteBody(String),
     #[error("{0}")]
     BadDigest(String),
+    /// A signature mismatch with a hint at its likely cause.
+    #[error("{0}")]
+    SignatureDoesNotMatch(String),
     #[error("{0}")]
     NoSuchBucket(String),
     #[error("{0}")]
@@ -128,6 +131,9 @@ impl ApiError {
             ApiError::EntityTooLarge(_) => meta(S::BAD_REQUEST, "EntityTooLarge", "BadRequest"),
             ApiError::IncompleteBody(_) => meta(S::BAD_REQUEST, "IncompleteBody", "BadRequest"),
             ApiError::BadDigest(_) => meta(S::BAD_REQUEST, "BadDigest", "BadRequest"),
+            ApiError::SignatureDoesNotMatch(_) => {
+                meta(S::FORBIDDEN, "SignatureDoesNotMatch", "Forbidden")
+            }
             ApiError::NoSuchBucket(_) => meta(S::NOT_FOUND, "NoSuchBucket", "NotFound"),
             ApiError::NoSuchKey(_) => meta(S::NOT_FOUND, "NoSuchKey", "NotFound"),
             ApiError::InvalidRequest(_) => meta(S::BAD_REQUEST, "InvalidRequest", "BadRequest"),

@@ -24,7 +24,7 @@ use uuid::Uuid;
 use super::{full, ApiError, Body};
 use crate::app::App;
 use crate::db::{Declared, FileRecord, MarkOutcome};
-use crate::sigv4::{self, PresignParams, Presigned, RequestParts, VerifyParams};
+use crate::sigv4::{self, AuthError, PresignParams, Presigned, RequestParts, VerifyParams};
 use crate::store::Digest;
 
 /// Query parameter binding the declared SHA-256 (hex) into a PUT URL.
@@ -152,13 +152,16 @@ fn authenticate(app: &App, parts: &Parts) -> Result<Presigned, ApiError> {
 
 /// The object key as a file id. Only ids the API issued exist.
 fn object_id(parts: &Parts) -> Result<Uuid, ApiError> {
-    let key = parts
+    let raw = parts
         .uri
         .path()
         .rsplit_once('/')
         .map(|(_, k)| k)
         .unwrap_or("");
-    Uuid::try_parse(key)
+    // Decoded as the signature check decoded it, so `%37…` names the same
+    // key as `7…`.
+    let key = sigv4::encode::percent_decode(raw).unwrap_or_default();
+    Uuid::try_parse(&key)
         .ok()
         .filter(|_| key.len() == 36)
         .ok_or_else(|| {
@@ -167,6 +170,31 @@ fn object_id(parts: &Parts) -> Result<Uuid, ApiError> {
                     .into(),
             )
         })
+}
+
+/// Adds the likely cause to a signature mismatch on a URL that signs the
+/// Content-Type: a client sending another type (or none, as `curl
+/// --upload-file` does without `-H`) is by far the most common one.
+fn explain_mismatch(e: ApiError, parts: &Parts) -> ApiError {
+    let signs_type = parts.uri.query().is_some_and(|q| {
+        q.split('&')
+            .any(|kv| kv.starts_with("X-Amz-SignedHeaders=") && kv.contains("content-type"))
+    });
+    match e {
+        ApiError::Auth(AuthError::SignatureDoesNotMatch) if signs_type => {
+            let sent = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_else(|| "none".into());
+            ApiError::SignatureDoesNotMatch(format!(
+                "{} This URL is signed for one Content-Type: send the header exactly as the \
+                 contentType declared when the URL was requested (this request sent {sent}).",
+                AuthError::SignatureDoesNotMatch
+            ))
+        }
+        e => e,
+    }
 }
 
 fn etag(sha256: &Digest) -> HeaderValue {
@@ -190,7 +218,7 @@ fn stored_response(sha256: &Digest) -> Response<Body> {
 
 async fn put(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let (parts, mut body) = req.into_parts();
-    let signed = authenticate(app, &parts)?;
+    let signed = authenticate(app, &parts).map_err(|e| explain_mismatch(e, &parts))?;
     let id = object_id(&parts)?;
 
     // What this URL was issued for. A URL without them was not made by the
@@ -214,6 +242,20 @@ async fn put(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiErr
             ))
         })?;
 
+    let length = content_length(&parts)?;
+    if length > declared_size {
+        return Err(ApiError::EntityTooLarge(format!(
+            "Content-Length is {length} bytes but this URL was issued for a file of \
+             {declared_size} bytes; send the file you declared"
+        )));
+    }
+    if length < declared_size {
+        return Err(ApiError::IncompleteBody(format!(
+            "Content-Length is {length} bytes but this URL was issued for a file of \
+             {declared_size} bytes; send the whole file"
+        )));
+    }
+
     // Registered before the row is read, so the sweep cannot withdraw it
     // while the bytes arrive.
     let _in_flight = app.begin_upload(id);
@@ -229,20 +271,6 @@ async fn put(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiErr
     if rec.status.has_bytes() {
         // Already verified and stored: answer as S3 would, write nothing.
         return Ok(stored_response(&rec.sha256));
-    }
-
-    let length = content_length(&parts)?;
-    if length > declared_size {
-        return Err(ApiError::EntityTooLarge(format!(
-            "Content-Length is {length} bytes but this URL was issued for a file of \
-             {declared_size} bytes; send the file you declared"
-        )));
-    }
-    if length < declared_size {
-        return Err(ApiError::IncompleteBody(format!(
-            "Content-Length is {length} bytes but this URL was issued for a file of \
-             {declared_size} bytes; send the whole file"
-        )));
     }
 
     // Stream: hash and stage each chunk; the staged blob deletes itself if

@@ -112,7 +112,8 @@ fn string_field<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a str, 
 
 fn parse_id(obj: &Map<String, Value>) -> Result<Uuid, ApiError> {
     let s = string_field(obj, "id")?;
-    // Only the canonical hyphenated form, so one id has one spelling.
+    // Only the hyphenated form; either case, normalised to lowercase, so
+    // one id has one spelling everywhere after this point.
     Uuid::try_parse(s)
         .ok()
         .filter(|_| s.len() == 36)

@@ -149,9 +149,11 @@ impl Index for SqliteIndex {
                     )?;
                     PresignOutcome::AlreadyStored
                 } else {
+                    // The newest declaration's name wins while nothing is
+                    // stored yet (a client may have corrected it).
                     tx.execute(
-                        "UPDATE files SET url_expires_at = ?2 WHERE id = ?1",
-                        params![d.id.to_string(), url_expires_at],
+                        "UPDATE files SET url_expires_at = ?2, file_name = ?3 WHERE id = ?1",
+                        params![d.id.to_string(), url_expires_at, d.file_name],
                     )?;
                     PresignOutcome::NeedsUpload
                 }
@@ -320,7 +322,12 @@ impl Index for SqliteIndex {
     }
 
     fn check(&self) -> Result<(), DbError> {
-        self.conn()?.query_row("SELECT 1", [], |_| Ok(()))?;
+        // Taking the write lock proves the database is writable, not just
+        // readable; nothing is changed.
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.query_row("SELECT count(*) FROM files", [], |_| Ok(()))?;
+        tx.rollback()?;
         Ok(())
     }
 }

@@ -131,10 +131,28 @@ impl BlobStore for LocalStore {
     }
 
     async fn check(&self) -> Result<(), StoreError> {
-        // A staged write like any upload's, so the sweep leaves it alone.
-        let mut probe = self.stage().await?;
-        probe.write(b"ok").await?;
-        drop(probe);
+        // Registered like an upload's temp file, so the sweep leaves it be;
+        // written and synced, so a full or read-only disk shows.
+        let name = format!(".health-{}", uuid::Uuid::new_v4().simple());
+        if let Ok(mut live) = self.live.lock() {
+            live.insert(name.clone());
+        }
+        let guard = TempGuard {
+            path: self.tmp.join(&name),
+            name,
+            live: self.live.clone(),
+            armed: true,
+        };
+        let path = guard.path.clone();
+        tokio::task::spawn_blocking(move || -> io::Result<()> {
+            let mut f = std::fs::File::create_new(&path)?;
+            std::io::Write::write_all(&mut f, b"ok")?;
+            f.sync_data()
+        })
+        .await
+        .map_err(|e| StoreError::io("writing a health probe")(io::Error::other(e)))?
+        .map_err(StoreError::io("writing a health probe"))?;
+        drop(guard);
         Ok(())
     }
 }
@@ -197,8 +215,10 @@ impl StagedBlob for LocalStaged {
         let published = tokio::task::spawn_blocking(move || -> io::Result<bool> {
             create_dir_all_durable(&dir)?;
             if target.exists() {
-                // Same digest, same bytes: an earlier upload already made
-                // them durable. Leave it; the guard deletes our copy.
+                // Same digest, same bytes: another upload published them.
+                // It may not have synced the directory yet, and our caller
+                // is about to record the blob, so sync it here too.
+                fsync_dir(&dir)?;
                 return Ok(false);
             }
             // 2. Atomic publish, 3. made durable by syncing the directory.

@@ -160,6 +160,16 @@ fn repeat_presign_while_pending_issues_a_fresh_url() {
 }
 
 #[test]
+fn re_presign_while_pending_takes_the_corrected_file_name() {
+    let s = TestServer::start();
+    let mut f = TestFile::new(10);
+    s.presign_url(&f);
+    f.name = "corrected.png".into();
+    s.presign_url(&f);
+    assert_eq!(s.file(&f.id).json()["data"]["fileName"], "corrected.png");
+}
+
+#[test]
 fn presign_of_a_stored_file_is_200_without_url() {
     let s = TestServer::start();
     let f = TestFile::new(100);

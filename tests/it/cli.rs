@@ -155,6 +155,20 @@ fn invalid_config_stops_startup_naming_the_key() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(key), "{key}: {err}");
     }
+    // A wildcard listen address needs a public_url: 0.0.0.0 is no URL.
+    let config = write_config(dir.path(), "");
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "0.0.0.0:0", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("public_url"));
+    // A value of the wrong type names its key.
+    let config = write_config(dir.path(), "[upload]\nmax_size = \"5G\"\n");
+    let (ok, _, err) = run(&["serve"], &config);
+    assert!(!ok);
+    assert!(err.contains("`upload.max_size`"), "{err}");
     // An environment variable is checked the same way.
     let config = write_config(dir.path(), "");
     let out = Command::new(BIN)

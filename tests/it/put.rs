@@ -418,7 +418,21 @@ fn put_with_changed_expires_is_403_signature_does_not_match() {
 fn put_with_other_content_type_is_403_signature_does_not_match() {
     let (s, f, url) = pending(LEN);
     let r = put(&url, "image/jpeg", &f.bytes);
-    assert_rejected(&s, &f, &r, 403, "SignatureDoesNotMatch", "signature");
+    let msg = assert_rejected(&s, &f, &r, 403, "SignatureDoesNotMatch", "signature");
+    assert!(
+        msg.contains("Content-Type") && msg.contains("sent image/jpeg"),
+        "{msg}"
+    );
+}
+
+/// `curl --upload-file` without `-H "Content-Type: …"` sends no type; the
+/// message says so.
+#[test]
+fn put_without_content_type_is_403_and_says_why() {
+    let (s, f, url) = pending(LEN);
+    let r = Resp::from(ureq::put(&url).send_bytes(&f.bytes));
+    let msg = assert_rejected(&s, &f, &r, 403, "SignatureDoesNotMatch", "Content-Type");
+    assert!(msg.contains("sent none"), "{msg}");
 }
 
 #[test]
@@ -721,4 +735,37 @@ fn a_slow_upload_outlives_the_sweep_of_its_expired_row() {
     server.presign_url(&idle);
     server.clock.advance(7200);
     assert_eq!(server.sweep().0, 1);
+}
+
+#[test]
+fn second_put_with_the_wrong_size_is_refused_even_when_stored() {
+    let (s, f, url) = pending(LEN);
+    assert_eq!(put(&url, "image/png", &f.bytes).status, 200);
+    let blob = blob_path(&s, &f);
+    let before = std::fs::metadata(&blob).unwrap();
+    put(&url, "image/png", &f.bytes[..LEN - 1]).assert_s3_error(400, "IncompleteBody");
+    let mut longer = f.bytes.clone();
+    longer.push(0);
+    put(&url, "image/png", &longer).assert_s3_error(400, "EntityTooLarge");
+    let after = std::fs::metadata(&blob).unwrap();
+    assert_eq!(
+        (before.ino(), before.mtime_nsec()),
+        (after.ino(), after.mtime_nsec())
+    );
+    assert_eq!(std::fs::read(&blob).unwrap(), f.bytes);
+}
+
+#[test]
+fn a_percent_encoded_id_names_the_same_object() {
+    let (s, f, url) = pending(LEN);
+    let first = f.id.chars().next().unwrap();
+    let encoded = url.replacen(
+        &format!("/uploads/{first}"),
+        &format!("/uploads/%{:02X}", first as u32),
+        1,
+    );
+    assert_ne!(encoded, url);
+    let r = put(&encoded, "image/png", &f.bytes);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(s.status_of(&f.id), "uploaded");
 }
