@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::api::ApiError;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, PublicUrl};
-use crate::db::{DbError, Index, SqliteIndex};
+use crate::db::{BlobClaim, DbError, Index, SqliteIndex};
 use crate::sigv4::Credentials;
 use crate::store::{BlobStore, LocalStore};
 
@@ -106,6 +106,40 @@ impl App {
             id,
             map: self.in_flight.clone(),
         }
+    }
+
+    /// The start-up recovery pass, run before serving (so no upload races
+    /// it): every blob on disk is either referenced by a row, adopted by the
+    /// pending rows that declared exactly its bytes (a crash came between
+    /// publishing it and committing the row), or deleted as an orphan.
+    /// Returns (kept, relinked rows, removed). Leftover temp files were
+    /// already removed when the store opened.
+    pub async fn recover(&self) -> Result<(usize, usize, usize), ApiError> {
+        let blobs = self.store.list().await?;
+        let (mut kept, mut relinked, mut removed) = (0, 0, 0);
+        let now = self.now_unix();
+        for (digest, size) in blobs {
+            match self.db(move |db| db.claim_blob(&digest, size, now)).await? {
+                BlobClaim::Referenced => kept += 1,
+                BlobClaim::Relinked(n) => {
+                    kept += 1;
+                    relinked += n;
+                }
+                BlobClaim::Unreferenced => {
+                    self.store.remove(&digest).await?;
+                    removed += 1;
+                }
+            }
+        }
+        if relinked + removed > 0 {
+            tracing::info!(
+                blobs_kept = kept,
+                rows_relinked = relinked,
+                orphan_blobs_removed = removed,
+                "recovery pass repaired the store"
+            );
+        }
+        Ok((kept, relinked, removed))
     }
 
     /// Now, in unix seconds.

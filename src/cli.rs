@@ -136,6 +136,9 @@ fn serve(args: &ConfigArgs, overrides: Overrides) -> Result<(), String> {
             .local_addr()
             .map_err(|e| format!("cannot read the bound address: {e}"))?;
         let app = App::open(config, Arc::new(SystemClock), bound).map_err(|e| e.to_string())?;
+        app.recover()
+            .await
+            .map_err(|e| format!("start-up recovery failed: {e:?}"))?;
         let now = app.now_unix();
         let index = app.index.clone();
         let initial = tokio::task::spawn_blocking(move || tokens::ensure_initial(&*index, now))

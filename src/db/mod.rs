@@ -102,6 +102,19 @@ pub enum MarkOutcome {
     NotFound,
 }
 
+/// What the index makes of a stored blob during recovery.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BlobClaim {
+    /// A row with bytes refers to it.
+    Referenced,
+    /// No row had it, but these pending rows declared exactly these bytes
+    /// and are now marked uploaded (the crash came between publish and
+    /// commit).
+    Relinked(usize),
+    /// Nothing refers to it.
+    Unreferenced,
+}
+
 /// The answer to a complete request.
 #[derive(Debug)]
 pub enum CompleteOutcome {
@@ -157,6 +170,10 @@ pub trait Index: Send + Sync + 'static {
         now: i64,
     ) -> Result<MarkOutcome, DbError>;
     fn complete(&self, id: &Uuid, now: i64) -> Result<CompleteOutcome, DbError>;
+    /// Decides, in one transaction, what becomes of a stored blob of
+    /// `size` bytes found on disk: referenced, adopted by pending rows that
+    /// declared it, or unreferenced.
+    fn claim_blob(&self, sha256: &Digest, size: u64, now: i64) -> Result<BlobClaim, DbError>;
     /// Deletes pending rows whose URL expired before `cutoff`, except the
     /// ids in `keep` (uploads whose bytes are arriving right now); returns
     /// how many.

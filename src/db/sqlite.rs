@@ -9,8 +9,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
 use super::{
-    migrations, CompleteOutcome, DbError, Declared, FileRecord, Index, MarkOutcome, PresignOutcome,
-    Status, TokenRecord,
+    migrations, BlobClaim, CompleteOutcome, DbError, Declared, FileRecord, Index, MarkOutcome,
+    PresignOutcome, Status, TokenRecord,
 };
 use crate::store::Digest;
 
@@ -243,6 +243,35 @@ impl Index for SqliteIndex {
         };
         tx.commit()?;
         Ok(outcome)
+    }
+
+    fn claim_blob(&self, sha256: &Digest, size: u64, now: i64) -> Result<BlobClaim, DbError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let referenced = tx
+            .query_row(
+                "SELECT 1 FROM files WHERE sha256 = ?1 AND status <> 'pending' LIMIT 1",
+                [sha256.hex()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        let claim = if referenced {
+            BlobClaim::Referenced
+        } else {
+            let n = tx.execute(
+                "UPDATE files SET status = 'uploaded', uploaded_at = ?3 \
+                 WHERE sha256 = ?1 AND size = ?2 AND status = 'pending'",
+                params![sha256.hex(), size as i64, now],
+            )?;
+            if n > 0 {
+                BlobClaim::Relinked(n)
+            } else {
+                BlobClaim::Unreferenced
+            }
+        };
+        tx.commit()?;
+        Ok(claim)
     }
 
     fn sweep_pending(&self, cutoff: i64, keep: &[Uuid]) -> Result<usize, DbError> {

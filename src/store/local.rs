@@ -118,6 +118,28 @@ impl BlobStore for LocalStore {
         }))
     }
 
+    async fn list(&self) -> Result<Vec<(Digest, u64)>, StoreError> {
+        let root = self.blobs.clone();
+        tokio::task::spawn_blocking(move || list_blobs(&root))
+            .await
+            .map_err(|e| StoreError::io("listing blobs")(io::Error::other(e)))?
+            .map_err(StoreError::io("listing blobs"))
+    }
+
+    async fn remove(&self, digest: &Digest) -> Result<(), StoreError> {
+        let path = self.blob_path(digest);
+        tokio::task::spawn_blocking(move || -> io::Result<()> {
+            match std::fs::remove_file(&path) {
+                Ok(()) => fsync_dir(path.parent().unwrap_or(Path::new("."))),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+        .map_err(|e| StoreError::io("removing a blob")(io::Error::other(e)))?
+        .map_err(StoreError::io("removing a blob"))
+    }
+
     async fn sweep_staging(&self) -> Result<usize, StoreError> {
         let me = LocalStore {
             blobs: self.blobs.clone(),
@@ -155,6 +177,33 @@ impl BlobStore for LocalStore {
         drop(guard);
         Ok(())
     }
+}
+
+/// Walks `blobs/aa/bb/<hex>`; anything not shaped like a blob is left alone
+/// (and logged), never deleted.
+fn list_blobs(root: &Path) -> io::Result<Vec<(Digest, u64)>> {
+    let mut out = Vec::new();
+    for a in std::fs::read_dir(root)? {
+        let a = a?;
+        if !a.file_type()?.is_dir() {
+            continue;
+        }
+        for b in std::fs::read_dir(a.path())? {
+            let b = b?;
+            if !b.file_type()?.is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(b.path())? {
+                let f = f?;
+                let name = f.file_name();
+                match name.to_str().and_then(Digest::from_hex) {
+                    Some(d) if f.file_type()?.is_file() => out.push((d, f.metadata()?.len())),
+                    _ => tracing::warn!(path = %f.path().display(), "unexpected file in blobs/"),
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Deletes the temp file unless disarmed by a successful commit, and always

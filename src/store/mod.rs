@@ -77,6 +77,10 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn stage(&self) -> Result<Box<dyn StagedBlob>, StoreError>;
     /// Opens a stored blob; `None` if it is not there.
     async fn open(&self, digest: &Digest) -> Result<Option<BlobReader>, StoreError>;
+    /// Every stored blob with its size (for the start-up recovery pass).
+    async fn list(&self) -> Result<Vec<(Digest, u64)>, StoreError>;
+    /// Deletes a blob. Only for blobs no index row refers to.
+    async fn remove(&self, digest: &Digest) -> Result<(), StoreError>;
     /// Removes staging data no live upload owns; returns how many.
     async fn sweep_staging(&self) -> Result<usize, StoreError>;
     /// Checks the store can be written (for `/healthz`).

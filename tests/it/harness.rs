@@ -25,7 +25,8 @@ pub struct TestServer {
     pub clock: Arc<ShiftedClock>,
     pub rt: Option<tokio::runtime::Runtime>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
+    extra_toml: String,
+    dir: Option<tempfile::TempDir>,
 }
 
 impl TestServer {
@@ -35,7 +36,20 @@ impl TestServer {
 
     /// Starts with extra TOML config (e.g. "[upload]\nmax_size = 100").
     pub fn start_with(extra_toml: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), extra_toml, None)
+    }
+
+    /// Stops this server and starts a new one on the same data dir, as a
+    /// restart of the process would (the recovery pass runs again).
+    pub fn restart(mut self) -> Self {
+        let dir = self.dir.take().unwrap();
+        let extra = std::mem::take(&mut self.extra_toml);
+        let token = self.token.clone();
+        drop(self);
+        Self::start_in(dir, &extra, Some(token))
+    }
+
+    fn start_in(dir: tempfile::TempDir, extra_toml: &str, token: Option<String>) -> Self {
         let data_dir = dir.path().join("data");
         let mut config = Config::from_toml(extra_toml).unwrap();
         config.data_dir = data_dir.clone();
@@ -50,9 +64,13 @@ impl TestServer {
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let app = Arc::new(App::open(config, clock.clone(), addr).unwrap());
-        let token = stowage::tokens::ensure_initial(&*app.index, 0)
-            .unwrap()
-            .unwrap();
+        rt.block_on(app.recover()).unwrap();
+        let token = match token {
+            Some(t) => t,
+            None => stowage::tokens::ensure_initial(&*app.index, 0)
+                .unwrap()
+                .unwrap(),
+        };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let served = app.clone();
         rt.spawn(async move {
@@ -71,7 +89,8 @@ impl TestServer {
             clock,
             rt: Some(rt),
             shutdown: Some(tx),
-            _dir: dir,
+            extra_toml: extra_toml.to_string(),
+            dir: Some(dir),
         }
     }
 

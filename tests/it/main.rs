@@ -7,3 +7,4 @@ mod download;
 mod harness;
 mod memory;
 mod put;
+mod recovery;
