@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use md5::{Digest as _, Md5};
 use uuid::Uuid;
 
 use crate::api::ApiError;
@@ -12,7 +13,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError, PublicUrl};
 use crate::db::{BlobClaim, DbError, Index, SqliteIndex};
 use crate::sigv4::Credentials;
-use crate::store::{BlobStore, LocalStore};
+use crate::store::{BlobStore, Digest, LocalStore};
 
 /// Pending rows are swept this long after their URL expired, so a client
 /// whose URL just expired still gets a precise answer for a while.
@@ -31,7 +32,15 @@ pub struct App {
     /// the sweep never withdraws a row under a slow upload that began
     /// while its URL was valid.
     in_flight: Arc<Mutex<HashMap<Uuid, usize>>>,
+    /// Striped locks by blob digest: publishing a blob and recording a
+    /// reference to it is one step, deleting an unreferenced blob another,
+    /// and the two must never interleave for the same content.
+    blob_locks: Vec<tokio::sync::Mutex<()>>,
 }
+
+/// Number of blob lock stripes; contention only between uploads whose
+/// digests share a first byte.
+const BLOB_LOCK_STRIPES: usize = 256;
 
 /// Registration of one PUT in progress; unregisters on drop, however the
 /// request ends.
@@ -94,7 +103,27 @@ impl App {
             store: Arc::new(store),
             clock,
             in_flight: Arc::default(),
+            blob_locks: (0..BLOB_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         })
+    }
+
+    /// The lock of one blob digest (see `blob_locks`).
+    pub async fn blob_lock(&self, digest: &Digest) -> tokio::sync::MutexGuard<'_, ()> {
+        self.blob_locks[digest.0[0] as usize % BLOB_LOCK_STRIPES]
+            .lock()
+            .await
+    }
+
+    /// Deletes a blob if no file or object refers to it any more.
+    pub async fn release_blob(&self, digest: Digest) -> Result<bool, ApiError> {
+        let _lock = self.blob_lock(&digest).await;
+        let free = self.db(move |db| db.release_blob(&digest)).await?;
+        if free {
+            self.store.remove(&digest).await?;
+        }
+        Ok(free)
     }
 
     /// Marks `id` as receiving bytes until the returned guard drops.
@@ -115,11 +144,18 @@ impl App {
     /// Returns (kept, relinked rows, removed). Leftover temp files were
     /// already removed when the store opened.
     pub async fn recover(&self) -> Result<(usize, usize, usize), ApiError> {
+        let bucket = self.config.s3.bucket.clone();
+        let now = self.now_unix();
+        let b = bucket.clone();
+        self.db(move |db| db.create_bucket(&b, now)).await?;
         let blobs = self.store.list().await?;
         let (mut kept, mut relinked, mut removed) = (0, 0, 0);
-        let now = self.now_unix();
         for (digest, size) in blobs {
-            match self.db(move |db| db.claim_blob(&digest, size, now)).await? {
+            let bucket = bucket.clone();
+            match self
+                .db(move |db| db.claim_blob(&digest, size, &bucket, now))
+                .await?
+            {
                 BlobClaim::Referenced => kept += 1,
                 BlobClaim::Relinked(n) => {
                     kept += 1;
@@ -130,6 +166,25 @@ impl App {
                     removed += 1;
                 }
             }
+        }
+        // S3 ETags need the MD5 of blobs recorded before it was kept.
+        for digest in self.db(|db| db.blobs_missing_md5()).await? {
+            let Some(mut blob) = self.store.open(&digest).await? else {
+                continue;
+            };
+            let mut md5 = Md5::new();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = tokio::io::AsyncReadExt::read(&mut blob.reader, &mut buf)
+                    .await
+                    .map_err(|e| ApiError::Internal(crate::api::Internal::Other(e.to_string())))?;
+                if n == 0 {
+                    break;
+                }
+                md5.update(&buf[..n]);
+            }
+            let sum: [u8; 16] = md5.finalize().into();
+            self.db(move |db| db.set_blob_md5(&digest, &sum)).await?;
         }
         if relinked + removed > 0 {
             tracing::info!(

@@ -29,6 +29,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod headers;
 pub mod random;
 pub mod server;
 pub mod sigv4;

@@ -16,6 +16,7 @@ use http::request::Parts;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
+use md5::Md5;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use tokio_util::io::ReaderStream;
@@ -23,7 +24,7 @@ use uuid::Uuid;
 
 use super::{full, ApiError, Body};
 use crate::app::App;
-use crate::db::{Declared, FileRecord, MarkOutcome};
+use crate::db::{BlobInfo, Declared, FileRecord, MarkOutcome};
 use crate::sigv4::{self, AuthError, PresignParams, Presigned, RequestParts, VerifyParams};
 use crate::store::Digest;
 
@@ -277,6 +278,7 @@ async fn put(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiErr
     // we return early for any reason.
     let mut staged = app.store.stage().await?;
     let mut hasher = Sha256::new();
+    let mut md5 = Md5::new();
     let mut received: u64 = 0;
     loop {
         let frame = match tokio::time::timeout(BODY_IDLE_TIMEOUT, body.frame()).await {
@@ -306,6 +308,7 @@ async fn put(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiErr
             )));
         }
         hasher.update(&data);
+        md5.update(&data);
         staged.write(&data).await?;
     }
     if received != declared_size {
@@ -325,12 +328,25 @@ async fn put(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiErr
         )));
     }
 
-    staged.commit(&got).await?;
+    let blob = BlobInfo {
+        sha256: got,
+        size: declared_size,
+        md5: Some(md5.finalize().into()),
+    };
+    let bucket = app.config.s3.bucket.clone();
     let now = app.now_unix();
-    match app
-        .db(move |db| db.mark_uploaded(&id, &got, declared_size, now))
-        .await?
-    {
+    // Publish and record under the blob's lock, so a concurrent delete of
+    // the same content cannot remove the file between the two.
+    let lock = app.blob_lock(&got).await;
+    staged.commit(&got).await?;
+    let (outcome, replaced) = app
+        .db(move |db| db.mark_uploaded(&id, &blob, &bucket, now))
+        .await?;
+    drop(lock);
+    if let Some(old) = replaced {
+        app.release_blob(old).await?;
+    }
+    match outcome {
         MarkOutcome::Marked | MarkOutcome::AlreadyStored => Ok(stored_response(&got)),
         MarkOutcome::NotFound => Err(ApiError::NoSuchKey(format!(
             "the upload under id {id} was withdrawn while the bytes arrived; request a new \
@@ -393,7 +409,7 @@ async fn get(app: &App, req: Request<Incoming>, head: bool) -> Result<Response<B
     if let Some(v) = rec.uploaded_at.and_then(http_date) {
         h.insert(header::LAST_MODIFIED, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&content_disposition(&rec.file_name)) {
+    if let Ok(v) = HeaderValue::from_str(&crate::headers::content_disposition(&rec.file_name)) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(r)
@@ -408,52 +424,4 @@ fn http_date(unix: i64) -> Option<HeaderValue> {
         .format(&fmt)
         .ok()?;
     HeaderValue::from_str(&s).ok()
-}
-
-/// `attachment` with an ASCII fallback name (quotes, backslashes and
-/// anything outside printable ASCII replaced) and the exact UTF-8 name as
-/// RFC 5987 `filename*`, so no file name can break out of the header.
-pub fn content_disposition(name: &str) -> String {
-    let fallback: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let encoded = percent_encoding::utf8_percent_encode(name, RFC5987).to_string();
-    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
-}
-
-/// Everything but RFC 5987 attr-chars is percent-encoded.
-const RFC5987: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'!')
-    .remove(b'#')
-    .remove(b'$')
-    .remove(b'&')
-    .remove(b'+')
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'^')
-    .remove(b'_')
-    .remove(b'`')
-    .remove(b'|')
-    .remove(b'~');
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_disposition_cannot_be_broken_out_of() {
-        let v = content_disposition("a\"b\\c;d ü.png");
-        assert_eq!(
-            v,
-            "attachment; filename=\"a_b_c;d _.png\"; filename*=UTF-8''a%22b%5Cc%3Bd%20%C3%BC.png"
-        );
-        assert!(HeaderValue::from_str(&v).is_ok());
-    }
 }

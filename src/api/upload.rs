@@ -31,8 +31,9 @@ pub async fn presign(app: &App, req: Request<Incoming>) -> Result<Response<Body>
     let url_expires_at = now.unix_timestamp() + expires as i64;
     let dedupe = app.config.upload.dedupe;
     let decl = d.clone();
+    let bucket = app.config.s3.bucket.clone();
     let outcome = app
-        .db(move |db| db.presign(&decl, now.unix_timestamp(), url_expires_at, dedupe))
+        .db(move |db| db.presign(&decl, &bucket, now.unix_timestamp(), url_expires_at, dedupe))
         .await?;
     match outcome {
         PresignOutcome::NeedsUpload => {

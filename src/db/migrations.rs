@@ -31,6 +31,37 @@ const MIGRATIONS: &[&str] = &[
         created_at  INTEGER NOT NULL,
         revoked_at  INTEGER
      );",
+    // 2: the S3 namespace. `blobs` records the facts of each stored blob
+    // once (a row exists only after the blob is durable); `objects` maps
+    // bucket/key to a blob. Files from the upload API refer to blobs by
+    // their sha256 too, so a blob is garbage only when neither refers to it.
+    // md5 of blobs stored before this migration is unknown (NULL) until the
+    // start-up pass computes it.
+    "CREATE TABLE blobs (
+        sha256      TEXT PRIMARY KEY CHECK (length(sha256) = 64),
+        size        INTEGER NOT NULL CHECK (size >= 0),
+        md5         TEXT CHECK (md5 IS NULL OR length(md5) = 32),
+        created_at  INTEGER NOT NULL
+     );
+     INSERT INTO blobs (sha256, size, md5, created_at)
+        SELECT sha256, size, NULL, min(coalesce(uploaded_at, created_at))
+        FROM files WHERE status <> 'pending' GROUP BY sha256;
+     CREATE TABLE buckets (
+        name        TEXT PRIMARY KEY,
+        created_at  INTEGER NOT NULL
+     );
+     CREATE TABLE objects (
+        bucket         TEXT NOT NULL REFERENCES buckets (name),
+        key            TEXT NOT NULL,
+        sha256         TEXT NOT NULL REFERENCES blobs (sha256),
+        size           INTEGER NOT NULL,
+        etag           TEXT NOT NULL,
+        content_type   TEXT NOT NULL,
+        meta           TEXT NOT NULL,
+        last_modified  INTEGER NOT NULL,
+        PRIMARY KEY (bucket, key)
+     ) WITHOUT ROWID;
+     CREATE INDEX objects_by_blob ON objects (sha256);",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -52,6 +52,83 @@ impl Status {
     }
 }
 
+/// The facts of one stored blob, recorded once it is durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub sha256: Digest,
+    pub size: u64,
+    /// MD5 of the bytes: S3's ETag of a single-part object. `None` only for
+    /// blobs stored before it was recorded, until the start-up pass fills it.
+    pub md5: Option<[u8; 16]>,
+}
+
+/// Headers S3 keeps with an object and returns on GET/HEAD.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ObjectMeta {
+    /// `x-amz-meta-*` pairs (names lowercase, without the prefix), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// Verified `x-amz-checksum-*` values: (algorithm name as S3 prints it,
+    /// e.g. "CRC32", base64 value).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checksums: Vec<(String, String)>,
+    /// Number of parts for a multipart object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<u32>,
+}
+
+/// One S3 object: a key in a bucket naming a blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRecord {
+    pub bucket: String,
+    /// Arbitrary UTF-8 up to 1024 bytes; never a filesystem path.
+    pub key: String,
+    pub sha256: Digest,
+    pub size: u64,
+    /// Without quotes: MD5 hex, or `<md5 of part md5s>-N` for multipart.
+    pub etag: String,
+    pub content_type: String,
+    pub meta: ObjectMeta,
+    /// Unix seconds.
+    pub last_modified: i64,
+}
+
+/// A bucket as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketRecord {
+    pub name: String,
+    pub created_at: i64,
+}
+
+/// The answer to putting an object.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PutObjectOutcome {
+    /// Stored; `replaced` names the blob the key referred to before, if it
+    /// differs (it may now be garbage).
+    Stored {
+        replaced: Option<Digest>,
+    },
+    NoSuchBucket,
+}
+
+/// The answer to deleting a bucket.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DeleteBucketOutcome {
+    Deleted,
+    NotFound,
+    NotEmpty,
+}
+
 /// What a client declares when it asks for a presigned URL.
 #[derive(Debug, Clone)]
 pub struct Declared {
@@ -153,27 +230,67 @@ pub enum DbError {
 /// on the blocking pool.
 pub trait Index: Send + Sync + 'static {
     /// Records a presign request and decides whether bytes are needed.
+    /// With dedupe, a declaration whose bytes are stored links to them and
+    /// becomes visible as the S3 object `bucket/<id>`.
     fn presign(
         &self,
         d: &Declared,
+        bucket: &str,
         now: i64,
         url_expires_at: i64,
         dedupe: bool,
     ) -> Result<PresignOutcome, DbError>;
     fn get(&self, id: &Uuid) -> Result<Option<FileRecord>, DbError>;
-    /// Marks `id` uploaded if it is pending with exactly this hash and size.
+    /// Marks `id` uploaded if it is pending with exactly this hash and
+    /// size, records the blob, and makes the file visible as the S3 object
+    /// `bucket/<id>`. Returns the outcome and the blob the object key
+    /// referred to before, if different.
     fn mark_uploaded(
         &self,
         id: &Uuid,
-        sha256: &Digest,
-        size: u64,
+        blob: &BlobInfo,
+        bucket: &str,
         now: i64,
-    ) -> Result<MarkOutcome, DbError>;
+    ) -> Result<(MarkOutcome, Option<Digest>), DbError>;
     fn complete(&self, id: &Uuid, now: i64) -> Result<CompleteOutcome, DbError>;
     /// Decides, in one transaction, what becomes of a stored blob of
     /// `size` bytes found on disk: referenced, adopted by pending rows that
     /// declared it, or unreferenced.
-    fn claim_blob(&self, sha256: &Digest, size: u64, now: i64) -> Result<BlobClaim, DbError>;
+    fn claim_blob(
+        &self,
+        sha256: &Digest,
+        size: u64,
+        bucket: &str,
+        now: i64,
+    ) -> Result<BlobClaim, DbError>;
+    /// Blobs whose MD5 is not recorded yet (stored before it was).
+    fn blobs_missing_md5(&self) -> Result<Vec<Digest>, DbError>;
+    fn set_blob_md5(&self, sha256: &Digest, md5: &[u8; 16]) -> Result<(), DbError>;
+    /// If nothing refers to the blob any more, forgets it and returns true:
+    /// the caller then deletes its bytes (holding the blob's lock, so no
+    /// upload can claim it in between).
+    fn release_blob(&self, sha256: &Digest) -> Result<bool, DbError>;
+
+    fn create_bucket(&self, name: &str, now: i64) -> Result<bool, DbError>;
+    fn bucket_exists(&self, name: &str) -> Result<bool, DbError>;
+    fn list_buckets(&self) -> Result<Vec<BucketRecord>, DbError>;
+    fn delete_bucket(&self, name: &str) -> Result<DeleteBucketOutcome, DbError>;
+
+    /// Records the blob and points `bucket/key` at it, in one transaction.
+    fn put_object(&self, obj: &ObjectRecord, blob: &BlobInfo) -> Result<PutObjectOutcome, DbError>;
+    fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, DbError>;
+    /// Removes `bucket/key`; returns the record that was there.
+    fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, DbError>;
+    /// Objects of `bucket` whose key starts with `prefix` and sorts after
+    /// `after`, in S3's order (UTF-8 bytes), at most `limit`.
+    fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<ObjectRecord>, DbError>;
+
     /// Deletes pending rows whose URL expired before `cutoff`, except the
     /// ids in `keep` (uploads whose bytes are arriving right now); returns
     /// how many.

@@ -9,8 +9,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
 use super::{
-    migrations, BlobClaim, CompleteOutcome, DbError, Declared, FileRecord, Index, MarkOutcome,
-    PresignOutcome, Status, TokenRecord,
+    migrations, BlobClaim, BlobInfo, BucketRecord, CompleteOutcome, DbError, Declared,
+    DeleteBucketOutcome, FileRecord, Index, MarkOutcome, ObjectMeta, ObjectRecord, PresignOutcome,
+    PutObjectOutcome, Status, TokenRecord,
 };
 use crate::store::Digest;
 
@@ -76,15 +77,141 @@ fn get_file(conn: &Connection, id: &Uuid) -> Result<Option<FileRecord>, DbError>
     .transpose()
 }
 
-fn blob_stored(conn: &Connection, sha256: &Digest, size: u64) -> Result<bool, DbError> {
+/// The recorded facts of a blob, if it is stored.
+fn blob_info(conn: &Connection, sha256: &Digest) -> Result<Option<BlobInfo>, DbError> {
+    let row: Option<(i64, Option<String>)> = conn
+        .query_row(
+            "SELECT size, md5 FROM blobs WHERE sha256 = ?1",
+            [sha256.hex()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    row.map(|(size, md5)| {
+        Ok(BlobInfo {
+            sha256: *sha256,
+            size: u64::try_from(size).map_err(|_| DbError::Corrupt("blobs.size"))?,
+            md5: match md5 {
+                None => None,
+                Some(h) => {
+                    let mut out = [0u8; 16];
+                    hex::decode_to_slice(&h, &mut out)
+                        .map_err(|_| DbError::Corrupt("blobs.md5"))?;
+                    Some(out)
+                }
+            },
+        })
+    })
+    .transpose()
+}
+
+/// Records a durable blob (idempotent; fills a missing MD5).
+fn record_blob(conn: &Connection, blob: &BlobInfo, now: i64) -> Result<(), DbError> {
+    let md5 = blob.md5.map(hex::encode);
+    conn.execute(
+        "INSERT INTO blobs (sha256, size, md5, created_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (sha256) DO UPDATE SET md5 = coalesce(blobs.md5, excluded.md5)",
+        params![blob.sha256.hex(), blob.size as i64, md5, now],
+    )?;
+    Ok(())
+}
+
+/// Whether any file with bytes or any object refers to the blob.
+fn blob_in_use(conn: &Connection, sha256: &Digest) -> Result<bool, DbError> {
     Ok(conn
         .query_row(
-            "SELECT 1 FROM files WHERE sha256 = ?1 AND size = ?2 AND status <> 'pending' LIMIT 1",
-            params![sha256.hex(), size as i64],
+            "SELECT 1 FROM files WHERE sha256 = ?1 AND status <> 'pending' \
+             UNION ALL SELECT 1 FROM objects WHERE sha256 = ?1 LIMIT 1",
+            [sha256.hex()],
             |_| Ok(()),
         )
         .optional()?
         .is_some())
+}
+
+fn ensure_bucket(conn: &Connection, name: &str, now: i64) -> Result<(), DbError> {
+    conn.execute(
+        "INSERT OR IGNORE INTO buckets (name, created_at) VALUES (?1, ?2)",
+        params![name, now],
+    )?;
+    Ok(())
+}
+
+/// Points `obj.bucket/obj.key` at its blob; returns the blob it replaced.
+fn upsert_object(conn: &Connection, obj: &ObjectRecord) -> Result<Option<Digest>, DbError> {
+    let previous: Option<String> = conn
+        .query_row(
+            "SELECT sha256 FROM objects WHERE bucket = ?1 AND key = ?2",
+            params![obj.bucket, obj.key],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let meta = serde_json::to_string(&obj.meta).map_err(|_| DbError::Corrupt("objects.meta"))?;
+    conn.execute(
+        "INSERT INTO objects (bucket, key, sha256, size, etag, content_type, meta, last_modified) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         ON CONFLICT (bucket, key) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, \
+         etag = excluded.etag, content_type = excluded.content_type, meta = excluded.meta, \
+         last_modified = excluded.last_modified",
+        params![
+            obj.bucket,
+            obj.key,
+            obj.sha256.hex(),
+            obj.size as i64,
+            obj.etag,
+            obj.content_type,
+            meta,
+            obj.last_modified
+        ],
+    )?;
+    Ok(previous
+        .and_then(|p| Digest::from_hex(&p))
+        .filter(|p| *p != obj.sha256))
+}
+
+/// The S3 object through which an upload-API file is visible.
+fn file_object(bucket: &str, d: &FileRecord, blob: &BlobInfo, now: i64) -> ObjectRecord {
+    ObjectRecord {
+        bucket: bucket.to_string(),
+        key: d.id.to_string(),
+        sha256: blob.sha256,
+        size: blob.size,
+        etag: blob.md5.map(hex::encode).unwrap_or_default(),
+        content_type: d.content_type.clone(),
+        meta: ObjectMeta {
+            content_disposition: Some(crate::headers::content_disposition(&d.file_name)),
+            checksums: vec![(
+                "SHA256".into(),
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, blob.sha256.0),
+            )],
+            ..ObjectMeta::default()
+        },
+        last_modified: now,
+    }
+}
+
+const OBJECT_COLUMNS: &str = "bucket, key, sha256, size, etag, content_type, meta, last_modified";
+
+fn object_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ObjectRecord, DbError>> {
+    let sha: String = row.get(2)?;
+    let size: i64 = row.get(3)?;
+    let meta: String = row.get(6)?;
+    let bucket: String = row.get(0)?;
+    let key: String = row.get(1)?;
+    let etag: String = row.get(4)?;
+    let content_type: String = row.get(5)?;
+    let last_modified: i64 = row.get(7)?;
+    Ok((|| {
+        Ok(ObjectRecord {
+            bucket,
+            key,
+            sha256: Digest::from_hex(&sha).ok_or(DbError::Corrupt("objects.sha256"))?,
+            size: u64::try_from(size).map_err(|_| DbError::Corrupt("objects.size"))?,
+            etag,
+            content_type,
+            meta: serde_json::from_str(&meta).map_err(|_| DbError::Corrupt("objects.meta"))?,
+            last_modified,
+        })
+    })())
 }
 
 fn describe_conflict(existing: &FileRecord, d: &Declared) -> Option<String> {
@@ -109,6 +236,20 @@ fn describe_conflict(existing: &FileRecord, d: &Declared) -> Option<String> {
     }
 }
 
+fn get_object_row(
+    conn: &Connection,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<ObjectRecord>, DbError> {
+    conn.query_row(
+        &format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key = ?2"),
+        params![bucket, key],
+        object_from_row,
+    )
+    .optional()?
+    .transpose()
+}
+
 fn token_from_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
     let scopes: String = row.get(1)?;
     Ok(TokenRecord {
@@ -127,6 +268,7 @@ impl Index for SqliteIndex {
     fn presign(
         &self,
         d: &Declared,
+        bucket: &str,
         now: i64,
         url_expires_at: i64,
         dedupe: bool,
@@ -135,7 +277,8 @@ impl Index for SqliteIndex {
         // IMMEDIATE: the read and the write below are one decision.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let existing = get_file(&tx, &d.id)?;
-        let linkable = dedupe && blob_stored(&tx, &d.sha256, d.size)?;
+        let stored_blob = blob_info(&tx, &d.sha256)?.filter(|b| b.size == d.size);
+        let linkable = dedupe && stored_blob.is_some();
         let outcome = match existing {
             Some(rec) => {
                 if let Some(why) = describe_conflict(&rec, d) {
@@ -187,6 +330,14 @@ impl Index for SqliteIndex {
                 }
             }
         };
+        if let (PresignOutcome::AlreadyStored, Some(blob)) = (&outcome, stored_blob) {
+            if let Some(rec) = get_file(&tx, &d.id)? {
+                ensure_bucket(&tx, bucket, now)?;
+                if get_object_row(&tx, bucket, &rec.id.to_string())?.is_none() {
+                    upsert_object(&tx, &file_object(bucket, &rec, &blob, now))?;
+                }
+            }
+        }
         tx.commit()?;
         Ok(outcome)
     }
@@ -198,26 +349,29 @@ impl Index for SqliteIndex {
     fn mark_uploaded(
         &self,
         id: &Uuid,
-        sha256: &Digest,
-        size: u64,
+        blob: &BlobInfo,
+        bucket: &str,
         now: i64,
-    ) -> Result<MarkOutcome, DbError> {
+    ) -> Result<(MarkOutcome, Option<Digest>), DbError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let rec = get_file(&tx, id)?;
         let outcome = match rec {
-            Some(r) if r.sha256 == *sha256 && r.size == size => {
+            Some(r) if r.sha256 == blob.sha256 && r.size == blob.size => {
+                record_blob(&tx, blob, now)?;
                 if r.status.has_bytes() {
-                    MarkOutcome::AlreadyStored
+                    (MarkOutcome::AlreadyStored, None)
                 } else {
                     tx.execute(
                         "UPDATE files SET status = 'uploaded', uploaded_at = ?2 WHERE id = ?1",
                         params![id.to_string(), now],
                     )?;
-                    MarkOutcome::Marked
+                    ensure_bucket(&tx, bucket, now)?;
+                    let replaced = upsert_object(&tx, &file_object(bucket, &r, blob, now))?;
+                    (MarkOutcome::Marked, replaced)
                 }
             }
-            _ => MarkOutcome::NotFound,
+            _ => (MarkOutcome::NotFound, None),
         };
         tx.commit()?;
         Ok(outcome)
@@ -245,33 +399,204 @@ impl Index for SqliteIndex {
         Ok(outcome)
     }
 
-    fn claim_blob(&self, sha256: &Digest, size: u64, now: i64) -> Result<BlobClaim, DbError> {
+    fn claim_blob(
+        &self,
+        sha256: &Digest,
+        size: u64,
+        bucket: &str,
+        now: i64,
+    ) -> Result<BlobClaim, DbError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let referenced = tx
-            .query_row(
-                "SELECT 1 FROM files WHERE sha256 = ?1 AND status <> 'pending' LIMIT 1",
-                [sha256.hex()],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
-        let claim = if referenced {
+        let info = BlobInfo {
+            sha256: *sha256,
+            size,
+            md5: None,
+        };
+        let claim = if blob_in_use(&tx, sha256)? {
+            record_blob(&tx, &info, now)?;
             BlobClaim::Referenced
         } else {
-            let n = tx.execute(
-                "UPDATE files SET status = 'uploaded', uploaded_at = ?3 \
-                 WHERE sha256 = ?1 AND size = ?2 AND status = 'pending'",
-                params![sha256.hex(), size as i64, now],
-            )?;
-            if n > 0 {
-                BlobClaim::Relinked(n)
-            } else {
+            let pending: Vec<String> = tx
+                .prepare(
+                    "SELECT id FROM files WHERE sha256 = ?1 AND size = ?2 AND status = 'pending'",
+                )?
+                .query_map(params![sha256.hex(), size as i64], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            if pending.is_empty() {
+                tx.execute("DELETE FROM blobs WHERE sha256 = ?1", [sha256.hex()])?;
                 BlobClaim::Unreferenced
+            } else {
+                record_blob(&tx, &info, now)?;
+                ensure_bucket(&tx, bucket, now)?;
+                for id in &pending {
+                    tx.execute(
+                        "UPDATE files SET status = 'uploaded', uploaded_at = ?2 WHERE id = ?1",
+                        params![id, now],
+                    )?;
+                    let id = Uuid::parse_str(id).map_err(|_| DbError::Corrupt("files.id"))?;
+                    if let Some(rec) = get_file(&tx, &id)? {
+                        upsert_object(&tx, &file_object(bucket, &rec, &info, now))?;
+                    }
+                }
+                BlobClaim::Relinked(pending.len())
             }
         };
         tx.commit()?;
         Ok(claim)
+    }
+
+    fn blobs_missing_md5(&self) -> Result<Vec<Digest>, DbError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare("SELECT sha256 FROM blobs WHERE md5 IS NULL")?;
+        let hexes: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        hexes
+            .iter()
+            .map(|h| Digest::from_hex(h).ok_or(DbError::Corrupt("blobs.sha256")))
+            .collect()
+    }
+
+    fn set_blob_md5(&self, sha256: &Digest, md5: &[u8; 16]) -> Result<(), DbError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE blobs SET md5 = ?2 WHERE sha256 = ?1",
+            params![sha256.hex(), hex::encode(md5)],
+        )?;
+        // Objects recorded while the MD5 was unknown get their ETag now.
+        tx.execute(
+            "UPDATE objects SET etag = ?2 WHERE sha256 = ?1 AND etag = ''",
+            params![sha256.hex(), hex::encode(md5)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn release_blob(&self, sha256: &Digest) -> Result<bool, DbError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let free = !blob_in_use(&tx, sha256)?;
+        if free {
+            tx.execute("DELETE FROM blobs WHERE sha256 = ?1", [sha256.hex()])?;
+        }
+        tx.commit()?;
+        Ok(free)
+    }
+
+    fn create_bucket(&self, name: &str, now: i64) -> Result<bool, DbError> {
+        Ok(self.conn()?.execute(
+            "INSERT OR IGNORE INTO buckets (name, created_at) VALUES (?1, ?2)",
+            params![name, now],
+        )? > 0)
+    }
+
+    fn bucket_exists(&self, name: &str) -> Result<bool, DbError> {
+        Ok(self
+            .conn()?
+            .query_row("SELECT 1 FROM buckets WHERE name = ?1", [name], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn list_buckets(&self) -> Result<Vec<BucketRecord>, DbError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare("SELECT name, created_at FROM buckets ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(BucketRecord {
+                name: r.get(0)?,
+                created_at: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn delete_bucket(&self, name: &str) -> Result<DeleteBucketOutcome, DbError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists = tx
+            .query_row("SELECT 1 FROM buckets WHERE name = ?1", [name], |_| Ok(()))
+            .optional()?
+            .is_some();
+        let outcome = if !exists {
+            DeleteBucketOutcome::NotFound
+        } else if tx
+            .query_row(
+                "SELECT 1 FROM objects WHERE bucket = ?1 LIMIT 1",
+                [name],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some()
+        {
+            DeleteBucketOutcome::NotEmpty
+        } else {
+            tx.execute("DELETE FROM buckets WHERE name = ?1", [name])?;
+            DeleteBucketOutcome::Deleted
+        };
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    fn put_object(&self, obj: &ObjectRecord, blob: &BlobInfo) -> Result<PutObjectOutcome, DbError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists = tx
+            .query_row(
+                "SELECT 1 FROM buckets WHERE name = ?1",
+                [&obj.bucket],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if !exists {
+            return Ok(PutObjectOutcome::NoSuchBucket);
+        }
+        record_blob(&tx, blob, obj.last_modified)?;
+        let replaced = upsert_object(&tx, obj)?;
+        tx.commit()?;
+        Ok(PutObjectOutcome::Stored { replaced })
+    }
+
+    fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, DbError> {
+        get_object_row(&*self.conn()?, bucket, key)
+    }
+
+    fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, DbError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let rec = get_object_row(&tx, bucket, key)?;
+        if rec.is_some() {
+            tx.execute(
+                "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
+                params![bucket, key],
+            )?;
+        }
+        tx.commit()?;
+        Ok(rec)
+    }
+
+    fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<ObjectRecord>, DbError> {
+        let conn = self.conn()?;
+        // Keys compare as BLOBs so the order is S3's: UTF-8 bytes.
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 \
+             AND CAST(key AS BLOB) > CAST(?2 AS BLOB) \
+             AND substr(key, 1, length(?3)) = ?3 \
+             ORDER BY CAST(key AS BLOB) LIMIT ?4"
+        ))?;
+        let rows = stmt.query_map(
+            params![bucket, after, prefix, limit as i64],
+            object_from_row,
+        )?;
+        rows.map(|r| r?).collect()
     }
 
     fn sweep_pending(&self, cutoff: i64, keep: &[Uuid]) -> Result<usize, DbError> {
@@ -365,6 +690,14 @@ impl Index for SqliteIndex {
 mod tests {
     use super::*;
 
+    fn blob(sha256: Digest, size: u64) -> BlobInfo {
+        BlobInfo {
+            sha256,
+            size,
+            md5: Some([7; 16]),
+        }
+    }
+
     fn declared(sha: u8, size: u64) -> Declared {
         Declared {
             id: Uuid::new_v4(),
@@ -381,7 +714,7 @@ mod tests {
         let db = SqliteIndex::open(dir.path()).unwrap();
         let d = declared(1, 10);
         assert!(matches!(
-            db.presign(&d, 0, 900, true).unwrap(),
+            db.presign(&d, "uploads", 0, 900, true).unwrap(),
             PresignOutcome::NeedsUpload
         ));
         assert!(matches!(
@@ -390,15 +723,21 @@ mod tests {
         ));
         // Wrong hash never marks.
         assert_eq!(
-            db.mark_uploaded(&d.id, &Digest([2; 32]), 10, 1).unwrap(),
+            db.mark_uploaded(&d.id, &blob(Digest([2; 32]), 10), "uploads", 1)
+                .unwrap()
+                .0,
             MarkOutcome::NotFound
         );
         assert_eq!(
-            db.mark_uploaded(&d.id, &d.sha256, 10, 1).unwrap(),
+            db.mark_uploaded(&d.id, &blob(d.sha256, 10), "uploads", 1)
+                .unwrap()
+                .0,
             MarkOutcome::Marked
         );
         assert_eq!(
-            db.mark_uploaded(&d.id, &d.sha256, 10, 2).unwrap(),
+            db.mark_uploaded(&d.id, &blob(d.sha256, 10), "uploads", 2)
+                .unwrap()
+                .0,
             MarkOutcome::AlreadyStored
         );
         let CompleteOutcome::Completed(r) = db.complete(&d.id, 3).unwrap() else {
@@ -418,23 +757,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = SqliteIndex::open(dir.path()).unwrap();
         let a = declared(7, 5);
-        db.presign(&a, 0, 900, true).unwrap();
-        db.mark_uploaded(&a.id, &a.sha256, 5, 1).unwrap();
+        db.presign(&a, "uploads", 0, 900, true).unwrap();
+        db.mark_uploaded(&a.id, &blob(a.sha256, 5), "uploads", 1)
+            .unwrap();
         let b = declared(7, 5);
         assert!(matches!(
-            db.presign(&b, 2, 900, true).unwrap(),
+            db.presign(&b, "uploads", 2, 900, true).unwrap(),
             PresignOutcome::AlreadyStored
         ));
         assert_eq!(db.get(&b.id).unwrap().unwrap().status, Status::Uploaded);
         // Without dedupe the same content needs its own upload.
         let c = declared(7, 5);
         assert!(matches!(
-            db.presign(&c, 2, 900, false).unwrap(),
+            db.presign(&c, "uploads", 2, 900, false).unwrap(),
             PresignOutcome::NeedsUpload
         ));
         let mut other = a.clone();
         other.size = 6;
-        match db.presign(&other, 3, 900, true).unwrap() {
+        match db.presign(&other, "uploads", 3, 900, true).unwrap() {
             PresignOutcome::Conflict(why) => assert!(why.contains("size"), "{why}"),
             o => panic!("{o:?}"),
         }
@@ -447,17 +787,18 @@ mod tests {
         let old = declared(1, 1);
         let fresh = declared(2, 1);
         let done = declared(3, 1);
-        db.presign(&old, 0, 100, true).unwrap();
-        db.presign(&fresh, 0, 10_000, true).unwrap();
-        db.presign(&done, 0, 100, true).unwrap();
-        db.mark_uploaded(&done.id, &done.sha256, 1, 1).unwrap();
+        db.presign(&old, "uploads", 0, 100, true).unwrap();
+        db.presign(&fresh, "uploads", 0, 10_000, true).unwrap();
+        db.presign(&done, "uploads", 0, 100, true).unwrap();
+        db.mark_uploaded(&done.id, &blob(done.sha256, 1), "uploads", 1)
+            .unwrap();
         assert_eq!(db.sweep_pending(5_000, &[]).unwrap(), 1);
         assert!(db.get(&old.id).unwrap().is_none());
         assert!(db.get(&fresh.id).unwrap().is_some());
         assert!(db.get(&done.id).unwrap().is_some());
         // An expired row whose bytes are arriving is kept.
         let busy = declared(4, 1);
-        db.presign(&busy, 0, 100, true).unwrap();
+        db.presign(&busy, "uploads", 0, 100, true).unwrap();
         assert_eq!(db.sweep_pending(5_000, &[busy.id]).unwrap(), 0);
         assert!(db.get(&busy.id).unwrap().is_some());
     }
@@ -477,6 +818,107 @@ mod tests {
         assert!(db.find_token(&h).unwrap().is_none());
         assert!(!db.revoke_token("ci", 2).unwrap());
         assert_eq!(db.token_count().unwrap(), 1);
+    }
+
+    fn object(bucket: &str, key: &str, sha: u8) -> ObjectRecord {
+        ObjectRecord {
+            bucket: bucket.into(),
+            key: key.into(),
+            sha256: Digest([sha; 32]),
+            size: 3,
+            etag: "e".into(),
+            content_type: "text/plain".into(),
+            meta: ObjectMeta {
+                user: vec![("k".into(), "v".into())],
+                ..ObjectMeta::default()
+            },
+            last_modified: 5,
+        }
+    }
+
+    #[test]
+    fn objects_live_in_buckets_and_release_their_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteIndex::open(dir.path()).unwrap();
+        let o = object("b1", "a/ü b+c", 1);
+        assert_eq!(
+            db.put_object(&o, &blob(o.sha256, 3)).unwrap(),
+            PutObjectOutcome::NoSuchBucket
+        );
+        assert!(db.create_bucket("b1", 0).unwrap());
+        assert!(!db.create_bucket("b1", 0).unwrap());
+        assert_eq!(
+            db.put_object(&o, &blob(o.sha256, 3)).unwrap(),
+            PutObjectOutcome::Stored { replaced: None }
+        );
+        assert_eq!(db.get_object("b1", "a/ü b+c").unwrap().unwrap(), o);
+        // Overwrite with other bytes names the blob it replaced.
+        let o2 = object("b1", "a/ü b+c", 2);
+        assert_eq!(
+            db.put_object(&o2, &blob(o2.sha256, 3)).unwrap(),
+            PutObjectOutcome::Stored {
+                replaced: Some(o.sha256)
+            }
+        );
+        assert!(db.release_blob(&o.sha256).unwrap());
+        assert!(!db.release_blob(&o2.sha256).unwrap(), "still referenced");
+        assert_eq!(
+            db.delete_bucket("b1").unwrap(),
+            DeleteBucketOutcome::NotEmpty
+        );
+        assert_eq!(db.delete_object("b1", "a/ü b+c").unwrap(), Some(o2.clone()));
+        assert!(db.release_blob(&o2.sha256).unwrap());
+        assert_eq!(
+            db.delete_bucket("b1").unwrap(),
+            DeleteBucketOutcome::Deleted
+        );
+        assert_eq!(
+            db.delete_bucket("b1").unwrap(),
+            DeleteBucketOutcome::NotFound
+        );
+    }
+
+    #[test]
+    fn listing_is_in_utf8_byte_order_with_prefix_and_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteIndex::open(dir.path()).unwrap();
+        db.create_bucket("b", 0).unwrap();
+        for (i, k) in ["b", "a/2", "a/1", "é", "Z", "a%"].iter().enumerate() {
+            let o = object("b", k, i as u8);
+            db.put_object(&o, &blob(o.sha256, 3)).unwrap();
+        }
+        let keys = |v: Vec<ObjectRecord>| v.into_iter().map(|o| o.key).collect::<Vec<_>>();
+        assert_eq!(
+            keys(db.list_objects("b", "", "", 100).unwrap()),
+            ["Z", "a%", "a/1", "a/2", "b", "é"]
+        );
+        assert_eq!(
+            keys(db.list_objects("b", "a/", "", 100).unwrap()),
+            ["a/1", "a/2"]
+        );
+        assert_eq!(
+            keys(db.list_objects("b", "", "a/1", 2).unwrap()),
+            ["a/2", "b"]
+        );
+    }
+
+    #[test]
+    fn an_uploaded_file_is_visible_as_an_object_and_keeps_its_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteIndex::open(dir.path()).unwrap();
+        let d = declared(4, 10);
+        db.presign(&d, "uploads", 0, 900, true).unwrap();
+        db.mark_uploaded(&d.id, &blob(d.sha256, 10), "uploads", 1)
+            .unwrap();
+        let o = db
+            .get_object("uploads", &d.id.to_string())
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.etag, hex::encode([7u8; 16]));
+        assert_eq!(o.content_type, "image/png");
+        // Deleting the object leaves the file's reference.
+        db.delete_object("uploads", &d.id.to_string()).unwrap();
+        assert!(!db.release_blob(&d.sha256).unwrap());
     }
 
     #[test]
