@@ -433,7 +433,7 @@ fn parse_u64(
 }
 
 /// S3's bucket naming rules (the subset that matters for path-style URLs).
-fn validate_bucket(b: &str) -> Result<(), String> {
+pub fn validate_bucket(b: &str) -> Result<(), String> {
     let ok_chars = b
         .bytes()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.');

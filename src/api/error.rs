@@ -54,6 +54,28 @@ pub enum ApiError {
     NoSuchKey(String),
     #[error("{0}")]
     InvalidRequest(String),
+    #[error("{0}")]
+    AccessDenied(String),
+    #[error("{0}")]
+    NotImplemented(String),
+    #[error("{0}")]
+    InvalidBucketName(String),
+    #[error("Your previous request to create the named bucket succeeded and you already own it.")]
+    BucketAlreadyOwnedByYou,
+    #[error("The bucket you tried to delete is not empty; delete its objects first.")]
+    BucketNotEmpty,
+    #[error("{0}")]
+    InvalidRange(String),
+    #[error("At least one of the preconditions you specified did not hold.")]
+    PreconditionFailed,
+    #[error("The provided 'x-amz-content-sha256' header does not match what was computed; nothing was stored.")]
+    XAmzContentSha256Mismatch,
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    InvalidDigest(String),
+    #[error("Your key is too long: at most 1024 bytes of UTF-8.")]
+    KeyTooLong,
 
     // ---- the server's fault ----
     #[error("internal error")]
@@ -137,6 +159,29 @@ impl ApiError {
             ApiError::NoSuchBucket(_) => meta(S::NOT_FOUND, "NoSuchBucket", "NotFound"),
             ApiError::NoSuchKey(_) => meta(S::NOT_FOUND, "NoSuchKey", "NotFound"),
             ApiError::InvalidRequest(_) => meta(S::BAD_REQUEST, "InvalidRequest", "BadRequest"),
+            ApiError::AccessDenied(_) => meta(S::FORBIDDEN, "AccessDenied", "Forbidden"),
+            ApiError::NotImplemented(_) => {
+                meta(S::NOT_IMPLEMENTED, "NotImplemented", "NotImplemented")
+            }
+            ApiError::InvalidBucketName(_) => {
+                meta(S::BAD_REQUEST, "InvalidBucketName", "BadRequest")
+            }
+            ApiError::BucketAlreadyOwnedByYou => {
+                meta(S::CONFLICT, "BucketAlreadyOwnedByYou", "Conflict")
+            }
+            ApiError::BucketNotEmpty => meta(S::CONFLICT, "BucketNotEmpty", "Conflict"),
+            ApiError::InvalidRange(_) => {
+                meta(S::RANGE_NOT_SATISFIABLE, "InvalidRange", "BadRequest")
+            }
+            ApiError::PreconditionFailed => {
+                meta(S::PRECONDITION_FAILED, "PreconditionFailed", "Conflict")
+            }
+            ApiError::XAmzContentSha256Mismatch => {
+                meta(S::BAD_REQUEST, "XAmzContentSHA256Mismatch", "BadRequest")
+            }
+            ApiError::InvalidArgument(_) => meta(S::BAD_REQUEST, "InvalidArgument", "BadRequest"),
+            ApiError::InvalidDigest(_) => meta(S::BAD_REQUEST, "InvalidDigest", "BadRequest"),
+            ApiError::KeyTooLong => meta(S::BAD_REQUEST, "KeyTooLongError", "BadRequest"),
             ApiError::Internal(_) => {
                 meta(S::INTERNAL_SERVER_ERROR, "InternalError", "InternalError")
             }

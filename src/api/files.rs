@@ -9,7 +9,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{auth, json, object, ApiError, Body};
+use super::{auth, json, presigned, ApiError, Body};
 use crate::app::App;
 use crate::db::{FileRecord, Status};
 
@@ -54,7 +54,7 @@ pub fn record_json(app: &App, rec: &FileRecord) -> Value {
         "completedAt": rfc3339(rec.completed_at),
     });
     if rec.status == Status::Completed {
-        v["downloadURL"] = Value::String(object::presign_get_url(app, &rec.id, app.clock.now()));
+        v["downloadURL"] = Value::String(presigned::presign_get_url(app, &rec.id, app.clock.now()));
     }
     v
 }

@@ -8,10 +8,11 @@
 //! renders errors once, as JSON or S3 XML depending on the surface.
 
 mod auth;
-mod error;
+pub(crate) mod error;
 mod files;
 mod health;
-mod object;
+mod presigned;
+pub mod s3;
 mod upload;
 
 use bytes::Bytes;
@@ -49,7 +50,7 @@ pub async fn handle(app: &App, req: Request<Incoming>, request_id: &str) -> Resp
     if path == "/healthz" {
         return health::healthz(app).await;
     }
-    match object::route(app, req).await {
+    match s3::route(app, req).await {
         Ok(r) => r,
         Err(e) => e.into_xml(request_id, &path),
     }

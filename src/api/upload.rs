@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
-use super::{auth, files, json, object, ApiError, Body, MAX_JSON_BODY};
+use super::{auth, files, json, presigned, ApiError, Body, MAX_JSON_BODY};
 use crate::app::App;
 use crate::db::{CompleteOutcome, Declared, PresignOutcome};
 use crate::store::Digest;
@@ -37,7 +37,7 @@ pub async fn presign(app: &App, req: Request<Incoming>) -> Result<Response<Body>
         .await?;
     match outcome {
         PresignOutcome::NeedsUpload => {
-            let url = object::presign_put_url(app, &d, now);
+            let url = presigned::presign_put_url(app, &d, now);
             Ok(json(
                 StatusCode::CREATED,
                 serde_json::json!({"data": {"presignedURL": url, "id": d.id.to_string()}}),

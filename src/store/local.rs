@@ -118,6 +118,30 @@ impl BlobStore for LocalStore {
         }))
     }
 
+    async fn open_range(
+        &self,
+        digest: &Digest,
+        start: u64,
+        len: u64,
+    ) -> Result<Option<BlobReader>, StoreError> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let Some(blob) = self.open(digest).await? else {
+            return Ok(None);
+        };
+        let whole = blob.len;
+        let path = self.blob_path(digest);
+        let mut file = tokio::fs::File::open(&path)
+            .await
+            .map_err(StoreError::io("opening a blob"))?;
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(StoreError::io("seeking in a blob"))?;
+        Ok(Some(BlobReader {
+            len: whole,
+            reader: Box::pin(file.take(len)),
+        }))
+    }
+
     async fn list(&self) -> Result<Vec<(Digest, u64)>, StoreError> {
         let root = self.blobs.clone();
         tokio::task::spawn_blocking(move || list_blobs(&root))

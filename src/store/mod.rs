@@ -75,8 +75,16 @@ pub struct BlobReader {
 pub trait BlobStore: Send + Sync + 'static {
     /// Starts a new upload's staging area.
     async fn stage(&self) -> Result<Box<dyn StagedBlob>, StoreError>;
-    /// Opens a stored blob; `None` if it is not there.
+    /// Opens a stored blob; `None` if it is not there. `BlobReader::len` is
+    /// the whole blob's size.
     async fn open(&self, digest: &Digest) -> Result<Option<BlobReader>, StoreError>;
+    /// Opens `len` bytes of a stored blob from `start` (a Range request).
+    async fn open_range(
+        &self,
+        digest: &Digest,
+        start: u64,
+        len: u64,
+    ) -> Result<Option<BlobReader>, StoreError>;
     /// Every stored blob with its size (for the start-up recovery pass).
     async fn list(&self) -> Result<Vec<(Digest, u64)>, StoreError>;
     /// Deletes a blob. Only for blobs no index row refers to.

@@ -1,0 +1,215 @@
+//! The URLs the upload API issues, and the PUT they authorise.
+//!
+//! A PUT is checked in this order, and nothing is stored unless every check
+//! passes: signature and expiry (`sigv4::verify_presigned`, run by the S3
+//! router for every request), the id and the declaration bound into the URL,
+//! Content-Length against the declared size (before any byte is read), then
+//! the body is streamed to a staged blob while hashed (`s3/ingest.rs`), and
+//! its SHA-256 compared with the declared one *before* the blob is committed
+//! and the index row marked uploaded. Downloads are plain S3 GetObject: an
+//! uploaded file is the object `{bucket}/{id}`.
+
+use base64::Engine;
+use http::request::Parts;
+use http::{header, HeaderValue, Response};
+use hyper::body::Incoming;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::s3::auth::Authenticated;
+use super::s3::ingest::{content_length, receive};
+use super::{full, ApiError, Body};
+use crate::app::App;
+use crate::db::{Declared, FileRecord, MarkOutcome};
+use crate::sigv4::{self, PresignParams};
+use crate::store::Digest;
+
+/// Query parameter binding the declared SHA-256 (hex) into a PUT URL.
+pub const SHA256_PARAM: &str = "X-Stowage-Sha256";
+/// Query parameter binding the declared size into a PUT URL.
+pub const SIZE_PARAM: &str = "X-Stowage-Size";
+
+/// The presigned PUT URL for a declared file: good for exactly its content
+/// type, size and hash, until the configured expiry.
+pub fn presign_put_url(app: &App, d: &Declared, now: OffsetDateTime) -> String {
+    let sha = d.sha256.hex();
+    let size = d.size.to_string();
+    sign_url(
+        app,
+        "PUT",
+        &d.id,
+        &[(SHA256_PARAM, &sha), (SIZE_PARAM, &size)],
+        &[("content-type", &d.content_type)],
+        now,
+    )
+}
+
+/// The presigned GET URL of a stored file.
+pub fn presign_get_url(app: &App, id: &Uuid, now: OffsetDateTime) -> String {
+    sign_url(app, "GET", id, &[], &[], now)
+}
+
+fn sign_url(
+    app: &App,
+    method: &str,
+    id: &Uuid,
+    extra_query: &[(&str, &str)],
+    extra_signed_headers: &[(&str, &str)],
+    now: OffsetDateTime,
+) -> String {
+    let path = format!("/{}/{}", app.config.s3.bucket, id);
+    let query = sigv4::presign(
+        &app.credentials,
+        &PresignParams {
+            method,
+            host: &app.public_url.host,
+            path: &path,
+            region: &app.config.s3.region,
+            service: "s3",
+            expires_secs: app.config.upload.presign_expiry_secs,
+            extra_query,
+            extra_signed_headers,
+        },
+        now,
+    );
+    format!("{}{}?{}", app.public_url.base, path, query)
+}
+
+/// The upload API's PUT: a presigned URL carrying `X-Stowage-Sha256` and
+/// `X-Stowage-Size`, already authenticated by the S3 router.
+pub async fn put(
+    app: &App,
+    auth: &Authenticated,
+    parts: Parts,
+    body: Incoming,
+    bucket: &str,
+    key: &str,
+) -> Result<Response<Body>, ApiError> {
+    let Some(signed) = auth.presigned.as_ref() else {
+        return Err(ApiError::InvalidRequest(
+            "upload URLs are query-signed; request one from the presign API".into(),
+        ));
+    };
+    if bucket != app.config.s3.bucket {
+        return Err(ApiError::NoSuchBucket(format!(
+            "upload URLs point into bucket '{}'",
+            app.config.s3.bucket
+        )));
+    }
+    let id = Uuid::try_parse(key)
+        .ok()
+        .filter(|_| key.len() == 36)
+        .ok_or_else(|| {
+            ApiError::NoSuchKey(
+                "The specified key does not exist; keys are the UUIDs issued by the presign API"
+                    .into(),
+            )
+        })?;
+
+    // What this URL was issued for. A URL without them was not made by the
+    // presign API (or was altered, which the signature already excludes).
+    let declared_sha = signed
+        .param(SHA256_PARAM)
+        .and_then(Digest::from_hex)
+        .ok_or_else(|| {
+            ApiError::InvalidRequest(format!(
+                "this URL carries no valid {SHA256_PARAM}; request an upload URL from \
+                 POST /api/inspect/v1/file/upload/presigned"
+            ))
+        })?;
+    let declared_size: u64 = signed
+        .param(SIZE_PARAM)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            ApiError::InvalidRequest(format!(
+                "this URL carries no valid {SIZE_PARAM}; request an upload URL from \
+                 POST /api/inspect/v1/file/upload/presigned"
+            ))
+        })?;
+
+    let length = content_length(&parts)?;
+    if length > declared_size {
+        return Err(ApiError::EntityTooLarge(format!(
+            "Content-Length is {length} bytes but this URL was issued for a file of \
+             {declared_size} bytes; send the file you declared"
+        )));
+    }
+    if length < declared_size {
+        return Err(ApiError::IncompleteBody(format!(
+            "Content-Length is {length} bytes but this URL was issued for a file of \
+             {declared_size} bytes; send the whole file"
+        )));
+    }
+
+    // Registered before the row is read, so the sweep cannot withdraw it
+    // while the bytes arrive.
+    let _in_flight = app.begin_upload(id);
+    let rec: FileRecord = app
+        .db(move |db| db.get(&id))
+        .await?
+        .filter(|r| r.sha256 == declared_sha && r.size == declared_size)
+        .ok_or_else(|| {
+            ApiError::NoSuchKey(format!(
+                "no upload of this file is pending under id {id}; request a new presigned URL"
+            ))
+        })?;
+    if rec.status.has_bytes() {
+        // Already verified and stored: answer as S3 would, write nothing.
+        let b = app.config.s3.bucket.clone();
+        let k = id.to_string();
+        let etag = app
+            .db(move |db| db.get_object(&b, &k))
+            .await?
+            .map(|o| o.etag)
+            .unwrap_or_default();
+        return Ok(stored_response(&etag, &rec.sha256));
+    }
+
+    let received = receive(app, body, declared_size).await?;
+    let got = received.sha256();
+    if got != declared_sha {
+        let b64 = |d: &Digest| base64::engine::general_purpose::STANDARD.encode(d.0);
+        return Err(ApiError::BadDigest(format!(
+            "The SHA-256 of the bytes received ({}) does not match the hash declared for this \
+             upload ({}); nothing was stored. Check that the right file was sent, unmodified.",
+            b64(&got),
+            b64(&declared_sha)
+        )));
+    }
+
+    let blob = received.blob;
+    let etag = blob.md5.map(hex::encode).unwrap_or_default();
+    let bucket = app.config.s3.bucket.clone();
+    let now = app.now_unix();
+    // Publish and record under the blob's lock, so a concurrent delete of
+    // the same content cannot remove the file between the two.
+    let lock = app.blob_lock(&got).await;
+    received.staged.commit(&got).await?;
+    let (outcome, replaced) = app
+        .db(move |db| db.mark_uploaded(&id, &blob, &bucket, now))
+        .await?;
+    drop(lock);
+    if let Some(old) = replaced {
+        app.release_blob(old).await?;
+    }
+    match outcome {
+        MarkOutcome::Marked | MarkOutcome::AlreadyStored => Ok(stored_response(&etag, &got)),
+        MarkOutcome::NotFound => Err(ApiError::NoSuchKey(format!(
+            "the upload under id {id} was withdrawn while the bytes arrived; request a new \
+             presigned URL"
+        ))),
+    }
+}
+
+fn stored_response(etag: &str, sha256: &Digest) -> Response<Body> {
+    let mut r = Response::new(full(""));
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{etag}\"")) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    if let Ok(v) =
+        HeaderValue::from_str(&base64::engine::general_purpose::STANDARD.encode(sha256.0))
+    {
+        r.headers_mut().insert("x-amz-checksum-sha256", v);
+    }
+    r
+}

@@ -1,0 +1,94 @@
+//! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket,
+//! GetBucketLocation.
+
+use http::{Response, StatusCode};
+
+use super::xml::{timestamp, Xml};
+use super::{empty, xml_response};
+use crate::api::{ApiError, Body};
+use crate::app::App;
+use crate::config::validate_bucket;
+use crate::db::DeleteBucketOutcome;
+
+/// The owner every bucket reports: one gateway, one owner (for now).
+pub const OWNER_ID: &str = "stowage";
+
+pub async fn list_buckets(app: &App) -> Result<Response<Body>, ApiError> {
+    let buckets = app.db(|db| db.list_buckets()).await?;
+    let mut x = Xml::new("ListAllMyBucketsResult");
+    x.open("Owner")
+        .elem("ID", OWNER_ID)
+        .elem("DisplayName", OWNER_ID)
+        .close("Owner");
+    x.open("Buckets");
+    for b in buckets {
+        x.open("Bucket")
+            .elem("Name", &b.name)
+            .elem("CreationDate", &timestamp(b.created_at))
+            .close("Bucket");
+    }
+    x.close("Buckets");
+    Ok(xml_response(
+        StatusCode::OK,
+        x.finish("ListAllMyBucketsResult"),
+    ))
+}
+
+pub async fn create_bucket(app: &App, bucket: &str) -> Result<Response<Body>, ApiError> {
+    validate_bucket(bucket).map_err(ApiError::InvalidBucketName)?;
+    let now = app.now_unix();
+    let name = bucket.to_string();
+    if !app.db(move |db| db.create_bucket(&name, now)).await? {
+        return Err(ApiError::BucketAlreadyOwnedByYou);
+    }
+    let mut r = empty(StatusCode::OK);
+    if let Ok(v) = http::HeaderValue::from_str(&format!("/{bucket}")) {
+        r.headers_mut().insert(http::header::LOCATION, v);
+    }
+    Ok(r)
+}
+
+/// Errors unless the bucket exists.
+pub async fn require(app: &App, bucket: &str) -> Result<(), ApiError> {
+    let name = bucket.to_string();
+    if app.db(move |db| db.bucket_exists(&name)).await? {
+        Ok(())
+    } else {
+        Err(no_such_bucket(bucket))
+    }
+}
+
+pub fn no_such_bucket(bucket: &str) -> ApiError {
+    ApiError::NoSuchBucket(format!(
+        "The specified bucket does not exist: '{bucket}'. Create it first (CreateBucket)."
+    ))
+}
+
+pub async fn head_bucket(app: &App, bucket: &str) -> Result<Response<Body>, ApiError> {
+    require(app, bucket).await?;
+    let mut r = empty(StatusCode::OK);
+    if let Ok(v) = http::HeaderValue::from_str(&app.config.s3.region) {
+        r.headers_mut().insert("x-amz-bucket-region", v);
+    }
+    Ok(r)
+}
+
+pub async fn delete_bucket(app: &App, bucket: &str) -> Result<Response<Body>, ApiError> {
+    let name = bucket.to_string();
+    match app.db(move |db| db.delete_bucket(&name)).await? {
+        DeleteBucketOutcome::Deleted => Ok(empty(StatusCode::NO_CONTENT)),
+        DeleteBucketOutcome::NotFound => Err(no_such_bucket(bucket)),
+        DeleteBucketOutcome::NotEmpty => Err(ApiError::BucketNotEmpty),
+    }
+}
+
+pub async fn get_location(app: &App, bucket: &str) -> Result<Response<Body>, ApiError> {
+    require(app, bucket).await?;
+    // us-east-1 is reported as an empty constraint, as S3 does.
+    let region = &app.config.s3.region;
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">{}</LocationConstraint>",
+        if region == "us-east-1" { "" } else { region }
+    );
+    Ok(xml_response(StatusCode::OK, body))
+}

@@ -1,0 +1,220 @@
+//! ListObjectsV2 and ListObjects (v1): prefix, delimiter with
+//! CommonPrefixes, max-keys, continuation-token / start-after / marker,
+//! encoding-type=url.
+//!
+//! Keys come back in S3's order (UTF-8 bytes). Common prefixes are folded
+//! here, over pages read from the index, so a "directory" with many keys
+//! counts once toward max-keys.
+
+use base64::Engine;
+use http::{Response, StatusCode};
+
+use super::xml::{timestamp, Xml};
+use super::{bucket, xml_response, Query};
+use crate::api::{ApiError, Body};
+use crate::app::App;
+use crate::db::ObjectRecord;
+use crate::sigv4::encode::uri_encode;
+
+/// S3's ceiling and default for max-keys.
+const MAX_KEYS: usize = 1000;
+/// Rows read from the index per page while folding.
+const PAGE: usize = 1000;
+
+enum Entry {
+    Object(Box<ObjectRecord>),
+    Prefix(String),
+}
+
+impl Entry {
+    fn key(&self) -> &str {
+        match self {
+            Entry::Object(o) => &o.key,
+            Entry::Prefix(p) => p,
+        }
+    }
+}
+
+/// Collects up to `max` entries after `after`; returns them and whether
+/// more exist.
+async fn collect(
+    app: &App,
+    bucket: &str,
+    prefix: &str,
+    delimiter: Option<&str>,
+    after: &str,
+    max: usize,
+) -> Result<(Vec<Entry>, bool), ApiError> {
+    let mut out: Vec<Entry> = Vec::new();
+    let mut cursor = after.to_string();
+    loop {
+        let (b, p, c) = (bucket.to_string(), prefix.to_string(), cursor.clone());
+        let page = app.db(move |db| db.list_objects(&b, &p, &c, PAGE)).await?;
+        let exhausted = page.len() < PAGE;
+        for obj in page {
+            cursor = obj.key.clone();
+            // Keys inside a prefix already listed are folded into it.
+            if let Some(Entry::Prefix(last)) = out.last() {
+                if obj.key.starts_with(last.as_str()) {
+                    continue;
+                }
+            }
+            // A continuation that ended on a common prefix resumes after it.
+            if let Some(d) = delimiter {
+                if after.ends_with(d) && obj.key.starts_with(after) {
+                    continue;
+                }
+            }
+            let common = delimiter.filter(|d| !d.is_empty()).and_then(|d| {
+                obj.key[prefix.len()..]
+                    .find(d)
+                    .map(|i| obj.key[..prefix.len() + i + d.len()].to_string())
+            });
+            if out.len() == max {
+                return Ok((out, true));
+            }
+            match common {
+                Some(cp) => out.push(Entry::Prefix(cp)),
+                None => out.push(Entry::Object(Box::new(obj))),
+            }
+        }
+        if exhausted {
+            return Ok((out, false));
+        }
+    }
+}
+
+fn max_keys(q: &Query) -> Result<usize, ApiError> {
+    match q.get("max-keys") {
+        None => Ok(MAX_KEYS),
+        Some(v) => v.parse::<usize>().map(|n| n.min(MAX_KEYS)).map_err(|_| {
+            ApiError::InvalidArgument("max-keys must be a non-negative integer".into())
+        }),
+    }
+}
+
+fn encoder(q: &Query) -> Result<impl Fn(&str) -> String, ApiError> {
+    let url = match q.get("encoding-type") {
+        None => false,
+        Some("url") => true,
+        Some(_) => {
+            return Err(ApiError::InvalidArgument(
+                "Invalid Encoding Method specified in Request; only 'url' is supported".into(),
+            ))
+        }
+    };
+    Ok(move |s: &str| {
+        if url {
+            uri_encode(s, false)
+        } else {
+            s.to_string()
+        }
+    })
+}
+
+fn write_entries(x: &mut Xml, entries: &[Entry], enc: &impl Fn(&str) -> String, owner: bool) {
+    for e in entries {
+        if let Entry::Object(o) = e {
+            x.open("Contents")
+                .elem("Key", &enc(&o.key))
+                .elem("LastModified", &timestamp(o.last_modified))
+                .elem("ETag", &format!("\"{}\"", o.etag))
+                .elem("Size", &o.size.to_string())
+                .elem("StorageClass", "STANDARD");
+            if owner {
+                x.open("Owner")
+                    .elem("ID", bucket::OWNER_ID)
+                    .elem("DisplayName", bucket::OWNER_ID)
+                    .close("Owner");
+            }
+            x.close("Contents");
+        }
+    }
+    for e in entries {
+        if let Entry::Prefix(p) = e {
+            x.open("CommonPrefixes")
+                .elem("Prefix", &enc(p))
+                .close("CommonPrefixes");
+        }
+    }
+}
+
+pub async fn list_v2(app: &App, bucket_name: &str, q: &Query) -> Result<Response<Body>, ApiError> {
+    bucket::require(app, bucket_name).await?;
+    let prefix = q.get("prefix").unwrap_or("");
+    let delimiter = q.get("delimiter").filter(|d| !d.is_empty());
+    let max = max_keys(q)?;
+    let enc = encoder(q)?;
+    let start_after = q.get("start-after").unwrap_or("");
+    let token = q.get("continuation-token");
+    let after = match token {
+        Some(t) => base64::engine::general_purpose::STANDARD
+            .decode(t)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| {
+                ApiError::InvalidArgument("The continuation token provided is incorrect".into())
+            })?,
+        None => start_after.to_string(),
+    };
+    let (entries, truncated) = collect(app, bucket_name, prefix, delimiter, &after, max).await?;
+
+    let mut x = Xml::new("ListBucketResult");
+    x.elem("Name", bucket_name)
+        .elem("Prefix", &enc(prefix))
+        .elem("KeyCount", &entries.len().to_string())
+        .elem("MaxKeys", &max.to_string());
+    if let Some(d) = delimiter {
+        x.elem("Delimiter", &enc(d));
+    }
+    if q.get("encoding-type").is_some() {
+        x.elem("EncodingType", "url");
+    }
+    x.elem("IsTruncated", if truncated { "true" } else { "false" });
+    if let Some(t) = token {
+        x.elem("ContinuationToken", t);
+    }
+    if !start_after.is_empty() {
+        x.elem("StartAfter", &enc(start_after));
+    }
+    if truncated {
+        if let Some(last) = entries.last() {
+            x.elem(
+                "NextContinuationToken",
+                &base64::engine::general_purpose::STANDARD.encode(last.key()),
+            );
+        }
+    }
+    write_entries(&mut x, &entries, &enc, q.get("fetch-owner") == Some("true"));
+    Ok(xml_response(StatusCode::OK, x.finish("ListBucketResult")))
+}
+
+pub async fn list_v1(app: &App, bucket_name: &str, q: &Query) -> Result<Response<Body>, ApiError> {
+    bucket::require(app, bucket_name).await?;
+    let prefix = q.get("prefix").unwrap_or("");
+    let delimiter = q.get("delimiter").filter(|d| !d.is_empty());
+    let max = max_keys(q)?;
+    let enc = encoder(q)?;
+    let marker = q.get("marker").unwrap_or("");
+    let (entries, truncated) = collect(app, bucket_name, prefix, delimiter, marker, max).await?;
+
+    let mut x = Xml::new("ListBucketResult");
+    x.elem("Name", bucket_name)
+        .elem("Prefix", &enc(prefix))
+        .elem("Marker", &enc(marker))
+        .elem("MaxKeys", &max.to_string());
+    if let Some(d) = delimiter {
+        x.elem("Delimiter", &enc(d));
+    }
+    if q.get("encoding-type").is_some() {
+        x.elem("EncodingType", "url");
+    }
+    x.elem("IsTruncated", if truncated { "true" } else { "false" });
+    if truncated && delimiter.is_some() {
+        if let Some(last) = entries.last() {
+            x.elem("NextMarker", &enc(last.key()));
+        }
+    }
+    write_entries(&mut x, &entries, &enc, true);
+    Ok(xml_response(StatusCode::OK, x.finish("ListBucketResult")))
+}

@@ -1,0 +1,440 @@
+//! Object operations: PutObject, GetObject (Range, conditional headers,
+//! `response-*` overrides), HeadObject, DeleteObject.
+
+use base64::Engine;
+use futures_util::TryStreamExt;
+use http::request::Parts;
+use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+use time::OffsetDateTime;
+use tokio_util::io::ReaderStream;
+
+use super::auth::{Authenticated, Payload};
+use super::ingest::{content_length, receive};
+use super::{bucket, empty, Query};
+use crate::api::{full, ApiError, Body, Internal};
+use crate::app::App;
+use crate::db::{ObjectMeta, ObjectRecord, PutObjectOutcome};
+
+/// Bytes read from a blob per response chunk.
+const READ_CHUNK: usize = 256 * 1024;
+/// S3's longest key, in bytes of UTF-8.
+pub const MAX_KEY_LEN: usize = 1024;
+/// S3's largest single PUT.
+const MAX_PUT: u64 = 5 * 1024 * 1024 * 1024;
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The metadata S3 keeps from a write's headers.
+fn meta_from(h: &HeaderMap) -> ObjectMeta {
+    let mut user: Vec<(String, String)> = h
+        .iter()
+        .filter_map(|(n, v)| {
+            let name = n.as_str().strip_prefix("x-amz-meta-")?;
+            Some((
+                name.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            ))
+        })
+        .collect();
+    user.sort();
+    let get = |n: header::HeaderName| header_str(h, n.as_str()).map(str::to_string);
+    ObjectMeta {
+        user,
+        content_disposition: get(header::CONTENT_DISPOSITION),
+        cache_control: get(header::CACHE_CONTROL),
+        content_encoding: get(header::CONTENT_ENCODING).filter(|e| e != "aws-chunked"),
+        content_language: get(header::CONTENT_LANGUAGE),
+        expires: get(header::EXPIRES),
+        ..ObjectMeta::default()
+    }
+}
+
+pub async fn put_object(
+    app: &App,
+    auth: &Authenticated,
+    parts: Parts,
+    body: Incoming,
+    bucket_name: &str,
+    key: &str,
+) -> Result<Response<Body>, ApiError> {
+    let length = content_length(&parts)?;
+    if length > MAX_PUT {
+        return Err(ApiError::EntityTooLarge(format!(
+            "Your proposed upload of {length} bytes exceeds the maximum allowed object size \
+             of {MAX_PUT} bytes for a single PUT; use multipart upload"
+        )));
+    }
+    bucket::require(app, bucket_name).await?;
+    let content_md5 = match header_str(&parts.headers, "content-md5") {
+        None => None,
+        Some(v) => Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(v)
+                .ok()
+                .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                .ok_or_else(|| {
+                    ApiError::InvalidDigest(
+                        "The Content-MD5 you specified was invalid: it must be the base64 of \
+                         16 bytes"
+                            .into(),
+                    )
+                })?,
+        ),
+    };
+
+    let received = receive(app, body, length).await?;
+    // Every declared digest is compared before anything is committed.
+    if let Payload::Sha256(declared) = auth.payload {
+        if declared != received.blob.sha256.0 {
+            return Err(ApiError::XAmzContentSha256Mismatch);
+        }
+    }
+    if let Some(declared) = content_md5 {
+        if Some(declared) != received.blob.md5 {
+            return Err(ApiError::BadDigest(
+                "The Content-MD5 you specified did not match what we received; nothing was \
+                 stored"
+                    .into(),
+            ));
+        }
+    }
+
+    let digest = received.sha256();
+    let blob = received.blob;
+    let record = ObjectRecord {
+        bucket: bucket_name.to_string(),
+        key: key.to_string(),
+        sha256: digest,
+        size: length,
+        etag: blob.md5.map(hex::encode).unwrap_or_default(),
+        content_type: header_str(&parts.headers, "content-type")
+            .unwrap_or("binary/octet-stream")
+            .to_string(),
+        meta: meta_from(&parts.headers),
+        last_modified: app.now_unix(),
+    };
+    let etag = record.etag.clone();
+    let lock = app.blob_lock(&digest).await;
+    received.staged.commit(&digest).await?;
+    let outcome = app.db(move |db| db.put_object(&record, &blob)).await?;
+    drop(lock);
+    match outcome {
+        PutObjectOutcome::Stored { replaced } => {
+            if let Some(old) = replaced {
+                app.release_blob(old).await?;
+            }
+        }
+        PutObjectOutcome::NoSuchBucket => {
+            // Deleted while the body arrived; the blob may now be orphaned.
+            app.release_blob(digest).await?;
+            return Err(bucket::no_such_bucket(bucket_name));
+        }
+    }
+    let mut r = empty(StatusCode::OK);
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{etag}\"")) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(r)
+}
+
+pub async fn delete_object(
+    app: &App,
+    bucket_name: &str,
+    key: &str,
+) -> Result<Response<Body>, ApiError> {
+    bucket::require(app, bucket_name).await?;
+    let (b, k) = (bucket_name.to_string(), key.to_string());
+    // Deleting a missing key succeeds, as in S3.
+    if let Some(old) = app.db(move |db| db.delete_object(&b, &k)).await? {
+        app.release_blob(old.sha256).await?;
+    }
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// The byte range a `Range` header selects: `(start, len)`, `None` for the
+/// whole object.
+fn parse_range(v: &str, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
+    let unsatisfiable = || {
+        ApiError::InvalidRange(format!(
+            "The requested range is not satisfiable: '{v}' for an object of {size} bytes"
+        ))
+    };
+    let Some(spec) = v.trim().strip_prefix("bytes=") else {
+        return Ok(None); // other units are ignored, as in S3
+    };
+    if spec.contains(',') {
+        return Ok(None); // multiple ranges: S3 answers with the whole object
+    }
+    let Some((a, b)) = spec.split_once('-') else {
+        return Ok(None);
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let range = match (a.is_empty(), b.is_empty()) {
+        (true, false) => {
+            let n: u64 = b.parse().map_err(|_| unsatisfiable())?;
+            if n == 0 || size == 0 {
+                return Err(unsatisfiable());
+            }
+            let n = n.min(size);
+            (size - n, n)
+        }
+        (false, _) => {
+            let start: u64 = a.parse().map_err(|_| unsatisfiable())?;
+            if start >= size {
+                return Err(unsatisfiable());
+            }
+            let end = if b.is_empty() {
+                size - 1
+            } else {
+                b.parse::<u64>().map_err(|_| unsatisfiable())?.min(size - 1)
+            };
+            if end < start {
+                return Ok(None); // syntactically invalid: ignored
+            }
+            (start, end - start + 1)
+        }
+        (true, true) => return Ok(None),
+    };
+    Ok(Some(range))
+}
+
+fn parse_http_date(v: &str) -> Option<i64> {
+    let fmt = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::PrimitiveDateTime::parse(v.trim(), &fmt)
+        .ok()
+        .map(|t| t.assume_utc().unix_timestamp())
+}
+
+pub fn http_date(unix: i64) -> Option<HeaderValue> {
+    let fmt = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let s = OffsetDateTime::from_unix_timestamp(unix)
+        .ok()?
+        .format(&fmt)
+        .ok()?;
+    HeaderValue::from_str(&s).ok()
+}
+
+fn etag_matches(list: &str, etag: &str) -> bool {
+    list.split(',').any(|t| {
+        let t = t.trim();
+        t == "*" || t.trim_start_matches("W/").trim_matches('"') == etag
+    })
+}
+
+/// RFC 7232 evaluation in S3's order; `Some(status)` stops the request.
+fn preconditions(h: &HeaderMap, obj: &ObjectRecord) -> Result<Option<StatusCode>, ApiError> {
+    let if_match = header_str(h, "if-match");
+    if let Some(m) = if_match {
+        if !etag_matches(m, &obj.etag) {
+            return Err(ApiError::PreconditionFailed);
+        }
+    } else if let Some(t) = header_str(h, "if-unmodified-since").and_then(parse_http_date) {
+        if obj.last_modified > t {
+            return Err(ApiError::PreconditionFailed);
+        }
+    }
+    if let Some(m) = header_str(h, "if-none-match") {
+        if etag_matches(m, &obj.etag) {
+            return Ok(Some(StatusCode::NOT_MODIFIED));
+        }
+    } else if let Some(t) = header_str(h, "if-modified-since").and_then(parse_http_date) {
+        if obj.last_modified <= t {
+            return Ok(Some(StatusCode::NOT_MODIFIED));
+        }
+    }
+    Ok(None)
+}
+
+fn set(h: &mut HeaderMap, name: &'static str, v: Option<&str>) {
+    if let Some(v) = v.and_then(|v| HeaderValue::from_str(v).ok()) {
+        h.insert(name, v);
+    }
+}
+
+/// Headers describing a stored object, shared by GET, HEAD and 304.
+fn object_headers(h: &mut HeaderMap, obj: &ObjectRecord, checksum_mode: bool) {
+    set(h, "etag", Some(&format!("\"{}\"", obj.etag)));
+    if let Some(v) = http_date(obj.last_modified) {
+        h.insert(header::LAST_MODIFIED, v);
+    }
+    set(h, "cache-control", obj.meta.cache_control.as_deref());
+    set(h, "expires", obj.meta.expires.as_deref());
+    for (name, value) in &obj.meta.user {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(format!("x-amz-meta-{name}").as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            h.insert(n, v);
+        }
+    }
+    if checksum_mode {
+        for (alg, value) in &obj.meta.checksums {
+            if let (Ok(n), Ok(v)) = (
+                http::HeaderName::from_bytes(
+                    format!("x-amz-checksum-{}", alg.to_ascii_lowercase()).as_bytes(),
+                ),
+                HeaderValue::from_str(value),
+            ) {
+                h.insert(n, v);
+            }
+        }
+    }
+    if let Some(n) = obj.meta.parts {
+        set(h, "x-amz-mp-parts-count", Some(&n.to_string()));
+    }
+}
+
+pub async fn get_object(
+    app: &App,
+    parts: &Parts,
+    q: &Query,
+    bucket_name: &str,
+    key: &str,
+) -> Result<Response<Body>, ApiError> {
+    bucket::require(app, bucket_name).await?;
+    let (b, k) = (bucket_name.to_string(), key.to_string());
+    let obj = app
+        .db(move |db| db.get_object(&b, &k))
+        .await?
+        .ok_or_else(|| ApiError::NoSuchKey("The specified key does not exist.".into()))?;
+    let head = parts.method == Method::HEAD;
+    let checksum_mode = header_str(&parts.headers, "x-amz-checksum-mode")
+        .is_some_and(|v| v.eq_ignore_ascii_case("enabled"));
+
+    if let Some(status) = preconditions(&parts.headers, &obj)? {
+        let mut r = empty(status);
+        object_headers(r.headers_mut(), &obj, false);
+        return Ok(r);
+    }
+    let range = match header_str(&parts.headers, "range") {
+        Some(v) => parse_range(v, obj.size)?,
+        None => None,
+    };
+    let (start, len) = range.unwrap_or((0, obj.size));
+    let blob = if head {
+        None
+    } else {
+        let b = app
+            .store
+            .open_range(&obj.sha256, start, len)
+            .await?
+            .ok_or_else(|| {
+                ApiError::Internal(Internal::Other(format!(
+                    "blob {} of {}/{} is missing",
+                    obj.sha256.hex(),
+                    obj.bucket,
+                    obj.key
+                )))
+            })?;
+        if b.len != obj.size {
+            return Err(ApiError::Internal(Internal::Other(format!(
+                "blob {} has {} bytes, index says {}",
+                obj.sha256.hex(),
+                b.len,
+                obj.size
+            ))));
+        }
+        Some(b)
+    };
+    let body: Body = match blob {
+        None => full(""),
+        Some(b) => {
+            let stream = ReaderStream::with_capacity(b.reader, READ_CHUNK).map_ok(Frame::data);
+            BodyExt::boxed(StreamBody::new(stream))
+        }
+    };
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    object_headers(h, &obj, checksum_mode);
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    if range.is_some() {
+        *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+        set(
+            r.headers_mut(),
+            "content-range",
+            Some(&format!("bytes {start}-{}/{}", start + len - 1, obj.size)),
+        );
+    }
+    // Presigned GETs may override response headers, as in S3.
+    let h = r.headers_mut();
+    let pick = |param: &str, stored: Option<&str>| -> Option<String> {
+        q.get(param)
+            .map(str::to_string)
+            .or(stored.map(str::to_string))
+    };
+    set(
+        h,
+        "content-type",
+        pick("response-content-type", Some(&obj.content_type)).as_deref(),
+    );
+    set(
+        h,
+        "content-disposition",
+        pick(
+            "response-content-disposition",
+            obj.meta.content_disposition.as_deref(),
+        )
+        .as_deref(),
+    );
+    set(
+        h,
+        "content-encoding",
+        pick(
+            "response-content-encoding",
+            obj.meta.content_encoding.as_deref(),
+        )
+        .as_deref(),
+    );
+    set(
+        h,
+        "content-language",
+        pick(
+            "response-content-language",
+            obj.meta.content_language.as_deref(),
+        )
+        .as_deref(),
+    );
+    if let Some(v) = q.get("response-cache-control") {
+        set(h, "cache-control", Some(v));
+    }
+    if let Some(v) = q.get("response-expires") {
+        set(h, "expires", Some(v));
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_as_s3_reads_them() {
+        assert_eq!(parse_range("bytes=0-9", 100).unwrap(), Some((0, 10)));
+        assert_eq!(parse_range("bytes=90-", 100).unwrap(), Some((90, 10)));
+        assert_eq!(parse_range("bytes=-10", 100).unwrap(), Some((90, 10)));
+        assert_eq!(parse_range("bytes=-500", 100).unwrap(), Some((0, 100)));
+        assert_eq!(parse_range("bytes=50-500", 100).unwrap(), Some((50, 50)));
+        assert!(parse_range("bytes=100-", 100).is_err());
+        assert!(parse_range("bytes=-0", 100).is_err());
+        assert_eq!(parse_range("bytes=9-2", 100).unwrap(), None);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100).unwrap(), None);
+        assert_eq!(parse_range("items=0-1", 100).unwrap(), None);
+    }
+
+    #[test]
+    fn etag_lists_match_quoted_weak_and_star() {
+        assert!(etag_matches("\"abc\"", "abc"));
+        assert!(etag_matches("\"x\", W/\"abc\"", "abc"));
+        assert!(etag_matches("*", "abc"));
+        assert!(!etag_matches("\"abd\"", "abc"));
+    }
+}

@@ -1,0 +1,84 @@
+//! Writing S3's XML responses.
+//!
+//! Owns escaping: every text that reaches a response, keys and prefixes
+//! included, passes through [`Xml::elem`]. It must never emit unescaped
+//! client text.
+
+use time::OffsetDateTime;
+
+use crate::api::error::xml_escape;
+
+/// The namespace S3 puts on every root element.
+const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+
+/// A tiny streaming XML writer for S3's response documents.
+pub struct Xml {
+    out: String,
+}
+
+impl Xml {
+    /// Starts a document with `root` in S3's namespace.
+    pub fn new(root: &str) -> Self {
+        let mut out = String::with_capacity(512);
+        out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<");
+        out.push_str(root);
+        out.push_str(" xmlns=\"");
+        out.push_str(NS);
+        out.push_str("\">");
+        Xml { out }
+    }
+
+    /// `<name>text</name>`, escaped.
+    pub fn elem(&mut self, name: &str, text: &str) -> &mut Self {
+        self.open(name);
+        self.out.push_str(&xml_escape(text));
+        self.close(name)
+    }
+
+    pub fn open(&mut self, name: &str) -> &mut Self {
+        self.out.push('<');
+        self.out.push_str(name);
+        self.out.push('>');
+        self
+    }
+
+    pub fn close(&mut self, name: &str) -> &mut Self {
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push('>');
+        self
+    }
+
+    /// Closes `root` and returns the document.
+    pub fn finish(mut self, root: &str) -> String {
+        self.close(root);
+        self.out
+    }
+}
+
+/// S3's timestamp format in XML: `2009-10-12T17:50:30.000Z`.
+pub fn timestamp(unix: i64) -> String {
+    let fmt =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].000Z");
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&fmt).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_and_times_are_s3_shaped() {
+        let mut x = Xml::new("R");
+        x.elem("Key", "a<b>&\"c'");
+        let doc = x.finish("R");
+        assert!(
+            doc.ends_with("<Key>a&lt;b&gt;&amp;&quot;c&apos;</Key></R>"),
+            "{doc}"
+        );
+        assert_eq!(timestamp(0), "1970-01-01T00:00:00.000Z");
+    }
+}
