@@ -8,3 +8,4 @@ mod harness;
 mod memory;
 mod put;
 mod recovery;
+mod s3;

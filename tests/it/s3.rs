@@ -1,0 +1,353 @@
+//! The S3 surface with query-signed (presigned) requests, as an SDK's
+//! `generate_presigned_url` would make them: buckets, objects with
+//! arbitrary keys, listing, ranges, conditionals, deletes and digests.
+
+use md5::{Digest as _, Md5};
+use stowage::sigv4::encode::uri_encode;
+use stowage::sigv4::{presign, PresignParams};
+
+use crate::harness::*;
+
+/// A URL for `method path?query` signed with the gateway's key.
+fn signed(s: &TestServer, method: &str, path: &str, query: &[(&str, &str)]) -> String {
+    let q = presign(
+        &s.app.credentials,
+        &PresignParams {
+            method,
+            host: &s.addr.to_string(),
+            path,
+            region: "us-east-1",
+            service: "s3",
+            expires_secs: 300,
+            extra_query: query,
+            extra_signed_headers: &[],
+        },
+        s.clock_now(),
+    );
+    format!("{}{}?{q}", s.base, uri_encode(path, false))
+}
+
+fn call(s: &TestServer, method: &str, path: &str, query: &[(&str, &str)]) -> Resp {
+    Resp::from(ureq::request(method, &signed(s, method, path, query)).call())
+}
+
+fn put_obj(s: &TestServer, path: &str, body: &[u8], headers: &[(&str, &str)]) -> Resp {
+    let mut req = ureq::put(&signed(s, "PUT", path, &[]));
+    for (n, v) in headers {
+        req = req.set(n, v);
+    }
+    Resp::from(req.send_bytes(body))
+}
+
+fn md5_hex(b: &[u8]) -> String {
+    hex::encode(Md5::digest(b))
+}
+
+#[test]
+fn bucket_lifecycle() {
+    let s = TestServer::start();
+    let list = call(&s, "GET", "/", &[]);
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(list.body.contains("<Name>uploads</Name>"), "{}", list.body);
+
+    assert_eq!(call(&s, "PUT", "/photos", &[]).status, 200);
+    call(&s, "PUT", "/photos", &[]).assert_s3_error(409, "BucketAlreadyOwnedByYou");
+    call(&s, "PUT", "/Bad_Name", &[]).assert_s3_error(400, "InvalidBucketName");
+    assert_eq!(call(&s, "HEAD", "/photos", &[]).status, 200);
+    assert_eq!(call(&s, "HEAD", "/nothing-here", &[]).status, 404);
+    let loc = call(&s, "GET", "/photos", &[("location", "")]);
+    assert!(loc.body.contains("<LocationConstraint"), "{}", loc.body);
+
+    assert_eq!(put_obj(&s, "/photos/a.txt", b"hi", &[]).status, 200);
+    call(&s, "DELETE", "/photos", &[]).assert_s3_error(409, "BucketNotEmpty");
+    assert_eq!(call(&s, "DELETE", "/photos/a.txt", &[]).status, 204);
+    assert_eq!(call(&s, "DELETE", "/photos", &[]).status, 204);
+    call(&s, "DELETE", "/photos", &[]).assert_s3_error(404, "NoSuchBucket");
+    put_obj(&s, "/photos/a.txt", b"hi", &[]).assert_s3_error(404, "NoSuchBucket");
+}
+
+#[test]
+fn arbitrary_keys_round_trip_with_metadata() {
+    let s = TestServer::start();
+    let keys = [
+        "plain.txt",
+        "with space+plus%percent=eq&amp",
+        "dir/sub/ü-ñ-日本.bin",
+        "/leading-slash",
+        "trailing/",
+    ];
+    for (i, key) in keys.iter().enumerate() {
+        let body = format!("body {i} of {key}").into_bytes();
+        let path = format!("/uploads/{key}");
+        let r = put_obj(
+            &s,
+            &path,
+            &body,
+            &[
+                ("Content-Type", "text/x-test"),
+                ("Cache-Control", "max-age=60"),
+                ("x-amz-meta-site", "Nordhafen 3"),
+            ],
+        );
+        assert_eq!(r.status, 200, "{key}: {}", r.body);
+        let etag = format!("\"{}\"", md5_hex(&body));
+        assert_eq!(r.header("etag"), Some(etag.as_str()), "{key}");
+        let (status, headers, got) = get(&signed(&s, "GET", &path, &[]));
+        assert_eq!(status, 200, "{key}");
+        assert_eq!(got, body, "{key}");
+        let h = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(h("content-type").as_deref(), Some("text/x-test"));
+        assert_eq!(h("cache-control").as_deref(), Some("max-age=60"));
+        assert_eq!(h("x-amz-meta-site").as_deref(), Some("Nordhafen 3"));
+        assert_eq!(h("etag"), Some(etag));
+    }
+    // Nothing a key says became a path: blobs are only content-addressed.
+    for p in s.blobs() {
+        let name = p.file_name().unwrap().to_str().unwrap();
+        assert_eq!(name.len(), 64, "{p:?}");
+    }
+    // Dot segments are key bytes, never path navigation (curl --path-as-is
+    // sends them untouched, as SDKs do).
+    let dots = "/uploads/../dot/./../dots";
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--path-as-is",
+            "-X",
+            "PUT",
+            "--data-binary",
+            "dots",
+            "-w",
+            "%{http_code}",
+            "-o",
+            "/dev/null",
+        ])
+        .arg(signed(&s, "PUT", dots, &[]))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    let list = call(
+        &s,
+        "GET",
+        "/uploads",
+        &[("list-type", "2"), ("prefix", "../")],
+    );
+    assert!(
+        list.body.contains("<Key>../dot/./../dots</Key>"),
+        "{}",
+        list.body
+    );
+    let long = format!("/uploads/{}", "k".repeat(1025));
+    put_obj(&s, &long, b"x", &[]).assert_s3_error(400, "KeyTooLongError");
+}
+
+#[test]
+fn list_v2_folds_prefixes_and_pages() {
+    let s = TestServer::start();
+    for k in ["a/1", "a/2", "a/b/3", "b", "c/1", "c/2", "d"] {
+        assert_eq!(
+            put_obj(&s, &format!("/uploads/{k}"), k.as_bytes(), &[]).status,
+            200
+        );
+    }
+    let r = call(
+        &s,
+        "GET",
+        "/uploads",
+        &[("list-type", "2"), ("delimiter", "/")],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("<KeyCount>4</KeyCount>"), "{}", r.body);
+    for p in ["a/", "c/"] {
+        assert!(r.body.contains(&format!(
+            "<CommonPrefixes><Prefix>{p}</Prefix></CommonPrefixes>"
+        )));
+    }
+    assert!(r.body.contains("<Key>b</Key>") && r.body.contains("<Key>d</Key>"));
+    assert!(!r.body.contains("<Key>a/1</Key>"));
+
+    let r = call(
+        &s,
+        "GET",
+        "/uploads",
+        &[("list-type", "2"), ("prefix", "a/"), ("delimiter", "/")],
+    );
+    assert!(r.body.contains("<Key>a/1</Key>") && r.body.contains("<Key>a/2</Key>"));
+    assert!(r.body.contains("<Prefix>a/b/</Prefix>"), "{}", r.body);
+
+    // Pages of two, following continuation tokens, visit every key once.
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut q = vec![("list-type", "2"), ("max-keys", "2")];
+        if let Some(t) = &token {
+            q.push(("continuation-token", t.as_str()));
+        }
+        let r = call(&s, "GET", "/uploads", &q);
+        assert_eq!(r.status, 200, "{}", r.body);
+        for part in r.body.split("<Key>").skip(1) {
+            seen.push(part.split("</Key>").next().unwrap().to_string());
+        }
+        if !r.body.contains("<IsTruncated>true</IsTruncated>") {
+            break;
+        }
+        let t = r.body.split("<NextContinuationToken>").nth(1).unwrap();
+        token = Some(
+            t.split("</NextContinuationToken>")
+                .next()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(seen, ["a/1", "a/2", "a/b/3", "b", "c/1", "c/2", "d"]);
+
+    let r = call(
+        &s,
+        "GET",
+        "/uploads",
+        &[("list-type", "2"), ("start-after", "c/1")],
+    );
+    assert!(!r.body.contains("<Key>c/1</Key>") && r.body.contains("<Key>c/2</Key>"));
+    // v1 with marker.
+    let r = call(&s, "GET", "/uploads", &[("marker", "b")]);
+    assert!(r.body.contains("<Key>c/1</Key>") && !r.body.contains("<Key>b</Key>"));
+}
+
+#[test]
+fn list_url_encoding_escapes_keys() {
+    let s = TestServer::start();
+    put_obj(&s, "/uploads/a b&c", b"x", &[]);
+    let r = call(
+        &s,
+        "GET",
+        "/uploads",
+        &[("list-type", "2"), ("encoding-type", "url")],
+    );
+    assert!(r.body.contains("<Key>a%20b%26c</Key>"), "{}", r.body);
+    let r = call(&s, "GET", "/uploads", &[("list-type", "2")]);
+    assert!(r.body.contains("<Key>a b&amp;c</Key>"), "{}", r.body);
+}
+
+#[test]
+fn ranges_and_conditionals() {
+    let s = TestServer::start();
+    let body: Vec<u8> = (0..100u8).collect();
+    put_obj(&s, "/uploads/r.bin", &body, &[]);
+    let url = signed(&s, "GET", "/uploads/r.bin", &[]);
+    let r = ureq::get(&url).set("Range", "bytes=10-19").call().unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.header("content-range"), Some("bytes 10-19/100"));
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(&mut r.into_reader(), &mut got).unwrap();
+    assert_eq!(got, &body[10..20]);
+    let r = ureq::get(&url).set("Range", "bytes=-5").call().unwrap();
+    assert_eq!(r.header("content-length"), Some("5"));
+    Resp::from(ureq::get(&url).set("Range", "bytes=100-").call())
+        .assert_s3_error(416, "InvalidRange");
+
+    let etag = format!("\"{}\"", md5_hex(&body));
+    let r = Resp::from(ureq::get(&url).set("If-None-Match", &etag).call());
+    assert_eq!(r.status, 304);
+    assert!(r.body.is_empty());
+    Resp::from(ureq::get(&url).set("If-Match", "\"nope\"").call())
+        .assert_s3_error(412, "PreconditionFailed");
+    assert_eq!(
+        Resp::from(ureq::get(&url).set("If-Match", &etag).call()).status,
+        200
+    );
+    let r = Resp::from(
+        ureq::get(&url)
+            .set("If-Modified-Since", "Fri, 01 Jan 2100 00:00:00 GMT")
+            .call(),
+    );
+    assert_eq!(r.status, 304);
+    Resp::from(
+        ureq::get(&url)
+            .set("If-Unmodified-Since", "Mon, 01 Jan 2001 00:00:00 GMT")
+            .call(),
+    )
+    .assert_s3_error(412, "PreconditionFailed");
+    // Presigned response overrides.
+    let over = signed(
+        &s,
+        "GET",
+        "/uploads/r.bin",
+        &[
+            ("response-content-type", "application/x-custom"),
+            ("response-content-disposition", "inline"),
+        ],
+    );
+    let r = ureq::get(&over).call().unwrap();
+    assert_eq!(r.header("content-type"), Some("application/x-custom"));
+    assert_eq!(r.header("content-disposition"), Some("inline"));
+}
+
+#[test]
+fn deletes_free_blobs_only_when_unreferenced() {
+    let s = TestServer::start();
+    put_obj(&s, "/uploads/one", b"shared bytes", &[]);
+    put_obj(&s, "/uploads/two", b"shared bytes", &[]);
+    put_obj(&s, "/uploads/three", b"other bytes", &[]);
+    assert_eq!(s.blobs().len(), 2);
+    assert_eq!(call(&s, "DELETE", "/uploads/one", &[]).status, 204);
+    assert_eq!(s.blobs().len(), 2, "shared blob deleted while referenced");
+    call(&s, "GET", "/uploads/one", &[]).assert_s3_error(404, "NoSuchKey");
+    assert_eq!(
+        get(&signed(&s, "GET", "/uploads/two", &[])).2,
+        b"shared bytes"
+    );
+    assert_eq!(call(&s, "DELETE", "/uploads/two", &[]).status, 204);
+    assert_eq!(s.blobs().len(), 1);
+    // Overwriting frees the old bytes too.
+    put_obj(&s, "/uploads/three", b"new bytes", &[]);
+    assert_eq!(s.blobs().len(), 1);
+    assert_eq!(
+        get(&signed(&s, "GET", "/uploads/three", &[])).2,
+        b"new bytes"
+    );
+    // Deleting a missing key succeeds, as in S3.
+    assert_eq!(call(&s, "DELETE", "/uploads/never", &[]).status, 204);
+}
+
+#[test]
+fn content_md5_is_verified_before_anything_is_stored() {
+    let s = TestServer::start();
+    use base64::Engine;
+    let good = base64::engine::general_purpose::STANDARD.encode(Md5::digest(b"payload"));
+    let wrong = base64::engine::general_purpose::STANDARD.encode(Md5::digest(b"other"));
+    put_obj(&s, "/uploads/m", b"payload", &[("Content-MD5", &wrong)])
+        .assert_s3_error(400, "BadDigest");
+    put_obj(&s, "/uploads/m", b"payload", &[("Content-MD5", "zz")])
+        .assert_s3_error(400, "InvalidDigest");
+    call(&s, "GET", "/uploads/m", &[]).assert_s3_error(404, "NoSuchKey");
+    assert!(s.blobs().is_empty());
+    assert!(s.temps().is_empty());
+    assert_eq!(
+        put_obj(&s, "/uploads/m", b"payload", &[("Content-MD5", &good)]).status,
+        200
+    );
+}
+
+#[test]
+fn an_api_upload_is_an_s3_object() {
+    let s = TestServer::start();
+    let f = TestFile::new(1000);
+    assert_eq!(put(&s.presign_url(&f), "image/png", &f.bytes).status, 200);
+    let path = format!("/uploads/{}", f.id);
+    let (status, headers, body) = get(&signed(&s, "GET", &path, &[]));
+    assert_eq!(status, 200);
+    assert_eq!(body, f.bytes);
+    let etag = headers.iter().find(|(k, _)| k == "etag").unwrap();
+    assert_eq!(etag.1, format!("\"{}\"", md5_hex(&f.bytes)));
+    let list = call(&s, "GET", "/uploads", &[("list-type", "2")]);
+    assert!(
+        list.body.contains(&format!("<Key>{}</Key>", f.id)),
+        "{}",
+        list.body
+    );
+}
