@@ -230,6 +230,19 @@ impl App {
                 db.sweep_pending(cutoff, &keep)
             })
             .await?;
+        let cutoff = self.now_unix() - self.config.s3.abandoned_multipart_secs as i64;
+        let stale = self.db(move |db| db.stale_multipart(cutoff)).await?;
+        let uploads = stale.len();
+        for id in stale {
+            if let Some(blobs) = self.db(move |db| db.abort_multipart(&id)).await? {
+                for d in blobs {
+                    self.release_blob(d).await?;
+                }
+            }
+        }
+        if uploads > 0 {
+            tracing::info!(uploads, "sweep aborted abandoned multipart uploads");
+        }
         let temps = self.store.sweep_staging().await?;
         if rows + temps > 0 {
             tracing::info!(

@@ -18,6 +18,8 @@ use crate::sigv4::Credentials;
 pub const DEFAULT_MAX_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 /// Default lifetime of a presigned URL: 15 minutes, as the published API.
 pub const DEFAULT_PRESIGN_EXPIRY_SECS: u64 = 900;
+/// Default age at which an unfinished multipart upload is abandoned: 1 day.
+pub const DEFAULT_ABANDONED_MULTIPART_SECS: u64 = 86_400;
 /// Name of the file in the data dir that keeps generated S3 credentials.
 pub const CREDENTIALS_FILE: &str = "s3-credentials.json";
 
@@ -65,6 +67,7 @@ struct FileS3 {
     bucket: Option<String>,
     access_key_id: Option<String>,
     secret_access_key: Option<String>,
+    abandoned_multipart_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -104,6 +107,9 @@ pub struct S3Config {
     pub bucket: String,
     /// Explicit key pair; `None` means generate once and keep in the data dir.
     pub credentials: Option<Credentials>,
+    /// Multipart uploads neither completed nor aborted this long after they
+    /// began are aborted by the sweep, freeing their parts' disk space.
+    pub abandoned_multipart_secs: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -329,6 +335,18 @@ impl Config {
             )),
         };
 
+        let abandoned_multipart_secs = parse_u64(
+            "s3.abandoned_multipart_secs",
+            &env,
+            file.s3.abandoned_multipart_secs,
+        )?
+        .unwrap_or(DEFAULT_ABANDONED_MULTIPART_SECS);
+        if abandoned_multipart_secs == 0 {
+            return Err(invalid(
+                "s3.abandoned_multipart_secs",
+                "must be greater than 0",
+            ));
+        }
         let max_size =
             parse_u64("upload.max_size", &env, file.upload.max_size)?.unwrap_or(DEFAULT_MAX_SIZE);
         if max_size == 0 {
@@ -371,6 +389,7 @@ impl Config {
                 region,
                 bucket,
                 credentials,
+                abandoned_multipart_secs,
             },
             upload: UploadConfig {
                 max_size,

@@ -76,6 +76,16 @@ pub enum ApiError {
     InvalidDigest(String),
     #[error("Your key is too long: at most 1024 bytes of UTF-8.")]
     KeyTooLong,
+    #[error("The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")]
+    NoSuchUpload,
+    #[error("{0}")]
+    InvalidPart(String),
+    #[error("The list of parts was not in ascending order. Parts must be ordered by part number.")]
+    InvalidPartOrder,
+    #[error("{0}")]
+    EntityTooSmall(String),
+    #[error("{0}")]
+    MalformedXml(String),
 
     // ---- the server's fault ----
     #[error("internal error")]
@@ -182,6 +192,11 @@ impl ApiError {
             ApiError::InvalidArgument(_) => meta(S::BAD_REQUEST, "InvalidArgument", "BadRequest"),
             ApiError::InvalidDigest(_) => meta(S::BAD_REQUEST, "InvalidDigest", "BadRequest"),
             ApiError::KeyTooLong => meta(S::BAD_REQUEST, "KeyTooLongError", "BadRequest"),
+            ApiError::NoSuchUpload => meta(S::NOT_FOUND, "NoSuchUpload", "NotFound"),
+            ApiError::InvalidPart(_) => meta(S::BAD_REQUEST, "InvalidPart", "BadRequest"),
+            ApiError::InvalidPartOrder => meta(S::BAD_REQUEST, "InvalidPartOrder", "BadRequest"),
+            ApiError::EntityTooSmall(_) => meta(S::BAD_REQUEST, "EntityTooSmall", "BadRequest"),
+            ApiError::MalformedXml(_) => meta(S::BAD_REQUEST, "MalformedXML", "BadRequest"),
             ApiError::Internal(_) => {
                 meta(S::INTERNAL_SERVER_ERROR, "InternalError", "InternalError")
             }

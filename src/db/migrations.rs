@@ -62,6 +62,27 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (bucket, key)
      ) WITHOUT ROWID;
      CREATE INDEX objects_by_blob ON objects (sha256);",
+    // 3: multipart uploads. Each part is a blob of its own until the upload
+    // completes (the parts are then assembled into one new blob) or aborts.
+    "CREATE TABLE multipart_uploads (
+        upload_id     TEXT PRIMARY KEY,
+        bucket        TEXT NOT NULL REFERENCES buckets (name),
+        key           TEXT NOT NULL,
+        content_type  TEXT NOT NULL,
+        meta          TEXT NOT NULL,
+        created_at    INTEGER NOT NULL
+     );
+     CREATE INDEX multipart_by_key ON multipart_uploads (bucket, key);
+     CREATE TABLE multipart_parts (
+        upload_id    TEXT NOT NULL REFERENCES multipart_uploads (upload_id) ON DELETE CASCADE,
+        part_number  INTEGER NOT NULL CHECK (part_number BETWEEN 1 AND 10000),
+        sha256       TEXT NOT NULL REFERENCES blobs (sha256),
+        size         INTEGER NOT NULL,
+        md5          TEXT NOT NULL,
+        last_modified INTEGER NOT NULL,
+        PRIMARY KEY (upload_id, part_number)
+     ) WITHOUT ROWID;
+     CREATE INDEX parts_by_blob ON multipart_parts (sha256);",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -129,6 +129,48 @@ pub enum DeleteBucketOutcome {
     NotEmpty,
 }
 
+/// A multipart upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultipartUpload {
+    pub upload_id: String,
+    pub bucket: String,
+    pub key: String,
+    pub content_type: String,
+    pub meta: ObjectMeta,
+    pub created_at: i64,
+}
+
+/// One uploaded part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartRecord {
+    pub part_number: u32,
+    pub sha256: Digest,
+    pub size: u64,
+    pub md5: [u8; 16],
+    pub last_modified: i64,
+}
+
+/// The answer to storing a part.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PutPartOutcome {
+    /// Stored; names the blob of the part it replaced, if different.
+    Stored {
+        replaced: Option<Digest>,
+    },
+    NoSuchUpload,
+}
+
+/// The answer to completing a multipart upload.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CompleteMultipartOutcome {
+    /// The object now exists; the listed blobs (old object, parts) may be
+    /// garbage.
+    Completed {
+        released: Vec<Digest>,
+    },
+    NoSuchUpload,
+}
+
 /// What a client declares when it asks for a presigned URL.
 #[derive(Debug, Clone)]
 pub struct Declared {
@@ -290,6 +332,46 @@ pub trait Index: Send + Sync + 'static {
         after: &str,
         limit: usize,
     ) -> Result<Vec<ObjectRecord>, DbError>;
+
+    fn create_multipart(&self, upload: &MultipartUpload) -> Result<bool, DbError>;
+    fn get_multipart(&self, upload_id: &str) -> Result<Option<MultipartUpload>, DbError>;
+    /// Records a part (replacing an earlier one with its number).
+    fn put_part(
+        &self,
+        upload_id: &str,
+        part: &PartRecord,
+        blob: &BlobInfo,
+    ) -> Result<PutPartOutcome, DbError>;
+    /// Parts with numbers above `after`, ascending, at most `limit`.
+    fn list_parts(
+        &self,
+        upload_id: &str,
+        after: u32,
+        limit: usize,
+    ) -> Result<Vec<PartRecord>, DbError>;
+    /// Records the assembled object and forgets the upload and its parts,
+    /// in one transaction.
+    fn complete_multipart(
+        &self,
+        upload_id: &str,
+        obj: &ObjectRecord,
+        blob: &BlobInfo,
+    ) -> Result<CompleteMultipartOutcome, DbError>;
+    /// Forgets an upload; returns its parts' blobs (now maybe garbage), or
+    /// `None` if there was no such upload.
+    fn abort_multipart(&self, upload_id: &str) -> Result<Option<Vec<Digest>>, DbError>;
+    /// Uploads in `bucket` with keys under `prefix`, after the
+    /// (key, upload id) marker, ordered by key then creation.
+    fn list_multipart(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        upload_id_marker: &str,
+        limit: usize,
+    ) -> Result<Vec<MultipartUpload>, DbError>;
+    /// Uploads created before `cutoff` (abandoned).
+    fn stale_multipart(&self, cutoff: i64) -> Result<Vec<String>, DbError>;
 
     /// Deletes pending rows whose URL expired before `cutoff`, except the
     /// ids in `keep` (uploads whose bytes are arriving right now); returns

@@ -9,9 +9,10 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
 use super::{
-    migrations, BlobClaim, BlobInfo, BucketRecord, CompleteOutcome, DbError, Declared,
-    DeleteBucketOutcome, FileRecord, Index, MarkOutcome, ObjectMeta, ObjectRecord, PresignOutcome,
-    PutObjectOutcome, Status, TokenRecord,
+    migrations, BlobClaim, BlobInfo, BucketRecord, CompleteMultipartOutcome, CompleteOutcome,
+    DbError, Declared, DeleteBucketOutcome, FileRecord, Index, MarkOutcome, MultipartUpload,
+    ObjectMeta, ObjectRecord, PartRecord, PresignOutcome, PutObjectOutcome, PutPartOutcome, Status,
+    TokenRecord,
 };
 use crate::store::Digest;
 
@@ -120,7 +121,8 @@ fn blob_in_use(conn: &Connection, sha256: &Digest) -> Result<bool, DbError> {
     Ok(conn
         .query_row(
             "SELECT 1 FROM files WHERE sha256 = ?1 AND status <> 'pending' \
-             UNION ALL SELECT 1 FROM objects WHERE sha256 = ?1 LIMIT 1",
+             UNION ALL SELECT 1 FROM objects WHERE sha256 = ?1 \
+             UNION ALL SELECT 1 FROM multipart_parts WHERE sha256 = ?1 LIMIT 1",
             [sha256.hex()],
             |_| Ok(()),
         )
@@ -248,6 +250,70 @@ fn get_object_row(
     )
     .optional()?
     .transpose()
+}
+
+const MULTIPART_COLUMNS: &str = "upload_id, bucket, key, content_type, meta, created_at";
+
+fn multipart_from_row(row: &Row<'_>) -> rusqlite::Result<Result<MultipartUpload, DbError>> {
+    let meta: String = row.get(4)?;
+    let (upload_id, bucket, key, content_type, created_at) = (
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(5)?,
+    );
+    Ok(serde_json::from_str(&meta)
+        .map_err(|_| DbError::Corrupt("multipart_uploads.meta"))
+        .map(|meta| MultipartUpload {
+            upload_id,
+            bucket,
+            key,
+            content_type,
+            meta,
+            created_at,
+        }))
+}
+
+fn get_multipart_row(conn: &Connection, id: &str) -> Result<Option<MultipartUpload>, DbError> {
+    conn.query_row(
+        &format!("SELECT {MULTIPART_COLUMNS} FROM multipart_uploads WHERE upload_id = ?1"),
+        [id],
+        multipart_from_row,
+    )
+    .optional()?
+    .transpose()
+}
+
+fn part_from_row(row: &Row<'_>) -> rusqlite::Result<Result<PartRecord, DbError>> {
+    let number: i64 = row.get(0)?;
+    let sha: String = row.get(1)?;
+    let size: i64 = row.get(2)?;
+    let md5: String = row.get(3)?;
+    let last_modified: i64 = row.get(4)?;
+    Ok((|| {
+        let mut m = [0u8; 16];
+        hex::decode_to_slice(&md5, &mut m).map_err(|_| DbError::Corrupt("multipart_parts.md5"))?;
+        Ok(PartRecord {
+            part_number: u32::try_from(number)
+                .map_err(|_| DbError::Corrupt("multipart_parts.part_number"))?,
+            sha256: Digest::from_hex(&sha).ok_or(DbError::Corrupt("multipart_parts.sha256"))?,
+            size: u64::try_from(size).map_err(|_| DbError::Corrupt("multipart_parts.size"))?,
+            md5: m,
+            last_modified,
+        })
+    })())
+}
+
+fn part_blobs(conn: &Connection, id: &str) -> Result<Vec<Digest>, DbError> {
+    let hexes: Vec<String> = conn
+        .prepare("SELECT DISTINCT sha256 FROM multipart_parts WHERE upload_id = ?1")?
+        .query_map([id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    hexes
+        .iter()
+        .map(|h| Digest::from_hex(h).ok_or(DbError::Corrupt("multipart_parts.sha256")))
+        .collect()
 }
 
 fn token_from_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
@@ -597,6 +663,164 @@ impl Index for SqliteIndex {
             object_from_row,
         )?;
         rows.map(|r| r?).collect()
+    }
+
+    fn create_multipart(&self, u: &MultipartUpload) -> Result<bool, DbError> {
+        let conn = self.conn()?;
+        let meta =
+            serde_json::to_string(&u.meta).map_err(|_| DbError::Corrupt("multipart.meta"))?;
+        let exists = conn
+            .query_row("SELECT 1 FROM buckets WHERE name = ?1", [&u.bucket], |_| {
+                Ok(())
+            })
+            .optional()?
+            .is_some();
+        if !exists {
+            return Ok(false);
+        }
+        conn.execute(
+            &format!("INSERT INTO multipart_uploads ({MULTIPART_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+            params![u.upload_id, u.bucket, u.key, u.content_type, meta, u.created_at],
+        )?;
+        Ok(true)
+    }
+
+    fn get_multipart(&self, upload_id: &str) -> Result<Option<MultipartUpload>, DbError> {
+        get_multipart_row(&*self.conn()?, upload_id)
+    }
+
+    fn put_part(
+        &self,
+        upload_id: &str,
+        part: &PartRecord,
+        blob: &BlobInfo,
+    ) -> Result<PutPartOutcome, DbError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if get_multipart_row(&tx, upload_id)?.is_none() {
+            return Ok(PutPartOutcome::NoSuchUpload);
+        }
+        let previous: Option<String> = tx
+            .query_row(
+                "SELECT sha256 FROM multipart_parts WHERE upload_id = ?1 AND part_number = ?2",
+                params![upload_id, part.part_number],
+                |r| r.get(0),
+            )
+            .optional()?;
+        record_blob(&tx, blob, part.last_modified)?;
+        tx.execute(
+            "INSERT INTO multipart_parts (upload_id, part_number, sha256, size, md5, last_modified) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (upload_id, part_number) DO UPDATE SET \
+             sha256 = excluded.sha256, size = excluded.size, md5 = excluded.md5, \
+             last_modified = excluded.last_modified",
+            params![
+                upload_id,
+                part.part_number,
+                part.sha256.hex(),
+                part.size as i64,
+                hex::encode(part.md5),
+                part.last_modified
+            ],
+        )?;
+        tx.commit()?;
+        Ok(PutPartOutcome::Stored {
+            replaced: previous
+                .and_then(|p| Digest::from_hex(&p))
+                .filter(|p| *p != part.sha256),
+        })
+    }
+
+    fn list_parts(
+        &self,
+        upload_id: &str,
+        after: u32,
+        limit: usize,
+    ) -> Result<Vec<PartRecord>, DbError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(
+            "SELECT part_number, sha256, size, md5, last_modified FROM multipart_parts \
+             WHERE upload_id = ?1 AND part_number > ?2 ORDER BY part_number LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![upload_id, after, limit as i64], part_from_row)?;
+        rows.map(|r| r?).collect()
+    }
+
+    fn complete_multipart(
+        &self,
+        upload_id: &str,
+        obj: &ObjectRecord,
+        blob: &BlobInfo,
+    ) -> Result<CompleteMultipartOutcome, DbError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if get_multipart_row(&tx, upload_id)?.is_none() {
+            return Ok(CompleteMultipartOutcome::NoSuchUpload);
+        }
+        let mut released = part_blobs(&tx, upload_id)?;
+        record_blob(&tx, blob, obj.last_modified)?;
+        if let Some(old) = upsert_object(&tx, obj)? {
+            released.push(old);
+        }
+        tx.execute(
+            "DELETE FROM multipart_parts WHERE upload_id = ?1",
+            [upload_id],
+        )?;
+        tx.execute(
+            "DELETE FROM multipart_uploads WHERE upload_id = ?1",
+            [upload_id],
+        )?;
+        tx.commit()?;
+        released.retain(|d| *d != obj.sha256);
+        Ok(CompleteMultipartOutcome::Completed { released })
+    }
+
+    fn abort_multipart(&self, upload_id: &str) -> Result<Option<Vec<Digest>>, DbError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if get_multipart_row(&tx, upload_id)?.is_none() {
+            return Ok(None);
+        }
+        let blobs = part_blobs(&tx, upload_id)?;
+        tx.execute(
+            "DELETE FROM multipart_parts WHERE upload_id = ?1",
+            [upload_id],
+        )?;
+        tx.execute(
+            "DELETE FROM multipart_uploads WHERE upload_id = ?1",
+            [upload_id],
+        )?;
+        tx.commit()?;
+        Ok(Some(blobs))
+    }
+
+    fn list_multipart(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        upload_id_marker: &str,
+        limit: usize,
+    ) -> Result<Vec<MultipartUpload>, DbError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {MULTIPART_COLUMNS} FROM multipart_uploads WHERE bucket = ?1 \
+             AND substr(key, 1, length(?2)) = ?2 \
+             AND (CAST(key AS BLOB) > CAST(?3 AS BLOB) OR (key = ?3 AND upload_id > ?4)) \
+             ORDER BY CAST(key AS BLOB), created_at, upload_id LIMIT ?5"
+        ))?;
+        let rows = stmt.query_map(
+            params![bucket, prefix, key_marker, upload_id_marker, limit as i64],
+            multipart_from_row,
+        )?;
+        rows.map(|r| r?).collect()
+    }
+
+    fn stale_multipart(&self, cutoff: i64) -> Result<Vec<String>, DbError> {
+        let conn = self.conn()?;
+        let mut stmt =
+            conn.prepare("SELECT upload_id FROM multipart_uploads WHERE created_at < ?1")?;
+        let ids = stmt.query_map([cutoff], |r| r.get(0))?;
+        Ok(ids.collect::<Result<_, _>>()?)
     }
 
     fn sweep_pending(&self, cutoff: i64, keep: &[Uuid]) -> Result<usize, DbError> {

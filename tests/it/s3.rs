@@ -351,3 +351,162 @@ fn an_api_upload_is_an_s3_object() {
         list.body
     );
 }
+
+fn post(s: &TestServer, path: &str, query: &[(&str, &str)], body: &str) -> Resp {
+    Resp::from(ureq::post(&signed(s, "POST", path, query)).send_string(body))
+}
+
+fn between<'a>(s: &'a str, a: &str, b: &str) -> &'a str {
+    s.split(a).nth(1).unwrap().split(b).next().unwrap()
+}
+
+fn create_upload(s: &TestServer, path: &str) -> String {
+    let r = post(s, path, &[("uploads", "")], "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    between(&r.body, "<UploadId>", "</UploadId>").to_string()
+}
+
+fn upload_part(s: &TestServer, path: &str, id: &str, n: u32, body: &[u8]) -> String {
+    let n = n.to_string();
+    let r = Resp::from(
+        ureq::put(&signed(
+            s,
+            "PUT",
+            path,
+            &[("partNumber", &n), ("uploadId", id)],
+        ))
+        .send_bytes(body),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.header("etag").unwrap().to_string()
+}
+
+fn complete_xml(parts: &[(u32, &str)]) -> String {
+    let mut x = String::from("<CompleteMultipartUpload>");
+    for (n, e) in parts {
+        x.push_str(&format!(
+            "<Part><PartNumber>{n}</PartNumber><ETag>{e}</ETag></Part>"
+        ));
+    }
+    x + "</CompleteMultipartUpload>"
+}
+
+#[test]
+fn multipart_upload_assembles_the_object_whole() {
+    let s = TestServer::start();
+    let path = "/uploads/big/object.bin";
+    let mib5 = 5 * 1024 * 1024;
+    let p1: Vec<u8> = (0..mib5).map(|i| (i % 251) as u8).collect();
+    let p2: Vec<u8> = (0..mib5).map(|i| (i % 241) as u8).collect();
+    let p3 = b"the tail".to_vec();
+    let id = create_upload(&s, path);
+    let e1 = upload_part(&s, path, &id, 1, &p1);
+    let e3 = upload_part(&s, path, &id, 3, &p3);
+    let e2 = upload_part(&s, path, &id, 2, &p2);
+    assert_eq!(e1, format!("\"{}\"", md5_hex(&p1)));
+
+    let listed = call(&s, "GET", path, &[("uploadId", &id)]);
+    assert_eq!(listed.body.matches("<Part>").count(), 3, "{}", listed.body);
+    let uploads = call(&s, "GET", "/uploads", &[("uploads", "")]);
+    assert!(uploads.body.contains(&id), "{}", uploads.body);
+
+    // Wrong order, unknown ETag, a small middle part: refused, nothing made.
+    post(
+        &s,
+        path,
+        &[("uploadId", &id)],
+        &complete_xml(&[(2, &e2), (1, &e1)]),
+    )
+    .assert_s3_error(400, "InvalidPartOrder");
+    post(
+        &s,
+        path,
+        &[("uploadId", &id)],
+        &complete_xml(&[(1, "\"00\"")]),
+    )
+    .assert_s3_error(400, "InvalidPart");
+    post(
+        &s,
+        path,
+        &[("uploadId", &id)],
+        &complete_xml(&[(1, &e1), (3, &e3), (4, &e3)]),
+    )
+    .assert_s3_error(400, "InvalidPart");
+    post(&s, path, &[("uploadId", &id)], "<nope").assert_s3_error(400, "MalformedXML");
+    call(&s, "GET", path, &[]).assert_s3_error(404, "NoSuchKey");
+
+    let r = post(
+        &s,
+        path,
+        &[("uploadId", &id)],
+        &complete_xml(&[(1, &e1), (2, &e2), (3, &e3)]),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut etag_src = Vec::new();
+    for p in [&p1, &p2, &p3] {
+        etag_src.extend_from_slice(&Md5::digest(p));
+    }
+    let want = format!("\"{}-3\"", md5_hex(&etag_src));
+    assert!(r.body.contains(&want.replace('"', "&quot;")), "{}", r.body);
+    let (status, headers, body) = get(&signed(&s, "GET", path, &[]));
+    assert_eq!(status, 200);
+    assert_eq!(body.len(), p1.len() + p2.len() + p3.len());
+    assert!(body[..mib5] == p1[..] && body[mib5..2 * mib5] == p2[..] && body[2 * mib5..] == p3[..]);
+    assert!(headers.iter().any(|(k, v)| k == "etag" && *v == want));
+    // Parts are gone: only the assembled blob remains.
+    assert_eq!(s.blobs().len(), 1, "{:?}", s.blobs());
+    post(&s, path, &[("uploadId", &id)], &complete_xml(&[(1, &e1)]))
+        .assert_s3_error(404, "NoSuchUpload");
+}
+
+#[test]
+fn small_parts_are_refused_except_the_last() {
+    let s = TestServer::start();
+    let path = "/uploads/small";
+    let id = create_upload(&s, path);
+    let e1 = upload_part(&s, path, &id, 1, b"tiny");
+    let e2 = upload_part(&s, path, &id, 2, b"tail");
+    post(
+        &s,
+        path,
+        &[("uploadId", &id)],
+        &complete_xml(&[(1, &e1), (2, &e2)]),
+    )
+    .assert_s3_error(400, "EntityTooSmall");
+    // A single small part is fine: it is the last.
+    let r = post(&s, path, &[("uploadId", &id)], &complete_xml(&[(1, &e1)]));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(get(&signed(&s, "GET", path, &[])).2, b"tiny");
+}
+
+#[test]
+fn abort_and_sweep_free_the_parts() {
+    let s = TestServer::start();
+    let id = create_upload(&s, "/uploads/a");
+    upload_part(&s, "/uploads/a", &id, 1, b"part one");
+    assert_eq!(s.blobs().len(), 1);
+    assert_eq!(
+        call(&s, "DELETE", "/uploads/a", &[("uploadId", &id)]).status,
+        204
+    );
+    assert!(s.blobs().is_empty());
+    call(&s, "DELETE", "/uploads/a", &[("uploadId", &id)]).assert_s3_error(404, "NoSuchUpload");
+    let n = "1".to_string();
+    Resp::from(
+        ureq::put(&signed(
+            &s,
+            "PUT",
+            "/uploads/a",
+            &[("partNumber", &n), ("uploadId", &id)],
+        ))
+        .send_bytes(b"late"),
+    )
+    .assert_s3_error(404, "NoSuchUpload");
+
+    let stale = create_upload(&s, "/uploads/b");
+    upload_part(&s, "/uploads/b", &stale, 1, b"forgotten");
+    s.clock.advance(86_400 + 1);
+    s.sweep();
+    assert!(s.blobs().is_empty());
+    call(&s, "GET", "/uploads/b", &[("uploadId", &stale)]).assert_s3_error(404, "NoSuchUpload");
+}

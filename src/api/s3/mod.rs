@@ -11,6 +11,7 @@ pub mod auth;
 mod bucket;
 pub mod ingest;
 mod list;
+mod multipart;
 mod object;
 mod xml;
 
@@ -100,12 +101,23 @@ pub async fn route(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
             Method::HEAD => bucket::head_bucket(app, &bucket).await,
             Method::DELETE => bucket::delete_bucket(app, &bucket).await,
             Method::GET if q.has("location") => bucket::get_location(app, &bucket).await,
+            Method::GET if q.has("uploads") => multipart::list_uploads(app, &q, &bucket).await,
             Method::GET if q.get("list-type") == Some("2") => list::list_v2(app, &bucket, &q).await,
             Method::GET => list::list_v1(app, &bucket, &q).await,
             _ => Err(not_supported(&method, "a bucket")),
         };
     }
+    if q.has("uploadId") {
+        return match method {
+            Method::PUT => multipart::upload_part(app, &auth, parts, body, &q, &bucket, &key).await,
+            Method::POST => multipart::complete(app, body, &q, &bucket, &key).await,
+            Method::DELETE => multipart::abort(app, &q, &bucket, &key).await,
+            Method::GET => multipart::list_parts(app, &q, &bucket, &key).await,
+            _ => Err(not_supported(&method, "a multipart upload")),
+        };
+    }
     match method {
+        Method::POST if q.has("uploads") => multipart::create(app, &parts, &bucket, &key).await,
         Method::PUT => {
             let api_upload = auth
                 .presigned

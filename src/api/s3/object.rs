@@ -15,7 +15,7 @@ use super::ingest::{content_length, receive};
 use super::{bucket, empty, Query};
 use crate::api::{full, ApiError, Body, Internal};
 use crate::app::App;
-use crate::db::{ObjectMeta, ObjectRecord, PutObjectOutcome};
+use crate::db::{BlobInfo, ObjectMeta, ObjectRecord, PutObjectOutcome};
 
 /// Bytes read from a blob per response chunk.
 const READ_CHUNK: usize = 256 * 1024;
@@ -29,7 +29,7 @@ fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The metadata S3 keeps from a write's headers.
-fn meta_from(h: &HeaderMap) -> ObjectMeta {
+pub(super) fn meta_from(h: &HeaderMap) -> ObjectMeta {
     let mut user: Vec<(String, String)> = h
         .iter()
         .filter_map(|(n, v)| {
@@ -69,39 +69,9 @@ pub async fn put_object(
         )));
     }
     bucket::require(app, bucket_name).await?;
-    let content_md5 = match header_str(&parts.headers, "content-md5") {
-        None => None,
-        Some(v) => Some(
-            base64::engine::general_purpose::STANDARD
-                .decode(v)
-                .ok()
-                .and_then(|b| <[u8; 16]>::try_from(b).ok())
-                .ok_or_else(|| {
-                    ApiError::InvalidDigest(
-                        "The Content-MD5 you specified was invalid: it must be the base64 of \
-                         16 bytes"
-                            .into(),
-                    )
-                })?,
-        ),
-    };
-
+    declared_md5(&parts.headers)?;
     let received = receive(app, body, length).await?;
-    // Every declared digest is compared before anything is committed.
-    if let Payload::Sha256(declared) = auth.payload {
-        if declared != received.blob.sha256.0 {
-            return Err(ApiError::XAmzContentSha256Mismatch);
-        }
-    }
-    if let Some(declared) = content_md5 {
-        if Some(declared) != received.blob.md5 {
-            return Err(ApiError::BadDigest(
-                "The Content-MD5 you specified did not match what we received; nothing was \
-                 stored"
-                    .into(),
-            ));
-        }
-    }
+    verify_digests(auth, &parts, &received.blob)?;
 
     let digest = received.sha256();
     let blob = received.blob;
@@ -139,6 +109,48 @@ pub async fn put_object(
         r.headers_mut().insert(header::ETAG, v);
     }
     Ok(r)
+}
+
+/// The Content-MD5 a write declared, if any.
+fn declared_md5(h: &HeaderMap) -> Result<Option<[u8; 16]>, ApiError> {
+    let Some(v) = header_str(h, "content-md5") else {
+        return Ok(None);
+    };
+    base64::engine::general_purpose::STANDARD
+        .decode(v)
+        .ok()
+        .and_then(|b| <[u8; 16]>::try_from(b).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::InvalidDigest(
+                "The Content-MD5 you specified was invalid: it must be the base64 of 16 bytes"
+                    .into(),
+            )
+        })
+}
+
+/// Compares every digest the request declared with what was received;
+/// called before anything is committed.
+pub(super) fn verify_digests(
+    auth: &Authenticated,
+    parts: &Parts,
+    blob: &BlobInfo,
+) -> Result<(), ApiError> {
+    if let Payload::Sha256(declared) = auth.payload {
+        if declared != blob.sha256.0 {
+            return Err(ApiError::XAmzContentSha256Mismatch);
+        }
+    }
+    if let Some(declared) = declared_md5(&parts.headers)? {
+        if Some(declared) != blob.md5 {
+            return Err(ApiError::BadDigest(
+                "The Content-MD5 you specified did not match what we received; nothing was \
+                 stored"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub async fn delete_object(

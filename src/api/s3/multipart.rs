@@ -1,0 +1,477 @@
+//! Multipart uploads: Create, UploadPart, Complete, Abort, ListParts,
+//! ListMultipartUploads.
+//!
+//! Each part is received like any PUT (streamed, hashed, verified, then
+//! committed as a blob of its own). Completion checks the client's part
+//! list against what is stored, then streams the parts in order into one
+//! new staged blob — never holding the object in memory — and records the
+//! object and forgets the parts in one transaction, so the object appears
+//! whole or not at all.
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{header, HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use md5::{Digest as _, Md5};
+use sha2::Sha256;
+use tokio::io::AsyncReadExt;
+
+use super::auth::Authenticated;
+use super::object::{meta_from, verify_digests};
+use super::xml::{timestamp, Xml};
+use super::{bucket, empty, ingest, xml_response, Query};
+use crate::api::{ApiError, Body, Internal};
+use crate::app::App;
+use crate::db::{
+    BlobInfo, CompleteMultipartOutcome, MultipartUpload, ObjectMeta, ObjectRecord, PartRecord,
+    PutPartOutcome,
+};
+use crate::store::Digest;
+
+/// S3's smallest part, except the last.
+pub const MIN_PART: u64 = 5 * 1024 * 1024;
+/// S3's largest part.
+const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
+/// Largest CompleteMultipartUpload body accepted (10,000 parts fit easily).
+const MAX_COMPLETE_BODY: usize = 2 * 1024 * 1024;
+
+fn upload_for(
+    upload: Option<MultipartUpload>,
+    bucket: &str,
+    key: &str,
+) -> Result<MultipartUpload, ApiError> {
+    upload
+        .filter(|u| u.bucket == bucket && u.key == key)
+        .ok_or(ApiError::NoSuchUpload)
+}
+
+pub async fn create(
+    app: &App,
+    parts: &Parts,
+    bucket_name: &str,
+    key: &str,
+) -> Result<Response<Body>, ApiError> {
+    bucket::require(app, bucket_name).await?;
+    let upload = MultipartUpload {
+        upload_id: crate::random::hex(16),
+        bucket: bucket_name.to_string(),
+        key: key.to_string(),
+        content_type: parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("binary/octet-stream")
+            .to_string(),
+        meta: meta_from(&parts.headers),
+        created_at: app.now_unix(),
+    };
+    let id = upload.upload_id.clone();
+    let u = upload.clone();
+    if !app.db(move |db| db.create_multipart(&u)).await? {
+        return Err(bucket::no_such_bucket(bucket_name));
+    }
+    let mut x = Xml::new("InitiateMultipartUploadResult");
+    x.elem("Bucket", bucket_name)
+        .elem("Key", key)
+        .elem("UploadId", &id);
+    Ok(xml_response(
+        StatusCode::OK,
+        x.finish("InitiateMultipartUploadResult"),
+    ))
+}
+
+pub async fn upload_part(
+    app: &App,
+    auth: &Authenticated,
+    parts: Parts,
+    body: Incoming,
+    q: &Query,
+    bucket_name: &str,
+    key: &str,
+) -> Result<Response<Body>, ApiError> {
+    let number: u32 = q
+        .get("partNumber")
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| {
+            ApiError::InvalidArgument("Part number must be an integer between 1 and 10000".into())
+        })?;
+    let upload_id = q.get("uploadId").unwrap_or("").to_string();
+    let id = upload_id.clone();
+    upload_for(
+        app.db(move |db| db.get_multipart(&id)).await?,
+        bucket_name,
+        key,
+    )?;
+    let length = ingest::content_length(&parts)?;
+    if length > MAX_PART {
+        return Err(ApiError::EntityTooLarge(format!(
+            "a part may be at most {MAX_PART} bytes; this one is {length}"
+        )));
+    }
+    let received = ingest::receive(app, body, length).await?;
+    verify_digests(auth, &parts, &received.blob)?;
+    let blob = received.blob;
+    let md5 = blob.md5.unwrap_or_default();
+    let part = PartRecord {
+        part_number: number,
+        sha256: blob.sha256,
+        size: length,
+        md5,
+        last_modified: app.now_unix(),
+    };
+    let lock = app.blob_lock(&blob.sha256).await;
+    received.staged.commit(&blob.sha256).await?;
+    let outcome = app
+        .db(move |db| db.put_part(&upload_id, &part, &blob))
+        .await?;
+    drop(lock);
+    match outcome {
+        PutPartOutcome::Stored { replaced } => {
+            if let Some(old) = replaced {
+                app.release_blob(old).await?;
+            }
+        }
+        PutPartOutcome::NoSuchUpload => {
+            // Completed or aborted while this part arrived.
+            app.release_blob(blob.sha256).await?;
+            return Err(ApiError::NoSuchUpload);
+        }
+    }
+    let mut r = empty(StatusCode::OK);
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", hex::encode(md5))) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(r)
+}
+
+/// The (part number, ETag) list of a CompleteMultipartUpload body.
+fn parse_complete(xml: &[u8]) -> Result<Vec<(u32, String)>, ApiError> {
+    use quick_xml::events::Event;
+    let malformed = |why: &str| {
+        ApiError::MalformedXml(format!(
+            "The XML you provided was not well-formed or did not validate against our \
+             published schema: {why}"
+        ))
+    };
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    let mut path: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    let (mut number, mut etag): (Option<u32>, Option<String>) = (None, None);
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Err(e) => return Err(malformed(&e.to_string())),
+            Ok(Event::Eof) => break,
+            Ok(Event::Start(e)) => {
+                path.push(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
+            }
+            Ok(Event::End(_)) => {
+                if path.last().map(String::as_str) == Some("Part") {
+                    match (number.take(), etag.take()) {
+                        (Some(n), Some(t)) => out.push((n, t)),
+                        _ => return Err(malformed("each Part needs a PartNumber and an ETag")),
+                    }
+                }
+                path.pop();
+            }
+            Ok(Event::Text(t)) => {
+                let text = t.unescape().map_err(|e| malformed(&e.to_string()))?;
+                match path.last().map(String::as_str) {
+                    Some("PartNumber") => {
+                        number = Some(
+                            text.trim()
+                                .parse()
+                                .map_err(|_| malformed("bad PartNumber"))?,
+                        )
+                    }
+                    Some("ETag") => etag = Some(text.trim().trim_matches('"').to_string()),
+                    _ => {}
+                }
+            }
+            Ok(_) => {}
+        }
+        buf.clear();
+    }
+    if out.is_empty() {
+        return Err(malformed("no Part elements"));
+    }
+    Ok(out)
+}
+
+pub async fn complete(
+    app: &App,
+    body: Incoming,
+    q: &Query,
+    bucket_name: &str,
+    key: &str,
+) -> Result<Response<Body>, ApiError> {
+    let upload_id = q.get("uploadId").unwrap_or("").to_string();
+    let id = upload_id.clone();
+    let upload = upload_for(
+        app.db(move |db| db.get_multipart(&id)).await?,
+        bucket_name,
+        key,
+    )?;
+    let xml: Bytes = Limited::new(body, MAX_COMPLETE_BODY)
+        .collect()
+        .await
+        .map_err(|_| ApiError::MalformedXml("the part list is too large or incomplete".into()))?
+        .to_bytes();
+    let wanted = parse_complete(&xml)?;
+    if wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(ApiError::InvalidPartOrder);
+    }
+    let id = upload_id.clone();
+    let stored = app.db(move |db| db.list_parts(&id, 0, 10_000)).await?;
+    // Every listed part must exist with its ETag before sizes are judged.
+    let mut chosen: Vec<PartRecord> = Vec::with_capacity(wanted.len());
+    for (n, etag) in &wanted {
+        let part = stored
+            .iter()
+            .find(|p| p.part_number == *n && hex::encode(p.md5) == *etag)
+            .ok_or_else(|| {
+                ApiError::InvalidPart(format!(
+                    "One or more of the specified parts could not be found: part {n} with ETag \
+                     \"{etag}\" was not uploaded, or its ETag differs"
+                ))
+            })?;
+        chosen.push(part.clone());
+    }
+    if let Some(small) = chosen[..chosen.len() - 1]
+        .iter()
+        .find(|p| p.size < MIN_PART)
+    {
+        return Err(ApiError::EntityTooSmall(format!(
+            "Your proposed upload is smaller than the minimum allowed size: part {} is {} \
+             bytes; every part but the last must be at least {MIN_PART}",
+            small.part_number, small.size
+        )));
+    }
+
+    // Assemble: stream every part into one staged blob.
+    let mut staged = app.store.stage().await?;
+    let mut sha = Sha256::new();
+    let mut md5 = Md5::new();
+    let mut etag_md5 = Md5::new();
+    let mut size: u64 = 0;
+    let mut buf = vec![0u8; 1 << 20];
+    for part in &chosen {
+        etag_md5.update(part.md5);
+        let mut blob = app.store.open(&part.sha256).await?.ok_or_else(|| {
+            ApiError::Internal(Internal::Other(format!(
+                "part blob {} is missing",
+                part.sha256.hex()
+            )))
+        })?;
+        loop {
+            let n = blob
+                .reader
+                .read(&mut buf)
+                .await
+                .map_err(|e| ApiError::Internal(Internal::Other(e.to_string())))?;
+            if n == 0 {
+                break;
+            }
+            sha.update(&buf[..n]);
+            md5.update(&buf[..n]);
+            staged.write(&buf[..n]).await?;
+            size += n as u64;
+        }
+    }
+    let digest = Digest(sha.finalize().into());
+    let blob = BlobInfo {
+        sha256: digest,
+        size,
+        md5: Some(md5.finalize().into()),
+    };
+    let etag = format!("{}-{}", hex::encode(etag_md5.finalize()), chosen.len());
+    let record = ObjectRecord {
+        bucket: bucket_name.to_string(),
+        key: key.to_string(),
+        sha256: digest,
+        size,
+        etag: etag.clone(),
+        content_type: upload.content_type,
+        meta: ObjectMeta {
+            parts: Some(chosen.len() as u32),
+            ..upload.meta
+        },
+        last_modified: app.now_unix(),
+    };
+    let lock = app.blob_lock(&digest).await;
+    staged.commit(&digest).await?;
+    let outcome = app
+        .db(move |db| db.complete_multipart(&upload_id, &record, &blob))
+        .await?;
+    drop(lock);
+    match outcome {
+        CompleteMultipartOutcome::Completed { released } => {
+            for d in released {
+                app.release_blob(d).await?;
+            }
+        }
+        CompleteMultipartOutcome::NoSuchUpload => {
+            app.release_blob(digest).await?;
+            return Err(ApiError::NoSuchUpload);
+        }
+    }
+    let mut x = Xml::new("CompleteMultipartUploadResult");
+    x.elem(
+        "Location",
+        &format!("{}/{bucket_name}/{key}", app.public_url.base),
+    )
+    .elem("Bucket", bucket_name)
+    .elem("Key", key)
+    .elem("ETag", &format!("\"{etag}\""));
+    Ok(xml_response(
+        StatusCode::OK,
+        x.finish("CompleteMultipartUploadResult"),
+    ))
+}
+
+pub async fn abort(
+    app: &App,
+    q: &Query,
+    bucket_name: &str,
+    key: &str,
+) -> Result<Response<Body>, ApiError> {
+    let upload_id = q.get("uploadId").unwrap_or("").to_string();
+    let id = upload_id.clone();
+    upload_for(
+        app.db(move |db| db.get_multipart(&id)).await?,
+        bucket_name,
+        key,
+    )?;
+    let blobs = app
+        .db(move |db| db.abort_multipart(&upload_id))
+        .await?
+        .ok_or(ApiError::NoSuchUpload)?;
+    for d in blobs {
+        app.release_blob(d).await?;
+    }
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn list_parts(
+    app: &App,
+    q: &Query,
+    bucket_name: &str,
+    key: &str,
+) -> Result<Response<Body>, ApiError> {
+    let upload_id = q.get("uploadId").unwrap_or("").to_string();
+    let id = upload_id.clone();
+    upload_for(
+        app.db(move |db| db.get_multipart(&id)).await?,
+        bucket_name,
+        key,
+    )?;
+    let marker: u32 = q
+        .get("part-number-marker")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    let max: usize = q
+        .get("max-parts")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(1000)
+        .min(1000);
+    let id = upload_id.clone();
+    let mut parts = app
+        .db(move |db| db.list_parts(&id, marker, max + 1))
+        .await?;
+    let truncated = parts.len() > max;
+    parts.truncate(max);
+    let mut x = Xml::new("ListPartsResult");
+    x.elem("Bucket", bucket_name)
+        .elem("Key", key)
+        .elem("UploadId", &upload_id)
+        .elem("PartNumberMarker", &marker.to_string())
+        .elem("MaxParts", &max.to_string())
+        .elem("IsTruncated", if truncated { "true" } else { "false" })
+        .elem("StorageClass", "STANDARD");
+    if let Some(last) = parts.last() {
+        x.elem("NextPartNumberMarker", &last.part_number.to_string());
+    }
+    for p in &parts {
+        x.open("Part")
+            .elem("PartNumber", &p.part_number.to_string())
+            .elem("LastModified", &timestamp(p.last_modified))
+            .elem("ETag", &format!("\"{}\"", hex::encode(p.md5)))
+            .elem("Size", &p.size.to_string())
+            .close("Part");
+    }
+    Ok(xml_response(StatusCode::OK, x.finish("ListPartsResult")))
+}
+
+pub async fn list_uploads(
+    app: &App,
+    q: &Query,
+    bucket_name: &str,
+) -> Result<Response<Body>, ApiError> {
+    bucket::require(app, bucket_name).await?;
+    let prefix = q.get("prefix").unwrap_or("").to_string();
+    let key_marker = q.get("key-marker").unwrap_or("").to_string();
+    let id_marker = q.get("upload-id-marker").unwrap_or("").to_string();
+    let max: usize = q
+        .get("max-uploads")
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(1000)
+        .min(1000);
+    let (b, p, k, i) = (
+        bucket_name.to_string(),
+        prefix.clone(),
+        key_marker.clone(),
+        id_marker.clone(),
+    );
+    let mut uploads = app
+        .db(move |db| db.list_multipart(&b, &p, &k, &i, max + 1))
+        .await?;
+    let truncated = uploads.len() > max;
+    uploads.truncate(max);
+    let mut x = Xml::new("ListMultipartUploadsResult");
+    x.elem("Bucket", bucket_name)
+        .elem("KeyMarker", &key_marker)
+        .elem("UploadIdMarker", &id_marker)
+        .elem("Prefix", &prefix)
+        .elem("MaxUploads", &max.to_string())
+        .elem("IsTruncated", if truncated { "true" } else { "false" });
+    if let Some(last) = uploads.last() {
+        x.elem("NextKeyMarker", &last.key)
+            .elem("NextUploadIdMarker", &last.upload_id);
+    }
+    for u in &uploads {
+        x.open("Upload")
+            .elem("Key", &u.key)
+            .elem("UploadId", &u.upload_id)
+            .elem("Initiated", &timestamp(u.created_at))
+            .elem("StorageClass", "STANDARD")
+            .close("Upload");
+    }
+    Ok(xml_response(
+        StatusCode::OK,
+        x.finish("ListMultipartUploadsResult"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_part_list_is_read_with_or_without_namespace_and_quotes() {
+        let xml = br#"<?xml version="1.0"?><CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Part><ETag>"aa"</ETag><PartNumber>1</PartNumber></Part><Part><PartNumber>2</PartNumber><ETag>&quot;bb&quot;</ETag></Part></CompleteMultipartUpload>"#;
+        assert_eq!(
+            parse_complete(xml).unwrap(),
+            vec![(1, "aa".to_string()), (2, "bb".to_string())]
+        );
+        assert!(matches!(
+            parse_complete(b"<CompleteMultipartUpload/>"),
+            Err(ApiError::MalformedXml(_))
+        ));
+        assert!(matches!(
+            parse_complete(b"<Part><PartNumber>x</PartNumber>"),
+            Err(ApiError::MalformedXml(_))
+        ));
+    }
+}
