@@ -510,3 +510,93 @@ fn abort_and_sweep_free_the_parts() {
     assert!(s.blobs().is_empty());
     call(&s, "GET", "/uploads/b", &[("uploadId", &stale)]).assert_s3_error(404, "NoSuchUpload");
 }
+
+#[test]
+fn copy_object_shares_bytes_and_can_replace_metadata() {
+    let s = TestServer::start();
+    put_obj(
+        &s,
+        "/uploads/src",
+        b"copy me",
+        &[("Content-Type", "text/plain"), ("x-amz-meta-a", "1")],
+    );
+    assert_eq!(call(&s, "PUT", "/photos", &[]).status, 200);
+    let r = Resp::from(
+        ureq::put(&signed(&s, "PUT", "/photos/dst copy", &[]))
+            .set("x-amz-copy-source", "/uploads/src")
+            .call(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("<CopyObjectResult"), "{}", r.body);
+    let (_, headers, body) = get(&signed(&s, "GET", "/photos/dst copy", &[]));
+    assert_eq!(body, b"copy me");
+    assert!(headers.iter().any(|(k, v)| k == "x-amz-meta-a" && v == "1"));
+    assert_eq!(s.blobs().len(), 1, "a copy must not duplicate bytes");
+    // Onto itself without REPLACE: refused; with REPLACE: new metadata.
+    Resp::from(
+        ureq::put(&signed(&s, "PUT", "/uploads/src", &[]))
+            .set("x-amz-copy-source", "uploads/src")
+            .call(),
+    )
+    .assert_s3_error(400, "InvalidRequest");
+    let r = Resp::from(
+        ureq::put(&signed(&s, "PUT", "/uploads/src", &[]))
+            .set("x-amz-copy-source", "uploads/src")
+            .set("x-amz-metadata-directive", "REPLACE")
+            .set("Content-Type", "text/markdown")
+            .set("x-amz-meta-b", "2")
+            .call(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (_, headers, _) = get(&signed(&s, "GET", "/uploads/src", &[]));
+    assert!(headers
+        .iter()
+        .any(|(k, v)| k == "content-type" && v == "text/markdown"));
+    assert!(headers.iter().any(|(k, v)| k == "x-amz-meta-b" && v == "2"));
+    assert!(!headers.iter().any(|(k, _)| k == "x-amz-meta-a"));
+    Resp::from(
+        ureq::put(&signed(&s, "PUT", "/photos/x", &[]))
+            .set("x-amz-copy-source", "/uploads/missing")
+            .call(),
+    )
+    .assert_s3_error(404, "NoSuchKey");
+    // Deleting the source keeps the copy's bytes.
+    call(&s, "DELETE", "/uploads/src", &[]);
+    assert_eq!(
+        get(&signed(&s, "GET", "/photos/dst copy", &[])).2,
+        b"copy me"
+    );
+}
+
+#[test]
+fn delete_objects_removes_many_and_refuses_too_many() {
+    let s = TestServer::start();
+    for k in ["a", "b", "c"] {
+        put_obj(&s, &format!("/uploads/{k}"), k.as_bytes(), &[]);
+    }
+    let body = "<Delete><Object><Key>a</Key></Object><Object><Key>c</Key></Object><Object><Key>zz</Key></Object></Delete>";
+    let r = post(&s, "/uploads", &[("delete", "")], body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body.matches("<Deleted>").count(), 3, "{}", r.body);
+    let list = call(&s, "GET", "/uploads", &[("list-type", "2")]);
+    assert!(list.body.contains("<Key>b</Key>") && !list.body.contains("<Key>a</Key>"));
+    assert_eq!(s.blobs().len(), 1);
+    let many: String = (0..1001)
+        .map(|i| format!("<Object><Key>k{i}</Key></Object>"))
+        .collect();
+    post(
+        &s,
+        "/uploads",
+        &[("delete", "")],
+        &format!("<Delete>{many}</Delete>"),
+    )
+    .assert_s3_error(400, "MalformedXML");
+    let q = post(
+        &s,
+        "/uploads",
+        &[("delete", "")],
+        "<Delete><Quiet>true</Quiet><Object><Key>b</Key></Object></Delete>",
+    );
+    assert!(!q.body.contains("<Deleted>"), "{}", q.body);
+    assert!(s.blobs().is_empty());
+}

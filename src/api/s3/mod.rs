@@ -9,6 +9,7 @@
 
 pub mod auth;
 mod bucket;
+mod copy;
 pub mod ingest;
 mod list;
 mod multipart;
@@ -104,6 +105,9 @@ pub async fn route(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
             Method::GET if q.has("uploads") => multipart::list_uploads(app, &q, &bucket).await,
             Method::GET if q.get("list-type") == Some("2") => list::list_v2(app, &bucket, &q).await,
             Method::GET => list::list_v1(app, &bucket, &q).await,
+            Method::POST if q.has("delete") => {
+                copy::delete_objects(app, &parts, body, &bucket).await
+            }
             _ => Err(not_supported(&method, "a bucket")),
         };
     }
@@ -125,6 +129,8 @@ pub async fn route(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
                 .is_some_and(|p| p.param(super::presigned::SHA256_PARAM).is_some());
             if api_upload {
                 super::presigned::put(app, &auth, parts, body, &bucket, &key).await
+            } else if let Some(source) = copy::copy_source(&parts.headers) {
+                copy::copy_object(app, &parts, source?, &bucket, &key).await
             } else {
                 object::put_object(app, &auth, parts, body, &bucket, &key).await
             }

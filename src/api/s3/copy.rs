@@ -1,0 +1,219 @@
+//! CopyObject and DeleteObjects.
+//!
+//! A copy is a new index row naming the same content-addressed blob: no
+//! byte is read or written, whatever the object's size.
+
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderMap, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use md5::{Digest as _, Md5};
+
+use super::object::meta_from;
+use super::xml::{timestamp, Xml};
+use super::{bucket, xml_response};
+use crate::api::{ApiError, Body};
+use crate::app::App;
+use crate::db::{BlobInfo, ObjectRecord, PutObjectOutcome};
+use crate::sigv4::encode::percent_decode;
+
+/// S3's limit on keys in one DeleteObjects request.
+const MAX_DELETE_KEYS: usize = 1000;
+/// Largest DeleteObjects body read (1000 keys of 1024 bytes fit).
+const MAX_DELETE_BODY: usize = 2 * 1024 * 1024;
+
+/// `(bucket, key)` named by `x-amz-copy-source` (`/bucket/key` or
+/// `bucket/key`, URL-encoded, optionally `?versionId=`).
+pub fn copy_source(h: &HeaderMap) -> Option<Result<(String, String), ApiError>> {
+    let raw = h.get("x-amz-copy-source")?.to_str().ok()?;
+    let raw = raw.split_once('?').map_or(raw, |(p, _)| p);
+    let decoded = match percent_decode(raw) {
+        Ok(d) => d,
+        Err(_) => {
+            return Some(Err(ApiError::InvalidArgument(
+                "x-amz-copy-source is not valid URL-encoded UTF-8".into(),
+            )))
+        }
+    };
+    let trimmed = decoded.strip_prefix('/').unwrap_or(&decoded);
+    Some(match trimmed.split_once('/') {
+        Some((b, k)) if !b.is_empty() && !k.is_empty() => Ok((b.to_string(), k.to_string())),
+        _ => Err(ApiError::InvalidArgument(
+            "x-amz-copy-source must be /bucket/key".into(),
+        )),
+    })
+}
+
+pub async fn copy_object(
+    app: &App,
+    parts: &Parts,
+    source: (String, String),
+    bucket_name: &str,
+    key: &str,
+) -> Result<Response<Body>, ApiError> {
+    let (src_bucket, src_key) = source;
+    bucket::require(app, &src_bucket).await?;
+    bucket::require(app, bucket_name).await?;
+    let (b, k) = (src_bucket.clone(), src_key.clone());
+    let src = app
+        .db(move |db| db.get_object(&b, &k))
+        .await?
+        .ok_or_else(|| {
+            ApiError::NoSuchKey("The specified copy source key does not exist.".into())
+        })?;
+    let replace = parts
+        .headers
+        .get("x-amz-metadata-directive")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("REPLACE"));
+    if src_bucket == bucket_name && src_key == key && !replace {
+        return Err(ApiError::InvalidRequest(
+            "This copy request is illegal because it is trying to copy an object to itself \
+             without changing the object's metadata, storage class, website redirect location \
+             or encryption attributes."
+                .into(),
+        ));
+    }
+    let (content_type, meta) = if replace {
+        (
+            parts
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("binary/octet-stream")
+                .to_string(),
+            crate::db::ObjectMeta {
+                checksums: src.meta.checksums.clone(),
+                parts: src.meta.parts,
+                ..meta_from(&parts.headers)
+            },
+        )
+    } else {
+        (src.content_type.clone(), src.meta.clone())
+    };
+    let record = ObjectRecord {
+        bucket: bucket_name.to_string(),
+        key: key.to_string(),
+        sha256: src.sha256,
+        size: src.size,
+        etag: src.etag.clone(),
+        content_type,
+        meta,
+        last_modified: app.now_unix(),
+    };
+    let blob = BlobInfo {
+        sha256: src.sha256,
+        size: src.size,
+        md5: None,
+    };
+    let lm = record.last_modified;
+    let etag = record.etag.clone();
+    // Under the blob's lock: a concurrent delete of the source cannot free
+    // the bytes between our read and our reference.
+    let lock = app.blob_lock(&src.sha256).await;
+    let (b, k) = (src_bucket.clone(), src_key.clone());
+    let still = app.db(move |db| db.get_object(&b, &k)).await?;
+    if still.map(|o| o.sha256) != Some(src.sha256) {
+        return Err(ApiError::Conflict(
+            "the copy source changed while it was being copied; retry the copy".into(),
+        ));
+    }
+    let outcome = app.db(move |db| db.put_object(&record, &blob)).await?;
+    drop(lock);
+    match outcome {
+        PutObjectOutcome::Stored { replaced } => {
+            if let Some(old) = replaced {
+                app.release_blob(old).await?;
+            }
+        }
+        PutObjectOutcome::NoSuchBucket => return Err(bucket::no_such_bucket(bucket_name)),
+    }
+    let mut x = Xml::new("CopyObjectResult");
+    x.elem("LastModified", &timestamp(lm))
+        .elem("ETag", &format!("\"{etag}\""));
+    Ok(xml_response(StatusCode::OK, x.finish("CopyObjectResult")))
+}
+
+/// Keys and the Quiet flag of a DeleteObjects body.
+fn parse_delete(xml: &[u8]) -> Result<(Vec<String>, bool), ApiError> {
+    use quick_xml::events::Event;
+    let malformed = |why: &str| {
+        ApiError::MalformedXml(format!(
+            "The XML you provided was not well-formed or did not validate against our \
+             published schema: {why}"
+        ))
+    };
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    let mut path: Vec<String> = Vec::new();
+    let (mut keys, mut quiet) = (Vec::new(), false);
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Err(e) => return Err(malformed(&e.to_string())),
+            Ok(Event::Eof) => break,
+            Ok(Event::Start(e)) => {
+                path.push(String::from_utf8_lossy(e.local_name().as_ref()).into_owned())
+            }
+            Ok(Event::End(_)) => {
+                path.pop();
+            }
+            Ok(Event::Text(t)) => {
+                let text = t.unescape().map_err(|e| malformed(&e.to_string()))?;
+                match path.last().map(String::as_str) {
+                    Some("Key") => keys.push(text.into_owned()),
+                    Some("Quiet") => quiet = text.trim().eq_ignore_ascii_case("true"),
+                    _ => {}
+                }
+            }
+            Ok(_) => {}
+        }
+        buf.clear();
+    }
+    if keys.is_empty() {
+        return Err(malformed("no Object elements"));
+    }
+    if keys.len() > MAX_DELETE_KEYS {
+        return Err(malformed("at most 1000 keys may be deleted in one request"));
+    }
+    Ok((keys, quiet))
+}
+
+pub async fn delete_objects(
+    app: &App,
+    parts: &Parts,
+    body: Incoming,
+    bucket_name: &str,
+) -> Result<Response<Body>, ApiError> {
+    bucket::require(app, bucket_name).await?;
+    let xml: Bytes = Limited::new(body, MAX_DELETE_BODY)
+        .collect()
+        .await
+        .map_err(|_| ApiError::MalformedXml("the delete list is too large or incomplete".into()))?
+        .to_bytes();
+    if let Some(v) = parts
+        .headers
+        .get("content-md5")
+        .and_then(|v| v.to_str().ok())
+    {
+        use base64::Engine;
+        let sum = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&xml));
+        if sum != v {
+            return Err(ApiError::BadDigest(
+                "The Content-MD5 you specified did not match what we received".into(),
+            ));
+        }
+    }
+    let (keys, quiet) = parse_delete(&xml)?;
+    let mut x = Xml::new("DeleteResult");
+    for key in keys {
+        let (b, k) = (bucket_name.to_string(), key.clone());
+        if let Some(old) = app.db(move |db| db.delete_object(&b, &k)).await? {
+            app.release_blob(old.sha256).await?;
+        }
+        if !quiet {
+            x.open("Deleted").elem("Key", &key).close("Deleted");
+        }
+    }
+    Ok(xml_response(StatusCode::OK, x.finish("DeleteResult")))
+}
