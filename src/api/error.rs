@@ -13,7 +13,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 
 use super::{full, Body};
 use crate::db::DbError;
-use crate::sigv4::AuthError;
+use crate::sigv4::{AuthError, ChunkError};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +37,8 @@ pub enum ApiError {
     // ---- S3 surface (presigned PUT/GET) ----
     #[error(transparent)]
     Auth(#[from] AuthError),
+    #[error(transparent)]
+    Chunk(#[from] ChunkError),
     #[error("You must provide the Content-Length HTTP header; send the file with a known length (curl --upload-file does).")]
     MissingContentLength,
     #[error("{0}")]
@@ -156,6 +158,11 @@ impl ApiError {
                 } else {
                     "Forbidden"
                 },
+            },
+            ApiError::Chunk(e) => Meta {
+                status: StatusCode::from_u16(e.http_status()).unwrap_or(S::BAD_REQUEST),
+                s3_code: e.s3_code(),
+                json_code: "BadRequest",
             },
             ApiError::MissingContentLength => {
                 meta(S::LENGTH_REQUIRED, "MissingContentLength", "BadRequest")

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::s3::auth::Authenticated;
-use super::s3::ingest::{content_length, receive};
+use super::s3::ingest::{content_length, receive, BodySpec};
 use super::{full, ApiError, Body};
 use crate::app::App;
 use crate::db::{Declared, FileRecord, MarkOutcome};
@@ -165,7 +165,7 @@ pub async fn put(
         return Ok(stored_response(&etag, &rec.sha256));
     }
 
-    let received = receive(app, body, declared_size).await?;
+    let received = receive(app, body, BodySpec::plain(declared_size)).await?;
     let got = received.sha256();
     if got != declared_sha {
         let b64 = |d: &Digest| base64::engine::general_purpose::STANDARD.encode(d.0);

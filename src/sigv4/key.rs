@@ -1,6 +1,6 @@
 //! Step 3 of SigV4: the credentials, deriving the signing key and producing signatures with it.
 //!
-//! Owns: [`Credentials`] (with a redacting `Debug`), the HMAC-SHA256 chain
+//! Owns: [`Credentials`] and [`SigningKey`] (both with a redacting `Debug`), the HMAC-SHA256 chain
 //! `AWS4<secret>` → date → region → service → `aws4_request`, and the final HMAC over the
 //! string to sign.
 //! Must never: log, format or return the secret or a derived key in any error or `Debug`
@@ -54,6 +54,32 @@ pub fn signing_key(secret: &str, yyyymmdd: &str, region: &str, service: &str) ->
     hmac_sha256(&k_service, b"aws4_request")
 }
 
+/// A derived SigV4 signing key for one day/region/service, kept opaque so it can travel from
+/// header verification to the `aws-chunked` decoder without ever being printed.
+///
+/// `Debug` prints `SigningKey(***)`; there is no `Display`, no equality and no accessor outside
+/// this module tree.
+#[derive(Clone)]
+pub struct SigningKey([u8; 32]);
+
+impl SigningKey {
+    /// Derives the key exactly as [`signing_key`] does.
+    pub fn derive(secret: &str, yyyymmdd: &str, region: &str, service: &str) -> Self {
+        SigningKey(signing_key(secret, yyyymmdd, region, service))
+    }
+
+    /// Lowercase hex HMAC-SHA256 of `string_to_sign` under this key.
+    pub fn sign(&self, string_to_sign: &str) -> String {
+        signature(&self.0, string_to_sign)
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningKey(***)")
+    }
+}
+
 /// The raw signature bytes: HMAC-SHA256 of the string to sign under the signing key.
 pub fn signature_bytes(signing_key: &[u8; 32], string_to_sign: &str) -> [u8; 32] {
     hmac_sha256(signing_key, string_to_sign.as_bytes())
@@ -92,6 +118,14 @@ mod tests {
         let shown = format!("{creds:?}");
         assert!(shown.contains("AKID") && shown.contains("***"), "{shown}");
         assert!(!shown.contains("super-secret"), "{shown}");
+    }
+
+    #[test]
+    fn signing_key_newtype_signs_and_redacts() {
+        let raw = signing_key("secret", "20130524", "us-east-1", "s3");
+        let key = SigningKey::derive("secret", "20130524", "us-east-1", "s3");
+        assert_eq!(key.sign("abc"), signature(&raw, "abc"));
+        assert_eq!(format!("{key:?}"), "SigningKey(***)");
     }
 
     #[test]

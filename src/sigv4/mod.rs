@@ -1,8 +1,12 @@
-//! AWS Signature Version 4, query-string (presigned URL) flavour, as Amazon S3 applies it.
+//! AWS request authentication as Amazon S3 applies it: Signature Version 4 (query-string
+//! presigned URLs and the `Authorization` header, with `aws-chunked` streaming payloads and
+//! their trailers), legacy Signature Version 2, and the `x-amz-checksum-*` algorithms.
 //!
 //! Owns: turning a request description into a signature (presign) and checking one that a
-//! client sent (verify), as pure functions. The clock is always passed in (`now`), secrets come
-//! from the caller, and nothing here does I/O, so every path is testable with fixed inputs.
+//! client sent (verify), decoding and verifying `aws-chunked` bodies, and computing checksums,
+//! as pure functions and sans-I/O state machines. The clock is always passed in (`now`),
+//! secrets come from the caller, and nothing here does I/O, so every path is testable with
+//! fixed inputs.
 //! Must never: read the clock, touch the network or disk, log, panic on client input, or put a
 //! secret, signing key or signature into an error or `Debug` output.
 //!
@@ -10,30 +14,50 @@
 //! - [`encode`]: AWS `UriEncode` and strict percent-decoding.
 //! - [`canonical`]: canonical URI / query / headers / request (S3 rules: no path
 //!   normalisation, single encoding).
-//! - [`string_to_sign`]: the string to sign, dates, credential scope, chunk variant.
-//! - [`key`]: credentials, signing-key derivation, HMAC.
+//! - [`string_to_sign`]: the string to sign, dates, credential scope, chunk and trailer
+//!   variants.
+//! - [`http_date`]: RFC 2616 dates from `Date` / `x-amz-date` headers.
+//! - [`key`]: credentials, signing-key derivation ([`SigningKey`]), HMAC.
 //! - [`mod@presign`]: building a presigned query string.
-//! - [`verify`]: checking a presigned request, in S3's error order.
-//! - [`error`]: [`AuthError`] with S3 codes and HTTP statuses.
+//! - [`verify`]: checking a presigned (query) request, in S3's error order.
+//! - [`header`]: checking an `Authorization: AWS4-HMAC-SHA256 …` request and reading its
+//!   payload mode ([`PayloadMode`]).
+//! - [`chunked`]: the sans-I/O `aws-chunked` decoder ([`ChunkedDecoder`]) with chunk and
+//!   trailer signature verification.
+//! - [`checksum`]: CRC32 / CRC32C / CRC64NVME / SHA-1 / SHA-256 as S3 prints them.
+//! - [`v2`]: SigV2 (HMAC-SHA1) query and header authentication.
+//! - [`error`]: [`AuthError`] with S3 codes and HTTP statuses ([`ChunkError`] lives with the
+//!   decoder).
 
 pub mod canonical;
+pub mod checksum;
+pub mod chunked;
 pub mod encode;
 pub mod error;
+pub mod header;
+pub mod http_date;
 pub mod key;
 pub mod presign;
 pub mod string_to_sign;
+pub mod v2;
 pub mod verify;
 
 #[cfg(test)]
 mod tests;
 
+pub use checksum::{ChecksumAlgorithm, Checksummer};
+pub use chunked::{ChunkError, ChunkedDecoder, StreamingMode, Trailers};
 pub use error::AuthError;
-pub use key::{signing_key, Credentials};
+pub use header::{verify_header_auth, HeaderAuth, PayloadMode};
+pub use key::{signing_key, Credentials, SigningKey};
 pub use presign::{presign, PresignParams};
+pub use v2::{presign_v2, verify_v2_header, verify_v2_query, PresignV2Params, V2Auth};
 pub use verify::{verify_presigned, Presigned, RequestParts, VerifyParams};
 
 /// Longest validity a presigned URL may have: 7 days, as in S3.
 pub const MAX_EXPIRES_SECS: u64 = 604_800;
 
-/// How far in the future `X-Amz-Date` may be before the request is refused (15 minutes).
+/// Largest difference allowed between the request time and `now` (15 minutes): for query auth,
+/// how far in the future `X-Amz-Date` may be; for header auth (SigV4 and SigV2), in either
+/// direction.
 pub const MAX_CLOCK_SKEW_SECS: i64 = 900;

@@ -20,6 +20,15 @@ pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// Payload hash announcing a chunk-signed (`aws-chunked`) body.
 pub const STREAMING_PAYLOAD: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
 
+/// Payload hash announcing a chunk-signed body followed by signed trailing headers.
+pub const STREAMING_PAYLOAD_TRAILER: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";
+
+/// Payload hash announcing an unsigned `aws-chunked` body followed by trailing headers.
+pub const STREAMING_UNSIGNED_PAYLOAD_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+
+/// Algorithm line of the trailing-headers string to sign.
+pub const TRAILER_ALGORITHM: &str = "AWS4-HMAC-SHA256-TRAILER";
+
 /// Hex SHA-256 of the empty string (used in every chunk's string to sign).
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -105,6 +114,27 @@ pub fn chunk_string_to_sign(
         previous_signature,
         EMPTY_SHA256,
         chunk_sha256_hex,
+    ]
+    .join("\n")
+}
+
+/// The string to sign for the trailing headers of an `aws-chunked` upload, one item per line:
+/// `AWS4-HMAC-SHA256-TRAILER`, `<amz_date>`, `<scope>`, `<signature of the final 0-size chunk>`,
+/// `<hex sha256 of the canonical trailers>`, where the canonical trailers are
+/// `name:value\n` for each trailing header (lowercase names, sorted, without the
+/// `x-amz-trailer-signature` line itself).
+pub fn trailer_string_to_sign(
+    amz_date: &str,
+    scope: &str,
+    previous_signature: &str,
+    canonical_trailers: &str,
+) -> String {
+    [
+        TRAILER_ALGORITHM,
+        amz_date,
+        scope,
+        previous_signature,
+        &sha256_hex(canonical_trailers.as_bytes()),
     ]
     .join("\n")
 }

@@ -10,23 +10,32 @@ use http::request::Parts;
 
 use crate::api::ApiError;
 use crate::app::App;
-use crate::sigv4::{self, AuthError, Presigned, RequestParts, VerifyParams};
-
-/// How the request body is protected, as the signature declared it.
-#[derive(Debug, Clone)]
-pub enum Payload {
-    /// Not covered by the signature (presigned URLs, `UNSIGNED-PAYLOAD`).
-    Unsigned,
-    /// The hex SHA-256 the client signed; the body must hash to it.
-    Sha256([u8; 32]),
-}
+use crate::sigv4::{
+    self, AuthError, PayloadMode, Presigned, RequestParts, StreamingMode, VerifyParams,
+};
 
 /// A request whose signature checked out.
 pub struct Authenticated {
     pub access_key_id: String,
-    pub payload: Payload,
-    /// The verified query, for query-authenticated requests.
+    /// How the body is protected (`x-amz-content-sha256`); query and SigV2
+    /// requests are `Unsigned`.
+    pub payload: PayloadMode,
+    /// For `aws-chunked` bodies: the decoder mode and whether a trailer
+    /// follows.
+    pub streaming: Option<(StreamingMode, bool)>,
+    /// The verified query, for SigV4 query-authenticated requests.
     pub presigned: Option<Presigned>,
+}
+
+impl Authenticated {
+    fn unsigned(access_key_id: String, presigned: Option<Presigned>) -> Self {
+        Authenticated {
+            access_key_id,
+            payload: PayloadMode::Unsigned,
+            streaming: None,
+            presigned,
+        }
+    }
 }
 
 /// Headers as `sigv4` wants them: lowercase names, values as received.
@@ -67,23 +76,35 @@ pub fn authenticate(app: &App, parts: &Parts) -> Result<Authenticated, ApiError>
 
     // Any X-Amz-* (or upload API) parameter is an attempt at query
     // authentication, checked as such so a missing piece is named.
-    let query_auth = query.split('&').any(|kv| {
-        let k = kv.split('=').next().unwrap_or("");
-        k.starts_with("X-Amz-") || k.starts_with("X-Stowage-")
-    });
-    if query_auth && authorization.is_none() {
-        let p = sigv4::verify_presigned(&req, secret_for, &params, app.clock.now())
-            .map_err(|e| explain_mismatch(e.into(), parts))?;
-        return Ok(Authenticated {
-            access_key_id: p.access_key_id.clone(),
-            payload: Payload::Unsigned,
-            presigned: Some(p),
-        });
-    }
-    match authorization {
-        Some(a) if a.starts_with("AWS4-HMAC-SHA256") => Err(ApiError::NotImplemented(
-            "SigV4 header authentication is not supported yet; use presigned URLs".into(),
-        )),
+    let has_param = |prefix: &str| {
+        query
+            .split('&')
+            .any(|kv| kv.split('=').next().unwrap_or("").starts_with(prefix))
+    };
+    let now = app.clock.now();
+    match authorization.as_deref() {
+        None if has_param("X-Amz-") || has_param("X-Stowage-") => {
+            let p = sigv4::verify_presigned(&req, secret_for, &params, now)
+                .map_err(|e| explain_mismatch(e.into(), parts))?;
+            Ok(Authenticated::unsigned(p.access_key_id.clone(), Some(p)))
+        }
+        None if has_param("AWSAccessKeyId") || has_param("Signature") => {
+            let v2 = sigv4::verify_v2_query(&req, secret_for, now)?;
+            Ok(Authenticated::unsigned(v2.access_key_id, None))
+        }
+        Some(a) if a.starts_with("AWS4-HMAC-SHA256") => {
+            let h = sigv4::verify_header_auth(&req, secret_for, &params, now)?;
+            Ok(Authenticated {
+                access_key_id: h.access_key_id.clone(),
+                payload: h.payload,
+                streaming: h.streaming_mode(),
+                presigned: None,
+            })
+        }
+        Some(a) if a.starts_with("AWS ") => {
+            let v2 = sigv4::verify_v2_header(&req, secret_for, now)?;
+            Ok(Authenticated::unsigned(v2.access_key_id, None))
+        }
         Some(_) => Err(ApiError::InvalidArgument(
             "Unsupported Authorization header; sign with AWS Signature Version 4".into(),
         )),

@@ -14,9 +14,13 @@ use hyper::body::Incoming;
 use md5::Md5;
 use sha2::{Digest as _, Sha256};
 
+use http::request::Parts;
+
+use super::auth::Authenticated;
 use crate::api::ApiError;
 use crate::app::App;
 use crate::db::BlobInfo;
+use crate::sigv4::{ChecksumAlgorithm, Checksummer, ChunkedDecoder};
 use crate::store::{Digest, StagedBlob};
 
 /// How long a body may stall before the upload is abandoned (and its
@@ -24,10 +28,95 @@ use crate::store::{Digest, StagedBlob};
 /// forever.
 pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// What a write's body must be checked against, read from its headers
+/// before any byte of it is.
+pub struct BodySpec {
+    /// Bytes of the object (decoded, for `aws-chunked` bodies).
+    pub length: u64,
+    /// The `aws-chunked` decoder, for streaming payloads.
+    chunked: Option<ChunkedDecoder>,
+    /// `x-amz-checksum-*` values sent as headers.
+    header_checksums: Vec<(ChecksumAlgorithm, String)>,
+    /// The checksum announced by `x-amz-trailer`, to arrive after the body.
+    trailer: Option<ChecksumAlgorithm>,
+}
+
+impl BodySpec {
+    /// A plain body of `length` bytes with nothing else to check.
+    pub fn plain(length: u64) -> Self {
+        BodySpec {
+            length,
+            chunked: None,
+            header_checksums: Vec::new(),
+            trailer: None,
+        }
+    }
+
+    /// Reads the length, the payload encoding and the checksums a request
+    /// declares. Checksums hoisted into a presigned URL's query are not
+    /// enforced, as in S3; only headers and trailers are.
+    pub fn from_request(auth: &Authenticated, parts: &Parts) -> Result<Self, ApiError> {
+        let h = &parts.headers;
+        let (chunked, length) = match &auth.streaming {
+            Some((mode, trailer)) => {
+                let decoded = h
+                    .get("x-amz-decoded-content-length")
+                    .ok_or(ApiError::MissingContentLength)?
+                    .to_str()
+                    .ok()
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        ApiError::InvalidArgument(
+                            "x-amz-decoded-content-length is not a number".into(),
+                        )
+                    })?;
+                (Some(ChunkedDecoder::new(mode.clone(), *trailer)), decoded)
+            }
+            None => (None, content_length(parts)?),
+        };
+        let mut header_checksums = Vec::new();
+        for (name, value) in h {
+            let Some(alg) = ChecksumAlgorithm::from_header_name(name.as_str()) else {
+                continue;
+            };
+            let value = value.to_str().unwrap_or("").trim().to_string();
+            if !alg.is_valid_value(&value) {
+                return Err(ApiError::InvalidRequest(format!(
+                    "Value for {} header is invalid.",
+                    alg.header_name()
+                )));
+            }
+            header_checksums.push((alg, value));
+        }
+        let trailer = match h.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
+            None => None,
+            Some(t) => Some(
+                ChecksumAlgorithm::from_header_name(t.trim().to_ascii_lowercase().as_str())
+                    .filter(|_| auth.streaming.as_ref().is_some_and(|(_, tr)| *tr))
+                    .ok_or_else(|| {
+                        ApiError::InvalidRequest(format!(
+                            "x-amz-trailer '{t}' is not a checksum this gateway verifies, or \
+                             the payload mode carries no trailer"
+                        ))
+                    })?,
+            ),
+        };
+        Ok(BodySpec {
+            length,
+            chunked,
+            header_checksums,
+            trailer,
+        })
+    }
+}
+
 /// A fully received body, staged but not yet committed.
 pub struct Received {
     pub staged: Box<dyn StagedBlob>,
     pub blob: BlobInfo,
+    /// Checksums the client declared and the bytes matched: (S3's
+    /// algorithm name, base64 value).
+    pub checksums: Vec<(String, String)>,
 }
 
 impl Received {
@@ -36,13 +125,44 @@ impl Received {
     }
 }
 
-/// Streams exactly `length` bytes of `body` into a new staged blob,
-/// computing SHA-256 and MD5 on the way.
-pub async fn receive(app: &App, mut body: Incoming, length: u64) -> Result<Received, ApiError> {
+/// Running digests of the bytes received.
+struct Digests {
+    sha: Sha256,
+    md5: Md5,
+    extra: Vec<Checksummer>,
+}
+
+impl Digests {
+    fn update(&mut self, data: &[u8]) {
+        self.sha.update(data);
+        self.md5.update(data);
+        for c in &mut self.extra {
+            c.update(data);
+        }
+    }
+}
+
+/// Streams a request body into a new staged blob, decoding `aws-chunked`
+/// framing if the request used it and computing SHA-256, MD5 and every
+/// declared checksum on the way; fails (staged bytes removed) on any
+/// mismatch.
+pub async fn receive(
+    app: &App,
+    mut body: Incoming,
+    mut spec: BodySpec,
+) -> Result<Received, ApiError> {
+    let length = spec.length;
     let mut staged = app.store.stage().await?;
-    let mut sha = Sha256::new();
-    let mut md5 = Md5::new();
+    let mut algs: Vec<ChecksumAlgorithm> = spec.header_checksums.iter().map(|(a, _)| *a).collect();
+    algs.extend(spec.trailer);
+    algs.dedup();
+    let mut d = Digests {
+        sha: Sha256::new(),
+        md5: Md5::new(),
+        extra: algs.iter().map(|a| a.checksummer()).collect(),
+    };
     let mut received: u64 = 0;
+    let mut decoded: Vec<u8> = Vec::new();
     loop {
         let frame = match tokio::time::timeout(BODY_IDLE_TIMEOUT, body.frame()).await {
             Err(_) => {
@@ -62,31 +182,80 @@ pub async fn receive(app: &App, mut body: Incoming, length: u64) -> Result<Recei
             }
         };
         let Ok(data) = frame.into_data() else {
-            continue; // trailers: none are expected on a plain body
+            continue; // HTTP trailers: S3's come inside the aws-chunked body
         };
-        received += data.len() as u64;
+        let bytes: &[u8] = match spec.chunked.as_mut() {
+            Some(decoder) => {
+                decoded.clear();
+                decoder.feed(&data, &mut |piece| decoded.extend_from_slice(piece))?;
+                &decoded
+            }
+            None => &data,
+        };
+        received += bytes.len() as u64;
         if received > length {
             return Err(ApiError::EntityTooLarge(format!(
                 "the body is longer than the {length} bytes declared; nothing was stored"
             )));
         }
-        sha.update(&data);
-        md5.update(&data);
-        staged.write(&data).await?;
+        d.update(bytes);
+        staged.write(bytes).await?;
     }
+    let trailers = match spec.chunked.as_mut() {
+        Some(decoder) => Some(decoder.finish()?),
+        None => None,
+    };
     if received != length {
         return Err(ApiError::IncompleteBody(format!(
             "the body ended after {received} of {length} bytes; nothing was stored, retry the \
              upload"
         )));
     }
+    let computed: Vec<(ChecksumAlgorithm, String)> = d
+        .extra
+        .into_iter()
+        .map(|c| (c.algorithm(), c.finish()))
+        .collect();
+    let value_of = |alg: ChecksumAlgorithm| {
+        computed
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let mut verified = Vec::new();
+    let mut expected = spec.header_checksums.clone();
+    if let Some(alg) = spec.trailer {
+        let value = trailers
+            .as_ref()
+            .and_then(|t| t.get(alg.header_name()))
+            .ok_or_else(|| {
+                ApiError::InvalidRequest(format!(
+                    "x-amz-trailer announced {} but the body carried no such trailer",
+                    alg.header_name()
+                ))
+            })?;
+        expected.push((alg, value.to_string()));
+    }
+    for (alg, want) in expected {
+        let got = value_of(alg);
+        if got != want {
+            return Err(ApiError::BadDigest(format!(
+                "The {} you specified did not match the calculated checksum; nothing was stored.",
+                alg.name()
+            )));
+        }
+        verified.push((alg.name().to_string(), got));
+    }
+    verified.dedup();
     Ok(Received {
         staged,
         blob: BlobInfo {
-            sha256: Digest(sha.finalize().into()),
+            sha256: Digest(d.sha.finalize().into()),
             size: length,
-            md5: Some(md5.finalize().into()),
+            md5: Some(d.md5.finalize().into()),
         },
+        checksums: verified,
     })
 }
 

@@ -104,13 +104,14 @@ pub async fn upload_part(
         bucket_name,
         key,
     )?;
-    let length = ingest::content_length(&parts)?;
+    let spec = ingest::BodySpec::from_request(auth, &parts)?;
+    let length = spec.length;
     if length > MAX_PART {
         return Err(ApiError::EntityTooLarge(format!(
             "a part may be at most {MAX_PART} bytes; this one is {length}"
         )));
     }
-    let received = ingest::receive(app, body, length).await?;
+    let received = ingest::receive(app, body, spec).await?;
     verify_digests(auth, &parts, &received.blob)?;
     let blob = received.blob;
     let md5 = blob.md5.unwrap_or_default();

@@ -10,12 +10,13 @@ use hyper::body::{Frame, Incoming};
 use time::OffsetDateTime;
 use tokio_util::io::ReaderStream;
 
-use super::auth::{Authenticated, Payload};
-use super::ingest::{content_length, receive};
+use super::auth::Authenticated;
+use super::ingest::{receive, BodySpec};
 use super::{bucket, empty, Query};
 use crate::api::{full, ApiError, Body, Internal};
 use crate::app::App;
 use crate::db::{BlobInfo, ObjectMeta, ObjectRecord, PutObjectOutcome};
+use crate::sigv4::PayloadMode;
 
 /// Bytes read from a blob per response chunk.
 const READ_CHUNK: usize = 256 * 1024;
@@ -61,7 +62,8 @@ pub async fn put_object(
     bucket_name: &str,
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let length = content_length(&parts)?;
+    let spec = BodySpec::from_request(auth, &parts)?;
+    let length = spec.length;
     if length > MAX_PUT {
         return Err(ApiError::EntityTooLarge(format!(
             "Your proposed upload of {length} bytes exceeds the maximum allowed object size \
@@ -70,8 +72,9 @@ pub async fn put_object(
     }
     bucket::require(app, bucket_name).await?;
     declared_md5(&parts.headers)?;
-    let received = receive(app, body, length).await?;
+    let received = receive(app, body, spec).await?;
     verify_digests(auth, &parts, &received.blob)?;
+    let checksums = received.checksums.clone();
 
     let digest = received.sha256();
     let blob = received.blob;
@@ -84,7 +87,10 @@ pub async fn put_object(
         content_type: header_str(&parts.headers, "content-type")
             .unwrap_or("binary/octet-stream")
             .to_string(),
-        meta: meta_from(&parts.headers),
+        meta: ObjectMeta {
+            checksums,
+            ..meta_from(&parts.headers)
+        },
         last_modified: app.now_unix(),
     };
     let etag = record.etag.clone();
@@ -136,7 +142,7 @@ pub(super) fn verify_digests(
     parts: &Parts,
     blob: &BlobInfo,
 ) -> Result<(), ApiError> {
-    if let Payload::Sha256(declared) = auth.payload {
+    if let PayloadMode::Sha256(declared) = auth.payload {
         if declared != blob.sha256.0 {
             return Err(ApiError::XAmzContentSha256Mismatch);
         }
