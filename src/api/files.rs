@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{auth, json, presigned, ApiError, Body};
 use crate::app::App;
-use crate::db::{FileRecord, Status};
+use crate::db::{FileRecord, ObjectRecord, Status};
 
 pub async fn get(
     app: &App,
@@ -24,14 +24,40 @@ pub async fn get(
         .ok()
         .filter(|_| raw_id.len() == 36)
         .ok_or_else(|| ApiError::BadRequest("the file id in the path must be a UUID".into()))?;
-    let rec = app
-        .db(move |db| db.get(&id))
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no file with id {id}")))?;
-    Ok(json(
-        StatusCode::OK,
-        serde_json::json!({"data": record_json(app, &rec)}),
-    ))
+    if let Some(rec) = app.db(move |db| db.get(&id)).await? {
+        return Ok(json(
+            StatusCode::OK,
+            serde_json::json!({"data": record_json(app, &rec)}),
+        ));
+    }
+    // An object an S3 client stored under this id in the upload bucket is
+    // the same kind of thing: one namespace, seen through either surface.
+    let (bucket, key) = (app.config.s3.bucket.clone(), id.to_string());
+    match app.db(move |db| db.get_object(&bucket, &key)).await? {
+        Some(obj) => Ok(json(
+            StatusCode::OK,
+            serde_json::json!({"data": object_json(app, &id, &obj)}),
+        )),
+        None => Err(ApiError::NotFound(format!("no file with id {id}"))),
+    }
+}
+
+/// The API's view of an object written through S3 under a UUID key: it is
+/// stored and verified, so `completed`.
+fn object_json(app: &App, id: &Uuid, obj: &ObjectRecord) -> Value {
+    let when = rfc3339(Some(obj.last_modified));
+    serde_json::json!({
+        "id": id.to_string(),
+        "fileName": obj.key,
+        "contentType": obj.content_type,
+        "size": obj.size,
+        "hash": base64::engine::general_purpose::STANDARD.encode(obj.sha256.0),
+        "status": Status::Completed.as_str(),
+        "createdAt": when,
+        "uploadedAt": when,
+        "completedAt": when,
+        "downloadURL": presigned::presign_get_url(app, id, app.clock.now()),
+    })
 }
 
 fn rfc3339(unix: Option<i64>) -> Value {

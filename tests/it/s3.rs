@@ -600,3 +600,29 @@ fn delete_objects_removes_many_and_refuses_too_many() {
     assert!(!q.body.contains("<Deleted>"), "{}", q.body);
     assert!(s.blobs().is_empty());
 }
+
+#[test]
+fn an_s3_object_under_a_uuid_key_is_visible_to_the_api() {
+    let s = TestServer::start();
+    let id = uuid::Uuid::new_v4().to_string();
+    let body = b"written by an SDK".to_vec();
+    let path = format!("/uploads/{id}");
+    assert_eq!(
+        put_obj(&s, &path, &body, &[("Content-Type", "text/plain")]).status,
+        200
+    );
+    let r = s.file(&id);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let data = &r.json()["data"];
+    assert_eq!(data["status"], "completed");
+    assert_eq!(data["size"], body.len());
+    assert_eq!(data["contentType"], "text/plain");
+    use base64::Engine;
+    use sha2::Digest as _;
+    assert_eq!(
+        data["hash"],
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&body))
+    );
+    let url = data["downloadURL"].as_str().unwrap();
+    assert_eq!(get(url).2, body);
+}
