@@ -626,3 +626,51 @@ fn an_s3_object_under_a_uuid_key_is_visible_to_the_api() {
     let url = data["downloadURL"].as_str().unwrap();
     assert_eq!(get(url).2, body);
 }
+
+#[test]
+fn upload_part_copy_whole_and_ranged() {
+    let s = TestServer::start();
+    let src: Vec<u8> = (0..6 * 1024 * 1024).map(|i| (i % 253) as u8).collect();
+    put_obj(&s, "/uploads/source", &src, &[]);
+    let id = create_upload(&s, "/uploads/joined");
+    let copy_part = |n: &str, range: Option<&str>| {
+        let mut req = ureq::put(&signed(
+            &s,
+            "PUT",
+            "/uploads/joined",
+            &[("partNumber", n), ("uploadId", &id)],
+        ))
+        .set("x-amz-copy-source", "/uploads/source");
+        if let Some(r) = range {
+            req = req.set("x-amz-copy-source-range", r);
+        }
+        let r = Resp::from(req.call());
+        assert_eq!(r.status, 200, "{}", r.body);
+        between(&r.body, "<ETag>", "</ETag>").replace("&quot;", "\"")
+    };
+    let e1 = copy_part("1", None);
+    let e2 = copy_part("2", Some("bytes=0-99"));
+    let r = post(
+        &s,
+        "/uploads/joined",
+        &[("uploadId", &id)],
+        &complete_xml(&[(1, &e1), (2, &e2)]),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let got = get(&signed(&s, "GET", "/uploads/joined", &[])).2;
+    assert_eq!(got.len(), src.len() + 100);
+    assert!(got[..src.len()] == src[..] && got[src.len()..] == src[..100]);
+    let id2 = create_upload(&s, "/uploads/x");
+    let r = Resp::from(
+        ureq::put(&signed(
+            &s,
+            "PUT",
+            "/uploads/x",
+            &[("partNumber", "1"), ("uploadId", &id2)],
+        ))
+        .set("x-amz-copy-source", "/uploads/source")
+        .set("x-amz-copy-source-range", "bytes=5-1")
+        .call(),
+    );
+    r.assert_s3_error(400, "InvalidArgument");
+}

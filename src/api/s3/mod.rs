@@ -9,7 +9,7 @@
 
 pub mod auth;
 mod bucket;
-mod copy;
+pub(crate) mod copy;
 pub mod ingest;
 mod list;
 mod multipart;
@@ -113,7 +113,12 @@ pub async fn route(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
     }
     if q.has("uploadId") {
         return match method {
-            Method::PUT => multipart::upload_part(app, &auth, parts, body, &q, &bucket, &key).await,
+            Method::PUT => match copy::copy_source(&parts.headers) {
+                Some(source) => {
+                    multipart::upload_part_copy(app, &parts, source?, &q, &bucket, &key).await
+                }
+                None => multipart::upload_part(app, &auth, parts, body, &q, &bucket, &key).await,
+            },
             Method::POST => multipart::complete(app, body, &q, &bucket, &key).await,
             Method::DELETE => multipart::abort(app, &q, &bucket, &key).await,
             Method::GET => multipart::list_parts(app, &q, &bucket, &key).await,

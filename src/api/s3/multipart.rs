@@ -147,6 +147,153 @@ pub async fn upload_part(
     Ok(r)
 }
 
+/// UploadPartCopy: a part taken from an existing object, whole (sharing its
+/// blob, no bytes copied) or a byte range of it (`x-amz-copy-source-range`,
+/// streamed into a new blob).
+pub async fn upload_part_copy(
+    app: &App,
+    parts: &Parts,
+    source: (String, String),
+    q: &Query,
+    bucket_name: &str,
+    key: &str,
+) -> Result<Response<Body>, ApiError> {
+    let number: u32 = q
+        .get("partNumber")
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| {
+            ApiError::InvalidArgument("Part number must be an integer between 1 and 10000".into())
+        })?;
+    let upload_id = q.get("uploadId").unwrap_or("").to_string();
+    let id = upload_id.clone();
+    upload_for(
+        app.db(move |db| db.get_multipart(&id)).await?,
+        bucket_name,
+        key,
+    )?;
+    let (sb, sk) = source;
+    let src = app
+        .db(move |db| db.get_object(&sb, &sk))
+        .await?
+        .ok_or_else(|| {
+            ApiError::NoSuchKey("The specified copy source key does not exist.".into())
+        })?;
+    let range = match parts
+        .headers
+        .get("x-amz-copy-source-range")
+        .and_then(|v| v.to_str().ok())
+    {
+        None => None,
+        Some(v) => {
+            let bad = || {
+                ApiError::InvalidArgument(format!(
+                    "The x-amz-copy-source-range value must be of the form bytes=first-last \
+                     where first and last are within the object's {} bytes",
+                    src.size
+                ))
+            };
+            let (a, b) = v
+                .trim()
+                .strip_prefix("bytes=")
+                .and_then(|r| r.split_once('-'))
+                .ok_or_else(bad)?;
+            let (a, b): (u64, u64) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+            if a > b || b >= src.size {
+                return Err(bad());
+            }
+            Some((a, b - a + 1))
+        }
+    };
+    let blob = match range {
+        Some((start, len)) if !(start == 0 && len == src.size) => {
+            let mut reader = app
+                .store
+                .open_range(&src.sha256, start, len)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Internal(Internal::Other("copy source blob missing".into()))
+                })?;
+            let mut staged = app.store.stage().await?;
+            let (mut sha, mut md5) = (Sha256::new(), Md5::new());
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = reader
+                    .reader
+                    .read(&mut buf)
+                    .await
+                    .map_err(|e| ApiError::Internal(Internal::Other(e.to_string())))?;
+                if n == 0 {
+                    break;
+                }
+                sha.update(&buf[..n]);
+                md5.update(&buf[..n]);
+                staged.write(&buf[..n]).await?;
+            }
+            let blob = BlobInfo {
+                sha256: Digest(sha.finalize().into()),
+                size: len,
+                md5: Some(md5.finalize().into()),
+            };
+            let lock = app.blob_lock(&blob.sha256).await;
+            staged.commit(&blob.sha256).await?;
+            (blob, Some(lock))
+        }
+        _ => {
+            // Whole object: the part is the source's blob itself. Its MD5
+            // is the source's ETag unless the source was multipart.
+            let md5 = if src.etag.contains('-') {
+                None
+            } else {
+                let mut m = [0u8; 16];
+                hex::decode_to_slice(&src.etag, &mut m).ok().map(|_| m)
+            };
+            let lock = app.blob_lock(&src.sha256).await;
+            let blob = BlobInfo {
+                sha256: src.sha256,
+                size: src.size,
+                md5,
+            };
+            (blob, Some(lock))
+        }
+    };
+    let (blob, lock) = blob;
+    let Some(md5) = blob.md5 else {
+        return Err(ApiError::NotImplemented(
+            "copying a whole multipart object as a part is not supported; give \
+             x-amz-copy-source-range"
+                .into(),
+        ));
+    };
+    let now = app.now_unix();
+    let part = PartRecord {
+        part_number: number,
+        sha256: blob.sha256,
+        size: blob.size,
+        md5,
+        last_modified: now,
+    };
+    let outcome = app
+        .db(move |db| db.put_part(&upload_id, &part, &blob))
+        .await?;
+    drop(lock);
+    match outcome {
+        PutPartOutcome::Stored { replaced } => {
+            if let Some(old) = replaced {
+                app.release_blob(old).await?;
+            }
+        }
+        PutPartOutcome::NoSuchUpload => {
+            app.release_blob(blob.sha256).await?;
+            return Err(ApiError::NoSuchUpload);
+        }
+    }
+    let mut x = Xml::new("CopyPartResult");
+    x.elem("LastModified", &timestamp(now))
+        .elem("ETag", &format!("\"{}\"", hex::encode(md5)));
+    Ok(xml_response(StatusCode::OK, x.finish("CopyPartResult")))
+}
+
 /// The (part number, ETag) list of a CompleteMultipartUpload body.
 fn parse_complete(xml: &[u8]) -> Result<Vec<(u32, String)>, ApiError> {
     use quick_xml::events::Event;

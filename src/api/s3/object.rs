@@ -47,7 +47,16 @@ pub(super) fn meta_from(h: &HeaderMap) -> ObjectMeta {
         user,
         content_disposition: get(header::CONTENT_DISPOSITION),
         cache_control: get(header::CACHE_CONTROL),
-        content_encoding: get(header::CONTENT_ENCODING).filter(|e| e != "aws-chunked"),
+        // `aws-chunked` describes this request's framing, not the object.
+        content_encoding: get(header::CONTENT_ENCODING)
+            .map(|e| {
+                e.split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.eq_ignore_ascii_case("aws-chunked") && !t.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .filter(|e| !e.is_empty()),
         content_language: get(header::CONTENT_LANGUAGE),
         expires: get(header::EXPIRES),
         ..ObjectMeta::default()
