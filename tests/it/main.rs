@@ -9,3 +9,4 @@ mod memory;
 mod put;
 mod recovery;
 mod s3;
+mod s3_header;
