@@ -173,16 +173,7 @@ impl App {
                 continue;
             };
             let mut md5 = Md5::new();
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = tokio::io::AsyncReadExt::read(&mut blob.reader, &mut buf)
-                    .await
-                    .map_err(|e| ApiError::Internal(crate::api::Internal::Other(e.to_string())))?;
-                if n == 0 {
-                    break;
-                }
-                md5.update(&buf[..n]);
-            }
+            crate::store::pump(&mut blob, None, |b| md5.update(b)).await?;
             let sum: [u8; 16] = md5.finalize().into();
             self.db(move |db| db.set_blob_md5(&digest, &sum)).await?;
         }

@@ -70,6 +70,34 @@ pub struct BlobReader {
     pub reader: Pin<Box<dyn AsyncRead + Send + Sync>>,
 }
 
+/// Reads a stored blob to its end in 1 MiB pieces, handing each to `each`
+/// and, when given, appending it to `into`; returns the bytes read. The one
+/// loop behind multipart assembly, ranged part copies and MD5 backfill.
+pub async fn pump(
+    blob: &mut BlobReader,
+    mut into: Option<&mut Box<dyn StagedBlob>>,
+    mut each: impl FnMut(&[u8]),
+) -> Result<u64, StoreError> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = blob
+            .reader
+            .read(&mut buf)
+            .await
+            .map_err(StoreError::io("reading a blob"))?;
+        if n == 0 {
+            return Ok(total);
+        }
+        each(&buf[..n]);
+        if let Some(staged) = into.as_mut() {
+            staged.write(&buf[..n]).await?;
+        }
+        total += n as u64;
+    }
+}
+
 /// Where blobs live.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {

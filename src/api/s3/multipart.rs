@@ -15,7 +15,6 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
-use tokio::io::AsyncReadExt;
 
 use super::auth::Authenticated;
 use super::object::{meta_from, verify_digests};
@@ -27,7 +26,7 @@ use crate::db::{
     BlobInfo, CompleteMultipartOutcome, MultipartUpload, ObjectMeta, ObjectRecord, PartRecord,
     PutPartOutcome,
 };
-use crate::store::Digest;
+use crate::store::{self, Digest};
 
 /// S3's smallest part, except the last.
 pub const MIN_PART: u64 = 5 * 1024 * 1024;
@@ -36,14 +35,68 @@ const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
 /// Largest CompleteMultipartUpload body accepted (10,000 parts fit easily).
 const MAX_COMPLETE_BODY: usize = 2 * 1024 * 1024;
 
-fn upload_for(
-    upload: Option<MultipartUpload>,
+/// The upload named by `?uploadId=`, which must belong to `bucket/key`.
+async fn find_upload(
+    app: &App,
+    q: &Query,
     bucket: &str,
     key: &str,
-) -> Result<MultipartUpload, ApiError> {
-    upload
+) -> Result<(String, MultipartUpload), ApiError> {
+    let upload_id = q.get("uploadId").unwrap_or("").to_string();
+    let id = upload_id.clone();
+    let upload = app
+        .db(move |db| db.get_multipart(&id))
+        .await?
         .filter(|u| u.bucket == bucket && u.key == key)
-        .ok_or(ApiError::NoSuchUpload)
+        .ok_or(ApiError::NoSuchUpload)?;
+    Ok((upload_id, upload))
+}
+
+/// `?partNumber=` (1..=10000) and the upload it is for.
+async fn part_target(
+    app: &App,
+    q: &Query,
+    bucket: &str,
+    key: &str,
+) -> Result<(u32, String), ApiError> {
+    let number: u32 = q
+        .get("partNumber")
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| {
+            ApiError::InvalidArgument("Part number must be an integer between 1 and 10000".into())
+        })?;
+    let (upload_id, _) = find_upload(app, q, bucket, key).await?;
+    Ok((number, upload_id))
+}
+
+/// Records a committed part whose blob lock `lock` the caller holds, then
+/// (lock dropped: blob locks are not re-entrant) frees what it replaced, or
+/// the part itself if the upload was completed or aborted meanwhile.
+async fn record_part<G>(
+    app: &App,
+    lock: G,
+    upload_id: String,
+    part: PartRecord,
+    blob: BlobInfo,
+) -> Result<(), ApiError> {
+    let digest = blob.sha256;
+    let outcome = app
+        .db(move |db| db.put_part(&upload_id, &part, &blob))
+        .await;
+    drop(lock);
+    match outcome? {
+        PutPartOutcome::Stored { replaced } => {
+            if let Some(old) = replaced {
+                app.release_blob(old).await?;
+            }
+            Ok(())
+        }
+        PutPartOutcome::NoSuchUpload => {
+            app.release_blob(digest).await?;
+            Err(ApiError::NoSuchUpload)
+        }
+    }
 }
 
 pub async fn create(
@@ -90,20 +143,7 @@ pub async fn upload_part(
     bucket_name: &str,
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let number: u32 = q
-        .get("partNumber")
-        .and_then(|n| n.parse().ok())
-        .filter(|n| (1..=10_000).contains(n))
-        .ok_or_else(|| {
-            ApiError::InvalidArgument("Part number must be an integer between 1 and 10000".into())
-        })?;
-    let upload_id = q.get("uploadId").unwrap_or("").to_string();
-    let id = upload_id.clone();
-    upload_for(
-        app.db(move |db| db.get_multipart(&id)).await?,
-        bucket_name,
-        key,
-    )?;
+    let (number, upload_id) = part_target(app, q, bucket_name, key).await?;
     let spec = ingest::BodySpec::from_request(auth, &parts)?;
     let length = spec.length;
     if length > MAX_PART {
@@ -124,22 +164,7 @@ pub async fn upload_part(
     };
     let lock = app.blob_lock(&blob.sha256).await;
     received.staged.commit(&blob.sha256).await?;
-    let outcome = app
-        .db(move |db| db.put_part(&upload_id, &part, &blob))
-        .await?;
-    drop(lock);
-    match outcome {
-        PutPartOutcome::Stored { replaced } => {
-            if let Some(old) = replaced {
-                app.release_blob(old).await?;
-            }
-        }
-        PutPartOutcome::NoSuchUpload => {
-            // Completed or aborted while this part arrived.
-            app.release_blob(blob.sha256).await?;
-            return Err(ApiError::NoSuchUpload);
-        }
-    }
+    record_part(app, lock, upload_id, part, blob).await?;
     let mut r = empty(StatusCode::OK);
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", hex::encode(md5))) {
         r.headers_mut().insert(header::ETAG, v);
@@ -158,20 +183,7 @@ pub async fn upload_part_copy(
     bucket_name: &str,
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let number: u32 = q
-        .get("partNumber")
-        .and_then(|n| n.parse().ok())
-        .filter(|n| (1..=10_000).contains(n))
-        .ok_or_else(|| {
-            ApiError::InvalidArgument("Part number must be an integer between 1 and 10000".into())
-        })?;
-    let upload_id = q.get("uploadId").unwrap_or("").to_string();
-    let id = upload_id.clone();
-    upload_for(
-        app.db(move |db| db.get_multipart(&id)).await?,
-        bucket_name,
-        key,
-    )?;
+    let (number, upload_id) = part_target(app, q, bucket_name, key).await?;
     let (sb, sk) = source;
     let src = app
         .db(move |db| db.get_object(&sb, &sk))
@@ -216,20 +228,11 @@ pub async fn upload_part_copy(
                 })?;
             let mut staged = app.store.stage().await?;
             let (mut sha, mut md5) = (Sha256::new(), Md5::new());
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = reader
-                    .reader
-                    .read(&mut buf)
-                    .await
-                    .map_err(|e| ApiError::Internal(Internal::Other(e.to_string())))?;
-                if n == 0 {
-                    break;
-                }
-                sha.update(&buf[..n]);
-                md5.update(&buf[..n]);
-                staged.write(&buf[..n]).await?;
-            }
+            store::pump(&mut reader, Some(&mut staged), |b| {
+                sha.update(b);
+                md5.update(b);
+            })
+            .await?;
             let blob = BlobInfo {
                 sha256: Digest(sha.finalize().into()),
                 size: len,
@@ -273,21 +276,7 @@ pub async fn upload_part_copy(
         md5,
         last_modified: now,
     };
-    let outcome = app
-        .db(move |db| db.put_part(&upload_id, &part, &blob))
-        .await?;
-    drop(lock);
-    match outcome {
-        PutPartOutcome::Stored { replaced } => {
-            if let Some(old) = replaced {
-                app.release_blob(old).await?;
-            }
-        }
-        PutPartOutcome::NoSuchUpload => {
-            app.release_blob(blob.sha256).await?;
-            return Err(ApiError::NoSuchUpload);
-        }
-    }
+    record_part(app, lock, upload_id, part, blob).await?;
     let mut x = Xml::new("CopyPartResult");
     x.elem("LastModified", &timestamp(now))
         .elem("ETag", &format!("\"{}\"", hex::encode(md5)));
@@ -355,13 +344,7 @@ pub async fn complete(
     bucket_name: &str,
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let upload_id = q.get("uploadId").unwrap_or("").to_string();
-    let id = upload_id.clone();
-    let upload = upload_for(
-        app.db(move |db| db.get_multipart(&id)).await?,
-        bucket_name,
-        key,
-    )?;
+    let (upload_id, upload) = find_upload(app, q, bucket_name, key).await?;
     let xml: Bytes = Limited::new(body, MAX_COMPLETE_BODY)
         .collect()
         .await
@@ -404,7 +387,6 @@ pub async fn complete(
     let mut md5 = Md5::new();
     let mut etag_md5 = Md5::new();
     let mut size: u64 = 0;
-    let mut buf = vec![0u8; 1 << 20];
     for part in &chosen {
         etag_md5.update(part.md5);
         let mut blob = app.store.open(&part.sha256).await?.ok_or_else(|| {
@@ -413,20 +395,11 @@ pub async fn complete(
                 part.sha256.hex()
             )))
         })?;
-        loop {
-            let n = blob
-                .reader
-                .read(&mut buf)
-                .await
-                .map_err(|e| ApiError::Internal(Internal::Other(e.to_string())))?;
-            if n == 0 {
-                break;
-            }
-            sha.update(&buf[..n]);
-            md5.update(&buf[..n]);
-            staged.write(&buf[..n]).await?;
-            size += n as u64;
-        }
+        size += store::pump(&mut blob, Some(&mut staged), |b| {
+            sha.update(b);
+            md5.update(b);
+        })
+        .await?;
     }
     let digest = Digest(sha.finalize().into());
     let blob = BlobInfo {
@@ -485,13 +458,7 @@ pub async fn abort(
     bucket_name: &str,
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let upload_id = q.get("uploadId").unwrap_or("").to_string();
-    let id = upload_id.clone();
-    upload_for(
-        app.db(move |db| db.get_multipart(&id)).await?,
-        bucket_name,
-        key,
-    )?;
+    let (upload_id, _) = find_upload(app, q, bucket_name, key).await?;
     let blobs = app
         .db(move |db| db.abort_multipart(&upload_id))
         .await?
@@ -508,13 +475,7 @@ pub async fn list_parts(
     bucket_name: &str,
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let upload_id = q.get("uploadId").unwrap_or("").to_string();
-    let id = upload_id.clone();
-    upload_for(
-        app.db(move |db| db.get_multipart(&id)).await?,
-        bucket_name,
-        key,
-    )?;
+    let (upload_id, _) = find_upload(app, q, bucket_name, key).await?;
     let marker: u32 = q
         .get("part-number-marker")
         .and_then(|m| m.parse().ok())
