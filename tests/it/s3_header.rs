@@ -282,3 +282,83 @@ fn call_delete(s: &TestServer, key: &str) {
         204
     );
 }
+
+/// An unsigned aws-chunked body with a trailing checksum header, as
+/// botocore sends over HTTPS by default.
+fn trailer_body(data: &[u8], trailer: &str) -> Vec<u8> {
+    let mut out = format!("{:x}\r\n", data.len()).into_bytes();
+    out.extend_from_slice(data);
+    out.extend_from_slice(format!("\r\n0\r\n{trailer}\r\n\r\n").as_bytes());
+    out
+}
+
+fn crc32_b64(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(crc32fast::hash(data).to_be_bytes())
+}
+
+#[test]
+fn trailer_checksums_are_verified_before_commit() {
+    let s = TestServer::start();
+    let data = b"trailing checksum body".to_vec();
+    let put_with = |trailer: &str| {
+        let (mut h, _) = sign(
+            &s,
+            &s.app.credentials,
+            "PUT",
+            "/uploads/t",
+            Some("STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
+            s.clock_now(),
+        );
+        h.push((
+            "x-amz-decoded-content-length".into(),
+            data.len().to_string(),
+        ));
+        h.push(("content-encoding".into(), "aws-chunked".into()));
+        h.push(("x-amz-trailer".into(), "x-amz-checksum-crc32".into()));
+        send(&s, "PUT", "/uploads/t", &h, &trailer_body(&data, trailer))
+    };
+    let m = put_with("x-amz-checksum-crc32:AAAAAA==").assert_s3_error(400, "BadDigest");
+    assert!(m.contains("CRC32"), "{m}");
+    nothing_at(&s, "t");
+    let good = format!("x-amz-checksum-crc32:{}", crc32_b64(&data));
+    let r = put_with(&good);
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Stored and returned with checksum mode.
+    let (mut h, _) = sign(
+        &s,
+        &s.app.credentials,
+        "GET",
+        "/uploads/t",
+        Some(&hex_sha(b"")),
+        s.clock_now(),
+    );
+    h.push(("x-amz-checksum-mode".into(), "ENABLED".into()));
+    let r = send(&s, "GET", "/uploads/t", &h, b"");
+    assert_eq!(
+        r.header("x-amz-checksum-crc32"),
+        Some(crc32_b64(&data).as_str())
+    );
+    assert_eq!(r.body.as_bytes(), data);
+}
+
+#[test]
+fn header_checksums_are_verified_before_commit() {
+    let s = TestServer::start();
+    let body = b"checksummed".to_vec();
+    let (mut h, _) = sign(
+        &s,
+        &s.app.credentials,
+        "PUT",
+        "/uploads/h",
+        Some(&hex_sha(&body)),
+        s.clock_now(),
+    );
+    h.push(("x-amz-checksum-crc32".into(), crc32_b64(b"something else")));
+    send(&s, "PUT", "/uploads/h", &h, &body).assert_s3_error(400, "BadDigest");
+    nothing_at(&s, "h");
+    h.pop();
+    h.push(("x-amz-checksum-crc32".into(), "not base64!".into()));
+    send(&s, "PUT", "/uploads/h", &h, &body).assert_s3_error(400, "InvalidRequest");
+    nothing_at(&s, "h");
+}
