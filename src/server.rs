@@ -112,9 +112,18 @@ async fn serve_one(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Bod
         path.push('…');
     }
     let bytes_in = req.body().size_hint().exact().unwrap_or(0);
+    // A request that announced a body (perhaps behind `Expect:
+    // 100-continue`) and got an early refusal may still have unread bytes
+    // in flight, or none coming at all; either way the connection's framing
+    // can no longer be trusted for a next request.
+    let announced_body = bytes_in > 0 || req.headers().contains_key(header::TRANSFER_ENCODING);
 
     let mut resp = api::handle(&app, req, &request_id).await;
 
+    if announced_body && resp.status().as_u16() >= 300 {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-amz-request-id", v.clone());
         resp.headers_mut().insert("x-request-id", v);

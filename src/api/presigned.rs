@@ -162,7 +162,12 @@ pub async fn put(
             .await?
             .map(|o| o.etag)
             .unwrap_or_default();
-        return Ok(stored_response(&etag, &rec.sha256));
+        // The body was not read: close the connection after answering, so
+        // unread bytes are never taken for a next request.
+        let mut r = stored_response(&etag, &rec.sha256);
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return Ok(r);
     }
 
     let received = receive(app, body, BodySpec::plain(declared_size)).await?;

@@ -272,17 +272,21 @@ pub fn verify_v2_query(
         }
     }
     let amz_headers = canonicalized_amz_headers(&amz);
-    let resource = canonicalized_resource(req.raw_path, req.raw_query)?;
-    let sts = StringToSignV2 {
-        method: req.method,
-        content_md5: &content_md5,
-        content_type: &content_type,
-        date: expires,
-        amz_headers: &amz_headers,
-        resource: &resource,
-    }
-    .render();
-    if !signature_matches(&secret, &[sts], given_signature) {
+    let candidates: Vec<String> = resource_variants(req.raw_path, req.raw_query)?
+        .iter()
+        .map(|resource| {
+            StringToSignV2 {
+                method: req.method,
+                content_md5: &content_md5,
+                content_type: &content_type,
+                date: expires,
+                amz_headers: &amz_headers,
+                resource,
+            }
+            .render()
+        })
+        .collect();
+    if !signature_matches(&secret, &candidates, given_signature) {
         return Err(AuthError::SignatureDoesNotMatch);
     }
     if now > expires_at {
@@ -353,26 +357,16 @@ pub fn verify_v2_header(
     };
     let content_md5 = header("content-md5");
     let content_type = header("content-type");
-    let resource = canonicalized_resource(req.raw_path, req.raw_query)?;
+    let resources = resource_variants(req.raw_path, req.raw_query)?;
     let all_amz = canonicalized_amz_headers(req.headers);
-    let base = |date: &str, amz: &str| {
-        StringToSignV2 {
-            method: req.method,
-            content_md5: &content_md5,
-            content_type: &content_type,
-            date,
-            amz_headers: amz,
-            resource: &resource,
-        }
-        .render()
-    };
-    let mut candidates = Vec::with_capacity(3);
+    let mut variants: Vec<(String, String)> = Vec::with_capacity(3);
+    let mut base = |date: &str, amz: &str| variants.push((date.to_owned(), amz.to_owned()));
     match amz_date {
-        None => candidates.push(base(date.unwrap_or_default().trim(), &all_amz)),
+        None => base(date.unwrap_or_default().trim(), &all_amz),
         Some(amz_value) => {
-            candidates.push(base("", &all_amz));
+            base("", &all_amz);
             if let Some(d) = date {
-                candidates.push(base(d.trim(), &all_amz));
+                base(d.trim(), &all_amz);
             }
             let without: Vec<&(String, String)> = req
                 .headers
@@ -383,7 +377,23 @@ pub fn verify_v2_header(
                 .iter()
                 .map(|(n, v)| (n.as_str(), v.as_str()))
                 .collect();
-            candidates.push(base(amz_value.trim(), &canonicalized_amz_headers(&without)));
+            base(amz_value.trim(), &canonicalized_amz_headers(&without));
+        }
+    }
+    let mut candidates = Vec::with_capacity(resources.len() * variants.len());
+    for resource in &resources {
+        for (date, amz) in &variants {
+            candidates.push(
+                StringToSignV2 {
+                    method: req.method,
+                    content_md5: &content_md5,
+                    content_type: &content_type,
+                    date,
+                    amz_headers: amz,
+                    resource,
+                }
+                .render(),
+            );
         }
     }
     if !signature_matches(&secret, &candidates, given_signature) {
@@ -397,6 +407,18 @@ pub fn verify_v2_header(
         signed_at: Some(signed_at),
         expires_at: None,
     })
+}
+
+/// The canonicalized resources a client may have signed for this request.
+/// For a bucket-level path (`/bucket`) botocore signs `/bucket/`, which S3
+/// accepts too, so both are candidates.
+fn resource_variants(raw_path: &str, raw_query: &str) -> Result<Vec<String>, AuthError> {
+    let mut out = vec![canonicalized_resource(raw_path, raw_query)?];
+    let bucket_only = raw_path.len() > 1 && !raw_path[1..].contains('/');
+    if bucket_only {
+        out.push(canonicalized_resource(&format!("{raw_path}/"), raw_query)?);
+    }
+    Ok(out)
 }
 
 /// Whether `given` (base64) is the signature of any of `candidates`. Every candidate is

@@ -5,6 +5,7 @@ mod api;
 mod cli;
 mod download;
 mod harness;
+mod interop;
 mod memory;
 mod put;
 mod recovery;

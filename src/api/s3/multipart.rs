@@ -17,7 +17,7 @@ use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
 use super::auth::Authenticated;
-use super::object::{meta_from, verify_digests};
+use super::object::{echo_checksums, meta_from, verify_digests};
 use super::xml::{timestamp, Xml};
 use super::{bucket, empty, ingest, xml_response, Query};
 use crate::api::{ApiError, Body, Internal};
@@ -153,6 +153,7 @@ pub async fn upload_part(
     }
     let received = ingest::receive(app, body, spec).await?;
     verify_digests(auth, &parts, &received.blob)?;
+    let checksums = received.checksums.clone();
     let blob = received.blob;
     let md5 = blob.md5.unwrap_or_default();
     let part = PartRecord {
@@ -169,6 +170,7 @@ pub async fn upload_part(
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", hex::encode(md5))) {
         r.headers_mut().insert(header::ETAG, v);
     }
+    echo_checksums(r.headers_mut(), &checksums);
     Ok(r)
 }
 

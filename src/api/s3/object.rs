@@ -84,6 +84,7 @@ pub async fn put_object(
     let received = receive(app, body, spec).await?;
     verify_digests(auth, &parts, &received.blob)?;
     let checksums = received.checksums.clone();
+    let checksums_out = checksums.clone();
 
     let digest = received.sha256();
     let blob = received.blob;
@@ -123,7 +124,23 @@ pub async fn put_object(
     if let Ok(v) = HeaderValue::from_str(&format!("\"{etag}\"")) {
         r.headers_mut().insert(header::ETAG, v);
     }
+    echo_checksums(r.headers_mut(), &checksums_out);
     Ok(r)
+}
+
+/// Returns the checksums a write declared and the bytes matched, as S3
+/// does in the response to PutObject and UploadPart.
+pub(super) fn echo_checksums(h: &mut HeaderMap, checksums: &[(String, String)]) {
+    for (alg, value) in checksums {
+        if let (Ok(n), Ok(v)) = (
+            http::HeaderName::from_bytes(
+                format!("x-amz-checksum-{}", alg.to_ascii_lowercase()).as_bytes(),
+            ),
+            HeaderValue::from_str(value),
+        ) {
+            h.insert(n, v);
+        }
+    }
 }
 
 /// The Content-MD5 a write declared, if any.
@@ -380,7 +397,9 @@ pub async fn get_object(
     };
     let mut r = Response::new(body);
     let h = r.headers_mut();
-    object_headers(h, &obj, checksum_mode);
+    // A checksum describes the whole object, so a part of it gets none (as
+    // S3 does; SDKs would otherwise check the range against it and fail).
+    object_headers(h, &obj, checksum_mode && range.is_none());
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     if range.is_some() {
