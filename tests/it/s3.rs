@@ -10,6 +10,18 @@ use crate::harness::*;
 
 /// A URL for `method path?query` signed with the gateway's key.
 fn signed(s: &TestServer, method: &str, path: &str, query: &[(&str, &str)]) -> String {
+    signed_with(s, method, path, query, &[])
+}
+
+/// Like `signed`, also signing `headers` (lowercase names) the request will
+/// carry: S3 refuses unsigned `x-amz-*` headers.
+fn signed_with(
+    s: &TestServer,
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> String {
     let q = presign(
         &s.app.credentials,
         &PresignParams {
@@ -20,7 +32,7 @@ fn signed(s: &TestServer, method: &str, path: &str, query: &[(&str, &str)]) -> S
             service: "s3",
             expires_secs: 300,
             extra_query: query,
-            extra_signed_headers: &[],
+            extra_signed_headers: headers,
         },
         s.clock_now(),
     );
@@ -32,11 +44,30 @@ fn call(s: &TestServer, method: &str, path: &str, query: &[(&str, &str)]) -> Res
 }
 
 fn put_obj(s: &TestServer, path: &str, body: &[u8], headers: &[(&str, &str)]) -> Resp {
-    let mut req = ureq::put(&signed(s, "PUT", path, &[]));
+    Resp::from(put_req(s, path, &[], headers).send_bytes(body))
+}
+
+/// A presigned PUT request carrying `headers`, its `x-amz-*` ones signed.
+fn put_req(
+    s: &TestServer,
+    path: &str,
+    query: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> ureq::Request {
+    let lower: Vec<(String, String)> = headers
+        .iter()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.to_string()))
+        .filter(|(n, _)| n.starts_with("x-amz-"))
+        .collect();
+    let amz: Vec<(&str, &str)> = lower
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let mut req = ureq::put(&signed_with(s, "PUT", path, query, &amz));
     for (n, v) in headers {
         req = req.set(n, v);
     }
-    Resp::from(req.send_bytes(body))
+    req
 }
 
 fn md5_hex(b: &[u8]) -> String {
@@ -522,9 +553,13 @@ fn copy_object_shares_bytes_and_can_replace_metadata() {
     );
     assert_eq!(call(&s, "PUT", "/photos", &[]).status, 200);
     let r = Resp::from(
-        ureq::put(&signed(&s, "PUT", "/photos/dst copy", &[]))
-            .set("x-amz-copy-source", "/uploads/src")
-            .call(),
+        put_req(
+            &s,
+            "/photos/dst copy",
+            &[],
+            &[("x-amz-copy-source", "/uploads/src")],
+        )
+        .call(),
     );
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("<CopyObjectResult"), "{}", r.body);
@@ -534,18 +569,28 @@ fn copy_object_shares_bytes_and_can_replace_metadata() {
     assert_eq!(s.blobs().len(), 1, "a copy must not duplicate bytes");
     // Onto itself without REPLACE: refused; with REPLACE: new metadata.
     Resp::from(
-        ureq::put(&signed(&s, "PUT", "/uploads/src", &[]))
-            .set("x-amz-copy-source", "uploads/src")
-            .call(),
+        put_req(
+            &s,
+            "/uploads/src",
+            &[],
+            &[("x-amz-copy-source", "uploads/src")],
+        )
+        .call(),
     )
     .assert_s3_error(400, "InvalidRequest");
     let r = Resp::from(
-        ureq::put(&signed(&s, "PUT", "/uploads/src", &[]))
-            .set("x-amz-copy-source", "uploads/src")
-            .set("x-amz-metadata-directive", "REPLACE")
-            .set("Content-Type", "text/markdown")
-            .set("x-amz-meta-b", "2")
-            .call(),
+        put_req(
+            &s,
+            "/uploads/src",
+            &[],
+            &[
+                ("x-amz-copy-source", "uploads/src"),
+                ("x-amz-metadata-directive", "REPLACE"),
+                ("Content-Type", "text/markdown"),
+                ("x-amz-meta-b", "2"),
+            ],
+        )
+        .call(),
     );
     assert_eq!(r.status, 200, "{}", r.body);
     let (_, headers, _) = get(&signed(&s, "GET", "/uploads/src", &[]));
@@ -555,9 +600,13 @@ fn copy_object_shares_bytes_and_can_replace_metadata() {
     assert!(headers.iter().any(|(k, v)| k == "x-amz-meta-b" && v == "2"));
     assert!(!headers.iter().any(|(k, _)| k == "x-amz-meta-a"));
     Resp::from(
-        ureq::put(&signed(&s, "PUT", "/photos/x", &[]))
-            .set("x-amz-copy-source", "/uploads/missing")
-            .call(),
+        put_req(
+            &s,
+            "/photos/x",
+            &[],
+            &[("x-amz-copy-source", "/uploads/missing")],
+        )
+        .call(),
     )
     .assert_s3_error(404, "NoSuchKey");
     // Deleting the source keeps the copy's bytes.
@@ -634,17 +683,12 @@ fn upload_part_copy_whole_and_ranged() {
     put_obj(&s, "/uploads/source", &src, &[]);
     let id = create_upload(&s, "/uploads/joined");
     let copy_part = |n: &str, range: Option<&str>| {
-        let mut req = ureq::put(&signed(
-            &s,
-            "PUT",
-            "/uploads/joined",
-            &[("partNumber", n), ("uploadId", &id)],
-        ))
-        .set("x-amz-copy-source", "/uploads/source");
+        let mut headers = vec![("x-amz-copy-source", "/uploads/source")];
         if let Some(r) = range {
-            req = req.set("x-amz-copy-source-range", r);
+            headers.push(("x-amz-copy-source-range", r));
         }
-        let r = Resp::from(req.call());
+        let q = [("partNumber", n), ("uploadId", id.as_str())];
+        let r = Resp::from(put_req(&s, "/uploads/joined", &q, &headers).call());
         assert_eq!(r.status, 200, "{}", r.body);
         between(&r.body, "<ETag>", "</ETag>").replace("&quot;", "\"")
     };
@@ -662,14 +706,15 @@ fn upload_part_copy_whole_and_ranged() {
     assert!(got[..src.len()] == src[..] && got[src.len()..] == src[..100]);
     let id2 = create_upload(&s, "/uploads/x");
     let r = Resp::from(
-        ureq::put(&signed(
+        put_req(
             &s,
-            "PUT",
             "/uploads/x",
             &[("partNumber", "1"), ("uploadId", &id2)],
-        ))
-        .set("x-amz-copy-source", "/uploads/source")
-        .set("x-amz-copy-source-range", "bytes=5-1")
+            &[
+                ("x-amz-copy-source", "/uploads/source"),
+                ("x-amz-copy-source-range", "bytes=5-1"),
+            ],
+        )
         .call(),
     );
     r.assert_s3_error(400, "InvalidArgument");
@@ -711,4 +756,36 @@ fn sigv2_presigned_urls_work_and_expire() {
         signed_v2(&s, "PUT", "/uploads/other", 60).replace("AWSAccessKeyId=", "AWSAccessKeyId=X");
     Resp::from(ureq::put(&put_url).send_bytes(b"x")).assert_s3_error(403, "InvalidAccessKeyId");
     call(&s, "GET", "/uploads/other", &[]).assert_s3_error(404, "NoSuchKey");
+}
+
+#[test]
+fn unsigned_amz_headers_and_unknown_subresources_change_nothing() {
+    let s = TestServer::start();
+    put_obj(&s, "/uploads/secret", b"TOP SECRET", &[]);
+    put_obj(&s, "/uploads/mine", b"my bytes", &[]);
+    // An x-amz-copy-source added to a presigned PUT would turn it into a
+    // copy of any object; unsigned, it is refused.
+    let r = Resp::from(
+        ureq::put(&signed(&s, "PUT", "/uploads/dropbox", &[]))
+            .set("x-amz-copy-source", "/uploads/secret")
+            .call(),
+    );
+    let m = r.assert_s3_error(403, "AccessDenied");
+    assert!(m.contains("x-amz-copy-source"), "{m}");
+    call(&s, "GET", "/uploads/dropbox", &[]).assert_s3_error(404, "NoSuchKey");
+    // Tagging, ACLs, CORS…: not implemented, and never mistaken for a plain
+    // PUT/DELETE of the object or bucket.
+    let r = Resp::from(
+        ureq::put(&signed(&s, "PUT", "/uploads/mine", &[("tagging", "")]))
+            .send_bytes(b"<Tagging/>"),
+    );
+    r.assert_s3_error(501, "NotImplemented");
+    call(&s, "DELETE", "/uploads/mine", &[("tagging", "")]).assert_s3_error(501, "NotImplemented");
+    call(&s, "DELETE", "/uploads", &[("cors", "")]).assert_s3_error(501, "NotImplemented");
+    assert_eq!(get(&signed(&s, "GET", "/uploads/mine", &[])).2, b"my bytes");
+    // versionId=null names the one version of an unversioned object.
+    assert_eq!(
+        call(&s, "GET", "/uploads/mine", &[("versionId", "null")]).status,
+        200
+    );
 }

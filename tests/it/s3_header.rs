@@ -25,12 +25,26 @@ fn sign(
     content_sha: Option<&str>,
     at: OffsetDateTime,
 ) -> (Vec<(String, String)>, String) {
+    sign_with(s, creds, method, path, content_sha, at, &[])
+}
+
+/// Like `sign`, with `extra` headers (lowercase names) sent and signed.
+fn sign_with(
+    s: &TestServer,
+    creds: &Credentials,
+    method: &str,
+    path: &str,
+    content_sha: Option<&str>,
+    at: OffsetDateTime,
+    extra: &[(&str, &str)],
+) -> (Vec<(String, String)>, String) {
     let amz_date = format_amz_date(at);
     let day = format_date_stamp(at);
     let mut headers = vec![
         ("host".to_string(), s.addr.to_string()),
         ("x-amz-date".to_string(), amz_date.clone()),
     ];
+    headers.extend(extra.iter().map(|(n, v)| (n.to_string(), v.to_string())));
     if let Some(h) = content_sha {
         headers.push(("x-amz-content-sha256".to_string(), h.to_string()));
     }
@@ -237,12 +251,17 @@ fn chunk_signatures_are_verified() {
     let a = vec![b'a'; 8192];
     let b = vec![b'b'; 100];
     let mode = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+    let decoded = (a.len() + b.len()).to_string();
     let send_chunked = |body: &[u8]| {
-        let (mut h, seed) = sign(&s, &s.app.credentials, "PUT", "/uploads/c", Some(mode), at);
-        h.push((
-            "x-amz-decoded-content-length".into(),
-            (a.len() + b.len()).to_string(),
-        ));
+        let (mut h, seed) = sign_with(
+            &s,
+            &s.app.credentials,
+            "PUT",
+            "/uploads/c",
+            Some(mode),
+            at,
+            &[("x-amz-decoded-content-length", &decoded)],
+        );
         h.push(("content-encoding".into(), "aws-chunked".into()));
         (send(&s, "PUT", "/uploads/c", &h, body), seed)
     };
@@ -301,21 +320,21 @@ fn crc32_b64(data: &[u8]) -> String {
 fn trailer_checksums_are_verified_before_commit() {
     let s = TestServer::start();
     let data = b"trailing checksum body".to_vec();
+    let decoded = data.len().to_string();
     let put_with = |trailer: &str| {
-        let (mut h, _) = sign(
+        let (mut h, _) = sign_with(
             &s,
             &s.app.credentials,
             "PUT",
             "/uploads/t",
             Some("STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
             s.clock_now(),
+            &[
+                ("x-amz-decoded-content-length", &decoded),
+                ("x-amz-trailer", "x-amz-checksum-crc32"),
+            ],
         );
-        h.push((
-            "x-amz-decoded-content-length".into(),
-            data.len().to_string(),
-        ));
         h.push(("content-encoding".into(), "aws-chunked".into()));
-        h.push(("x-amz-trailer".into(), "x-amz-checksum-crc32".into()));
         send(&s, "PUT", "/uploads/t", &h, &trailer_body(&data, trailer))
     };
     let m = put_with("x-amz-checksum-crc32:AAAAAA==").assert_s3_error(400, "BadDigest");
@@ -325,15 +344,15 @@ fn trailer_checksums_are_verified_before_commit() {
     let r = put_with(&good);
     assert_eq!(r.status, 200, "{}", r.body);
     // Stored and returned with checksum mode.
-    let (mut h, _) = sign(
+    let (h, _) = sign_with(
         &s,
         &s.app.credentials,
         "GET",
         "/uploads/t",
         Some(&hex_sha(b"")),
         s.clock_now(),
+        &[("x-amz-checksum-mode", "ENABLED")],
     );
-    h.push(("x-amz-checksum-mode".into(), "ENABLED".into()));
     let r = send(&s, "GET", "/uploads/t", &h, b"");
     assert_eq!(
         r.header("x-amz-checksum-crc32"),
@@ -346,6 +365,23 @@ fn trailer_checksums_are_verified_before_commit() {
 fn header_checksums_are_verified_before_commit() {
     let s = TestServer::start();
     let body = b"checksummed".to_vec();
+    let put_with = |crc: &str| {
+        let (h, _) = sign_with(
+            &s,
+            &s.app.credentials,
+            "PUT",
+            "/uploads/h",
+            Some(&hex_sha(&body)),
+            s.clock_now(),
+            &[("x-amz-checksum-crc32", crc)],
+        );
+        send(&s, "PUT", "/uploads/h", &h, &body)
+    };
+    put_with(&crc32_b64(b"something else")).assert_s3_error(400, "BadDigest");
+    nothing_at(&s, "h");
+    put_with("not base64!").assert_s3_error(400, "InvalidRequest");
+    nothing_at(&s, "h");
+    // Unsigned, even a correct checksum header is refused, as in S3.
     let (mut h, _) = sign(
         &s,
         &s.app.credentials,
@@ -354,11 +390,7 @@ fn header_checksums_are_verified_before_commit() {
         Some(&hex_sha(&body)),
         s.clock_now(),
     );
-    h.push(("x-amz-checksum-crc32".into(), crc32_b64(b"something else")));
-    send(&s, "PUT", "/uploads/h", &h, &body).assert_s3_error(400, "BadDigest");
-    nothing_at(&s, "h");
-    h.pop();
-    h.push(("x-amz-checksum-crc32".into(), "not base64!".into()));
-    send(&s, "PUT", "/uploads/h", &h, &body).assert_s3_error(400, "InvalidRequest");
+    h.push(("x-amz-checksum-crc32".into(), crc32_b64(&body)));
+    send(&s, "PUT", "/uploads/h", &h, &body).assert_s3_error(403, "AccessDenied");
     nothing_at(&s, "h");
 }

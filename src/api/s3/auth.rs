@@ -86,6 +86,7 @@ pub fn authenticate(app: &App, parts: &Parts) -> Result<Authenticated, ApiError>
         None if has_param("X-Amz-") || has_param("X-Stowage-") => {
             let p = sigv4::verify_presigned(&req, secret_for, &params, now)
                 .map_err(|e| explain_mismatch(e.into(), parts))?;
+            refuse_unsigned_amz_headers(parts, &p.signed_headers, true)?;
             Ok(Authenticated::unsigned(p.access_key_id.clone(), Some(p)))
         }
         None if has_param("AWSAccessKeyId") || has_param("Signature") => {
@@ -94,6 +95,7 @@ pub fn authenticate(app: &App, parts: &Parts) -> Result<Authenticated, ApiError>
         }
         Some(a) if a.starts_with("AWS4-HMAC-SHA256") => {
             let h = sigv4::verify_header_auth(&req, secret_for, &params, now)?;
+            refuse_unsigned_amz_headers(parts, &h.signed_headers, false)?;
             Ok(Authenticated {
                 access_key_id: h.access_key_id.clone(),
                 payload: h.payload,
@@ -113,6 +115,33 @@ pub fn authenticate(app: &App, parts: &Parts) -> Result<Authenticated, ApiError>
              gateway's access key, or use a presigned URL"
                 .into(),
         )),
+    }
+}
+
+/// S3 refuses a SigV4 request carrying `x-amz-*` headers its signature does
+/// not cover: unsigned, they could change what the request does (an
+/// `x-amz-copy-source` added to a presigned PUT would turn it into a copy
+/// of any object). `x-amz-content-sha256` is exempt for query auth, where
+/// the payload hash is not a signed header.
+fn refuse_unsigned_amz_headers(
+    parts: &Parts,
+    signed: &[String],
+    query_auth: bool,
+) -> Result<(), ApiError> {
+    let unsigned: Vec<&str> = parts
+        .headers
+        .keys()
+        .map(|n| n.as_str())
+        .filter(|n| n.starts_with("x-amz-") && !signed.iter().any(|s| s == n))
+        .filter(|n| !(query_auth && *n == "x-amz-content-sha256"))
+        .collect();
+    if unsigned.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::AccessDenied(format!(
+            "There were headers present in the request which were not signed: {}",
+            unsigned.join(", ")
+        )))
     }
 }
 

@@ -74,10 +74,38 @@ pub fn xml_response(status: StatusCode, xml: String) -> Response<Body> {
     r
 }
 
+/// Subresources this gateway implements. A request naming any other S3
+/// subresource (`?tagging`, `?acl`, `?cors`, …) is refused before any
+/// handler runs: routed as a plain object or bucket request it would
+/// overwrite or delete data.
+const IMPLEMENTED_SUBRESOURCES: &[&str] = &[
+    "delete",
+    "location",
+    "partNumber",
+    "uploadId",
+    "uploads",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "response-content-language",
+    "response-content-type",
+    "response-expires",
+];
+
 pub async fn route(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let (parts, body) = req.into_parts();
     let auth = auth::authenticate(app, &parts)?;
     let q = Query::parse(parts.uri.query().unwrap_or(""));
+    // `versionId=null` names the only version an unversioned object has.
+    if let Some((sub, _)) = q.0.iter().find(|(k, v)| {
+        crate::sigv4::v2::SUBRESOURCES.contains(&k.as_str())
+            && !IMPLEMENTED_SUBRESOURCES.contains(&k.as_str())
+            && !(k == "versionId" && v == "null")
+    }) {
+        return Err(ApiError::NotImplemented(format!(
+            "the ?{sub} subresource is not implemented by this gateway; nothing was changed"
+        )));
+    }
 
     let path = parts.uri.path();
     let rest = path.strip_prefix('/').unwrap_or(path);
