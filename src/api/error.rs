@@ -64,7 +64,7 @@ pub enum ApiError {
     InvalidBucketName(String),
     #[error("Your previous request to create the named bucket succeeded and you already own it.")]
     BucketAlreadyOwnedByYou,
-    #[error("The bucket you tried to delete is not empty; delete its objects first.")]
+    #[error("The bucket you tried to delete is not empty; delete its objects and abort its multipart uploads first.")]
     BucketNotEmpty,
     #[error("{0}")]
     InvalidRange(String),

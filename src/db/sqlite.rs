@@ -589,7 +589,8 @@ impl Index for SqliteIndex {
             DeleteBucketOutcome::NotFound
         } else if tx
             .query_row(
-                "SELECT 1 FROM objects WHERE bucket = ?1 LIMIT 1",
+                "SELECT 1 FROM objects WHERE bucket = ?1 \
+                 UNION ALL SELECT 1 FROM multipart_uploads WHERE bucket = ?1 LIMIT 1",
                 [name],
                 |_| Ok(()),
             )
@@ -805,8 +806,9 @@ impl Index for SqliteIndex {
         let mut stmt = conn.prepare(&format!(
             "SELECT {MULTIPART_COLUMNS} FROM multipart_uploads WHERE bucket = ?1 \
              AND substr(key, 1, length(?2)) = ?2 \
-             AND (CAST(key AS BLOB) > CAST(?3 AS BLOB) OR (key = ?3 AND upload_id > ?4)) \
-             ORDER BY CAST(key AS BLOB), created_at, upload_id LIMIT ?5"
+             AND (CAST(key AS BLOB) > CAST(?3 AS BLOB) \
+                  OR (key = ?3 AND ?4 <> '' AND upload_id > ?4)) \
+             ORDER BY CAST(key AS BLOB), upload_id LIMIT ?5"
         ))?;
         let rows = stmt.query_map(
             params![bucket, prefix, key_marker, upload_id_marker, limit as i64],

@@ -789,3 +789,78 @@ fn unsigned_amz_headers_and_unknown_subresources_change_nothing() {
         200
     );
 }
+
+#[test]
+fn pagination_never_loses_keys_after_a_folder_marker() {
+    let s = TestServer::start();
+    for k in ["p/", "p/q/1", "p/r/2", "p/z"] {
+        put_obj(&s, &format!("/uploads/{k}"), b"x", &[]);
+    }
+    let mut keys = Vec::new();
+    let mut prefixes = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut q = vec![
+            ("list-type", "2"),
+            ("prefix", "p/"),
+            ("delimiter", "/"),
+            ("max-keys", "1"),
+        ];
+        if let Some(t) = &token {
+            q.push(("continuation-token", t.as_str()));
+        }
+        let r = call(&s, "GET", "/uploads", &q);
+        for part in r.body.split("<Key>").skip(1) {
+            keys.push(part.split("</Key>").next().unwrap().to_string());
+        }
+        for part in r.body.split("<CommonPrefixes><Prefix>").skip(1) {
+            prefixes.push(part.split("</Prefix>").next().unwrap().to_string());
+        }
+        if !r.body.contains("<IsTruncated>true</IsTruncated>") {
+            break;
+        }
+        let t = between(
+            &r.body,
+            "<NextContinuationToken>",
+            "</NextContinuationToken>",
+        );
+        token = Some(t.to_string());
+    }
+    assert_eq!(keys, ["p/", "p/z"]);
+    assert_eq!(prefixes, ["p/q/", "p/r/"]);
+}
+
+#[test]
+fn multipart_listing_pages_through_every_upload() {
+    let s = TestServer::start();
+    let mut ids: Vec<String> = (0..5).map(|_| create_upload(&s, "/uploads/same")).collect();
+    ids.sort();
+    let mut seen = Vec::new();
+    let (mut key_marker, mut id_marker) = (String::new(), String::new());
+    loop {
+        let r = call(
+            &s,
+            "GET",
+            "/uploads",
+            &[
+                ("uploads", ""),
+                ("max-uploads", "2"),
+                ("key-marker", &key_marker),
+                ("upload-id-marker", &id_marker),
+            ],
+        );
+        for part in r.body.split("<UploadId>").skip(1) {
+            seen.push(part.split("</UploadId>").next().unwrap().to_string());
+        }
+        if !r.body.contains("<IsTruncated>true</IsTruncated>") {
+            break;
+        }
+        key_marker = between(&r.body, "<NextKeyMarker>", "</NextKeyMarker>").to_string();
+        id_marker = between(&r.body, "<NextUploadIdMarker>", "</NextUploadIdMarker>").to_string();
+    }
+    assert_eq!(seen, ids);
+    // A bucket with uploads in progress is not empty.
+    call(&s, "PUT", "/other", &[]);
+    create_upload(&s, "/other/k");
+    call(&s, "DELETE", "/other", &[]).assert_s3_error(409, "BucketNotEmpty");
+}

@@ -35,6 +35,14 @@ impl Entry {
     }
 }
 
+/// The common prefix `key` rolls up into under `prefix` and `delimiter`.
+fn common_prefix(key: &str, prefix: &str, delimiter: Option<&str>) -> Option<String> {
+    let d = delimiter.filter(|d| !d.is_empty())?;
+    let rest = key.get(prefix.len()..)?;
+    rest.find(d)
+        .map(|i| key[..prefix.len() + i + d.len()].to_string())
+}
+
 /// Collects up to `max` entries after `after`; returns them and whether
 /// more exist.
 async fn collect(
@@ -46,42 +54,49 @@ async fn collect(
     max: usize,
 ) -> Result<(Vec<Entry>, bool), ApiError> {
     let mut out: Vec<Entry> = Vec::new();
-    let mut cursor = after.to_string();
+    // A marker that is itself a common prefix (a page ended on one) resumes
+    // after everything under it; a marker that is a key resumes after it.
+    let mut cursor = match common_prefix(after, prefix, delimiter) {
+        Some(cp) if cp == after => skip_past(&cp),
+        _ => after.to_string(),
+    };
     loop {
         let (b, p, c) = (bucket.to_string(), prefix.to_string(), cursor.clone());
         let page = app.db(move |db| db.list_objects(&b, &p, &c, PAGE)).await?;
         let exhausted = page.len() < PAGE;
+        let mut jumped = false;
         for obj in page {
             cursor = obj.key.clone();
-            // Keys inside a prefix already listed are folded into it.
             if let Some(Entry::Prefix(last)) = out.last() {
                 if obj.key.starts_with(last.as_str()) {
                     continue;
                 }
             }
-            // A continuation that ended on a common prefix resumes after it.
-            if let Some(d) = delimiter {
-                if after.ends_with(d) && obj.key.starts_with(after) {
-                    continue;
-                }
-            }
-            let common = delimiter.filter(|d| !d.is_empty()).and_then(|d| {
-                obj.key[prefix.len()..]
-                    .find(d)
-                    .map(|i| obj.key[..prefix.len() + i + d.len()].to_string())
-            });
             if out.len() == max {
                 return Ok((out, true));
             }
-            match common {
-                Some(cp) => out.push(Entry::Prefix(cp)),
+            match common_prefix(&obj.key, prefix, delimiter) {
+                Some(cp) => {
+                    // Every other key under this prefix folds into it: move
+                    // the cursor past them all instead of reading them.
+                    cursor = skip_past(&cp);
+                    out.push(Entry::Prefix(cp));
+                    jumped = true;
+                    break;
+                }
                 None => out.push(Entry::Object(Box::new(obj))),
             }
         }
-        if exhausted {
+        if exhausted && !jumped {
             return Ok((out, false));
         }
     }
+}
+
+/// A cursor sorting after every key that starts with `cp` (in UTF-8 byte
+/// order no character sorts after U+10FFFF).
+fn skip_past(cp: &str) -> String {
+    format!("{cp}\u{10FFFF}")
 }
 
 fn max_keys(q: &Query) -> Result<usize, ApiError> {
