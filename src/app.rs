@@ -126,6 +126,14 @@ impl App {
         Ok(free)
     }
 
+    /// [`Self::release_blob`] on a failure path: the request already failed,
+    /// so a second error is logged rather than returned.
+    pub async fn release_after_failure(&self, digest: Digest) {
+        if let Err(e) = self.release_blob(digest).await {
+            tracing::warn!(error = ?e, "could not release a blob after a failed write");
+        }
+    }
+
     /// Marks `id` as receiving bytes until the returned guard drops.
     pub fn begin_upload(&self, id: Uuid) -> InFlight {
         if let Ok(mut m) = self.in_flight.lock() {
@@ -225,10 +233,15 @@ impl App {
         let stale = self.db(move |db| db.stale_multipart(cutoff)).await?;
         let uploads = stale.len();
         for id in stale {
-            if let Some(blobs) = self.db(move |db| db.abort_multipart(&id)).await? {
-                for d in blobs {
-                    self.release_blob(d).await?;
+            // One failure must not stop the rest of the sweep.
+            match self.db(move |db| db.abort_multipart(&id)).await {
+                Ok(Some(blobs)) => {
+                    for d in blobs {
+                        self.release_after_failure(d).await;
+                    }
                 }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = ?e, "could not abort an abandoned upload"),
             }
         }
         if uploads > 0 {

@@ -190,19 +190,28 @@ pub async fn put(
     // the same content cannot remove the file between the two.
     let lock = app.blob_lock(&got).await;
     received.staged.commit(&got).await?;
-    let (outcome, replaced) = app
+    let marked = app
         .db(move |db| db.mark_uploaded(&id, &blob, &bucket, now))
-        .await?;
+        .await;
     drop(lock);
-    if let Some(old) = replaced {
-        app.release_blob(old).await?;
-    }
-    match outcome {
-        MarkOutcome::Marked | MarkOutcome::AlreadyStored => Ok(stored_response(&etag, &got)),
-        MarkOutcome::NotFound => Err(ApiError::NoSuchKey(format!(
-            "the upload under id {id} was withdrawn while the bytes arrived; request a new \
-             presigned URL"
-        ))),
+    match marked {
+        Ok((MarkOutcome::Marked | MarkOutcome::AlreadyStored, replaced)) => {
+            if let Some(old) = replaced {
+                app.release_after_failure(old).await;
+            }
+            Ok(stored_response(&etag, &got))
+        }
+        Ok((MarkOutcome::NotFound, _)) => {
+            app.release_after_failure(got).await;
+            Err(ApiError::NoSuchKey(format!(
+                "the upload under id {id} was withdrawn while the bytes arrived; request a new \
+                 presigned URL"
+            )))
+        }
+        Err(e) => {
+            app.release_after_failure(got).await;
+            Err(e)
+        }
     }
 }
 

@@ -169,6 +169,8 @@ pub enum CompleteMultipartOutcome {
         released: Vec<Digest>,
     },
     NoSuchUpload,
+    /// A part was replaced while the object was assembled.
+    PartsChanged,
 }
 
 /// What a client declares when it asks for a presigned URL.
@@ -354,6 +356,7 @@ pub trait Index: Send + Sync + 'static {
     fn complete_multipart(
         &self,
         upload_id: &str,
+        assembled: &[(u32, Digest)],
         obj: &ObjectRecord,
         blob: &BlobInfo,
     ) -> Result<CompleteMultipartOutcome, DbError>;

@@ -749,6 +749,7 @@ impl Index for SqliteIndex {
     fn complete_multipart(
         &self,
         upload_id: &str,
+        assembled: &[(u32, Digest)],
         obj: &ObjectRecord,
         blob: &BlobInfo,
     ) -> Result<CompleteMultipartOutcome, DbError> {
@@ -756,6 +757,20 @@ impl Index for SqliteIndex {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if get_multipart_row(&tx, upload_id)?.is_none() {
             return Ok(CompleteMultipartOutcome::NoSuchUpload);
+        }
+        // The parts assembled must still be the parts recorded: a part
+        // re-uploaded meanwhile would make the object something never sent.
+        for (number, sha) in assembled {
+            let now: Option<String> = tx
+                .query_row(
+                    "SELECT sha256 FROM multipart_parts WHERE upload_id = ?1 AND part_number = ?2",
+                    params![upload_id, number],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if now.as_deref() != Some(sha.hex().as_str()) {
+                return Ok(CompleteMultipartOutcome::PartsChanged);
+            }
         }
         let mut released = part_blobs(&tx, upload_id)?;
         record_blob(&tx, blob, obj.last_modified)?;

@@ -76,6 +76,10 @@ pub struct Presigned {
     pub signed_headers: Vec<String>,
     /// Decoded query params, excluding `X-Amz-Signature`, in wire order.
     pub query: Vec<(String, String)>,
+    /// The payload hash the signature covers: `X-Amz-Content-Sha256` from the
+    /// query, else an `x-amz-content-sha256` header, else `UNSIGNED-PAYLOAD`.
+    /// A hex value binds the body, which the caller must then verify.
+    pub payload_hash: String,
 }
 
 impl Presigned {
@@ -128,6 +132,17 @@ pub fn verify_presigned(
         given_signature?,
     );
     let content_sha256 = optional_single_param(&params, CONTENT_SHA256_PARAM)?;
+    // Some clients (botocore among them) send the hash as a header with a
+    // presigned request and sign its value, as S3 accepts.
+    let header_sha256 = req
+        .headers
+        .iter()
+        .find(|(n, _)| n == "x-amz-content-sha256")
+        .map(|(_, v)| v.trim());
+    let payload_hash = content_sha256
+        .or(header_sha256)
+        .unwrap_or(UNSIGNED_PAYLOAD)
+        .to_owned();
 
     // 2. Well-formedness and internal consistency.
     if algorithm != ALGORITHM {
@@ -186,7 +201,7 @@ pub fn verify_presigned(
         &query,
         &canonical_headers(&signed_list, req.headers),
         signed_headers,
-        content_sha256.unwrap_or(UNSIGNED_PAYLOAD),
+        &payload_hash,
     );
     let scope = credential_scope(credential.date, credential.region, credential.service);
     let sts = string_to_sign(amz_date, &scope, &creq);
@@ -221,6 +236,7 @@ pub fn verify_presigned(
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
+        payload_hash,
     })
 }
 

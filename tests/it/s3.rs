@@ -864,3 +864,66 @@ fn multipart_listing_pages_through_every_upload() {
     create_upload(&s, "/other/k");
     call(&s, "DELETE", "/other", &[]).assert_s3_error(409, "BucketNotEmpty");
 }
+
+#[test]
+fn a_presigned_request_that_signs_a_body_hash_is_held_to_it() {
+    let s = TestServer::start();
+    use sha2::Digest as _;
+    let declared = hex::encode(sha2::Sha256::digest(b"declared body"));
+    let url = signed(
+        &s,
+        "PUT",
+        "/uploads/bound",
+        &[("X-Amz-Content-Sha256", &declared)],
+    );
+    let r = Resp::from(ureq::put(&url).send_bytes(b"another body"));
+    r.assert_s3_error(400, "XAmzContentSHA256Mismatch");
+    call(&s, "GET", "/uploads/bound", &[]).assert_s3_error(404, "NoSuchKey");
+    assert!(s.blobs().is_empty());
+    let r = Resp::from(ureq::put(&url).send_bytes(b"declared body"));
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn delete_objects_checks_its_body_checksum() {
+    let s = TestServer::start();
+    put_obj(&s, "/uploads/keep", b"x", &[]);
+    let body = "<Delete><Object><Key>keep</Key></Object></Delete>";
+    use base64::Engine;
+    let wrong =
+        base64::engine::general_purpose::STANDARD.encode(crc32fast::hash(b"other").to_be_bytes());
+    let url = signed_with(
+        &s,
+        "POST",
+        "/uploads",
+        &[("delete", "")],
+        &[("x-amz-checksum-crc32", &wrong)],
+    );
+    Resp::from(
+        ureq::post(&url)
+            .set("x-amz-checksum-crc32", &wrong)
+            .send_string(body),
+    )
+    .assert_s3_error(400, "BadDigest");
+    assert_eq!(get(&signed(&s, "GET", "/uploads/keep", &[])).2, b"x");
+}
+
+#[test]
+fn a_multipart_object_can_be_copied_as_a_part() {
+    let s = TestServer::start();
+    let path = "/uploads/mp-src";
+    let id = create_upload(&s, path);
+    let e1 = upload_part(&s, path, &id, 1, b"only part");
+    assert_eq!(
+        post(&s, path, &[("uploadId", &id)], &complete_xml(&[(1, &e1)])).status,
+        200
+    );
+    let dst = create_upload(&s, "/uploads/mp-dst");
+    let q = [("partNumber", "1"), ("uploadId", dst.as_str())];
+    for range in [None, Some("bytes=0-8")] {
+        let mut headers = vec![("x-amz-copy-source", "/uploads/mp-src")];
+        headers.extend(range.map(|r| ("x-amz-copy-source-range", r)));
+        let r = Resp::from(put_req(&s, "/uploads/mp-dst", &q, &headers).call());
+        assert_eq!(r.status, 200, "{range:?}: {}", r.body);
+    }
+}

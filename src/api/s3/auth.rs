@@ -87,7 +87,17 @@ pub fn authenticate(app: &App, parts: &Parts) -> Result<Authenticated, ApiError>
             let p = sigv4::verify_presigned(&req, secret_for, &params, now)
                 .map_err(|e| explain_mismatch(e.into(), parts))?;
             refuse_unsigned_amz_headers(parts, &p.signed_headers, true)?;
-            Ok(Authenticated::unsigned(p.access_key_id.clone(), Some(p)))
+            // A signed hex payload hash binds the body, as with header auth.
+            let payload = match PayloadMode::parse(&p.payload_hash) {
+                Some(m @ PayloadMode::Sha256(_)) => m,
+                _ => PayloadMode::Unsigned,
+            };
+            Ok(Authenticated {
+                access_key_id: p.access_key_id.clone(),
+                payload,
+                streaming: None,
+                presigned: Some(p),
+            })
         }
         None if has_param("AWSAccessKeyId") || has_param("Signature") => {
             let v2 = sigv4::verify_v2_query(&req, secret_for, now)?;

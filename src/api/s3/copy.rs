@@ -8,7 +8,6 @@ use http::request::Parts;
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use md5::{Digest as _, Md5};
 
 use super::object::meta_from;
 use super::xml::{timestamp, Xml};
@@ -191,19 +190,7 @@ pub async fn delete_objects(
         .await
         .map_err(|_| ApiError::MalformedXml("the delete list is too large or incomplete".into()))?
         .to_bytes();
-    if let Some(v) = parts
-        .headers
-        .get("content-md5")
-        .and_then(|v| v.to_str().ok())
-    {
-        use base64::Engine;
-        let sum = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&xml));
-        if sum != v {
-            return Err(ApiError::BadDigest(
-                "The Content-MD5 you specified did not match what we received".into(),
-            ));
-        }
-    }
+    super::ingest::verify_buffered(&parts.headers, &xml)?;
     let (keys, quiet) = parse_delete(&xml)?;
     let mut x = Xml::new("DeleteResult");
     for key in keys {

@@ -259,6 +259,35 @@ pub async fn receive(
     })
 }
 
+/// Checks `Content-MD5` and `x-amz-checksum-*` headers against a small
+/// body read whole (the XML of DeleteObjects, CompleteMultipartUpload).
+pub fn verify_buffered(h: &http::HeaderMap, body: &[u8]) -> Result<(), ApiError> {
+    use base64::Engine;
+    use md5::Digest as _;
+    if let Some(v) = h.get("content-md5") {
+        let sum = base64::engine::general_purpose::STANDARD.encode(Md5::digest(body));
+        if v.to_str().ok().map(str::trim) != Some(sum.as_str()) {
+            return Err(ApiError::BadDigest(
+                "The Content-MD5 you specified did not match what we received".into(),
+            ));
+        }
+    }
+    for (name, value) in h {
+        let Some(alg) = ChecksumAlgorithm::from_header_name(name.as_str()) else {
+            continue;
+        };
+        let mut c = alg.checksummer();
+        c.update(body);
+        if value.to_str().ok().map(str::trim) != Some(c.finish().as_str()) {
+            return Err(ApiError::BadDigest(format!(
+                "The {} you specified did not match the calculated checksum",
+                alg.name()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The request's Content-Length; S3 requires one on every write.
 pub fn content_length(parts: &http::request::Parts) -> Result<u64, ApiError> {
     let Some(v) = parts.headers.get(http::header::CONTENT_LENGTH) else {

@@ -147,7 +147,7 @@ pub async fn route(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
                 }
                 None => multipart::upload_part(app, &auth, parts, body, &q, &bucket, &key).await,
             },
-            Method::POST => multipart::complete(app, body, &q, &bucket, &key).await,
+            Method::POST => multipart::complete(app, &parts, body, &q, &bucket, &key).await,
             Method::DELETE => multipart::abort(app, &q, &bucket, &key).await,
             Method::GET => multipart::list_parts(app, &q, &bucket, &key).await,
             _ => Err(not_supported(&method, "a multipart upload")),

@@ -85,16 +85,20 @@ async fn record_part<G>(
         .db(move |db| db.put_part(&upload_id, &part, &blob))
         .await;
     drop(lock);
-    match outcome? {
-        PutPartOutcome::Stored { replaced } => {
+    match outcome {
+        Ok(PutPartOutcome::Stored { replaced }) => {
             if let Some(old) = replaced {
-                app.release_blob(old).await?;
+                app.release_after_failure(old).await;
             }
             Ok(())
         }
-        PutPartOutcome::NoSuchUpload => {
-            app.release_blob(digest).await?;
+        Ok(PutPartOutcome::NoSuchUpload) => {
+            app.release_after_failure(digest).await;
             Err(ApiError::NoSuchUpload)
+        }
+        Err(e) => {
+            app.release_after_failure(digest).await;
+            Err(e)
         }
     }
 }
@@ -187,18 +191,19 @@ pub async fn upload_part_copy(
 ) -> Result<Response<Body>, ApiError> {
     let (number, upload_id) = part_target(app, q, bucket_name, key).await?;
     let (sb, sk) = source;
+    let (b, k) = (sb.clone(), sk.clone());
     let src = app
-        .db(move |db| db.get_object(&sb, &sk))
+        .db(move |db| db.get_object(&b, &k))
         .await?
         .ok_or_else(|| {
             ApiError::NoSuchKey("The specified copy source key does not exist.".into())
         })?;
-    let range = match parts
+    let (start, len) = match parts
         .headers
         .get("x-amz-copy-source-range")
         .and_then(|v| v.to_str().ok())
     {
-        None => None,
+        None => (0, src.size),
         Some(v) => {
             let bad = || {
                 ApiError::InvalidArgument(format!(
@@ -216,11 +221,37 @@ pub async fn upload_part_copy(
             if a > b || b >= src.size {
                 return Err(bad());
             }
-            Some((a, b - a + 1))
+            (a, b - a + 1)
         }
     };
-    let blob = match range {
-        Some((start, len)) if !(start == 0 && len == src.size) => {
+    // The source's own lock, then a re-read: a concurrent delete of the
+    // source cannot free its bytes while we take or open them.
+    let src_lock = app.blob_lock(&src.sha256).await;
+    let (b, k) = (sb, sk);
+    let still = app.db(move |db| db.get_object(&b, &k)).await?;
+    if still.map(|o| o.sha256) != Some(src.sha256) {
+        return Err(ApiError::Conflict(
+            "the copy source changed while it was being copied; retry".into(),
+        ));
+    }
+    let plain_md5 = (!src.etag.contains('-'))
+        .then(|| {
+            let mut m = [0u8; 16];
+            hex::decode_to_slice(&src.etag, &mut m).ok().map(|_| m)
+        })
+        .flatten();
+    let (blob, lock) = match plain_md5 {
+        // The whole of a single-part object: the part is its blob itself.
+        Some(md5) if start == 0 && len == src.size => (
+            BlobInfo {
+                sha256: src.sha256,
+                size: src.size,
+                md5: Some(md5),
+            },
+            src_lock,
+        ),
+        // Otherwise stream the range into a blob of its own.
+        _ => {
             let mut reader = app
                 .store
                 .open_range(&src.sha256, start, len)
@@ -228,6 +259,7 @@ pub async fn upload_part_copy(
                 .ok_or_else(|| {
                     ApiError::Internal(Internal::Other("copy source blob missing".into()))
                 })?;
+            drop(src_lock); // an open file stays readable
             let mut staged = app.store.stage().await?;
             let (mut sha, mut md5) = (Sha256::new(), Md5::new());
             store::pump(&mut reader, Some(&mut staged), |b| {
@@ -242,34 +274,10 @@ pub async fn upload_part_copy(
             };
             let lock = app.blob_lock(&blob.sha256).await;
             staged.commit(&blob.sha256).await?;
-            (blob, Some(lock))
-        }
-        _ => {
-            // Whole object: the part is the source's blob itself. Its MD5
-            // is the source's ETag unless the source was multipart.
-            let md5 = if src.etag.contains('-') {
-                None
-            } else {
-                let mut m = [0u8; 16];
-                hex::decode_to_slice(&src.etag, &mut m).ok().map(|_| m)
-            };
-            let lock = app.blob_lock(&src.sha256).await;
-            let blob = BlobInfo {
-                sha256: src.sha256,
-                size: src.size,
-                md5,
-            };
-            (blob, Some(lock))
+            (blob, lock)
         }
     };
-    let (blob, lock) = blob;
-    let Some(md5) = blob.md5 else {
-        return Err(ApiError::NotImplemented(
-            "copying a whole multipart object as a part is not supported; give \
-             x-amz-copy-source-range"
-                .into(),
-        ));
-    };
+    let md5 = blob.md5.unwrap_or_default();
     let now = app.now_unix();
     let part = PartRecord {
         part_number: number,
@@ -341,6 +349,7 @@ fn parse_complete(xml: &[u8]) -> Result<Vec<(u32, String)>, ApiError> {
 
 pub async fn complete(
     app: &App,
+    parts: &Parts,
     body: Incoming,
     q: &Query,
     bucket_name: &str,
@@ -352,6 +361,7 @@ pub async fn complete(
         .await
         .map_err(|_| ApiError::MalformedXml("the part list is too large or incomplete".into()))?
         .to_bytes();
+    ingest::verify_buffered(&parts.headers, &xml)?;
     let wanted = parse_complete(&xml)?;
     if wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
         return Err(ApiError::InvalidPartOrder);
@@ -391,11 +401,12 @@ pub async fn complete(
     let mut size: u64 = 0;
     for part in &chosen {
         etag_md5.update(part.md5);
+        // Gone only if the part was replaced or the upload aborted meanwhile.
         let mut blob = app.store.open(&part.sha256).await?.ok_or_else(|| {
-            ApiError::Internal(Internal::Other(format!(
-                "part blob {} is missing",
-                part.sha256.hex()
-            )))
+            ApiError::InvalidPart(format!(
+                "part {} changed while the upload was being completed; list the parts and retry",
+                part.part_number
+            ))
         })?;
         size += store::pump(&mut blob, Some(&mut staged), |b| {
             sha.update(b);
@@ -423,21 +434,34 @@ pub async fn complete(
         },
         last_modified: app.now_unix(),
     };
+    let assembled: Vec<(u32, Digest)> = chosen.iter().map(|p| (p.part_number, p.sha256)).collect();
     let lock = app.blob_lock(&digest).await;
     staged.commit(&digest).await?;
     let outcome = app
-        .db(move |db| db.complete_multipart(&upload_id, &record, &blob))
-        .await?;
+        .db(move |db| db.complete_multipart(&upload_id, &assembled, &record, &blob))
+        .await;
     drop(lock);
     match outcome {
-        CompleteMultipartOutcome::Completed { released } => {
+        Ok(CompleteMultipartOutcome::Completed { released }) => {
             for d in released {
-                app.release_blob(d).await?;
+                app.release_after_failure(d).await;
             }
         }
-        CompleteMultipartOutcome::NoSuchUpload => {
-            app.release_blob(digest).await?;
+        Ok(CompleteMultipartOutcome::NoSuchUpload) => {
+            app.release_after_failure(digest).await;
             return Err(ApiError::NoSuchUpload);
+        }
+        Ok(CompleteMultipartOutcome::PartsChanged) => {
+            app.release_after_failure(digest).await;
+            return Err(ApiError::InvalidPart(
+                "a part was uploaded again while the upload was being completed; list the \
+                 parts and retry"
+                    .into(),
+            ));
+        }
+        Err(e) => {
+            app.release_after_failure(digest).await;
+            return Err(e);
         }
     }
     let mut x = Xml::new("CompleteMultipartUploadResult");

@@ -106,18 +106,22 @@ pub async fn put_object(
     let etag = record.etag.clone();
     let lock = app.blob_lock(&digest).await;
     received.staged.commit(&digest).await?;
-    let outcome = app.db(move |db| db.put_object(&record, &blob)).await?;
+    let outcome = app.db(move |db| db.put_object(&record, &blob)).await;
     drop(lock);
     match outcome {
-        PutObjectOutcome::Stored { replaced } => {
+        Ok(PutObjectOutcome::Stored { replaced }) => {
             if let Some(old) = replaced {
-                app.release_blob(old).await?;
+                app.release_after_failure(old).await;
             }
         }
-        PutObjectOutcome::NoSuchBucket => {
-            // Deleted while the body arrived; the blob may now be orphaned.
-            app.release_blob(digest).await?;
+        Ok(PutObjectOutcome::NoSuchBucket) => {
+            // Deleted while the body arrived.
+            app.release_after_failure(digest).await;
             return Err(bucket::no_such_bucket(bucket_name));
+        }
+        Err(e) => {
+            app.release_after_failure(digest).await;
+            return Err(e);
         }
     }
     let mut r = empty(StatusCode::OK);
