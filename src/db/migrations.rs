@@ -83,6 +83,16 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (upload_id, part_number)
      ) WITHOUT ROWID;
      CREATE INDEX parts_by_blob ON multipart_parts (sha256);",
+    // 4: completed multipart uploads, remembered for a while so a client
+    // that retries CompleteMultipartUpload (its first answer lost to a
+    // timeout) gets the same answer, as from S3.
+    "CREATE TABLE completed_uploads (
+        upload_id     TEXT PRIMARY KEY,
+        bucket        TEXT NOT NULL,
+        key           TEXT NOT NULL,
+        etag          TEXT NOT NULL,
+        completed_at  INTEGER NOT NULL
+     );",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -373,7 +373,13 @@ pub trait Index: Send + Sync + 'static {
         upload_id_marker: &str,
         limit: usize,
     ) -> Result<Vec<MultipartUpload>, DbError>;
-    /// Uploads created before `cutoff` (abandoned).
+    /// A completed upload's (bucket, key, ETag), if still remembered.
+    fn completed_upload(
+        &self,
+        upload_id: &str,
+    ) -> Result<Option<(String, String, String)>, DbError>;
+    /// Uploads created before `cutoff` (abandoned); also forgets completed
+    /// uploads older than it.
     fn stale_multipart(&self, cutoff: i64) -> Result<Vec<String>, DbError>;
 
     /// Deletes pending rows whose URL expired before `cutoff`, except the

@@ -785,6 +785,11 @@ impl Index for SqliteIndex {
             "DELETE FROM multipart_uploads WHERE upload_id = ?1",
             [upload_id],
         )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO completed_uploads (upload_id, bucket, key, etag, completed_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![upload_id, obj.bucket, obj.key, obj.etag, obj.last_modified],
+        )?;
         tx.commit()?;
         released.retain(|d| *d != obj.sha256);
         Ok(CompleteMultipartOutcome::Completed { released })
@@ -832,8 +837,26 @@ impl Index for SqliteIndex {
         rows.map(|r| r?).collect()
     }
 
+    fn completed_upload(
+        &self,
+        upload_id: &str,
+    ) -> Result<Option<(String, String, String)>, DbError> {
+        Ok(self
+            .conn()?
+            .query_row(
+                "SELECT bucket, key, etag FROM completed_uploads WHERE upload_id = ?1",
+                [upload_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
     fn stale_multipart(&self, cutoff: i64) -> Result<Vec<String>, DbError> {
         let conn = self.conn()?;
+        conn.execute(
+            "DELETE FROM completed_uploads WHERE completed_at < ?1",
+            [cutoff],
+        )?;
         let mut stmt =
             conn.prepare("SELECT upload_id FROM multipart_uploads WHERE created_at < ?1")?;
         let ids = stmt.query_map([cutoff], |r| r.get(0))?;

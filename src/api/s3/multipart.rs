@@ -355,7 +355,11 @@ pub async fn complete(
     bucket_name: &str,
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let (upload_id, upload) = find_upload(app, q, bucket_name, key).await?;
+    let (upload_id, upload) = match find_upload(app, q, bucket_name, key).await {
+        Ok(found) => found,
+        Err(ApiError::NoSuchUpload) => return repeat_completion(app, q, bucket_name, key).await,
+        Err(e) => return Err(e),
+    };
     let xml: Bytes = Limited::new(body, MAX_COMPLETE_BODY)
         .collect()
         .await
@@ -464,6 +468,35 @@ pub async fn complete(
             return Err(e);
         }
     }
+    Ok(completion_result(app, bucket_name, key, &etag))
+}
+
+/// A retried CompleteMultipartUpload of an upload that already completed
+/// gets the same answer while the object still has that ETag.
+async fn repeat_completion(
+    app: &App,
+    q: &Query,
+    bucket_name: &str,
+    key: &str,
+) -> Result<Response<Body>, ApiError> {
+    let id = q.get("uploadId").unwrap_or("").to_string();
+    let Some((b, k, etag)) = app.db(move |db| db.completed_upload(&id)).await? else {
+        return Err(ApiError::NoSuchUpload);
+    };
+    if b != bucket_name || k != key {
+        return Err(ApiError::NoSuchUpload);
+    }
+    let current = app
+        .db(move |db| db.get_object(&b, &k))
+        .await?
+        .map(|o| o.etag);
+    if current.as_deref() != Some(etag.as_str()) {
+        return Err(ApiError::NoSuchUpload);
+    }
+    Ok(completion_result(app, bucket_name, key, &etag))
+}
+
+fn completion_result(app: &App, bucket_name: &str, key: &str, etag: &str) -> Response<Body> {
     let mut x = Xml::new("CompleteMultipartUploadResult");
     x.elem(
         "Location",
@@ -472,10 +505,7 @@ pub async fn complete(
     .elem("Bucket", bucket_name)
     .elem("Key", key)
     .elem("ETag", &format!("\"{etag}\""));
-    Ok(xml_response(
-        StatusCode::OK,
-        x.finish("CompleteMultipartUploadResult"),
-    ))
+    xml_response(StatusCode::OK, x.finish("CompleteMultipartUploadResult"))
 }
 
 pub async fn abort(
