@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::object::meta_from;
-use super::xml::{timestamp, Xml};
+use super::xml::{self, timestamp, Xml, XmlEvent};
 use super::{bucket, xml_response};
 use crate::api::{ApiError, Body};
 use crate::app::App;
@@ -135,45 +135,29 @@ pub async fn copy_object(
 }
 
 /// Keys and the Quiet flag of a DeleteObjects body.
-fn parse_delete(xml: &[u8]) -> Result<(Vec<String>, bool), ApiError> {
-    use quick_xml::events::Event;
-    let malformed = |why: &str| {
-        ApiError::MalformedXml(format!(
-            "The XML you provided was not well-formed or did not validate against our \
-             published schema: {why}"
-        ))
-    };
-    let mut reader = quick_xml::Reader::from_reader(xml);
-    let mut buf = Vec::new();
-    let mut path: Vec<String> = Vec::new();
+fn parse_delete(body: &[u8]) -> Result<(Vec<String>, bool), ApiError> {
     let (mut keys, mut quiet) = (Vec::new(), false);
-    loop {
-        match reader.read_event_into(&mut buf) {
-            Err(e) => return Err(malformed(&e.to_string())),
-            Ok(Event::Eof) => break,
-            Ok(Event::Start(e)) => {
-                path.push(String::from_utf8_lossy(e.local_name().as_ref()).into_owned())
-            }
-            Ok(Event::End(_)) => {
-                path.pop();
-            }
-            Ok(Event::Text(t)) => {
-                let text = t.unescape().map_err(|e| malformed(&e.to_string()))?;
-                match path.last().map(String::as_str) {
-                    Some("Key") => keys.push(text.into_owned()),
-                    Some("Quiet") => quiet = text.trim().eq_ignore_ascii_case("true"),
-                    _ => {}
-                }
-            }
-            Ok(_) => {}
+    xml::read(body, |event| {
+        match event {
+            XmlEvent::Text {
+                element: "Key",
+                text,
+            } => keys.push(text.to_string()),
+            XmlEvent::Text {
+                element: "Quiet",
+                text,
+            } => quiet = text.trim().eq_ignore_ascii_case("true"),
+            _ => {}
         }
-        buf.clear();
-    }
+        Ok(())
+    })?;
     if keys.is_empty() {
-        return Err(malformed("no Object elements"));
+        return Err(xml::malformed("no Object elements"));
     }
     if keys.len() > MAX_DELETE_KEYS {
-        return Err(malformed("at most 1000 keys may be deleted in one request"));
+        return Err(xml::malformed(
+            "at most 1000 keys may be deleted in one request",
+        ));
     }
     Ok((keys, quiet))
 }

@@ -18,7 +18,7 @@ use sha2::Sha256;
 
 use super::auth::Authenticated;
 use super::object::{echo_checksums, meta_from, verify_digests};
-use super::xml::{timestamp, Xml};
+use super::xml::{self, timestamp, Xml, XmlEvent};
 use super::{bucket, empty, ingest, xml_response, Query};
 use crate::api::{ApiError, Body, Internal};
 use crate::app::App;
@@ -294,55 +294,35 @@ pub async fn upload_part_copy(
 }
 
 /// The (part number, ETag) list of a CompleteMultipartUpload body.
-fn parse_complete(xml: &[u8]) -> Result<Vec<(u32, String)>, ApiError> {
-    use quick_xml::events::Event;
-    let malformed = |why: &str| {
-        ApiError::MalformedXml(format!(
-            "The XML you provided was not well-formed or did not validate against our \
-             published schema: {why}"
-        ))
-    };
-    let mut reader = quick_xml::Reader::from_reader(xml);
-    let mut buf = Vec::new();
-    let mut path: Vec<String> = Vec::new();
+fn parse_complete(body: &[u8]) -> Result<Vec<(u32, String)>, ApiError> {
     let mut out = Vec::new();
     let (mut number, mut etag): (Option<u32>, Option<String>) = (None, None);
-    loop {
-        match reader.read_event_into(&mut buf) {
-            Err(e) => return Err(malformed(&e.to_string())),
-            Ok(Event::Eof) => break,
-            Ok(Event::Start(e)) => {
-                path.push(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
+    xml::read(body, |event| {
+        match event {
+            XmlEvent::Text {
+                element: "PartNumber",
+                text,
+            } => {
+                number = Some(
+                    text.trim()
+                        .parse()
+                        .map_err(|_| xml::malformed("bad PartNumber"))?,
+                )
             }
-            Ok(Event::End(_)) => {
-                if path.last().map(String::as_str) == Some("Part") {
-                    match (number.take(), etag.take()) {
-                        (Some(n), Some(t)) => out.push((n, t)),
-                        _ => return Err(malformed("each Part needs a PartNumber and an ETag")),
-                    }
-                }
-                path.pop();
-            }
-            Ok(Event::Text(t)) => {
-                let text = t.unescape().map_err(|e| malformed(&e.to_string()))?;
-                match path.last().map(String::as_str) {
-                    Some("PartNumber") => {
-                        number = Some(
-                            text.trim()
-                                .parse()
-                                .map_err(|_| malformed("bad PartNumber"))?,
-                        )
-                    }
-                    Some("ETag") => etag = Some(text.trim().trim_matches('"').to_string()),
-                    _ => {}
-                }
-            }
-            Ok(_) => {}
+            XmlEvent::Text {
+                element: "ETag",
+                text,
+            } => etag = Some(text.trim().trim_matches('"').to_string()),
+            XmlEvent::End { element: "Part" } => match (number.take(), etag.take()) {
+                (Some(n), Some(t)) => out.push((n, t)),
+                _ => return Err(xml::malformed("each Part needs a PartNumber and an ETag")),
+            },
+            _ => {}
         }
-        buf.clear();
-    }
+        Ok(())
+    })?;
     if out.is_empty() {
-        return Err(malformed("no Part elements"));
+        return Err(xml::malformed("no Part elements"));
     }
     Ok(out)
 }

@@ -7,6 +7,7 @@
 use time::OffsetDateTime;
 
 use crate::api::error::xml_escape;
+use crate::api::ApiError;
 
 /// The namespace S3 puts on every root element.
 const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
@@ -53,6 +54,57 @@ impl Xml {
     pub fn finish(mut self, root: &str) -> String {
         self.close(root);
         self.out
+    }
+}
+
+/// One step of reading a request's XML body.
+pub enum XmlEvent<'a> {
+    /// Text directly inside the element `element`.
+    Text { element: &'a str, text: &'a str },
+    /// The element `element` closed.
+    End { element: &'a str },
+}
+
+/// S3's answer to a request body that is not the XML it expects.
+pub fn malformed(why: &str) -> ApiError {
+    ApiError::MalformedXml(format!(
+        "The XML you provided was not well-formed or did not validate against our published \
+         schema: {why}"
+    ))
+}
+
+/// Reads a (size-limited) XML request body, handing element text and
+/// element ends to `f`; namespaces are ignored, as S3's own parser does.
+pub fn read(
+    xml: &[u8],
+    mut f: impl FnMut(XmlEvent<'_>) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    let mut path: Vec<String> = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Err(e) => return Err(malformed(&e.to_string())),
+            Ok(Event::Eof) => return Ok(()),
+            Ok(Event::Start(e)) => {
+                path.push(String::from_utf8_lossy(e.local_name().as_ref()).into_owned())
+            }
+            Ok(Event::End(_)) => {
+                let element = path.pop().unwrap_or_default();
+                f(XmlEvent::End { element: &element })?;
+            }
+            Ok(Event::Text(t)) => {
+                let text = t.unescape().map_err(|e| malformed(&e.to_string()))?;
+                let element = path.last().map(String::as_str).unwrap_or("");
+                f(XmlEvent::Text {
+                    element,
+                    text: &text,
+                })?;
+            }
+            Ok(_) => {}
+        }
+        buf.clear();
     }
 }
 
