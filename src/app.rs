@@ -88,8 +88,15 @@ impl App {
             source,
         };
         crate::store::fsutil::create_dir_all_durable(&config.data_dir).map_err(dir_err)?;
-        let store = LocalStore::open(&config.data_dir).map_err(dir_err)?;
-        let index = SqliteIndex::open(&config.data_dir)?;
+        let durable = config.storage.fsync;
+        if !durable {
+            tracing::warn!(
+                "[storage] fsync = false: uploads answered 200 can be lost on a power cut; \
+                 use this only for throwaway dev or CI data"
+            );
+        }
+        let store = LocalStore::open(&config.data_dir, durable).map_err(dir_err)?;
+        let index = SqliteIndex::open_with(&config.data_dir, durable)?;
         let credentials = config.credentials()?;
         let public_url = config
             .public_url

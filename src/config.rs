@@ -58,6 +58,14 @@ struct FileConfig {
     s3: FileS3,
     #[serde(default)]
     upload: FileUpload,
+    #[serde(default)]
+    storage: FileStorage,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileStorage {
+    fsync: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,6 +105,15 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub s3: S3Config,
     pub upload: UploadConfig,
+    pub storage: StorageConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    /// Make every acknowledged write durable (fsync of data, directory and
+    /// SQLite WAL). `false` is for throwaway dev/CI data only: a power cut
+    /// can then lose uploads that were answered 200.
+    pub fsync: bool,
 }
 
 #[derive(Clone)]
@@ -367,19 +384,8 @@ impl Config {
                 ),
             ));
         }
-        let dedupe = match env(&env_name("upload.dedupe")) {
-            Some(v) => match v.as_str() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                _ => {
-                    return Err(invalid(
-                        "upload.dedupe",
-                        format!("'{v}' is not true or false"),
-                    ))
-                }
-            },
-            None => file.upload.dedupe.unwrap_or(true),
-        };
+        let fsync = parse_bool("storage.fsync", &env, file.storage.fsync)?.unwrap_or(true);
+        let dedupe = parse_bool("upload.dedupe", &env, file.upload.dedupe)?.unwrap_or(true);
 
         Ok(Config {
             listen,
@@ -391,6 +397,7 @@ impl Config {
                 credentials,
                 abandoned_multipart_secs,
             },
+            storage: StorageConfig { fsync },
             upload: UploadConfig {
                 max_size,
                 presign_expiry_secs,
@@ -447,6 +454,21 @@ fn parse_u64(
             .parse::<u64>()
             .map(Some)
             .map_err(|_| invalid(key, format!("'{v}' is not a non-negative integer"))),
+        None => Ok(file_value),
+    }
+}
+
+fn parse_bool(
+    key: &'static str,
+    env: &impl Fn(&str) -> Option<String>,
+    file_value: Option<bool>,
+) -> Result<Option<bool>, ConfigError> {
+    match env(&env_name(key)) {
+        Some(v) => match v.trim() {
+            "true" | "1" | "yes" => Ok(Some(true)),
+            "false" | "0" | "no" => Ok(Some(false)),
+            _ => Err(invalid(key, format!("'{v}' is not true or false"))),
+        },
         None => Ok(file_value),
     }
 }
@@ -529,6 +551,7 @@ mod tests {
         assert_eq!(c.upload.max_size, DEFAULT_MAX_SIZE);
         assert_eq!(c.upload.presign_expiry_secs, 900);
         assert!(c.upload.dedupe);
+        assert!(c.storage.fsync, "durable must be the default");
         assert!(c.public_url.is_none());
     }
 
@@ -608,6 +631,9 @@ mod tests {
         };
         let c = Config::resolve(FileConfig::default(), env, &flags).unwrap();
         assert_eq!(c.listen.port(), 9500);
+        let relaxed = |k: &str| (k == "STOWAGE_STORAGE_FSYNC").then(|| "false".to_string());
+        let c = Config::resolve(FileConfig::default(), relaxed, &Overrides::default()).unwrap();
+        assert!(!c.storage.fsync);
     }
 
     #[test]

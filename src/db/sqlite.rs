@@ -27,11 +27,20 @@ const FILE_COLUMNS: &str = "id, file_name, content_type, size, sha256, status, c
                             url_expires_at, uploaded_at, completed_at";
 
 impl SqliteIndex {
-    /// Opens (creating and migrating if needed) `data_dir/stowage.db`.
+    /// Opens (creating and migrating if needed) `data_dir/stowage.db`,
+    /// durable: every commit fsyncs the WAL.
     pub fn open(data_dir: &Path) -> Result<Self, DbError> {
+        Self::open_with(data_dir, true)
+    }
+
+    /// Like [`Self::open`]; `durable = false` (`[storage] fsync = false`)
+    /// lets commits skip the fsync (WAL `synchronous = NORMAL`): the
+    /// database stays consistent, but the last commits can be lost on power
+    /// failure.
+    pub fn open_with(data_dir: &Path, durable: bool) -> Result<Self, DbError> {
         let mut conn = Connection::open(data_dir.join(DB_FILE))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // The token CLI may write while the server runs; wait, don't fail.
         conn.busy_timeout(std::time::Duration::from_secs(10))?;

@@ -25,12 +25,14 @@ pub struct LocalStore {
     /// Temp file names owned by uploads in progress, so the sweep never
     /// deletes a file that is still being written.
     live: Arc<Mutex<HashSet<String>>>,
+    /// fsync data and directories on commit (`[storage] fsync`).
+    durable: bool,
 }
 
 impl LocalStore {
     /// Opens (creating if needed) the store under `data_dir` and removes
     /// temp files left by an earlier run: no upload can own them now.
-    pub fn open(data_dir: &Path) -> io::Result<Self> {
+    pub fn open(data_dir: &Path, durable: bool) -> io::Result<Self> {
         let blobs = data_dir.join("blobs");
         let tmp = data_dir.join("tmp");
         create_dir_all_durable(&blobs)?;
@@ -39,6 +41,7 @@ impl LocalStore {
             blobs,
             tmp,
             live: Arc::new(Mutex::new(HashSet::new())),
+            durable,
         };
         let removed = store.sweep_staging_sync()?;
         if removed > 0 {
@@ -97,6 +100,7 @@ impl BlobStore for LocalStore {
             file: BufWriter::with_capacity(WRITE_BUFFER, file),
             guard,
             blobs: self.blobs.clone(),
+            durable: self.durable,
         }))
     }
 
@@ -169,6 +173,7 @@ impl BlobStore for LocalStore {
             blobs: self.blobs.clone(),
             tmp: self.tmp.clone(),
             live: self.live.clone(),
+            durable: self.durable,
         };
         tokio::task::spawn_blocking(move || me.sweep_staging_sync())
             .await
@@ -259,6 +264,7 @@ struct LocalStaged {
     file: BufWriter<tokio::fs::File>,
     guard: TempGuard,
     blobs: PathBuf,
+    durable: bool,
 }
 
 #[async_trait]
@@ -276,11 +282,14 @@ impl StagedBlob for LocalStaged {
             .await
             .map_err(StoreError::io("flushing a temp file"))?;
         // 1. The bytes are durable before they get a name anyone can see.
-        self.file
-            .get_ref()
-            .sync_data()
-            .await
-            .map_err(StoreError::io("syncing a temp file"))?;
+        if self.durable {
+            self.file
+                .get_ref()
+                .sync_data()
+                .await
+                .map_err(StoreError::io("syncing a temp file"))?;
+        }
+        let durable = self.durable;
         let hex = digest.hex();
         let dir = self.blobs.join(&hex[0..2]).join(&hex[2..4]);
         let target = dir.join(&hex);
@@ -291,12 +300,16 @@ impl StagedBlob for LocalStaged {
                 // Same digest, same bytes: another upload published them.
                 // It may not have synced the directory yet, and our caller
                 // is about to record the blob, so sync it here too.
-                fsync_dir(&dir)?;
+                if durable {
+                    fsync_dir(&dir)?;
+                }
                 return Ok(false);
             }
             // 2. Atomic publish, 3. made durable by syncing the directory.
             std::fs::rename(&tmp, &target)?;
-            fsync_dir(&dir)?;
+            if durable {
+                fsync_dir(&dir)?;
+            }
             Ok(true)
         })
         .await

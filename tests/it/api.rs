@@ -354,3 +354,25 @@ fn sweep_removes_expired_pending_rows_and_orphan_temp_files() {
     assert_eq!(s.status_of(&stored.id), "uploaded");
     assert_eq!(s.blobs().len(), 1);
 }
+
+#[test]
+fn relaxed_storage_still_verifies_and_serves() {
+    // `[storage] fsync = false` skips fsyncs, never checks.
+    let s = TestServer::start_with("[storage]\nfsync = false");
+    let f = TestFile::new(3000);
+    let url = s.presign_url(&f);
+    assert_eq!(put(&url, "image/png", &f.bytes).status, 200);
+    let f2 = TestFile::new(10);
+    let url2 = s.presign_url(&f2);
+    let mut bad = f2.bytes.clone();
+    bad[0] ^= 1;
+    put(&url2, "image/png", &bad).assert_s3_error(400, "BadDigest");
+    s.assert_nothing_stored(&f2);
+    assert_eq!(s.status_of(&f.id), "uploaded");
+    let c = s.complete(&f.id);
+    let dl = c.json()["data"]["downloadURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(get(&dl).2, f.bytes);
+}
