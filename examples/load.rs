@@ -56,8 +56,7 @@ use stowage::sigv4::canonical::{
 };
 use stowage::sigv4::key::{signature, signing_key};
 use stowage::sigv4::string_to_sign::{
-    credential_scope, format_amz_date, format_date_stamp, string_to_sign, ALGORITHM,
-    EMPTY_SHA256,
+    credential_scope, format_amz_date, format_date_stamp, string_to_sign, ALGORITHM, EMPTY_SHA256,
 };
 use stowage::sigv4::{presign, Credentials, PresignParams};
 use time::OffsetDateTime;
@@ -194,7 +193,7 @@ fn main() -> std::process::ExitCode {
     };
     match rt.block_on(run(args)) {
         Ok(report) => {
-            let ok = report.ops > 0;
+            let ok = report.tally.ops > 0;
             report.print();
             if ok {
                 std::process::ExitCode::SUCCESS
@@ -330,7 +329,10 @@ impl Errors {
         }
     }
     fn take(&self) -> Vec<String> {
-        self.0.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
     }
 }
 
@@ -576,7 +578,8 @@ async fn read_answer(resp: Response<Incoming>, keep: bool) -> Result<Answer, Str
     let mut len = 0u64;
     let mut kept = BytesMut::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| format!("reading the answer failed after {len} bytes: {e}"))?;
+        let frame =
+            frame.map_err(|e| format!("reading the answer failed after {len} bytes: {e}"))?;
         if let Ok(data) = frame.into_data() {
             len += data.len() as u64;
             if keep && kept.len() < KEEP_BODY {
@@ -615,7 +618,8 @@ fn request_for_url(
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
-    b.body(body).map_err(|e| format!("cannot build request: {e}"))
+    b.body(body)
+        .map_err(|e| format!("cannot build request: {e}"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -727,11 +731,15 @@ impl Ctx {
     /// Creates the S3 bucket unless it exists.
     async fn ensure_bucket(&self, conn: &mut Conn) -> Result<(), String> {
         let path = format!("/{}", self.bucket);
-        let head = conn.call(self.s3_header_signed("HEAD", &path)?, true).await?;
+        let head = conn
+            .call(self.s3_header_signed("HEAD", &path)?, true)
+            .await?;
         if head.status.is_success() {
             return Ok(());
         }
-        let put = conn.call(self.s3_header_signed("PUT", &path)?, true).await?;
+        let put = conn
+            .call(self.s3_header_signed("PUT", &path)?, true)
+            .await?;
         if put.status.is_success() || put.status == StatusCode::CONFLICT {
             Ok(())
         } else {
@@ -816,7 +824,12 @@ impl Ctx {
         v["data"]["downloadURL"]
             .as_str()
             .map(str::to_owned)
-            .ok_or_else(|| format!("file {id} has no downloadURL (status {})", v["data"]["status"]))
+            .ok_or_else(|| {
+                format!(
+                    "file {id} has no downloadURL (status {})",
+                    v["data"]["status"]
+                )
+            })
     }
 
     /// Prepares a PUT of generated object `idx` (Stowage: hash + presign; S3: sign here).
@@ -1044,7 +1057,9 @@ async fn run(args: Args) -> Result<Report, String> {
     let start_rss = args.server_pid.and_then(|p| {
         let reset = reset_peak_rss(p);
         if !reset {
-            eprintln!("warning: could not reset the peak RSS of pid {p}; VmHWM covers its whole life");
+            eprintln!(
+                "warning: could not reset the peak RSS of pid {p}; VmHWM covers its whole life"
+            );
         }
         proc_status_kib(p, "VmRSS")
     });
@@ -1056,7 +1071,9 @@ async fn run(args: Args) -> Result<Report, String> {
     let mut tasks = Vec::with_capacity(n);
     for _ in 0..n {
         let (ctx, plan, work) = (ctx.clone(), plan.clone(), work.clone());
-        tasks.push(tokio::spawn(async move { worker(ctx, plan, work, size).await }));
+        tasks.push(tokio::spawn(
+            async move { worker(ctx, plan, work, size).await },
+        ));
     }
     let mut tally = Tally::default();
     for t in tasks {
@@ -1149,7 +1166,12 @@ async fn e2e_once(ctx: &Ctx, conn: &mut Conn, i: u64) -> Result<u64, String> {
 }
 
 /// Prepares `pool` PUT jobs over `n` connections, in index order.
-async fn prepare_puts(ctx: &Arc<Ctx>, n: usize, pool: u64, size: u64) -> Result<Vec<PutJob>, String> {
+async fn prepare_puts(
+    ctx: &Arc<Ctx>,
+    n: usize,
+    pool: u64,
+    size: u64,
+) -> Result<Vec<PutJob>, String> {
     let next = Arc::new(AtomicU64::new(0));
     let workers = if size > 8 * MIB { 1 } else { n.min(16) };
     let mut tasks = Vec::new();
@@ -1169,7 +1191,8 @@ async fn prepare_puts(ctx: &Arc<Ctx>, n: usize, pool: u64, size: u64) -> Result<
     }
     let mut jobs = Vec::with_capacity(pool as usize);
     for t in tasks {
-        let r: Result<Vec<PutJob>, String> = t.await.map_err(|e| format!("setup task failed: {e}"))?;
+        let r: Result<Vec<PutJob>, String> =
+            t.await.map_err(|e| format!("setup task failed: {e}"))?;
         jobs.extend(r.map_err(|e| format!("setup failed: {e}"))?);
     }
     jobs.sort_by_key(|j| j.idx);
@@ -1177,7 +1200,12 @@ async fn prepare_puts(ctx: &Arc<Ctx>, n: usize, pool: u64, size: u64) -> Result<
 }
 
 /// Uploads `objects` objects of `size` over up to `n` connections; returns their GET URLs.
-async fn prepare_gets(ctx: &Arc<Ctx>, n: usize, objects: u64, size: u64) -> Result<Vec<String>, String> {
+async fn prepare_gets(
+    ctx: &Arc<Ctx>,
+    n: usize,
+    objects: u64,
+    size: u64,
+) -> Result<Vec<String>, String> {
     let next = Arc::new(AtomicU64::new(0));
     let workers = n.min(16).min(objects as usize).max(1);
     let mut tasks = Vec::new();
@@ -1243,7 +1271,10 @@ fn hash_limit(args: &Args) -> Report {
         size: total,
         peak_rss_kib: None,
         start_rss_kib: None,
-        note: Some(format!("one core, 1 MiB buffers, sha256 {}…", &digest[..16])),
+        note: Some(format!(
+            "one core, 1 MiB buffers, sha256 {}…",
+            &digest[..16]
+        )),
         errors_shown: Vec::new(),
     }
 }
@@ -1264,27 +1295,29 @@ async fn fsync_limit(args: &Args) -> Result<Report, String> {
     let mut threads = Vec::new();
     for w in 0..args.connections.max(1) {
         let dir = dir.clone();
-        threads.push(tokio::task::spawn_blocking(move || -> Result<Tally, String> {
-            use std::io::Write as _;
-            let data = vec![0x5au8; SMALL as usize];
-            let mut t = Tally::default();
-            let mut i = 0u64;
-            while per_writer.map_or(Instant::now() < until, |c| i < c) {
-                let op = Instant::now();
-                let tmp = dir.join(format!("tmp-{w}-{i}"));
-                let fin = dir.join(format!("f-{w}-{i}"));
-                let mut f = std::fs::File::create(&tmp).map_err(|e| format!("create: {e}"))?;
-                f.write_all(&data).map_err(|e| format!("write: {e}"))?;
-                f.sync_all().map_err(|e| format!("fsync: {e}"))?;
-                std::fs::rename(&tmp, &fin).map_err(|e| format!("rename: {e}"))?;
-                std::fs::File::open(&dir)
-                    .and_then(|d| d.sync_all())
-                    .map_err(|e| format!("directory fsync: {e}"))?;
-                t.ok(op, SMALL);
-                i += 1;
-            }
-            Ok(t)
-        }));
+        threads.push(tokio::task::spawn_blocking(
+            move || -> Result<Tally, String> {
+                use std::io::Write as _;
+                let data = vec![0x5au8; SMALL as usize];
+                let mut t = Tally::default();
+                let mut i = 0u64;
+                while per_writer.map_or(Instant::now() < until, |c| i < c) {
+                    let op = Instant::now();
+                    let tmp = dir.join(format!("tmp-{w}-{i}"));
+                    let fin = dir.join(format!("f-{w}-{i}"));
+                    let mut f = std::fs::File::create(&tmp).map_err(|e| format!("create: {e}"))?;
+                    f.write_all(&data).map_err(|e| format!("write: {e}"))?;
+                    f.sync_all().map_err(|e| format!("fsync: {e}"))?;
+                    std::fs::rename(&tmp, &fin).map_err(|e| format!("rename: {e}"))?;
+                    std::fs::File::open(&dir)
+                        .and_then(|d| d.sync_all())
+                        .map_err(|e| format!("directory fsync: {e}"))?;
+                    t.ok(op, SMALL);
+                    i += 1;
+                }
+                Ok(t)
+            },
+        ));
     }
     let mut tally = Tally::default();
     let mut failure = None;

@@ -14,6 +14,11 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use super::fsutil::{create_dir_all_durable, fsync_dir};
 use super::{BlobReader, BlobStore, Digest, StagedBlob, StoreError};
 
+/// While a durable upload streams in, every this many bytes a background
+/// fdatasync flushes what has arrived so far: the disk writes back while the
+/// network receives, and the fsync at commit has little left to do.
+const WRITEBACK_STEP: u64 = 32 << 20;
+
 /// Staged bytes are written to disk in pieces of this size: large enough
 /// that each blocking write moves a good amount of data, small enough that a
 /// thousand concurrent uploads stay within memory.
@@ -96,11 +101,21 @@ impl BlobStore for LocalStore {
             .open(&path)
             .await
             .map_err(StoreError::io("creating a temp file"))?;
+        let sync_handle = Arc::new(
+            file.try_clone()
+                .await
+                .map_err(StoreError::io("opening a temp file"))?
+                .into_std()
+                .await,
+        );
         Ok(Box::new(LocalStaged {
             file: BufWriter::with_capacity(WRITE_BUFFER, file),
             guard,
             blobs: self.blobs.clone(),
             durable: self.durable,
+            sync_handle,
+            unsynced: 0,
+            flushing: None,
         }))
     }
 
@@ -265,6 +280,25 @@ struct LocalStaged {
     guard: TempGuard,
     blobs: PathBuf,
     durable: bool,
+    /// The same open file, for background fdatasyncs.
+    sync_handle: Arc<std::fs::File>,
+    /// Bytes written since the last background flush began.
+    unsynced: u64,
+    /// The background flush in progress, if any. Its error is reported at
+    /// commit: the kernel reports a write-back error to one fsync only.
+    flushing: Option<tokio::task::JoinHandle<io::Result<()>>>,
+}
+
+impl LocalStaged {
+    /// Waits for the background flush in progress and surfaces its error.
+    async fn finish_flush(&mut self) -> Result<(), StoreError> {
+        if let Some(h) = self.flushing.take() {
+            h.await
+                .map_err(|e| StoreError::io("syncing a temp file")(io::Error::other(e)))?
+                .map_err(StoreError::io("syncing a temp file"))?;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -273,7 +307,16 @@ impl StagedBlob for LocalStaged {
         self.file
             .write_all(chunk)
             .await
-            .map_err(StoreError::io("writing a temp file"))
+            .map_err(StoreError::io("writing a temp file"))?;
+        self.unsynced += chunk.len() as u64;
+        let idle = self.flushing.as_ref().is_none_or(|h| h.is_finished());
+        if self.durable && self.unsynced >= WRITEBACK_STEP && idle {
+            self.finish_flush().await?;
+            let file = self.sync_handle.clone();
+            self.flushing = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+            self.unsynced = 0;
+        }
+        Ok(())
     }
 
     async fn commit(mut self: Box<Self>, digest: &Digest) -> Result<(), StoreError> {
@@ -281,6 +324,7 @@ impl StagedBlob for LocalStaged {
             .flush()
             .await
             .map_err(StoreError::io("flushing a temp file"))?;
+        self.finish_flush().await?;
         // 1. The bytes are durable before they get a name anyone can see.
         if self.durable {
             self.file

@@ -53,7 +53,7 @@ fn frame(chunks: &[(usize, String)]) -> Vec<u8> {
     let mut body = Vec::new();
     for (size, sig) in chunks {
         body.extend_from_slice(format!("{size:x};chunk-signature={sig}\r\n").as_bytes());
-        body.extend(std::iter::repeat(b'a').take(*size));
+        body.extend(std::iter::repeat_n(b'a', *size));
         body.extend_from_slice(b"\r\n");
     }
     body
