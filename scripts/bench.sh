@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# Side-by-side load benchmark: Stowage vs the peer s3s-fs vs this machine's own limits,
+# measured in one run (issue 4). Prints one table.
+#
+#   scripts/bench.sh            # full: 256 MiB and 1 GiB large PUTs, 10 s runs (~5 minutes)
+#   scripts/bench.sh --quick    # smoke: small sizes, 2 s runs (CI)
+#
+# Options: --quick, --dir DIR (where the data dirs and the dd test go; default target/bench,
+# i.e. the repo's filesystem), --keep (keep DIR/run.* and the logs), -h/--help.
+# Environment: S3S_FS (path to an s3s-fs binary; default: installed with cargo if missing).
+#
+# Everything listens on 127.0.0.1 only; every process started here is stopped on exit, and
+# every wait is bounded in time.
+set -euo pipefail
+export LC_ALL=C
+
+QUICK=0
+KEEP=0
+BASE_DIR=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) QUICK=1 ;;
+        --keep) KEEP=1 ;;
+        --dir) BASE_DIR="${2:?--dir needs a directory}"; shift ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+BASE_DIR="${BASE_DIR:-$ROOT/target/bench}"
+mkdir -p "$BASE_DIR"
+WORK="$(mktemp -d "$BASE_DIR/run.XXXXXX")"
+RESULTS="$WORK/results.jsonl"
+: > "$RESULTS"
+
+PIDS=()
+cleanup() {
+    local rc=$?
+    for pid in "${PIDS[@]:-}"; do
+        [ -n "$pid" ] || continue
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]:-}"; do
+        [ -n "$pid" ] || continue
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    done
+    if [ "$KEEP" = 1 ] || [ "$rc" != 0 ]; then
+        echo "logs and data kept in $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "== $*" >&2; }
+die() { echo "bench.sh: $*" >&2; exit 1; }
+
+if [ "$QUICK" = 1 ]; then
+    DUR=2; LARGE=$((32 * 1024 * 1024)); HUGE=$((64 * 1024 * 1024)); SHA_BYTES=$((256 * 1024 * 1024))
+    DD_COUNT=128; PREP16=8000; PREP64=8000; OBJECTS=200
+else
+    DUR=10; LARGE=$((256 * 1024 * 1024)); HUGE=$((1024 * 1024 * 1024)); SHA_BYTES=$((2048 * 1024 * 1024))
+    DD_COUNT=512; PREP16=60000; PREP64=100000; OBJECTS=1000
+fi
+
+# --- build ------------------------------------------------------------------------------------
+log "building the release binary and the load driver"
+cargo build --release --bin stowage --example load >&2
+STOWAGE="$ROOT/target/release/stowage"
+LOAD="$ROOT/target/release/examples/load"
+
+# --- s3s-fs -----------------------------------------------------------------------------------
+S3S_FS="${S3S_FS:-$(command -v s3s-fs || true)}"
+if [ -z "$S3S_FS" ] && [ -x "$HOME/.cargo/bin/s3s-fs" ]; then S3S_FS="$HOME/.cargo/bin/s3s-fs"; fi
+if [ -z "$S3S_FS" ]; then
+    log "installing s3s-fs 0.14.1 (once)"
+    cargo install s3s-fs@0.14.1 --features binary --locked >&2 \
+        || cargo install s3s-fs@0.14.1 --features binary >&2 \
+        || die "cannot install s3s-fs"
+    S3S_FS="$HOME/.cargo/bin/s3s-fs"
+fi
+S3S_VERSION="$("$S3S_FS" --version 2>/dev/null || echo "s3s-fs ?")"
+
+# --- helpers ----------------------------------------------------------------------------------
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+free_port() {
+    local p
+    for _ in $(seq 1 100); do
+        p=$((20000 + RANDOM % 40000))
+        if ! port_open "$p"; then echo "$p"; return 0; fi
+    done
+    die "no free loopback port found"
+}
+
+# wait_port PORT PID NAME: up to 30 s for PORT to accept; fails (1) if PID died or time ran out.
+wait_port() {
+    for _ in $(seq 1 300); do
+        port_open "$1" && return 0
+        if ! kill -0 "$2" 2>/dev/null; then
+            echo "bench.sh: $3 exited during start-up (see $WORK/$3.err)" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "bench.sh: $3 did not listen on 127.0.0.1:$1 within 30 s" >&2
+    return 1
+}
+
+# stop_pid PID: TERM, up to 5 s, then KILL; forgets the pid.
+stop_pid() {
+    kill "$1" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    local keep=() p
+    for p in "${PIDS[@]:-}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+    PIDS=("${keep[@]:-}")
+}
+
+# start_stowage NAME CONFIG_TEXT: sets STW_PORT, STW_PID, STW_TOKEN, STW_DATA; returns 1 (with
+# the instance stopped) if it does not come up.
+start_stowage() {
+    local name="$1" cfg="$WORK/$1.toml"
+    printf '%s\n' "$2" > "$cfg"
+    STW_PORT="$(free_port)" || return 1
+    STW_DATA="$WORK/$name-data"
+    "$STOWAGE" serve --config "$cfg" --listen "127.0.0.1:$STW_PORT" --data-dir "$STW_DATA" \
+        > "$WORK/$name.out" 2> "$WORK/$name.err" &
+    STW_PID=$!
+    PIDS+=("$STW_PID")
+    if ! wait_port "$STW_PORT" "$STW_PID" "$name"; then stop_pid "$STW_PID"; return 1; fi
+    STW_TOKEN=""
+    for _ in $(seq 1 100); do
+        STW_TOKEN="$(grep -m1 -o '^stw_[A-Za-z0-9_-]*' "$WORK/$name.out" || true)"
+        [ -n "$STW_TOKEN" ] && break
+        sleep 0.1
+    done
+    if [ -z "$STW_TOKEN" ]; then
+        echo "bench.sh: $name printed no API token (see $WORK/$name.out)" >&2
+        stop_pid "$STW_PID"
+        return 1
+    fi
+}
+
+json_field() { # json_field FILE KEY
+    sed -n "s/.*\"$2\"[[:space:]]*:[[:space:]]*\"\([^\"]*\)\".*/\1/p" "$1" | head -n1
+}
+
+# run LABEL LOAD-ARGS...: runs the load driver, appends {"label":…,…} to results.jsonl.
+# A failing run is recorded as missing (its stderr is shown), not fatal.
+run() {
+    local label="$1"; shift
+    log "$label"
+    local out
+    if out="$(timeout 900 "$LOAD" "$@" 2> >(tee -a "$WORK/load.err" >&2) | tail -n1)" \
+        && [ -n "$out" ]; then
+        echo "{\"label\":\"$label\",${out#\{}" >> "$RESULTS"
+    else
+        echo "   (failed: $label)" >&2
+    fi
+}
+
+# --- servers ----------------------------------------------------------------------------------
+log "starting Stowage (durable, the default)"
+start_stowage stowage "" || die "Stowage did not start"
+S_PORT="$STW_PORT"; S_PID="$STW_PID"; S_TOKEN="$STW_TOKEN"
+CREDS="$STW_DATA/s3-credentials.json"
+AK="$(json_field "$CREDS" access_key_id)"
+SK="$(json_field "$CREDS" secret_access_key)"
+[ -n "$AK" ] && [ -n "$SK" ] || die "cannot read the key pair from $CREDS"
+
+log "starting $S3S_VERSION with the same keys"
+F_PORT="$(free_port)"
+mkdir -p "$WORK/s3s-root/bench"
+"$S3S_FS" --host 127.0.0.1 --port "$F_PORT" --access-key "$AK" --secret-key "$SK" \
+    "$WORK/s3s-root" > "$WORK/s3s-fs.out" 2> "$WORK/s3s-fs.err" &
+F_PID=$!
+PIDS+=("$F_PID")
+wait_port "$F_PORT" "$F_PID" s3s-fs || die "s3s-fs did not start"
+
+STW=(--target stowage --endpoint "http://127.0.0.1:$S_PORT" --token "$S_TOKEN" --server-pid "$S_PID")
+S3S=(--target s3 --endpoint "http://127.0.0.1:$F_PORT" --access-key "$AK" --secret-key "$SK"
+     --bucket bench --server-pid "$F_PID")
+
+# --- machine limits ---------------------------------------------------------------------------
+run "limit sha256" --scenario sha256 --size "$SHA_BYTES"
+run "limit sha256+md5" --scenario sha256-md5 --size "$SHA_BYTES"
+run "limit sink-put" --scenario sink-put --size "$LARGE"
+run "limit sink-get" --scenario sink-get --size "$LARGE"
+run "limit fsync-4k x1" --scenario fsync-4k --dir "$WORK" --connections 1 --duration "$DUR"
+run "limit fsync-4k x16" --scenario fsync-4k --dir "$WORK" --connections 16 --duration "$DUR"
+log "dd conv=fdatasync ($DD_COUNT MiB) into $WORK"
+DD_OUT="$(timeout 300 dd if=/dev/zero of="$WORK/ddtest" bs=1M count="$DD_COUNT" conv=fdatasync 2>&1 | tail -n1)" \
+    || DD_OUT=""
+rm -f "$WORK/ddtest"
+echo "   $DD_OUT" >&2
+DD_MBS="$(echo "$DD_OUT" | awk -F', ' '{ split($1, b, " "); split($(NF-1), s, " "); if (s[1] > 0) printf "%.1f", b[1] / s[1] / 1e6 }')"
+
+# --- scenarios --------------------------------------------------------------------------------
+run "stowage large-put L" "${STW[@]}" --scenario large-put --size "$LARGE"
+run "s3s large-put L" "${S3S[@]}" --scenario large-put --size "$LARGE"
+run "stowage large-put H" "${STW[@]}" --scenario large-put --size "$HUGE"
+run "stowage small-put 16" "${STW[@]}" --scenario small-put --connections 16 --duration "$DUR" --prepare "$PREP16"
+run "s3s small-put 16" "${S3S[@]}" --scenario small-put --connections 16 --duration "$DUR" --prepare "$PREP16"
+run "stowage small-put 64" "${STW[@]}" --scenario small-put --connections 64 --duration "$DUR" --prepare "$PREP64"
+run "s3s small-put 64" "${S3S[@]}" --scenario small-put --connections 64 --duration "$DUR" --prepare "$PREP64"
+run "stowage e2e 16" "${STW[@]}" --scenario e2e --connections 16 --duration "$DUR"
+run "stowage presign 16" "${STW[@]}" --scenario presign --connections 16 --duration "$DUR"
+run "stowage presign 64" "${STW[@]}" --scenario presign --connections 64 --duration "$DUR"
+run "stowage get-small 64" "${STW[@]}" --scenario get-small --connections 64 --duration "$DUR" --objects "$OBJECTS"
+run "s3s get-small 64" "${S3S[@]}" --scenario get-small --connections 64 --duration "$DUR" --objects "$OBJECTS"
+run "stowage get-large L" "${STW[@]}" --scenario get-large --size "$LARGE" --count 3
+run "s3s get-large L" "${S3S[@]}" --scenario get-large --size "$LARGE" --count 3
+
+# Relaxed ([storage] fsync = false) on a second instance, if this build has the setting.
+stop_pid "$S_PID"
+log "starting Stowage relaxed ([storage] fsync = false)"
+if start_stowage relaxed $'[storage]\nfsync = false'; then
+    run "stowage large-put L relaxed" --target stowage --endpoint "http://127.0.0.1:$STW_PORT" \
+        --token "$STW_TOKEN" --server-pid "$STW_PID" --scenario large-put --size "$LARGE"
+    stop_pid "$STW_PID"
+else
+    log "this build does not start with [storage] fsync = false; no relaxed row"
+fi
+
+# --- the table --------------------------------------------------------------------------------
+print_table() {
+    # get LABEL FIELD → value or empty
+    get() { { grep -F "\"label\":\"$1\"," "$RESULTS" || true; } | head -n1 \
+        | sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" | tr -d '"' | sed 's/^null$//'; }
+    num() { [ -n "$1" ] && awk -v v="$1" 'BEGIN { printf (v >= 100 ? "%.0f" : "%.1f"), v }'; }
+    ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'; }
+    pct() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b }'; }
+    mib() { [ -n "$1" ] && awk -v v="$1" 'BEGIN { printf "%.1f", v / 1024 }'; }
+    # row SCENARIO STOWAGE_LABEL S3S_LABEL FIELD LIMIT_VALUE LIMIT_NAME
+    row() {
+        local s f e lim
+        s="$(get "$2" "$4")"; f="$(get "$3" "$4")"; e="$(get "$2" errors)"; lim="$5"
+        local fe; fe="$(get "$3" errors)"
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" \
+            "$(num "$s" || true)${e:+$( [ "$e" != 0 ] && echo " (${e} err)")}" \
+            "$(num "$f" || true)${fe:+$( [ "$fe" != 0 ] && echo " (${fe} err)")}" \
+            "$(ratio "$s" "$f" || true)" \
+            "$( [ -n "$lim" ] && echo "$(num "$lim") $6" )" \
+            "$(pct "$s" "$lim" || true)" \
+            "$(get "$2" p99_ms)" \
+            "$(mib "$(get "$2" peak_rss_kib)" || true)" \
+            "$(mib "$(get "$3" peak_rss_kib)" || true)"
+    }
+    local sha sink_put sink_get fs1 fs16 lmib hmib
+    sha="$(get "limit sha256" mb_per_sec)"
+    sink_put="$(get "limit sink-put" mb_per_sec)"
+    sink_get="$(get "limit sink-get" mb_per_sec)"
+    fs1="$(get "limit fsync-4k x1" ops_per_sec)"
+    fs16="$(get "limit fsync-4k x16" ops_per_sec)"
+    lmib=$((LARGE / 1024 / 1024)); hmib=$((HUGE / 1024 / 1024))
+    echo
+    echo "| scenario | Stowage | s3s-fs | ratio | limit | % of limit | Stowage p99 ms | Stowage peak RSS MiB | s3s-fs peak RSS MiB |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    row "large PUT ${lmib} MiB, MB/s" "stowage large-put L" "s3s large-put L" mb_per_sec "$DD_MBS" "(dd fdatasync)"
+    row "large PUT ${hmib} MiB, MB/s" "stowage large-put H" "-" mb_per_sec "$DD_MBS" "(dd fdatasync)"
+    row "large PUT ${lmib} MiB relaxed (fsync=false), MB/s" "stowage large-put L relaxed" "s3s large-put L" mb_per_sec "$sink_put" "(hashing sink)"
+    row "small PUT 4 KiB, 16 conn, obj/s" "stowage small-put 16" "s3s small-put 16" ops_per_sec "$fs16" "(fsync/file, 16 writers)"
+    row "small PUT 4 KiB, 64 conn, obj/s" "stowage small-put 64" "s3s small-put 64" ops_per_sec "$fs16" "(fsync/file, 16 writers)"
+    row "e2e presign+PUT+complete 4 KiB, 16 conn, files/s" "stowage e2e 16" "-" ops_per_sec "" ""
+    row "presign, 16 conn, req/s" "stowage presign 16" "-" ops_per_sec "" ""
+    row "presign, 64 conn, req/s" "stowage presign 64" "-" ops_per_sec "" ""
+    row "GET 4 KiB, 64 conn, obj/s" "stowage get-small 64" "s3s get-small 64" ops_per_sec "" ""
+    row "GET ${lmib} MiB, MB/s" "stowage get-large L" "s3s get-large L" mb_per_sec "$sink_get" "(loopback GET)"
+    echo
+    echo "Machine limits measured in this run: SHA-256 one core $(num "$sha" || true) MB/s," \
+        "SHA-256+MD5 one core $(num "$(get "limit sha256+md5" mb_per_sec)" || true) MB/s," \
+        "hashing sink (loopback PUT, SHA-256) $(num "$sink_put" || true) MB/s," \
+        "loopback GET $(num "$sink_get" || true) MB/s," \
+        "dd conv=fdatasync ${DD_MBS:-?} MB/s," \
+        "write+fsync+rename+dir fsync of 4 KiB: $(num "$fs1" || true) files/s (1 writer)," \
+        "$(num "$fs16" || true) files/s (16 writers)."
+    echo "Peer: $S3S_VERSION. Mode: $([ "$QUICK" = 1 ] && echo quick || echo full)." \
+        "Host: $(nproc) CPUs, $(uname -sr). MB = 10^6 bytes. Raw results: results.jsonl."
+}
+print_table | tee "$WORK/table.md"
+if [ "$KEEP" = 0 ]; then cp "$RESULTS" "$BASE_DIR/last-results.jsonl"; cp "$WORK/table.md" "$BASE_DIR/last-table.md"; fi
