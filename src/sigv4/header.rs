@@ -179,8 +179,9 @@ struct AuthorizationHeader<'h> {
 /// 7. Only then the time: more than [`MAX_CLOCK_SKEW_SECS`] away from `now` in either
 ///    direction is 403 `RequestTimeTooSkewed`.
 ///
-/// The canonical request uses the `x-amz-content-sha256` value exactly as sent. Unsigned
-/// `x-amz-*` headers are tolerated (SDKs and proxies add some); only signed headers count.
+/// The canonical request uses the `x-amz-content-sha256` value exactly as sent. Only signed
+/// headers count here; refusing unsigned `x-amz-*` headers, as S3 does, is the caller's policy
+/// (`api/s3/auth.rs`), since it decides what such a header could change.
 pub fn verify_header_auth(
     req: &RequestParts<'_>,
     secret_for: impl Fn(&str) -> Option<String>,
