@@ -19,6 +19,7 @@ use super::canonical::{
     canonical_headers, canonical_query, canonical_request, canonical_uri_from_raw, parse_query,
 };
 use super::chunked::StreamingMode;
+use super::credential::Credential;
 use super::error::{echo, AuthError};
 use super::http_date::parse_http_date;
 use super::key::SigningKey;
@@ -363,46 +364,12 @@ fn parse_authorization(value: &str) -> Result<AuthorizationHeader<'_>, AuthError
 }
 
 /// The parsed `Credential=` value.
-struct Credential<'h> {
-    access_key_id: &'h str,
-    date: &'h str,
-    region: &'h str,
-    service: &'h str,
-    terminator: &'h str,
-}
-
 fn parse_credential(value: &str) -> Result<Credential<'_>, AuthError> {
-    let mal = || {
+    Credential::parse(value).ok_or_else(|| {
         malformed(
             "the Credential is mal-formed; expecting \
              \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".",
         )
-    };
-    let mut parts = value.split('/');
-    let (Some(access_key_id), Some(date), Some(region), Some(service), Some(terminator), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return Err(mal());
-    };
-    let well_formed = !access_key_id.is_empty()
-        && date.len() == 8
-        && date.bytes().all(|b| b.is_ascii_digit())
-        && !region.is_empty()
-        && !service.is_empty();
-    if !well_formed {
-        return Err(mal());
-    }
-    Ok(Credential {
-        access_key_id,
-        date,
-        region,
-        service,
-        terminator,
     })
 }
 

@@ -17,6 +17,7 @@
 //! - [`string_to_sign`]: the string to sign, dates, credential scope, chunk and trailer
 //!   variants.
 //! - [`http_date`]: RFC 2616 dates from `Date` / `x-amz-date` headers.
+//! - [`credential`]: the five parts of a SigV4 credential, shape-checked.
 //! - [`key`]: credentials, signing-key derivation ([`SigningKey`]), HMAC.
 //! - [`mod@presign`]: building a presigned query string.
 //! - [`verify`]: checking a presigned (query) request, in S3's error order.
@@ -32,6 +33,7 @@
 pub mod canonical;
 pub mod checksum;
 pub mod chunked;
+pub mod credential;
 pub mod encode;
 pub mod error;
 pub mod header;

@@ -13,6 +13,7 @@ use time::{Duration, OffsetDateTime};
 use super::canonical::{
     canonical_headers, canonical_query, canonical_request, canonical_uri_from_raw, parse_query,
 };
+use super::credential::Credential;
 use super::error::{echo, AuthError};
 use super::key::{signature, signing_key};
 use super::string_to_sign::{
@@ -93,13 +94,6 @@ impl Presigned {
 }
 
 /// The parsed `X-Amz-Credential` value.
-struct Credential<'q> {
-    access_key_id: &'q str,
-    date: &'q str,
-    region: &'q str,
-    service: &'q str,
-}
-
 /// Verifies a presigned request.
 ///
 /// `secret_for` maps an access key id to its secret (`None` = unknown key). Checks run in this
@@ -266,38 +260,14 @@ fn optional_single_param<'q>(
 
 /// `<access key id>/<yyyymmdd>/<region>/<service>/aws4_request`, every part non-empty.
 fn parse_credential(value: &str) -> Result<Credential<'_>, AuthError> {
-    let malformed = || {
-        AuthError::query(
-            "Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; \
-             expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".",
-        )
-    };
-    let mut parts = value.split('/');
-    let (Some(access_key_id), Some(date), Some(region), Some(service), Some(terminator), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return Err(malformed());
-    };
-    let well_formed = !access_key_id.is_empty()
-        && date.len() == 8
-        && date.bytes().all(|b| b.is_ascii_digit())
-        && !region.is_empty()
-        && !service.is_empty()
-        && terminator == SCOPE_TERMINATOR;
-    if !well_formed {
-        return Err(malformed());
-    }
-    Ok(Credential {
-        access_key_id,
-        date,
-        region,
-        service,
-    })
+    Credential::parse(value)
+        .filter(|c| c.terminator == SCOPE_TERMINATOR)
+        .ok_or_else(|| {
+            AuthError::query(
+                "Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; \
+                 expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".",
+            )
+        })
 }
 
 /// Decimal seconds in `1..=MAX_EXPIRES_SECS`, digits only (no sign, no spaces).
