@@ -194,11 +194,11 @@ pub async fn delete_object(
     bucket_name: &str,
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    bucket::require(app, bucket_name).await?;
     let (b, k) = (bucket_name.to_string(), key.to_string());
-    // Deleting a missing key succeeds, as in S3.
-    if let Some(old) = app.db(move |db| db.delete_object(&b, &k)).await? {
-        app.release_blob(old.sha256).await?;
+    match app.db(move |db| db.delete_object(&b, &k)).await? {
+        Some(old) => app.release_blob(old.sha256).await.map(|_| ())?,
+        // Deleting a missing key succeeds, as in S3; a missing bucket does not.
+        None => bucket::require(app, bucket_name).await?,
     }
     Ok(empty(StatusCode::NO_CONTENT))
 }
@@ -347,12 +347,14 @@ pub async fn get_object(
     bucket_name: &str,
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    bucket::require(app, bucket_name).await?;
     let (b, k) = (bucket_name.to_string(), key.to_string());
-    let obj = app
-        .db(move |db| db.get_object(&b, &k))
-        .await?
-        .ok_or_else(|| ApiError::NoSuchKey("The specified key does not exist.".into()))?;
+    let Some(obj) = app.db(move |db| db.get_object(&b, &k)).await? else {
+        // Only a miss needs the second look, to name the right error.
+        bucket::require(app, bucket_name).await?;
+        return Err(ApiError::NoSuchKey(
+            "The specified key does not exist.".into(),
+        ));
+    };
     let head = parts.method == Method::HEAD;
     let checksum_mode = header_str(&parts.headers, "x-amz-checksum-mode")
         .is_some_and(|v| v.eq_ignore_ascii_case("enabled"));
