@@ -84,6 +84,10 @@ fn bucket_lifecycle() {
     assert_eq!(call(&s, "PUT", "/photos", &[]).status, 200);
     call(&s, "PUT", "/photos", &[]).assert_s3_error(409, "BucketAlreadyOwnedByYou");
     call(&s, "PUT", "/Bad_Name", &[]).assert_s3_error(400, "InvalidBucketName");
+    assert!(
+        !call(&s, "GET", "/", &[]).body.contains("Bad_Name"),
+        "bucket created anyway"
+    );
     assert_eq!(call(&s, "HEAD", "/photos", &[]).status, 200);
     assert_eq!(call(&s, "HEAD", "/nothing-here", &[]).status, 404);
     let loc = call(&s, "GET", "/photos", &[("location", "")]);
@@ -174,7 +178,10 @@ fn arbitrary_keys_round_trip_with_metadata() {
         list.body
     );
     let long = format!("/uploads/{}", "k".repeat(1025));
+    let before = s.blobs().len();
     put_obj(&s, &long, b"x", &[]).assert_s3_error(400, "KeyTooLongError");
+    assert_eq!(s.blobs().len(), before, "a blob was stored");
+    assert!(s.temps().is_empty());
 }
 
 #[test]
@@ -646,6 +653,11 @@ fn delete_objects_removes_many_and_refuses_too_many() {
         &format!("<Delete>{many}</Delete>"),
     )
     .assert_s3_error(400, "MalformedXML");
+    assert_eq!(
+        get(&signed(&s, "GET", "/uploads/b", &[])).0,
+        200,
+        "deleted anyway"
+    );
     let q = post(
         &s,
         "/uploads",
@@ -932,4 +944,17 @@ fn a_multipart_object_can_be_copied_as_a_part() {
         let r = Resp::from(put_req(&s, "/uploads/mp-dst", &q, &headers).call());
         assert_eq!(r.status, 200, "{range:?}: {}", r.body);
     }
+}
+
+#[test]
+fn a_put_over_five_gib_is_refused_before_its_body() {
+    let s = TestServer::start();
+    let url = signed(&s, "PUT", "/uploads/huge", &[]);
+    let (path, host) = split_url(&url);
+    let head = format!("PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 6000000000\r\n\r\n");
+    let raw = raw_request(s.addr, head.as_bytes(), true);
+    assert!(raw.starts_with("HTTP/1.1 400"), "{raw}");
+    assert!(raw.contains("<Code>EntityTooLarge</Code>"), "{raw}");
+    call(&s, "GET", "/uploads/huge", &[]).assert_s3_error(404, "NoSuchKey");
+    assert!(s.blobs().is_empty() && s.temps().is_empty());
 }
