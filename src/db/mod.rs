@@ -268,6 +268,10 @@ pub enum DbError {
     TooNew { found: i64, supported: i64 },
     #[error("database lock poisoned by an earlier panic")]
     Poisoned,
+    /// The group-commit fdatasync of the WAL failed: the commits it covered
+    /// may not be durable, so none of them is answered as stored.
+    #[error("could not sync the database journal: {0}")]
+    Sync(std::io::Error),
 }
 
 /// The index. Methods are synchronous (SQLite is); async callers run them
