@@ -516,8 +516,8 @@ impl Index for SqliteIndex {
     ) -> Result<PresignOutcome, DbError> {
         // One write transaction: the read and the write below are one decision.
         self.write(|tx| {
-            let existing = get_file(&tx, &d.id)?;
-            let stored_blob = blob_info(&tx, &d.sha256)?.filter(|b| b.size == d.size);
+            let existing = get_file(tx, &d.id)?;
+            let stored_blob = blob_info(tx, &d.sha256)?.filter(|b| b.size == d.size);
             let linkable = dedupe && stored_blob.is_some();
             let outcome = match existing {
                 Some(rec) => {
@@ -571,10 +571,10 @@ impl Index for SqliteIndex {
                 }
             };
             if let (PresignOutcome::AlreadyStored, Some(blob)) = (&outcome, stored_blob) {
-                if let Some(rec) = get_file(&tx, &d.id)? {
-                    ensure_bucket(&tx, bucket, now)?;
-                    if get_object_row(&tx, bucket, &rec.id.to_string())?.is_none() {
-                        upsert_object(&tx, &file_object(bucket, &rec, &blob, now))?;
+                if let Some(rec) = get_file(tx, &d.id)? {
+                    ensure_bucket(tx, bucket, now)?;
+                    if get_object_row(tx, bucket, &rec.id.to_string())?.is_none() {
+                        upsert_object(tx, &file_object(bucket, &rec, &blob, now))?;
                     }
                 }
             }
@@ -594,10 +594,10 @@ impl Index for SqliteIndex {
         now: i64,
     ) -> Result<(MarkOutcome, Option<Digest>), DbError> {
         self.write(|tx| {
-            let rec = get_file(&tx, id)?;
+            let rec = get_file(tx, id)?;
             let outcome = match rec {
                 Some(r) if r.sha256 == blob.sha256 && r.size == blob.size => {
-                    record_blob(&tx, blob, now)?;
+                    record_blob(tx, blob, now)?;
                     if r.status.has_bytes() {
                         (MarkOutcome::AlreadyStored, None)
                     } else {
@@ -605,8 +605,8 @@ impl Index for SqliteIndex {
                             "UPDATE files SET status = 'uploaded', uploaded_at = ?2 WHERE id = ?1",
                             params![id.to_string(), now],
                         )?;
-                        ensure_bucket(&tx, bucket, now)?;
-                        let replaced = upsert_object(&tx, &file_object(bucket, &r, blob, now))?;
+                        ensure_bucket(tx, bucket, now)?;
+                        let replaced = upsert_object(tx, &file_object(bucket, &r, blob, now))?;
                         (MarkOutcome::Marked, replaced)
                     }
                 }
@@ -618,7 +618,7 @@ impl Index for SqliteIndex {
 
     fn complete(&self, id: &Uuid, now: i64) -> Result<CompleteOutcome, DbError> {
         self.write(|tx| {
-            let outcome = match get_file(&tx, id)? {
+            let outcome = match get_file(tx, id)? {
                 None => CompleteOutcome::NotFound,
                 Some(r) if r.status == Status::Pending => CompleteOutcome::NotUploaded(r),
                 Some(mut r) => {
@@ -650,8 +650,8 @@ impl Index for SqliteIndex {
                 size,
                 md5: None,
             };
-            let claim = if blob_in_use(&tx, sha256)? {
-                record_blob(&tx, &info, now)?;
+            let claim = if blob_in_use(tx, sha256)? {
+                record_blob(tx, &info, now)?;
                 BlobClaim::Referenced
             } else {
                 let pending: Vec<String> = tx
@@ -664,16 +664,16 @@ impl Index for SqliteIndex {
                     tx.execute("DELETE FROM blobs WHERE sha256 = ?1", [sha256.hex()])?;
                     BlobClaim::Unreferenced
                 } else {
-                    record_blob(&tx, &info, now)?;
-                    ensure_bucket(&tx, bucket, now)?;
+                    record_blob(tx, &info, now)?;
+                    ensure_bucket(tx, bucket, now)?;
                     for id in &pending {
                         tx.execute(
                             "UPDATE files SET status = 'uploaded', uploaded_at = ?2 WHERE id = ?1",
                             params![id, now],
                         )?;
                         let id = Uuid::parse_str(id).map_err(|_| DbError::Corrupt("files.id"))?;
-                        if let Some(rec) = get_file(&tx, &id)? {
-                            upsert_object(&tx, &file_object(bucket, &rec, &info, now))?;
+                        if let Some(rec) = get_file(tx, &id)? {
+                            upsert_object(tx, &file_object(bucket, &rec, &info, now))?;
                         }
                     }
                     BlobClaim::Relinked(pending.len())
@@ -713,7 +713,7 @@ impl Index for SqliteIndex {
 
     fn release_blob(&self, sha256: &Digest) -> Result<bool, DbError> {
         self.write(|tx| {
-            let free = !blob_in_use(&tx, sha256)?;
+            let free = !blob_in_use(tx, sha256)?;
             if free {
                 tx.execute("DELETE FROM blobs WHERE sha256 = ?1", [sha256.hex()])?;
             }
@@ -792,8 +792,8 @@ impl Index for SqliteIndex {
             if !exists {
                 return Ok(PutObjectOutcome::NoSuchBucket);
             }
-            record_blob(&tx, blob, obj.last_modified)?;
-            let replaced = upsert_object(&tx, obj)?;
+            record_blob(tx, blob, obj.last_modified)?;
+            let replaced = upsert_object(tx, obj)?;
             Ok(PutObjectOutcome::Stored { replaced })
         })
     }
@@ -804,7 +804,7 @@ impl Index for SqliteIndex {
 
     fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, DbError> {
         self.write(|tx| {
-            let rec = get_object_row(&tx, bucket, key)?;
+            let rec = get_object_row(tx, bucket, key)?;
             if rec.is_some() {
                 tx.execute(
                     "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
@@ -870,7 +870,7 @@ impl Index for SqliteIndex {
         blob: &BlobInfo,
     ) -> Result<PutPartOutcome, DbError> {
         self.write(|tx| {
-            if get_multipart_row(&tx, upload_id)?.is_none() {
+            if get_multipart_row(tx, upload_id)?.is_none() {
                 return Ok(PutPartOutcome::NoSuchUpload);
             }
             let previous: Option<String> = tx
@@ -880,7 +880,7 @@ impl Index for SqliteIndex {
                     |r| r.get(0),
                 )
                 .optional()?;
-            record_blob(&tx, blob, part.last_modified)?;
+            record_blob(tx, blob, part.last_modified)?;
             tx.execute(
                 "INSERT INTO multipart_parts (upload_id, part_number, sha256, size, md5, last_modified) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (upload_id, part_number) DO UPDATE SET \
@@ -927,7 +927,7 @@ impl Index for SqliteIndex {
         blob: &BlobInfo,
     ) -> Result<CompleteMultipartOutcome, DbError> {
         self.write(|tx| {
-            if get_multipart_row(&tx, upload_id)?.is_none() {
+            if get_multipart_row(tx, upload_id)?.is_none() {
                 return Ok(CompleteMultipartOutcome::NoSuchUpload);
             }
             // The parts assembled must still be the parts recorded: a part
@@ -944,9 +944,9 @@ impl Index for SqliteIndex {
                     return Ok(CompleteMultipartOutcome::PartsChanged);
                 }
             }
-            let mut released = part_blobs(&tx, upload_id)?;
-            record_blob(&tx, blob, obj.last_modified)?;
-            if let Some(old) = upsert_object(&tx, obj)? {
+            let mut released = part_blobs(tx, upload_id)?;
+            record_blob(tx, blob, obj.last_modified)?;
+            if let Some(old) = upsert_object(tx, obj)? {
                 released.push(old);
             }
             tx.execute(
@@ -969,10 +969,10 @@ impl Index for SqliteIndex {
 
     fn abort_multipart(&self, upload_id: &str) -> Result<Option<Vec<Digest>>, DbError> {
         self.write(|tx| {
-            if get_multipart_row(&tx, upload_id)?.is_none() {
+            if get_multipart_row(tx, upload_id)?.is_none() {
                 return Ok(None);
             }
-            let blobs = part_blobs(&tx, upload_id)?;
+            let blobs = part_blobs(tx, upload_id)?;
             tx.execute(
                 "DELETE FROM multipart_parts WHERE upload_id = ?1",
                 [upload_id],
