@@ -189,9 +189,9 @@ pub async fn put(
     // Publish and record under the blob's lock, so a concurrent delete of
     // the same content cannot remove the file between the two.
     let lock = app.blob_lock(&got).await;
-    received.staged.commit(&got).await?;
+    let inline = received.payload.publish(&got).await?;
     let marked = app
-        .db(move |db| db.mark_uploaded(&id, &blob, &bucket, now))
+        .db(move |db| db.mark_uploaded(&id, &blob, inline.as_deref(), &bucket, now))
         .await;
     drop(lock);
     match marked {

@@ -93,6 +93,10 @@ const MIGRATIONS: &[&str] = &[
         etag          TEXT NOT NULL,
         completed_at  INTEGER NOT NULL
      );",
+    // 5: small blobs kept inline: their bytes are committed in the same
+    // transaction as the row that references them (group commit, no file
+    // and no per-file fsync). NULL: the bytes are in the blob store.
+    "ALTER TABLE blobs ADD COLUMN data BLOB;",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -274,6 +274,9 @@ pub enum DbError {
     Sync(std::io::Error),
 }
 
+/// The bytes of a blob kept inline in the index.
+pub type InlineBytes = Vec<u8>;
+
 /// The index. Methods are synchronous (SQLite is); async callers run them
 /// on the blocking pool.
 pub trait Index: Send + Sync + 'static {
@@ -293,10 +296,15 @@ pub trait Index: Send + Sync + 'static {
     /// size, records the blob, and makes the file visible as the S3 object
     /// `bucket/<id>`. Returns the outcome and the blob the object key
     /// referred to before, if different.
+    ///
+    /// `inline`: the blob's bytes, to keep in the index itself (small
+    /// blobs; see `app::INLINE_BLOB_MAX`); `None` when they are in the blob
+    /// store. The same holds for `put_object` and `put_part`.
     fn mark_uploaded(
         &self,
         id: &Uuid,
         blob: &BlobInfo,
+        inline: Option<&[u8]>,
         bucket: &str,
         now: i64,
     ) -> Result<(MarkOutcome, Option<Digest>), DbError>;
@@ -325,8 +333,23 @@ pub trait Index: Send + Sync + 'static {
     fn delete_bucket(&self, name: &str) -> Result<DeleteBucketOutcome, DbError>;
 
     /// Records the blob and points `bucket/key` at it, in one transaction.
-    fn put_object(&self, obj: &ObjectRecord, blob: &BlobInfo) -> Result<PutObjectOutcome, DbError>;
+    fn put_object(
+        &self,
+        obj: &ObjectRecord,
+        blob: &BlobInfo,
+        inline: Option<&[u8]>,
+    ) -> Result<PutObjectOutcome, DbError>;
     fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, DbError>;
+    /// `get_object` plus the blob's bytes if they are kept inline, in one
+    /// lookup (the GET path).
+    fn get_object_inline(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<(ObjectRecord, Option<InlineBytes>)>, DbError>;
+    /// The bytes of a blob kept inline; `None` if it is not (its bytes are
+    /// in the blob store, or it is not recorded).
+    fn blob_data(&self, sha256: &Digest) -> Result<Option<Vec<u8>>, DbError>;
     /// Removes `bucket/key`; returns the record that was there.
     fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, DbError>;
     /// Objects of `bucket` whose key starts with `prefix` and sorts after
@@ -347,6 +370,7 @@ pub trait Index: Send + Sync + 'static {
         upload_id: &str,
         part: &PartRecord,
         blob: &BlobInfo,
+        inline: Option<&[u8]>,
     ) -> Result<PutPartOutcome, DbError>;
     /// Parts with numbers above `after`, ascending, at most `limit`.
     fn list_parts(

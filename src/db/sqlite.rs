@@ -23,9 +23,9 @@ use uuid::Uuid;
 
 use super::{
     migrations, BlobClaim, BlobInfo, BucketRecord, CompleteMultipartOutcome, CompleteOutcome,
-    DbError, Declared, DeleteBucketOutcome, FileRecord, Index, MarkOutcome, MultipartUpload,
-    ObjectMeta, ObjectRecord, PartRecord, PresignOutcome, PutObjectOutcome, PutPartOutcome, Status,
-    TokenRecord,
+    DbError, Declared, DeleteBucketOutcome, FileRecord, Index, InlineBytes, MarkOutcome,
+    MultipartUpload, ObjectMeta, ObjectRecord, PartRecord, PresignOutcome, PutObjectOutcome,
+    PutPartOutcome, Status, TokenRecord,
 };
 use crate::store::Digest;
 
@@ -280,15 +280,36 @@ fn blob_info(conn: &Connection, sha256: &Digest) -> Result<Option<BlobInfo>, DbE
     .transpose()
 }
 
-/// Records a durable blob (idempotent; fills a missing MD5).
-fn record_blob(conn: &Connection, blob: &BlobInfo, now: i64) -> Result<(), DbError> {
+/// Records a durable blob (idempotent; fills a missing MD5, and keeps
+/// `inline` bytes if the row has none yet).
+fn record_blob(
+    conn: &Connection,
+    blob: &BlobInfo,
+    inline: Option<&[u8]>,
+    now: i64,
+) -> Result<(), DbError> {
     let md5 = blob.md5.map(hex::encode);
-    conn.execute(
-        "INSERT INTO blobs (sha256, size, md5, created_at) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT (sha256) DO UPDATE SET md5 = coalesce(blobs.md5, excluded.md5)",
-        params![blob.sha256.hex(), blob.size as i64, md5, now],
-    )?;
+    conn.prepare_cached(
+        "INSERT INTO blobs (sha256, size, md5, created_at, data) VALUES (?1, ?2, ?3, ?4, ?5) \
+         ON CONFLICT (sha256) DO UPDATE SET md5 = coalesce(blobs.md5, excluded.md5), \
+         data = coalesce(blobs.data, excluded.data)",
+    )?
+    .execute(params![
+        blob.sha256.hex(),
+        blob.size as i64,
+        md5,
+        now,
+        inline
+    ])?;
     Ok(())
+}
+
+/// The inline bytes of a blob, if it has them.
+fn inline_data(conn: &Connection, sha256: &Digest) -> Result<Option<Vec<u8>>, DbError> {
+    Ok(conn
+        .prepare_cached("SELECT data FROM blobs WHERE sha256 = ?1 AND data IS NOT NULL")?
+        .query_row([sha256.hex()], |r| r.get(0))
+        .optional()?)
 }
 
 /// Whether any file with bytes or any object refers to the blob.
@@ -590,6 +611,7 @@ impl Index for SqliteIndex {
         &self,
         id: &Uuid,
         blob: &BlobInfo,
+        inline: Option<&[u8]>,
         bucket: &str,
         now: i64,
     ) -> Result<(MarkOutcome, Option<Digest>), DbError> {
@@ -597,7 +619,7 @@ impl Index for SqliteIndex {
             let rec = get_file(tx, id)?;
             let outcome = match rec {
                 Some(r) if r.sha256 == blob.sha256 && r.size == blob.size => {
-                    record_blob(tx, blob, now)?;
+                    record_blob(tx, blob, inline, now)?;
                     if r.status.has_bytes() {
                         (MarkOutcome::AlreadyStored, None)
                     } else {
@@ -651,7 +673,7 @@ impl Index for SqliteIndex {
                 md5: None,
             };
             let claim = if blob_in_use(tx, sha256)? {
-                record_blob(tx, &info, now)?;
+                record_blob(tx, &info, None, now)?;
                 BlobClaim::Referenced
             } else {
                 let pending: Vec<String> = tx
@@ -664,7 +686,7 @@ impl Index for SqliteIndex {
                     tx.execute("DELETE FROM blobs WHERE sha256 = ?1", [sha256.hex()])?;
                     BlobClaim::Unreferenced
                 } else {
-                    record_blob(tx, &info, now)?;
+                    record_blob(tx, &info, None, now)?;
                     ensure_bucket(tx, bucket, now)?;
                     for id in &pending {
                         tx.execute(
@@ -779,7 +801,12 @@ impl Index for SqliteIndex {
         })
     }
 
-    fn put_object(&self, obj: &ObjectRecord, blob: &BlobInfo) -> Result<PutObjectOutcome, DbError> {
+    fn put_object(
+        &self,
+        obj: &ObjectRecord,
+        blob: &BlobInfo,
+        inline: Option<&[u8]>,
+    ) -> Result<PutObjectOutcome, DbError> {
         self.write(|tx| {
             let exists = tx
                 .query_row(
@@ -792,7 +819,7 @@ impl Index for SqliteIndex {
             if !exists {
                 return Ok(PutObjectOutcome::NoSuchBucket);
             }
-            record_blob(tx, blob, obj.last_modified)?;
+            record_blob(tx, blob, inline, obj.last_modified)?;
             let replaced = upsert_object(tx, obj)?;
             Ok(PutObjectOutcome::Stored { replaced })
         })
@@ -800,6 +827,24 @@ impl Index for SqliteIndex {
 
     fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, DbError> {
         self.read(|conn| get_object_row(conn, bucket, key))
+    }
+
+    fn get_object_inline(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<(ObjectRecord, Option<InlineBytes>)>, DbError> {
+        self.read(|conn| {
+            let Some(obj) = get_object_row(conn, bucket, key)? else {
+                return Ok(None);
+            };
+            let data = inline_data(conn, &obj.sha256)?;
+            Ok(Some((obj, data)))
+        })
+    }
+
+    fn blob_data(&self, sha256: &Digest) -> Result<Option<Vec<u8>>, DbError> {
+        self.read(|conn| inline_data(conn, sha256))
     }
 
     fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, DbError> {
@@ -868,6 +913,7 @@ impl Index for SqliteIndex {
         upload_id: &str,
         part: &PartRecord,
         blob: &BlobInfo,
+        inline: Option<&[u8]>,
     ) -> Result<PutPartOutcome, DbError> {
         self.write(|tx| {
             if get_multipart_row(tx, upload_id)?.is_none() {
@@ -880,7 +926,7 @@ impl Index for SqliteIndex {
                     |r| r.get(0),
                 )
                 .optional()?;
-            record_blob(tx, blob, part.last_modified)?;
+            record_blob(tx, blob, inline, part.last_modified)?;
             tx.execute(
                 "INSERT INTO multipart_parts (upload_id, part_number, sha256, size, md5, last_modified) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (upload_id, part_number) DO UPDATE SET \
@@ -945,7 +991,7 @@ impl Index for SqliteIndex {
                 }
             }
             let mut released = part_blobs(tx, upload_id)?;
-            record_blob(tx, blob, obj.last_modified)?;
+            record_blob(tx, blob, None, obj.last_modified)?;
             if let Some(old) = upsert_object(tx, obj)? {
                 released.push(old);
             }
@@ -1164,19 +1210,19 @@ mod tests {
         ));
         // Wrong hash never marks.
         assert_eq!(
-            db.mark_uploaded(&d.id, &blob(Digest([2; 32]), 10), "uploads", 1)
+            db.mark_uploaded(&d.id, &blob(Digest([2; 32]), 10), None, "uploads", 1)
                 .unwrap()
                 .0,
             MarkOutcome::NotFound
         );
         assert_eq!(
-            db.mark_uploaded(&d.id, &blob(d.sha256, 10), "uploads", 1)
+            db.mark_uploaded(&d.id, &blob(d.sha256, 10), None, "uploads", 1)
                 .unwrap()
                 .0,
             MarkOutcome::Marked
         );
         assert_eq!(
-            db.mark_uploaded(&d.id, &blob(d.sha256, 10), "uploads", 2)
+            db.mark_uploaded(&d.id, &blob(d.sha256, 10), None, "uploads", 2)
                 .unwrap()
                 .0,
             MarkOutcome::AlreadyStored
@@ -1199,7 +1245,7 @@ mod tests {
         let db = SqliteIndex::open(dir.path()).unwrap();
         let a = declared(7, 5);
         db.presign(&a, "uploads", 0, 900, true).unwrap();
-        db.mark_uploaded(&a.id, &blob(a.sha256, 5), "uploads", 1)
+        db.mark_uploaded(&a.id, &blob(a.sha256, 5), None, "uploads", 1)
             .unwrap();
         let b = declared(7, 5);
         assert!(matches!(
@@ -1231,7 +1277,7 @@ mod tests {
         db.presign(&old, "uploads", 0, 100, true).unwrap();
         db.presign(&fresh, "uploads", 0, 10_000, true).unwrap();
         db.presign(&done, "uploads", 0, 100, true).unwrap();
-        db.mark_uploaded(&done.id, &blob(done.sha256, 1), "uploads", 1)
+        db.mark_uploaded(&done.id, &blob(done.sha256, 1), None, "uploads", 1)
             .unwrap();
         assert_eq!(db.sweep_pending(5_000, &[]).unwrap(), 1);
         assert!(db.get(&old.id).unwrap().is_none());
@@ -1283,20 +1329,20 @@ mod tests {
         let db = SqliteIndex::open(dir.path()).unwrap();
         let o = object("b1", "a/ü b+c", 1);
         assert_eq!(
-            db.put_object(&o, &blob(o.sha256, 3)).unwrap(),
+            db.put_object(&o, &blob(o.sha256, 3), None).unwrap(),
             PutObjectOutcome::NoSuchBucket
         );
         assert!(db.create_bucket("b1", 0).unwrap());
         assert!(!db.create_bucket("b1", 0).unwrap());
         assert_eq!(
-            db.put_object(&o, &blob(o.sha256, 3)).unwrap(),
+            db.put_object(&o, &blob(o.sha256, 3), None).unwrap(),
             PutObjectOutcome::Stored { replaced: None }
         );
         assert_eq!(db.get_object("b1", "a/ü b+c").unwrap().unwrap(), o);
         // Overwrite with other bytes names the blob it replaced.
         let o2 = object("b1", "a/ü b+c", 2);
         assert_eq!(
-            db.put_object(&o2, &blob(o2.sha256, 3)).unwrap(),
+            db.put_object(&o2, &blob(o2.sha256, 3), None).unwrap(),
             PutObjectOutcome::Stored {
                 replaced: Some(o.sha256)
             }
@@ -1326,7 +1372,7 @@ mod tests {
         db.create_bucket("b", 0).unwrap();
         for (i, k) in ["b", "a/2", "a/1", "é", "Z", "a%"].iter().enumerate() {
             let o = object("b", k, i as u8);
-            db.put_object(&o, &blob(o.sha256, 3)).unwrap();
+            db.put_object(&o, &blob(o.sha256, 3), None).unwrap();
         }
         let keys = |v: Vec<ObjectRecord>| v.into_iter().map(|o| o.key).collect::<Vec<_>>();
         assert_eq!(
@@ -1349,7 +1395,7 @@ mod tests {
         let db = SqliteIndex::open(dir.path()).unwrap();
         let d = declared(4, 10);
         db.presign(&d, "uploads", 0, 900, true).unwrap();
-        db.mark_uploaded(&d.id, &blob(d.sha256, 10), "uploads", 1)
+        db.mark_uploaded(&d.id, &blob(d.sha256, 10), None, "uploads", 1)
             .unwrap();
         let o = db
             .get_object("uploads", &d.id.to_string())

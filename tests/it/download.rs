@@ -142,3 +142,52 @@ fn anonymous_requests_and_unknown_buckets_are_refused() {
     Resp::from(ureq::get(&signed_url(&s, "GET", &format!("/uploads/{id}"))).call())
         .assert_s3_error(404, "NoSuchKey");
 }
+
+#[test]
+fn small_files_live_in_the_index_larger_ones_as_blob_files_and_both_read_back() {
+    let max = stowage::app::INLINE_BLOB_MAX as usize;
+    let s = TestServer::start();
+    let small = TestFile::new(max);
+    let large = TestFile::new(max + 1);
+    stored(&s, &small);
+    stored(&s, &large);
+    let (small_hex, large_hex) = (hex::encode(small.sha256()), hex::encode(large.sha256()));
+
+    // Where the bytes are: the small file's only in the index (no file, no
+    // fsync of its own), the large file's only as a blob file.
+    let inline: Vec<String> = s.inline_blobs().into_iter().map(|(h, _)| h).collect();
+    assert_eq!(inline, vec![small_hex.clone()]);
+    let files: Vec<String> = s
+        .blob_files()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(files, vec![large_hex.clone()]);
+    assert_eq!(s.blob_bytes(&small_hex).unwrap(), small.bytes);
+
+    // Both read back whole and by range after a restart.
+    let s = s.restart();
+    for f in [&small, &large] {
+        let c = s.complete(&f.id);
+        let url = c.json()["data"]["downloadURL"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (status, _, body) = get(&url);
+        assert_eq!(status, 200);
+        assert_eq!(body, f.bytes);
+        let r = ureq::get(&url)
+            .set("Range", "bytes=100-199")
+            .call()
+            .unwrap();
+        assert_eq!(r.status(), 206);
+        let mut part = Vec::new();
+        std::io::Read::read_to_end(&mut r.into_reader(), &mut part).unwrap();
+        assert_eq!(part, f.bytes[100..200]);
+    }
+    assert_eq!(s.blobs(), {
+        let mut v = vec![small_hex, large_hex];
+        v.sort();
+        v
+    });
+}

@@ -169,9 +169,56 @@ impl TestServer {
         self.clock.now()
     }
 
+    /// The hex digest of every stored blob, wherever its bytes are: a file
+    /// under `blobs/` or inline in the index (small blobs), sorted.
+    pub fn blobs(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .blob_files()
+            .iter()
+            .filter_map(|p| p.file_name()?.to_str().map(str::to_string))
+            .chain(self.inline_blobs().into_iter().map(|(hex, _)| hex))
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
     /// Every blob file under `blobs/`.
-    pub fn blobs(&self) -> Vec<PathBuf> {
+    pub fn blob_files(&self) -> Vec<PathBuf> {
         files_under(&self.data_dir.join("blobs"))
+    }
+
+    /// Blobs kept inline in the index, with their bytes, read straight from
+    /// the SQLite file (a second connection, as an operator's would be).
+    pub fn inline_blobs(&self) -> Vec<(String, Vec<u8>)> {
+        let db = self.data_dir.join("stowage.db");
+        let Ok(conn) = rusqlite::Connection::open(db) else {
+            return Vec::new();
+        };
+        let Ok(mut stmt) = conn.prepare("SELECT sha256, data FROM blobs WHERE data IS NOT NULL")
+        else {
+            return Vec::new(); // before migration 5
+        };
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// The stored bytes of blob `hex`, from its file or the index.
+    pub fn blob_bytes(&self, hex: &str) -> Option<Vec<u8>> {
+        let file = self
+            .data_dir
+            .join("blobs")
+            .join(&hex[0..2])
+            .join(&hex[2..4])
+            .join(hex);
+        std::fs::read(file).ok().or_else(|| {
+            self.inline_blobs()
+                .into_iter()
+                .find(|(h, _)| h == hex)
+                .map(|(_, b)| b)
+        })
     }
 
     /// Every file under `tmp/`.

@@ -142,7 +142,7 @@ fn arbitrary_keys_round_trip_with_metadata() {
         assert_eq!(h("etag"), Some(etag));
     }
     // Nothing a key says became a path: blobs are only content-addressed.
-    for p in s.blobs() {
+    for p in s.blob_files() {
         let name = p.file_name().unwrap().to_str().unwrap();
         assert_eq!(name.len(), 64, "{p:?}");
     }

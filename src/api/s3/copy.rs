@@ -118,7 +118,9 @@ pub async fn copy_object(
             "the copy source changed while it was being copied; retry the copy".into(),
         ));
     }
-    let outcome = app.db(move |db| db.put_object(&record, &blob)).await?;
+    let outcome = app
+        .db(move |db| db.put_object(&record, &blob, None))
+        .await?;
     drop(lock);
     match outcome {
         PutObjectOutcome::Stored { replaced } => {

@@ -1,11 +1,12 @@
 //! Receiving an object body: stream it into a staged blob while computing
 //! every digest the request must be checked against, never holding it in
-//! memory.
+//! memory — except a small body (at most [`INLINE_BLOB_MAX`] bytes), which
+//! is gathered in memory to be committed inline with its index row.
 //!
 //! Owns the body loop shared by every write (the upload API's PUT, S3
-//! PutObject, and later UploadPart). It must never commit: the caller
-//! compares the digests with what the client declared first, and only then
-//! calls `StagedBlob::commit`.
+//! PutObject, UploadPart). It must never commit: the caller compares the
+//! digests with what the client declared first, and only then calls
+//! [`Payload::publish`] and records the blob.
 
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use http::request::Parts;
 
 use super::auth::Authenticated;
 use crate::api::{ApiError, Internal};
-use crate::app::App;
+use crate::app::{App, INLINE_BLOB_MAX};
 use crate::db::BlobInfo;
 use crate::sigv4::{ChecksumAlgorithm, Checksummer, ChunkedDecoder};
 use crate::store::{Digest, StagedBlob};
@@ -111,9 +112,38 @@ impl BodySpec {
     }
 }
 
+/// Where a received body waits for its verdict.
+pub enum Payload {
+    /// A small body, whole in memory: its bytes go into the index row.
+    Inline(Bytes),
+    /// A body streamed to the blob store's staging area.
+    Staged(Box<dyn StagedBlob>),
+}
+
+impl Payload {
+    /// Makes verified bytes durable where they belong: a staged blob is
+    /// committed to the store (fsynced and published); inline bytes are
+    /// handed back for the index write, whose commit makes them durable.
+    pub async fn publish(self, digest: &Digest) -> Result<Option<Bytes>, ApiError> {
+        match self {
+            Payload::Inline(b) => Ok(Some(b)),
+            Payload::Staged(s) => {
+                s.commit(digest).await?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// The body sink while it arrives.
+enum Sink {
+    Memory(bytes::BytesMut),
+    Staged(Box<dyn StagedBlob>),
+}
+
 /// A fully received body, staged but not yet committed.
 pub struct Received {
-    pub staged: Box<dyn StagedBlob>,
+    pub payload: Payload,
     pub blob: BlobInfo,
     /// Checksums the client declared and the bytes matched: (S3's
     /// algorithm name, base64 value).
@@ -206,7 +236,11 @@ pub async fn receive(
     mut spec: BodySpec,
 ) -> Result<Received, ApiError> {
     let length = spec.length;
-    let mut staged = app.store.stage().await?;
+    let mut sink = if length <= INLINE_BLOB_MAX {
+        Sink::Memory(bytes::BytesMut::with_capacity(length as usize))
+    } else {
+        Sink::Staged(app.store.stage().await?)
+    };
     let mut algs: Vec<ChecksumAlgorithm> = spec.header_checksums.iter().map(|(a, _)| *a).collect();
     algs.extend(spec.trailer);
     algs.dedup();
@@ -252,7 +286,10 @@ pub async fn receive(
                 "the body is longer than the {length} bytes declared; nothing was stored"
             )));
         }
-        staged.write(&bytes).await?;
+        match &mut sink {
+            Sink::Memory(m) => m.extend_from_slice(&bytes),
+            Sink::Staged(s) => s.write(&bytes).await?,
+        }
         d.update(bytes).await?;
     }
     let trailers = match spec.chunked.as_mut() {
@@ -303,7 +340,10 @@ pub async fn receive(
     }
     verified.dedup();
     Ok(Received {
-        staged,
+        payload: match sink {
+            Sink::Memory(m) => Payload::Inline(m.freeze()),
+            Sink::Staged(s) => Payload::Staged(s),
+        },
         blob: BlobInfo {
             sha256: Digest(d.sha.finalize().into()),
             size: length,

@@ -79,10 +79,11 @@ async fn record_part<G>(
     upload_id: String,
     part: PartRecord,
     blob: BlobInfo,
+    inline: Option<bytes::Bytes>,
 ) -> Result<(), ApiError> {
     let digest = blob.sha256;
     let outcome = app
-        .db(move |db| db.put_part(&upload_id, &part, &blob))
+        .db(move |db| db.put_part(&upload_id, &part, &blob, inline.as_deref()))
         .await;
     drop(lock);
     match outcome {
@@ -168,8 +169,8 @@ pub async fn upload_part(
         last_modified: app.now_unix(),
     };
     let lock = app.blob_lock(&blob.sha256).await;
-    received.staged.commit(&blob.sha256).await?;
-    record_part(app, lock, upload_id, part, blob).await?;
+    let inline = received.payload.publish(&blob.sha256).await?;
+    record_part(app, lock, upload_id, part, blob, inline).await?;
     let mut r = empty(StatusCode::OK);
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", hex::encode(md5))) {
         r.headers_mut().insert(header::ETAG, v);
@@ -253,13 +254,12 @@ pub async fn upload_part_copy(
         // Otherwise stream the range into a blob of its own.
         _ => {
             let mut reader = app
-                .store
-                .open_range(&src.sha256, start, len)
+                .open_blob(&src.sha256, src.size, start, len)
                 .await?
                 .ok_or_else(|| {
                     ApiError::Internal(Internal::Other("copy source blob missing".into()))
                 })?;
-            drop(src_lock); // an open file stays readable
+            drop(src_lock); // an open file (or inline bytes read) stays readable
             let mut staged = app.store.stage().await?;
             let (mut sha, mut md5) = (Sha256::new(), Md5::new());
             store::pump(&mut reader, Some(&mut staged), |b| {
@@ -286,7 +286,7 @@ pub async fn upload_part_copy(
         md5,
         last_modified: now,
     };
-    record_part(app, lock, upload_id, part, blob).await?;
+    record_part(app, lock, upload_id, part, blob, None).await?;
     let mut x = Xml::new("CopyPartResult");
     x.elem("LastModified", &timestamp(now))
         .elem("ETag", &format!("\"{}\"", hex::encode(md5)));
@@ -386,7 +386,8 @@ pub async fn complete(
     for part in &chosen {
         etag_md5.update(part.md5);
         // Gone only if the part was replaced or the upload aborted meanwhile.
-        let mut blob = app.store.open(&part.sha256).await?.ok_or_else(|| {
+        let opened = app.open_blob(&part.sha256, part.size, 0, part.size).await?;
+        let mut blob = opened.ok_or_else(|| {
             ApiError::InvalidPart(format!(
                 "part {} changed while the upload was being completed; list the parts and retry",
                 part.part_number

@@ -105,8 +105,10 @@ pub async fn put_object(
     };
     let etag = record.etag.clone();
     let lock = app.blob_lock(&digest).await;
-    received.staged.commit(&digest).await?;
-    let outcome = app.db(move |db| db.put_object(&record, &blob)).await;
+    let inline = received.payload.publish(&digest).await?;
+    let outcome = app
+        .db(move |db| db.put_object(&record, &blob, inline.as_deref()))
+        .await;
     drop(lock);
     match outcome {
         Ok(PutObjectOutcome::Stored { replaced }) => {
@@ -348,7 +350,7 @@ pub async fn get_object(
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
     let (b, k) = (bucket_name.to_string(), key.to_string());
-    let Some(obj) = app.db(move |db| db.get_object(&b, &k)).await? else {
+    let Some((obj, inline)) = app.db(move |db| db.get_object_inline(&b, &k)).await? else {
         // Only a miss needs the second look, to name the right error.
         bucket::require(app, bucket_name).await?;
         return Err(ApiError::NoSuchKey(
@@ -372,18 +374,18 @@ pub async fn get_object(
     let blob = if head {
         None
     } else {
-        let b = app
-            .store
-            .open_range(&obj.sha256, start, len)
-            .await?
-            .ok_or_else(|| {
-                ApiError::Internal(Internal::Other(format!(
-                    "blob {} of {}/{} is missing",
-                    obj.sha256.hex(),
-                    obj.bucket,
-                    obj.key
-                )))
-            })?;
+        let b = match inline {
+            Some(data) => Some(crate::app::inline_reader(data.into(), start, len)),
+            None => app.store.open_range(&obj.sha256, start, len).await?,
+        };
+        let b = b.ok_or_else(|| {
+            ApiError::Internal(Internal::Other(format!(
+                "blob {} of {}/{} is missing",
+                obj.sha256.hex(),
+                obj.bucket,
+                obj.key
+            )))
+        })?;
         if b.len != obj.size {
             return Err(ApiError::Internal(Internal::Other(format!(
                 "blob {} has {} bytes, index says {}",
