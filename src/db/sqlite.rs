@@ -94,10 +94,13 @@ impl SqliteIndex {
             }
             // The token CLI may write while the server runs; wait, don't fail.
             conn.busy_timeout(std::time::Duration::from_secs(10))?;
+            conn.set_prepared_statement_cache_capacity(64);
             Ok(conn)
         };
         let mut writer = open(false)?;
         migrations::migrate(&mut writer)?;
+        // The WAL file is cut back to this size after each reset.
+        writer.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         let readers = (0..READERS)
             .map(|_| open(true).map(Mutex::new))
             .collect::<Result<_, _>>()?;
@@ -221,6 +224,31 @@ fn sync_wal(wal: &Path) -> std::io::Result<()> {
     }
 }
 
+/// `execute` and `query_row` through the connection's prepared-statement
+/// cache: the hot paths run the same few statements thousands of times a
+/// second, and parsing SQL each time was a tenth of the CPU.
+trait Cached {
+    fn cached_exec<P: rusqlite::Params>(&self, sql: &str, p: P) -> rusqlite::Result<usize>;
+    fn cached_row<T, P, F>(&self, sql: &str, p: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&Row<'_>) -> rusqlite::Result<T>;
+}
+
+impl Cached for Connection {
+    fn cached_exec<P: rusqlite::Params>(&self, sql: &str, p: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(p)
+    }
+
+    fn cached_row<T, P, F>(&self, sql: &str, p: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.prepare_cached(sql)?.query_row(p, f)
+    }
+}
+
 fn file_from_row(row: &Row<'_>) -> rusqlite::Result<Result<FileRecord, DbError>> {
     let id: String = row.get(0)?;
     let sha: String = row.get(4)?;
@@ -244,7 +272,7 @@ fn file_from_row(row: &Row<'_>) -> rusqlite::Result<Result<FileRecord, DbError>>
 }
 
 fn get_file(conn: &Connection, id: &Uuid) -> Result<Option<FileRecord>, DbError> {
-    conn.query_row(
+    conn.cached_row(
         &format!("SELECT {FILE_COLUMNS} FROM files WHERE id = ?1"),
         [id.to_string()],
         file_from_row,
@@ -256,7 +284,7 @@ fn get_file(conn: &Connection, id: &Uuid) -> Result<Option<FileRecord>, DbError>
 /// The recorded facts of a blob, if it is stored.
 fn blob_info(conn: &Connection, sha256: &Digest) -> Result<Option<BlobInfo>, DbError> {
     let row: Option<(i64, Option<String>)> = conn
-        .query_row(
+        .cached_row(
             "SELECT size, md5 FROM blobs WHERE sha256 = ?1",
             [sha256.hex()],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -315,7 +343,7 @@ fn inline_data(conn: &Connection, sha256: &Digest) -> Result<Option<Vec<u8>>, Db
 /// Whether any file with bytes or any object refers to the blob.
 fn blob_in_use(conn: &Connection, sha256: &Digest) -> Result<bool, DbError> {
     Ok(conn
-        .query_row(
+        .cached_row(
             "SELECT 1 FROM files WHERE sha256 = ?1 AND status <> 'pending' \
              UNION ALL SELECT 1 FROM objects WHERE sha256 = ?1 \
              UNION ALL SELECT 1 FROM multipart_parts WHERE sha256 = ?1 LIMIT 1",
@@ -327,7 +355,7 @@ fn blob_in_use(conn: &Connection, sha256: &Digest) -> Result<bool, DbError> {
 }
 
 fn ensure_bucket(conn: &Connection, name: &str, now: i64) -> Result<(), DbError> {
-    conn.execute(
+    conn.cached_exec(
         "INSERT OR IGNORE INTO buckets (name, created_at) VALUES (?1, ?2)",
         params![name, now],
     )?;
@@ -337,14 +365,14 @@ fn ensure_bucket(conn: &Connection, name: &str, now: i64) -> Result<(), DbError>
 /// Points `obj.bucket/obj.key` at its blob; returns the blob it replaced.
 fn upsert_object(conn: &Connection, obj: &ObjectRecord) -> Result<Option<Digest>, DbError> {
     let previous: Option<String> = conn
-        .query_row(
+        .cached_row(
             "SELECT sha256 FROM objects WHERE bucket = ?1 AND key = ?2",
             params![obj.bucket, obj.key],
             |r| r.get(0),
         )
         .optional()?;
     let meta = serde_json::to_string(&obj.meta).map_err(|_| DbError::Corrupt("objects.meta"))?;
-    conn.execute(
+    conn.cached_exec(
         "INSERT INTO objects (bucket, key, sha256, size, etag, content_type, meta, last_modified) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
          ON CONFLICT (bucket, key) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, \
@@ -439,7 +467,7 @@ fn get_object_row(
     bucket: &str,
     key: &str,
 ) -> Result<Option<ObjectRecord>, DbError> {
-    conn.query_row(
+    conn.cached_row(
         &format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 AND key = ?2"),
         params![bucket, key],
         object_from_row,
@@ -472,7 +500,7 @@ fn multipart_from_row(row: &Row<'_>) -> rusqlite::Result<Result<MultipartUpload,
 }
 
 fn get_multipart_row(conn: &Connection, id: &str) -> Result<Option<MultipartUpload>, DbError> {
-    conn.query_row(
+    conn.cached_row(
         &format!("SELECT {MULTIPART_COLUMNS} FROM multipart_uploads WHERE upload_id = ?1"),
         [id],
         multipart_from_row,
@@ -503,7 +531,7 @@ fn part_from_row(row: &Row<'_>) -> rusqlite::Result<Result<PartRecord, DbError>>
 
 fn part_blobs(conn: &Connection, id: &str) -> Result<Vec<Digest>, DbError> {
     let hexes: Vec<String> = conn
-        .prepare("SELECT DISTINCT sha256 FROM multipart_parts WHERE upload_id = ?1")?
+        .prepare_cached("SELECT DISTINCT sha256 FROM multipart_parts WHERE upload_id = ?1")?
         .query_map([id], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     hexes
@@ -547,7 +575,7 @@ impl Index for SqliteIndex {
                     } else if rec.status.has_bytes() {
                         PresignOutcome::AlreadyStored
                     } else if linkable {
-                        tx.execute(
+                        tx.cached_exec(
                             "UPDATE files SET status = 'uploaded', uploaded_at = ?2 WHERE id = ?1",
                             params![d.id.to_string(), now],
                         )?;
@@ -555,7 +583,7 @@ impl Index for SqliteIndex {
                     } else {
                         // The newest declaration's name wins while nothing is
                         // stored yet (a client may have corrected it).
-                        tx.execute(
+                        tx.cached_exec(
                             "UPDATE files SET url_expires_at = ?2, file_name = ?3 WHERE id = ?1",
                             params![d.id.to_string(), url_expires_at, d.file_name],
                         )?;
@@ -568,7 +596,7 @@ impl Index for SqliteIndex {
                     } else {
                         ("pending", None)
                     };
-                    tx.execute(
+                    tx.cached_exec(
                         "INSERT INTO files (id, file_name, content_type, size, sha256, status, \
                      created_at, url_expires_at, uploaded_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -623,7 +651,7 @@ impl Index for SqliteIndex {
                     if r.status.has_bytes() {
                         (MarkOutcome::AlreadyStored, None)
                     } else {
-                        tx.execute(
+                        tx.cached_exec(
                             "UPDATE files SET status = 'uploaded', uploaded_at = ?2 WHERE id = ?1",
                             params![id.to_string(), now],
                         )?;
@@ -645,7 +673,7 @@ impl Index for SqliteIndex {
                 Some(r) if r.status == Status::Pending => CompleteOutcome::NotUploaded(r),
                 Some(mut r) => {
                     if r.status == Status::Uploaded {
-                        tx.execute(
+                        tx.cached_exec(
                             "UPDATE files SET status = 'completed', completed_at = ?2 WHERE id = ?1",
                             params![id.to_string(), now],
                         )?;
@@ -677,19 +705,19 @@ impl Index for SqliteIndex {
                 BlobClaim::Referenced
             } else {
                 let pending: Vec<String> = tx
-                    .prepare(
+                    .prepare_cached(
                         "SELECT id FROM files WHERE sha256 = ?1 AND size = ?2 AND status = 'pending'",
                     )?
                     .query_map(params![sha256.hex(), size as i64], |r| r.get(0))?
                     .collect::<Result<_, _>>()?;
                 if pending.is_empty() {
-                    tx.execute("DELETE FROM blobs WHERE sha256 = ?1", [sha256.hex()])?;
+                    tx.cached_exec("DELETE FROM blobs WHERE sha256 = ?1", [sha256.hex()])?;
                     BlobClaim::Unreferenced
                 } else {
                     record_blob(tx, &info, None, now)?;
                     ensure_bucket(tx, bucket, now)?;
                     for id in &pending {
-                        tx.execute(
+                        tx.cached_exec(
                             "UPDATE files SET status = 'uploaded', uploaded_at = ?2 WHERE id = ?1",
                             params![id, now],
                         )?;
@@ -707,7 +735,7 @@ impl Index for SqliteIndex {
 
     fn blobs_missing_md5(&self) -> Result<Vec<Digest>, DbError> {
         self.read(|conn| {
-            let mut stmt = conn.prepare("SELECT sha256 FROM blobs WHERE md5 IS NULL")?;
+            let mut stmt = conn.prepare_cached("SELECT sha256 FROM blobs WHERE md5 IS NULL")?;
             let hexes: Vec<String> = stmt
                 .query_map([], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
@@ -720,12 +748,12 @@ impl Index for SqliteIndex {
 
     fn set_blob_md5(&self, sha256: &Digest, md5: &[u8; 16]) -> Result<(), DbError> {
         self.write(|tx| {
-            tx.execute(
+            tx.cached_exec(
                 "UPDATE blobs SET md5 = ?2 WHERE sha256 = ?1",
                 params![sha256.hex(), hex::encode(md5)],
             )?;
             // Objects recorded while the MD5 was unknown get their ETag now.
-            tx.execute(
+            tx.cached_exec(
                 "UPDATE objects SET etag = ?2 WHERE sha256 = ?1 AND etag = ''",
                 params![sha256.hex(), hex::encode(md5)],
             )?;
@@ -737,7 +765,7 @@ impl Index for SqliteIndex {
         self.write(|tx| {
             let free = !blob_in_use(tx, sha256)?;
             if free {
-                tx.execute("DELETE FROM blobs WHERE sha256 = ?1", [sha256.hex()])?;
+                tx.cached_exec("DELETE FROM blobs WHERE sha256 = ?1", [sha256.hex()])?;
             }
             Ok(free)
         })
@@ -745,7 +773,7 @@ impl Index for SqliteIndex {
 
     fn create_bucket(&self, name: &str, now: i64) -> Result<bool, DbError> {
         self.write(|conn| {
-            Ok(conn.execute(
+            Ok(conn.cached_exec(
                 "INSERT OR IGNORE INTO buckets (name, created_at) VALUES (?1, ?2)",
                 params![name, now],
             )? > 0)
@@ -755,7 +783,7 @@ impl Index for SqliteIndex {
     fn bucket_exists(&self, name: &str) -> Result<bool, DbError> {
         self.read(|conn| {
             Ok(conn
-                .query_row("SELECT 1 FROM buckets WHERE name = ?1", [name], |_| Ok(()))
+                .cached_row("SELECT 1 FROM buckets WHERE name = ?1", [name], |_| Ok(()))
                 .optional()?
                 .is_some())
         })
@@ -763,7 +791,8 @@ impl Index for SqliteIndex {
 
     fn list_buckets(&self) -> Result<Vec<BucketRecord>, DbError> {
         self.read(|conn| {
-            let mut stmt = conn.prepare("SELECT name, created_at FROM buckets ORDER BY name")?;
+            let mut stmt =
+                conn.prepare_cached("SELECT name, created_at FROM buckets ORDER BY name")?;
             let rows = stmt.query_map([], |r| {
                 Ok(BucketRecord {
                     name: r.get(0)?,
@@ -777,13 +806,13 @@ impl Index for SqliteIndex {
     fn delete_bucket(&self, name: &str) -> Result<DeleteBucketOutcome, DbError> {
         self.write(|tx| {
             let exists = tx
-                .query_row("SELECT 1 FROM buckets WHERE name = ?1", [name], |_| Ok(()))
+                .cached_row("SELECT 1 FROM buckets WHERE name = ?1", [name], |_| Ok(()))
                 .optional()?
                 .is_some();
             let outcome = if !exists {
                 DeleteBucketOutcome::NotFound
             } else if tx
-                .query_row(
+                .cached_row(
                     "SELECT 1 FROM objects WHERE bucket = ?1 \
                      UNION ALL SELECT 1 FROM multipart_uploads WHERE bucket = ?1 LIMIT 1",
                     [name],
@@ -794,7 +823,7 @@ impl Index for SqliteIndex {
             {
                 DeleteBucketOutcome::NotEmpty
             } else {
-                tx.execute("DELETE FROM buckets WHERE name = ?1", [name])?;
+                tx.cached_exec("DELETE FROM buckets WHERE name = ?1", [name])?;
                 DeleteBucketOutcome::Deleted
             };
             Ok(outcome)
@@ -809,7 +838,7 @@ impl Index for SqliteIndex {
     ) -> Result<PutObjectOutcome, DbError> {
         self.write(|tx| {
             let exists = tx
-                .query_row(
+                .cached_row(
                     "SELECT 1 FROM buckets WHERE name = ?1",
                     [&obj.bucket],
                     |_| Ok(()),
@@ -851,7 +880,7 @@ impl Index for SqliteIndex {
         self.write(|tx| {
             let rec = get_object_row(tx, bucket, key)?;
             if rec.is_some() {
-                tx.execute(
+                tx.cached_exec(
                     "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
                     params![bucket, key],
                 )?;
@@ -869,7 +898,7 @@ impl Index for SqliteIndex {
     ) -> Result<Vec<ObjectRecord>, DbError> {
         self.read(|conn| {
             // Keys compare as BLOBs so the order is S3's: UTF-8 bytes.
-            let mut stmt = conn.prepare(&format!(
+            let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 \
                  AND CAST(key AS BLOB) > CAST(?2 AS BLOB) \
                  AND substr(key, 1, length(?3)) = ?3 \
@@ -888,7 +917,7 @@ impl Index for SqliteIndex {
             let meta =
                 serde_json::to_string(&u.meta).map_err(|_| DbError::Corrupt("multipart.meta"))?;
             let exists = conn
-                .query_row("SELECT 1 FROM buckets WHERE name = ?1", [&u.bucket], |_| {
+                .cached_row("SELECT 1 FROM buckets WHERE name = ?1", [&u.bucket], |_| {
                     Ok(())
                 })
                 .optional()?
@@ -896,7 +925,7 @@ impl Index for SqliteIndex {
             if !exists {
                 return Ok(false);
             }
-            conn.execute(
+            conn.cached_exec(
                 &format!("INSERT INTO multipart_uploads ({MULTIPART_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
                 params![u.upload_id, u.bucket, u.key, u.content_type, meta, u.created_at],
             )?;
@@ -920,14 +949,14 @@ impl Index for SqliteIndex {
                 return Ok(PutPartOutcome::NoSuchUpload);
             }
             let previous: Option<String> = tx
-                .query_row(
+                .cached_row(
                     "SELECT sha256 FROM multipart_parts WHERE upload_id = ?1 AND part_number = ?2",
                     params![upload_id, part.part_number],
                     |r| r.get(0),
                 )
                 .optional()?;
             record_blob(tx, blob, inline, part.last_modified)?;
-            tx.execute(
+            tx.cached_exec(
                 "INSERT INTO multipart_parts (upload_id, part_number, sha256, size, md5, last_modified) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (upload_id, part_number) DO UPDATE SET \
                  sha256 = excluded.sha256, size = excluded.size, md5 = excluded.md5, \
@@ -956,7 +985,7 @@ impl Index for SqliteIndex {
         limit: usize,
     ) -> Result<Vec<PartRecord>, DbError> {
         self.read(|conn| {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare_cached(
                 "SELECT part_number, sha256, size, md5, last_modified FROM multipart_parts \
                  WHERE upload_id = ?1 AND part_number > ?2 ORDER BY part_number LIMIT ?3",
             )?;
@@ -980,7 +1009,7 @@ impl Index for SqliteIndex {
             // re-uploaded meanwhile would make the object something never sent.
             for (number, sha) in assembled {
                 let now: Option<String> = tx
-                    .query_row(
+                    .cached_row(
                         "SELECT sha256 FROM multipart_parts WHERE upload_id = ?1 AND part_number = ?2",
                         params![upload_id, number],
                         |r| r.get(0),
@@ -995,15 +1024,15 @@ impl Index for SqliteIndex {
             if let Some(old) = upsert_object(tx, obj)? {
                 released.push(old);
             }
-            tx.execute(
+            tx.cached_exec(
                 "DELETE FROM multipart_parts WHERE upload_id = ?1",
                 [upload_id],
             )?;
-            tx.execute(
+            tx.cached_exec(
                 "DELETE FROM multipart_uploads WHERE upload_id = ?1",
                 [upload_id],
             )?;
-            tx.execute(
+            tx.cached_exec(
                 "INSERT OR REPLACE INTO completed_uploads (upload_id, bucket, key, etag, completed_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![upload_id, obj.bucket, obj.key, obj.etag, obj.last_modified],
@@ -1019,11 +1048,11 @@ impl Index for SqliteIndex {
                 return Ok(None);
             }
             let blobs = part_blobs(tx, upload_id)?;
-            tx.execute(
+            tx.cached_exec(
                 "DELETE FROM multipart_parts WHERE upload_id = ?1",
                 [upload_id],
             )?;
-            tx.execute(
+            tx.cached_exec(
                 "DELETE FROM multipart_uploads WHERE upload_id = ?1",
                 [upload_id],
             )?;
@@ -1040,7 +1069,7 @@ impl Index for SqliteIndex {
         limit: usize,
     ) -> Result<Vec<MultipartUpload>, DbError> {
         self.read(|conn| {
-            let mut stmt = conn.prepare(&format!(
+            let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {MULTIPART_COLUMNS} FROM multipart_uploads WHERE bucket = ?1 \
                  AND substr(key, 1, length(?2)) = ?2 \
                  AND (CAST(key AS BLOB) > CAST(?3 AS BLOB) \
@@ -1061,7 +1090,7 @@ impl Index for SqliteIndex {
     ) -> Result<Option<(String, String, String)>, DbError> {
         self.read(|conn| {
             Ok(conn
-                .query_row(
+                .cached_row(
                     "SELECT bucket, key, etag FROM completed_uploads WHERE upload_id = ?1",
                     [upload_id],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -1072,12 +1101,12 @@ impl Index for SqliteIndex {
 
     fn stale_multipart(&self, cutoff: i64) -> Result<Vec<String>, DbError> {
         self.write(|conn| {
-            conn.execute(
+            conn.cached_exec(
                 "DELETE FROM completed_uploads WHERE completed_at < ?1",
                 [cutoff],
             )?;
-            let mut stmt =
-                conn.prepare("SELECT upload_id FROM multipart_uploads WHERE created_at < ?1")?;
+            let mut stmt = conn
+                .prepare_cached("SELECT upload_id FROM multipart_uploads WHERE created_at < ?1")?;
             let ids = stmt.query_map([cutoff], |r| r.get(0))?;
             Ok(ids.collect::<Result<_, _>>()?)
         })
@@ -1086,13 +1115,15 @@ impl Index for SqliteIndex {
     fn sweep_pending(&self, cutoff: i64, keep: &[Uuid]) -> Result<usize, DbError> {
         self.write(|tx| {
             let expired: Vec<String> = tx
-                .prepare("SELECT id FROM files WHERE status = 'pending' AND url_expires_at < ?1")?
+                .prepare_cached(
+                    "SELECT id FROM files WHERE status = 'pending' AND url_expires_at < ?1",
+                )?
                 .query_map([cutoff], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             let keep: Vec<String> = keep.iter().map(Uuid::to_string).collect();
             let mut removed = 0;
             for id in expired.iter().filter(|id| !keep.contains(id)) {
-                removed += tx.execute(
+                removed += tx.cached_exec(
                     "DELETE FROM files WHERE id = ?1 AND status = 'pending'",
                     [id],
                 )?;
@@ -1110,13 +1141,13 @@ impl Index for SqliteIndex {
     ) -> Result<(), DbError> {
         self.write(|conn| {
             let taken = conn
-                .query_row("SELECT 1 FROM tokens WHERE name = ?1", [name], |_| Ok(()))
+                .cached_row("SELECT 1 FROM tokens WHERE name = ?1", [name], |_| Ok(()))
                 .optional()?
                 .is_some();
             if taken {
                 return Err(DbError::NameTaken(name.to_string()));
             }
-            conn.execute(
+            conn.cached_exec(
                 "INSERT INTO tokens (name, token_hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4)",
                 params![name, token_hash.hex(), scopes.join(","), now],
             )?;
@@ -1127,7 +1158,7 @@ impl Index for SqliteIndex {
     fn find_token(&self, token_hash: &Digest) -> Result<Option<TokenRecord>, DbError> {
         self.read(|conn| {
             Ok(conn
-                .query_row(
+                .cached_row(
                     "SELECT name, scopes, created_at, revoked_at FROM tokens \
                  WHERE token_hash = ?1 AND revoked_at IS NULL",
                     [token_hash.hex()],
@@ -1139,7 +1170,7 @@ impl Index for SqliteIndex {
 
     fn list_tokens(&self) -> Result<Vec<TokenRecord>, DbError> {
         self.read(|conn| {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare_cached(
                 "SELECT name, scopes, created_at, revoked_at FROM tokens ORDER BY created_at, name",
             )?;
             let rows = stmt.query_map([], token_from_row)?;
@@ -1149,7 +1180,7 @@ impl Index for SqliteIndex {
 
     fn revoke_token(&self, name: &str, now: i64) -> Result<bool, DbError> {
         self.write(|conn| {
-            Ok(conn.execute(
+            Ok(conn.cached_exec(
                 "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
                 params![name, now],
             )? > 0)
@@ -1157,8 +1188,8 @@ impl Index for SqliteIndex {
     }
 
     fn token_count(&self) -> Result<u64, DbError> {
-        let n: i64 =
-            self.read(|conn| Ok(conn.query_row("SELECT count(*) FROM tokens", [], |r| r.get(0))?))?;
+        let n: i64 = self
+            .read(|conn| Ok(conn.cached_row("SELECT count(*) FROM tokens", [], |r| r.get(0))?))?;
         Ok(n as u64)
     }
 
@@ -1167,7 +1198,7 @@ impl Index for SqliteIndex {
         // readable (and its commit that the WAL can be synced); nothing is
         // changed.
         self.write(|tx| {
-            tx.query_row("SELECT count(*) FROM files", [], |_| Ok(()))?;
+            tx.cached_row("SELECT count(*) FROM files", [], |_| Ok(()))?;
             Ok(())
         })
     }
