@@ -272,6 +272,9 @@ pub enum DbError {
     /// may not be durable, so none of them is answered as stored.
     #[error("could not sync the database journal: {0}")]
     Sync(std::io::Error),
+    /// The shared transaction of a batch of writes failed to commit.
+    #[error("a batch of index writes failed: {0}")]
+    Batch(String),
 }
 
 /// The bytes of a blob kept inline in the index.
