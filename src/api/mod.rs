@@ -11,7 +11,7 @@ mod auth;
 pub(crate) mod error;
 mod files;
 mod health;
-mod presigned;
+pub mod presigned;
 pub mod s3;
 mod upload;
 

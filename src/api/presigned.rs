@@ -3,10 +3,12 @@
 //! A PUT is checked in this order, and nothing is stored unless every check
 //! passes: signature and expiry (`sigv4::verify_presigned`, run by the S3
 //! router for every request), the id and the declaration bound into the URL,
-//! Content-Length against the declared size (before any byte is read), then
-//! the body is streamed to a staged blob while hashed (`s3/ingest.rs`), and
-//! its SHA-256 compared with the declared one *before* the blob is committed
-//! and the index row marked uploaded. Downloads are plain S3 GetObject: an
+//! Content-Length against the declared size (before any byte is read), the
+//! pending row (before the body, for bodies above `INLINE_BLOB_MAX`; small
+//! ones are checked in the transaction that records them), then the body is
+//! streamed to a staged blob (or gathered in memory, if small) while hashed
+//! (`s3/ingest.rs`), and its SHA-256 compared with the declared one *before*
+//! the blob is committed and the index row marked uploaded. Downloads are plain S3 GetObject: an
 //! uploaded file is the object `{bucket}/{id}`.
 
 use base64::Engine;
@@ -19,7 +21,7 @@ use uuid::Uuid;
 use super::s3::auth::Authenticated;
 use super::s3::ingest::{content_length, receive, BodySpec};
 use super::{full, ApiError, Body};
-use crate::app::App;
+use crate::app::{App, INLINE_BLOB_MAX};
 use crate::db::{Declared, FileRecord, MarkOutcome};
 use crate::sigv4::{self, PresignParams};
 use crate::store::Digest;
@@ -144,30 +146,15 @@ pub async fn put(
     // Registered before the row is read, so the sweep cannot withdraw it
     // while the bytes arrive.
     let _in_flight = app.begin_upload(id);
-    let rec: FileRecord = app
-        .db(move |db| db.get(&id))
-        .await?
-        .filter(|r| r.sha256 == declared_sha && r.size == declared_size)
-        .ok_or_else(|| {
-            ApiError::NoSuchKey(format!(
-                "no upload of this file is pending under id {id}; request a new presigned URL"
-            ))
-        })?;
-    if rec.status.has_bytes() {
-        // Already verified and stored: answer as S3 would, write nothing.
-        let b = app.config.s3.bucket.clone();
-        let k = id.to_string();
-        let etag = app
-            .db(move |db| db.get_object(&b, &k))
-            .await?
-            .map(|o| o.etag)
-            .unwrap_or_default();
-        // The body was not read: close the connection after answering, so
-        // unread bytes are never taken for a next request.
-        let mut r = stored_response(&etag, &rec.sha256);
-        r.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return Ok(r);
+    // A small body is read whole before anything is looked up: the one
+    // index transaction that records it also finds out whether the id is
+    // pending or already stored (saving a lookup per upload on the path
+    // that carries most of them). A larger one is checked first, so that
+    // bytes nobody will keep are not streamed to disk.
+    if declared_size > INLINE_BLOB_MAX {
+        if let Some(answer) = precheck(app, id, declared_sha, declared_size).await? {
+            return Ok(answer);
+        }
     }
 
     let received = receive(app, body, BodySpec::plain(declared_size)).await?;
@@ -204,8 +191,8 @@ pub async fn put(
         Ok((MarkOutcome::NotFound, _)) => {
             app.release_after_failure(got).await;
             Err(ApiError::NoSuchKey(format!(
-                "the upload under id {id} was withdrawn while the bytes arrived; request a new \
-                 presigned URL"
+                "no upload of this file is pending under id {id} (never requested, or \
+                 withdrawn after its URL expired); request a new presigned URL"
             )))
         }
         Err(e) => {
@@ -213,6 +200,43 @@ pub async fn put(
             Err(e)
         }
     }
+}
+
+/// The row check of a larger upload, before its body is read: refuses an
+/// id that is not pending with this declaration, and gives the answer at
+/// once for one whose bytes are already stored (`Some`).
+async fn precheck(
+    app: &App,
+    id: Uuid,
+    declared_sha: Digest,
+    declared_size: u64,
+) -> Result<Option<Response<Body>>, ApiError> {
+    let rec: FileRecord = app
+        .db(move |db| db.get(&id))
+        .await?
+        .filter(|r| r.sha256 == declared_sha && r.size == declared_size)
+        .ok_or_else(|| {
+            ApiError::NoSuchKey(format!(
+                "no upload of this file is pending under id {id}; request a new presigned URL"
+            ))
+        })?;
+    if !rec.status.has_bytes() {
+        return Ok(None);
+    }
+    // Already verified and stored: answer as S3 would, write nothing.
+    let b = app.config.s3.bucket.clone();
+    let k = id.to_string();
+    let etag = app
+        .db(move |db| db.get_object(&b, &k))
+        .await?
+        .map(|o| o.etag)
+        .unwrap_or_default();
+    // The body was not read: close the connection after answering, so
+    // unread bytes are never taken for a next request.
+    let mut r = stored_response(&etag, &rec.sha256);
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    Ok(Some(r))
 }
 
 fn stored_response(etag: &str, sha256: &Digest) -> Response<Body> {

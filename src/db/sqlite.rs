@@ -198,7 +198,9 @@ impl SqliteIndex {
         let (send, recv) = std::sync::mpsc::sync_channel::<Result<(R, u64), DbError>>(1);
         let job: Job = Box::new(move |conn: &Connection, broken: &mut bool| {
             let r = if *broken {
-                Err(DbError::Batch("an earlier write of its batch failed".into()))
+                Err(DbError::Batch(
+                    "an earlier write of its batch failed".into(),
+                ))
             } else {
                 in_savepoint(conn, f).unwrap_or_else(|e| {
                     *broken = true;
@@ -1641,12 +1643,20 @@ mod tests {
         }
         let (c1, _) = db.commit_stats().unwrap();
         let calls = (threads * per) as u64;
-        assert!(c1 - c0 < calls, "{} transactions for {calls} writes", c1 - c0);
+        assert!(
+            c1 - c0 < calls,
+            "{} transactions for {calls} writes",
+            c1 - c0
+        );
         // Exactly the writes that succeeded are there, after reopening too.
         drop(db);
         let db = SqliteIndex::open(dir.path()).unwrap();
-        let names: std::collections::HashSet<String> =
-            db.list_buckets().unwrap().into_iter().map(|b| b.name).collect();
+        let names: std::collections::HashSet<String> = db
+            .list_buckets()
+            .unwrap()
+            .into_iter()
+            .map(|b| b.name)
+            .collect();
         for t in 0..threads {
             for i in 0..per {
                 let name = format!("b-{t}-{i}");

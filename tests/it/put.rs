@@ -801,3 +801,42 @@ fn a_percent_encoded_id_names_the_same_object() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(s.status_of(&f.id), "uploaded");
 }
+
+#[test]
+fn put_to_a_valid_url_without_a_pending_row_is_404_and_stores_nothing() {
+    // A URL the gateway signed, for an id it has no row for (never
+    // presigned here, or swept): small bodies are checked in the
+    // transaction that would record them, larger ones before their body.
+    let s = TestServer::start();
+    for len in [LEN, FILE_LEN] {
+        let f = TestFile::new(len);
+        let declared = stowage::db::Declared {
+            id: uuid::Uuid::parse_str(&f.id).unwrap(),
+            file_name: f.name.clone(),
+            content_type: f.content_type.clone(),
+            size: len as u64,
+            sha256: stowage::store::Digest(f.sha256()),
+        };
+        let url = stowage::api::presigned::presign_put_url(&s.app, &declared, s.clock_now());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.bin");
+        std::fs::write(&path, &f.bytes).unwrap();
+        // curl, because it reads an early answer while still sending.
+        let out = Command::new("curl")
+            .args(["-sS", "-X", "PUT", "-H"])
+            .arg(format!("Content-Type: {}", f.content_type))
+            .arg("--upload-file")
+            .arg(&path)
+            .arg(&url)
+            .args(["-w", "\n%{http_code}"])
+            .output()
+            .expect("curl runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.ends_with("404"), "{len} bytes: {stdout}");
+        assert!(stdout.contains("<Code>NoSuchKey</Code>"), "{stdout}");
+        assert!(stdout.contains("request a new presigned URL"), "{stdout}");
+        assert!(s.blobs().is_empty(), "{len} bytes: blobs {:?}", s.blobs());
+        assert!(s.file(&f.id).status == 404);
+    }
+    assert!(s.temps().is_empty(), "temps: {:?}", s.temps());
+}
