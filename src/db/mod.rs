@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::store::Digest;
 
-pub use sqlite::SqliteIndex;
+pub use sqlite::{SqliteIndex, DB_FILE};
 
 /// Where an upload is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
