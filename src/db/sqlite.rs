@@ -11,6 +11,11 @@
 //! caller ever acts on (or tells a client about) a commit that is not yet
 //! durable. With `[storage] fsync = false` nothing waits.
 //!
+//! The hot writes (presign, mark uploaded, complete, PutObject) go one step
+//! further ([`SqliteIndex::write_batched`]): concurrent calls share one
+//! transaction, each in a savepoint of its own, so a burst of uploads costs
+//! one BEGIN/COMMIT as well as one fsync.
+//!
 //! This file must never answer before that wait: every public method goes
 //! through [`SqliteIndex::write`] or [`SqliteIndex::read`].
 
