@@ -1575,13 +1575,14 @@ mod tests {
         assert!(!db.release_blob(&d.sha256).unwrap());
     }
 
-    #[test]
-    fn concurrent_commits_share_syncs_and_all_land() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = std::sync::Arc::new(SqliteIndex::open(dir.path()).unwrap());
-        let (c0, s0) = db.commit_stats().unwrap();
-        let threads = 32;
-        let per = 10;
+    /// Runs `f(db, thread, i)` for `per` values of `i` on each of
+    /// `threads` threads, all released at once.
+    fn concurrently(
+        db: &std::sync::Arc<SqliteIndex>,
+        threads: usize,
+        per: usize,
+        f: impl Fn(&SqliteIndex, usize, usize) + Send + Sync + Copy + 'static,
+    ) {
         let start = std::sync::Arc::new(std::sync::Barrier::new(threads));
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -1589,7 +1590,7 @@ mod tests {
                 std::thread::spawn(move || {
                     start.wait();
                     for i in 0..per {
-                        assert!(db.create_bucket(&format!("b-{t}-{i}"), 1).unwrap());
+                        f(&db, t, i);
                     }
                 })
             })
@@ -1597,6 +1598,17 @@ mod tests {
         for h in handles {
             h.join().unwrap();
         }
+    }
+
+    #[test]
+    fn concurrent_commits_share_syncs_and_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = std::sync::Arc::new(SqliteIndex::open(dir.path()).unwrap());
+        let (c0, s0) = db.commit_stats().unwrap();
+        let (threads, per) = (32, 10);
+        concurrently(&db, threads, per, |db, t, i| {
+            assert!(db.create_bucket(&format!("b-{t}-{i}"), 1).unwrap());
+        });
         let (c1, s1) = db.commit_stats().unwrap();
         assert_eq!(c1 - c0, (threads * per) as u64);
         assert!(s1 - s0 >= 1, "a durable index syncs");
@@ -1617,35 +1629,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = std::sync::Arc::new(SqliteIndex::open(dir.path()).unwrap());
         let (c0, _) = db.commit_stats().unwrap();
-        let threads = 32;
-        let per = 10;
-        let start = std::sync::Arc::new(std::sync::Barrier::new(threads));
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let (db, start) = (db.clone(), start.clone());
-                std::thread::spawn(move || {
-                    start.wait();
-                    for i in 0..per {
-                        let name = format!("b-{t}-{i}");
-                        let fail = (t + i) % 3 == 0;
-                        let r = db.write_batched(move |tx| {
-                            tx.cached_exec(
-                                "INSERT INTO buckets (name, created_at) VALUES (?1, 1)",
-                                [&name],
-                            )?;
-                            if fail {
-                                return Err(DbError::Corrupt("test: this write fails"));
-                            }
-                            Ok(name)
-                        });
-                        assert_eq!(r.is_err(), fail);
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap();
-        }
+        let (threads, per) = (32, 10);
+        concurrently(&db, threads, per, |db, t, i| {
+            let name = format!("b-{t}-{i}");
+            let fail = (t + i) % 3 == 0;
+            let r = db.write_batched(move |tx| {
+                tx.cached_exec(
+                    "INSERT INTO buckets (name, created_at) VALUES (?1, 1)",
+                    [&name],
+                )?;
+                if fail {
+                    return Err(DbError::Corrupt("test: this write fails"));
+                }
+                Ok(name)
+            });
+            assert_eq!(r.is_err(), fail);
+        });
         let (c1, _) = db.commit_stats().unwrap();
         let calls = (threads * per) as u64;
         assert!(
