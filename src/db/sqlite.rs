@@ -654,6 +654,19 @@ fn part_from_row(row: &Row<'_>) -> rusqlite::Result<Result<PartRecord, DbError>>
     })())
 }
 
+/// Removes a multipart upload and its part rows (not their blobs).
+fn delete_upload(conn: &Connection, upload_id: &str) -> Result<(), DbError> {
+    conn.cached_exec(
+        "DELETE FROM multipart_parts WHERE upload_id = ?1",
+        [upload_id],
+    )?;
+    conn.cached_exec(
+        "DELETE FROM multipart_uploads WHERE upload_id = ?1",
+        [upload_id],
+    )?;
+    Ok(())
+}
+
 fn part_blobs(conn: &Connection, id: &str) -> Result<Vec<Digest>, DbError> {
     let hexes: Vec<String> = conn
         .prepare_cached("SELECT DISTINCT sha256 FROM multipart_parts WHERE upload_id = ?1")?
@@ -1160,14 +1173,7 @@ impl Index for SqliteIndex {
             if let Some(old) = upsert_object(tx, obj)? {
                 released.push(old);
             }
-            tx.cached_exec(
-                "DELETE FROM multipart_parts WHERE upload_id = ?1",
-                [upload_id],
-            )?;
-            tx.cached_exec(
-                "DELETE FROM multipart_uploads WHERE upload_id = ?1",
-                [upload_id],
-            )?;
+            delete_upload(tx, upload_id)?;
             tx.cached_exec(
                 "INSERT OR REPLACE INTO completed_uploads (upload_id, bucket, key, etag, completed_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -1184,14 +1190,7 @@ impl Index for SqliteIndex {
                 return Ok(None);
             }
             let blobs = part_blobs(tx, upload_id)?;
-            tx.cached_exec(
-                "DELETE FROM multipart_parts WHERE upload_id = ?1",
-                [upload_id],
-            )?;
-            tx.cached_exec(
-                "DELETE FROM multipart_uploads WHERE upload_id = ?1",
-                [upload_id],
-            )?;
+            delete_upload(tx, upload_id)?;
             Ok(Some(blobs))
         })
     }
