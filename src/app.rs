@@ -248,6 +248,32 @@ impl App {
             .map_err(ApiError::from)
     }
 
+    /// Runs an index write on the index's own writer thread
+    /// ([`Index::submit_write`]), batched with concurrent ones, and returns
+    /// its result once durable. The upload hot paths use this rather than
+    /// [`Self::db`]: no blocking-pool thread is taken or woken per call.
+    pub async fn db_write<R, F>(&self, f: F) -> Result<R, ApiError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&dyn Index) -> Result<R, DbError> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let index = self.index.clone();
+        self.index.submit_write(Box::new(move || {
+            let r = f(&*index);
+            Box::new(move |batch: Result<(), DbError>| {
+                let _ = tx.send(batch.and(r));
+            })
+        }));
+        rx.await
+            .map_err(|_| {
+                ApiError::Internal(crate::api::Internal::Other(
+                    "the index writer stopped before answering".into(),
+                ))
+            })?
+            .map_err(ApiError::from)
+    }
+
     /// One pass of housekeeping: pending rows whose URL expired more than
     /// [`PENDING_GRACE_SECS`] ago, and temp files no upload owns.
     pub async fn sweep(&self) -> Result<(usize, usize), ApiError> {

@@ -178,7 +178,7 @@ pub async fn put(
     let lock = app.blob_lock(&got).await;
     let inline = received.payload.publish(&got).await?;
     let marked = app
-        .db(move |db| db.mark_uploaded(&id, &blob, inline.as_deref(), &bucket, now))
+        .db_write(move |db| db.mark_uploaded(&id, &blob, inline.as_deref(), &bucket, now))
         .await;
     drop(lock);
     match marked {

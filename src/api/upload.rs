@@ -33,7 +33,9 @@ pub async fn presign(app: &App, req: Request<Incoming>) -> Result<Response<Body>
     let decl = d.clone();
     let bucket = app.config.s3.bucket.clone();
     let outcome = app
-        .db(move |db| db.presign(&decl, &bucket, now.unix_timestamp(), url_expires_at, dedupe))
+        .db_write(move |db| {
+            db.presign(&decl, &bucket, now.unix_timestamp(), url_expires_at, dedupe)
+        })
         .await?;
     match outcome {
         PresignOutcome::NeedsUpload => {
@@ -57,7 +59,7 @@ pub async fn complete(app: &App, req: Request<Incoming>) -> Result<Response<Body
     let obj = read_json_object(body).await?;
     let id = parse_id(&obj)?;
     let now = app.now_unix();
-    match app.db(move |db| db.complete(&id, now)).await? {
+    match app.db_write(move |db| db.complete(&id, now)).await? {
         CompleteOutcome::Completed(rec) => Ok(json(
             StatusCode::OK,
             serde_json::json!({"data": files::record_json(app, &rec)}),

@@ -277,12 +277,26 @@ pub enum DbError {
     Batch(String),
 }
 
+/// Hands a submitted write its outcome: `Ok` once the transaction it ran in
+/// is durable, or the error that stopped that transaction.
+pub type Delivery = Box<dyn FnOnce(Result<(), DbError>) + Send>;
+/// A write for [`Index::submit_write`]: calls index methods, keeps their
+/// result, and returns what delivers it.
+pub type WriteJob = Box<dyn FnOnce() -> Delivery + Send>;
+
 /// The bytes of a blob kept inline in the index.
 pub type InlineBytes = Vec<u8>;
 
 /// The index. Methods are synchronous (SQLite is); async callers run them
 /// on the blocking pool.
 pub trait Index: Send + Sync + 'static {
+    /// Runs `job` on the index's own writer, possibly in one transaction
+    /// with other submitted jobs, and calls the [`Delivery`] it returns
+    /// once that transaction is durable or has failed. For async callers:
+    /// nothing blocks a thread of theirs. Each index method a job calls is
+    /// atomic on its own (the job as a whole is not), so a job should make
+    /// one write call; reads inside it see its batch's uncommitted state.
+    fn submit_write(&self, job: WriteJob);
     /// Records a presign request and decides whether bytes are needed.
     /// With dedupe, a declaration whose bytes are stored links to them and
     /// becomes visible as the S3 object `bucket/<id>`.

@@ -19,18 +19,19 @@
 //! This file must never answer before that wait: every public method goes
 //! through [`SqliteIndex::write`] or [`SqliteIndex::read`].
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
 use super::{
     migrations, BlobClaim, BlobInfo, BucketRecord, CompleteMultipartOutcome, CompleteOutcome,
-    DbError, Declared, DeleteBucketOutcome, FileRecord, Index, InlineBytes, MarkOutcome,
+    DbError, Declared, DeleteBucketOutcome, Delivery, FileRecord, Index, InlineBytes, MarkOutcome,
     MultipartUpload, ObjectMeta, ObjectRecord, PartRecord, PresignOutcome, PutObjectOutcome,
-    PutPartOutcome, Status, TokenRecord,
+    PutPartOutcome, Status, TokenRecord, WriteJob,
 };
 use crate::store::Digest;
 
@@ -42,15 +43,38 @@ pub const DB_FILE: &str = "stowage.db";
 const READERS: usize = 4;
 
 pub struct SqliteIndex {
-    /// The one connection that writes; its mutex orders all commits.
-    writer: Mutex<Connection>,
+    /// The writer and group commit, shared with the combiner thread.
+    core: Arc<Core>,
     /// Read-only connections, taken round-robin.
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
-    /// `None` when `[storage] fsync = false`: commits are not waited for.
-    group: Option<GroupCommit>,
     /// Writes waiting to be run in the next batch (see `write_batched`).
     queue: Mutex<Vec<Job>>,
+    /// Jobs for the combiner thread (`Index::submit_write`); dropping it
+    /// stops the thread.
+    submit: std::sync::mpsc::Sender<WriteJob>,
+}
+
+/// What the callers of this index and its combiner thread share.
+struct Core {
+    /// The one connection that writes; its mutex orders all commits. `None`
+    /// only while the combiner has it out for a batch (with the lock held).
+    writer: Mutex<Option<Connection>>,
+    /// `None` when `[storage] fsync = false`: commits are not waited for.
+    group: Option<GroupCommit>,
+}
+
+/// A batch the combiner thread is running: its connection, lent to the
+/// index methods its jobs call on that thread.
+struct BatchCtx {
+    conn: Connection,
+    /// A savepoint could not be undone: the batch must roll back.
+    broken: bool,
+}
+
+thread_local! {
+    /// Set on the combiner thread while it runs a batch (see `in_batch`).
+    static BATCH: RefCell<Option<BatchCtx>> = const { RefCell::new(None) };
 }
 
 /// One queued write: runs inside the batch's transaction (in a savepoint
@@ -132,25 +156,34 @@ impl SqliteIndex {
             sync_lock: Mutex::new(()),
             syncs: AtomicU64::new(0),
         });
-        let index = SqliteIndex {
-            writer: Mutex::new(writer),
-            readers,
-            next_reader: AtomicUsize::new(0),
+        let core = Arc::new(Core {
+            writer: Mutex::new(Some(writer)),
             group,
-            queue: Mutex::new(Vec::new()),
-        };
+        });
         // Whatever migrations wrote is durable before anything is served.
-        if let Some(g) = &index.group {
+        if let Some(g) = &core.group {
             g.begun.store(1, Ordering::SeqCst);
             g.ended.store(1, Ordering::SeqCst);
-            index.wait_durable(1)?;
+            core.wait_durable(1)?;
         }
-        Ok(index)
+        let (submit, jobs) = std::sync::mpsc::channel();
+        let c = core.clone();
+        std::thread::Builder::new()
+            .name("stowage-index".into())
+            .spawn(move || combine(&c, &jobs))
+            .map_err(DbError::Sync)?;
+        Ok(SqliteIndex {
+            core,
+            readers,
+            next_reader: AtomicUsize::new(0),
+            queue: Mutex::new(Vec::new()),
+            submit,
+        })
     }
 
     /// (commits, WAL syncs) so far; `None` when not durable.
     pub fn commit_stats(&self) -> Option<(u64, u64)> {
-        self.group.as_ref().map(|g| {
+        self.core.group.as_ref().map(|g| {
             (
                 g.ended.load(Ordering::SeqCst),
                 g.syncs.load(Ordering::SeqCst),
@@ -161,14 +194,16 @@ impl SqliteIndex {
     /// Runs `f` in one IMMEDIATE write transaction and commits it if `f`
     /// returns `Ok` (rolls back otherwise), then waits until the commit is
     /// durable.
-    fn write<R>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<R, DbError>,
-    ) -> Result<R, DbError> {
+    fn write<R>(&self, f: impl FnOnce(&Connection) -> Result<R, DbError>) -> Result<R, DbError> {
+        let f = match in_batch(f) {
+            Ok(done) => return done,
+            Err(f) => f,
+        };
         let seq;
         let result = {
-            let mut conn = self.writer.lock().map_err(|_| DbError::Poisoned)?;
-            if let Some(g) = &self.group {
+            let mut guard = self.core.lock_writer()?;
+            let conn = guard.as_mut().ok_or(DbError::Poisoned)?;
+            if let Some(g) = &self.core.group {
                 g.begun.fetch_add(1, Ordering::SeqCst);
             }
             let result = (|| -> Result<R, DbError> {
@@ -177,14 +212,11 @@ impl SqliteIndex {
                 tx.commit()?;
                 Ok(r)
             })();
-            seq = match &self.group {
-                Some(g) => g.ended.fetch_add(1, Ordering::SeqCst) + 1,
-                None => 0,
-            };
+            seq = self.core.end_transaction();
             result
         };
         let r = result?;
-        self.wait_durable(seq)?;
+        self.core.wait_durable(seq)?;
         Ok(r)
     }
 
@@ -200,6 +232,10 @@ impl SqliteIndex {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R, DbError> + Send + 'static,
     {
+        let f = match in_batch(f) {
+            Ok(done) => return done,
+            Err(f) => f,
+        };
         let (send, recv) = std::sync::mpsc::sync_channel::<Result<(R, u64), DbError>>(1);
         let job: Job = Box::new(move |conn: &Connection, broken: &mut bool| {
             let r = if *broken {
@@ -218,7 +254,8 @@ impl SqliteIndex {
         });
         self.queue.lock().map_err(|_| DbError::Poisoned)?.push(job);
         {
-            let mut conn = self.writer.lock().map_err(|_| DbError::Poisoned)?;
+            let mut guard = self.core.lock_writer()?;
+            let conn = guard.as_mut().ok_or(DbError::Poisoned)?;
             // Our job is either still queued (we run this batch) or already
             // in one that holds or held the writer (we only wait).
             let jobs: Vec<Job> = {
@@ -227,7 +264,7 @@ impl SqliteIndex {
                 q.drain(..n).collect()
             };
             if !jobs.is_empty() {
-                self.run_batch(&mut conn, jobs);
+                self.run_batch(conn, jobs);
             }
         }
         let (r, seq) = match recv.recv() {
@@ -235,14 +272,14 @@ impl SqliteIndex {
             // Our job was taken but never delivered: its batch panicked.
             Err(_) => return Err(DbError::Poisoned),
         };
-        self.wait_durable(seq)?;
+        self.core.wait_durable(seq)?;
         Ok(r)
     }
 
     /// Runs queued jobs in one transaction on the writer (whose lock the
     /// caller holds) and delivers their results.
     fn run_batch(&self, conn: &mut Connection, jobs: Vec<Job>) {
-        if let Some(g) = &self.group {
+        if let Some(g) = &self.core.group {
             g.begun.fetch_add(1, Ordering::SeqCst);
         }
         let mut delivers = Vec::with_capacity(jobs.len());
@@ -259,10 +296,7 @@ impl SqliteIndex {
             tx.commit()?;
             Ok(())
         })();
-        let seq = match &self.group {
-            Some(g) => g.ended.fetch_add(1, Ordering::SeqCst) + 1,
-            None => 0,
-        };
+        let seq = self.core.end_transaction();
         match outcome {
             Ok(()) => delivers.into_iter().for_each(|d| d(Ok(seq))),
             Err(e) => {
@@ -279,16 +313,36 @@ impl SqliteIndex {
     /// Runs `f` on a reader connection, then waits until everything it may
     /// have seen is durable (at once, unless a group sync is under way).
     fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R, DbError>) -> Result<R, DbError> {
+        // Inside a batch, read what the batch has written so far.
+        let f = match in_batch(f) {
+            Ok(done) => return done,
+            Err(f) => f,
+        };
         let n = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         let r = {
             let conn = self.readers[n].lock().map_err(|_| DbError::Poisoned)?;
             f(&conn)?
         };
-        if let Some(g) = &self.group {
+        if let Some(g) = &self.core.group {
             // Loaded after the read: any commit the read saw had begun.
-            self.wait_durable(g.begun.load(Ordering::SeqCst))?;
+            self.core.wait_durable(g.begun.load(Ordering::SeqCst))?;
         }
         Ok(r)
+    }
+}
+
+impl Core {
+    fn lock_writer(&self) -> Result<std::sync::MutexGuard<'_, Option<Connection>>, DbError> {
+        self.writer.lock().map_err(|_| DbError::Poisoned)
+    }
+
+    /// Counts a write transaction as ended (under the writer lock) and
+    /// returns its sequence number.
+    fn end_transaction(&self) -> u64 {
+        match &self.group {
+            Some(g) => g.ended.fetch_add(1, Ordering::SeqCst) + 1,
+            None => 0,
+        }
     }
 
     /// Returns once transactions up to `seq` are durable, syncing the WAL
@@ -309,7 +363,7 @@ impl SqliteIndex {
             if target < seq {
                 // A transaction a reader may have seen is still committing:
                 // wait for the writer to let go, then look again.
-                drop(self.writer.lock().map_err(|_| DbError::Poisoned)?);
+                drop(self.lock_writer()?);
                 continue;
             }
             sync_wal(&g.wal_path).map_err(DbError::Sync)?;
@@ -317,6 +371,114 @@ impl SqliteIndex {
             g.synced.fetch_max(target, Ordering::SeqCst);
         }
     }
+}
+
+/// If this thread is running a batch (the combiner), runs `f` there, in a
+/// savepoint of its own, and returns `Ok` with its result: it becomes
+/// durable with the batch, which the combiner waits for before delivering
+/// anything. Otherwise hands `f` back.
+fn in_batch<R, F>(f: F) -> Result<Result<R, DbError>, F>
+where
+    F: FnOnce(&Connection) -> Result<R, DbError>,
+{
+    BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        let Some(ctx) = b.as_mut() else {
+            return Err(f);
+        };
+        if ctx.broken {
+            return Ok(Err(DbError::Batch(
+                "an earlier write of its batch failed".into(),
+            )));
+        }
+        Ok(in_savepoint(&ctx.conn, f).unwrap_or_else(|e| {
+            ctx.broken = true;
+            Err(e)
+        }))
+    })
+}
+
+/// The combiner thread: runs the jobs of `Index::submit_write` in batches,
+/// one transaction and one WAL sync per batch, and delivers each job's
+/// result once its batch is durable. Ends when the index is dropped.
+fn combine(core: &Core, jobs: &std::sync::mpsc::Receiver<WriteJob>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let (outcome, deliveries) = run_jobs(core, batch);
+        match outcome {
+            Ok(()) => deliveries.into_iter().for_each(|d| d(Ok(()))),
+            Err(e) => {
+                let msg = e.to_string();
+                tracing::warn!(error = %msg, "a batch of index writes failed");
+                deliveries
+                    .into_iter()
+                    .for_each(|d| d(Err(DbError::Batch(msg.clone()))));
+            }
+        }
+    }
+}
+
+/// One batch of the combiner: takes the writer connection out for the
+/// batch (holding its lock), runs every job (their index calls land in
+/// the batch through `in_batch`), commits, and waits until durable. A
+/// job whose deliverer is missing (it panicked) fails by its dropped
+/// channel.
+fn run_jobs(core: &Core, jobs: Vec<WriteJob>) -> (Result<(), DbError>, Vec<Delivery>) {
+    let mut deliveries = Vec::with_capacity(jobs.len());
+    let seq;
+    let outcome = {
+        let mut guard = match core.lock_writer() {
+            Ok(g) => g,
+            Err(e) => return (Err(e), deliveries),
+        };
+        let Some(conn) = guard.take() else {
+            return (Err(DbError::Poisoned), deliveries);
+        };
+        if let Some(g) = &core.group {
+            g.begun.fetch_add(1, Ordering::SeqCst);
+        }
+        let began = conn.execute_batch("BEGIN IMMEDIATE");
+        let ok = began.is_ok();
+        BATCH.with(|b| *b.borrow_mut() = Some(BatchCtx { conn, broken: !ok }));
+        if ok {
+            for job in jobs {
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
+                    Ok(d) => deliveries.push(d),
+                    Err(_) => BATCH.with(|b| {
+                        if let Some(ctx) = b.borrow_mut().as_mut() {
+                            ctx.broken = true;
+                        }
+                    }),
+                }
+            }
+        }
+        let Some(ctx) = BATCH.with(|b| b.borrow_mut().take()) else {
+            return (Err(DbError::Poisoned), deliveries);
+        };
+        let outcome = match began {
+            Err(e) => Err(e.into()),
+            Ok(()) if ctx.broken => {
+                let _ = ctx.conn.execute_batch("ROLLBACK");
+                Err(DbError::Batch(
+                    "a write of the batch could not be undone".into(),
+                ))
+            }
+            Ok(()) => ctx.conn.execute_batch("COMMIT").map_err(|e| {
+                let _ = ctx.conn.execute_batch("ROLLBACK");
+                DbError::from(e)
+            }),
+        };
+        *guard = Some(ctx.conn);
+        seq = core.end_transaction();
+        outcome
+    };
+    (outcome.and_then(|()| core.wait_durable(seq)), deliveries)
 }
 
 /// Runs `f` in a savepoint: its writes are kept if it returns `Ok`, undone
@@ -693,6 +855,12 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
 }
 
 impl Index for SqliteIndex {
+    fn submit_write(&self, job: WriteJob) {
+        // If the combiner is gone the job is dropped, and its caller's
+        // channel tells it so.
+        let _ = self.submit.send(job);
+    }
+
     fn presign(
         &self,
         d: &Declared,
@@ -1665,6 +1833,53 @@ mod tests {
                 let name = format!("b-{t}-{i}");
                 assert_eq!(names.contains(&name), (t + i) % 3 != 0, "{name}");
             }
+        }
+    }
+
+    #[test]
+    fn submitted_writes_run_on_the_writer_in_shared_durable_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = std::sync::Arc::new(SqliteIndex::open(dir.path()).unwrap());
+        db.create_token("taken", &Digest([6; 32]), &[], 1).unwrap();
+        let (c0, _) = db.commit_stats().unwrap();
+        let (done, results) = std::sync::mpsc::channel();
+        let n = 300;
+        for i in 0..n {
+            let (index, done) = (db.clone(), done.clone());
+            db.submit_write(Box::new(move || {
+                // Every third job fails (a token name already taken); the
+                // others' writes must not suffer for it.
+                let r = if i % 3 == 0 {
+                    index.create_token("taken", &Digest([7; 32]), &[], 1)
+                } else {
+                    index.create_bucket(&format!("s-{i}"), 1).map(|_| ())
+                };
+                Box::new(move |batch: Result<(), DbError>| {
+                    done.send((i, batch.and(r))).unwrap();
+                })
+            }));
+        }
+        let got: Vec<(usize, Result<(), DbError>)> =
+            (0..n).map(|_| results.recv().unwrap()).collect();
+        for (i, r) in &got {
+            assert_eq!(r.is_err(), i % 3 == 0, "job {i}: {r:?}");
+        }
+        let (c1, _) = db.commit_stats().unwrap();
+        assert!(c1 - c0 < n as u64, "{} transactions for {n} jobs", c1 - c0);
+        drop(db);
+        let db = SqliteIndex::open(dir.path()).unwrap();
+        let names: std::collections::HashSet<String> = db
+            .list_buckets()
+            .unwrap()
+            .into_iter()
+            .map(|b| b.name)
+            .collect();
+        for i in 0..n {
+            assert_eq!(
+                names.contains(&format!("s-{i}")),
+                i % 3 != 0,
+                "bucket s-{i}"
+            );
         }
     }
 

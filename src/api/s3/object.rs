@@ -107,7 +107,7 @@ pub async fn put_object(
     let lock = app.blob_lock(&digest).await;
     let inline = received.payload.publish(&digest).await?;
     let outcome = app
-        .db(move |db| db.put_object(&record, &blob, inline.as_deref()))
+        .db_write(move |db| db.put_object(&record, &blob, inline.as_deref()))
         .await;
     drop(lock);
     match outcome {
