@@ -313,21 +313,28 @@ impl SqliteIndex {
     /// Runs `f` on a reader connection, then waits until everything it may
     /// have seen is durable (at once, unless a group sync is under way).
     fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R, DbError>) -> Result<R, DbError> {
+        let r = self.read_without_wait(f)?;
+        if let Some(g) = &self.core.group {
+            // Loaded after the read: any commit the read saw had begun.
+            self.core.wait_durable(g.begun.load(Ordering::SeqCst))?;
+        }
+        Ok(r)
+    }
+
+    /// [`Self::read`] without the durability wait: only for reads whose
+    /// result no reply depends on as "stored" (see `find_token`).
+    fn read_without_wait<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, DbError>,
+    ) -> Result<R, DbError> {
         // Inside a batch, read what the batch has written so far.
         let f = match in_batch(f) {
             Ok(done) => return done,
             Err(f) => f,
         };
         let n = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        let r = {
-            let conn = self.readers[n].lock().map_err(|_| DbError::Poisoned)?;
-            f(&conn)?
-        };
-        if let Some(g) = &self.core.group {
-            // Loaded after the read: any commit the read saw had begun.
-            self.core.wait_durable(g.begun.load(Ordering::SeqCst))?;
-        }
-        Ok(r)
+        let conn = self.readers[n].lock().map_err(|_| DbError::Poisoned)?;
+        f(&conn)
     }
 }
 
@@ -398,10 +405,28 @@ where
     })
 }
 
+/// A committed (or failed) batch on its way to the syncer thread.
+type Committed = (Result<u64, DbError>, Vec<Delivery>);
+
 /// The combiner thread: runs the jobs of `Index::submit_write` in batches,
-/// one transaction and one WAL sync per batch, and delivers each job's
-/// result once its batch is durable. Ends when the index is dropped.
-fn combine(core: &Core, jobs: &std::sync::mpsc::Receiver<WriteJob>) {
+/// one transaction per batch, and hands each committed batch to a syncer
+/// thread of its own, which delivers the results once the WAL sync covers
+/// the batch. So the next batch is built and committed while the disk
+/// syncs the last one (and one sync may cover several). Ends when the
+/// index is dropped; the syncer ends after the last batch it was handed.
+fn combine(core: &Arc<Core>, jobs: &std::sync::mpsc::Receiver<WriteJob>) {
+    let (to_syncer, committed) = std::sync::mpsc::channel::<Committed>();
+    let c = core.clone();
+    let syncer = std::thread::Builder::new()
+        .name("stowage-sync".into())
+        .spawn(move || {
+            while let Ok((outcome, deliveries)) = committed.recv() {
+                deliver(outcome.and_then(|seq| c.wait_durable(seq)), deliveries);
+            }
+        });
+    if let Err(e) = &syncer {
+        tracing::warn!(error = %e, "no syncer thread; the combiner syncs itself");
+    }
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -411,25 +436,36 @@ fn combine(core: &Core, jobs: &std::sync::mpsc::Receiver<WriteJob>) {
             }
         }
         let (outcome, deliveries) = run_jobs(core, batch);
-        match outcome {
-            Ok(()) => deliveries.into_iter().for_each(|d| d(Ok(()))),
-            Err(e) => {
-                let msg = e.to_string();
-                tracing::warn!(error = %msg, "a batch of index writes failed");
-                deliveries
-                    .into_iter()
-                    .for_each(|d| d(Err(DbError::Batch(msg.clone()))));
-            }
+        if syncer.is_err() {
+            deliver(outcome.and_then(|seq| core.wait_durable(seq)), deliveries);
+        } else if let Err(std::sync::mpsc::SendError((outcome, deliveries))) =
+            to_syncer.send((outcome, deliveries))
+        {
+            deliver(outcome.and_then(|seq| core.wait_durable(seq)), deliveries);
+        }
+    }
+}
+
+/// Hands every job of a batch the batch's outcome.
+fn deliver(outcome: Result<(), DbError>, deliveries: Vec<Delivery>) {
+    match outcome {
+        Ok(()) => deliveries.into_iter().for_each(|d| d(Ok(()))),
+        Err(e) => {
+            let msg = e.to_string();
+            tracing::warn!(error = %msg, "a batch of index writes failed");
+            deliveries
+                .into_iter()
+                .for_each(|d| d(Err(DbError::Batch(msg.clone()))));
         }
     }
 }
 
 /// One batch of the combiner: takes the writer connection out for the
 /// batch (holding its lock), runs every job (their index calls land in
-/// the batch through `in_batch`), commits, and waits until durable. A
-/// job whose deliverer is missing (it panicked) fails by its dropped
-/// channel.
-fn run_jobs(core: &Core, jobs: Vec<WriteJob>) -> (Result<(), DbError>, Vec<Delivery>) {
+/// the batch through `in_batch`) and commits; returns the commit's
+/// sequence number, to be waited for before delivering. A job whose
+/// deliverer is missing (it panicked) fails by its dropped channel.
+fn run_jobs(core: &Core, jobs: Vec<WriteJob>) -> Committed {
     let mut deliveries = Vec::with_capacity(jobs.len());
     let seq;
     let outcome = {
@@ -478,7 +514,7 @@ fn run_jobs(core: &Core, jobs: Vec<WriteJob>) -> (Result<(), DbError>, Vec<Deliv
         seq = core.end_transaction();
         outcome
     };
-    (outcome.and_then(|()| core.wait_durable(seq)), deliveries)
+    (outcome.map(|()| seq), deliveries)
 }
 
 /// Runs `f` in a savepoint: its writes are kept if it returns `Ok`, undone
@@ -1459,7 +1495,12 @@ impl Index for SqliteIndex {
     }
 
     fn find_token(&self, token_hash: &Digest) -> Result<Option<TokenRecord>, DbError> {
-        self.read(|conn| {
+        // Only an authorisation decision rests on this: no reply says a
+        // token exists, and the server itself never writes tokens after
+        // start-up, so there is no uncommitted write worth waiting for
+        // (and every API request would otherwise wait for the group sync
+        // of the uploads in flight).
+        self.read_without_wait(|conn| {
             Ok(conn
                 .cached_row(
                     "SELECT name, scopes, created_at, revoked_at FROM tokens \
