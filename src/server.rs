@@ -57,6 +57,10 @@ pub async fn run(
             // A client may close its sending side and still await our
             // answer (e.g. after a short body); keep the socket for it.
             .half_close(true)
+            // Bounds what one connection buffers of a body it is reading
+            // (hyper's default is about 400 KiB): with hundreds of
+            // uploads at once this is a good part of the resident set.
+            .max_buf_size(READ_BUFFER)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
@@ -92,6 +96,9 @@ async fn sweep_loop(app: Arc<App>) {
         }
     }
 }
+
+/// Largest read buffer of one connection (see `max_buf_size` above).
+const READ_BUFFER: usize = 128 * 1024;
 
 /// A request id in S3's style: 16 uppercase hex characters.
 fn new_request_id() -> String {
