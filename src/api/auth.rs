@@ -34,7 +34,13 @@ pub async fn require(app: &App, parts: &Parts, scope: &'static str) -> Result<()
             )
         })?;
     let hash = tokens::hash(token);
-    let record = app.db(move |db| db.find_token(&hash)).await?;
+    // Most lookups are answered on this thread from an idle reader (a
+    // small, cached table); only when every reader is busy does it take
+    // the blocking pool.
+    let record = match app.index.find_token_now(&hash) {
+        Some(found) => found?,
+        None => app.db(move |db| db.find_token(&hash)).await?,
+    };
     let record = record
         .ok_or_else(|| ApiError::Unauthorized("the token is unknown or has been revoked".into()))?;
     if !tokens::allows(&record.scopes, scope) {

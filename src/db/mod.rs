@@ -441,6 +441,14 @@ pub trait Index: Send + Sync + 'static {
     ) -> Result<(), DbError>;
     /// The live (not revoked) token with this hash.
     fn find_token(&self, token_hash: &Digest) -> Result<Option<TokenRecord>, DbError>;
+    /// [`Self::find_token`] if it can be answered at once without
+    /// blocking (an idle connection, nothing to wait for); `None` tells the
+    /// caller to use `find_token` from a thread that may block. For async
+    /// callers on the request path.
+    fn find_token_now(&self, token_hash: &Digest) -> Option<Result<Option<TokenRecord>, DbError>> {
+        let _ = token_hash;
+        None
+    }
     fn list_tokens(&self) -> Result<Vec<TokenRecord>, DbError>;
     /// Revokes by name; false if no live token has that name.
     fn revoke_token(&self, name: &str, now: i64) -> Result<bool, DbError>;
