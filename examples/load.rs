@@ -150,6 +150,12 @@ struct Args {
     /// Number of operations instead of a duration.
     #[arg(long)]
     count: Option<u64>,
+    /// Open-loop rate in operations per second over all connections: operation i is due at
+    /// start + i/rate, and its latency counts from then (so a stalled server's backlog shows
+    /// in the percentiles). Without it each connection sends its next request as soon as the
+    /// last one is answered.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Objects presigned before a timed small-put (default: --count, else 40000). The timed
     /// phase ends early if the pool runs out; that is reported.
     #[arg(long)]
@@ -929,6 +935,8 @@ enum Limit {
 struct Plan {
     next: AtomicU64,
     limit: Limit,
+    /// `--rate`: when the timed phase began, and operations per second.
+    pace: Option<(Instant, f64)>,
 }
 
 impl Plan {
@@ -937,8 +945,16 @@ impl Plan {
         let i = self.next.fetch_add(1, Ordering::Relaxed);
         match self.limit {
             Limit::Count(n) if i < n => Some(i),
-            Limit::Until(t) if Instant::now() < t => Some(i),
+            Limit::Until(t) if self.due(i).max(Instant::now()) < t => Some(i),
             _ => None,
+        }
+    }
+
+    /// When operation `i` is due: at once without `--rate`.
+    fn due(&self, i: u64) -> Instant {
+        match self.pace {
+            Some((start, rate)) => start + Duration::from_secs_f64(i as f64 / rate),
+            None => Instant::now(),
         }
     }
 }
@@ -1077,11 +1093,12 @@ async fn run(args: Args) -> Result<Report, String> {
         }
         proc_status_kib(p, "VmRSS")
     });
+    let started = Instant::now();
     let plan = Arc::new(Plan {
         next: AtomicU64::new(0),
         limit,
+        pace: args.rate.filter(|r| *r > 0.0).map(|r| (started, r)),
     });
-    let started = Instant::now();
     let mut tasks = Vec::with_capacity(n);
     for _ in 0..n {
         let (ctx, plan, work) = (ctx.clone(), plan.clone(), work.clone());
@@ -1137,7 +1154,8 @@ async fn worker(ctx: Arc<Ctx>, plan: Arc<Plan>, work: Work, size: u64) -> Tally 
     let mut conn = ctx.conn();
     let mut t = Tally::default();
     while let Some(i) = plan.take() {
-        let started = Instant::now();
+        let started = plan.due(i);
+        tokio::time::sleep_until(started.into()).await;
         let result = match &work {
             Work::Put(jobs) => match jobs.get(i as usize) {
                 Some(job) => ctx.put(&mut conn, job).await,
