@@ -49,7 +49,7 @@ fn bench_index(c: &mut Criterion) {
                     md5: Some([1; 16]),
                 };
                 let bytes = [7u8; 4096];
-                db.mark_uploaded(&d.id, &blob, Some(&bytes), "uploads", 1)
+                db.mark_uploaded(&d.id, &blob, Some(&bytes), None, "uploads", 1)
                     .unwrap();
             },
             criterion::BatchSize::SmallInput,

@@ -257,13 +257,30 @@ impl App {
         R: Send + 'static,
         F: FnOnce(&dyn Index) -> Result<R, DbError> + Send + 'static,
     {
+        self.db_write_with(f, |_| true).await
+    }
+
+    /// [`Self::db_write`], answered as soon as the write is committed when
+    /// `must_be_durable` says of its result that nobody will take it as
+    /// "stored" (it still becomes durable with its batch, moments later).
+    pub async fn db_write_with<R, F>(
+        &self,
+        f: F,
+        must_be_durable: fn(&R) -> bool,
+    ) -> Result<R, ApiError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&dyn Index) -> Result<R, DbError> + Send + 'static,
+    {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let index = self.index.clone();
         self.index.submit_write(Box::new(move || {
             let r = f(&*index);
-            Box::new(move |batch: Result<(), DbError>| {
+            let durable = r.as_ref().map_or(true, must_be_durable);
+            let deliver: crate::db::Delivery = Box::new(move |batch: Result<(), DbError>| {
                 let _ = tx.send(batch.and(r));
-            })
+            });
+            (deliver, durable)
         }));
         rx.await
             .map_err(|_| {

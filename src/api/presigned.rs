@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::s3::auth::Authenticated;
-use super::s3::ingest::{content_length, receive, BodySpec};
+use super::s3::ingest::{content_length, receive, BodySpec, BODY_IDLE_TIMEOUT};
 use super::{full, ApiError, Body};
 use crate::app::{App, INLINE_BLOB_MAX};
 use crate::db::{Declared, FileRecord, MarkOutcome};
@@ -30,6 +30,12 @@ use crate::store::Digest;
 pub const SHA256_PARAM: &str = "X-Stowage-Sha256";
 /// Query parameter binding the declared size into a PUT URL.
 pub const SIZE_PARAM: &str = "X-Stowage-Size";
+/// Query parameter binding the declared file name into a PUT URL. With it
+/// (and the signed Content-Type, size and hash) the URL carries the whole
+/// declaration, so a PUT can be accepted even if the pending row of its
+/// presign was lost: presign answers once its row is committed, without
+/// waiting for the group sync.
+pub const NAME_PARAM: &str = "X-Stowage-Name";
 
 /// The presigned PUT URL for a declared file: good for exactly its content
 /// type, size and hash, until the configured expiry.
@@ -40,7 +46,11 @@ pub fn presign_put_url(app: &App, d: &Declared, now: OffsetDateTime) -> String {
         app,
         "PUT",
         &d.id,
-        &[(SHA256_PARAM, &sha), (SIZE_PARAM, &size)],
+        &[
+            (SHA256_PARAM, &sha),
+            (SIZE_PARAM, &size),
+            (NAME_PARAM, &d.file_name),
+        ],
         &[("content-type", &d.content_type)],
         now,
     )
@@ -143,6 +153,22 @@ pub async fn put(
         )));
     }
 
+    // The whole declaration, when the URL carries it (the Content-Type is
+    // signed, so the request's is the declared one).
+    let declared = signed.param(NAME_PARAM).map(|name| Declared {
+        id,
+        file_name: name.to_string(),
+        content_type: parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .trim()
+            .to_string(),
+        size: declared_size,
+        sha256: declared_sha,
+    });
+
     // Registered before the row is read, so the sweep cannot withdraw it
     // while the bytes arrive.
     let _in_flight = app.begin_upload(id);
@@ -152,7 +178,16 @@ pub async fn put(
     // that carries most of them). A larger one is checked first, so that
     // bytes nobody will keep are not streamed to disk.
     if declared_size > INLINE_BLOB_MAX {
-        if let Some(answer) = precheck(app, id, declared_sha, declared_size).await? {
+        let self_contained = declared.is_some();
+        if let Some(mut answer) =
+            precheck(app, id, declared_sha, declared_size, self_contained).await?
+        {
+            // Already stored. A small enough body is read and dropped
+            // first: many clients read no answer until they have sent
+            // everything, and would see a reset instead of this 200.
+            if declared_size <= DRAIN_MAX && drain(body).await {
+                answer.headers_mut().remove(header::CONNECTION);
+            }
             return Ok(answer);
         }
     }
@@ -178,7 +213,16 @@ pub async fn put(
     let lock = app.blob_lock(&got).await;
     let inline = received.payload.publish(&got).await?;
     let marked = app
-        .db_write(move |db| db.mark_uploaded(&id, &blob, inline.as_deref(), &bucket, now))
+        .db_write(move |db| {
+            db.mark_uploaded(
+                &id,
+                &blob,
+                inline.as_deref(),
+                declared.as_ref(),
+                &bucket,
+                now,
+            )
+        })
         .await;
     drop(lock);
     match marked {
@@ -203,17 +247,21 @@ pub async fn put(
 }
 
 /// The row check of a larger upload, before its body is read: refuses an
-/// id that is not pending with this declaration, and gives the answer at
-/// once for one whose bytes are already stored (`Some`).
+/// id that is not pending with this declaration (unless the URL carries
+/// the whole declaration: `self_contained`), and gives the answer at once
+/// for one whose bytes are already stored (`Some`).
 async fn precheck(
     app: &App,
     id: Uuid,
     declared_sha: Digest,
     declared_size: u64,
+    self_contained: bool,
 ) -> Result<Option<Response<Body>>, ApiError> {
-    let rec: FileRecord = app
-        .db(move |db| db.get(&id))
-        .await?
+    let rec = app.db(move |db| db.get(&id)).await?;
+    if rec.is_none() && self_contained {
+        return Ok(None);
+    }
+    let rec: FileRecord = rec
         .filter(|r| r.sha256 == declared_sha && r.size == declared_size)
         .ok_or_else(|| {
             ApiError::NoSuchKey(format!(
@@ -231,12 +279,30 @@ async fn precheck(
         .await?
         .map(|o| o.etag)
         .unwrap_or_default();
-    // The body was not read: close the connection after answering, so
+    // The body is not read (or only drained by the caller): close the
+    // connection after answering unless the caller read it to its end, so
     // unread bytes are never taken for a next request.
     let mut r = stored_response(&etag, &rec.sha256);
     r.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     Ok(Some(r))
+}
+
+/// Largest body read only to be dropped, before an early answer.
+const DRAIN_MAX: u64 = 1 << 20;
+
+/// Reads a body to its end and drops it; `false` if it stalled (for
+/// [`BODY_IDLE_TIMEOUT`]) or broke off, in which case the connection must
+/// close after the answer.
+async fn drain(mut body: Incoming) -> bool {
+    use http_body_util::BodyExt;
+    loop {
+        match tokio::time::timeout(BODY_IDLE_TIMEOUT, body.frame()).await {
+            Ok(None) => return true,
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(_))) | Err(_) => return false,
+        }
+    }
 }
 
 fn stored_response(etag: &str, sha256: &Digest) -> Response<Body> {

@@ -32,10 +32,14 @@ pub async fn presign(app: &App, req: Request<Incoming>) -> Result<Response<Body>
     let dedupe = app.config.upload.dedupe;
     let decl = d.clone();
     let bucket = app.config.s3.bucket.clone();
+    // A URL needs no durable row (it carries the whole declaration, see
+    // `presigned::NAME_PARAM`), so it is answered once committed; anything
+    // that says "stored" waits for the sync.
     let outcome = app
-        .db_write(move |db| {
-            db.presign(&decl, &bucket, now.unix_timestamp(), url_expires_at, dedupe)
-        })
+        .db_write_with(
+            move |db| db.presign(&decl, &bucket, now.unix_timestamp(), url_expires_at, dedupe),
+            |o| !matches!(o, PresignOutcome::NeedsUpload),
+        )
         .await?;
     match outcome {
         PresignOutcome::NeedsUpload => {

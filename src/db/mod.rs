@@ -281,8 +281,10 @@ pub enum DbError {
 /// is durable, or the error that stopped that transaction.
 pub type Delivery = Box<dyn FnOnce(Result<(), DbError>) + Send>;
 /// A write for [`Index::submit_write`]: calls index methods, keeps their
-/// result, and returns what delivers it.
-pub type WriteJob = Box<dyn FnOnce() -> Delivery + Send>;
+/// result, and returns what delivers it, and whether that must wait until
+/// the write is durable (`false` only for results no client takes as
+/// "stored", such as a presign whose URL carries the whole declaration).
+pub type WriteJob = Box<dyn FnOnce() -> (Delivery, bool) + Send>;
 
 /// The bytes of a blob kept inline in the index.
 pub type InlineBytes = Vec<u8>;
@@ -292,7 +294,8 @@ pub type InlineBytes = Vec<u8>;
 pub trait Index: Send + Sync + 'static {
     /// Runs `job` on the index's own writer, possibly in one transaction
     /// with other submitted jobs, and calls the [`Delivery`] it returns
-    /// once that transaction is durable or has failed. For async callers:
+    /// once that transaction is durable (or only committed, if the job
+    /// says its result need not wait) or has failed. For async callers:
     /// nothing blocks a thread of theirs. Each index method a job calls is
     /// atomic on its own (the job as a whole is not), so a job should make
     /// one write call; reads inside it see its batch's uncommitted state.
@@ -317,11 +320,16 @@ pub trait Index: Send + Sync + 'static {
     /// `inline`: the blob's bytes, to keep in the index itself (small
     /// blobs; see `app::INLINE_BLOB_MAX`); `None` when they are in the blob
     /// store. The same holds for `put_object` and `put_part`.
+    ///
+    /// `lost`: the declaration a self-contained upload URL carries; if `id`
+    /// has no row, a pending one is made from it first (a presign answered
+    /// before its row was durable, then lost in a crash).
     fn mark_uploaded(
         &self,
         id: &Uuid,
         blob: &BlobInfo,
         inline: Option<&[u8]>,
+        lost: Option<&Declared>,
         bucket: &str,
         now: i64,
     ) -> Result<(MarkOutcome, Option<Digest>), DbError>;

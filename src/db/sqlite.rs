@@ -405,8 +405,11 @@ where
     })
 }
 
-/// A committed (or failed) batch on its way to the syncer thread.
-type Committed = (Result<u64, DbError>, Vec<Delivery>);
+/// A committed (or failed) batch on its way to the syncer thread: the
+/// outcome, and each job's delivery with whether it must wait for the sync.
+type Committed = (Result<u64, DbError>, Vec<(Delivery, bool)>);
+/// What the syncer delivers once the batch's sequence number is durable.
+type ToSync = (Result<u64, DbError>, Vec<Delivery>);
 
 /// The combiner thread: runs the jobs of `Index::submit_write` in batches,
 /// one transaction per batch, and hands each committed batch to a syncer
@@ -415,7 +418,7 @@ type Committed = (Result<u64, DbError>, Vec<Delivery>);
 /// syncs the last one (and one sync may cover several). Ends when the
 /// index is dropped; the syncer ends after the last batch it was handed.
 fn combine(core: &Arc<Core>, jobs: &std::sync::mpsc::Receiver<WriteJob>) {
-    let (to_syncer, committed) = std::sync::mpsc::channel::<Committed>();
+    let (to_syncer, committed) = std::sync::mpsc::channel::<ToSync>();
     let c = core.clone();
     let syncer = std::thread::Builder::new()
         .name("stowage-sync".into())
@@ -435,7 +438,17 @@ fn combine(core: &Arc<Core>, jobs: &std::sync::mpsc::Receiver<WriteJob>) {
                 Err(_) => break,
             }
         }
-        let (outcome, deliveries) = run_jobs(core, batch);
+        let (outcome, jobs) = run_jobs(core, batch);
+        // Results that need not be durable go out now; the rest after the
+        // sync (all of them, if the batch failed).
+        let mut deliveries = Vec::with_capacity(jobs.len());
+        for (d, durable) in jobs {
+            if durable || outcome.is_err() {
+                deliveries.push(d);
+            } else {
+                d(Ok(()));
+            }
+        }
         if syncer.is_err() {
             deliver(outcome.and_then(|seq| core.wait_durable(seq)), deliveries);
         } else if let Err(std::sync::mpsc::SendError((outcome, deliveries))) =
@@ -652,6 +665,34 @@ fn record_blob(
         now,
         inline
     ])?;
+    Ok(())
+}
+
+/// Inserts the row of a declared file.
+fn insert_file(
+    conn: &Connection,
+    d: &Declared,
+    status: &str,
+    now: i64,
+    url_expires_at: i64,
+    uploaded_at: Option<i64>,
+) -> Result<(), DbError> {
+    conn.cached_exec(
+        "INSERT INTO files (id, file_name, content_type, size, sha256, status, \
+         created_at, url_expires_at, uploaded_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            d.id.to_string(),
+            d.file_name,
+            d.content_type,
+            d.size as i64,
+            d.sha256.hex(),
+            status,
+            now,
+            url_expires_at,
+            uploaded_at
+        ],
+    )?;
     Ok(())
 }
 
@@ -952,22 +993,7 @@ impl Index for SqliteIndex {
                     } else {
                         ("pending", None)
                     };
-                    tx.cached_exec(
-                        "INSERT INTO files (id, file_name, content_type, size, sha256, status, \
-                     created_at, url_expires_at, uploaded_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                        params![
-                            d.id.to_string(),
-                            d.file_name,
-                            d.content_type,
-                            d.size as i64,
-                            d.sha256.hex(),
-                            status,
-                            now,
-                            url_expires_at,
-                            uploaded_at
-                        ],
-                    )?;
+                    insert_file(tx, d, status, now, url_expires_at, uploaded_at)?;
                     if linkable {
                         PresignOutcome::AlreadyStored
                     } else {
@@ -996,15 +1022,26 @@ impl Index for SqliteIndex {
         id: &Uuid,
         blob: &BlobInfo,
         inline: Option<&[u8]>,
+        lost: Option<&Declared>,
         bucket: &str,
         now: i64,
     ) -> Result<(MarkOutcome, Option<Digest>), DbError> {
         let (id, blob, bucket) = (*id, *blob, bucket.to_string());
         let inline = inline.map(<[u8]>::to_vec);
+        let lost = lost.cloned();
         self.write_batched(move |tx| {
             let (id, blob, bucket) = (&id, &blob, bucket.as_str());
             let inline = inline.as_deref();
-            let rec = get_file(tx, id)?;
+            let mut rec = get_file(tx, id)?;
+            if let (None, Some(d)) = (&rec, &lost) {
+                // The URL carried the whole declaration and its row is
+                // gone (a presign answered before its commit was durable,
+                // then a crash): the signed URL is the declaration.
+                if d.id == *id && d.sha256 == blob.sha256 && d.size == blob.size {
+                    insert_file(tx, d, "pending", now, now, None)?;
+                    rec = get_file(tx, id)?;
+                }
+            }
             let outcome = match rec {
                 Some(r) if r.sha256 == blob.sha256 && r.size == blob.size => {
                     record_blob(tx, blob, inline, now)?;
@@ -1595,19 +1632,19 @@ mod tests {
         ));
         // Wrong hash never marks.
         assert_eq!(
-            db.mark_uploaded(&d.id, &blob(Digest([2; 32]), 10), None, "uploads", 1)
+            db.mark_uploaded(&d.id, &blob(Digest([2; 32]), 10), None, None, "uploads", 1)
                 .unwrap()
                 .0,
             MarkOutcome::NotFound
         );
         assert_eq!(
-            db.mark_uploaded(&d.id, &blob(d.sha256, 10), None, "uploads", 1)
+            db.mark_uploaded(&d.id, &blob(d.sha256, 10), None, None, "uploads", 1)
                 .unwrap()
                 .0,
             MarkOutcome::Marked
         );
         assert_eq!(
-            db.mark_uploaded(&d.id, &blob(d.sha256, 10), None, "uploads", 2)
+            db.mark_uploaded(&d.id, &blob(d.sha256, 10), None, None, "uploads", 2)
                 .unwrap()
                 .0,
             MarkOutcome::AlreadyStored
@@ -1630,7 +1667,7 @@ mod tests {
         let db = SqliteIndex::open(dir.path()).unwrap();
         let a = declared(7, 5);
         db.presign(&a, "uploads", 0, 900, true).unwrap();
-        db.mark_uploaded(&a.id, &blob(a.sha256, 5), None, "uploads", 1)
+        db.mark_uploaded(&a.id, &blob(a.sha256, 5), None, None, "uploads", 1)
             .unwrap();
         let b = declared(7, 5);
         assert!(matches!(
@@ -1662,7 +1699,7 @@ mod tests {
         db.presign(&old, "uploads", 0, 100, true).unwrap();
         db.presign(&fresh, "uploads", 0, 10_000, true).unwrap();
         db.presign(&done, "uploads", 0, 100, true).unwrap();
-        db.mark_uploaded(&done.id, &blob(done.sha256, 1), None, "uploads", 1)
+        db.mark_uploaded(&done.id, &blob(done.sha256, 1), None, None, "uploads", 1)
             .unwrap();
         assert_eq!(db.sweep_pending(5_000, &[]).unwrap(), 1);
         assert!(db.get(&old.id).unwrap().is_none());
@@ -1780,7 +1817,7 @@ mod tests {
         let db = SqliteIndex::open(dir.path()).unwrap();
         let d = declared(4, 10);
         db.presign(&d, "uploads", 0, 900, true).unwrap();
-        db.mark_uploaded(&d.id, &blob(d.sha256, 10), None, "uploads", 1)
+        db.mark_uploaded(&d.id, &blob(d.sha256, 10), None, None, "uploads", 1)
             .unwrap();
         let o = db
             .get_object("uploads", &d.id.to_string())
@@ -1905,9 +1942,12 @@ mod tests {
                 } else {
                     index.create_bucket(&format!("s-{i}"), 1).map(|_| ())
                 };
-                Box::new(move |batch: Result<(), DbError>| {
+                // Half the jobs take their answer before the sync; it is
+                // the same answer.
+                let deliver: Delivery = Box::new(move |batch: Result<(), DbError>| {
                     done.send((i, batch.and(r))).unwrap();
-                })
+                });
+                (deliver, i % 2 == 0)
             }));
         }
         let got: Vec<(usize, Result<(), DbError>)> =

@@ -644,8 +644,8 @@ fn curl_upload_exactly_as_published_is_stored_once() {
 #[test]
 fn second_put_of_an_uploaded_id_is_200_without_rewriting() {
     // Big enough to be a blob file (small ones are inline in the index),
-    // small enough to sit in socket buffers: the second PUT is answered
-    // without its body being read.
+    // which a second PUT must leave alone: it is answered from the row
+    // (its body read only to be dropped).
     let (s, f, url) = pending(FILE_LEN);
     let first = put(&url, "image/png", &f.bytes);
     assert_eq!(first.status, 200, "{}", first.body);
@@ -802,41 +802,92 @@ fn a_percent_encoded_id_names_the_same_object() {
     assert_eq!(s.status_of(&f.id), "uploaded");
 }
 
+/// curl PUT of `bytes` to `url`; returns (status, body).
+fn curl_put(url: &str, content_type: &str, bytes: &[u8]) -> (u16, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.bin");
+    std::fs::write(&path, bytes).unwrap();
+    // curl, because it reads an early answer while still sending.
+    let out = Command::new("curl")
+        .args(["-sS", "-X", "PUT", "-H"])
+        .arg(format!("Content-Type: {content_type}"))
+        .arg("--upload-file")
+        .arg(&path)
+        .arg(url)
+        .args(["-w", "\n%{http_code}"])
+        .output()
+        .expect("curl runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, status) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
+    (status.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// Deletes the row of `id` behind the server's back, as a crash would lose
+/// a presign that was answered before its commit was durable.
+fn lose_row(s: &TestServer, id: &str) {
+    let conn = rusqlite::Connection::open(s.data_dir.join("stowage.db")).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        conn.execute("DELETE FROM files WHERE id = ?1", [id])
+            .unwrap(),
+        1
+    );
+}
+
 #[test]
-fn put_to_a_valid_url_without_a_pending_row_is_404_and_stores_nothing() {
-    // A URL the gateway signed, for an id it has no row for (never
-    // presigned here, or swept): small bodies are checked in the
-    // transaction that would record them, larger ones before their body.
+fn a_url_whose_pending_row_was_lost_still_stores_the_file() {
+    // The URL carries the whole declaration (X-Stowage-Name beside the
+    // signed type, size and hash), so presign need not wait for its row to
+    // be durable: a PUT whose row is gone recreates it. Small bodies and
+    // large ones take different paths.
+    let s = TestServer::start();
+    for len in [LEN, FILE_LEN] {
+        let mut f = TestFile::new(len);
+        f.name = "Prüfbericht 7 (final).png".into();
+        let url = s.presign_url(&f);
+        assert!(url.contains("X-Stowage-Name="), "{url}");
+        lose_row(&s, &f.id);
+        let (status, body) = curl_put(&url, &f.content_type, &f.bytes);
+        assert_eq!(status, 200, "{len} bytes: {body}");
+        assert_eq!(s.status_of(&f.id), "uploaded");
+        assert_eq!(s.blob_bytes(&hex::encode(f.sha256())).unwrap(), f.bytes);
+        let c = s.complete(&f.id);
+        assert_eq!(c.status, 200, "{}", c.body);
+        assert_eq!(c.json()["data"]["fileName"], f.name.as_str(), "{}", c.body);
+    }
+}
+
+#[test]
+fn a_url_without_the_declaration_and_without_a_row_is_404_and_stores_nothing() {
+    // A URL signed with the gateway's key but without X-Stowage-Name (as
+    // issued before URLs were self-contained) needs its pending row.
     let s = TestServer::start();
     for len in [LEN, FILE_LEN] {
         let f = TestFile::new(len);
-        let declared = stowage::db::Declared {
-            id: uuid::Uuid::parse_str(&f.id).unwrap(),
-            file_name: f.name.clone(),
-            content_type: f.content_type.clone(),
-            size: len as u64,
-            sha256: stowage::store::Digest(f.sha256()),
-        };
-        let url = stowage::api::presigned::presign_put_url(&s.app, &declared, s.clock_now());
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f.bin");
-        std::fs::write(&path, &f.bytes).unwrap();
-        // curl, because it reads an early answer while still sending.
-        let out = Command::new("curl")
-            .args(["-sS", "-X", "PUT", "-H"])
-            .arg(format!("Content-Type: {}", f.content_type))
-            .arg("--upload-file")
-            .arg(&path)
-            .arg(&url)
-            .args(["-w", "\n%{http_code}"])
-            .output()
-            .expect("curl runs");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.ends_with("404"), "{len} bytes: {stdout}");
-        assert!(stdout.contains("<Code>NoSuchKey</Code>"), "{stdout}");
-        assert!(stdout.contains("request a new presigned URL"), "{stdout}");
+        let sha = hex::encode(f.sha256());
+        let size = len.to_string();
+        let path = format!("/uploads/{}", f.id);
+        let q = stowage::sigv4::presign(
+            &s.app.credentials,
+            &stowage::sigv4::PresignParams {
+                method: "PUT",
+                host: &s.addr.to_string(),
+                path: &path,
+                region: "us-east-1",
+                service: "s3",
+                expires_secs: 900,
+                extra_query: &[("X-Stowage-Sha256", &sha), ("X-Stowage-Size", &size)],
+                extra_signed_headers: &[("content-type", &f.content_type)],
+            },
+            s.clock_now(),
+        );
+        let url = format!("{}{path}?{q}", s.base);
+        let (status, body) = curl_put(&url, &f.content_type, &f.bytes);
+        assert_eq!(status, 404, "{len} bytes: {body}");
+        assert!(body.contains("<Code>NoSuchKey</Code>"), "{body}");
+        assert!(body.contains("request a new presigned URL"), "{body}");
         assert!(s.blobs().is_empty(), "{len} bytes: blobs {:?}", s.blobs());
-        assert!(s.file(&f.id).status == 404);
+        assert_eq!(s.file(&f.id).status, 404);
     }
     assert!(s.temps().is_empty(), "temps: {:?}", s.temps());
 }
