@@ -151,9 +151,10 @@ struct Args {
     #[arg(long)]
     count: Option<u64>,
     /// Open-loop rate in operations per second over all connections: operation i is due at
-    /// start + i/rate, and its latency counts from then (so a stalled server's backlog shows
-    /// in the percentiles). Without it each connection sends its next request as soon as the
-    /// last one is answered.
+    /// start + i/rate, and its latency counts from then when it is sent more than 1 ms late
+    /// (so a stalled server's backlog shows in the percentiles; within 1 ms it counts from the
+    /// send, as tokio's timer wakes up to 1 ms late). Without it each connection sends its
+    /// next request as soon as the last one is answered.
     #[arg(long)]
     rate: Option<f64>,
     /// Objects presigned before a timed small-put (default: --count, else 40000). The timed
@@ -1154,8 +1155,23 @@ async fn worker(ctx: Arc<Ctx>, plan: Arc<Plan>, work: Work, size: u64) -> Tally 
     let mut conn = ctx.conn();
     let mut t = Tally::default();
     while let Some(i) = plan.take() {
-        let started = plan.due(i);
-        tokio::time::sleep_until(started.into()).await;
+        // Latency counts from the due time when the driver is behind
+        // schedule (the server's backlog), but not for the up to 1 ms by
+        // which tokio's timer wakes late. Closed loop (no --rate): no
+        // timer at all.
+        let started = match plan.pace {
+            None => Instant::now(),
+            Some(_) => {
+                let due = plan.due(i);
+                tokio::time::sleep_until(due.into()).await;
+                let woke = Instant::now();
+                if woke.duration_since(due) <= Duration::from_millis(1) {
+                    woke
+                } else {
+                    due
+                }
+            }
+        };
         let result = match &work {
             Work::Put(jobs) => match jobs.get(i as usize) {
                 Some(job) => ctx.put(&mut conn, job).await,
