@@ -166,11 +166,25 @@ impl SqliteIndex {
             g.ended.store(1, Ordering::SeqCst);
             core.wait_durable(1)?;
         }
+        // Checkpoints are the syncer thread's work (see `sync_and_checkpoint`),
+        // not a commit's: SQLite's automatic checkpoint would run inside the
+        // combiner's commit, stalling every write behind it.
+        core.lock_writer()?
+            .as_ref()
+            .ok_or(DbError::Poisoned)?
+            .pragma_update(None, "wal_autocheckpoint", 0)?;
+        let checkpointer = open(false)?;
+        let (to_syncer, committed) = std::sync::mpsc::channel::<ToSync>();
+        let c = core.clone();
+        std::thread::Builder::new()
+            .name("stowage-sync".into())
+            .spawn(move || sync_and_checkpoint(&c, &committed, &checkpointer))
+            .map_err(DbError::Sync)?;
         let (submit, jobs) = std::sync::mpsc::channel();
         let c = core.clone();
         std::thread::Builder::new()
             .name("stowage-index".into())
-            .spawn(move || combine(&c, &jobs))
+            .spawn(move || combine(&c, &jobs, &to_syncer))
             .map_err(DbError::Sync)?;
         Ok(SqliteIndex {
             core,
@@ -417,19 +431,11 @@ type ToSync = (Result<u64, DbError>, Vec<Delivery>);
 /// the batch. So the next batch is built and committed while the disk
 /// syncs the last one (and one sync may cover several). Ends when the
 /// index is dropped; the syncer ends after the last batch it was handed.
-fn combine(core: &Arc<Core>, jobs: &std::sync::mpsc::Receiver<WriteJob>) {
-    let (to_syncer, committed) = std::sync::mpsc::channel::<ToSync>();
-    let c = core.clone();
-    let syncer = std::thread::Builder::new()
-        .name("stowage-sync".into())
-        .spawn(move || {
-            while let Ok((outcome, deliveries)) = committed.recv() {
-                deliver(outcome.and_then(|seq| c.wait_durable(seq)), deliveries);
-            }
-        });
-    if let Err(e) = &syncer {
-        tracing::warn!(error = %e, "no syncer thread; the combiner syncs itself");
-    }
+fn combine(
+    core: &Core,
+    jobs: &std::sync::mpsc::Receiver<WriteJob>,
+    to_syncer: &std::sync::mpsc::Sender<ToSync>,
+) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -449,12 +455,61 @@ fn combine(core: &Arc<Core>, jobs: &std::sync::mpsc::Receiver<WriteJob>) {
                 d(Ok(()));
             }
         }
-        if syncer.is_err() {
-            deliver(outcome.and_then(|seq| core.wait_durable(seq)), deliveries);
-        } else if let Err(std::sync::mpsc::SendError((outcome, deliveries))) =
+        if let Err(std::sync::mpsc::SendError((outcome, deliveries))) =
             to_syncer.send((outcome, deliveries))
         {
+            // The syncer is gone (it panicked): sync here.
             deliver(outcome.and_then(|seq| core.wait_durable(seq)), deliveries);
+        }
+    }
+}
+
+/// How often the syncer copies the WAL into the database when idle or
+/// between batches.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// WAL frames (pages) beyond which a checkpoint also restarts the WAL from
+/// its beginning, briefly holding writers off (32 MiB at 4 KiB pages).
+const WAL_RESTART_FRAMES: i64 = 8192;
+
+/// The syncer thread: delivers each committed batch once the WAL sync
+/// covers it, and checkpoints the WAL into the database on the side, on a
+/// connection of its own. PASSIVE checkpoints never block the combiner;
+/// they cannot let the WAL start over while it keeps appending, so once the
+/// WAL is long a RESTART checkpoint (short, as the passive ones have
+/// copied nearly everything) waits for the writer and resets it. Ends when
+/// the combiner does.
+fn sync_and_checkpoint(
+    core: &Core,
+    committed: &std::sync::mpsc::Receiver<ToSync>,
+    checkpointer: &Connection,
+) {
+    use std::sync::mpsc::RecvTimeoutError;
+    let mut last = std::time::Instant::now();
+    loop {
+        match committed.recv_timeout(CHECKPOINT_EVERY) {
+            Ok((outcome, deliveries)) => {
+                deliver(outcome.and_then(|seq| core.wait_durable(seq)), deliveries);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        if last.elapsed() < CHECKPOINT_EVERY {
+            continue;
+        }
+        last = std::time::Instant::now();
+        let frames = |mode: &str| -> rusqlite::Result<i64> {
+            checkpointer.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get(1))
+        };
+        let r = frames("PASSIVE").and_then(|log| {
+            if log > WAL_RESTART_FRAMES {
+                frames("RESTART")
+            } else {
+                Ok(log)
+            }
+        });
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
         }
     }
 }
@@ -1972,6 +2027,34 @@ mod tests {
                 "bucket s-{i}"
             );
         }
+    }
+
+    #[test]
+    fn the_syncer_checkpoints_the_wal_without_help() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteIndex::open(dir.path()).unwrap();
+        for i in 0..300 {
+            db.create_bucket(&format!("c-{i}"), 1).unwrap();
+        }
+        // Within a few checkpoint periods every write is in the database
+        // file itself (commits never checkpoint: wal_autocheckpoint is 0).
+        // A copy of that file alone, without the WAL, shows what it holds.
+        let copy = tempfile::tempdir().unwrap();
+        let mut copied = false;
+        for _ in 0..50 {
+            std::thread::sleep(CHECKPOINT_EVERY / 2);
+            std::fs::copy(dir.path().join(DB_FILE), copy.path().join(DB_FILE)).unwrap();
+            // (Before the first checkpoint not even the schema is there.)
+            let n: i64 = Connection::open(copy.path().join(DB_FILE))
+                .unwrap()
+                .query_row("SELECT count(*) FROM buckets", [], |r| r.get(0))
+                .unwrap_or(0);
+            if n == 300 {
+                copied = true;
+                break;
+            }
+        }
+        assert!(copied, "the WAL was never checkpointed");
     }
 
     #[test]
