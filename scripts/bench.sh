@@ -214,6 +214,13 @@ run "s3s small-put 64" "${S3S[@]}" --scenario small-put --connections 64 --durat
 run "stowage e2e 16" "${STW[@]}" --scenario e2e --connections 16 --duration "$DUR"
 run "stowage presign 16" "${STW[@]}" --scenario presign --connections 16 --duration "$DUR"
 run "stowage presign 64" "${STW[@]}" --scenario presign --connections 64 --duration "$DUR"
+# The presign latency target is at half the rate just measured: an open-loop run at that rate.
+P64="$(grep '"label":"stowage presign 64"' "$RESULTS" | sed -n 's/.*"ops_per_sec":\([0-9.]*\).*/\1/p' | head -n1)"
+if [ -n "$P64" ]; then
+    HALF="$(awk -v r="$P64" 'BEGIN { printf "%d", r / 2 }')"
+    run "stowage presign half" "${STW[@]}" --scenario presign --connections 64 --duration "$DUR" \
+        --rate "$HALF"
+fi
 run "stowage get-small 64" "${STW[@]}" --scenario get-small --connections 64 --duration "$DUR" --objects "$OBJECTS"
 run "s3s get-small 64" "${S3S[@]}" --scenario get-small --connections 64 --duration "$DUR" --objects "$OBJECTS"
 run "stowage get-large L" "${STW[@]}" --scenario get-large --size "$LARGE" --count 3
@@ -272,6 +279,7 @@ print_table() {
     row "e2e presign+PUT+complete 4 KiB, 16 conn, files/s" "stowage e2e 16" "-" ops_per_sec "" ""
     row "presign, 16 conn, req/s" "stowage presign 16" "-" ops_per_sec "" ""
     row "presign, 64 conn, req/s" "stowage presign 64" "-" ops_per_sec "" ""
+    row "presign at half that rate (open loop, --rate), req/s" "stowage presign half" "-" ops_per_sec "" ""
     row "GET 4 KiB, 64 conn, obj/s" "stowage get-small 64" "s3s get-small 64" ops_per_sec "" ""
     row "GET ${lmib} MiB, MB/s" "stowage get-large L" "s3s get-large L" mb_per_sec "$sink_get" "(loopback GET)"
     echo
