@@ -166,13 +166,16 @@ impl SqliteIndex {
             g.ended.store(1, Ordering::SeqCst);
             core.wait_durable(1)?;
         }
-        // Checkpoints are the syncer thread's work (see `sync_and_checkpoint`),
-        // not a commit's: SQLite's automatic checkpoint would run inside the
-        // combiner's commit, stalling every write behind it.
+        // Checkpoints are mostly the syncer thread's work (see
+        // `sync_and_checkpoint`). The writer's own automatic checkpoint
+        // stays, at a higher mark, for what only it can do: copy the last
+        // few frames right after a commit, so that the next transaction
+        // starts the WAL over. By then the syncer has copied nearly all of
+        // it, so that checkpoint is short.
         core.lock_writer()?
             .as_ref()
             .ok_or(DbError::Poisoned)?
-            .pragma_update(None, "wal_autocheckpoint", 0)?;
+            .pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_FRAMES)?;
         let checkpointer = open(false)?;
         let (to_syncer, committed) = std::sync::mpsc::channel::<ToSync>();
         let c = core.clone();
@@ -466,19 +469,24 @@ fn combine(
 
 /// How often the syncer copies the WAL into the database when idle or
 /// between batches.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
-/// WAL frames (pages) beyond which a checkpoint also restarts the WAL from
-/// its beginning, briefly holding writers off (32 MiB at 4 KiB pages).
-const WAL_RESTART_FRAMES: i64 = 8192;
+/// WAL frames (pages) at which the writer's own checkpoint runs after a
+/// commit (16 MiB at 4 KiB pages; SQLite's default is 1000).
+const WRITER_CHECKPOINT_FRAMES: i64 = 4096;
+
+/// WAL frames beyond which the syncer forces the WAL to start over (a
+/// RESTART checkpoint, which holds the writer off while it runs): only if
+/// the writer's checkpoints could not reset it, e.g. under readers that
+/// never pause (1 GiB at 4 KiB pages).
+const WAL_RESTART_FRAMES: i64 = 1 << 18;
 
 /// The syncer thread: delivers each committed batch once the WAL sync
 /// covers it, and checkpoints the WAL into the database on the side, on a
-/// connection of its own. PASSIVE checkpoints never block the combiner;
-/// they cannot let the WAL start over while it keeps appending, so once the
-/// WAL is long a RESTART checkpoint (short, as the passive ones have
-/// copied nearly everything) waits for the writer and resets it. Ends when
-/// the combiner does.
+/// connection of its own. PASSIVE checkpoints never block the combiner, but
+/// cannot let the WAL start over while it keeps appending: the writer's
+/// own (short) checkpoint does that, and a RESTART here only if the WAL
+/// still grows past [`WAL_RESTART_FRAMES`]. Ends when the combiner does.
 fn sync_and_checkpoint(
     core: &Core,
     committed: &std::sync::mpsc::Receiver<ToSync>,
@@ -2037,7 +2045,8 @@ mod tests {
             db.create_bucket(&format!("c-{i}"), 1).unwrap();
         }
         // Within a few checkpoint periods every write is in the database
-        // file itself (commits never checkpoint: wal_autocheckpoint is 0).
+        // file itself (300 small commits stay far below the writer's own
+        // checkpoint mark, so this is the syncer's doing).
         // A copy of that file alone, without the WAL, shows what it holds.
         let copy = tempfile::tempdir().unwrap();
         let mut copied = false;
