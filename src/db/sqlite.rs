@@ -1893,6 +1893,16 @@ mod tests {
         assert!(!db.release_blob(&d.sha256).unwrap());
     }
 
+    /// The bucket names a freshly opened index of `dir` holds.
+    fn bucket_names_after_reopen(dir: &Path) -> std::collections::HashSet<String> {
+        let db = SqliteIndex::open(dir).unwrap();
+        db.list_buckets()
+            .unwrap()
+            .into_iter()
+            .map(|b| b.name)
+            .collect()
+    }
+
     /// Runs `f(db, thread, i)` for `per` values of `i` on each of
     /// `threads` threads, all released at once.
     fn concurrently(
@@ -1972,13 +1982,7 @@ mod tests {
         );
         // Exactly the writes that succeeded are there, after reopening too.
         drop(db);
-        let db = SqliteIndex::open(dir.path()).unwrap();
-        let names: std::collections::HashSet<String> = db
-            .list_buckets()
-            .unwrap()
-            .into_iter()
-            .map(|b| b.name)
-            .collect();
+        let names = bucket_names_after_reopen(dir.path());
         for t in 0..threads {
             for i in 0..per {
                 let name = format!("b-{t}-{i}");
@@ -2021,13 +2025,7 @@ mod tests {
         let (c1, _) = db.commit_stats().unwrap();
         assert!(c1 - c0 < n as u64, "{} transactions for {n} jobs", c1 - c0);
         drop(db);
-        let db = SqliteIndex::open(dir.path()).unwrap();
-        let names: std::collections::HashSet<String> = db
-            .list_buckets()
-            .unwrap()
-            .into_iter()
-            .map(|b| b.name)
-            .collect();
+        let names = bucket_names_after_reopen(dir.path());
         for i in 0..n {
             assert_eq!(
                 names.contains(&format!("s-{i}")),
