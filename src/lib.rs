@@ -12,15 +12,19 @@
 //!   the one error type rendered as JSON or S3 XML.
 //! - [`server`]: accept loop, request ids, access log, housekeeping timer.
 //! - [`app`]: the shared state every request sees.
-//! - [`store`]: blob bytes on disk, content-addressed, durable commit order.
-//! - [`db`]: the SQLite index of files and tokens, with migrations.
+//! - [`store`]: blob bytes on disk, content-addressed, durable commit order
+//!   (blobs above 64 KiB; smaller ones live inline in the index).
+//! - [`db`]: the SQLite index — files, tokens, buckets, objects, multipart
+//!   uploads, small blobs — with migrations, group commit through its own
+//!   index and sync threads, and WAL checkpoints off the commit path.
 //! - [`tokens`]: API bearer tokens (stored only as hashes).
 //! - [`cli`]: the `stowage` command line.
 //!
 //! The upload flow: `POST …/upload/presigned` (api/upload.rs) records the
-//! declaration and returns a URL (api/object.rs signs it with sigv4); the
-//! client PUTs the bytes (api/object.rs verifies, streams into store, marks
-//! the row in db); `POST …/upload/complete` marks it completed; `GET
+//! declaration and returns a URL carrying all of it (api/presigned.rs signs
+//! it with sigv4); the client PUTs the bytes (api/presigned.rs verifies,
+//! api/s3/ingest.rs streams them into store or gathers a small body, the
+//! row is marked in db); `POST …/upload/complete` marks it completed; `GET
 //! …/file/{id}` returns metadata and a presigned download URL.
 
 pub mod api;
