@@ -101,6 +101,24 @@ const MIGRATIONS: &[&str] = &[
     // million blobs a full scan of the table took seconds from a cold
     // cache. This index holds only those rows (normally none).
     "CREATE INDEX blobs_missing_md5 ON blobs (sha256) WHERE md5 IS NULL;",
+    // 7: inline bytes move out of `blobs` into a table of their own, keyed
+    // by an increasing rowid: a new small blob's bytes are appended at the
+    // end of that table instead of widening a leaf of the `blobs` B-tree,
+    // whose keys are random digests (rows of 4 KiB left about one row per
+    // leaf, so every upload split or dirtied a page of its own). A trigger
+    // removes the bytes with their row.
+    "CREATE TABLE blob_bytes (
+        id    INTEGER PRIMARY KEY,
+        data  BLOB NOT NULL
+     );
+     ALTER TABLE blobs ADD COLUMN bytes_id INTEGER REFERENCES blob_bytes (id);
+     INSERT INTO blob_bytes (id, data) SELECT rowid, data FROM blobs WHERE data IS NOT NULL;
+     UPDATE blobs SET bytes_id = rowid WHERE data IS NOT NULL;
+     ALTER TABLE blobs DROP COLUMN data;
+     CREATE TRIGGER blobs_drop_bytes AFTER DELETE ON blobs WHEN OLD.bytes_id IS NOT NULL
+     BEGIN
+        DELETE FROM blob_bytes WHERE id = OLD.bytes_id;
+     END;",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -121,4 +139,50 @@ pub fn migrate(conn: &mut Connection) -> Result<(), DbError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_bytes_of_schema_5_move_to_blob_bytes_and_go_with_their_row() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        for sql in &MIGRATIONS[..5] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        conn.execute(
+            "INSERT INTO blobs (sha256, size, md5, created_at, data) VALUES (?1, 3, NULL, 1, x'010203')",
+            [&a],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO blobs (sha256, size, md5, created_at, data) VALUES (?1, 9, NULL, 1, NULL)",
+            [&b],
+        )
+        .unwrap();
+
+        migrate(&mut conn).unwrap();
+        let bytes_of = |conn: &Connection, sha: &str| -> Option<Vec<u8>> {
+            conn.query_row(
+                "SELECT d.data FROM blobs JOIN blob_bytes d ON d.id = blobs.bytes_id \
+                 WHERE sha256 = ?1",
+                [sha],
+                |r| r.get(0),
+            )
+            .ok()
+        };
+        assert_eq!(bytes_of(&conn, &a), Some(vec![1, 2, 3]));
+        assert_eq!(bytes_of(&conn, &b), None);
+        // Deleting a blob's row deletes its bytes.
+        conn.execute("DELETE FROM blobs WHERE sha256 = ?1", [&a])
+            .unwrap();
+        let left: i64 = conn
+            .query_row("SELECT count(*) FROM blob_bytes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+    }
 }

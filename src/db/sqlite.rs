@@ -716,18 +716,31 @@ fn record_blob(
     now: i64,
 ) -> Result<(), DbError> {
     let md5 = blob.md5.map(hex::encode);
-    conn.prepare_cached(
-        "INSERT INTO blobs (sha256, size, md5, created_at, data) VALUES (?1, ?2, ?3, ?4, ?5) \
+    let hex = blob.sha256.hex();
+    let bytes_id = match inline {
+        None => None,
+        Some(data) => {
+            let has_bytes: Option<bool> = conn
+                .cached_row(
+                    "SELECT bytes_id IS NOT NULL FROM blobs WHERE sha256 = ?1",
+                    [&hex],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if has_bytes == Some(true) {
+                None
+            } else {
+                conn.cached_exec("INSERT INTO blob_bytes (data) VALUES (?1)", [data])?;
+                Some(conn.last_insert_rowid())
+            }
+        }
+    };
+    conn.cached_exec(
+        "INSERT INTO blobs (sha256, size, md5, created_at, bytes_id) VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT (sha256) DO UPDATE SET md5 = coalesce(blobs.md5, excluded.md5), \
-         data = coalesce(blobs.data, excluded.data)",
-    )?
-    .execute(params![
-        blob.sha256.hex(),
-        blob.size as i64,
-        md5,
-        now,
-        inline
-    ])?;
+         bytes_id = coalesce(blobs.bytes_id, excluded.bytes_id)",
+        params![hex, blob.size as i64, md5, now, bytes_id],
+    )?;
     Ok(())
 }
 
@@ -762,7 +775,10 @@ fn insert_file(
 /// The inline bytes of a blob, if it has them.
 fn inline_data(conn: &Connection, sha256: &Digest) -> Result<Option<Vec<u8>>, DbError> {
     Ok(conn
-        .prepare_cached("SELECT data FROM blobs WHERE sha256 = ?1 AND data IS NOT NULL")?
+        .prepare_cached(
+            "SELECT b.data FROM blobs JOIN blob_bytes b ON b.id = blobs.bytes_id \
+             WHERE blobs.sha256 = ?1",
+        )?
         .query_row([sha256.hex()], |r| r.get(0))
         .optional()?)
 }

@@ -195,9 +195,10 @@ impl TestServer {
         let Ok(conn) = rusqlite::Connection::open(db) else {
             return Vec::new();
         };
-        let Ok(mut stmt) = conn.prepare("SELECT sha256, data FROM blobs WHERE data IS NOT NULL")
-        else {
-            return Vec::new(); // before migration 5
+        let Ok(mut stmt) = conn.prepare(
+            "SELECT blobs.sha256, b.data FROM blobs JOIN blob_bytes b ON b.id = blobs.bytes_id",
+        ) else {
+            return Vec::new(); // before migration 7
         };
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()
