@@ -194,6 +194,7 @@ run "limit sha256" --scenario sha256 --size "$SHA_BYTES"
 run "limit sha256+md5" --scenario sha256-md5 --size "$SHA_BYTES"
 run "limit sink-put" --scenario sink-put --size "$LARGE"
 run "limit sink-get" --scenario sink-get --size "$LARGE"
+run "limit sink-get-curl" --scenario sink-get-curl --size "$LARGE"
 run "limit fsync-4k x1" --scenario fsync-4k --dir "$WORK" --connections 1 --duration "$DUR"
 run "limit fsync-4k x16" --scenario fsync-4k --dir "$WORK" --connections 16 --duration "$DUR"
 log "dd conv=fdatasync ($DD_COUNT MiB) into $WORK"
@@ -261,10 +262,11 @@ print_table() {
             "$(mib "$(get "$2" peak_rss_kib)" || true)" \
             "$(mib "$(get "$3" peak_rss_kib)" || true)"
     }
-    local sha sink_put sink_get fs1 fs16 lmib hmib
+    local sha sink_put sink_get sink_curl fs1 fs16 lmib hmib
     sha="$(get "limit sha256" mb_per_sec)"
     sink_put="$(get "limit sink-put" mb_per_sec)"
     sink_get="$(get "limit sink-get" mb_per_sec)"
+    sink_curl="$(get "limit sink-get-curl" mb_per_sec)"
     fs1="$(get "limit fsync-4k x1" ops_per_sec)"
     fs16="$(get "limit fsync-4k x16" ops_per_sec)"
     lmib=$((LARGE / 1024 / 1024)); hmib=$((HUGE / 1024 / 1024))
@@ -281,12 +283,12 @@ print_table() {
     row "presign, 64 conn, req/s" "stowage presign 64" "-" ops_per_sec "" ""
     row "presign at half that rate (open loop, --rate), req/s" "stowage presign half" "-" ops_per_sec "" ""
     row "GET 4 KiB, 64 conn, obj/s" "stowage get-small 64" "s3s get-small 64" ops_per_sec "" ""
-    row "GET ${lmib} MiB, MB/s" "stowage get-large L" "s3s get-large L" mb_per_sec "$sink_get" "(loopback GET)"
+    row "GET ${lmib} MiB, MB/s" "stowage get-large L" "s3s get-large L" mb_per_sec "$sink_curl" "(loopback curl GET)"
     echo
     echo "Machine limits measured in this run: SHA-256 one core $(num "$sha" || true) MB/s," \
         "SHA-256+MD5 one core $(num "$(get "limit sha256+md5" mb_per_sec)" || true) MB/s," \
         "hashing sink (loopback PUT, SHA-256) $(num "$sink_put" || true) MB/s," \
-        "loopback GET $(num "$sink_get" || true) MB/s," \
+        "loopback GET $(num "$sink_get" || true) MB/s (hyper client), $(num "$sink_curl" || true) MB/s (curl)," \
         "dd conv=fdatasync ${DD_MBS:-?} MB/s," \
         "write+fsync+rename+dir fsync of 4 KiB: $(num "$fs1" || true) files/s (1 writer)," \
         "$(num "$fs16" || true) files/s (16 writers)."
