@@ -2,22 +2,33 @@
 //! reader connections over a WAL journal, with **group commit**.
 //!
 //! Durability: a write transaction commits with `synchronous = NORMAL` (no
-//! fsync of its own) and then waits until the WAL file has been
-//! `fdatasync`ed past its commit. One waiter at a time does that sync, for
-//! every commit made so far, so concurrent writers share one fsync instead
-//! of queueing for one each — the same guarantee as `synchronous = FULL`
-//! (a commit we answered for survives a power cut), at a fraction of the
-//! fsyncs. Reads wait the same way for whatever they might have seen, so no
-//! caller ever acts on (or tells a client about) a commit that is not yet
-//! durable. With `[storage] fsync = false` nothing waits.
+//! fsync of its own) and is answered only once the WAL file has been
+//! `fdatasync`ed past its commit ([`Core::wait_durable`]). One waiter at a
+//! time does that sync, for every commit made so far, so concurrent writers
+//! share one fsync — the same guarantee as `synchronous = FULL` (a commit we
+//! answered for survives a power cut), at a fraction of the fsyncs. Reads
+//! wait the same way for whatever they might have seen, so no caller acts on
+//! (or tells a client about) a commit that is not yet durable; token
+//! lookups are the one exception (`read_without_wait`). With `[storage]
+//! fsync = false` nothing waits.
 //!
-//! The hot writes (presign, mark uploaded, complete, PutObject) go one step
-//! further ([`SqliteIndex::write_batched`]): concurrent calls share one
-//! transaction, each in a savepoint of its own, so a burst of uploads costs
-//! one BEGIN/COMMIT as well as one fsync.
+//! Three ways in, all ending in that wait:
+//! - [`Index::submit_write`] (the upload hot paths, from async code): the
+//!   **index thread** (`combine`) runs whatever has queued in one
+//!   transaction, each write in a savepoint of its own, and hands the commit
+//!   to the **sync thread** (`sync_and_checkpoint`), which delivers the
+//!   results once durable. A job may take its result at commit when it says
+//!   nobody will read it as "stored" (a presign whose URL carries the whole
+//!   declaration).
+//! - `write_batched` (the same writes from blocking callers): callers queue
+//!   and whoever holds the writer runs the queue as one transaction.
+//! - `write` / `read`: one transaction per call, for everything else.
 //!
-//! This file must never answer before that wait: every public method goes
-//! through [`SqliteIndex::write`] or [`SqliteIndex::read`].
+//! The sync thread also checkpoints the WAL into the database, so commits
+//! do not; the writer keeps only a short checkpoint that lets the WAL start
+//! over.
+//!
+//! This file must never answer before that wait.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
