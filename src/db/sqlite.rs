@@ -1035,9 +1035,11 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
 
 impl Index for SqliteIndex {
     fn submit_write(&self, job: WriteJob) {
-        // If the combiner is gone the job is dropped, and its caller's
-        // channel tells it so.
-        let _ = self.submit.send(job);
+        // If the index thread is gone (a panic outside any job) the job is
+        // dropped, and its caller's channel tells it so; say why here.
+        if self.submit.send(job).is_err() {
+            tracing::error!("the index thread has stopped; uploads fail until a restart");
+        }
     }
 
     fn presign(
