@@ -25,38 +25,27 @@ pub fn parse_http_date(s: &str) -> Option<OffsetDateTime> {
     }
 }
 
+/// Exactly `N` items, or `None` for fewer or more.
+fn fields<'a, const N: usize>(mut it: impl Iterator<Item = &'a str>) -> Option<[&'a str; N]> {
+    let mut out = [""; N];
+    for slot in &mut out {
+        *slot = it.next()?;
+    }
+    it.next().is_none().then_some(out)
+}
+
 /// `27 Mar 2007 19:36:42 GMT` (weekday already removed); the zone may also be `UT`, `UTC`, `Z`
 /// or `±hhmm`.
 fn parse_rfc1123(s: &str) -> Option<OffsetDateTime> {
-    let mut parts = s.split_whitespace();
-    let (Some(day), Some(month), Some(year), Some(clock), Some(zone), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return None;
-    };
+    let [day, month, year, clock, zone] = fields(s.split_whitespace())?;
     let year = digits(year, 4, 4)?;
     build(year, month, day, clock, zone)
 }
 
 /// `27-Mar-07 19:36:42 GMT` (weekday already removed). Two-digit years are 1970–2069.
 fn parse_rfc850(s: &str) -> Option<OffsetDateTime> {
-    let mut parts = s.split_whitespace();
-    let (Some(date), Some(clock), Some(zone), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return None;
-    };
-    let mut dmy = date.split('-');
-    let (Some(day), Some(month), Some(year), None) =
-        (dmy.next(), dmy.next(), dmy.next(), dmy.next())
-    else {
-        return None;
-    };
+    let [date, clock, zone] = fields(s.split_whitespace())?;
+    let [day, month, year] = fields(date.split('-'))?;
     let yy = digits(year, 2, 2)?;
     let year = if yy < 70 { 2000 + yy } else { 1900 + yy };
     build(year, month, day, clock, zone)
@@ -64,17 +53,7 @@ fn parse_rfc850(s: &str) -> Option<OffsetDateTime> {
 
 /// `Tue Mar 27 19:36:42 2007` (always UTC).
 fn parse_asctime(s: &str) -> Option<OffsetDateTime> {
-    let mut parts = s.split_whitespace();
-    let (Some(_weekday), Some(month), Some(day), Some(clock), Some(year), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return None;
-    };
+    let [_weekday, month, day, clock, year] = fields(s.split_whitespace())?;
     let year = digits(year, 4, 4)?;
     build(year, month, day, clock, "GMT")
 }

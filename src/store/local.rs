@@ -64,6 +64,24 @@ impl LocalStore {
         self.blobs.join(&hex[0..2]).join(&hex[2..4]).join(hex)
     }
 
+    /// A stored blob's file, opened once, with its size; `None` if absent.
+    async fn open_file(
+        &self,
+        digest: &Digest,
+    ) -> Result<Option<(tokio::fs::File, u64)>, StoreError> {
+        let file = match tokio::fs::File::open(self.blob_path(digest)).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::io("opening a blob")(e)),
+        };
+        let len = file
+            .metadata()
+            .await
+            .map_err(StoreError::io("reading blob metadata"))?
+            .len();
+        Ok(Some((file, len)))
+    }
+
     fn sweep_staging_sync(&self) -> io::Result<usize> {
         let mut removed = 0;
         for entry in std::fs::read_dir(&self.tmp)? {
@@ -127,18 +145,7 @@ impl BlobStore for LocalStore {
     }
 
     async fn open(&self, digest: &Digest) -> Result<Option<BlobReader>, StoreError> {
-        let path = self.blob_path(digest);
-        let file = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(StoreError::io("opening a blob")(e)),
-        };
-        let len = file
-            .metadata()
-            .await
-            .map_err(StoreError::io("reading blob metadata"))?
-            .len();
-        Ok(Some(BlobReader {
+        Ok(self.open_file(digest).await?.map(|(file, len)| BlobReader {
             len,
             reader: Box::pin(file),
         }))
@@ -151,17 +158,14 @@ impl BlobStore for LocalStore {
         len: u64,
     ) -> Result<Option<BlobReader>, StoreError> {
         use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        let Some(blob) = self.open(digest).await? else {
+        let Some((mut file, whole)) = self.open_file(digest).await? else {
             return Ok(None);
         };
-        let whole = blob.len;
-        let path = self.blob_path(digest);
-        let mut file = tokio::fs::File::open(&path)
-            .await
-            .map_err(StoreError::io("opening a blob"))?;
-        file.seek(std::io::SeekFrom::Start(start))
-            .await
-            .map_err(StoreError::io("seeking in a blob"))?;
+        if start > 0 {
+            file.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(StoreError::io("seeking in a blob"))?;
+        }
         Ok(Some(BlobReader {
             len: whole,
             reader: Box::pin(file.take(len)),

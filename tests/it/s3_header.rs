@@ -28,6 +28,15 @@ fn sign(
     sign_with(s, creds, method, path, content_sha, at, &[])
 }
 
+/// `sign` for the PUT of the one-byte body `x` to `/uploads/k`.
+fn sign_put_x(
+    s: &TestServer,
+    creds: &Credentials,
+    at: OffsetDateTime,
+) -> (Vec<(String, String)>, String) {
+    sign(s, creds, "PUT", "/uploads/k", Some(&hex_sha(b"x")), at)
+}
+
 /// Like `sign`, with `extra` headers (lowercase names) sent and signed.
 fn sign_with(
     s: &TestServer,
@@ -173,14 +182,7 @@ fn a_wrong_secret_or_key_is_refused() {
         access_key_id: s.app.credentials.access_key_id.clone(),
         secret_access_key: "not-the-secret-at-all-0000".into(),
     };
-    let (h, sig) = sign(
-        &s,
-        &wrong,
-        "PUT",
-        "/uploads/k",
-        Some(&hex_sha(b"x")),
-        s.clock_now(),
-    );
+    let (h, sig) = sign_put_x(&s, &wrong, s.clock_now());
     let r = send(&s, "PUT", "/uploads/k", &h, b"x");
     r.assert_s3_error(403, "SignatureDoesNotMatch");
     assert!(!r.body.contains(&sig), "the error echoes the signature");
@@ -188,14 +190,7 @@ fn a_wrong_secret_or_key_is_refused() {
         access_key_id: "AKIDUNKNOWN".into(),
         secret_access_key: "whatever-secret-value".into(),
     };
-    let (h, _) = sign(
-        &s,
-        &unknown,
-        "PUT",
-        "/uploads/k",
-        Some(&hex_sha(b"x")),
-        s.clock_now(),
-    );
+    let (h, _) = sign_put_x(&s, &unknown, s.clock_now());
     send(&s, "PUT", "/uploads/k", &h, b"x").assert_s3_error(403, "InvalidAccessKeyId");
     nothing_at(&s, "k");
 }
@@ -205,14 +200,7 @@ fn a_skewed_clock_is_refused_both_ways() {
     let s = TestServer::start();
     for shift in [-16 * 60, 16 * 60] {
         let at = s.clock_now() + time::Duration::seconds(shift);
-        let (h, _) = sign(
-            &s,
-            &s.app.credentials,
-            "PUT",
-            "/uploads/k",
-            Some(&hex_sha(b"x")),
-            at,
-        );
+        let (h, _) = sign_put_x(&s, &s.app.credentials, at);
         send(&s, "PUT", "/uploads/k", &h, b"x").assert_s3_error(403, "RequestTimeTooSkewed");
     }
     nothing_at(&s, "k");

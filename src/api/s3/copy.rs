@@ -44,6 +44,14 @@ pub fn copy_source(h: &HeaderMap) -> Option<Result<(String, String), ApiError>> 
     })
 }
 
+/// The object named by `x-amz-copy-source`, or S3's NoSuchKey for it.
+pub async fn source_object(app: &App, bucket: &str, key: &str) -> Result<ObjectRecord, ApiError> {
+    let (b, k) = (bucket.to_string(), key.to_string());
+    app.db(move |db| db.get_object(&b, &k))
+        .await?
+        .ok_or_else(|| ApiError::NoSuchKey("The specified copy source key does not exist.".into()))
+}
+
 pub async fn copy_object(
     app: &App,
     parts: &Parts,
@@ -54,13 +62,7 @@ pub async fn copy_object(
     let (src_bucket, src_key) = source;
     bucket::require(app, &src_bucket).await?;
     bucket::require(app, bucket_name).await?;
-    let (b, k) = (src_bucket.clone(), src_key.clone());
-    let src = app
-        .db(move |db| db.get_object(&b, &k))
-        .await?
-        .ok_or_else(|| {
-            ApiError::NoSuchKey("The specified copy source key does not exist.".into())
-        })?;
+    let src = source_object(app, &src_bucket, &src_key).await?;
     let replace = parts
         .headers
         .get("x-amz-metadata-directive")

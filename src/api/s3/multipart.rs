@@ -192,13 +192,7 @@ pub async fn upload_part_copy(
 ) -> Result<Response<Body>, ApiError> {
     let (number, upload_id) = part_target(app, q, bucket_name, key).await?;
     let (sb, sk) = source;
-    let (b, k) = (sb.clone(), sk.clone());
-    let src = app
-        .db(move |db| db.get_object(&b, &k))
-        .await?
-        .ok_or_else(|| {
-            ApiError::NoSuchKey("The specified copy source key does not exist.".into())
-        })?;
+    let src = super::copy::source_object(app, &sb, &sk).await?;
     let (start, len) = match parts
         .headers
         .get("x-amz-copy-source-range")
