@@ -20,8 +20,8 @@
 //!   results once durable. A job may take its result at commit when it says
 //!   nobody will read it as "stored" (a presign whose URL carries the whole
 //!   declaration).
-//! - `write_batched` (the same writes from blocking callers): callers queue
-//!   and whoever holds the writer runs the queue as one transaction.
+//! - `write_batched` (the same writes from blocking callers): the job goes
+//!   to the same index thread, and the caller blocks until it is answered.
 //! - `write` / `read`: one transaction per call, for everything else.
 //!
 //! The sync thread also checkpoints the WAL into the database, so commits
@@ -59,8 +59,6 @@ pub struct SqliteIndex {
     /// Read-only connections, taken round-robin.
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
-    /// Writes waiting to be run in the next batch (see `write_batched`).
-    queue: Mutex<Vec<Job>>,
     /// Jobs for the combiner thread (`Index::submit_write`); dropping it
     /// stops the thread.
     submit: std::sync::mpsc::Sender<WriteJob>,
@@ -87,16 +85,6 @@ thread_local! {
     /// Set on the combiner thread while it runs a batch (see `in_batch`).
     static BATCH: RefCell<Option<BatchCtx>> = const { RefCell::new(None) };
 }
-
-/// One queued write: runs inside the batch's transaction (in a savepoint
-/// of its own) and returns what delivers its outcome once the batch has
-/// committed (or failed to). The flag is the batch's "broken": set by a
-/// job whose savepoint could not be handled, seen by the jobs after it
-/// (which then do not run).
-type Job = Box<dyn FnOnce(&Connection, &mut bool) -> Deliver + Send>;
-/// Hands a job its result: `Ok(seq)` of the batch's commit, or the error
-/// that stopped the batch.
-type Deliver = Box<dyn FnOnce(Result<u64, DbError>) + Send>;
 
 /// Most writes one batch runs; the rest wait for the next.
 const MAX_BATCH: usize = 256;
@@ -204,7 +192,6 @@ impl SqliteIndex {
             core,
             readers,
             next_reader: AtomicUsize::new(0),
-            queue: Mutex::new(Vec::new()),
             submit,
         })
     }
@@ -248,13 +235,13 @@ impl SqliteIndex {
         Ok(r)
     }
 
-    /// Like [`Self::write`], for the hot paths: concurrent callers share
-    /// one transaction. Each caller queues its `f`; whoever then holds the
-    /// writer runs everything queued in one transaction, each `f` in a
-    /// savepoint of its own (a failing one is rolled back alone), commits
-    /// once and hands each caller its result. Every caller then waits for
-    /// durability as with `write` (which the group sync shares too). So
-    /// under load N uploads cost one BEGIN/COMMIT and one WAL fsync, not N.
+    /// Like [`Self::write`], for the hot paths: `f` goes to the index
+    /// thread like a job of [`Index::submit_write`], shares its batch's
+    /// transaction (in a savepoint of its own, so a failing one is rolled
+    /// back alone) and is answered once that batch is durable. So N
+    /// concurrent uploads cost one BEGIN/COMMIT and one WAL fsync, whether
+    /// they come from async code (`submit_write`) or a blocking caller
+    /// (this). On the index thread itself it simply runs in the batch.
     fn write_batched<R, F>(&self, f: F) -> Result<R, DbError>
     where
         R: Send + 'static,
@@ -264,78 +251,17 @@ impl SqliteIndex {
             Ok(done) => return done,
             Err(f) => f,
         };
-        let (send, recv) = std::sync::mpsc::sync_channel::<Result<(R, u64), DbError>>(1);
-        let job: Job = Box::new(move |conn: &Connection, broken: &mut bool| {
-            let r = if *broken {
-                Err(DbError::Batch(
-                    "an earlier write of its batch failed".into(),
-                ))
-            } else {
-                in_savepoint(conn, f).unwrap_or_else(|e| {
-                    *broken = true;
-                    Err(e)
-                })
-            };
-            Box::new(move |batch: Result<u64, DbError>| {
-                let _ = send.send(batch.and_then(|seq| r.map(|r| (r, seq))));
-            })
-        });
-        self.queue.lock().map_err(|_| DbError::Poisoned)?.push(job);
-        {
-            let mut guard = self.core.lock_writer()?;
-            let conn = guard.as_mut().ok_or(DbError::Poisoned)?;
-            // Our job is either still queued (we run this batch) or already
-            // in one that holds or held the writer (we only wait).
-            let jobs: Vec<Job> = {
-                let mut q = self.queue.lock().map_err(|_| DbError::Poisoned)?;
-                let n = q.len().min(MAX_BATCH);
-                q.drain(..n).collect()
-            };
-            if !jobs.is_empty() {
-                self.run_batch(conn, jobs);
-            }
-        }
-        let (r, seq) = match recv.recv() {
-            Ok(result) => result?,
-            // Our job was taken but never delivered: its batch panicked.
-            Err(_) => return Err(DbError::Poisoned),
-        };
-        self.core.wait_durable(seq)?;
-        Ok(r)
-    }
-
-    /// Runs queued jobs in one transaction on the writer (whose lock the
-    /// caller holds) and delivers their results.
-    fn run_batch(&self, conn: &mut Connection, jobs: Vec<Job>) {
-        if let Some(g) = &self.core.group {
-            g.begun.fetch_add(1, Ordering::SeqCst);
-        }
-        let mut delivers = Vec::with_capacity(jobs.len());
-        let outcome = (|| -> Result<(), DbError> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut broken = false;
-            for job in jobs {
-                delivers.push(job(&tx, &mut broken));
-            }
-            if broken {
-                // Dropping `tx` rolls the whole batch back.
-                return Err(DbError::Batch("a savepoint could not be undone".into()));
-            }
-            tx.commit()?;
-            Ok(())
-        })();
-        let seq = self.core.end_transaction();
-        match outcome {
-            Ok(()) => delivers.into_iter().for_each(|d| d(Ok(seq))),
-            Err(e) => {
-                // Every job of a failed batch fails with it; the error is
-                // cloned as text (rusqlite errors are not Clone).
-                let msg = e.to_string();
-                delivers
-                    .into_iter()
-                    .for_each(|d| d(Err(DbError::Batch(msg.clone()))));
-            }
-        }
+        let (send, recv) = std::sync::mpsc::sync_channel::<Result<R, DbError>>(1);
+        self.submit_write(Box::new(move || {
+            // On the index thread, inside its batch.
+            let r = in_batch(f).unwrap_or_else(|_| Err(DbError::Poisoned));
+            let deliver: Delivery = Box::new(move |batch: Result<(), DbError>| {
+                let _ = send.send(batch.and(r));
+            });
+            (deliver, true)
+        }));
+        // A dropped channel: the index thread is gone, or the job panicked.
+        recv.recv().map_err(|_| DbError::Poisoned)?
     }
 
     /// Runs `f` on a reader connection, then waits until everything it may
@@ -569,16 +495,17 @@ fn run_jobs(core: &Core, jobs: Vec<WriteJob>) -> Committed {
         let began = conn.execute_batch("BEGIN IMMEDIATE");
         let ok = began.is_ok();
         BATCH.with(|b| *b.borrow_mut() = Some(BatchCtx { conn, broken: !ok }));
-        if ok {
-            for job in jobs {
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
-                    Ok(d) => deliveries.push(d),
-                    Err(_) => BATCH.with(|b| {
-                        if let Some(ctx) = b.borrow_mut().as_mut() {
-                            ctx.broken = true;
-                        }
-                    }),
-                }
+        // Every job runs even if BEGIN failed: its index calls then fail
+        // at once (the batch is "broken"), and its delivery carries the
+        // batch's error.
+        for job in jobs {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)) {
+                Ok(d) => deliveries.push(d),
+                Err(_) => BATCH.with(|b| {
+                    if let Some(ctx) = b.borrow_mut().as_mut() {
+                        ctx.broken = true;
+                    }
+                }),
             }
         }
         let Some(ctx) = BATCH.with(|b| b.borrow_mut().take()) else {
