@@ -108,6 +108,24 @@ fn max_keys(q: &Query) -> Result<usize, ApiError> {
     }
 }
 
+/// The elements V1 and V2 listings share after their markers: Delimiter,
+/// EncodingType, IsTruncated.
+fn delimiter_encoding_truncated(
+    x: &mut Xml,
+    delimiter: Option<&str>,
+    q: &Query,
+    truncated: bool,
+    enc: &impl Fn(&str) -> String,
+) {
+    if let Some(d) = delimiter {
+        x.elem("Delimiter", &enc(d));
+    }
+    if q.get("encoding-type").is_some() {
+        x.elem("EncodingType", "url");
+    }
+    x.elem("IsTruncated", if truncated { "true" } else { "false" });
+}
+
 fn encoder(q: &Query) -> Result<impl Fn(&str) -> String, ApiError> {
     let url = match q.get("encoding-type") {
         None => false,
@@ -179,13 +197,7 @@ pub async fn list_v2(app: &App, bucket_name: &str, q: &Query) -> Result<Response
         .elem("Prefix", &enc(prefix))
         .elem("KeyCount", &entries.len().to_string())
         .elem("MaxKeys", &max.to_string());
-    if let Some(d) = delimiter {
-        x.elem("Delimiter", &enc(d));
-    }
-    if q.get("encoding-type").is_some() {
-        x.elem("EncodingType", "url");
-    }
-    x.elem("IsTruncated", if truncated { "true" } else { "false" });
+    delimiter_encoding_truncated(&mut x, delimiter, q, truncated, &enc);
     if let Some(t) = token {
         x.elem("ContinuationToken", t);
     }
@@ -218,13 +230,7 @@ pub async fn list_v1(app: &App, bucket_name: &str, q: &Query) -> Result<Response
         .elem("Prefix", &enc(prefix))
         .elem("Marker", &enc(marker))
         .elem("MaxKeys", &max.to_string());
-    if let Some(d) = delimiter {
-        x.elem("Delimiter", &enc(d));
-    }
-    if q.get("encoding-type").is_some() {
-        x.elem("EncodingType", "url");
-    }
-    x.elem("IsTruncated", if truncated { "true" } else { "false" });
+    delimiter_encoding_truncated(&mut x, delimiter, q, truncated, &enc);
     if truncated && delimiter.is_some() {
         if let Some(last) = entries.last() {
             x.elem("NextMarker", &enc(last.key()));
