@@ -342,8 +342,11 @@ pub fn inline_reader(data: bytes::Bytes, start: u64, len: u64) -> BlobReader {
     let total = data.len() as u64;
     let from = start.min(total) as usize;
     let to = start.saturating_add(len).min(total) as usize;
+    let part = data.slice(from..to);
     BlobReader {
         len: total,
-        reader: Box::pin(std::io::Cursor::new(data.slice(from..to))),
+        chunks: Box::pin(futures_util::stream::iter(
+            (!part.is_empty()).then_some(Ok(part)),
+        )),
     }
 }

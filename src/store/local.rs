@@ -145,10 +145,7 @@ impl BlobStore for LocalStore {
     }
 
     async fn open(&self, digest: &Digest) -> Result<Option<BlobReader>, StoreError> {
-        Ok(self.open_file(digest).await?.map(|(file, len)| BlobReader {
-            len,
-            reader: Box::pin(file),
-        }))
+        self.open_range(digest, 0, u64::MAX).await
     }
 
     async fn open_range(
@@ -157,18 +154,19 @@ impl BlobStore for LocalStore {
         start: u64,
         len: u64,
     ) -> Result<Option<BlobReader>, StoreError> {
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        let Some((mut file, whole)) = self.open_file(digest).await? else {
+        let Some((file, whole)) = self.open_file(digest).await? else {
             return Ok(None);
         };
-        if start > 0 {
-            file.seek(std::io::SeekFrom::Start(start))
-                .await
-                .map_err(StoreError::io("seeking in a blob"))?;
-        }
+        let file = Arc::new(file.into_std().await);
+        let end = start.saturating_add(len).min(whole);
         Ok(Some(BlobReader {
             len: whole,
-            reader: Box::pin(file.take(len)),
+            chunks: Box::pin(FileChunks {
+                file,
+                pos: start.min(end),
+                end,
+                reading: None,
+            }),
         }))
     }
 
@@ -374,5 +372,88 @@ impl StagedBlob for LocalStaged {
             self.guard.armed = false;
         }
         Ok(())
+    }
+}
+
+/// Bytes read from a blob per piece of a read.
+const READ_CHUNK: u64 = 1 << 20;
+
+/// A blob read as a stream of 1 MiB pieces, each read by `pread` on the
+/// blocking pool, with the next piece read while the caller sends the one
+/// before (the disk or page-cache copy overlaps the socket write, so a
+/// large GET runs on both cores). No thread is held between pieces, so a
+/// slow reader costs one buffered piece, not a blocked thread.
+struct FileChunks {
+    file: Arc<std::fs::File>,
+    /// Where the next piece to be started begins.
+    pos: u64,
+    /// Where the read ends (exclusive).
+    end: u64,
+    /// The piece being read, if one is.
+    reading: Option<tokio::task::JoinHandle<io::Result<bytes::Bytes>>>,
+}
+
+impl FileChunks {
+    fn start_next(&mut self) {
+        if self.pos >= self.end {
+            return;
+        }
+        let (file, at) = (self.file.clone(), self.pos);
+        let n = (self.end - at).min(READ_CHUNK) as usize;
+        self.pos += n as u64;
+        self.reading = Some(tokio::task::spawn_blocking(move || {
+            use std::os::unix::fs::FileExt;
+            let mut buf = vec![0u8; n];
+            let mut got = 0;
+            while got < n {
+                match file.read_at(&mut buf[got..], at + got as u64) {
+                    Ok(0) => break,
+                    Ok(k) => got += k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            buf.truncate(got);
+            Ok(bytes::Bytes::from(buf))
+        }));
+    }
+}
+
+impl futures_util::Stream for FileChunks {
+    type Item = io::Result<bytes::Bytes>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::future::Future;
+        use std::task::Poll;
+        if self.reading.is_none() {
+            self.start_next();
+        }
+        let Some(reading) = self.reading.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let done = match std::pin::Pin::new(reading).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(done) => done,
+        };
+        self.reading = None;
+        match done {
+            Err(e) => Poll::Ready(Some(Err(io::Error::other(e)))),
+            Ok(Err(e)) => {
+                self.pos = self.end;
+                Poll::Ready(Some(Err(e)))
+            }
+            // The file is shorter than the range: it ends here.
+            Ok(Ok(piece)) if piece.is_empty() => {
+                self.pos = self.end;
+                Poll::Ready(None)
+            }
+            Ok(Ok(piece)) => {
+                self.start_next();
+                Poll::Ready(Some(Ok(piece)))
+            }
+        }
     }
 }

@@ -18,7 +18,8 @@ mod local;
 use std::pin::Pin;
 
 use async_trait::async_trait;
-use tokio::io::AsyncRead;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 
 pub use local::LocalStore;
 
@@ -63,39 +64,34 @@ impl StoreError {
     }
 }
 
-/// A readable stored blob.
+/// A readable stored blob, or part of one.
 pub struct BlobReader {
-    /// Size in bytes.
+    /// Size in bytes of the whole blob (not of the part being read).
     pub len: u64,
-    pub reader: Pin<Box<dyn AsyncRead + Send + Sync>>,
+    /// The bytes, in pieces as the store reads them. A stream of `Bytes`
+    /// rather than an `AsyncRead`, so a response body sends the store's
+    /// buffers as they are, with no copy into a buffer of its own.
+    pub chunks: Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send + Sync>>,
 }
 
-/// Reads a stored blob to its end in 1 MiB pieces, handing each to `each`
-/// and, when given, appending it to `into`; returns the bytes read. The one
-/// loop behind multipart assembly, ranged part copies and MD5 backfill.
+/// Reads a stored blob to its end, handing each piece to `each` and, when
+/// given, appending it to `into`; returns the bytes read. The one loop
+/// behind multipart assembly, ranged part copies and MD5 backfill.
 pub async fn pump(
     blob: &mut BlobReader,
     mut into: Option<&mut Box<dyn StagedBlob>>,
     mut each: impl FnMut(&[u8]),
 ) -> Result<u64, StoreError> {
-    use tokio::io::AsyncReadExt;
-    let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
-    loop {
-        let n = blob
-            .reader
-            .read(&mut buf)
-            .await
-            .map_err(StoreError::io("reading a blob"))?;
-        if n == 0 {
-            return Ok(total);
-        }
-        each(&buf[..n]);
+    while let Some(piece) = blob.chunks.next().await {
+        let piece = piece.map_err(StoreError::io("reading a blob"))?;
+        each(&piece);
         if let Some(staged) = into.as_mut() {
-            staged.write(&buf[..n]).await?;
+            staged.write(&piece).await?;
         }
-        total += n as u64;
+        total += piece.len() as u64;
     }
+    Ok(total)
 }
 
 /// Where blobs live.

@@ -8,7 +8,6 @@ use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use time::OffsetDateTime;
-use tokio_util::io::ReaderStream;
 
 use super::auth::Authenticated;
 use super::ingest::{receive, BodySpec};
@@ -18,8 +17,6 @@ use crate::app::App;
 use crate::db::{BlobInfo, ObjectMeta, ObjectRecord, PutObjectOutcome};
 use crate::sigv4::PayloadMode;
 
-/// Bytes read from a blob per response chunk.
-const READ_CHUNK: usize = 256 * 1024;
 /// S3's longest key, in bytes of UTF-8.
 pub const MAX_KEY_LEN: usize = 1024;
 /// S3's largest single PUT.
@@ -398,10 +395,7 @@ pub async fn get_object(
     };
     let body: Body = match blob {
         None => full(""),
-        Some(b) => {
-            let stream = ReaderStream::with_capacity(b.reader, READ_CHUNK).map_ok(Frame::data);
-            BodyExt::boxed(StreamBody::new(stream))
-        }
+        Some(b) => BodyExt::boxed(StreamBody::new(b.chunks.map_ok(Frame::data))),
     };
     let mut r = Response::new(body);
     let h = r.headers_mut();
