@@ -224,8 +224,8 @@ if [ -n "$P64" ]; then
 fi
 run "stowage get-small 64" "${STW[@]}" --scenario get-small --connections 64 --duration "$DUR" --objects "$OBJECTS"
 run "s3s get-small 64" "${S3S[@]}" --scenario get-small --connections 64 --duration "$DUR" --objects "$OBJECTS"
-run "stowage get-large L" "${STW[@]}" --scenario get-large --size "$LARGE" --count 3
-run "s3s get-large L" "${S3S[@]}" --scenario get-large --size "$LARGE" --count 3
+run "stowage get-large L" "${STW[@]}" --scenario get-large --size "$LARGE" --count 5
+run "s3s get-large L" "${S3S[@]}" --scenario get-large --size "$LARGE" --count 5
 
 # Relaxed ([storage] fsync = false) on a second instance, if this build has the setting.
 stop_pid "$S_PID"
