@@ -47,7 +47,7 @@ measure() {
     token="$(STOWAGE_DATA_DIR="$dir" "$STOWAGE" token create --name "scale-$RANDOM$RANDOM" \
         --config "$WORK/empty.toml" | tail -n1)"
     t0=$(date +%s.%N)
-    "$STOWAGE" serve --config "$WORK/empty.toml" --listen "127.0.0.1:$port" --data-dir "$dir" \
+    STOWAGE_LIMITS_PRESIGN_PER_TOKEN_PER_SEC=0 "$STOWAGE" serve --config "$WORK/empty.toml" --listen "127.0.0.1:$port" --data-dir "$dir" \
         > "$WORK/$name.out" 2> "$WORK/$name.err" &
     pid=$!
     PIDS+=("$pid")

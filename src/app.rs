@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use md5::{Digest as _, Md5};
 use uuid::Uuid;
 
+use crate::api::throttle::Throttle;
 use crate::api::ApiError;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, PublicUrl};
@@ -43,6 +44,11 @@ pub struct App {
     /// reference to it is one step, deleting an unreferenced blob another,
     /// and the two must never interleave for the same content.
     blob_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Presign requests per token name (`[limits] presign_per_token_per_sec`).
+    pub presign_throttle: Throttle,
+    /// Failed authentications per client address
+    /// (`[limits] auth_failures_per_sec`).
+    pub auth_failures: Throttle,
 }
 
 /// Number of blob lock stripes; contention only between uploads whose
@@ -110,7 +116,6 @@ impl App {
             .clone()
             .unwrap_or_else(|| PublicUrl::from_addr(bound));
         Ok(App {
-            config,
             public_url,
             credentials,
             index: Arc::new(index),
@@ -120,6 +125,15 @@ impl App {
             blob_locks: (0..BLOB_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            presign_throttle: Throttle::new(
+                config.limits.presign_per_token_per_sec,
+                config.limits.presign_per_token_per_sec.saturating_mul(2),
+            ),
+            auth_failures: Throttle::new(
+                config.limits.auth_failures_per_sec,
+                config.limits.auth_failures_per_sec.saturating_mul(10),
+            ),
+            config,
         })
     }
 

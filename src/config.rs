@@ -60,6 +60,19 @@ struct FileConfig {
     upload: FileUpload,
     #[serde(default)]
     storage: FileStorage,
+    #[serde(default)]
+    limits: FileLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    idle_timeout_secs: Option<u64>,
+    header_timeout_secs: Option<u64>,
+    max_connections: Option<u64>,
+    max_headers: Option<u64>,
+    presign_per_token_per_sec: Option<u64>,
+    auth_failures_per_sec: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,7 +119,47 @@ pub struct Config {
     pub s3: S3Config,
     pub upload: UploadConfig,
     pub storage: StorageConfig,
+    pub limits: LimitsConfig,
 }
+
+/// Bounds on what one client can hold or ask of the gateway, so that a
+/// slow, broken or hostile client cannot take it away from the others.
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    /// A connection on which nothing moves, in either direction, this long
+    /// is closed: a stalled upload is abandoned (its temp file removed), a
+    /// download nobody reads stops holding its buffers, an idle keep-alive
+    /// connection is given back.
+    pub idle_timeout: std::time::Duration,
+    /// The whole header block of a request must arrive within this time
+    /// (slow-loris clients that trickle headers are cut off).
+    pub header_timeout: std::time::Duration,
+    /// Connections served at once; one more is answered 503 SlowDown and
+    /// closed, so a flood cannot use up file descriptors or memory.
+    pub max_connections: usize,
+    /// Header fields in one request; more is answered 431.
+    pub max_headers: usize,
+    /// Presign requests one bearer token may make per second (bursts up to
+    /// twice that); more is answered 429 with Retry-After. 0 = no limit.
+    pub presign_per_token_per_sec: u32,
+    /// Failed authentications (bad token, bad signature) one client address
+    /// may make per second (bursts up to ten times that) before its
+    /// requests are answered 429 until it slows down. 0 = no limit.
+    pub auth_failures_per_sec: u32,
+}
+
+/// Default idle timeout of a connection.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+/// Default time allowed for a request's headers.
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 30;
+/// Default limit of connections served at once.
+pub const DEFAULT_MAX_CONNECTIONS: u64 = 1024;
+/// Default limit of header fields in one request.
+pub const DEFAULT_MAX_HEADERS: u64 = 100;
+/// Default presign rate of one token.
+pub const DEFAULT_PRESIGN_PER_TOKEN_PER_SEC: u64 = 1000;
+/// Default rate of failed authentications from one address.
+pub const DEFAULT_AUTH_FAILURES_PER_SEC: u64 = 10;
 
 #[derive(Debug, Clone)]
 pub struct StorageConfig {
@@ -385,6 +438,7 @@ impl Config {
             ));
         }
         let fsync = parse_bool("storage.fsync", &env, file.storage.fsync)?.unwrap_or(true);
+        let limits = resolve_limits(&file.limits, &env)?;
         let dedupe = parse_bool("upload.dedupe", &env, file.upload.dedupe)?.unwrap_or(true);
 
         Ok(Config {
@@ -398,6 +452,7 @@ impl Config {
                 abandoned_multipart_secs,
             },
             storage: StorageConfig { fsync },
+            limits,
             upload: UploadConfig {
                 max_size,
                 presign_expiry_secs,
@@ -435,6 +490,65 @@ fn parse_file(text: &str) -> Result<FileConfig, String> {
         } else {
             format!("`{path}`: {}{at}", inner.message())
         }
+    })
+}
+
+fn resolve_limits(
+    file: &FileLimits,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<LimitsConfig, ConfigError> {
+    let secs = |key: &'static str, v: Option<u64>, default: u64| {
+        let v = parse_u64(key, env, v)?.unwrap_or(default);
+        if !(1..=86_400).contains(&v) {
+            return Err(invalid(key, format!("{v} is outside 1..=86400 seconds")));
+        }
+        Ok(std::time::Duration::from_secs(v))
+    };
+    let count = |key: &'static str, v: Option<u64>, default: u64, max: u64| {
+        let v = parse_u64(key, env, v)?.unwrap_or(default);
+        if !(1..=max).contains(&v) {
+            return Err(invalid(key, format!("{v} is outside 1..={max}")));
+        }
+        Ok(v)
+    };
+    let rate = |key: &'static str, v: Option<u64>, default: u64| {
+        let v = parse_u64(key, env, v)?.unwrap_or(default);
+        u32::try_from(v)
+            .map_err(|_| invalid(key, format!("{v} is too large (0 turns the limit off)")))
+    };
+    Ok(LimitsConfig {
+        idle_timeout: secs(
+            "limits.idle_timeout_secs",
+            file.idle_timeout_secs,
+            DEFAULT_IDLE_TIMEOUT_SECS,
+        )?,
+        header_timeout: secs(
+            "limits.header_timeout_secs",
+            file.header_timeout_secs,
+            DEFAULT_HEADER_TIMEOUT_SECS,
+        )?,
+        max_connections: count(
+            "limits.max_connections",
+            file.max_connections,
+            DEFAULT_MAX_CONNECTIONS,
+            1_000_000,
+        )? as usize,
+        max_headers: count(
+            "limits.max_headers",
+            file.max_headers,
+            DEFAULT_MAX_HEADERS,
+            10_000,
+        )? as usize,
+        presign_per_token_per_sec: rate(
+            "limits.presign_per_token_per_sec",
+            file.presign_per_token_per_sec,
+            DEFAULT_PRESIGN_PER_TOKEN_PER_SEC,
+        )?,
+        auth_failures_per_sec: rate(
+            "limits.auth_failures_per_sec",
+            file.auth_failures_per_sec,
+            DEFAULT_AUTH_FAILURES_PER_SEC,
+        )?,
     })
 }
 
@@ -553,6 +667,44 @@ mod tests {
         assert!(c.upload.dedupe);
         assert!(c.storage.fsync, "durable must be the default");
         assert!(c.public_url.is_none());
+        assert_eq!(c.limits.idle_timeout.as_secs(), DEFAULT_IDLE_TIMEOUT_SECS);
+        assert_eq!(c.limits.max_connections as u64, DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(
+            u64::from(c.limits.presign_per_token_per_sec),
+            DEFAULT_PRESIGN_PER_TOKEN_PER_SEC
+        );
+    }
+
+    #[test]
+    fn the_shipped_config_file_parses_and_states_the_defaults() {
+        let shipped = Config::from_toml(include_str!("../config.toml")).unwrap();
+        let empty = Config::from_toml("").unwrap();
+        assert_eq!(format!("{shipped:?}"), format!("{empty:?}"));
+        assert_eq!(
+            format!("{:?}", shipped.limits),
+            format!("{:?}", empty.limits)
+        );
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        for (text, key) in [
+            (
+                "[limits]\nidle_timeout_secs = 0",
+                "limits.idle_timeout_secs",
+            ),
+            ("[limits]\nmax_connections = 0", "limits.max_connections"),
+            ("[limits]\nmax_headers = 0", "limits.max_headers"),
+            (
+                "[limits]\npresign_per_token_per_sec = 99999999999",
+                "limits.presign_per_token_per_sec",
+            ),
+        ] {
+            let e = Config::from_toml(text).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        let c = Config::from_toml("[limits]\npresign_per_token_per_sec = 0").unwrap();
+        assert_eq!(c.limits.presign_per_token_per_sec, 0);
     }
 
     #[test]

@@ -8,8 +8,9 @@ use super::ApiError;
 use crate::app::App;
 use crate::tokens;
 
-/// Checks `Authorization: Bearer <token>` and that the token holds `scope`.
-pub async fn require(app: &App, parts: &Parts, scope: &'static str) -> Result<(), ApiError> {
+/// Checks `Authorization: Bearer <token>` and that the token holds `scope`;
+/// returns the token's name (what per-token limits are keyed by).
+pub async fn require(app: &App, parts: &Parts, scope: &'static str) -> Result<String, ApiError> {
     let header = parts
         .headers
         .get(http::header::AUTHORIZATION)
@@ -49,5 +50,5 @@ pub async fn require(app: &App, parts: &Parts, scope: &'static str) -> Result<()
             record.name
         )));
     }
-    Ok(())
+    Ok(record.name)
 }

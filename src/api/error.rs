@@ -88,6 +88,14 @@ pub enum ApiError {
     EntityTooSmall(String),
     #[error("{0}")]
     MalformedXml(String),
+    /// A client asked more often than its limit allows; it may try again
+    /// after `retry_after` seconds.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: u64 },
+    /// Storing this would leave less free space than the operator's
+    /// reserve, or the disk filled while it was written.
+    #[error("{0}")]
+    InsufficientStorage(String),
 
     // ---- the server's fault ----
     #[error("internal error")]
@@ -204,6 +212,14 @@ impl ApiError {
             ApiError::InvalidPartOrder => meta(S::BAD_REQUEST, "InvalidPartOrder", "BadRequest"),
             ApiError::EntityTooSmall(_) => meta(S::BAD_REQUEST, "EntityTooSmall", "BadRequest"),
             ApiError::MalformedXml(_) => meta(S::BAD_REQUEST, "MalformedXML", "BadRequest"),
+            ApiError::TooManyRequests { .. } => {
+                meta(S::TOO_MANY_REQUESTS, "SlowDown", "TooManyRequests")
+            }
+            ApiError::InsufficientStorage(_) => meta(
+                S::INSUFFICIENT_STORAGE,
+                "InsufficientStorage",
+                "InsufficientStorage",
+            ),
             ApiError::Internal(_) => {
                 meta(S::INTERNAL_SERVER_ERROR, "InternalError", "InternalError")
             }
@@ -218,6 +234,14 @@ impl ApiError {
                  Retry later; if it persists, give the operator request id {request_id}."
             ),
             other => other.to_string(),
+        }
+    }
+
+    /// Headers every rendering carries (Retry-After of a throttled request).
+    fn add_headers(&self, resp: &mut Response<Body>) {
+        if let ApiError::TooManyRequests { retry_after, .. } = self {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
     }
 
@@ -245,6 +269,7 @@ impl ApiError {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        self.add_headers(&mut resp);
         resp
     }
 
@@ -267,6 +292,7 @@ impl ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/xml"),
         );
+        self.add_headers(&mut resp);
         resp
     }
 }

@@ -13,6 +13,7 @@ mod files;
 mod health;
 pub mod presigned;
 pub mod s3;
+pub mod throttle;
 mod upload;
 
 use bytes::Bytes;
@@ -37,23 +38,58 @@ pub const MAX_JSON_BODY: usize = 64 * 1024;
 
 const API_PREFIX: &str = "/api/inspect/v1/";
 
+/// The address a request came from, put in its extensions by the server
+/// (keys per-client limits; never logged with a secret).
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub std::net::IpAddr);
+
 /// Routes one request. Never fails: errors become responses here.
 pub async fn handle(app: &App, req: Request<Incoming>, request_id: &str) -> Response<Body> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
-    if path.starts_with("/api/") {
-        return match api_route(app, req, &method, &path).await {
+    let peer = req.extensions().get::<Peer>().map(|p| p.0.to_string());
+    let is_api = path.starts_with("/api/");
+    // A client whose recent attempts failed authentication too often waits
+    // before it is heard again (guessing tokens or keys gets nowhere fast,
+    // and costs us little).
+    if let Some(peer) = &peer {
+        if let Err(retry_after) = app.auth_failures.check(peer, std::time::Instant::now()) {
+            let e = ApiError::TooManyRequests {
+                message: format!(
+                    "too many failed authentication attempts from this address; \
+                     retry after {retry_after} s with a valid token or signature"
+                ),
+                retry_after,
+            };
+            return if is_api {
+                e.into_json(request_id)
+            } else {
+                e.into_xml(request_id, &path)
+            };
+        }
+    }
+    let resp = if is_api {
+        match api_route(app, req, &method, &path).await {
             Ok(r) => r,
             Err(e) => e.into_json(request_id),
-        };
+        }
+    } else if path == "/healthz" {
+        health::healthz(app).await
+    } else {
+        match s3::route(app, req).await {
+            Ok(r) => r,
+            Err(e) => e.into_xml(request_id, &path),
+        }
+    };
+    if matches!(
+        resp.status(),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+    ) {
+        if let Some(peer) = &peer {
+            let _ = app.auth_failures.take(peer, std::time::Instant::now());
+        }
     }
-    if path == "/healthz" {
-        return health::healthz(app).await;
-    }
-    match s3::route(app, req).await {
-        Ok(r) => r,
-        Err(e) => e.into_xml(request_id, &path),
-    }
+    resp
 }
 
 async fn api_route(

@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::s3::auth::Authenticated;
-use super::s3::ingest::{content_length, receive, BodySpec, BODY_IDLE_TIMEOUT};
+use super::s3::ingest::{content_length, receive, BodySpec};
 use super::{full, ApiError, Body};
 use crate::app::{App, INLINE_BLOB_MAX};
 use crate::db::{Declared, FileRecord, MarkOutcome};
@@ -291,16 +291,16 @@ async fn precheck(
 /// Largest body read only to be dropped, before an early answer.
 const DRAIN_MAX: u64 = 1 << 20;
 
-/// Reads a body to its end and drops it; `false` if it stalled (for
-/// [`BODY_IDLE_TIMEOUT`]) or broke off, in which case the connection must
-/// close after the answer.
+/// Reads a body to its end and drops it; `false` if it broke off (or
+/// stalled past the connection's idle timeout), in which case the
+/// connection must close after the answer.
 async fn drain(mut body: Incoming) -> bool {
     use http_body_util::BodyExt;
     loop {
-        match tokio::time::timeout(BODY_IDLE_TIMEOUT, body.frame()).await {
-            Ok(None) => return true,
-            Ok(Some(Ok(_))) => continue,
-            Ok(Some(Err(_))) | Err(_) => return false,
+        match body.frame().await {
+            None => return true,
+            Some(Ok(_)) => continue,
+            Some(Err(_)) => return false,
         }
     }
 }

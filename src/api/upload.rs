@@ -22,7 +22,17 @@ const MAX_FILE_NAME: usize = 255;
 
 pub async fn presign(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let (parts, body) = req.into_parts();
-    auth::require(app, &parts, "upload").await?;
+    let token = auth::require(app, &parts, "upload").await?;
+    if let Err(retry_after) = app.presign_throttle.take(&token, std::time::Instant::now()) {
+        return Err(ApiError::TooManyRequests {
+            message: format!(
+                "token '{token}' asked for more than {} upload URLs per second; \
+                 retry after {retry_after} s",
+                app.config.limits.presign_per_token_per_sec
+            ),
+            retry_after,
+        });
+    }
     let obj = read_json_object(body).await?;
     let d = parse_declared(&obj, app.config.upload.max_size)?;
 

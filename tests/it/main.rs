@@ -6,6 +6,7 @@ mod cli;
 mod download;
 mod harness;
 mod interop;
+mod limits;
 mod memory;
 mod put;
 mod recovery;

@@ -8,8 +8,6 @@
 //! digests with what the client declared first, and only then calls
 //! [`Payload::publish`] and records the blob.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -24,11 +22,6 @@ use crate::app::{App, INLINE_BLOB_MAX};
 use crate::db::BlobInfo;
 use crate::sigv4::{ChecksumAlgorithm, Checksummer, ChunkedDecoder};
 use crate::store::{Digest, StagedBlob};
-
-/// How long a body may stall before the upload is abandoned (and its
-/// staged bytes removed): a stalled field link must not hold a temp file
-/// forever.
-pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What a write's body must be checked against, read from its headers
 /// before any byte of it is.
@@ -258,20 +251,17 @@ pub async fn receive(
     let mut received: u64 = 0;
     let mut decoded: Vec<u8> = Vec::new();
     loop {
-        let frame = match tokio::time::timeout(BODY_IDLE_TIMEOUT, body.frame()).await {
-            Err(_) => {
+        // A stalled client is cut off by the connection's idle timeout
+        // (`server::idle`), which ends the body with an error here; the
+        // staged bytes are then removed as this function returns.
+        let frame = match body.frame().await {
+            None => break,
+            Some(Ok(frame)) => frame,
+            Some(Err(_)) => {
                 return Err(ApiError::IncompleteBody(format!(
-                    "no data arrived for {} s after {received} of {length} bytes; nothing was \
-                     stored, retry the upload",
-                    BODY_IDLE_TIMEOUT.as_secs()
-                )))
-            }
-            Ok(None) => break,
-            Ok(Some(Ok(frame))) => frame,
-            Ok(Some(Err(_))) => {
-                return Err(ApiError::IncompleteBody(format!(
-                    "the body ended after {received} of {length} bytes; nothing was stored, \
-                     retry the upload"
+                    "the body stopped after {received} of {length} bytes (the connection \
+                     broke, or sent nothing for longer than the server's idle timeout); \
+                     nothing was stored, retry the upload"
                 )))
             }
         };

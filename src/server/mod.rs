@@ -1,6 +1,12 @@
 //! The HTTP server: accepts connections, gives each request an id, routes
 //! it, and logs one line per request.
 //!
+//! It also owns the limits that protect the gateway from its clients, so
+//! that no client can hold it for others: connections served at once
+//! (`[limits] max_connections`; one more is answered 503 SlowDown), the time
+//! allowed for a request's headers, the number of header fields, and the
+//! idle timeout of every connection ([`idle::IdleIo`]).
+//!
 //! `run(listener, app, shutdown)` takes an already-bound listener so tests
 //! bind `127.0.0.1:0`. The access log carries method, path (never the query
 //! string, which holds signatures), status, bytes, duration and the request
@@ -18,8 +24,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::api::{self, Body};
+use crate::api::{self, Body, Peer};
 use crate::app::App;
+
+mod idle;
 
 /// How often the housekeeping sweep runs.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -35,6 +43,8 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let sweeper = tokio::spawn(sweep_loop(app.clone()));
+    let limits = app.config.limits.clone();
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -50,10 +60,20 @@ pub async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tokio::spawn(refuse_busy(stream, limits.max_connections));
+            continue;
+        };
         let app = app.clone();
-        let service = service_fn(move |req| serve_one(app.clone(), req));
+        let service = service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(Peer(peer.ip()));
+            serve_one(app.clone(), req)
+        });
+        let io = idle::IdleIo::new(stream, limits.idle_timeout);
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .max_headers(limits.max_headers)
             // A client may close its sending side and still await our
             // answer (e.g. after a short body); keep the socket for it.
             .half_close(true)
@@ -61,9 +81,11 @@ pub async fn run(
             // (hyper's default is about 400 KiB): with hundreds of
             // uploads at once this is a good part of the resident set.
             .max_buf_size(READ_BUFFER)
-            .serve_connection(TokioIo::new(stream), service);
+            .serve_connection(TokioIo::new(io), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
+            // Held until the connection ends.
+            let _slot = slot;
             if let Err(e) = conn.await {
                 // Requests hyper refuses before our code sees them (bad
                 // framing, oversized headers) are only visible here.
@@ -84,6 +106,36 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// Answers a connection over `[limits] max_connections` with S3's 503
+/// SlowDown and closes it. The request is read (briefly) first, so the
+/// client sees the answer rather than a reset of a socket with unread data.
+async fn refuse_busy(mut stream: tokio::net::TcpStream, limit: usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tracing::warn!(limit, "connection refused: max_connections reached");
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>\
+         <Message>The gateway is serving its limit of {limit} connections; retry in a \
+         moment.</Message></Error>"
+    );
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/xml\r\n\
+         retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    let answer = async {
+        let mut buf = [0u8; 4096];
+        // Whatever of the request has arrived within a moment.
+        let _ = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await;
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body.as_bytes()).await?;
+        stream.shutdown().await?;
+        // Drain until the client closes, so our close sends no reset.
+        while stream.read(&mut buf).await? > 0 {}
+        std::io::Result::Ok(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), answer).await;
 }
 
 async fn sweep_loop(app: Arc<App>) {
