@@ -13,6 +13,7 @@ use crate::app::App;
 use crate::clock::SystemClock;
 use crate::config::{Config, Overrides};
 use crate::db::{DbError, Index, SqliteIndex};
+use crate::store::LocalStore;
 use crate::tokens;
 
 #[derive(Parser)]
@@ -43,6 +44,27 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Check every stored blob against the index (rehash, compare both
+    /// ways); exits 1 if anything is missing, corrupt, orphaned or dangling.
+    /// Read-only; safe beside a running gateway.
+    Verify {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Data directory (overrides `data_dir`), e.g. a backup to check.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Copy the data dir to DEST (a new directory), consistently, while the
+    /// gateway keeps serving; DEST is a data dir of its own.
+    Backup {
+        /// The new directory to create.
+        dest: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Data directory to copy (overrides `data_dir`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -101,9 +123,16 @@ pub fn main() -> ExitCode {
             data_dir,
         } => serve(&config, Overrides { listen, data_dir }),
         Command::Token { command } => token(command),
+        Command::Verify { config, data_dir } => verify(&config, data_dir),
+        Command::Backup {
+            dest,
+            config,
+            data_dir,
+        } => backup(&config, data_dir, &dest),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(msg) if msg.is_empty() => ExitCode::FAILURE,
         Err(msg) => {
             eprintln!("error: {msg}");
             ExitCode::FAILURE
@@ -192,6 +221,169 @@ fn open_index(args: &ConfigArgs) -> Result<SqliteIndex, String> {
     crate::store::fsutil::create_dir_all_durable(&config.data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
     SqliteIndex::open(&config.data_dir).map_err(|e| e.to_string())
+}
+
+/// Opens the index and store of a data dir for a maintenance command
+/// (without the gateway's start-up sweep of temp files: one may be serving).
+fn open_data_dir(
+    args: &ConfigArgs,
+    data_dir: Option<PathBuf>,
+) -> Result<(Config, SqliteIndex, LocalStore), String> {
+    let config = args.load(Overrides {
+        data_dir,
+        ..Overrides::default()
+    })?;
+    let dir = &config.data_dir;
+    if !dir.join(crate::db::DB_FILE).exists() {
+        return Err(format!(
+            "{} holds no Stowage index ({}); name the data dir with --data-dir",
+            dir.display(),
+            crate::db::DB_FILE
+        ));
+    }
+    let index = SqliteIndex::open(dir).map_err(|e| e.to_string())?;
+    let store = LocalStore::attach(dir, config.storage.fsync)
+        .map_err(|e| format!("cannot open the blob store in {}: {e}", dir.display()))?;
+    Ok((config, index, store))
+}
+
+fn maintenance_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+/// A one-line progress display on stderr, drawn only on a terminal and at
+/// most ten times a second.
+struct ProgressLine {
+    on: bool,
+    last: Option<std::time::Instant>,
+}
+
+impl ProgressLine {
+    fn new() -> Self {
+        ProgressLine {
+            on: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            last: None,
+        }
+    }
+
+    fn draw(&mut self, text: impl FnOnce() -> String) {
+        if !self.on || self.last.is_some_and(|t| t.elapsed().as_millis() < 100) {
+            return;
+        }
+        self.last = Some(std::time::Instant::now());
+        eprint!("\r\x1b[2K{}", text());
+    }
+
+    fn clear(&self) {
+        if self.on && self.last.is_some() {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+fn verify(args: &ConfigArgs, data_dir: Option<PathBuf>) -> Result<(), String> {
+    let (config, index, store) = open_data_dir(args, data_dir)?;
+    let rt = maintenance_runtime()?;
+    let mut bar = ProgressLine::new();
+    let started = std::time::Instant::now();
+    let report = rt
+        .block_on(crate::ops::verify::verify(&index, &store, |p| {
+            bar.draw(|| {
+                let pct = (p.bytes_done * 100)
+                    .checked_div(p.bytes_total)
+                    .unwrap_or(100);
+                format!(
+                    "verifying {}: {pct:>3}%  {}/{} blobs  {:.1}/{:.1} MB",
+                    config.data_dir.display(),
+                    p.blobs_done,
+                    p.blobs_total,
+                    p.bytes_done as f64 / 1e6,
+                    p.bytes_total as f64 / 1e6
+                )
+            })
+        }))
+        .map_err(|e| e.to_string())?;
+    bar.clear();
+    for f in &report.findings {
+        println!("{f}");
+    }
+    println!(
+        "{} in {:.1} s",
+        report.summary(),
+        started.elapsed().as_secs_f64()
+    );
+    if report.findings.is_empty() {
+        Ok(())
+    } else {
+        eprintln!(
+            "verify: {} problem(s) found in {}",
+            report.findings.len(),
+            config.data_dir.display()
+        );
+        Err(String::new())
+    }
+}
+
+fn backup(
+    args: &ConfigArgs,
+    data_dir: Option<PathBuf>,
+    dest: &std::path::Path,
+) -> Result<(), String> {
+    let (config, index, store) = open_data_dir(args, data_dir)?;
+    let rt = maintenance_runtime()?;
+    let mut bar = ProgressLine::new();
+    let started = std::time::Instant::now();
+    let credentials = config.data_dir.join(crate::config::CREDENTIALS_FILE);
+    let report = rt
+        .block_on(crate::ops::backup::backup(
+            &index,
+            &store,
+            Some(&credentials),
+            dest,
+            |r| {
+                bar.draw(|| {
+                    format!(
+                        "backing up: {} blob files, {:.1} MB",
+                        r.files,
+                        r.bytes as f64 / 1e6
+                    )
+                })
+            },
+        ))
+        .map_err(|e| e.to_string())?;
+    bar.clear();
+    for (sha, rows) in &report.deleted_meanwhile {
+        println!(
+            "left out blob {} and {rows} row(s) referring to it: deleted on the gateway while the backup ran",
+            sha.hex()
+        );
+    }
+    for p in &report.problems {
+        println!("{p}");
+    }
+    println!(
+        "backed up {} to {}: {} blob files ({} bytes) and {} small blobs in the index, in {:.1} s",
+        config.data_dir.display(),
+        dest.display(),
+        report.files,
+        report.bytes,
+        report.inline,
+        started.elapsed().as_secs_f64()
+    );
+    if report.problems.is_empty() {
+        Ok(())
+    } else {
+        eprintln!(
+            "backup: the source has {} damaged blob(s), listed above; they are not in the backup \
+             (run `stowage verify` on the source)",
+            report.problems.len()
+        );
+        Err(String::new())
+    }
 }
 
 fn token(cmd: TokenCommand) -> Result<(), String> {

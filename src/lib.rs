@@ -18,6 +18,7 @@
 //!   uploads, small blobs — with migrations, group commit through its own
 //!   index and sync threads, and WAL checkpoints off the commit path.
 //! - [`tokens`]: API bearer tokens (stored only as hashes).
+//! - [`ops`]: maintenance commands — `verify` (fsck) and `backup`.
 //! - [`cli`]: the `stowage` command line.
 //!
 //! The upload flow: `POST …/upload/presigned` (api/upload.rs) records the
@@ -34,6 +35,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod headers;
+pub mod ops;
 pub mod random;
 pub mod server;
 pub mod sigv4;

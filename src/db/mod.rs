@@ -62,6 +62,22 @@ pub struct BlobInfo {
     pub md5: Option<[u8; 16]>,
 }
 
+/// A blob row as the maintenance commands see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobEntry {
+    pub info: BlobInfo,
+    /// The bytes are in the index (`blob_bytes`), not in the blob store.
+    pub inline: bool,
+}
+
+/// A row that refers to a blob the index has no row for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dangling {
+    /// `file <id>`, `object <bucket>/<key>` or `part <n> of upload <id>`.
+    pub referrer: String,
+    pub sha256: String,
+}
+
 /// Headers S3 keeps with an object and returns on GET/HEAD.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ObjectMeta {
@@ -464,4 +480,20 @@ pub trait Index: Send + Sync + 'static {
     fn token_count(&self) -> Result<u64, DbError>;
     /// A trivial query, for `/healthz`.
     fn check(&self) -> Result<(), DbError>;
+
+    // ---- maintenance (`stowage verify`, `stowage backup`) ----
+    /// Up to `limit` blob rows with digests after `after`, in digest order.
+    fn blob_page(&self, after: Option<&Digest>, limit: usize) -> Result<Vec<BlobEntry>, DbError>;
+    /// One blob row, if there is one.
+    fn blob_entry(&self, sha256: &Digest) -> Result<Option<BlobEntry>, DbError>;
+    /// Rows (stored files, objects, parts) that refer to a blob with no row.
+    fn dangling(&self) -> Result<Vec<Dangling>, DbError>;
+    /// Writes a consistent copy of the whole index, as of one moment, to
+    /// the new file `dest` (the online backup API, in one step, so writers
+    /// go on meanwhile).
+    fn backup_to(&self, dest: &std::path::Path) -> Result<(), DbError>;
+    /// Removes a blob row and every row that refers to it; returns how many
+    /// referrers went. Only for a backup copy whose blob vanished from the
+    /// live store (deleted after the copy's moment) before it was copied.
+    fn forget_blob(&self, sha256: &Digest) -> Result<usize, DbError>;
 }

@@ -39,10 +39,10 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
 use super::{
-    migrations, BlobClaim, BlobInfo, BucketRecord, CompleteMultipartOutcome, CompleteOutcome,
-    DbError, Declared, DeleteBucketOutcome, Delivery, FileRecord, Index, InlineBytes, MarkOutcome,
-    MultipartUpload, ObjectMeta, ObjectRecord, PartRecord, PresignOutcome, PutObjectOutcome,
-    PutPartOutcome, Status, TokenRecord, WriteJob,
+    migrations, BlobClaim, BlobEntry, BlobInfo, BucketRecord, CompleteMultipartOutcome,
+    CompleteOutcome, Dangling, DbError, Declared, DeleteBucketOutcome, Delivery, FileRecord, Index,
+    InlineBytes, MarkOutcome, MultipartUpload, ObjectMeta, ObjectRecord, PartRecord,
+    PresignOutcome, PutObjectOutcome, PutPartOutcome, Status, TokenRecord, WriteJob,
 };
 use crate::store::Digest;
 
@@ -711,6 +711,30 @@ fn insert_file(
 }
 
 /// The inline bytes of a blob, if it has them.
+/// A `blobs` row as (sha256, size, md5, inline) → [`BlobEntry`].
+fn blob_entry_row(r: &Row<'_>) -> rusqlite::Result<Result<BlobEntry, DbError>> {
+    let (sha, size, md5, inline): (String, i64, Option<String>, bool) =
+        (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+    Ok((|| {
+        let md5 = match md5 {
+            Some(h) => {
+                let mut m = [0u8; 16];
+                hex::decode_to_slice(&h, &mut m).map_err(|_| DbError::Corrupt("blobs.md5"))?;
+                Some(m)
+            }
+            None => None,
+        };
+        Ok(BlobEntry {
+            info: BlobInfo {
+                sha256: Digest::from_hex(&sha).ok_or(DbError::Corrupt("blobs.sha256"))?,
+                size: u64::try_from(size).map_err(|_| DbError::Corrupt("blobs.size"))?,
+                md5,
+            },
+            inline,
+        })
+    })())
+}
+
 fn inline_data(conn: &Connection, sha256: &Digest) -> Result<Option<Vec<u8>>, DbError> {
     Ok(conn
         .prepare_cached(
@@ -1601,6 +1625,76 @@ impl Index for SqliteIndex {
         let n: i64 = self
             .read(|conn| Ok(conn.cached_row("SELECT count(*) FROM tokens", [], |r| r.get(0))?))?;
         Ok(n as u64)
+    }
+
+    fn blob_page(&self, after: Option<&Digest>, limit: usize) -> Result<Vec<BlobEntry>, DbError> {
+        let after = after.map(Digest::hex).unwrap_or_default();
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT sha256, size, md5, bytes_id IS NOT NULL FROM blobs \
+                 WHERE sha256 > ?1 ORDER BY sha256 LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after, limit as i64], blob_entry_row)?;
+            rows.map(|r| r?).collect()
+        })
+    }
+
+    fn blob_entry(&self, sha256: &Digest) -> Result<Option<BlobEntry>, DbError> {
+        self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT sha256, size, md5, bytes_id IS NOT NULL FROM blobs WHERE sha256 = ?1",
+            )?
+            .query_row([sha256.hex()], blob_entry_row)
+            .optional()?
+            .transpose()
+        })
+    }
+
+    fn dangling(&self) -> Result<Vec<Dangling>, DbError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT 'file ' || id, sha256 FROM files \
+                   WHERE status <> 'pending' AND sha256 NOT IN (SELECT sha256 FROM blobs) \
+                 UNION ALL SELECT 'object ' || bucket || '/' || key, sha256 FROM objects \
+                   WHERE sha256 NOT IN (SELECT sha256 FROM blobs) \
+                 UNION ALL SELECT 'part ' || part_number || ' of upload ' || upload_id, sha256 \
+                   FROM multipart_parts WHERE sha256 NOT IN (SELECT sha256 FROM blobs)",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Dangling {
+                    referrer: r.get(0)?,
+                    sha256: r.get(1)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn backup_to(&self, dest: &Path) -> Result<(), DbError> {
+        let mut out = Connection::open(dest)?;
+        self.read(|conn| {
+            let backup = rusqlite::backup::Backup::new(conn, &mut out)?;
+            // All pages in one step: the copy reads one snapshot (a WAL read
+            // transaction), so it is consistent and never blocks a writer.
+            backup.step(-1)?;
+            Ok(())
+        })?;
+        out.pragma_update(None, "journal_mode", "WAL")?;
+        Ok(())
+    }
+
+    fn forget_blob(&self, sha256: &Digest) -> Result<usize, DbError> {
+        self.write(|tx| {
+            let h = sha256.hex();
+            let mut n = tx.execute(
+                "DELETE FROM files WHERE sha256 = ?1 AND status <> 'pending'",
+                [&h],
+            )?;
+            n += tx.execute("DELETE FROM objects WHERE sha256 = ?1", [&h])?;
+            n += tx.execute("DELETE FROM multipart_parts WHERE sha256 = ?1", [&h])?;
+            tx.execute("DELETE FROM blobs WHERE sha256 = ?1", [&h])?;
+            Ok(n)
+        })
     }
 
     fn check(&self) -> Result<(), DbError> {

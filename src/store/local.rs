@@ -39,23 +39,31 @@ pub struct LocalStore {
 
 impl LocalStore {
     /// Opens (creating if needed) the store under `data_dir` and removes
-    /// temp files left by an earlier run: no upload can own them now.
+    /// temp files left by an earlier run: no upload can own them now. Only
+    /// the gateway itself may call this (see [`Self::attach`]).
     pub fn open(data_dir: &Path, durable: bool) -> io::Result<Self> {
-        let blobs = data_dir.join("blobs");
-        let tmp = data_dir.join("tmp");
-        create_dir_all_durable(&blobs)?;
-        create_dir_all_durable(&tmp)?;
-        let store = LocalStore {
-            blobs,
-            tmp,
-            live: Arc::new(Mutex::new(HashSet::new())),
-            durable,
-        };
+        let store = Self::attach(data_dir, durable)?;
         let removed = store.sweep_staging_sync()?;
         if removed > 0 {
             tracing::info!(removed, "removed temp files left by an earlier run");
         }
         Ok(store)
+    }
+
+    /// Opens (creating if needed) the store under `data_dir` without
+    /// touching its temp files: for the maintenance commands, which may run
+    /// beside a gateway whose uploads own them.
+    pub fn attach(data_dir: &Path, durable: bool) -> io::Result<Self> {
+        let blobs = data_dir.join("blobs");
+        let tmp = data_dir.join("tmp");
+        create_dir_all_durable(&blobs)?;
+        create_dir_all_durable(&tmp)?;
+        Ok(LocalStore {
+            blobs,
+            tmp,
+            live: Arc::new(Mutex::new(HashSet::new())),
+            durable,
+        })
     }
 
     /// The path a digest is stored at.

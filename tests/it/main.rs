@@ -7,6 +7,7 @@ mod download;
 mod harness;
 mod interop;
 mod limits;
+mod maintenance;
 mod memory;
 mod put;
 mod recovery;

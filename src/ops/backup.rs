@@ -1,0 +1,180 @@
+//! `stowage backup DEST`: a consistent copy of a data dir, taken while the
+//! gateway goes on serving uploads.
+//!
+//! Order: the index is copied first, as of one moment (SQLite's online
+//! backup API, one step, so writers are never blocked); then every blob that
+//! copy refers to is copied from the live store, rehashed on the way and
+//! published in the copy with the store's own durable commit. The copy is
+//! built in `DEST.partial` and renamed to `DEST` only when whole, so a
+//! `DEST` that exists is always a complete backup. `DEST` is itself a data
+//! dir: serve it, verify it, or put it back in place of the original.
+//!
+//! Blobs are immutable, so the only race is deletion: a blob deleted on the
+//! live gateway after the index copy's moment but before its bytes were
+//! copied. Its rows are then dropped from the copy (they were deleted or
+//! overwritten live), and the report lists them. A blob missing or altered
+//! in the *source* is reported as a problem and never copied.
+//!
+//! This module never writes to the source data dir.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use super::verify::Finding;
+use crate::db::{DbError, Index, SqliteIndex, DB_FILE};
+use crate::store::fsutil::{create_dir_all_durable, fsync_dir};
+use crate::store::{BlobStore, Digest, LocalStore, StoreError};
+
+/// Blob rows read from the index copy at a time.
+const PAGE: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("{0}")]
+    Destination(String),
+    #[error("index: {0}")]
+    Db(#[from] DbError),
+    #[error("blob store: {0}")]
+    Store(#[from] StoreError),
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> BackupError {
+    let path = path.to_path_buf();
+    move |source| BackupError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// What a backup did.
+#[derive(Debug, Default)]
+pub struct BackupReport {
+    /// Blob files copied (and rehashed).
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Small blobs, copied inside the index.
+    pub inline: u64,
+    /// Blobs deleted live after the index copy's moment, with how many rows
+    /// referring to them were dropped from the copy.
+    pub deleted_meanwhile: Vec<(Digest, usize)>,
+    /// Damage found in the source (missing or altered blobs): not copied.
+    pub problems: Vec<Finding>,
+}
+
+/// Copies the data dir behind `index` and `store` (whose credentials file,
+/// if any, is `credentials`) to the new directory `dest`.
+pub async fn backup(
+    index: &dyn Index,
+    store: &dyn BlobStore,
+    credentials: Option<&Path>,
+    dest: &Path,
+    mut progress: impl FnMut(&BackupReport),
+) -> Result<BackupReport, BackupError> {
+    if dest.exists() {
+        return Err(BackupError::Destination(format!(
+            "{} already exists; name a new directory (a backup never overwrites)",
+            dest.display()
+        )));
+    }
+    let mut partial = dest.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    if partial.exists() {
+        return Err(BackupError::Destination(format!(
+            "{} is left from an interrupted backup; remove it and run again",
+            partial.display()
+        )));
+    }
+    create_dir_all_durable(&partial).map_err(io_err("creating", &partial))?;
+
+    index.backup_to(&partial.join(DB_FILE))?;
+    let mut report = BackupReport::default();
+    {
+        let copy = SqliteIndex::open_with(&partial, true)?;
+        let out = LocalStore::attach(&partial, true)
+            .map_err(io_err("creating the store in", &partial))?;
+        let mut after: Option<Digest> = None;
+        loop {
+            let page = copy.blob_page(after.as_ref(), PAGE)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.info.sha256);
+            for entry in page {
+                if entry.inline {
+                    report.inline += 1;
+                    continue;
+                }
+                copy_blob(
+                    index,
+                    store,
+                    &copy,
+                    &out,
+                    entry.info.sha256,
+                    entry.info.size,
+                    &mut report,
+                )
+                .await?;
+                progress(&report);
+            }
+        }
+    }
+    if let Some(c) = credentials.filter(|c| c.exists()) {
+        let bytes = std::fs::read(c).map_err(io_err("reading", c))?;
+        let to = partial.join(c.file_name().unwrap_or_default());
+        crate::store::fsutil::write_private_file(&to, &bytes).map_err(io_err("writing", &to))?;
+    }
+    fsync_dir(&partial).map_err(io_err("syncing", &partial))?;
+    std::fs::rename(&partial, dest).map_err(io_err("renaming the finished backup to", dest))?;
+    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fsync_dir(parent).map_err(io_err("syncing", parent))?;
+    }
+    Ok(report)
+}
+
+/// Copies one blob file, rehashing it; records what happened.
+async fn copy_blob(
+    live: &dyn Index,
+    from: &dyn BlobStore,
+    copy: &dyn Index,
+    to: &LocalStore,
+    sha256: Digest,
+    size: u64,
+    report: &mut BackupReport,
+) -> Result<(), BackupError> {
+    let Some(mut blob) = from.open(&sha256).await? else {
+        if live.blob_entry(&sha256)?.is_some() {
+            report.problems.push(Finding::Missing { sha256, size });
+        } else {
+            let dropped = copy.forget_blob(&sha256)?;
+            report.deleted_meanwhile.push((sha256, dropped));
+        }
+        return Ok(());
+    };
+    let mut staged = to.stage().await?;
+    let mut sha = Sha256::new();
+    let n = crate::store::pump(&mut blob, Some(&mut staged), |piece| sha.update(piece)).await?;
+    let got = Digest(sha.finalize().into());
+    if got != sha256 || n != size {
+        // Dropping `staged` removes its temp file.
+        report.problems.push(Finding::Corrupt {
+            sha256,
+            why: format!(
+                "the source file has {n} bytes hashing to {}; not copied",
+                got.hex()
+            ),
+        });
+        return Ok(());
+    }
+    staged.commit(&sha256).await?;
+    report.files += 1;
+    report.bytes += n;
+    Ok(())
+}
