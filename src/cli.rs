@@ -186,6 +186,12 @@ fn serve(args: &ConfigArgs, overrides: Overrides) -> Result<(), String> {
             access_key_id = %app.credentials.access_key_id,
             "gateway ready"
         );
+        if crate::failpoint::enabled() {
+            tracing::warn!(
+                "{} is set: uploads pause inside their commit (a test knob; unset it)",
+                crate::failpoint::ENV
+            );
+        }
         tracing::info!("listening on http://{bound}");
         crate::server::run(listener, Arc::new(app), shutdown_signal())
             .await

@@ -18,6 +18,7 @@
 //!   uploads, small blobs — with migrations, group commit through its own
 //!   index and sync threads, and WAL checkpoints off the commit path.
 //! - [`tokens`]: API bearer tokens (stored only as hashes).
+//! - [`failpoint`]: a test-only delay inside the commit sequence.
 //! - [`ops`]: maintenance commands — `verify` (fsck) and `backup`.
 //! - [`cli`]: the `stowage` command line.
 //!
@@ -34,6 +35,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod failpoint;
 pub mod headers;
 pub mod ops;
 pub mod random;

@@ -122,6 +122,7 @@ impl Payload {
             Payload::Inline(b) => Ok(Some(b)),
             Payload::Staged(s) => {
                 s.commit(digest).await?;
+                crate::failpoint::after_publish().await;
                 Ok(None)
             }
         }

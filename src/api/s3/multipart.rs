@@ -416,6 +416,7 @@ pub async fn complete(
     let assembled: Vec<(u32, Digest)> = chosen.iter().map(|p| (p.part_number, p.sha256)).collect();
     let lock = app.blob_lock(&digest).await;
     staged.commit(&digest).await?;
+    crate::failpoint::after_publish().await;
     let outcome = app
         .db(move |db| db.complete_multipart(&upload_id, &assembled, &record, &blob))
         .await;
