@@ -620,6 +620,25 @@ fn load_or_create_credentials(data_dir: &Path) -> Result<Credentials, ConfigErro
     };
     match std::fs::read(&path) {
         Ok(bytes) => {
+            // A secret others can read is a leaked secret: refuse to run on
+            // it rather than sign with it.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&path)
+                    .map_err(|e| err(e.to_string()))?
+                    .permissions()
+                    .mode();
+                if mode & 0o077 != 0 {
+                    return Err(err(format!(
+                        "it is readable by other users (mode {:o}); it holds the S3 secret key: \
+                         run `chmod 600 {}` (and consider the key leaked: remove the file to \
+                         generate a new pair)",
+                        mode & 0o777,
+                        path.display()
+                    )));
+                }
+            }
             let c: StoredCredentials = serde_json::from_slice(&bytes).map_err(|_| {
                 err("not valid JSON with access_key_id and secret_access_key".into())
             })?;
@@ -655,6 +674,26 @@ fn load_or_create_credentials(data_dir: &Path) -> Result<Credentials, ConfigErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn credentials_are_created_private_and_refused_when_others_can_read_them() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_create_credentials(dir.path()).unwrap();
+        let path = dir.path().join(CREDENTIALS_FILE);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // Read back as it was written.
+        let again = load_or_create_credentials(dir.path()).unwrap();
+        assert_eq!(again.access_key_id, first.access_key_id);
+        for bad in [0o644, 0o604, 0o640] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(bad)).unwrap();
+            let e = load_or_create_credentials(dir.path()).unwrap_err().to_string();
+            assert!(e.contains("chmod 600"), "{e}");
+            assert!(!e.contains(&first.secret_access_key), "{e}");
+        }
+    }
 
     #[test]
     fn defaults_apply_to_an_empty_file() {
