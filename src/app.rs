@@ -163,6 +163,35 @@ impl App {
         Ok(self.store.open_range(digest, start, len).await?)
     }
 
+    /// Refuses (507) a write of `bytes` that would leave less free space
+    /// than `[storage] reserve_bytes`; `bytes` = 0 checks that the reserve
+    /// is intact (the mid-stream check of a body).
+    pub fn check_space(&self, bytes: u64) -> Result<(), ApiError> {
+        let Some(free) = self.store.free_space()? else {
+            return Ok(());
+        };
+        let reserve = self.config.storage.reserve_bytes;
+        if free >= bytes.saturating_add(reserve) {
+            return Ok(());
+        }
+        tracing::warn!(
+            free,
+            reserve,
+            needed = bytes,
+            "write refused: it would eat into the free-space reserve"
+        );
+        Err(ApiError::InsufficientStorage(if bytes > 0 {
+            format!(
+                "the gateway is short of disk space and cannot take {bytes} more bytes now; \
+                 nothing was stored. Retry later, or send a smaller file."
+            )
+        } else {
+            "the gateway's disk filled up while this body arrived; nothing was stored. \
+             Retry later."
+                .into()
+        }))
+    }
+
     /// Deletes a blob if no file or object refers to it any more.
     pub async fn release_blob(&self, digest: Digest) -> Result<bool, ApiError> {
         let _lock = self.blob_lock(&digest).await;

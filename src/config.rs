@@ -79,6 +79,7 @@ struct FileLimits {
 #[serde(deny_unknown_fields)]
 struct FileStorage {
     fsync: Option<bool>,
+    reserve_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -167,7 +168,14 @@ pub struct StorageConfig {
     /// SQLite WAL). `false` is for throwaway dev/CI data only: a power cut
     /// can then lose uploads that were answered 200.
     pub fsync: bool,
+    /// Free space the gateway keeps on its disk: an upload that would
+    /// leave less is refused up front (507), and one that reaches it while
+    /// streaming stops, so the index and the system always have room.
+    pub reserve_bytes: u64,
 }
+
+/// Default free-space reserve: 256 MiB.
+pub const DEFAULT_RESERVE_BYTES: u64 = 256 << 20;
 
 #[derive(Clone)]
 pub struct S3Config {
@@ -439,6 +447,8 @@ impl Config {
         }
         let fsync = parse_bool("storage.fsync", &env, file.storage.fsync)?.unwrap_or(true);
         let limits = resolve_limits(&file.limits, &env)?;
+        let reserve_bytes = parse_u64("storage.reserve_bytes", &env, file.storage.reserve_bytes)?
+            .unwrap_or(DEFAULT_RESERVE_BYTES);
         let dedupe = parse_bool("upload.dedupe", &env, file.upload.dedupe)?.unwrap_or(true);
 
         Ok(Config {
@@ -451,7 +461,10 @@ impl Config {
                 credentials,
                 abandoned_multipart_secs,
             },
-            storage: StorageConfig { fsync },
+            storage: StorageConfig {
+                fsync,
+                reserve_bytes,
+            },
             limits,
             upload: UploadConfig {
                 max_size,
@@ -689,7 +702,9 @@ mod tests {
         assert_eq!(again.access_key_id, first.access_key_id);
         for bad in [0o644, 0o604, 0o640] {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(bad)).unwrap();
-            let e = load_or_create_credentials(dir.path()).unwrap_err().to_string();
+            let e = load_or_create_credentials(dir.path())
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("chmod 600"), "{e}");
             assert!(!e.contains(&first.secret_access_key), "{e}");
         }

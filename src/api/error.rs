@@ -113,14 +113,26 @@ pub enum Internal {
     Other(String),
 }
 
+/// What a client is told when the server's disk filled under its request.
+const DISK_FULL: &str = "The gateway's disk is full; nothing of this request was stored. \
+     Retry later, once the operator has freed space.";
+
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
+        if e.is_disk_full() {
+            tracing::warn!(error = %e, "index write refused: disk full");
+            return ApiError::InsufficientStorage(DISK_FULL.into());
+        }
         ApiError::Internal(e.into())
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if e.is_disk_full() {
+            tracing::warn!(error = %e, "blob write refused: disk full");
+            return ApiError::InsufficientStorage(DISK_FULL.into());
+        }
         ApiError::Internal(e.into())
     }
 }

@@ -35,6 +35,7 @@ pub async fn presign(app: &App, req: Request<Incoming>) -> Result<Response<Body>
     }
     let obj = read_json_object(body).await?;
     let d = parse_declared(&obj, app.config.upload.max_size)?;
+    app.check_space(d.size)?;
 
     let now = app.clock.now();
     let expires = app.config.upload.presign_expiry_secs;

@@ -291,6 +291,22 @@ pub enum DbError {
     /// The shared transaction of a batch of writes failed to commit.
     #[error("a batch of index writes failed: {0}")]
     Batch(String),
+    /// The filesystem holding the index is full: nothing was written.
+    #[error("the disk holding the index is full")]
+    DiskFull,
+}
+
+impl DbError {
+    /// Whether this failure is the disk being full (the client is told to
+    /// retry later with 507, not that the server broke).
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            DbError::DiskFull => true,
+            DbError::Sqlite(e) => e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+            DbError::Sync(e) => e.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
+        }
+    }
 }
 
 /// Hands a submitted write its outcome: `Ok` once the transaction it ran in

@@ -466,9 +466,14 @@ fn deliver(outcome: Result<(), DbError>, deliveries: Vec<Delivery>) {
         Err(e) => {
             let msg = e.to_string();
             tracing::warn!(error = %msg, "a batch of index writes failed");
-            deliveries
-                .into_iter()
-                .for_each(|d| d(Err(DbError::Batch(msg.clone()))));
+            let full = e.is_disk_full();
+            deliveries.into_iter().for_each(|d| {
+                d(Err(if full {
+                    DbError::DiskFull
+                } else {
+                    DbError::Batch(msg.clone())
+                }))
+            });
         }
     }
 }

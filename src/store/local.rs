@@ -110,6 +110,14 @@ impl LocalStore {
 
 #[async_trait]
 impl BlobStore for LocalStore {
+    fn free_space(&self) -> Result<Option<u64>, StoreError> {
+        // The space an unprivileged writer may use (f_bavail), which is
+        // what our writes get before ENOSPC.
+        let st = rustix::fs::statvfs(&self.blobs)
+            .map_err(|e| StoreError::io("reading free space")(e.into()))?;
+        Ok(Some(st.f_bavail.saturating_mul(st.f_frsize)))
+    }
+
     async fn stage(&self) -> Result<Box<dyn StagedBlob>, StoreError> {
         let name = format!("{}.part", uuid::Uuid::new_v4().simple());
         // Registered before the file exists, so a concurrent sweep cannot

@@ -59,6 +59,15 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the filesystem ran out of space (or quota).
+    pub fn is_disk_full(&self) -> bool {
+        let StoreError::Io { source, .. } = self;
+        matches!(
+            source.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        )
+    }
+
     pub(crate) fn io(action: &'static str) -> impl FnOnce(std::io::Error) -> StoreError {
         move |source| StoreError::Io { action, source }
     }
@@ -97,6 +106,8 @@ pub async fn pump(
 /// Where blobs live.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
+    /// Bytes free for new blobs, if the backend can tell.
+    fn free_space(&self) -> Result<Option<u64>, StoreError>;
     /// Starts a new upload's staging area.
     async fn stage(&self) -> Result<Box<dyn StagedBlob>, StoreError>;
     /// Opens a stored blob; `None` if it is not there. `BlobReader::len` is

@@ -39,6 +39,12 @@ impl TestServer {
         Self::start_in(tempfile::tempdir().unwrap(), extra_toml, None)
     }
 
+    /// Starts with its data dir at `dir/data` (which the caller may have
+    /// prepared, e.g. as a mount point).
+    pub fn start_in_dir(dir: tempfile::TempDir, extra_toml: &str) -> Self {
+        Self::start_in(dir, extra_toml, None)
+    }
+
     /// Stops this server and starts a new one on the same data dir, as a
     /// restart of the process would (the recovery pass runs again).
     pub fn restart(mut self) -> Self {

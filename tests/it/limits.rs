@@ -12,7 +12,7 @@ use crate::harness::{put, raw_request, split_url, TestFile, TestServer};
 
 /// Reads from `conn` until the server closes it (or `limit` passes, which
 /// fails the test); returns what was read.
-fn read_until_closed(conn: &mut TcpStream, limit: Duration) -> String {
+pub fn read_until_closed(conn: &mut TcpStream, limit: Duration) -> String {
     conn.set_read_timeout(Some(limit)).unwrap();
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
@@ -30,7 +30,7 @@ fn read_until_closed(conn: &mut TcpStream, limit: Duration) -> String {
 
 /// Starts a PUT of `file` to `url`, sending the headers and the first
 /// `sent` bytes of the body only.
-fn start_put(server: &TestServer, url: &str, file: &TestFile, sent: usize) -> TcpStream {
+pub fn start_put(server: &TestServer, url: &str, file: &TestFile, sent: usize) -> TcpStream {
     let (path, host) = split_url(url);
     let mut conn = TcpStream::connect(server.addr).unwrap();
     let head = format!(
@@ -43,7 +43,7 @@ fn start_put(server: &TestServer, url: &str, file: &TestFile, sent: usize) -> Tc
 }
 
 /// Waits until the upload has staged a temp file (its handler is streaming).
-fn wait_for_temp(server: &TestServer) {
+pub fn wait_for_temp(server: &TestServer) {
     let until = Instant::now() + Duration::from_secs(10);
     while server.temps().is_empty() {
         assert!(Instant::now() < until, "the upload never started");

@@ -4,6 +4,7 @@
 mod api;
 mod cli;
 mod crash;
+mod disk_full;
 mod download;
 mod harness;
 mod interop;

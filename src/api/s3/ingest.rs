@@ -23,6 +23,9 @@ use crate::db::BlobInfo;
 use crate::sigv4::{ChecksumAlgorithm, Checksummer, ChunkedDecoder};
 use crate::store::{Digest, StagedBlob};
 
+/// Bytes of a body between two looks at the free space.
+const SPACE_CHECK_STEP: u64 = 16 << 20;
+
 /// What a write's body must be checked against, read from its headers
 /// before any byte of it is.
 pub struct BodySpec {
@@ -236,6 +239,7 @@ pub async fn receive(
     mut spec: BodySpec,
 ) -> Result<Received, ApiError> {
     let length = spec.length;
+    app.check_space(length)?;
     let mut sink = if length <= INLINE_BLOB_MAX {
         Sink::Memory(bytes::BytesMut::with_capacity(length as usize))
     } else {
@@ -286,6 +290,11 @@ pub async fn receive(
         match &mut sink {
             Sink::Memory(m) => m.extend_from_slice(&bytes),
             Sink::Staged(s) => s.write(&bytes).await?,
+        }
+        // Other uploads share the disk: each large body looks again now
+        // and then, and stops before the reserve is gone.
+        if received / SPACE_CHECK_STEP != (received - bytes.len() as u64) / SPACE_CHECK_STEP {
+            app.check_space(0)?;
         }
         d.update(bytes).await?;
     }

@@ -371,7 +371,9 @@ pub async fn complete(
         )));
     }
 
-    // Assemble: stream every part into one staged blob.
+    // Assemble: stream every part into one staged blob (a copy the size of
+    // the whole object, until the parts are released).
+    app.check_space(chosen.iter().map(|p| p.size).sum())?;
     let mut staged = app.store.stage().await?;
     let mut sha = Sha256::new();
     let mut md5 = Md5::new();
