@@ -44,6 +44,8 @@ pub struct App {
     /// reference to it is one step, deleting an unreferenced blob another,
     /// and the two must never interleave for the same content.
     blob_locks: Vec<tokio::sync::Mutex<()>>,
+    /// The HTTPS acceptor when `tls_cert`/`tls_key` are set.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Presign requests per token name (`[limits] presign_per_token_per_sec`).
     pub presign_throttle: Throttle,
     /// Failed authentications per client address
@@ -86,6 +88,8 @@ pub enum StartError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Tls(String),
 }
 
 impl App {
@@ -111,10 +115,14 @@ impl App {
         let store = LocalStore::open(&config.data_dir, durable).map_err(dir_err)?;
         let index = SqliteIndex::open_with(&config.data_dir, durable)?;
         let credentials = config.credentials()?;
+        let tls = match &config.tls {
+            Some(files) => Some(crate::server::tls::acceptor(files).map_err(StartError::Tls)?),
+            None => None,
+        };
         let public_url = config
             .public_url
             .clone()
-            .unwrap_or_else(|| PublicUrl::from_addr(bound));
+            .unwrap_or_else(|| PublicUrl::from_addr(bound, config.tls.is_some()));
         Ok(App {
             public_url,
             credentials,
@@ -125,6 +133,7 @@ impl App {
             blob_locks: (0..BLOB_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            tls,
             presign_throttle: Throttle::new(
                 config.limits.presign_per_token_per_sec,
                 config.limits.presign_per_token_per_sec.saturating_mul(2),

@@ -54,6 +54,8 @@ struct FileConfig {
     listen: Option<String>,
     public_url: Option<String>,
     data_dir: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     #[serde(default)]
     s3: FileS3,
     #[serde(default)]
@@ -117,6 +119,9 @@ pub struct Config {
     pub public_url: Option<PublicUrl>,
     /// Root of the database, blobs and temp files.
     pub data_dir: PathBuf,
+    /// Serve HTTPS with this certificate chain and key (PEM files), for
+    /// sites without a TLS-terminating proxy; `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
     pub s3: S3Config,
     pub upload: UploadConfig,
     pub storage: StorageConfig,
@@ -218,6 +223,15 @@ impl fmt::Debug for Config {
     }
 }
 
+/// The PEM files HTTPS is served with.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Its private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
 /// A base URL with only scheme and authority, as presigned URLs need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicUrl {
@@ -270,10 +284,12 @@ impl PublicUrl {
         })
     }
 
-    /// The public URL for a server bound at `addr` with no configured URL.
-    pub fn from_addr(addr: SocketAddr) -> Self {
+    /// The public URL for a server bound at `addr` with no configured URL
+    /// (`https` when it serves TLS).
+    pub fn from_addr(addr: SocketAddr, tls: bool) -> Self {
+        let scheme = if tls { "https" } else { "http" };
         PublicUrl {
-            base: format!("http://{addr}"),
+            base: format!("{scheme}://{addr}"),
             host: addr.to_string(),
         }
     }
@@ -361,6 +377,40 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from("./data"));
         if data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
+        }
+
+        let tls_cert = env(&env_name("tls_cert"))
+            .map(PathBuf::from)
+            .or(file.tls_cert)
+            .filter(|p| !p.as_os_str().is_empty());
+        let tls_key = env(&env_name("tls_key"))
+            .map(PathBuf::from)
+            .or(file.tls_key)
+            .filter(|p| !p.as_os_str().is_empty());
+        let tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid(
+                    "tls_key",
+                    "is required when tls_cert is set (the PEM file of the certificate's key)",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "tls_cert",
+                    "is required when tls_key is set (the PEM file of the certificate chain)",
+                ))
+            }
+        };
+        let plain_url = public_url
+            .as_ref()
+            .is_some_and(|u| !u.base.starts_with("https://"));
+        if tls.is_some() && plain_url {
+            return Err(invalid(
+                "public_url",
+                "must be an https:// URL when the gateway serves TLS itself (tls_cert)",
+            ));
         }
 
         let region = pick("s3.region", file.s3.region).unwrap_or_else(|| "us-east-1".into());
@@ -455,6 +505,7 @@ impl Config {
             listen,
             public_url,
             data_dir,
+            tls,
             s3: S3Config {
                 region,
                 bucket,

@@ -28,6 +28,7 @@ use crate::api::{self, Body, Peer};
 use crate::app::App;
 
 mod idle;
+pub mod tls;
 
 /// How often the housekeeping sweep runs.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -65,28 +66,56 @@ pub async fn run(
             continue;
         };
         let app = app.clone();
+        let tls = app.tls.clone();
         let service = service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(Peer(peer.ip()));
             serve_one(app.clone(), req)
         });
         let io = idle::IdleIo::new(stream, limits.idle_timeout);
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
-            .max_headers(limits.max_headers)
-            // A client may close its sending side and still await our
-            // answer (e.g. after a short body); keep the socket for it.
-            .half_close(true)
-            // Bounds what one connection buffers of a body it is reading
-            // (hyper's default is about 400 KiB): with hundreds of
-            // uploads at once this is a good part of the resident set.
-            .max_buf_size(READ_BUFFER)
-            .serve_connection(TokioIo::new(io), service);
-        let conn = graceful.watch(conn);
+        let builder = {
+            let mut b = hyper::server::conn::http1::Builder::new();
+            b.timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout)
+                .max_headers(limits.max_headers)
+                // A client may close its sending side and still await our
+                // answer (e.g. after a short body); keep the socket for it.
+                .half_close(true)
+                // Bounds what one connection buffers of a body it is reading
+                // (hyper's default is about 400 KiB): with hundreds of
+                // uploads at once this is a good part of the resident set.
+                .max_buf_size(READ_BUFFER);
+            b
+        };
+        let watcher = graceful.watcher();
+        let handshake_limit = limits.header_timeout;
         tokio::spawn(async move {
             // Held until the connection ends.
             let _slot = slot;
-            if let Err(e) = conn.await {
+            let served = match tls {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(io), service);
+                    watcher.watch(conn).await
+                }
+                Some(acceptor) => {
+                    // The handshake gets the time headers get: a client that
+                    // connects and stalls is cut off like a slow-loris one.
+                    let tls_io =
+                        match tokio::time::timeout(handshake_limit, acceptor.accept(io)).await {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::info!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::info!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let conn = builder.serve_connection(TokioIo::new(tls_io), service);
+                    watcher.watch(conn).await
+                }
+            };
+            if let Err(e) = served {
                 // Requests hyper refuses before our code sees them (bad
                 // framing, oversized headers) are only visible here.
                 if e.is_parse() || e.is_parse_too_large() || e.is_parse_status() {

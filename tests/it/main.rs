@@ -15,3 +15,4 @@ mod put;
 mod recovery;
 mod s3;
 mod s3_header;
+mod tls;
