@@ -8,6 +8,8 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use super::fslog::FsOp;
+
 /// fsyncs a directory so that creates, renames and deletes in it survive a
 /// power cut.
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {
@@ -17,16 +19,24 @@ pub fn fsync_dir(dir: &Path) -> io::Result<()> {
 /// Creates `dir` and any missing parents, fsyncing each parent whose
 /// entries changed so the new directories themselves are durable.
 pub fn create_dir_all_durable(dir: &Path) -> io::Result<()> {
+    create_dir_all_durable_noted(dir, &|_| {})
+}
+
+/// [`create_dir_all_durable`], telling `note` each mkdir and directory
+/// fsync it performs (see `store::fslog`).
+pub fn create_dir_all_durable_noted(dir: &Path, note: &dyn Fn(FsOp)) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
     if let Some(parent) = dir.parent() {
-        create_dir_all_durable(parent)?;
+        create_dir_all_durable_noted(parent, note)?;
     }
     match fs::create_dir(dir) {
         Ok(()) => {
+            note(FsOp::MkDir(dir.to_path_buf()));
             if let Some(parent) = dir.parent() {
                 fsync_dir(parent)?;
+                note(FsOp::SyncDir(parent.to_path_buf()));
             }
             Ok(())
         }

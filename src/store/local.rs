@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
-use super::fsutil::{create_dir_all_durable, fsync_dir};
+use super::fslog::{FsLog, FsOp};
+use super::fsutil::{create_dir_all_durable, create_dir_all_durable_noted, fsync_dir};
 use super::{BlobReader, BlobStore, Digest, StagedBlob, StoreError};
 
 /// While a durable upload streams in, every this many bytes a background
@@ -35,6 +36,16 @@ pub struct LocalStore {
     live: Arc<Mutex<HashSet<String>>>,
     /// fsync data and directories on commit (`[storage] fsync`).
     durable: bool,
+    /// Where each durability-relevant operation is reported (the
+    /// power-loss test); `None` in production.
+    log: Option<Arc<dyn FsLog>>,
+}
+
+/// Reports `op` to the log, if there is one.
+fn note(log: &Option<Arc<dyn FsLog>>, op: impl FnOnce() -> FsOp) {
+    if let Some(l) = log {
+        l.record(op());
+    }
 }
 
 impl LocalStore {
@@ -63,7 +74,14 @@ impl LocalStore {
             tmp,
             live: Arc::new(Mutex::new(HashSet::new())),
             durable,
+            log: None,
         })
+    }
+
+    /// Reports every durability-relevant operation from now on to `log`.
+    pub fn with_log(mut self, log: Arc<dyn FsLog>) -> Self {
+        self.log = Some(log);
+        self
     }
 
     /// The path a digest is stored at.
@@ -131,6 +149,7 @@ impl BlobStore for LocalStore {
             name,
             live: self.live.clone(),
             armed: true,
+            log: self.log.clone(),
         };
         let mut file = tokio::fs::OpenOptions::new()
             .write(true)
@@ -138,6 +157,7 @@ impl BlobStore for LocalStore {
             .open(&path)
             .await
             .map_err(StoreError::io("creating a temp file"))?;
+        note(&self.log, || FsOp::Create(path.clone()));
         // tokio's file keeps up to this much of its own in flight to the
         // blocking write (2 MiB by default): with our buffer, this bounds
         // the memory of one upload, and so of hundreds at once.
@@ -157,6 +177,7 @@ impl BlobStore for LocalStore {
             sync_handle,
             unsynced: 0,
             flushing: None,
+            log: self.log.clone(),
         }))
     }
 
@@ -196,9 +217,16 @@ impl BlobStore for LocalStore {
 
     async fn remove(&self, digest: &Digest) -> Result<(), StoreError> {
         let path = self.blob_path(digest);
+        let log = self.log.clone();
         tokio::task::spawn_blocking(move || -> io::Result<()> {
             match std::fs::remove_file(&path) {
-                Ok(()) => fsync_dir(path.parent().unwrap_or(Path::new("."))),
+                Ok(()) => {
+                    note(&log, || FsOp::Remove(path.clone()));
+                    let dir = path.parent().unwrap_or(Path::new("."));
+                    fsync_dir(dir)?;
+                    note(&log, || FsOp::SyncDir(dir.to_path_buf()));
+                    Ok(())
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
                 Err(e) => Err(e),
             }
@@ -214,6 +242,7 @@ impl BlobStore for LocalStore {
             tmp: self.tmp.clone(),
             live: self.live.clone(),
             durable: self.durable,
+            log: self.log.clone(),
         };
         tokio::task::spawn_blocking(move || me.sweep_staging_sync())
             .await
@@ -233,6 +262,7 @@ impl BlobStore for LocalStore {
             name,
             live: self.live.clone(),
             armed: true,
+            log: None,
         };
         let path = guard.path.clone();
         tokio::task::spawn_blocking(move || -> io::Result<()> {
@@ -283,15 +313,16 @@ struct TempGuard {
     name: String,
     live: Arc<Mutex<HashSet<String>>>,
     armed: bool,
+    log: Option<Arc<dyn FsLog>>,
 }
 
 impl Drop for TempGuard {
     fn drop(&mut self) {
         if self.armed {
-            if let Err(e) = std::fs::remove_file(&self.path) {
-                if e.kind() != io::ErrorKind::NotFound {
-                    tracing::warn!(error = %e, "could not remove an abandoned temp file");
-                }
+            match std::fs::remove_file(&self.path) {
+                Ok(()) => note(&self.log, || FsOp::Remove(self.path.clone())),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(error = %e, "could not remove an abandoned temp file"),
             }
         }
         if let Ok(mut live) = self.live.lock() {
@@ -312,6 +343,7 @@ struct LocalStaged {
     /// The background flush in progress, if any. Its error is reported at
     /// commit: the kernel reports a write-back error to one fsync only.
     flushing: Option<tokio::task::JoinHandle<io::Result<()>>>,
+    log: Option<Arc<dyn FsLog>>,
 }
 
 impl LocalStaged {
@@ -333,6 +365,12 @@ impl StagedBlob for LocalStaged {
             .write_all(chunk)
             .await
             .map_err(StoreError::io("writing a temp file"))?;
+        // The background syncs below are not reported: they only shorten
+        // the final one, and durability never rests on them.
+        note(&self.log, || FsOp::Write {
+            path: self.guard.path.clone(),
+            len: chunk.len() as u64,
+        });
         self.unsynced += chunk.len() as u64;
         let idle = self.flushing.as_ref().is_none_or(|h| h.is_finished());
         if self.durable && self.unsynced >= WRITEBACK_STEP && idle {
@@ -357,27 +395,35 @@ impl StagedBlob for LocalStaged {
                 .sync_data()
                 .await
                 .map_err(StoreError::io("syncing a temp file"))?;
+            note(&self.log, || FsOp::SyncData(self.guard.path.clone()));
         }
         let durable = self.durable;
         let hex = digest.hex();
         let dir = self.blobs.join(&hex[0..2]).join(&hex[2..4]);
         let target = dir.join(&hex);
         let tmp = self.guard.path.clone();
+        let log = self.log.clone();
         let published = tokio::task::spawn_blocking(move || -> io::Result<bool> {
-            create_dir_all_durable(&dir)?;
+            create_dir_all_durable_noted(&dir, &|op| note(&log, || op))?;
             if target.exists() {
                 // Same digest, same bytes: another upload published them.
                 // It may not have synced the directory yet, and our caller
                 // is about to record the blob, so sync it here too.
                 if durable {
                     fsync_dir(&dir)?;
+                    note(&log, || FsOp::SyncDir(dir.clone()));
                 }
                 return Ok(false);
             }
             // 2. Atomic publish, 3. made durable by syncing the directory.
             std::fs::rename(&tmp, &target)?;
+            note(&log, || FsOp::Rename {
+                from: tmp.clone(),
+                to: target.clone(),
+            });
             if durable {
                 fsync_dir(&dir)?;
+                note(&log, || FsOp::SyncDir(dir.clone()));
             }
             Ok(true)
         })

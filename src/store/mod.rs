@@ -7,13 +7,31 @@
 //! never published. The trait is narrow so that an S3-compatible cluster can
 //! stand beside local disk later.
 //!
-//! Commit order (local disk): temp file written → fsynced → renamed to its
-//! content-addressed path → directory fsynced. Only after `commit` returns
-//! does the caller record the blob in the index. A staged blob that is
-//! dropped without commit deletes its temp file.
+//! Commit order (local disk), the order every acknowledged upload follows:
+//!
+//! 1. temp file written in `tmp/` and fsynced (fdatasync);
+//! 2. renamed to its content-addressed path `blobs/aa/bb/<sha256>`
+//!    (directories created and their parents fsynced first);
+//! 3. that directory fsynced — the blob is now durable under its name;
+//! 4. the caller commits the row in the SQLite index (WAL fdatasync);
+//! 5. only then is the client answered 200.
+//!
+//! A crash before 3 leaves at most a temp file or an unreferenced blob,
+//! which the start-up recovery pass removes (or relinks to the pending row
+//! that declared it); a crash after 4 leaves the blob and its row. No crash
+//! point leaves a row pointing at a missing or partial blob: the
+//! power-loss test (`power_loss_tests`, over [`fslog`]) replays every
+//! prefix of the real operation log through a filesystem that forgets what
+//! no fsync made durable, and the kill -9 test does it to the real binary.
+//! A staged blob that is dropped without commit deletes its temp file.
+//! Blobs of up to 64 KiB never reach this store: they are committed inside
+//! the index row's own transaction.
 
+pub mod fslog;
 pub mod fsutil;
 mod local;
+#[cfg(test)]
+mod power_loss_tests;
 
 use std::pin::Pin;
 
