@@ -53,6 +53,31 @@ pub struct App {
     pub auth_failures: Throttle,
 }
 
+/// Longest the start-up recovery pass may take before serving begins.
+pub const RECOVERY_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How far back the start-up pass checks blob rows against their files.
+pub const RECENT_BLOBS_SECS: i64 = 24 * 3600;
+
+/// What the start-up recovery pass found and did.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    /// Blob files found in the store.
+    pub files_total: usize,
+    /// Of them, referenced by a row (or adopted).
+    pub kept: usize,
+    /// Pending rows completed by a blob published before a crash.
+    pub relinked: usize,
+    /// Blob files no row wanted, deleted.
+    pub removed: usize,
+    /// Recent blob rows whose file was checked.
+    pub rows_checked: usize,
+    /// Blob rows whose file is missing or of the wrong size (now marked).
+    pub damaged: Vec<Digest>,
+    /// Whether everything was checked within the budget.
+    pub complete: bool,
+}
+
 /// Number of blob lock stripes; contention only between uploads whose
 /// digests share a first byte.
 const BLOB_LOCK_STRIPES: usize = 256;
@@ -231,33 +256,89 @@ impl App {
     }
 
     /// The start-up recovery pass, run before serving (so no upload races
-    /// it): every blob on disk is either referenced by a row, adopted by the
-    /// pending rows that declared exactly its bytes (a crash came between
-    /// publishing it and committing the row), or deleted as an orphan.
-    /// Returns (kept, relinked rows, removed). Leftover temp files were
-    /// already removed when the store opened.
-    pub async fn recover(&self) -> Result<(usize, usize, usize), ApiError> {
+    /// it). Leftover temp files were already removed when the store opened.
+    /// Then, within [`RECOVERY_BUDGET`]:
+    /// 1. every blob file is either referenced by a row, adopted by the
+    ///    pending rows that declared exactly its bytes (a crash came between
+    ///    publishing it and committing the row), or deleted as an orphan;
+    /// 2. every blob row written in the [`RECENT_BLOBS_SECS`] before now
+    ///    whose bytes live in the store is checked for its file and size;
+    ///    one missing or of the wrong size is marked damaged in the index
+    ///    and reported in the log. (Older rows are `stowage verify`'s: a
+    ///    crash can only lose what was written just before it.)
+    ///
+    /// Whatever the budget leaves unchecked waits for the next start or for
+    /// `stowage verify` (the log says so). What the pass did is logged.
+    pub async fn recover(&self) -> Result<Recovery, ApiError> {
+        let deadline = std::time::Instant::now() + RECOVERY_BUDGET;
+        let mut r = Recovery {
+            complete: true,
+            ..Recovery::default()
+        };
         let bucket = self.config.s3.bucket.clone();
         let now = self.now_unix();
         let b = bucket.clone();
         self.db(move |db| db.create_bucket(&b, now)).await?;
         let blobs = self.store.list().await?;
-        let (mut kept, mut relinked, mut removed) = (0, 0, 0);
+        r.files_total = blobs.len();
         for (digest, size) in blobs {
+            if std::time::Instant::now() > deadline {
+                r.complete = false;
+                break;
+            }
             let bucket = bucket.clone();
             match self
                 .db(move |db| db.claim_blob(&digest, size, &bucket, now))
                 .await?
             {
-                BlobClaim::Referenced => kept += 1,
+                BlobClaim::Referenced => r.kept += 1,
                 BlobClaim::Relinked(n) => {
-                    kept += 1;
-                    relinked += n;
+                    r.kept += 1;
+                    r.relinked += n;
                 }
                 BlobClaim::Unreferenced => {
                     self.store.remove(&digest).await?;
-                    removed += 1;
+                    r.removed += 1;
                 }
+            }
+        }
+        // Rows written shortly before start-up are the ones a crash (or a
+        // disk that lied about a flush) could have left without their file.
+        let since = now - RECENT_BLOBS_SECS;
+        let mut before: Option<i64> = None;
+        'rows: while r.complete {
+            let from = before;
+            let page = self.db(move |db| db.newest_blobs(from, 1000)).await?;
+            let Some(last) = page.last() else { break };
+            before = Some(last.0);
+            for (_, created, e) in page {
+                if created < since {
+                    break 'rows;
+                }
+                if e.inline {
+                    continue;
+                }
+                if std::time::Instant::now() > deadline {
+                    r.complete = false;
+                    break 'rows;
+                }
+                r.rows_checked += 1;
+                let why = match self.store.open(&e.info.sha256).await? {
+                    None => "its file is missing".to_string(),
+                    Some(b) if b.len != e.info.size => {
+                        format!("its file has {} bytes, not {}", b.len, e.info.size)
+                    }
+                    Some(_) => continue,
+                };
+                let d = e.info.sha256;
+                tracing::error!(
+                    blob = %d.hex(),
+                    problem = %why,
+                    "a stored blob is damaged; the files and objects using it cannot be read"
+                );
+                let stamped = format!("{why} (found at start-up, unix time {now})");
+                self.db(move |db| db.mark_damaged(&d, &stamped)).await?;
+                r.damaged.push(d);
             }
         }
         // S3 ETags need the MD5 of blobs recorded before it was kept.
@@ -270,15 +351,37 @@ impl App {
             let sum: [u8; 16] = md5.finalize().into();
             self.db(move |db| db.set_blob_md5(&digest, &sum)).await?;
         }
-        if relinked + removed > 0 {
+        tracing::info!(
+            blob_files = r.files_total,
+            blobs_kept = r.kept,
+            rows_relinked = r.relinked,
+            orphan_blobs_removed = r.removed,
+            rows_checked = r.rows_checked,
+            damaged = r.damaged.len(),
+            "recovery pass done"
+        );
+        if r.relinked + r.removed > 0 {
             tracing::info!(
-                blobs_kept = kept,
-                rows_relinked = relinked,
-                orphan_blobs_removed = removed,
+                rows_relinked = r.relinked,
+                orphan_blobs_removed = r.removed,
                 "recovery pass repaired the store"
             );
         }
-        Ok((kept, relinked, removed))
+        if !r.damaged.is_empty() {
+            tracing::error!(
+                damaged = r.damaged.len(),
+                "blobs are missing or damaged (marked in the index); run `stowage verify` \
+                 and restore them from a backup"
+            );
+        }
+        if !r.complete {
+            tracing::warn!(
+                budget_secs = RECOVERY_BUDGET.as_secs(),
+                "recovery pass stopped at its time budget; the rest is checked at the next \
+                 start, or now by `stowage verify`"
+            );
+        }
+        Ok(r)
     }
 
     /// Now, in unix seconds.

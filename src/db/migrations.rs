@@ -119,6 +119,10 @@ const MIGRATIONS: &[&str] = &[
      BEGIN
         DELETE FROM blob_bytes WHERE id = OLD.bytes_id;
      END;",
+    // 8: a blob whose file the start-up pass found missing or of the wrong
+    // size is marked (why, and when) rather than silently served as an
+    // error; `stowage verify` and the log report it. NULL: not known bad.
+    "ALTER TABLE blobs ADD COLUMN damaged TEXT;",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -512,4 +512,16 @@ pub trait Index: Send + Sync + 'static {
     /// referrers went. Only for a backup copy whose blob vanished from the
     /// live store (deleted after the copy's moment) before it was copied.
     fn forget_blob(&self, sha256: &Digest) -> Result<usize, DbError>;
+    /// Up to `limit` blob rows whose bytes are in the store (not inline),
+    /// newest first, inserted before the row `before` (a rowid; `None`:
+    /// from the newest): (rowid, created_at, entry). For the start-up pass,
+    /// which looks at what was written shortly before a crash.
+    fn newest_blobs(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, i64, BlobEntry)>, DbError>;
+    /// Marks a blob whose bytes were found missing or damaged (`why` says
+    /// how, for the operator).
+    fn mark_damaged(&self, sha256: &Digest, why: &str) -> Result<(), DbError>;
 }

@@ -1688,6 +1688,40 @@ impl Index for SqliteIndex {
         Ok(())
     }
 
+    fn newest_blobs(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, i64, BlobEntry)>, DbError> {
+        self.read(|conn| {
+            // Walks the rowid B-tree backwards: no index needed, and it stops
+            // after `limit` rows however large the table is.
+            let mut stmt = conn.prepare_cached(
+                "SELECT sha256, size, md5, bytes_id IS NOT NULL, rowid, created_at FROM blobs \
+                 WHERE rowid < ?1 ORDER BY rowid DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![before.unwrap_or(i64::MAX), limit as i64], |r| {
+                Ok((r.get::<_, i64>(4)?, r.get::<_, i64>(5)?, blob_entry_row(r)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (rowid, created, entry) = row?;
+                out.push((rowid, created, entry?));
+            }
+            Ok(out)
+        })
+    }
+
+    fn mark_damaged(&self, sha256: &Digest, why: &str) -> Result<(), DbError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE blobs SET damaged = ?2 WHERE sha256 = ?1",
+                params![sha256.hex(), why],
+            )?;
+            Ok(())
+        })
+    }
+
     fn forget_blob(&self, sha256: &Digest) -> Result<usize, DbError> {
         self.write(|tx| {
             let h = sha256.hex();

@@ -51,3 +51,47 @@ fn restart_keeps_stored_files_and_repairs_crash_leftovers() {
         assert_eq!(get(&url).2, f.bytes);
     }
 }
+
+#[test]
+fn restart_marks_and_reports_recent_blobs_whose_files_are_lost_or_cut() {
+    let s = TestServer::start();
+    let lost = TestFile::new(200_000);
+    let cut = TestFile::new(300_000);
+    let fine = TestFile::new(100_000);
+    for f in [&lost, &cut, &fine] {
+        assert_eq!(put(&s.presign_url(f), "image/png", &f.bytes).status, 200);
+    }
+    let path_of = |f: &TestFile| {
+        let hex = hex::encode(f.sha256());
+        s.data_dir
+            .join("blobs")
+            .join(&hex[0..2])
+            .join(&hex[2..4])
+            .join(hex)
+    };
+    // What a disk that lied about a flush could leave after a power cut.
+    std::fs::remove_file(path_of(&lost)).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path_of(&cut))
+        .unwrap();
+    f.set_len(1000).unwrap();
+    drop(f);
+
+    let s = s.restart();
+    let db = rusqlite::Connection::open(s.data_dir.join("stowage.db")).unwrap();
+    let damaged = |f: &TestFile| -> Option<String> {
+        db.query_row(
+            "SELECT damaged FROM blobs WHERE sha256 = ?1",
+            [hex::encode(f.sha256())],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert!(damaged(&lost).unwrap().contains("missing"));
+    assert!(damaged(&cut).unwrap().contains("1000 bytes, not 300000"));
+    assert_eq!(damaged(&fine), None);
+    // Nothing is deleted by it: the rows stay, for the operator to restore.
+    assert_eq!(s.status_of(&lost.id), "uploaded");
+    assert_eq!(s.status_of(&fine.id), "uploaded");
+}
