@@ -31,10 +31,10 @@ use crate::harness::{Resp, BIN};
 
 /// splitmix64: a small deterministic generator, so a failing seed replays.
 #[derive(Clone)]
-struct Rng(u64);
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -42,13 +42,13 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 }
 
 /// The bytes of an upload, made again from its seed when checked.
-fn bytes_of(seed: u64, len: usize) -> Vec<u8> {
+pub fn bytes_of(seed: u64, len: usize) -> Vec<u8> {
     let mut r = Rng(seed);
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
@@ -321,7 +321,7 @@ impl Client {
 }
 
 /// A response, or Err when the connection failed (the gateway was killed).
-fn send(r: Result<ureq::Response, ureq::Error>) -> Result<Resp, String> {
+pub fn send(r: Result<ureq::Response, ureq::Error>) -> Result<Resp, String> {
     let resp = match r {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,
@@ -356,7 +356,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -15,4 +15,5 @@ mod put;
 mod recovery;
 mod s3;
 mod s3_header;
+mod soak;
 mod tls;
