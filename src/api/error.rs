@@ -88,6 +88,8 @@ pub enum ApiError {
     EntityTooSmall(String),
     #[error("{0}")]
     MalformedXml(String),
+    #[error("{0}")]
+    MetadataTooLarge(String),
     /// A client asked more often than its limit allows; it may try again
     /// after `retry_after` seconds.
     #[error("{message}")]
@@ -224,6 +226,7 @@ impl ApiError {
             ApiError::InvalidPartOrder => meta(S::BAD_REQUEST, "InvalidPartOrder", "BadRequest"),
             ApiError::EntityTooSmall(_) => meta(S::BAD_REQUEST, "EntityTooSmall", "BadRequest"),
             ApiError::MalformedXml(_) => meta(S::BAD_REQUEST, "MalformedXML", "BadRequest"),
+            ApiError::MetadataTooLarge(_) => meta(S::BAD_REQUEST, "MetadataTooLarge", "BadRequest"),
             ApiError::TooManyRequests { .. } => {
                 meta(S::TOO_MANY_REQUESTS, "SlowDown", "TooManyRequests")
             }

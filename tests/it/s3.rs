@@ -958,3 +958,33 @@ fn a_put_over_five_gib_is_refused_before_its_body() {
     call(&s, "GET", "/uploads/huge", &[]).assert_s3_error(404, "NoSuchKey");
     assert!(s.blobs().is_empty() && s.temps().is_empty());
 }
+
+#[test]
+fn user_metadata_over_two_kilobytes_is_refused_before_the_body() {
+    let s = TestServer::start();
+    let before = s.blobs().len();
+    // 2048 bytes of names and values together is S3's limit: allowed…
+    let v = "v".repeat(2048 - "a".len());
+    let r = put_obj(&s, "/uploads/meta-ok", b"body", &[("x-amz-meta-a", &v)]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    // …one byte more is not, for PUT and multipart alike.
+    let v = "v".repeat(2048);
+    let msg = put_obj(&s, "/uploads/meta-big", b"body", &[("x-amz-meta-a", &v)])
+        .assert_s3_error(400, "MetadataTooLarge");
+    assert!(msg.contains("2049 bytes"), "{msg}");
+    let url = signed_with(
+        &s,
+        "POST",
+        "/uploads/meta-big",
+        &[("uploads", "")],
+        &[("x-amz-meta-a", &v)],
+    );
+    Resp::from(ureq::post(&url).set("x-amz-meta-a", &v).send_string(""))
+        .assert_s3_error(400, "MetadataTooLarge");
+    assert_eq!(s.blobs().len(), before + 1, "a refused object was stored");
+    assert_eq!(
+        call(&s, "HEAD", "/uploads/meta-big", &[]).status,
+        404,
+        "the refused key exists"
+    );
+}

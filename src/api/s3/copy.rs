@@ -87,7 +87,7 @@ pub async fn copy_object(
             crate::db::ObjectMeta {
                 checksums: src.meta.checksums.clone(),
                 parts: src.meta.parts,
-                ..meta_from(&parts.headers)
+                ..meta_from(&parts.headers)?
             },
         )
     } else {

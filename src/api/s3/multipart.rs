@@ -121,7 +121,7 @@ pub async fn create(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("binary/octet-stream")
             .to_string(),
-        meta: meta_from(&parts.headers),
+        meta: meta_from(&parts.headers)?,
         created_at: app.now_unix(),
     };
     let id = upload.upload_id.clone();

@@ -26,8 +26,13 @@ fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The metadata S3 keeps from a write's headers.
-pub(super) fn meta_from(h: &HeaderMap) -> ObjectMeta {
+/// S3's limit on user metadata: key and value bytes of every
+/// `x-amz-meta-*` header together.
+pub const MAX_USER_METADATA: usize = 2048;
+
+/// The metadata S3 keeps from a write's headers; refuses user metadata over
+/// [`MAX_USER_METADATA`] bytes, as S3 does.
+pub(super) fn meta_from(h: &HeaderMap) -> Result<ObjectMeta, ApiError> {
     let mut user: Vec<(String, String)> = h
         .iter()
         .filter_map(|(n, v)| {
@@ -39,8 +44,16 @@ pub(super) fn meta_from(h: &HeaderMap) -> ObjectMeta {
         })
         .collect();
     user.sort();
+    let total: usize = user.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if total > MAX_USER_METADATA {
+        return Err(ApiError::MetadataTooLarge(format!(
+            "Your metadata headers exceed the maximum allowed metadata size: the x-amz-meta-* \
+             names and values total {total} bytes, at most {MAX_USER_METADATA} are allowed; \
+             nothing was stored."
+        )));
+    }
     let get = |n: header::HeaderName| header_str(h, n.as_str()).map(str::to_string);
-    ObjectMeta {
+    Ok(ObjectMeta {
         user,
         content_disposition: get(header::CONTENT_DISPOSITION),
         cache_control: get(header::CACHE_CONTROL),
@@ -57,7 +70,7 @@ pub(super) fn meta_from(h: &HeaderMap) -> ObjectMeta {
         content_language: get(header::CONTENT_LANGUAGE),
         expires: get(header::EXPIRES),
         ..ObjectMeta::default()
-    }
+    })
 }
 
 pub async fn put_object(
@@ -78,6 +91,8 @@ pub async fn put_object(
     }
     bucket::require(app, bucket_name).await?;
     declared_md5(&parts.headers)?;
+    // Checked before the body is read: a refusal costs the client no upload.
+    let meta = meta_from(&parts.headers)?;
     let received = receive(app, body, spec).await?;
     verify_digests(auth, &parts, &received.blob)?;
     let checksums = received.checksums.clone();
@@ -94,10 +109,7 @@ pub async fn put_object(
         content_type: header_str(&parts.headers, "content-type")
             .unwrap_or("binary/octet-stream")
             .to_string(),
-        meta: ObjectMeta {
-            checksums,
-            ..meta_from(&parts.headers)
-        },
+        meta: ObjectMeta { checksums, ..meta },
         last_modified: app.now_unix(),
     };
     let etag = record.etag.clone();
