@@ -6,7 +6,9 @@
 //! part of the run.
 //!
 //! `STOWAGE_SOAK_SECS` (default 20, what CI runs) and
-//! `STOWAGE_SOAK_CLIENTS` (default 64) size it. The long run:
+//! `STOWAGE_SOAK_CLIENTS` (default 64) size it; past `STOWAGE_SOAK_MAX_BYTES`
+//! uploaded (default 4 GB, all kept until the end to be checked) clients
+//! send small files only, so a long run fits on the disk. The long run:
 //! `STOWAGE_SOAK_SECS=300 STOWAGE_SOAK_CLIENTS=300 cargo test --release --test it soak -- --nocapture`
 //! (release: a debug build hashes too slowly for that many clients).
 
@@ -78,7 +80,12 @@ impl Tally {
     }
 }
 
-fn size(rng: &mut Rng) -> usize {
+/// A random upload size; once `full`, small ones only (the run's bytes are
+/// kept to check at the end, so their total is bounded by the disk).
+fn size(rng: &mut Rng, full: bool) -> usize {
+    if full {
+        return 1024 + rng.below(63 << 10) as usize;
+    }
     match rng.below(100) {
         0..=59 => 1024 + rng.below(63 << 10) as usize,
         60..=94 => (64 << 10) + rng.below(1 << 20) as usize,
@@ -98,6 +105,7 @@ fn client(
     tally: &Tally,
     stored: &Mutex<Vec<Stored>>,
     n: u64,
+    max_bytes: u64,
 ) {
     // Generous: with hundreds of clients on two cores a 64 MiB upload gets
     // a small share of the machine; this is a test of correctness, not speed.
@@ -109,7 +117,8 @@ fn client(
     while !stop.load(Ordering::Relaxed) {
         i += 1;
         let seed = rng.next();
-        let len = size(&mut rng);
+        let full = tally.bytes_up.load(Ordering::Relaxed) > max_bytes;
+        let len = size(&mut rng, full);
         let bytes = bytes_of(seed, len);
         let id = uuid::Uuid::from_u64_pair(n, i).to_string();
         let decl = serde_json::json!({
@@ -220,6 +229,9 @@ fn client(
 fn many_clients_for_a_while_lose_nothing_and_leak_nothing() {
     let secs = env_u64("STOWAGE_SOAK_SECS", 20);
     let clients = env_u64("STOWAGE_SOAK_CLIENTS", 64);
+    // Everything uploaded is kept to be checked at the end: past this many
+    // bytes, clients send small files only.
+    let max_bytes = env_u64("STOWAGE_SOAK_MAX_BYTES", 4_000_000_000);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),
@@ -238,7 +250,18 @@ fn many_clients_for_a_while_lose_nothing_and_leak_nothing() {
             let (stop, tally, stored) = (stop.clone(), tally.clone(), stored.clone());
             std::thread::Builder::new()
                 .stack_size(256 << 10)
-                .spawn(move || client(&base, &token, Rng(0x50AC ^ n), &stop, &tally, &stored, n))
+                .spawn(move || {
+                    client(
+                        &base,
+                        &token,
+                        Rng(0x50AC ^ n),
+                        &stop,
+                        &tally,
+                        &stored,
+                        n,
+                        max_bytes,
+                    )
+                })
                 .unwrap()
         })
         .collect();
