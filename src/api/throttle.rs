@@ -63,8 +63,13 @@ impl Throttle {
             b.tokens -= 1.0;
             Ok(())
         } else {
-            Err(((1.0 - b.tokens) / self.rate).ceil().max(1.0) as u64)
+            Err(self.wait_secs(b.tokens))
         }
+    }
+
+    /// Whole seconds (at least 1) until a bucket holding `tokens` has one.
+    fn wait_secs(&self, tokens: f64) -> u64 {
+        ((1.0 - tokens) / self.rate).ceil().max(1.0) as u64
     }
 
     /// Whether `key` may go on, without drawing from its bucket: for
@@ -83,7 +88,7 @@ impl Throttle {
                 if tokens >= 1.0 {
                     Ok(())
                 } else {
-                    Err(((1.0 - tokens) / self.rate).ceil().max(1.0) as u64)
+                    Err(self.wait_secs(tokens))
                 }
             }
             None => Ok(()),

@@ -28,27 +28,13 @@ fn signed_url(s: &TestServer, method: &str, path: &str) -> String {
     format!("{}{path}?{q}", s.base)
 }
 
-/// Uploads and completes `f`; returns its download URL.
-fn stored(s: &TestServer, f: &TestFile) -> String {
-    assert_eq!(
-        put(&s.presign_url(f), &f.content_type, &f.bytes).status,
-        200
-    );
-    let c = s.complete(&f.id);
-    assert_eq!(c.status, 200, "{}", c.body);
-    c.json()["data"]["downloadURL"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn download_streams_the_bytes_with_stored_headers() {
     let s = TestServer::start();
     let mut f = TestFile::new(300_000);
     f.content_type = "application/pdf".into();
     f.name = "Prüfbericht \"final\".pdf".into();
-    let url = stored(&s, &f);
+    let url = s.store_completed(&f);
     let (status, headers, body) = get(&url);
     assert_eq!(status, 200);
     assert_eq!(body, f.bytes);
@@ -71,7 +57,7 @@ fn download_streams_the_bytes_with_stored_headers() {
 fn download_with_real_curl_matches() {
     let s = TestServer::start();
     let f = TestFile::new(70_000);
-    let url = stored(&s, &f);
+    let url = s.store_completed(&f);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("got.png");
     let st = std::process::Command::new("curl")
@@ -88,7 +74,7 @@ fn download_with_real_curl_matches() {
 fn download_url_expires() {
     let s = TestServer::start();
     let f = TestFile::new(10);
-    let url = stored(&s, &f);
+    let url = s.store_completed(&f);
     s.clock.advance(901);
     let r = Resp::from(ureq::get(&url).call());
     let m = r.assert_s3_error(403, "AccessDenied");
@@ -99,7 +85,7 @@ fn download_url_expires() {
 fn a_get_url_cannot_be_used_to_put_and_tampering_fails() {
     let s = TestServer::start();
     let f = TestFile::new(10);
-    let url = stored(&s, &f);
+    let url = s.store_completed(&f);
     put(&url, "image/png", b"overwrite!").assert_s3_error(403, "SignatureDoesNotMatch");
     let other = url.replace(&f.id, &uuid::Uuid::new_v4().to_string());
     Resp::from(ureq::get(&other).call()).assert_s3_error(403, "SignatureDoesNotMatch");
@@ -122,7 +108,7 @@ fn pending_files_cannot_be_downloaded() {
 fn head_answers_headers_without_body() {
     let s = TestServer::start();
     let f = TestFile::new(1234);
-    stored(&s, &f);
+    s.store_completed(&f);
     let path = format!("/uploads/{}", f.id);
     let r = Resp::from(ureq::head(&signed_url(&s, "HEAD", &path)).call());
     assert_eq!(r.status, 200);
@@ -149,8 +135,8 @@ fn small_files_live_in_the_index_larger_ones_as_blob_files_and_both_read_back() 
     let s = TestServer::start();
     let small = TestFile::new(max);
     let large = TestFile::new(max + 1);
-    stored(&s, &small);
-    stored(&s, &large);
+    s.store_completed(&small);
+    s.store_completed(&large);
     let (small_hex, large_hex) = (hex::encode(small.sha256()), hex::encode(large.sha256()));
 
     // Where the bytes are: the small file's only in the index (no file, no

@@ -212,15 +212,32 @@ impl TestServer {
             .unwrap()
     }
 
-    /// The stored bytes of blob `hex`, from its file or the index.
-    pub fn blob_bytes(&self, hex: &str) -> Option<Vec<u8>> {
-        let file = self
-            .data_dir
+    /// Where the store keeps the file of blob `hex` (blobs over 64 KiB).
+    pub fn blob_path(&self, hex: &str) -> PathBuf {
+        self.data_dir
             .join("blobs")
             .join(&hex[0..2])
             .join(&hex[2..4])
-            .join(hex);
-        std::fs::read(file).ok().or_else(|| {
+            .join(hex)
+    }
+
+    /// Uploads and completes `f`; returns its download URL.
+    pub fn store_completed(&self, f: &TestFile) -> String {
+        assert_eq!(
+            put(&self.presign_url(f), &f.content_type, &f.bytes).status,
+            200
+        );
+        let c = self.complete(&f.id);
+        assert_eq!(c.status, 200, "{}", c.body);
+        c.json()["data"]["downloadURL"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// The stored bytes of blob `hex`, from its file or the index.
+    pub fn blob_bytes(&self, hex: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.blob_path(hex)).ok().or_else(|| {
             self.inline_blobs()
                 .into_iter()
                 .find(|(h, _)| h == hex)

@@ -27,27 +27,8 @@ fn stowage(args: &[&str], dir: &Path) -> (i32, String, String) {
     )
 }
 
-/// Uploads and completes `f`; returns its download URL.
-fn stored(s: &TestServer, f: &TestFile) -> String {
-    assert_eq!(
-        put(&s.presign_url(f), &f.content_type, &f.bytes).status,
-        200
-    );
-    let c = s.complete(&f.id);
-    assert_eq!(c.status, 200, "{}", c.body);
-    c.json()["data"]["downloadURL"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 fn blob_file(s: &TestServer, f: &TestFile) -> std::path::PathBuf {
-    let hex = hex::encode(f.sha256());
-    s.data_dir
-        .join("blobs")
-        .join(&hex[0..2])
-        .join(&hex[2..4])
-        .join(&hex)
+    s.blob_path(&hex::encode(f.sha256()))
 }
 
 #[test]
@@ -58,7 +39,7 @@ fn verify_passes_a_healthy_data_dir_beside_a_live_server() {
         TestFile::new(1_000),
         TestFile::new(0),
     ] {
-        stored(&s, &f);
+        s.store_completed(&f);
     }
     let (code, out, err) = stowage(&["verify"], &s.data_dir);
     assert_eq!(code, 0, "{out}\n{err}");
@@ -78,7 +59,7 @@ fn verify_reports_a_flipped_byte_an_altered_row_a_lost_file_and_an_orphan() {
     let small = TestFile::new(2_000);
     let dangling = TestFile::new(3_000);
     for f in [&flipped, &lost, &small, &dangling] {
-        stored(&s, f);
+        s.store_completed(f);
     }
     // Bit rot in a blob file.
     let path = blob_file(&s, &flipped);
@@ -142,7 +123,7 @@ fn a_backup_taken_during_uploads_restores_and_verifies() {
     let mut before = Vec::new();
     for i in 0..12 {
         let f = TestFile::new(if i % 3 == 0 { 400_000 } else { 1_000 + i });
-        let url = stored(&s, &f);
+        let url = s.store_completed(&f);
         before.push((f, url));
     }
     // Uploads go on while the backup runs.

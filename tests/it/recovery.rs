@@ -61,14 +61,7 @@ fn restart_marks_and_reports_recent_blobs_whose_files_are_lost_or_cut() {
     for f in [&lost, &cut, &fine] {
         assert_eq!(put(&s.presign_url(f), "image/png", &f.bytes).status, 200);
     }
-    let path_of = |f: &TestFile| {
-        let hex = hex::encode(f.sha256());
-        s.data_dir
-            .join("blobs")
-            .join(&hex[0..2])
-            .join(&hex[2..4])
-            .join(hex)
-    };
+    let path_of = |f: &TestFile| s.blob_path(&hex::encode(f.sha256()));
     // What a disk that lied about a flush could leave after a power cut.
     std::fs::remove_file(path_of(&lost)).unwrap();
     let f = std::fs::OpenOptions::new()
