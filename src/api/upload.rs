@@ -396,7 +396,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(crate::testing::config(2500))]
+        #![proptest_config(crate::testing::config(5000))]
 
         /// Arbitrary objects (the field names given arbitrary values):
         /// accepted only when every rule holds, else a 400, never a panic.

@@ -199,7 +199,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(crate::testing::config(3000))]
+        #![proptest_config(crate::testing::config(10000))]
 
         /// Garbage gives a result, never a panic; whatever parses has no
         /// escapes left to undo (a second decode of a key would differ only

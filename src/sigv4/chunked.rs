@@ -681,7 +681,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(crate::testing::config(1500))]
+        #![proptest_config(crate::testing::config(4000))]
 
         /// A valid body decodes to its payload and trailers, whole or split
         /// anywhere.

@@ -80,7 +80,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(crate::testing::config(3000))]
+        #![proptest_config(crate::testing::config(10000))]
 
         /// parse → render is the identity on accepted input, and what is
         /// accepted is well shaped.

@@ -427,7 +427,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(crate::testing::config(3000))]
+        #![proptest_config(crate::testing::config(10000))]
 
         /// Garbage after the algorithm is an error or a parse, never a panic;
         /// a parse's values are separator-free pieces of the input.

@@ -5,6 +5,7 @@ mod api;
 mod cli;
 mod download;
 mod harness;
+mod hostile;
 mod interop;
 mod limits;
 mod memory;

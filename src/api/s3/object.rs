@@ -565,7 +565,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(crate::testing::config(4000))]
+        #![proptest_config(crate::testing::config(10000))]
 
         /// Any header, any size: no panic; a range returned lies inside the
         /// object and came from a header of the strict `bytes=first-last`

@@ -476,7 +476,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(crate::testing::config(1500))]
+        #![proptest_config(crate::testing::config(4000))]
 
         /// Garbage in the header is a 4xx error naming no secret, never a
         /// panic or a pass.

@@ -680,7 +680,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(crate::testing::config(1500))]
+        #![proptest_config(crate::testing::config(5000))]
 
         /// Random query strings: an error, never a panic, and never the
         /// secret in it.
