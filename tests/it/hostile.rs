@@ -417,6 +417,35 @@ fn hostile_bucket_names_are_refused() {
     assert_contained(&s);
 }
 
+/// `GET path` with `query`, by a URL presigned with the gateway's key (as an
+/// SDK's presigned URL would be), sent byte for byte.
+fn presigned_get(s: &TestServer, path: &str, query: &[(&str, &str)]) -> String {
+    let q = stowage::sigv4::presign(
+        &s.app.credentials,
+        &stowage::sigv4::PresignParams {
+            method: "GET",
+            host: &s.addr.to_string(),
+            path,
+            region: "us-east-1",
+            service: "s3",
+            expires_secs: 60,
+            extra_query: query,
+            extra_signed_headers: &[],
+        },
+        s.clock_now(),
+    );
+    let wire = stowage::sigv4::canonical::canonical_uri(path);
+    raw_request(
+        s.addr,
+        format!(
+            "GET {wire}?{q} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n",
+            s.addr
+        )
+        .as_bytes(),
+        false,
+    )
+}
+
 #[test]
 fn crlf_in_response_header_overrides_never_reaches_a_header() {
     let s = TestServer::start();
@@ -424,29 +453,7 @@ fn crlf_in_response_header_overrides_never_reaches_a_header() {
     upload(&s, &f);
     let path = format!("/uploads/{}", f.id);
     for param in ["response-content-disposition", "response-content-type"] {
-        let q = stowage::sigv4::presign(
-            &s.app.credentials,
-            &stowage::sigv4::PresignParams {
-                method: "GET",
-                host: &s.addr.to_string(),
-                path: &path,
-                region: "us-east-1",
-                service: "s3",
-                expires_secs: 60,
-                extra_query: &[(param, "attachment\r\nSet-Cookie: stolen=1")],
-                extra_signed_headers: &[],
-            },
-            s.clock_now(),
-        );
-        let raw = raw_request(
-            s.addr,
-            format!(
-                "GET {path}?{q} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n",
-                s.addr
-            )
-            .as_bytes(),
-            false,
-        );
+        let raw = presigned_get(&s, &path, &[(param, "attachment\r\nSet-Cookie: stolen=1")]);
         let head = raw.split("\r\n\r\n").next().unwrap();
         assert!(head.starts_with("HTTP/1.1 200"), "{param}: {head}");
         assert!(
@@ -454,5 +461,77 @@ fn crlf_in_response_header_overrides_never_reaches_a_header() {
             "{param}: {head}"
         );
     }
+    assert_contained(&s);
+}
+
+/// The `<Key>` texts of a listing, unescaped (character references to any
+/// code point included: a strict XML 1.0 parser refuses `&#x0;`, as it
+/// would in S3's listings).
+fn listed_keys(body: &str) -> Vec<String> {
+    let unescape = |mut t: &str| {
+        let mut out = String::new();
+        while let Some(at) = t.find('&') {
+            out.push_str(&t[..at]);
+            let (entity, rest) = t[at + 1..].split_once(';').unwrap();
+            out.push(match entity {
+                "amp" => '&',
+                "lt" => '<',
+                "gt" => '>',
+                "quot" => '"',
+                "apos" => '\'',
+                hex => char::from_u32(u32::from_str_radix(&hex[2..], 16).unwrap()).unwrap(),
+            });
+            t = rest;
+        }
+        out + t
+    };
+    body.split("<Key>")
+        .skip(1)
+        .filter_map(|k| k.split_once("</Key>"))
+        .map(|(k, _)| unescape(k))
+        .collect()
+}
+
+#[test]
+fn control_characters_in_keys_are_listed_as_references() {
+    let s = TestServer::start();
+    let keys = ["a\tb", "a\nb", "a\rb", "a\r\nb", "a\0b", "a\u{1b}b"];
+    for key in keys {
+        let wire = stowage::sigv4::canonical::canonical_uri(&format!("/uploads/{key}"));
+        let r = s3(&s, "PUT", &wire, key.as_bytes());
+        assert_eq!(r.status, 200, "{key:?}: {}", r.body);
+    }
+    // Plain listings: no raw control character (an XML parser would turn
+    // CR into LF, or refuse the document); each written as a character
+    // reference, as S3 does, so the key reads back exactly.
+    for query in [&[("list-type", "2")][..], &[]] {
+        let raw = presigned_get(&s, "/uploads", query);
+        let body = Resp::from_raw(&raw).body;
+        assert!(raw.starts_with("HTTP/1.1 200"), "{raw}");
+        assert!(
+            !body.chars().any(|c| c.is_control() && c != '\n'),
+            "raw control characters in {body:?}"
+        );
+        let mut want: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        want.sort();
+        assert_eq!(listed_keys(&body), want, "{query:?}");
+        assert!(body.contains("<Key>a&#xD;b</Key>"), "{body}");
+        assert!(body.contains("<Key>a&#x0;b</Key>"), "{body}");
+    }
+    // With encoding-type=url the keys are percent-encoded, as in S3.
+    let raw = presigned_get(
+        &s,
+        "/uploads",
+        &[("list-type", "2"), ("encoding-type", "url")],
+    );
+    let body = Resp::from_raw(&raw).body;
+    let mut got: Vec<String> = listed_keys(&body)
+        .iter()
+        .map(|k| percent_decode(k).unwrap())
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    want.sort();
+    assert_eq!(got, want);
     assert_contained(&s);
 }
