@@ -43,3 +43,6 @@ pub mod server;
 pub mod sigv4;
 pub mod store;
 pub mod tokens;
+
+#[cfg(test)]
+mod testing;

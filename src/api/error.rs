@@ -312,7 +312,15 @@ impl ApiError {
     }
 }
 
-/// Escapes the five XML special characters.
+/// Escapes the five XML special characters, and writes every C0 control
+/// character (U+0000 to U+001F: tab, LF and CR included) as a character
+/// reference, as S3 does.
+///
+/// A raw CR would reach the client as LF (XML end-of-line handling), so a
+/// key holding one would be listed as a key that does not exist; TAB, LF
+/// and CR written as references read back exactly. The others are not XML
+/// 1.0 characters at all: a strict parser refuses the reference as it would
+/// the raw byte, and such keys need `encoding-type=url`, as with S3.
 pub fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -322,6 +330,7 @@ pub fn xml_escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            c if c < ' ' => out.push_str(&format!("&#x{:X};", u32::from(c))),
             c => out.push(c),
         }
     }
@@ -358,5 +367,16 @@ mod tests {
         assert!(body.contains("<Code>BadDigest</Code>"), "{body}");
         assert!(body.contains("a &lt;b&gt; &amp; c"), "{body}");
         assert!(body.contains("<RequestId>R2</RequestId>"));
+    }
+
+    /// Found by tests/it/hostile.rs: a key with CR was listed raw, and an
+    /// XML parser reads it back as LF (another key).
+    #[test]
+    fn control_characters_are_character_references() {
+        assert_eq!(xml_escape("a\rb\nc\td"), "a&#xD;b&#xA;c&#x9;d");
+        assert_eq!(
+            xml_escape("\0\u{1b}\u{1f} \u{7f}"),
+            "&#x0;&#x1B;&#x1F; \u{7f}"
+        );
     }
 }

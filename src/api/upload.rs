@@ -315,4 +315,146 @@ mod tests {
         assert_eq!(d.file_name, "photo.png");
         assert_eq!(d.content_type, "text/plain; charset=utf-8");
     }
+
+    use proptest::prelude::*;
+
+    const MAX: u64 = 1 << 30;
+    const FIELDS: [&str; 5] = ["id", "contentType", "hash", "fileName", "size"];
+
+    /// Any JSON value, nested a few levels.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+            "[0-9a-fA-F-]{30,40}".prop_map(Value::from),
+            "[A-Za-z0-9+/=]{40,48}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::btree_map(any::<String>(), inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A declaration every field of which is valid.
+    fn valid() -> impl Strategy<Value = Map<String, Value>> {
+        (
+            any::<u128>(),
+            any::<bool>(),
+            "[a-z0-9][a-z0-9.+-]{0,10}/[a-z0-9][a-z0-9.+-]{0,10}(; ?charset=utf-8)?",
+            "[ ]{0,2}",
+            any::<[u8; 32]>(),
+            "[^\\x00-\\x1f\\x7f-\\x9f]{1,60}",
+            any::<bool>(),
+            1..=MAX,
+        )
+            .prop_map(|(id, upper, ct, pad, hash, name, alias, size)| {
+                let id = uuid::Uuid::from_u128(id).hyphenated().to_string();
+                let id = if upper { id.to_uppercase() } else { id };
+                let mut o = Map::new();
+                o.insert("id".into(), id.into());
+                o.insert("contentType".into(), format!("{pad}{ct}{pad}").into());
+                o.insert(
+                    "hash".into(),
+                    base64::engine::general_purpose::STANDARD
+                        .encode(hash)
+                        .into(),
+                );
+                o.insert(if alias { "name" } else { "fileName" }.into(), name.into());
+                o.insert("size".into(), size.into());
+                o
+            })
+    }
+
+    /// What must hold of anything accepted.
+    fn check_accepted(o: &Map<String, Value>, d: &Declared) -> Result<(), TestCaseError> {
+        prop_assert_eq!(
+            d.id.hyphenated().to_string(),
+            o["id"].as_str().unwrap_or("").to_lowercase()
+        );
+        prop_assert!(valid_mime(&d.content_type), "{:?}", d.content_type);
+        prop_assert!(!d.file_name.is_empty() && d.file_name.len() <= MAX_FILE_NAME);
+        prop_assert!(
+            !d.file_name.chars().any(char::is_control),
+            "{:?}",
+            d.file_name
+        );
+        // The name reaches a download's Content-Disposition header intact
+        // and unable to end or extend it.
+        let cd = crate::headers::content_disposition(&d.file_name);
+        prop_assert!(http::HeaderValue::from_str(&cd).is_ok(), "{:?}", cd);
+        prop_assert!(cd.bytes().all(|b| (0x20..0x7f).contains(&b)), "{:?}", cd);
+        prop_assert!(d.size <= MAX);
+        prop_assert_eq!(Some(d.size), o["size"].as_u64());
+        prop_assert!(d.size > 0 || d.sha256.0 == <[u8; 32]>::from(Sha256::digest([])));
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(crate::testing::config(5000))]
+
+        /// Arbitrary objects (the field names given arbitrary values):
+        /// accepted only when every rule holds, else a 400, never a panic.
+        #[test]
+        fn prop_arbitrary_objects(
+            fields in proptest::collection::btree_map(
+                prop_oneof![prop::sample::select(FIELDS.to_vec()).prop_map(String::from), any::<String>()],
+                json_value(),
+                0..8,
+            ),
+        ) {
+            let o: Map<String, Value> = fields.into_iter().collect();
+            match parse_declared(&o, MAX) {
+                Ok(d) => check_accepted(&o, &d)?,
+                Err(ApiError::BadRequest(m)) => prop_assert!(m.contains('`'), "{}", m),
+                Err(e) => prop_assert!(false, "not a 400: {:?}", e),
+            }
+        }
+
+        /// A valid declaration is accepted as it was written (id lowercased,
+        /// content type trimmed).
+        #[test]
+        fn prop_valid_declarations_round_trip(o in valid()) {
+            let d = parse_declared(&o, MAX).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            check_accepted(&o, &d)?;
+            prop_assert_eq!(d.content_type.as_str(), o["contentType"].as_str().unwrap_or("").trim());
+            let name = o.get("fileName").or(o.get("name")).and_then(Value::as_str);
+            prop_assert_eq!(Some(d.file_name.as_str()), name);
+            let hash = base64::engine::general_purpose::STANDARD.encode(d.sha256.0);
+            prop_assert_eq!(Some(hash.as_str()), o["hash"].as_str());
+        }
+
+        /// One field of a valid declaration replaced by any JSON value, or
+        /// removed: still valid (then as checked above), or a 400 naming
+        /// exactly that field.
+        #[test]
+        fn prop_one_bad_field_is_named(
+            mut o in valid(),
+            which in 0..FIELDS.len(),
+            value in proptest::option::of(json_value()),
+        ) {
+            let mut field = FIELDS[which];
+            if field == "fileName" && o.contains_key("name") {
+                field = "name";
+            }
+            match value {
+                Some(v) => o.insert(field.into(), v),
+                None => o.remove(field),
+            };
+            match parse_declared(&o, MAX) {
+                Ok(d) => check_accepted(&o, &d)?,
+                Err(ApiError::BadRequest(m)) => {
+                    let named = if field == "name" && !o.contains_key("name") { "fileName" } else { field };
+                    prop_assert!(m.contains(&format!("`{named}`")), "{} for {}", m, named);
+                }
+                Err(e) => prop_assert!(false, "not a 400: {:?}", e),
+            }
+        }
+    }
 }

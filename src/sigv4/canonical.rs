@@ -180,4 +180,84 @@ mod tests {
         );
         assert_eq!(signed_headers_line(&["X-A", "host", "x-a"]), "host;x-a");
     }
+
+    use super::super::encode::percent_decode;
+    use proptest::prelude::*;
+
+    /// Decoded query pairs: any UTF-8, empty keys and values included.
+    fn pairs() -> impl Strategy<Value = Vec<(String, String)>> {
+        proptest::collection::vec((any::<String>(), any::<String>()), 0..8)
+    }
+
+    /// What a client might put after `?`: mostly query-ish bytes, escapes
+    /// (good and broken) and separators.
+    fn wire_query() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "([a-zA-Z0-9=&+~._-]|%[0-9a-fA-F]{0,2}|%[c-fC-F][0-9a-fA-F]%[0-9a-fA-F]{2}){0,40}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(crate::testing::config(10000))]
+
+        /// Garbage gives a result, never a panic; whatever parses has no
+        /// escapes left to undo (a second decode of a key would differ only
+        /// if it had been decoded twice), and re-encoding what was decoded
+        /// parses back to the same pairs.
+        #[test]
+        fn prop_parse_query_never_panics_and_reencodes(raw in wire_query()) {
+            if let Ok(params) = parse_query(&raw) {
+                let segments = raw.split('&').filter(|s| !s.is_empty()).count();
+                prop_assert_eq!(params.len(), segments);
+                let rendered: Vec<String> = params
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", uri_encode(k, true), uri_encode(v, true)))
+                    .collect();
+                prop_assert_eq!(parse_query(&rendered.join("&")), Ok(params));
+            } else {
+                // Only a malformed escape or non-UTF-8 bytes are refused.
+                prop_assert!(raw.contains('%'));
+            }
+        }
+
+        /// render → parse is the identity on decoded pairs (wire order kept).
+        #[test]
+        fn prop_query_render_parse_round_trip(params in pairs()) {
+            let raw: Vec<String> = params
+                .iter()
+                .map(|(k, v)| format!("{}={}", uri_encode(k, true), uri_encode(v, true)))
+                .collect();
+            let parsed = parse_query(&raw.join("&"));
+            // `=` with an empty key and value is the one segment that is not
+            // empty on the wire but carries nothing: it still round-trips.
+            prop_assert_eq!(parsed, Ok(params));
+        }
+
+        /// The canonical query is a fixed point: parsing it and
+        /// canonicalising again changes nothing, and it holds the same pairs
+        /// as its input, sorted.
+        #[test]
+        fn prop_canonical_query_is_stable(params in pairs()) {
+            let canonical = canonical_query(&params);
+            let reparsed = parse_query(&canonical).expect("canonical form parses");
+            prop_assert_eq!(canonical_query(&reparsed), canonical.clone());
+            let mut a = params.clone();
+            let mut b = reparsed;
+            a.sort();
+            b.sort();
+            prop_assert_eq!(a, b);
+        }
+
+        /// Canonical URIs: encoding is idempotent through the wire form,
+        /// whatever the path (dot segments and `//` kept).
+        #[test]
+        fn prop_canonical_uri_from_raw_round_trip(path in any::<String>()) {
+            let wire = canonical_uri(&path);
+            prop_assert_eq!(canonical_uri_from_raw(&wire), Ok(wire.clone()));
+            if !path.is_empty() {
+                prop_assert_eq!(percent_decode(&wire), Ok(path));
+            }
+        }
+    }
 }

@@ -504,3 +504,252 @@ fn parse_hex_size(s: &str) -> Result<u64, ChunkError> {
     u64::from_str_radix(s, 16)
         .map_err(|_| ChunkError::InvalidChunkEncoding("chunk size must be 1 to 16 hex digits"))
 }
+
+#[cfg(test)]
+mod tests {
+    //! Property tests (bounded fuzzing) of the decoder: valid bodies decode
+    //! to their payload however the input is split; anything decodes the
+    //! same split as whole, within the line and trailer bounds, without a
+    //! panic. Signatures are made with `SigningKey` and the string-to-sign
+    //! functions, which `sigv4/tests` checks against AWS's vectors.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const SEED: &str = "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9";
+    const AMZ_DATE: &str = "20130524T000000Z";
+    const SCOPE: &str = "20130524/us-east-1/s3/aws4_request";
+
+    fn key() -> SigningKey {
+        SigningKey::derive("secret", "20130524", "us-east-1", "s3")
+    }
+
+    fn signed() -> StreamingMode {
+        StreamingMode::Signed {
+            seed_signature: SEED.into(),
+            signing_key: key(),
+            amz_date: AMZ_DATE.into(),
+            scope: SCOPE.into(),
+        }
+    }
+
+    /// How a valid body is written.
+    #[derive(Debug, Clone)]
+    struct Body {
+        chunks: Vec<Vec<u8>>,
+        trailers: Vec<(String, String)>,
+        signed: bool,
+        /// Size digits: 0 lowercase, 1 uppercase, 2 zero-padded.
+        hex_style: u8,
+        /// Leave out the empty line closing a trailer section.
+        unterminated_trailer: bool,
+    }
+
+    impl Body {
+        fn mode(&self) -> (StreamingMode, bool) {
+            let mode = if self.signed {
+                signed()
+            } else {
+                StreamingMode::Unsigned
+            };
+            (mode, !self.trailers.is_empty())
+        }
+
+        fn payload(&self) -> Vec<u8> {
+            self.chunks.concat()
+        }
+
+        fn encode(&self) -> Vec<u8> {
+            let key = key();
+            let mut previous = SEED.to_owned();
+            let mut out = Vec::new();
+            let empty: &[u8] = b"";
+            for data in self.chunks.iter().map(Vec::as_slice).chain([empty]) {
+                let size = match self.hex_style {
+                    0 => format!("{:x}", data.len()),
+                    1 => format!("{:X}", data.len()),
+                    _ => format!("{:016x}", data.len()),
+                };
+                out.extend_from_slice(size.as_bytes());
+                if self.signed {
+                    let digest = hex::encode(Sha256::digest(data));
+                    previous = key.sign(&chunk_string_to_sign(AMZ_DATE, SCOPE, &previous, &digest));
+                    out.extend_from_slice(format!(";{CHUNK_SIGNATURE_EXT}{previous}").as_bytes());
+                }
+                out.extend_from_slice(b"\r\n");
+                out.extend_from_slice(data);
+                if !data.is_empty() {
+                    out.extend_from_slice(b"\r\n");
+                }
+            }
+            for (name, value) in &self.trailers {
+                out.extend_from_slice(format!("{name}:{value}\r\n").as_bytes());
+            }
+            if self.signed && !self.trailers.is_empty() {
+                let mut sorted = self.trailers.clone();
+                sorted.sort();
+                let canonical: String = sorted.iter().map(|(n, v)| format!("{n}:{v}\n")).collect();
+                let sig = key.sign(&trailer_string_to_sign(
+                    AMZ_DATE, SCOPE, &previous, &canonical,
+                ));
+                out.extend_from_slice(format!("{TRAILER_SIGNATURE}:{sig}\r\n").as_bytes());
+            }
+            if self.trailers.is_empty() || !self.unterminated_trailer {
+                out.extend_from_slice(b"\r\n");
+            }
+            out
+        }
+    }
+
+    fn body() -> impl Strategy<Value = Body> {
+        (
+            proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..300), 0..6),
+            proptest::collection::btree_map(
+                "x-amz-checksum-[a-z0-9]{1,8}|[a-z][a-z0-9-]{0,12}",
+                "[!-~]([ -~]{0,20}[!-~])?",
+                0..4,
+            ),
+            any::<bool>(),
+            0u8..3,
+            any::<bool>(),
+        )
+            .prop_filter("an unsigned body has a trailer", |(_, t, signed, _, _)| {
+                *signed || !t.is_empty()
+            })
+            .prop_map(
+                |(chunks, trailers, signed, hex_style, unterminated_trailer)| Body {
+                    chunks,
+                    trailers: trailers
+                        .into_iter()
+                        .filter(|(n, _)| n != TRAILER_SIGNATURE)
+                        .collect(),
+                    signed,
+                    hex_style,
+                    unterminated_trailer,
+                },
+            )
+    }
+
+    /// Sorted cut points into a body of any length (taken modulo it).
+    fn cuts() -> impl Strategy<Value = Vec<usize>> {
+        proptest::collection::vec(any::<usize>(), 0..12)
+    }
+
+    /// Feeds `input` cut at `cuts`, checking the decoder's bounds after
+    /// every piece; returns the bytes handed out and the final outcome.
+    fn run(
+        mode: StreamingMode,
+        trailer: bool,
+        input: &[u8],
+        cuts: &[usize],
+    ) -> (Vec<u8>, Result<Trailers, ChunkError>) {
+        let mut at: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        at.push(0);
+        at.push(input.len());
+        at.sort_unstable();
+        let mut dec = ChunkedDecoder::new(mode, trailer);
+        let mut out = Vec::new();
+        for w in at.windows(2) {
+            let fed = dec.feed(&input[w[0]..w[1]], &mut |d| out.extend_from_slice(d));
+            assert!(dec.line.len() <= MAX_LINE + 1, "line of {}", dec.line.len());
+            assert!(dec.trailers.len() <= MAX_TRAILERS);
+            assert_eq!(dec.decoded_len(), out.len() as u64);
+            if fed.is_err() {
+                break;
+            }
+        }
+        let end = dec.finish();
+        (out, end)
+    }
+
+    /// Structure-aware garbage: pieces of real framing in random order.
+    fn garbage() -> impl Strategy<Value = Vec<u8>> {
+        let token = prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..40),
+            "[0-9a-fA-F]{1,17}".prop_map(String::into_bytes),
+            Just(b"\r\n".to_vec()),
+            Just(b"\r".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b"0\r\n\r\n".to_vec()),
+            Just(format!(";{CHUNK_SIGNATURE_EXT}").into_bytes()),
+            "[0-9a-f]{64}".prop_map(String::into_bytes),
+            Just(b"x-amz-checksum-crc32:AAAAAA==\r\n".to_vec()),
+            Just(format!("{TRAILER_SIGNATURE}:").into_bytes()),
+        ];
+        proptest::collection::vec(token, 0..24).prop_map(|t| t.concat())
+    }
+
+    proptest! {
+        #![proptest_config(crate::testing::config(4000))]
+
+        /// A valid body decodes to its payload and trailers, whole or split
+        /// anywhere.
+        #[test]
+        fn prop_valid_bodies_decode_split_anywhere(b in body(), cuts in cuts()) {
+            let wire = b.encode();
+            let (mode, trailer) = b.mode();
+            let whole = run(mode.clone(), trailer, &wire, &[]);
+            prop_assert_eq!(&whole.0, &b.payload());
+            let got = whole.1.clone().map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            prop_assert_eq!(got.fields, b.trailers.clone());
+            prop_assert_eq!(run(mode, trailer, &wire, &cuts), whole);
+        }
+
+        /// One byte of a valid body changed: an error, or (for a change the
+        /// framing allows, such as the case of a hex digit) the same payload
+        /// (a signed body) — never a panic.
+        #[test]
+        fn prop_altered_bodies(b in body(), at in any::<usize>(), byte in any::<u8>(), cuts in cuts()) {
+            let mut wire = b.encode();
+            let i = at % wire.len();
+            let changed = wire[i] != byte;
+            wire[i] = byte;
+            let (mode, trailer) = b.mode();
+            let whole = run(mode.clone(), trailer, &wire, &[]);
+            if b.signed && changed && whole.1.is_ok() {
+                prop_assert_eq!(&whole.0, &b.payload());
+            }
+            prop_assert_eq!(run(mode, trailer, &wire, &cuts), whole);
+        }
+
+        /// Garbage: the same outcome split or whole, within the bounds; and
+        /// what an unsigned decoder accepts is a complete body.
+        #[test]
+        fn prop_garbage_is_split_invariant(
+            input in prop_oneof![proptest::collection::vec(any::<u8>(), 0..2000), garbage()],
+            signed_mode in any::<bool>(),
+            trailer in any::<bool>(),
+            cuts in cuts(),
+        ) {
+            let mode = || if signed_mode { signed() } else { StreamingMode::Unsigned };
+            let whole = run(mode(), trailer, &input, &[]);
+            prop_assert_eq!(run(mode(), trailer, &input, &cuts), whole.clone());
+            if let (Ok(_), true) = (&whole.1, signed_mode) {
+                prop_assert!(false, "garbage verified as signed: {:?}", input);
+            }
+        }
+    }
+
+    #[test]
+    fn an_endless_line_or_a_huge_size_costs_no_memory() {
+        let mut dec = ChunkedDecoder::new(StreamingMode::Unsigned, true);
+        let r = dec.feed(&vec![b'f'; 1 << 20], &mut |_| {});
+        assert_eq!(
+            r,
+            Err(ChunkError::InvalidChunkEncoding(
+                "line longer than 4096 bytes"
+            ))
+        );
+        assert!(dec.line.len() <= MAX_LINE + 1);
+
+        let mut dec = ChunkedDecoder::new(StreamingMode::Unsigned, true);
+        let mut n = 0;
+        dec.feed(b"ffffffffffffffff\r\n", &mut |_| {}).unwrap();
+        dec.feed(&[7; 4096], &mut |d| n += d.len()).unwrap();
+        assert_eq!(n, 4096);
+        assert_eq!(dec.finish(), Err(ChunkError::IncompleteBody));
+        let mut dec = ChunkedDecoder::new(StreamingMode::Unsigned, true);
+        assert!(dec.feed(b"10000000000000000\r\n", &mut |_| {}).is_err());
+    }
+}

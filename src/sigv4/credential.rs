@@ -62,4 +62,56 @@ mod tests {
             assert!(Credential::parse(bad).is_none(), "{bad}");
         }
     }
+
+    use proptest::prelude::*;
+
+    fn render(c: &Credential<'_>) -> String {
+        [c.access_key_id, c.date, c.region, c.service, c.terminator].join("/")
+    }
+
+    /// A credential-ish text: five-ish `/`-separated parts, some shaped
+    /// right, some not.
+    fn credential_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[A-Z0-9]{0,20}/[0-9]{6,9}/[a-z0-9-]{0,12}/[a-z0-9]{0,3}/[a-z0-9_]{0,12}",
+            "([^/]{0,6}/){0,7}[^/]{0,6}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(crate::testing::config(10000))]
+
+        /// parse → render is the identity on accepted input, and what is
+        /// accepted is well shaped.
+        #[test]
+        fn prop_credential_parse_render(s in credential_text()) {
+            if let Some(c) = Credential::parse(&s) {
+                prop_assert_eq!(render(&c), s.as_str());
+                prop_assert!(!c.access_key_id.is_empty() && !c.region.is_empty());
+                prop_assert!(!c.service.is_empty());
+                prop_assert!(c.date.len() == 8 && c.date.bytes().all(|b| b.is_ascii_digit()));
+            }
+        }
+
+        /// render → parse gives back the parts of any well-formed credential.
+        #[test]
+        fn prop_credential_render_parse(
+            key in "[^/]{1,24}",
+            date in "[0-9]{8}",
+            region in "[^/]{1,16}",
+            service in "[^/]{1,8}",
+            terminator in "[^/]{0,16}",
+        ) {
+            let c = Credential {
+                access_key_id: &key,
+                date: &date,
+                region: &region,
+                service: &service,
+                terminator: &terminator,
+            };
+            let text = render(&c);
+            prop_assert_eq!(Credential::parse(&text), Some(c));
+        }
+    }
 }

@@ -413,3 +413,99 @@ fn request_time(headers: &[(String, String)]) -> Result<(OffsetDateTime, String)
     let t = parse_http_date(v).ok_or_else(denied)?;
     Ok((t, format_amz_date(t)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const COMPONENTS: [&str; 3] = ["Credential", "SignedHeaders", "Signature"];
+
+    /// Separators between components: commas and/or spaces and tabs.
+    fn separator() -> impl Strategy<Value = String> {
+        "[, \t]{0,3}[ ,\t]"
+    }
+
+    proptest! {
+        #![proptest_config(crate::testing::config(10000))]
+
+        /// Garbage after the algorithm is an error or a parse, never a panic;
+        /// a parse's values are separator-free pieces of the input.
+        #[test]
+        fn prop_authorization_garbage(rest in any::<String>(), raw in any::<String>()) {
+            for value in [format!("{ALGORITHM} {rest}"), raw] {
+                match parse_authorization(&value) {
+                    Ok(a) => {
+                        for v in [a.credential, a.signed_headers, a.signature] {
+                            prop_assert!(!v.contains([',', ' ', '\t']));
+                            prop_assert!(value.contains(v));
+                        }
+                    }
+                    Err(e) => prop_assert!(matches!(e, AuthError::AuthorizationHeaderMalformed(_))),
+                }
+            }
+        }
+
+        /// render → parse gives back the three values, whatever their order,
+        /// the separators and surrounding whitespace.
+        #[test]
+        fn prop_authorization_render_parse(
+            values in proptest::array::uniform3("[^,\\s]{0,40}"),
+            order in Just([0usize, 1, 2]).prop_shuffle(),
+            seps in proptest::array::uniform3(separator()),
+            pad in "[ \t]{0,2}",
+        ) {
+            let mut text = format!("{pad}{ALGORITHM}");
+            for (n, (i, sep)) in order.iter().zip(&seps).enumerate() {
+                // The algorithm is followed by whitespace; then any mix.
+                if n == 0 {
+                    text.push(' ');
+                }
+                text.push_str(sep);
+                text.push_str(COMPONENTS[*i]);
+                text.push('=');
+                text.push_str(&values[*i]);
+            }
+            text.push_str(&pad);
+            let a = parse_authorization(&text).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            prop_assert_eq!(
+                [a.credential, a.signed_headers, a.signature],
+                [values[0].as_str(), values[1].as_str(), values[2].as_str()]
+            );
+            // A component given twice is refused, not silently replaced.
+            let twice = format!("{text}, {}=x", COMPONENTS[order[0]]);
+            prop_assert!(parse_authorization(&twice).is_err());
+        }
+
+        /// SignedHeaders: what is accepted comes back lowercase, sorted and
+        /// unique, holding exactly the names given.
+        #[test]
+        fn prop_signed_headers(value in prop_oneof![
+            any::<String>(),
+            "[a-zA-Z0-9!#$%&'*+.^_`|~-]{0,8}(;[a-zA-Z0-9!#$%&'*+.^_`|~-]{0,8}){0,6}",
+        ]) {
+            if let Ok(names) = parse_signed_headers(&value) {
+                prop_assert!(names.windows(2).all(|w| w[0] < w[1]));
+                let mut given: Vec<String> =
+                    value.split(';').map(str::to_ascii_lowercase).collect();
+                given.sort();
+                given.dedup();
+                prop_assert_eq!(&names, &given);
+                prop_assert!(names.iter().all(|n| !n.is_empty() && n.is_ascii()
+                    && !n.bytes().any(|b| b.is_ascii_uppercase())));
+            }
+        }
+
+        /// x-amz-content-sha256: keywords and 64 hex digits only.
+        #[test]
+        fn prop_payload_mode(value in prop_oneof![any::<String>(), "[0-9a-fA-F]{63,65}"]) {
+            match PayloadMode::parse(&value) {
+                Some(PayloadMode::Sha256(digest)) => {
+                    prop_assert_eq!(hex::encode(digest), value.to_ascii_lowercase());
+                }
+                Some(_) => prop_assert!(value.starts_with("STREAMING-") || value == UNSIGNED_PAYLOAD),
+                None => {}
+            }
+        }
+    }
+}

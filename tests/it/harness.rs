@@ -385,6 +385,31 @@ impl Resp {
     }
 }
 
+impl Resp {
+    /// Parses what [`raw_request`] returned (a response whose body has a
+    /// Content-Length or ends with the connection).
+    pub fn from_raw(text: &str) -> Resp {
+        let (head, body) = text
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("no complete response: {text:?}"));
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no status line: {head:?}"));
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+            .collect();
+        Resp {
+            status,
+            headers,
+            body: body.to_string(),
+        }
+    }
+}
+
 impl From<Result<ureq::Response, ureq::Error>> for Resp {
     fn from(r: Result<ureq::Response, ureq::Error>) -> Self {
         let resp = match r {

@@ -7,6 +7,7 @@ mod crash;
 mod disk_full;
 mod download;
 mod harness;
+mod hostile;
 mod interop;
 mod limits;
 mod maintenance;

@@ -38,7 +38,9 @@ fn sign_put_x(
 }
 
 /// Like `sign`, with `extra` headers (lowercase names) sent and signed.
-fn sign_with(
+/// `path` is the decoded path (the key as the server decodes it from the
+/// wire); hostile.rs sends the wire form of it over a raw socket.
+pub(crate) fn sign_with(
     s: &TestServer,
     creds: &Credentials,
     method: &str,
@@ -100,7 +102,7 @@ fn send(
     Resp::from(req.send_bytes(body))
 }
 
-fn hex_sha(b: &[u8]) -> String {
+pub(crate) fn hex_sha(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 

@@ -216,10 +216,17 @@ pub async fn delete_object(
 
 /// The byte range a `Range` header selects: `(start, len)`, `None` for the
 /// whole object.
+///
+/// As RFC 9110 §14.1.2 and S3: a spec that is not `bytes=first-last`,
+/// `bytes=first-` or `bytes=-suffix` in plain decimal digits (a sign, a
+/// letter, `last < first`, several ranges) is ignored; a position too
+/// large for a u64 is just past the end (so `last` and `suffix` clamp to
+/// the object, and such a `first` is unsatisfiable: 416 `InvalidRange`).
 fn parse_range(v: &str, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
     let unsatisfiable = || {
         ApiError::InvalidRange(format!(
-            "The requested range is not satisfiable: '{v}' for an object of {size} bytes"
+            "The requested range is not satisfiable: '{v}' for an object of {size} bytes; \
+             ask for a range that starts before byte {size}"
         ))
     };
     let Some(spec) = v.trim().strip_prefix("bytes=") else {
@@ -232,31 +239,39 @@ fn parse_range(v: &str, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
         return Ok(None);
     };
     let (a, b) = (a.trim(), b.trim());
-    let range = match (a.is_empty(), b.is_empty()) {
-        (true, false) => {
-            let n: u64 = b.parse().map_err(|_| unsatisfiable())?;
+    // Empty, or a position; `Err` for anything but digits.
+    let position = |s: &str| -> Result<Option<u64>, ()> {
+        if s.is_empty() {
+            Ok(None)
+        } else if s.bytes().all(|c| c.is_ascii_digit()) {
+            // Only overflow can fail here.
+            Ok(Some(s.parse().unwrap_or(u64::MAX)))
+        } else {
+            Err(())
+        }
+    };
+    let (Ok(first), Ok(last)) = (position(a), position(b)) else {
+        return Ok(None); // not a byte range: ignored, as in S3
+    };
+    let range = match (first, last) {
+        (None, Some(n)) => {
             if n == 0 || size == 0 {
                 return Err(unsatisfiable());
             }
             let n = n.min(size);
             (size - n, n)
         }
-        (false, _) => {
-            let start: u64 = a.parse().map_err(|_| unsatisfiable())?;
+        (Some(start), last) => {
             if start >= size {
                 return Err(unsatisfiable());
             }
-            let end = if b.is_empty() {
-                size - 1
-            } else {
-                b.parse::<u64>().map_err(|_| unsatisfiable())?.min(size - 1)
-            };
-            if end < start {
+            let end = last.map_or(size - 1, |l| l.min(size - 1));
+            if last.is_some_and(|l| l < start) {
                 return Ok(None); // syntactically invalid: ignored
             }
             (start, end - start + 1)
         }
-        (true, true) => return Ok(None),
+        (None, None) => return Ok(None),
     };
     Ok(Some(range))
 }
@@ -488,6 +503,121 @@ mod tests {
         assert_eq!(parse_range("bytes=9-2", 100).unwrap(), None);
         assert_eq!(parse_range("bytes=0-1,5-6", 100).unwrap(), None);
         assert_eq!(parse_range("items=0-1", 100).unwrap(), None);
+    }
+
+    /// Found by `prop_range_*`: a sign was read as part of a number, and a
+    /// position past u64 made a satisfiable range a 416.
+    #[test]
+    fn ranges_are_plain_digits_and_clamp_past_u64() {
+        assert_eq!(parse_range("bytes=+0-", 1).unwrap(), None);
+        assert_eq!(parse_range("bytes=+1-2", 100).unwrap(), None);
+        assert_eq!(parse_range("bytes=1-+2", 100).unwrap(), None);
+        assert_eq!(parse_range("bytes=-+2", 100).unwrap(), None);
+        assert_eq!(parse_range("bytes=1-x", 100).unwrap(), None);
+        assert_eq!(
+            parse_range("bytes=-20000000000000000000", 1).unwrap(),
+            Some((0, 1))
+        );
+        assert_eq!(
+            parse_range("bytes=5-99999999999999999999999", 100).unwrap(),
+            Some((5, 95))
+        );
+        assert!(parse_range("bytes=99999999999999999999999-", u64::MAX).is_err());
+        assert_eq!(
+            parse_range("bytes=0-", u64::MAX).unwrap(),
+            Some((0, u64::MAX))
+        );
+    }
+
+    use proptest::prelude::*;
+
+    /// Object sizes, the edges included.
+    fn size() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            Just(0),
+            Just(1),
+            Just(u64::MAX),
+            0..1000u64,
+            u64::MAX - 1000..=u64::MAX,
+            any::<u64>(),
+        ]
+    }
+
+    /// A byte position as a client may write it: digits, sometimes more
+    /// than fit in a u64, with leading zeros.
+    fn digits() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<u64>().prop_map(|n| n.to_string()),
+            (0..1000u64).prop_map(|n| n.to_string()),
+            "0{0,3}[0-9]{1,25}",
+        ]
+    }
+
+    /// The range a `bytes=` spec of digit strings asks for, computed in
+    /// u128 (RFC 9110 §14.1.2): `Ok(None)` to ignore it, `Err(())` for 416.
+    fn model(a: Option<&str>, b: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, ()> {
+        let n = |s: &str| s.parse::<u128>().unwrap_or(u128::MAX);
+        let size = u128::from(size);
+        let r = match (a.map(n), b.map(n)) {
+            (None, None) => return Ok(None),
+            (None, Some(suffix)) => {
+                if suffix == 0 || size == 0 {
+                    return Err(());
+                }
+                let len = suffix.min(size);
+                (size - len, len)
+            }
+            (Some(start), _) if start >= size => return Err(()),
+            (Some(start), None) => (start, size - start),
+            (Some(start), Some(end)) if end < start => return Ok(None),
+            (Some(start), Some(end)) => (start, end.min(size - 1) - start + 1),
+        };
+        let u = |v: u128| u64::try_from(v).map_err(|_| ());
+        Ok(Some((u(r.0)?, u(r.1)?)))
+    }
+
+    proptest! {
+        #![proptest_config(crate::testing::config(10000))]
+
+        /// Any header, any size: no panic; a range returned lies inside the
+        /// object and came from a header of the strict `bytes=first-last`
+        /// syntax (digits only: no sign, no other characters).
+        #[test]
+        fn prop_range_lies_inside_the_object(
+            v in prop_oneof![
+                any::<String>(),
+                "[ ]?bytes=[ ]?[-+0-9a-f ,]{0,12}-?[-+0-9 ,]{0,24}",
+            ],
+            size in size(),
+        ) {
+            match parse_range(&v, size) {
+                Ok(Some((start, len))) => {
+                    prop_assert!(len >= 1 && start < size);
+                    prop_assert!(start.checked_add(len).is_some_and(|end| end <= size));
+                    let spec = v.trim().strip_prefix("bytes=").unwrap_or("");
+                    let (a, b) = spec.split_once('-').unwrap_or(("x", "x"));
+                    for part in [a.trim(), b.trim()] {
+                        prop_assert!(part.bytes().all(|c| c.is_ascii_digit()), "{:?} accepted", v);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => prop_assert!(matches!(e, ApiError::InvalidRange(_)), "{:?}", e),
+            }
+        }
+
+        /// `bytes=first-last`, `bytes=first-` and `bytes=-suffix` with any
+        /// digits: exactly the range RFC 9110 defines, clamped to the
+        /// object, or 416 when nothing of it is in the object.
+        #[test]
+        fn prop_range_matches_the_rfc(
+            a in proptest::option::of(digits()),
+            b in proptest::option::of(digits()),
+            size in size(),
+        ) {
+            let header = format!("bytes={}-{}", a.as_deref().unwrap_or(""), b.as_deref().unwrap_or(""));
+            let got = parse_range(&header, size).map_err(|_| ());
+            prop_assert_eq!(got, model(a.as_deref(), b.as_deref(), size), "{}", header);
+        }
     }
 
     #[test]

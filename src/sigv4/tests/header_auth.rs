@@ -450,3 +450,98 @@ fn chunked_example_seed_verifies_and_yields_streaming_mode() {
     assert!(!trailer);
     assert!(matches!(mode, crate::sigv4::StreamingMode::Signed { .. }));
 }
+
+mod properties {
+    //! Property tests (bounded fuzzing) of `verify_header_auth` through its
+    //! `Authorization` header, on the published GET example.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const SIG: &str = "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41";
+    const SIGNED: &str = "host;range;x-amz-content-sha256;x-amz-date";
+
+    fn credential() -> String {
+        format!("{AKID}/20130524/us-east-1/s3/aws4_request")
+    }
+
+    /// An Authorization-ish value: garbage, or the right words in a wrong
+    /// arrangement.
+    fn authorization() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "(AWS4-HMAC-SHA256| |,|\t|Credential=|SignedHeaders=|Signature=|/|;|=|[a-z0-9]{1,8}){0,16}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(crate::testing::config(4000))]
+
+        /// Garbage in the header is a 4xx error naming no secret, never a
+        /// panic or a pass.
+        #[test]
+        fn prop_random_authorization_is_refused(value in authorization()) {
+            let ex = get_example();
+            let headers = with_header(&ex.headers, "authorization", Some(&value));
+            let err = verify(&ex, &headers, T).expect_err("garbage does not verify");
+            prop_assert!((400..500).contains(&err.http_status()));
+            let shown = format!("{err} {err:?}");
+            prop_assert!(!shown.contains(SECRET) && !shown.contains(SIG), "{}", shown);
+        }
+
+        /// The components in any order, with any commas and whitespace
+        /// between them, verify as the original does.
+        #[test]
+        fn prop_component_order_and_separators(
+            order in Just([0usize, 1, 2]).prop_shuffle(),
+            seps in proptest::array::uniform3("[, \t]{0,3}[ ,\t]"),
+        ) {
+            let components = [
+                format!("Credential={}", credential()),
+                format!("SignedHeaders={SIGNED}"),
+                format!("Signature={SIG}"),
+            ];
+            let mut value = "AWS4-HMAC-SHA256 ".to_owned();
+            for (i, sep) in order.iter().zip(&seps) {
+                value.push_str(sep);
+                value.push_str(&components[*i]);
+            }
+            let ex = get_example();
+            let headers = with_header(&ex.headers, "authorization", Some(&value));
+            let ok = verify(&ex, &headers, T)
+                .map_err(|e| TestCaseError::fail(format!("{e:?}: {value}")))?;
+            prop_assert_eq!(ok.access_key_id, AKID);
+        }
+
+        /// One character of the valid header changed: refused, unless the
+        /// change was to a separator, or the case of a SignedHeaders name
+        /// (which compare case-insensitively).
+        #[test]
+        fn prop_one_character_changed(at in any::<usize>(), c in any::<char>()) {
+            let original = format!(
+                "AWS4-HMAC-SHA256 Credential={}, SignedHeaders={SIGNED}, Signature={SIG}",
+                credential()
+            );
+            let i = at % original.len();
+            let old = original.as_bytes()[i] as char;
+            let mut value = original.clone();
+            value.replace_range(i..=i, c.encode_utf8(&mut [0; 4]));
+            let ex = get_example();
+            let headers = with_header(&ex.headers, "authorization", Some(&value));
+            if verify(&ex, &headers, T).is_ok() {
+                let separator = |ch: char| ch == ',' || ch == ' ' || ch == '\t';
+                let in_signed_headers = original
+                    .find(SIGNED)
+                    .is_some_and(|s| (s..s + SIGNED.len()).contains(&i));
+                prop_assert!(
+                    old == c
+                        || (separator(old) && separator(c))
+                        || (in_signed_headers && old.eq_ignore_ascii_case(&c)),
+                    "{} verified",
+                    value
+                );
+            }
+        }
+    }
+}
