@@ -135,6 +135,46 @@ pub enum PutObjectOutcome {
         replaced: Option<Digest>,
     },
     NoSuchBucket,
+    /// The write's condition did not hold when it came to commit.
+    ConditionFailed(ConditionFailure),
+}
+
+/// A conditional write's condition (`If-None-Match: *`, `If-Match`),
+/// checked in the transaction that writes, so concurrent writers of one key
+/// cannot both pass it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum WriteCondition {
+    /// Unconditional: the last completed write wins.
+    #[default]
+    Always,
+    /// Only if the key has no object (`If-None-Match: *`).
+    IfAbsent,
+    /// Only if the key's object has this ETag (hex, no quotes).
+    IfEtag(String),
+}
+
+/// Why a conditional write was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionFailure {
+    /// The key exists (IfAbsent) or has another ETag (IfEtag): 412.
+    Precondition,
+    /// IfEtag, and the key has no object: 404 NoSuchKey, as S3 answers.
+    NoObject,
+}
+
+impl WriteCondition {
+    /// Whether the condition holds for the key's current object (its ETag,
+    /// if it has one).
+    pub fn check(&self, current_etag: Option<&str>) -> Result<(), ConditionFailure> {
+        match (self, current_etag) {
+            (WriteCondition::Always, _) => Ok(()),
+            (WriteCondition::IfAbsent, None) => Ok(()),
+            (WriteCondition::IfAbsent, Some(_)) => Err(ConditionFailure::Precondition),
+            (WriteCondition::IfEtag(_), None) => Err(ConditionFailure::NoObject),
+            (WriteCondition::IfEtag(want), Some(have)) if want == have => Ok(()),
+            (WriteCondition::IfEtag(_), Some(_)) => Err(ConditionFailure::Precondition),
+        }
+    }
 }
 
 /// The answer to deleting a bucket.
@@ -187,6 +227,8 @@ pub enum CompleteMultipartOutcome {
     NoSuchUpload,
     /// A part was replaced while the object was assembled.
     PartsChanged,
+    /// The completion's condition did not hold (the upload stays open).
+    ConditionFailed(ConditionFailure),
 }
 
 /// What a client declares when it asks for a presigned URL.
@@ -390,11 +432,14 @@ pub trait Index: Send + Sync + 'static {
     fn delete_bucket(&self, name: &str) -> Result<DeleteBucketOutcome, DbError>;
 
     /// Records the blob and points `bucket/key` at it, in one transaction.
+    /// Records an object (and its blob), if `cond` holds for the key at
+    /// commit.
     fn put_object(
         &self,
         obj: &ObjectRecord,
         blob: &BlobInfo,
         inline: Option<&[u8]>,
+        cond: &WriteCondition,
     ) -> Result<PutObjectOutcome, DbError>;
     fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, DbError>;
     /// `get_object` plus the blob's bytes if they are kept inline, in one
@@ -444,6 +489,7 @@ pub trait Index: Send + Sync + 'static {
         assembled: &[(u32, Digest)],
         obj: &ObjectRecord,
         blob: &BlobInfo,
+        cond: &WriteCondition,
     ) -> Result<CompleteMultipartOutcome, DbError>;
     /// Forgets an upload; returns its parts' blobs (now maybe garbage), or
     /// `None` if there was no such upload.

@@ -40,9 +40,10 @@ use uuid::Uuid;
 
 use super::{
     migrations, BlobClaim, BlobEntry, BlobInfo, BucketRecord, CompleteMultipartOutcome,
-    CompleteOutcome, Dangling, DbError, Declared, DeleteBucketOutcome, Delivery, FileRecord, Index,
-    InlineBytes, MarkOutcome, MultipartUpload, ObjectMeta, ObjectRecord, PartRecord,
-    PresignOutcome, PutObjectOutcome, PutPartOutcome, Status, TokenRecord, WriteJob,
+    CompleteOutcome, ConditionFailure, Dangling, DbError, Declared, DeleteBucketOutcome, Delivery,
+    FileRecord, Index, InlineBytes, MarkOutcome, MultipartUpload, ObjectMeta, ObjectRecord,
+    PartRecord, PresignOutcome, PutObjectOutcome, PutPartOutcome, Status, TokenRecord,
+    WriteCondition, WriteJob,
 };
 use crate::store::Digest;
 
@@ -716,6 +717,26 @@ fn insert_file(
 }
 
 /// The inline bytes of a blob, if it has them.
+/// Checks a conditional write against the key's object as this
+/// transaction sees it.
+fn check_condition(
+    conn: &Connection,
+    obj: &ObjectRecord,
+    cond: &WriteCondition,
+) -> Result<Result<(), ConditionFailure>, DbError> {
+    if *cond == WriteCondition::Always {
+        return Ok(Ok(()));
+    }
+    let etag: Option<String> = conn
+        .cached_row(
+            "SELECT etag FROM objects WHERE bucket = ?1 AND key = ?2",
+            params![obj.bucket, obj.key],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(cond.check(etag.as_deref()))
+}
+
 /// A `blobs` row as (sha256, size, md5, inline) → [`BlobEntry`].
 fn blob_entry_row(r: &Row<'_>) -> rusqlite::Result<Result<BlobEntry, DbError>> {
     let (sha, size, md5, inline): (String, i64, Option<String>, bool) =
@@ -1282,8 +1303,9 @@ impl Index for SqliteIndex {
         obj: &ObjectRecord,
         blob: &BlobInfo,
         inline: Option<&[u8]>,
+        cond: &WriteCondition,
     ) -> Result<PutObjectOutcome, DbError> {
-        let (obj, blob) = (obj.clone(), *blob);
+        let (obj, blob, cond) = (obj.clone(), *blob, cond.clone());
         let inline = inline.map(<[u8]>::to_vec);
         self.write_batched(move |tx| {
             let (obj, blob, inline) = (&obj, &blob, inline.as_deref());
@@ -1297,6 +1319,9 @@ impl Index for SqliteIndex {
                 .is_some();
             if !exists {
                 return Ok(PutObjectOutcome::NoSuchBucket);
+            }
+            if let Err(f) = check_condition(tx, obj, &cond)? {
+                return Ok(PutObjectOutcome::ConditionFailed(f));
             }
             record_blob(tx, blob, inline, obj.last_modified)?;
             let replaced = upsert_object(tx, obj)?;
@@ -1450,10 +1475,14 @@ impl Index for SqliteIndex {
         assembled: &[(u32, Digest)],
         obj: &ObjectRecord,
         blob: &BlobInfo,
+        cond: &WriteCondition,
     ) -> Result<CompleteMultipartOutcome, DbError> {
         self.write(|tx| {
             if get_multipart_row(tx, upload_id)?.is_none() {
                 return Ok(CompleteMultipartOutcome::NoSuchUpload);
+            }
+            if let Err(f) = check_condition(tx, obj, cond)? {
+                return Ok(CompleteMultipartOutcome::ConditionFailed(f));
             }
             // The parts assembled must still be the parts recorded: a part
             // re-uploaded meanwhile would make the object something never sent.
@@ -1903,20 +1932,23 @@ mod tests {
         let db = SqliteIndex::open(dir.path()).unwrap();
         let o = object("b1", "a/ü b+c", 1);
         assert_eq!(
-            db.put_object(&o, &blob(o.sha256, 3), None).unwrap(),
+            db.put_object(&o, &blob(o.sha256, 3), None, &WriteCondition::Always)
+                .unwrap(),
             PutObjectOutcome::NoSuchBucket
         );
         assert!(db.create_bucket("b1", 0).unwrap());
         assert!(!db.create_bucket("b1", 0).unwrap());
         assert_eq!(
-            db.put_object(&o, &blob(o.sha256, 3), None).unwrap(),
+            db.put_object(&o, &blob(o.sha256, 3), None, &WriteCondition::Always)
+                .unwrap(),
             PutObjectOutcome::Stored { replaced: None }
         );
         assert_eq!(db.get_object("b1", "a/ü b+c").unwrap().unwrap(), o);
         // Overwrite with other bytes names the blob it replaced.
         let o2 = object("b1", "a/ü b+c", 2);
         assert_eq!(
-            db.put_object(&o2, &blob(o2.sha256, 3), None).unwrap(),
+            db.put_object(&o2, &blob(o2.sha256, 3), None, &WriteCondition::Always)
+                .unwrap(),
             PutObjectOutcome::Stored {
                 replaced: Some(o.sha256)
             }
@@ -1946,7 +1978,8 @@ mod tests {
         db.create_bucket("b", 0).unwrap();
         for (i, k) in ["b", "a/2", "a/1", "é", "Z", "a%"].iter().enumerate() {
             let o = object("b", k, i as u8);
-            db.put_object(&o, &blob(o.sha256, 3), None).unwrap();
+            db.put_object(&o, &blob(o.sha256, 3), None, &WriteCondition::Always)
+                .unwrap();
         }
         let keys = |v: Vec<ObjectRecord>| v.into_iter().map(|o| o.key).collect::<Vec<_>>();
         assert_eq!(

@@ -988,3 +988,93 @@ fn user_metadata_over_two_kilobytes_is_refused_before_the_body() {
         "the refused key exists"
     );
 }
+
+#[test]
+fn conditional_writes_protect_a_key() {
+    let s = TestServer::start();
+    let path = "/uploads/guarded.txt";
+    let first = b"first version".to_vec();
+    let r = put_obj(&s, path, &first, &[("If-None-Match", "*")]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let etag = r.header("etag").unwrap().to_string();
+    let blobs = s.blobs().len();
+
+    // If-None-Match: * on an existing key: 412, nothing stored, object kept.
+    put_obj(&s, path, b"clobber", &[("If-None-Match", "*")])
+        .assert_s3_error(412, "PreconditionFailed");
+    assert_eq!(get(&signed(&s, "GET", path, &[])).2, first);
+    assert_eq!(s.blobs().len(), blobs, "a refused write left a blob");
+
+    // If-Match: only the current ETag may replace it.
+    put_obj(
+        &s,
+        path,
+        b"v2",
+        &[("If-Match", "\"0123456789abcdef0123456789abcdef\"")],
+    )
+    .assert_s3_error(412, "PreconditionFailed");
+    let r = put_obj(&s, path, b"second version", &[("If-Match", &etag)]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(get(&signed(&s, "GET", path, &[])).2, b"second version");
+    // The old ETag no longer matches.
+    put_obj(&s, path, b"v3", &[("If-Match", &etag)]).assert_s3_error(412, "PreconditionFailed");
+    // If-Match on a key with no object: 404, as S3.
+    put_obj(&s, "/uploads/nothing-here", b"x", &[("If-Match", &etag)])
+        .assert_s3_error(404, "NoSuchKey");
+    // If-None-Match with an ETag is not a write condition S3 supports.
+    put_obj(&s, "/uploads/other", b"x", &[("If-None-Match", &etag)])
+        .assert_s3_error(501, "NotImplemented");
+}
+
+#[test]
+fn racing_conditional_writers_one_wins_the_other_gets_412() {
+    let s = std::sync::Arc::new(TestServer::start());
+    for round in 0..4 {
+        let path = format!("/uploads/race-{round}");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let handles: Vec<_> = (0..2u8)
+            .map(|w| {
+                let (s, path, barrier) = (s.clone(), path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let body = vec![w; 2 << 20];
+                    let req = put_req(&s, &path, &[], &[("If-None-Match", "*")]);
+                    barrier.wait();
+                    (w, Resp::from(req.send_bytes(&body)))
+                })
+            })
+            .collect();
+        let results: Vec<(u8, Resp)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let winners: Vec<u8> = results
+            .iter()
+            .filter(|(_, r)| r.status == 200)
+            .map(|(w, _)| *w)
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: {:?}", results);
+        for (_, r) in results.iter().filter(|(_, r)| r.status != 200) {
+            r.assert_s3_error(412, "PreconditionFailed");
+        }
+        // The object is the winner's, whole.
+        let got = get(&signed(&s, "GET", &path, &[])).2;
+        assert!(
+            got == vec![winners[0]; 2 << 20],
+            "round {round}: mixed object"
+        );
+    }
+}
+
+#[test]
+fn complete_multipart_honours_if_none_match() {
+    let s = TestServer::start();
+    let path = "/uploads/mp-guarded.bin";
+    assert_eq!(put_obj(&s, path, b"already here", &[]).status, 200);
+    let id = create_upload(&s, path);
+    let etag = upload_part(&s, path, &id, 1, b"part one");
+    let xml = complete_xml(&[(1, &etag)]);
+    let url = signed(&s, "POST", path, &[("uploadId", &id)]);
+    Resp::from(ureq::post(&url).set("If-None-Match", "*").send_string(&xml))
+        .assert_s3_error(412, "PreconditionFailed");
+    // The upload is still open, and completes unconditionally.
+    let r = post(&s, path, &[("uploadId", &id)], &xml);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(get(&signed(&s, "GET", path, &[])).2, b"part one");
+}

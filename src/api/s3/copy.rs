@@ -14,7 +14,7 @@ use super::xml::{self, timestamp, Xml, XmlEvent};
 use super::{bucket, xml_response};
 use crate::api::{ApiError, Body};
 use crate::app::App;
-use crate::db::{BlobInfo, ObjectRecord, PutObjectOutcome};
+use crate::db::{BlobInfo, ObjectRecord, PutObjectOutcome, WriteCondition};
 use crate::sigv4::encode::percent_decode;
 
 /// S3's limit on keys in one DeleteObjects request.
@@ -121,7 +121,7 @@ pub async fn copy_object(
         ));
     }
     let outcome = app
-        .db(move |db| db.put_object(&record, &blob, None))
+        .db(move |db| db.put_object(&record, &blob, None, &WriteCondition::Always))
         .await?;
     drop(lock);
     match outcome {
@@ -131,6 +131,7 @@ pub async fn copy_object(
             }
         }
         PutObjectOutcome::NoSuchBucket => return Err(bucket::no_such_bucket(bucket_name)),
+        PutObjectOutcome::ConditionFailed(f) => return Err(super::object::condition_failed(f)),
     }
     let mut x = Xml::new("CopyObjectResult");
     x.elem("LastModified", &timestamp(lm))

@@ -340,6 +340,8 @@ pub async fn complete(
         .map_err(|_| ApiError::MalformedXml("the part list is too large or incomplete".into()))?
         .to_bytes();
     ingest::verify_buffered(&parts.headers, &xml)?;
+    let cond = super::object::write_condition(&parts.headers)?;
+    super::object::precheck_condition(app, &cond, bucket_name, key).await?;
     let wanted = parse_complete(&xml)?;
     if wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
         return Err(ApiError::InvalidPartOrder);
@@ -420,7 +422,7 @@ pub async fn complete(
     staged.commit(&digest).await?;
     crate::failpoint::after_publish().await;
     let outcome = app
-        .db(move |db| db.complete_multipart(&upload_id, &assembled, &record, &blob))
+        .db(move |db| db.complete_multipart(&upload_id, &assembled, &record, &blob, &cond))
         .await;
     drop(lock);
     match outcome {
@@ -432,6 +434,11 @@ pub async fn complete(
         Ok(CompleteMultipartOutcome::NoSuchUpload) => {
             app.release_after_failure(digest).await;
             return Err(ApiError::NoSuchUpload);
+        }
+        Ok(CompleteMultipartOutcome::ConditionFailed(f)) => {
+            // Another writer got there first; the upload stays open.
+            app.release_after_failure(digest).await;
+            return Err(super::object::condition_failed(f));
         }
         Ok(CompleteMultipartOutcome::PartsChanged) => {
             app.release_after_failure(digest).await;

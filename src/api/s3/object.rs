@@ -14,7 +14,9 @@ use super::ingest::{receive, BodySpec};
 use super::{bucket, empty, Query};
 use crate::api::{full, ApiError, Body, Internal};
 use crate::app::App;
-use crate::db::{BlobInfo, ObjectMeta, ObjectRecord, PutObjectOutcome};
+use crate::db::{
+    BlobInfo, ConditionFailure, ObjectMeta, ObjectRecord, PutObjectOutcome, WriteCondition,
+};
 use crate::sigv4::PayloadMode;
 
 /// S3's longest key, in bytes of UTF-8.
@@ -73,6 +75,55 @@ pub(super) fn meta_from(h: &HeaderMap) -> Result<ObjectMeta, ApiError> {
     })
 }
 
+/// The condition a write's headers put on it: `If-None-Match: *` (only if
+/// the key is free) or `If-Match: "<etag>"` (only if the key holds that
+/// object), as S3 supports on PutObject and CompleteMultipartUpload.
+pub(super) fn write_condition(h: &HeaderMap) -> Result<WriteCondition, ApiError> {
+    match (header_str(h, "if-none-match"), header_str(h, "if-match")) {
+        (None, None) => Ok(WriteCondition::Always),
+        (Some(_), Some(_)) => Err(ApiError::InvalidRequest(
+            "send If-None-Match or If-Match on a write, not both".into(),
+        )),
+        (Some(v), None) if v.trim() == "*" => Ok(WriteCondition::IfAbsent),
+        (Some(_), None) => Err(ApiError::NotImplemented(
+            "A header you provided implies functionality that is not implemented: on a write, \
+             If-None-Match supports only '*' (write only if the key does not exist)."
+                .into(),
+        )),
+        (None, Some(v)) => Ok(WriteCondition::IfEtag(
+            v.trim().trim_matches('"').to_ascii_lowercase(),
+        )),
+    }
+}
+
+/// The answer to a write whose condition did not hold.
+pub(super) fn condition_failed(f: ConditionFailure) -> ApiError {
+    match f {
+        ConditionFailure::Precondition => ApiError::PreconditionFailed,
+        ConditionFailure::NoObject => ApiError::NoSuchKey(
+            "The specified key does not exist (If-Match needs an object).".into(),
+        ),
+    }
+}
+
+/// Checks a write's condition before its body is read, so a refused write
+/// costs the client no upload; the write checks it again when it commits,
+/// where racing writers are decided.
+pub(super) async fn precheck_condition(
+    app: &App,
+    cond: &WriteCondition,
+    bucket_name: &str,
+    key: &str,
+) -> Result<(), ApiError> {
+    if *cond == WriteCondition::Always {
+        return Ok(());
+    }
+    let (b, k) = (bucket_name.to_string(), key.to_string());
+    let current = app.db(move |db| db.get_object(&b, &k)).await?;
+    cond.check(current.as_ref().map(|o| o.etag.as_str()))
+        .map_err(condition_failed)
+}
+
 pub async fn put_object(
     app: &App,
     auth: &Authenticated,
@@ -93,6 +144,8 @@ pub async fn put_object(
     declared_md5(&parts.headers)?;
     // Checked before the body is read: a refusal costs the client no upload.
     let meta = meta_from(&parts.headers)?;
+    let cond = write_condition(&parts.headers)?;
+    precheck_condition(app, &cond, bucket_name, key).await?;
     let received = receive(app, body, spec).await?;
     verify_digests(auth, &parts, &received.blob)?;
     let checksums = received.checksums.clone();
@@ -116,7 +169,7 @@ pub async fn put_object(
     let lock = app.blob_lock(&digest).await;
     let inline = received.payload.publish(&digest).await?;
     let outcome = app
-        .db_write(move |db| db.put_object(&record, &blob, inline.as_deref()))
+        .db_write(move |db| db.put_object(&record, &blob, inline.as_deref(), &cond))
         .await;
     drop(lock);
     match outcome {
@@ -124,6 +177,11 @@ pub async fn put_object(
             if let Some(old) = replaced {
                 app.release_after_failure(old).await;
             }
+        }
+        Ok(PutObjectOutcome::ConditionFailed(f)) => {
+            // Another writer got there first.
+            app.release_after_failure(digest).await;
+            return Err(condition_failed(f));
         }
         Ok(PutObjectOutcome::NoSuchBucket) => {
             // Deleted while the body arrived.
