@@ -458,6 +458,14 @@ fn boto3_sigv2_bucket_level_requests() {
     t.python("presigned.py", &["sigv2_bucket_level"]);
 }
 
+/// Conditional writes, GetObjectAttributes, ListObjectVersions on an
+/// unversioned bucket, the user-metadata limit (issue 6).
+#[test]
+fn boto3_conditional_writes_attributes_and_versions() {
+    let t = Interop::start();
+    t.python("teams.py", &[]);
+}
+
 /// A presign-API upload read with boto3; a boto3 object read through the
 /// API's downloadURL.
 #[test]

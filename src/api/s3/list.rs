@@ -1,4 +1,4 @@
-//! ListObjectsV2 and ListObjects (v1): prefix, delimiter with
+//! ListObjectsV2, ListObjects (v1) and ListObjectVersions: prefix, delimiter with
 //! CommonPrefixes, max-keys, continuation-token / start-after / marker,
 //! encoding-type=url.
 //!
@@ -145,12 +145,32 @@ fn encoder(q: &Query) -> Result<impl Fn(&str) -> String, ApiError> {
     })
 }
 
-fn write_entries(x: &mut Xml, entries: &[Entry], enc: &impl Fn(&str) -> String, owner: bool) {
+/// How objects are written in a listing: `Contents`, or `Version` with the
+/// one version an unversioned bucket has (id `null`, the latest).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Contents,
+    Versions,
+}
+
+fn write_entries(
+    x: &mut Xml,
+    entries: &[Entry],
+    enc: &impl Fn(&str) -> String,
+    owner: bool,
+    shape: Shape,
+) {
+    let element = match shape {
+        Shape::Contents => "Contents",
+        Shape::Versions => "Version",
+    };
     for e in entries {
         if let Entry::Object(o) = e {
-            x.open("Contents")
-                .elem("Key", &enc(&o.key))
-                .elem("LastModified", &timestamp(o.last_modified))
+            x.open(element).elem("Key", &enc(&o.key));
+            if shape == Shape::Versions {
+                x.elem("VersionId", "null").elem("IsLatest", "true");
+            }
+            x.elem("LastModified", &timestamp(o.last_modified))
                 .elem("ETag", &format!("\"{}\"", o.etag))
                 .elem("Size", &o.size.to_string())
                 .elem("StorageClass", "STANDARD");
@@ -160,7 +180,7 @@ fn write_entries(x: &mut Xml, entries: &[Entry], enc: &impl Fn(&str) -> String, 
                     .elem("DisplayName", bucket::OWNER_ID)
                     .close("Owner");
             }
-            x.close("Contents");
+            x.close(element);
         }
     }
     for e in entries {
@@ -212,7 +232,13 @@ pub async fn list_v2(app: &App, bucket_name: &str, q: &Query) -> Result<Response
             );
         }
     }
-    write_entries(&mut x, &entries, &enc, q.get("fetch-owner") == Some("true"));
+    write_entries(
+        &mut x,
+        &entries,
+        &enc,
+        q.get("fetch-owner") == Some("true"),
+        Shape::Contents,
+    );
     Ok(xml_response(StatusCode::OK, x.finish("ListBucketResult")))
 }
 
@@ -236,6 +262,55 @@ pub async fn list_v1(app: &App, bucket_name: &str, q: &Query) -> Result<Response
             x.elem("NextMarker", &enc(last.key()));
         }
     }
-    write_entries(&mut x, &entries, &enc, true);
+    write_entries(&mut x, &entries, &enc, true, Shape::Contents);
     Ok(xml_response(StatusCode::OK, x.finish("ListBucketResult")))
+}
+
+/// ListObjectVersions on an unversioned bucket: every object once, as its
+/// only version, with version id `null` — what S3 returns for a bucket that
+/// never had versioning.
+pub async fn list_versions(
+    app: &App,
+    bucket_name: &str,
+    q: &Query,
+) -> Result<Response<Body>, ApiError> {
+    bucket::require(app, bucket_name).await?;
+    let prefix = q.get("prefix").unwrap_or("");
+    let delimiter = q.get("delimiter").filter(|d| !d.is_empty());
+    let max = max_keys(q)?;
+    let enc = encoder(q)?;
+    let key_marker = q.get("key-marker").unwrap_or("");
+    let version_marker = q.get("version-id-marker").unwrap_or("");
+    if !version_marker.is_empty() && key_marker.is_empty() {
+        return Err(ApiError::InvalidArgument(
+            "A version-id marker cannot be specified without a key marker.".into(),
+        ));
+    }
+    if !version_marker.is_empty() && version_marker != "null" {
+        return Err(ApiError::InvalidArgument(
+            "Invalid version id specified: this bucket is not versioned, its only version id \
+             is 'null'"
+                .into(),
+        ));
+    }
+    let (entries, truncated) =
+        collect(app, bucket_name, prefix, delimiter, key_marker, max).await?;
+
+    let mut x = Xml::new("ListVersionsResult");
+    x.elem("Name", bucket_name)
+        .elem("Prefix", &enc(prefix))
+        .elem("KeyMarker", &enc(key_marker))
+        .elem("VersionIdMarker", version_marker)
+        .elem("MaxKeys", &max.to_string());
+    delimiter_encoding_truncated(&mut x, delimiter, q, truncated, &enc);
+    if truncated {
+        if let Some(last) = entries.last() {
+            x.elem("NextKeyMarker", &enc(last.key()));
+            if matches!(last, Entry::Object(_)) {
+                x.elem("NextVersionIdMarker", "null");
+            }
+        }
+    }
+    write_entries(&mut x, &entries, &enc, true, Shape::Versions);
+    Ok(xml_response(StatusCode::OK, x.finish("ListVersionsResult")))
 }

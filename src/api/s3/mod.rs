@@ -79,11 +79,13 @@ pub fn xml_response(status: StatusCode, xml: String) -> Response<Body> {
 /// handler runs: routed as a plain object or bucket request it would
 /// overwrite or delete data.
 const IMPLEMENTED_SUBRESOURCES: &[&str] = &[
+    "attributes",
     "delete",
     "location",
     "partNumber",
     "uploadId",
     "uploads",
+    "versions",
     "response-cache-control",
     "response-content-disposition",
     "response-content-encoding",
@@ -132,6 +134,7 @@ pub async fn route(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
             Method::GET if q.has("location") => bucket::get_location(app, &bucket).await,
             Method::GET if q.has("uploads") => multipart::list_uploads(app, &q, &bucket).await,
             Method::GET if q.get("list-type") == Some("2") => list::list_v2(app, &bucket, &q).await,
+            Method::GET if q.has("versions") => list::list_versions(app, &bucket, &q).await,
             Method::GET => list::list_v1(app, &bucket, &q).await,
             Method::POST if q.has("delete") => {
                 copy::delete_objects(app, &parts, body, &bucket).await
@@ -167,6 +170,9 @@ pub async fn route(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
             } else {
                 object::put_object(app, &auth, parts, body, &bucket, &key).await
             }
+        }
+        Method::GET if q.has("attributes") => {
+            object::get_attributes(app, &parts, &bucket, &key).await
         }
         Method::GET | Method::HEAD => object::get_object(app, &parts, &q, &bucket, &key).await,
         Method::DELETE => object::delete_object(app, &bucket, &key).await,
