@@ -44,6 +44,9 @@ pub struct App {
     /// reference to it is one step, deleting an unreferenced blob another,
     /// and the two must never interleave for the same content.
     blob_locks: Vec<tokio::sync::Mutex<()>>,
+    /// The `[cors]` default rule, for the JSON API and the built-in bucket
+    /// (empty: no origin allowed).
+    pub default_cors: Vec<crate::api::s3::cors::CorsRule>,
     /// The HTTPS acceptor when `tls_cert`/`tls_key` are set.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Presign requests per token name (`[limits] presign_per_token_per_sec`).
@@ -159,6 +162,18 @@ impl App {
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
             tls,
+            default_cors: config
+                .cors
+                .iter()
+                .map(|c| crate::api::s3::cors::CorsRule {
+                    id: Some("config.toml [cors]".into()),
+                    allowed_origins: c.allowed_origins.clone(),
+                    allowed_methods: c.allowed_methods.clone(),
+                    allowed_headers: c.allowed_headers.clone(),
+                    expose_headers: c.expose_headers.clone(),
+                    max_age_seconds: Some(c.max_age_secs),
+                })
+                .collect(),
             presign_throttle: Throttle::new(
                 config.limits.presign_per_token_per_sec,
                 config.limits.presign_per_token_per_sec.saturating_mul(2),

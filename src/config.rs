@@ -64,6 +64,18 @@ struct FileConfig {
     storage: FileStorage,
     #[serde(default)]
     limits: FileLimits,
+    #[serde(default)]
+    cors: FileCors,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCors {
+    allowed_origins: Option<Vec<String>>,
+    allowed_methods: Option<Vec<String>>,
+    allowed_headers: Option<Vec<String>>,
+    expose_headers: Option<Vec<String>>,
+    max_age_secs: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -126,6 +138,20 @@ pub struct Config {
     pub upload: UploadConfig,
     pub storage: StorageConfig,
     pub limits: LimitsConfig,
+    /// The default CORS rule (`[cors]`), for the JSON API and the built-in
+    /// bucket while it has no configuration of its own; `None` when no
+    /// origin is allowed.
+    pub cors: Option<CorsDefault>,
+}
+
+/// `[cors]`: which web origins may call the gateway from a browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsDefault {
+    pub allowed_origins: Vec<String>,
+    pub allowed_methods: Vec<String>,
+    pub allowed_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age_secs: u32,
 }
 
 /// Bounds on what one client can hold or ask of the gateway, so that a
@@ -497,6 +523,7 @@ impl Config {
         }
         let fsync = parse_bool("storage.fsync", &env, file.storage.fsync)?.unwrap_or(true);
         let limits = resolve_limits(&file.limits, &env)?;
+        let cors = resolve_cors(file.cors)?;
         let reserve_bytes = parse_u64("storage.reserve_bytes", &env, file.storage.reserve_bytes)?
             .unwrap_or(DEFAULT_RESERVE_BYTES);
         let dedupe = parse_bool("upload.dedupe", &env, file.upload.dedupe)?.unwrap_or(true);
@@ -517,6 +544,7 @@ impl Config {
                 reserve_bytes,
             },
             limits,
+            cors,
             upload: UploadConfig {
                 max_size,
                 presign_expiry_secs,
@@ -555,6 +583,40 @@ fn parse_file(text: &str) -> Result<FileConfig, String> {
             format!("`{path}`: {}{at}", inner.message())
         }
     })
+}
+
+fn resolve_cors(file: FileCors) -> Result<Option<CorsDefault>, ConfigError> {
+    let origins = file.allowed_origins.unwrap_or_default();
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    if let Some(o) = origins.iter().find(|o| o.matches('*').count() > 1) {
+        return Err(invalid(
+            "cors.allowed_origins",
+            format!("'{o}' has more than one '*' wildcard"),
+        ));
+    }
+    let methods = file
+        .allowed_methods
+        .unwrap_or_else(|| ["GET", "PUT", "POST", "HEAD"].map(String::from).to_vec());
+    if let Some(m) = methods
+        .iter()
+        .find(|m| !["GET", "PUT", "POST", "HEAD", "DELETE"].contains(&m.as_str()))
+    {
+        return Err(invalid(
+            "cors.allowed_methods",
+            format!("'{m}' is not one of GET, PUT, POST, HEAD, DELETE"),
+        ));
+    }
+    Ok(Some(CorsDefault {
+        allowed_origins: origins,
+        allowed_methods: methods,
+        allowed_headers: file.allowed_headers.unwrap_or_else(|| vec!["*".into()]),
+        expose_headers: file
+            .expose_headers
+            .unwrap_or_else(|| vec!["ETag".into(), "x-amz-request-id".into()]),
+        max_age_secs: file.max_age_secs.unwrap_or(3600),
+    }))
 }
 
 fn resolve_limits(

@@ -90,6 +90,11 @@ pub enum ApiError {
     MalformedXml(String),
     #[error("{0}")]
     MetadataTooLarge(String),
+    /// A CORS preflight no rule allows.
+    #[error("{0}")]
+    CorsForbidden(String),
+    #[error("The CORS configuration does not exist")]
+    NoSuchCorsConfiguration,
     /// A client asked more often than its limit allows; it may try again
     /// after `retry_after` seconds.
     #[error("{message}")]
@@ -227,6 +232,10 @@ impl ApiError {
             ApiError::EntityTooSmall(_) => meta(S::BAD_REQUEST, "EntityTooSmall", "BadRequest"),
             ApiError::MalformedXml(_) => meta(S::BAD_REQUEST, "MalformedXML", "BadRequest"),
             ApiError::MetadataTooLarge(_) => meta(S::BAD_REQUEST, "MetadataTooLarge", "BadRequest"),
+            ApiError::CorsForbidden(_) => meta(S::FORBIDDEN, "AccessForbidden", "Forbidden"),
+            ApiError::NoSuchCorsConfiguration => {
+                meta(S::NOT_FOUND, "NoSuchCORSConfiguration", "NotFound")
+            }
             ApiError::TooManyRequests { .. } => {
                 meta(S::TOO_MANY_REQUESTS, "SlowDown", "TooManyRequests")
             }

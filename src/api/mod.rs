@@ -68,7 +68,25 @@ pub async fn handle(app: &App, req: Request<Incoming>, request_id: &str) -> Resp
             };
         }
     }
-    let resp = if is_api {
+    if method == Method::OPTIONS {
+        // A browser's preflight: answered from CORS rules, before (and
+        // without) authentication, as S3 does.
+        let answer = match cors_rules(app, is_api, &path).await {
+            Ok(rules) => s3::cors::preflight(&rules, req.headers()),
+            Err(e) => Err(e),
+        };
+        return match answer {
+            Ok(r) => r,
+            Err(e) if is_api => e.into_json(request_id),
+            Err(e) => e.into_xml(request_id, &path),
+        };
+    }
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut resp = if is_api {
         match api_route(app, req, &method, &path).await {
             Ok(r) => r,
             Err(e) => e.into_json(request_id),
@@ -89,7 +107,30 @@ pub async fn handle(app: &App, req: Request<Incoming>, request_id: &str) -> Resp
             let _ = app.auth_failures.take(peer, std::time::Instant::now());
         }
     }
+    // A browser's actual request: the matching rule's headers let the page
+    // read the answer (errors included).
+    if let Some(origin) = origin {
+        if let Ok(rules) = cors_rules(app, is_api, &path).await {
+            s3::cors::decorate(&rules, &origin, method.as_str(), &mut resp);
+        }
+    }
     resp
+}
+
+/// The CORS rules for a request path: the `[cors]` default for the JSON
+/// API, the bucket's own (or default) rules for an S3 path.
+async fn cors_rules(
+    app: &App,
+    is_api: bool,
+    path: &str,
+) -> Result<Vec<s3::cors::CorsRule>, ApiError> {
+    if is_api {
+        return Ok(app.default_cors.clone());
+    }
+    match s3::cors::bucket_of(path) {
+        Some(bucket) => s3::cors::rules_for(app, bucket).await,
+        None => Ok(Vec::new()),
+    }
 }
 
 async fn api_route(

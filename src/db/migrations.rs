@@ -123,6 +123,9 @@ const MIGRATIONS: &[&str] = &[
     // size is marked (why, and when) rather than silently served as an
     // error; `stowage verify` and the log report it. NULL: not known bad.
     "ALTER TABLE blobs ADD COLUMN damaged TEXT;",
+    // 9: a bucket's CORS configuration (PutBucketCors), as JSON rules;
+    // NULL: none of its own.
+    "ALTER TABLE buckets ADD COLUMN cors TEXT;",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -429,6 +429,12 @@ pub trait Index: Send + Sync + 'static {
     fn create_bucket(&self, name: &str, now: i64) -> Result<bool, DbError>;
     fn bucket_exists(&self, name: &str) -> Result<bool, DbError>;
     fn list_buckets(&self) -> Result<Vec<BucketRecord>, DbError>;
+    /// Sets (Some) or removes (None) a bucket's CORS configuration, kept as
+    /// an opaque text; false if there is no such bucket.
+    fn set_bucket_cors(&self, name: &str, cors: Option<&str>) -> Result<bool, DbError>;
+    /// A bucket's CORS configuration: `None` if no such bucket, `Some(None)`
+    /// if it has none.
+    fn bucket_cors(&self, name: &str) -> Result<Option<Option<String>>, DbError>;
     fn delete_bucket(&self, name: &str) -> Result<DeleteBucketOutcome, DbError>;
 
     /// Records the blob and points `bucket/key` at it, in one transaction.

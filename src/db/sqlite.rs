@@ -1257,6 +1257,25 @@ impl Index for SqliteIndex {
         })
     }
 
+    fn set_bucket_cors(&self, name: &str, cors: Option<&str>) -> Result<bool, DbError> {
+        self.write(|tx| {
+            Ok(tx.cached_exec(
+                "UPDATE buckets SET cors = ?2 WHERE name = ?1",
+                params![name, cors],
+            )? > 0)
+        })
+    }
+
+    fn bucket_cors(&self, name: &str) -> Result<Option<Option<String>>, DbError> {
+        self.read(|conn| {
+            Ok(conn
+                .cached_row("SELECT cors FROM buckets WHERE name = ?1", [name], |r| {
+                    r.get::<_, Option<String>>(0)
+                })
+                .optional()?)
+        })
+    }
+
     fn list_buckets(&self) -> Result<Vec<BucketRecord>, DbError> {
         self.read(|conn| {
             let mut stmt =

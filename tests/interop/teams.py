@@ -6,7 +6,8 @@
                 StorageClass, ObjectSize
   versions      ListObjectVersions on an unversioned bucket: every object
                 once, VersionId 'null', IsLatest; paginated
-  metadata      unicode user metadata kept; over 2 KB refused
+  metadata      user metadata kept; over 2 KB refused
+  cors          Put/Get/DeleteBucketCors, preflights from the rules
 
 Usage: teams.py ENDPOINT [section ...]  (default: all)
 """
@@ -151,7 +152,63 @@ def metadata(s3):
     expect_error(lambda: s3.head_object(Bucket=b, Key="big"), "404", 404, "refused object")
 
 
+def cors(s3):
+    step("bucket CORS configuration")
+    b = new_bucket(s3, "cors")
+    expect_error(lambda: s3.get_bucket_cors(Bucket=b), "NoSuchCORSConfiguration", 404, "no CORS yet")
+    rules = [
+        {
+            "ID": "web",
+            "AllowedOrigins": ["https://*.field.app"],
+            "AllowedMethods": ["GET", "PUT"],
+            "AllowedHeaders": ["content-type", "x-amz-*"],
+            "ExposeHeaders": ["ETag"],
+            "MaxAgeSeconds": 300,
+        }
+    ]
+    s3.put_bucket_cors(Bucket=b, CORSConfiguration={"CORSRules": rules})
+    got = s3.get_bucket_cors(Bucket=b)["CORSRules"]
+    eq(got, rules, "CORS rules read back")
+    url = s3.meta.endpoint_url + f"/{b}/some/key"
+    import http.client
+    from urllib.parse import urlsplit
+
+    u = urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port)
+    conn.request(
+        "OPTIONS",
+        u.path,
+        headers={
+            "Origin": "https://a.field.app",
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": "Content-Type, X-Amz-Date",
+        },
+    )
+    r = conn.getresponse()
+    r.read()
+    eq(r.status, 200, "preflight status")
+    eq(r.getheader("Access-Control-Allow-Origin"), "https://a.field.app", "Allow-Origin")
+    eq(r.getheader("Access-Control-Max-Age"), "300", "Max-Age")
+    conn.request("OPTIONS", u.path, headers={"Origin": "https://a.field.app", "Access-Control-Request-Method": "DELETE"})
+    r = conn.getresponse()
+    r.read()
+    eq(r.status, 403, "preflight of a method no rule allows")
+    expect_error(
+        lambda: s3.put_bucket_cors(
+            Bucket=b,
+            CORSConfiguration={"CORSRules": [{"AllowedOrigins": ["*"], "AllowedMethods": ["PATCH"]}]},
+        ),
+        "InvalidRequest",
+        400,
+        "unsupported method in a rule",
+    )
+    eq(s3.get_bucket_cors(Bucket=b)["CORSRules"], rules, "rules after a refused put")
+    s3.delete_bucket_cors(Bucket=b)
+    expect_error(lambda: s3.get_bucket_cors(Bucket=b), "NoSuchCORSConfiguration", 404, "deleted CORS")
+
+
 SECTIONS = {
+    "cors": cors,
     "conditional": conditional,
     "attributes": attributes,
     "versions": versions,

@@ -428,6 +428,26 @@ impl From<Result<ureq::Response, ureq::Error>> for Resp {
     }
 }
 
+/// curl PUT of `bytes` to `url`; returns (status, body).
+pub fn curl_put(url: &str, content_type: &str, bytes: &[u8]) -> (u16, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.bin");
+    std::fs::write(&path, bytes).unwrap();
+    // curl, because it reads an early answer while still sending.
+    let out = Command::new("curl")
+        .args(["-sS", "-X", "PUT", "-H"])
+        .arg(format!("Content-Type: {content_type}"))
+        .arg("--upload-file")
+        .arg(&path)
+        .arg(url)
+        .args(["-w", "\n%{http_code}"])
+        .output()
+        .expect("curl runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, status) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
+    (status.trim().parse().unwrap_or(0), body.to_string())
+}
+
 /// PUTs `body` to a URL with a Content-Type, the way a client would.
 pub fn put(url: &str, content_type: &str, body: &[u8]) -> Resp {
     Resp::from(

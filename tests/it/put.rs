@@ -802,26 +802,6 @@ fn a_percent_encoded_id_names_the_same_object() {
     assert_eq!(s.status_of(&f.id), "uploaded");
 }
 
-/// curl PUT of `bytes` to `url`; returns (status, body).
-fn curl_put(url: &str, content_type: &str, bytes: &[u8]) -> (u16, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("f.bin");
-    std::fs::write(&path, bytes).unwrap();
-    // curl, because it reads an early answer while still sending.
-    let out = Command::new("curl")
-        .args(["-sS", "-X", "PUT", "-H"])
-        .arg(format!("Content-Type: {content_type}"))
-        .arg("--upload-file")
-        .arg(&path)
-        .arg(url)
-        .args(["-w", "\n%{http_code}"])
-        .output()
-        .expect("curl runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, status) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
-    (status.trim().parse().unwrap_or(0), body.to_string())
-}
-
 /// Deletes the row of `id` behind the server's back, as a crash would lose
 /// a presign that was answered before its commit was durable.
 fn lose_row(s: &TestServer, id: &str) {

@@ -339,9 +339,13 @@ fn many_clients_for_a_while_lose_nothing_and_leak_nothing() {
         tally.bytes_up.load(Ordering::Relaxed) / 1_000_000,
         tally.aborts.load(Ordering::Relaxed),
     );
+    // The floor moves with what the clients happen to be doing (up to a
+    // connection, a temp file and a blob per client); a leak grows past it.
+    // The strict check is the idle one below.
+    let slack = (clients / 2).max(16);
     assert!(
-        fds_last <= fds_first + 16,
-        "open fds grew under load: {fds_first} → {fds_last}"
+        fds_last <= fds_first + slack,
+        "open fds grew under load: {fds_first} → {fds_last} (slack {slack})"
     );
     assert!(
         idle_fds_after <= idle_fds_before + 4,

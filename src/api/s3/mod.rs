@@ -10,6 +10,7 @@
 pub mod auth;
 mod bucket;
 pub(crate) mod copy;
+pub mod cors;
 pub mod ingest;
 mod list;
 mod multipart;
@@ -80,6 +81,7 @@ pub fn xml_response(status: StatusCode, xml: String) -> Response<Body> {
 /// overwrite or delete data.
 const IMPLEMENTED_SUBRESOURCES: &[&str] = &[
     "attributes",
+    "cors",
     "delete",
     "location",
     "partNumber",
@@ -128,6 +130,9 @@ pub async fn route(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
     }
     if key.is_empty() {
         return match method {
+            Method::PUT if q.has("cors") => cors::put(app, &parts, body, &bucket).await,
+            Method::GET if q.has("cors") => cors::get(app, &bucket).await,
+            Method::DELETE if q.has("cors") => cors::delete(app, &bucket).await,
             Method::PUT => bucket::create_bucket(app, &bucket).await,
             Method::HEAD => bucket::head_bucket(app, &bucket).await,
             Method::DELETE => bucket::delete_bucket(app, &bucket).await,
