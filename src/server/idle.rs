@@ -17,10 +17,18 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+/// How long a closing connection keeps reading (and dropping) what the
+/// client still sends, and how much of it at most (see `poll_shutdown`).
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_MAX: u64 = 64 << 20;
+
 /// A socket with an idle timeout.
 pub struct IdleIo<T> {
     inner: T,
     timeout: Duration,
+    /// Set once the write side is shut: the lingering close in progress
+    /// (its deadline, bytes dropped so far).
+    lingering: Option<(Pin<Box<Sleep>>, u64)>,
     /// When a pending operation gives up.
     deadline: Pin<Box<Sleep>>,
     /// Whether `deadline` is running: set by the first operation that has
@@ -35,6 +43,7 @@ impl<T> IdleIo<T> {
             timeout,
             deadline: Box::pin(tokio::time::sleep(timeout)),
             armed: false,
+            lingering: None,
         }
     }
 
@@ -82,7 +91,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -125,8 +134,45 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
         }
     }
 
+    /// Shuts the write side (the client sees the answer end), then reads
+    /// and drops what the client is still sending, for a moment, before the
+    /// socket closes. A server that closes with unread bytes makes the
+    /// kernel send a reset, and a client still sending a body it was
+    /// refused early (a browser, or any client without `Expect:
+    /// 100-continue`) would then see "connection reset" instead of the
+    /// error that says what to fix.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        if this.lingering.is_none() {
+            match Pin::new(&mut this.inner).poll_shutdown(cx) {
+                Poll::Ready(Ok(())) => {}
+                other => return other,
+            }
+            this.lingering = Some((Box::pin(tokio::time::sleep(LINGER)), 0));
+        }
+        let Some((deadline, dropped)) = this.lingering.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let mut scratch = [0u8; 8192];
+        loop {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => {
+                    *dropped += buf.filled().len() as u64;
+                    if *dropped > LINGER_MAX {
+                        return Poll::Ready(Ok(()));
+                    }
+                }
+                Poll::Ready(Err(_)) => return Poll::Ready(Ok(())),
+                Poll::Pending => {
+                    return match deadline.as_mut().poll(cx) {
+                        Poll::Ready(()) => Poll::Ready(Ok(())),
+                        Poll::Pending => Poll::Pending,
+                    };
+                }
+            }
+        }
     }
 }
 

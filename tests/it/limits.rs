@@ -272,3 +272,23 @@ fn repeated_auth_failures_from_one_address_are_throttled() {
     assert_eq!(server.file(&f.id).status, 404);
     assert_eq!(server.presign(&f).status, 201);
 }
+
+#[test]
+fn a_client_that_sends_its_whole_body_still_reads_an_early_refusal() {
+    // ureq sends the whole body before reading (no Expect: 100-continue),
+    // as browsers do; the refusal comes before the gateway reads any of it.
+    let server = TestServer::start();
+    let file = TestFile::new(8 << 20);
+    let url = server.presign_url(&file);
+    for _ in 0..3 {
+        let r = crate::harness::Resp::from(
+            ureq::put(&url)
+                .set("Content-Type", "text/plain")
+                .send_bytes(&file.bytes),
+        );
+        let msg = r.assert_s3_error(403, "SignatureDoesNotMatch");
+        assert!(!msg.is_empty());
+    }
+    server.assert_nothing_stored(&file);
+    assert_eq!(put(&url, "image/png", &file.bytes).status, 200);
+}
