@@ -791,15 +791,17 @@ fn unsigned_amz_headers_and_unknown_subresources_change_nothing() {
     let m = r.assert_s3_error(403, "AccessDenied");
     assert!(m.contains("x-amz-copy-source"), "{m}");
     call(&s, "GET", "/uploads/dropbox", &[]).assert_s3_error(404, "NoSuchKey");
-    // Tagging, ACLs, CORS…: not implemented, and never mistaken for a plain
-    // PUT/DELETE of the object or bucket.
+    // Tagging, ACLs, lifecycle…: not implemented, and never mistaken for a
+    // plain PUT/DELETE of the object or bucket.
     let r = Resp::from(
         ureq::put(&signed(&s, "PUT", "/uploads/mine", &[("tagging", "")]))
             .send_bytes(b"<Tagging/>"),
     );
     r.assert_s3_error(501, "NotImplemented");
     call(&s, "DELETE", "/uploads/mine", &[("tagging", "")]).assert_s3_error(501, "NotImplemented");
-    call(&s, "DELETE", "/uploads", &[("cors", "")]).assert_s3_error(501, "NotImplemented");
+    call(&s, "DELETE", "/uploads", &[("lifecycle", "")]).assert_s3_error(501, "NotImplemented");
+    // DeleteBucketCors deletes the CORS configuration, not the bucket.
+    assert_eq!(call(&s, "DELETE", "/uploads", &[("cors", "")]).status, 204);
     assert_eq!(get(&signed(&s, "GET", "/uploads/mine", &[])).2, b"my bytes");
     // versionId=null names the one version of an unversioned object.
     assert_eq!(
