@@ -104,6 +104,7 @@ struct FileS3 {
     access_key_id: Option<String>,
     secret_access_key: Option<String>,
     abandoned_multipart_secs: Option<u64>,
+    public_read: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -219,6 +220,10 @@ pub struct S3Config {
     /// Multipart uploads neither completed nor aborted this long after they
     /// began are aborted by the sweep, freeing their parts' disk space.
     pub abandoned_multipart_secs: u64,
+    /// Buckets anyone may read without signing (GET/HEAD of objects and
+    /// listings), for sites that serve files to the public. Writes always
+    /// need a signature.
+    pub public_read: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -501,6 +506,10 @@ impl Config {
                 "must be greater than 0",
             ));
         }
+        let public_read = file.s3.public_read.unwrap_or_default();
+        for b in &public_read {
+            validate_bucket(b).map_err(|m| invalid("s3.public_read", m))?;
+        }
         let max_size =
             parse_u64("upload.max_size", &env, file.upload.max_size)?.unwrap_or(DEFAULT_MAX_SIZE);
         if max_size == 0 {
@@ -538,6 +547,7 @@ impl Config {
                 bucket,
                 credentials,
                 abandoned_multipart_secs,
+                public_read,
             },
             storage: StorageConfig {
                 fsync,

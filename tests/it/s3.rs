@@ -1080,3 +1080,42 @@ fn complete_multipart_honours_if_none_match() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(get(&signed(&s, "GET", path, &[])).2, b"part one");
 }
+
+#[test]
+fn a_public_read_bucket_serves_anonymous_reads_only() {
+    let s = TestServer::start_with("[s3]\npublic_read = [\"uploads\"]\n");
+    assert_eq!(
+        put_obj(&s, "/uploads/site/map.png", b"public bytes", &[]).status,
+        200
+    );
+    assert_eq!(call(&s, "PUT", "/private", &[]).status, 200);
+    assert_eq!(put_obj(&s, "/private/note", b"mine", &[]).status, 200);
+    let anon = |method: &str, path: &str| Resp::from(ureq::request(method, &s.url(path)).call());
+
+    // Reads of the public bucket need no signature: objects, HEAD, lists.
+    let r = anon("GET", "/uploads/site/map.png");
+    assert_eq!((r.status, r.body.as_str()), (200, "public bytes"));
+    assert_eq!(anon("HEAD", "/uploads/site/map.png").status, 200);
+    let list = anon("GET", "/uploads?list-type=2&prefix=site/");
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(
+        list.body.contains("<Key>site/map.png</Key>"),
+        "{}",
+        list.body
+    );
+    anon("GET", "/uploads/site/nothing").assert_s3_error(404, "NoSuchKey");
+
+    // Writes, configuration and uploads in progress still need one.
+    let r = Resp::from(ureq::put(&s.url("/uploads/site/evil")).send_bytes(b"x"));
+    r.assert_s3_error(403, "AccessDenied");
+    anon("DELETE", "/uploads/site/map.png").assert_s3_error(403, "AccessDenied");
+    anon("GET", "/uploads?uploads").assert_s3_error(403, "AccessDenied");
+    anon("GET", "/uploads?cors").assert_s3_error(403, "AccessDenied");
+    // Other buckets stay private.
+    anon("GET", "/private/note").assert_s3_error(403, "AccessDenied");
+    anon("GET", "/private?list-type=2").assert_s3_error(403, "AccessDenied");
+    assert_eq!(
+        get(&signed(&s, "GET", "/uploads/site/map.png", &[])).2,
+        b"public bytes"
+    );
+}

@@ -53,7 +53,63 @@ pub fn header_list(parts: &Parts) -> Vec<(String, String)> {
 }
 
 /// Checks the request's signature, whichever scheme it uses.
+/// Subresources an anonymous reader of a public-read bucket may not use:
+/// they read or change the bucket's configuration or uploads in progress.
+const NOT_FOR_ANONYMOUS: [&str; 9] = [
+    "acl",
+    "attributes",
+    "cors",
+    "location",
+    "policy",
+    "uploadId",
+    "uploads",
+    "versions",
+    "delete",
+];
+
+/// Whether a request carries no credentials at all (no Authorization
+/// header, no signature in the query).
+fn is_anonymous(parts: &Parts) -> bool {
+    let query = parts.uri.query().unwrap_or("");
+    let names = || {
+        query
+            .split('&')
+            .map(|kv| kv.split('=').next().unwrap_or(""))
+    };
+    parts.headers.get(header::AUTHORIZATION).is_none()
+        && !names().any(|n| {
+            n.starts_with("X-Amz-")
+                || n.starts_with("X-Stowage-")
+                || n == "AWSAccessKeyId"
+                || n == "Signature"
+        })
+}
+
+/// An unsigned read of a bucket in `[s3] public_read`, as S3 allows on a
+/// bucket with a public-read ACL: GET or HEAD of its objects and listings.
+fn public_read(app: &App, parts: &Parts) -> bool {
+    if !matches!(parts.method, http::Method::GET | http::Method::HEAD) {
+        return false;
+    }
+    let bucket = parts
+        .uri
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("");
+    let query = parts.uri.query().unwrap_or("");
+    app.config.s3.public_read.iter().any(|b| b == bucket)
+        && !query
+            .split('&')
+            .map(|kv| kv.split('=').next().unwrap_or(""))
+            .any(|n| NOT_FOR_ANONYMOUS.contains(&n))
+}
+
 pub fn authenticate(app: &App, parts: &Parts) -> Result<Authenticated, ApiError> {
+    if is_anonymous(parts) && public_read(app, parts) {
+        return Ok(Authenticated::unsigned("anonymous".into(), None));
+    }
     let query = parts.uri.query().unwrap_or("");
     let headers = header_list(parts);
     let req = RequestParts {
