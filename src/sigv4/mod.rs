@@ -39,6 +39,7 @@ pub mod error;
 pub mod header;
 pub mod http_date;
 pub mod key;
+pub mod post_policy;
 pub mod presign;
 pub mod string_to_sign;
 pub mod v2;
