@@ -90,6 +90,10 @@ pub enum ApiError {
     MalformedXml(String),
     #[error("{0}")]
     MetadataTooLarge(String),
+    #[error("{0}")]
+    MalformedPost(String),
+    #[error("{0}")]
+    InvalidPolicyDocument(String),
     /// A CORS preflight no rule allows.
     #[error("{0}")]
     CorsForbidden(String),
@@ -232,6 +236,12 @@ impl ApiError {
             ApiError::EntityTooSmall(_) => meta(S::BAD_REQUEST, "EntityTooSmall", "BadRequest"),
             ApiError::MalformedXml(_) => meta(S::BAD_REQUEST, "MalformedXML", "BadRequest"),
             ApiError::MetadataTooLarge(_) => meta(S::BAD_REQUEST, "MetadataTooLarge", "BadRequest"),
+            ApiError::MalformedPost(_) => {
+                meta(S::BAD_REQUEST, "MalformedPOSTRequest", "BadRequest")
+            }
+            ApiError::InvalidPolicyDocument(_) => {
+                meta(S::BAD_REQUEST, "InvalidPolicyDocument", "BadRequest")
+            }
             ApiError::CorsForbidden(_) => meta(S::FORBIDDEN, "AccessForbidden", "Forbidden"),
             ApiError::NoSuchCorsConfiguration => {
                 meta(S::NOT_FOUND, "NoSuchCORSConfiguration", "NotFound")

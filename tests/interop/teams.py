@@ -8,6 +8,8 @@
                 once, VersionId 'null', IsLatest; paginated
   metadata      user metadata kept; over 2 KB refused
   cors          Put/Get/DeleteBucketCors, preflights from the rules
+  post_policy   POST Object forms (SigV4 and SigV2): every condition enforced,
+                nothing stored on a failure, 201/204/303 answers
 
 Usage: teams.py ENDPOINT [section ...]  (default: all)
 """
@@ -207,7 +209,133 @@ def cors(s3):
     expect_error(lambda: s3.get_bucket_cors(Bucket=b), "NoSuchCORSConfiguration", 404, "deleted CORS")
 
 
+def post_form(url, fields, file_bytes, filename="photo.txt", file_type="text/plain"):
+    """POSTs a multipart form (fields in order, the file last) as a browser
+    would; returns (status, headers, body)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    import urllib3
+
+    parts = list(fields.items()) + [("file", (filename, file_bytes, file_type))]
+    body, content_type = urllib3.encode_multipart_formdata(parts)
+    u = urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port)
+    conn.request("POST", u.path, body=body, headers={"Content-Type": content_type})
+    r = conn.getresponse()
+    data = r.read()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, data.decode(errors="replace")
+
+
+def absent(s3, b, key, what):
+    expect_error(lambda: s3.head_object(Bucket=b, Key=key), "404", 404, what)
+
+
+def post_policy(s3):
+    step("POST Object with a SigV4 policy (generate_presigned_post)")
+    import base64
+    import hashlib
+    import hmac
+    import json
+    import os
+    import time as _time
+
+    b = new_bucket(s3, "form")
+    conditions = [
+        ["content-length-range", 1, 1000],
+        {"success_action_status": "201"},
+        ["starts-with", "$Content-Type", "text/"],
+        ["starts-with", "$x-amz-meta-site", ""],
+    ]
+    post = s3.generate_presigned_post(
+        b,
+        "uploads/${filename}",
+        Fields={"success_action_status": "201", "Content-Type": "text/plain", "x-amz-meta-site": "7"},
+        Conditions=conditions,
+        ExpiresIn=300,
+    )
+    status, headers, body = post_form(post["url"], post["fields"], b"hello form", "note.txt")
+    eq(status, 201, f"form upload: {body}")
+    check("<Key>uploads/note.txt</Key>" in body, f"PostResponse: {body}")
+    check(f'"{md5_hex(b"hello form")}"' in headers.get("etag", ""), f"ETag header: {headers}")
+    got = s3.get_object(Bucket=b, Key="uploads/note.txt")
+    eq(got["Body"].read(), b"hello form", "stored bytes")
+    eq(got["ContentType"], "text/plain", "stored Content-Type")
+    eq(got["Metadata"], {"site": "7"}, "stored metadata")
+
+    step("each policy condition, broken: refused, nothing stored")
+    cases = [
+        ("too large", dict(post["fields"]), b"x" * 1001, "EntityTooLarge", 400),
+        ("too small", dict(post["fields"]), b"", "EntityTooSmall", 400),
+        ("wrong type", {**post["fields"], "Content-Type": "image/png"}, b"data", "AccessDenied", 403),
+        ("extra field", {**post["fields"], "x-amz-meta-other": "1"}, b"data", "AccessDenied", 403),
+        ("other status", {**post["fields"], "success_action_status": "200"}, b"data", "AccessDenied", 403),
+        ("key outside prefix", {**post["fields"], "key": "elsewhere/${filename}"}, b"data", "AccessDenied", 403),
+        ("policy edited", {**post["fields"], "policy": base64.b64encode(b'{"expiration":"2099-01-01T00:00:00Z","conditions":[]}').decode()}, b"data", "SignatureDoesNotMatch", 403),
+        ("bad checksum", {**post["fields"], "x-amz-checksum-sha256": sha256_b64(b"other")}, b"data", "AccessDenied", 403),
+    ]
+    for i, (what, fields, data, code, want) in enumerate(cases):
+        name = f"case{i}.txt"
+        status, _, body = post_form(post["url"], fields, data, name)
+        eq(status, want, f"{what}: {body}")
+        check(f"<Code>{code}</Code>" in body, f"{what}: want {code}: {body}")
+        absent(s3, b, f"uploads/{name}", what)
+
+    step("a declared checksum is verified before anything is stored")
+    post = s3.generate_presigned_post(
+        b, "sum.txt", Fields={}, Conditions=[["starts-with", "$x-amz-checksum-sha256", ""]]
+    )
+    status, _, body = post_form(post["url"], {**post["fields"], "x-amz-checksum-sha256": sha256_b64(b"other")}, b"data")
+    eq(status, 400, f"wrong checksum: {body}")
+    check("<Code>BadDigest</Code>" in body, f"wrong checksum: {body}")
+    absent(s3, b, "sum.txt", "wrong checksum")
+    status, _, body = post_form(post["url"], {**post["fields"], "x-amz-checksum-sha256": sha256_b64(b"data")}, b"data")
+    eq(status, 204, f"right checksum: {body}")
+    eq(s3.get_object(Bucket=b, Key="sum.txt")["Body"].read(), b"data", "checksummed upload")
+
+    step("expired policy")
+    short = s3.generate_presigned_post(b, "late.txt", ExpiresIn=1)
+    _time.sleep(2.1)
+    status, _, body = post_form(short["url"], short["fields"], b"late")
+    eq(status, 403, f"expired: {body}")
+    check("expired" in body, f"expired: {body}")
+    absent(s3, b, "late.txt", "expired")
+
+    step("success_action_redirect")
+    redirect = "https://app.example/done"
+    post = s3.generate_presigned_post(
+        b, "r.txt", Fields={"success_action_redirect": redirect}, Conditions=[{"success_action_redirect": redirect}]
+    )
+    status, headers, body = post_form(post["url"], post["fields"], b"redirected")
+    eq(status, 303, f"redirect: {body}")
+    loc = headers.get("location", "")
+    check(loc.startswith(redirect + "?bucket=" + b) and "key=r.txt" in loc and "etag=" in loc, f"Location: {loc}")
+    eq(s3.get_object(Bucket=b, Key="r.txt")["Body"].read(), b"redirected", "redirected upload")
+
+    step("POST Object with a SigV2 policy")
+    creds = s3._request_signer._credentials
+    policy = base64.b64encode(
+        json.dumps(
+            {
+                "expiration": "2099-01-01T00:00:00.000Z",
+                "conditions": [{"bucket": b}, ["eq", "$key", "v2.txt"], ["content-length-range", 0, 100]],
+            }
+        ).encode()
+    ).decode()
+    sig = base64.b64encode(hmac.new(creds.secret_key.encode(), policy.encode(), hashlib.sha1).digest()).decode()
+    fields = {"key": "v2.txt", "AWSAccessKeyId": creds.access_key, "policy": policy, "signature": sig}
+    url = s3.meta.endpoint_url + "/" + b
+    status, _, body = post_form(url, fields, b"sigv2 form")
+    eq(status, 204, f"SigV2 form: {body}")
+    eq(s3.get_object(Bucket=b, Key="v2.txt")["Body"].read(), b"sigv2 form", "SigV2 upload")
+    bad = {**fields, "signature": base64.b64encode(os.urandom(20)).decode()}
+    status, _, body = post_form(url, {**bad, "key": "v2.txt"}, b"forged")
+    eq(status, 403, f"forged SigV2: {body}")
+    eq(s3.get_object(Bucket=b, Key="v2.txt")["Body"].read(), b"sigv2 form", "object after a forged form")
+
+
 SECTIONS = {
+    "post_policy": post_policy,
     "cors": cors,
     "conditional": conditional,
     "attributes": attributes,

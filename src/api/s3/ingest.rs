@@ -308,19 +308,6 @@ pub async fn receive(
              upload"
         )));
     }
-    let computed: Vec<(ChecksumAlgorithm, String)> = d
-        .extra
-        .into_iter()
-        .map(|c| (c.algorithm(), c.finish()))
-        .collect();
-    let value_of = |alg: ChecksumAlgorithm| {
-        computed
-            .iter()
-            .find(|(a, _)| *a == alg)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let mut verified = Vec::new();
     let mut expected = spec.header_checksums.clone();
     if let Some(alg) = spec.trailer {
         let value = trailers
@@ -334,16 +321,7 @@ pub async fn receive(
             })?;
         expected.push((alg, value.to_string()));
     }
-    for (alg, want) in expected {
-        let got = value_of(alg);
-        if got != want {
-            return Err(ApiError::BadDigest(format!(
-                "The {} you specified did not match the calculated checksum; nothing was stored.",
-                alg.name()
-            )));
-        }
-        verified.push((alg.name().to_string(), got));
-    }
+    let mut verified = check_declared(d.extra, expected)?;
     verified.dedup();
     Ok(Received {
         payload: match sink {
@@ -356,6 +334,118 @@ pub async fn receive(
             md5: Some(d.md5.finish().await?),
         },
         checksums: verified,
+    })
+}
+
+/// Compares the checksums computed over a body with those its writer
+/// declared; returns the verified ones as (S3's algorithm name, value).
+fn check_declared(
+    computed: Vec<Checksummer>,
+    expected: Vec<(ChecksumAlgorithm, String)>,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let computed: Vec<(ChecksumAlgorithm, String)> = computed
+        .into_iter()
+        .map(|c| (c.algorithm(), c.finish()))
+        .collect();
+    let mut verified = Vec::new();
+    for (alg, want) in expected {
+        let got = computed
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        if got != want {
+            return Err(ApiError::BadDigest(format!(
+                "The {} you specified did not match the calculated checksum; nothing was stored.",
+                alg.name()
+            )));
+        }
+        verified.push((alg.name().to_string(), got));
+    }
+    Ok(verified)
+}
+
+/// Streams the file of a POST form — its size known only at its end — into
+/// a new blob (kept in memory while it could still be an inline blob),
+/// computing SHA-256, MD5 and the `declared` checksums; refuses a file
+/// outside `range` (bytes, inclusive) with S3's EntityTooLarge or
+/// EntityTooSmall. Staged bytes are removed on any failure.
+pub async fn receive_stream<S, E>(
+    app: &App,
+    mut stream: S,
+    range: (u64, u64),
+    declared: Vec<(ChecksumAlgorithm, String)>,
+) -> Result<Received, ApiError>
+where
+    S: futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    use futures_util::StreamExt;
+    app.check_space(range.0)?;
+    let max = range.1.min(app.config.upload.max_size);
+    let mut sink = Sink::Memory(bytes::BytesMut::new());
+    let mut d = Digests {
+        sha: Sha256::new(),
+        md5: Md5Lane::for_length(0),
+        extra: declared.iter().map(|(a, _)| a.checksummer()).collect(),
+    };
+    let mut received: u64 = 0;
+    while let Some(piece) = stream.next().await {
+        let bytes = piece.map_err(|e| {
+            ApiError::IncompleteBody(format!(
+                "the form's file stopped after {received} bytes ({e}); nothing was stored, \
+                 retry the upload"
+            ))
+        })?;
+        received += bytes.len() as u64;
+        if received > max {
+            return Err(ApiError::EntityTooLarge(format!(
+                "Your proposed upload exceeds the maximum allowed size: at most {max} bytes \
+                 (the policy's content-length-range, or the gateway's upload.max_size); \
+                 nothing was stored."
+            )));
+        }
+        sink = match sink {
+            Sink::Memory(mut m) if (m.len() + bytes.len()) as u64 > INLINE_BLOB_MAX => {
+                let mut staged = app.store.stage().await?;
+                staged.write(&m).await?;
+                staged.write(&bytes).await?;
+                m.clear();
+                Sink::Staged(staged)
+            }
+            Sink::Memory(mut m) => {
+                m.extend_from_slice(&bytes);
+                Sink::Memory(m)
+            }
+            Sink::Staged(mut st) => {
+                st.write(&bytes).await?;
+                Sink::Staged(st)
+            }
+        };
+        if received / SPACE_CHECK_STEP != (received - bytes.len() as u64) / SPACE_CHECK_STEP {
+            app.check_space(0)?;
+        }
+        d.update(bytes).await?;
+    }
+    if received < range.0 {
+        return Err(ApiError::EntityTooSmall(format!(
+            "Your proposed upload is smaller than the minimum allowed size: {received} bytes, \
+             the policy's content-length-range asks for at least {}; nothing was stored.",
+            range.0
+        )));
+    }
+    let checksums = check_declared(d.extra, declared)?;
+    Ok(Received {
+        payload: match sink {
+            Sink::Memory(m) => Payload::Inline(m.freeze()),
+            Sink::Staged(s) => Payload::Staged(s),
+        },
+        blob: BlobInfo {
+            sha256: Digest(d.sha.finalize().into()),
+            size: received,
+            md5: Some(d.md5.finish().await?),
+        },
+        checksums,
     })
 }
 

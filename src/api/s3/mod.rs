@@ -15,6 +15,7 @@ pub mod ingest;
 mod list;
 mod multipart;
 mod object;
+mod post_object;
 mod xml;
 
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -98,6 +99,15 @@ const IMPLEMENTED_SUBRESOURCES: &[&str] = &[
 
 pub async fn route(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let (parts, body) = req.into_parts();
+    // A browser's form upload carries its authentication in the form.
+    {
+        let path = parts.uri.path().trim_start_matches('/');
+        let (b, k) = path.split_once('/').unwrap_or((path, ""));
+        if post_object::is_form_upload(&parts, k) && !b.is_empty() {
+            let bucket = b.to_string();
+            return post_object::post_object(app, &parts, body, &bucket).await;
+        }
+    }
     let auth = auth::authenticate(app, &parts)?;
     let q = Query::parse(parts.uri.query().unwrap_or(""));
     // `versionId=null` names the only version an unversioned object has.
