@@ -51,6 +51,16 @@ pub fn verify_post_signature(
     secret_for: impl Fn(&str) -> Option<String>,
     region: &str,
 ) -> Result<PostAuth, AuthError> {
+    let signed = field(fields, "x-amz-signature").is_some() || field(fields, "signature").is_some();
+    if !signed {
+        // An unsigned form is an anonymous write: refused as S3 does.
+        return Err(AuthError::AccessDenied(
+            "Anonymous uploads are not allowed: sign the form's POST policy (x-amz-signature \
+             with x-amz-credential, x-amz-algorithm and x-amz-date, or AWSAccessKeyId and \
+             signature)"
+                .into(),
+        ));
+    }
     let policy = field(fields, "policy").ok_or_else(|| {
         AuthError::InvalidArgument(
             "Bucket POST must contain a field named 'policy' (the base64 POST policy the form \

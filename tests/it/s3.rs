@@ -1119,3 +1119,49 @@ fn a_public_read_bucket_serves_anonymous_reads_only() {
         b"public bytes"
     );
 }
+
+#[test]
+fn a_form_upload_with_a_huge_field_is_refused_without_buffering_it() {
+    let s = TestServer::start();
+    let boundary = "XyZ";
+    let mut body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n")
+        .into_bytes();
+    body.extend(std::iter::repeat_n(b'k', 1 << 20));
+    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    let r = Resp::from(
+        ureq::post(&s.url("/uploads"))
+            .set(
+                "Content-Type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send_bytes(&body),
+    );
+    let msg = r.assert_s3_error(400, "MalformedPOSTRequest");
+    assert!(!msg.is_empty());
+    // And a form without a file, or unsigned, stores nothing.
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n--{boundary}--\r\n"
+    );
+    Resp::from(
+        ureq::post(&s.url("/uploads"))
+            .set(
+                "Content-Type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send_string(&body),
+    )
+    .assert_s3_error(400, "InvalidArgument");
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nbytes\r\n--{boundary}--\r\n"
+    );
+    Resp::from(
+        ureq::post(&s.url("/uploads"))
+            .set(
+                "Content-Type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send_string(&body),
+    )
+    .assert_s3_error(403, "AccessDenied");
+    call(&s, "GET", "/uploads/k", &[]).assert_s3_error(404, "NoSuchKey");
+}

@@ -68,7 +68,16 @@ pub async fn post_object(
         .and_then(|v| multer::parse_boundary(v).ok())
         .ok_or_else(|| malformed("the Content-Type has no boundary"))?;
     let stream = body.into_data_stream();
-    let mut form = multer::Multipart::new(stream, boundary);
+    // Fields are held to their limit as they are read (a huge field is
+    // refused, not buffered); the file is streamed and has none here.
+    let limits = multer::SizeLimit::new()
+        .per_field(MAX_FIELD as u64)
+        .for_field("file", u64::MAX);
+    let mut form = multer::Multipart::with_constraints(
+        stream,
+        boundary,
+        multer::Constraints::new().size_limit(limits),
+    );
 
     // The fields before the file, names lowercased (S3 matches them without
     // regard to case).
