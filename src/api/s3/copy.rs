@@ -3,10 +3,8 @@
 //! A copy is a new index row naming the same content-addressed blob: no
 //! byte is read or written, whatever the object's size.
 
-use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderMap, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::object::meta_from;
@@ -174,12 +172,7 @@ pub async fn delete_objects(
     bucket_name: &str,
 ) -> Result<Response<Body>, ApiError> {
     bucket::require(app, bucket_name).await?;
-    let xml: Bytes = Limited::new(body, MAX_DELETE_BODY)
-        .collect()
-        .await
-        .map_err(|_| ApiError::MalformedXml("the delete list is too large or incomplete".into()))?
-        .to_bytes();
-    super::ingest::verify_buffered(&parts.headers, &xml)?;
+    let xml = super::ingest::read_xml_body(parts, body, MAX_DELETE_BODY, "delete list").await?;
     let (keys, quiet) = parse_delete(&xml)?;
     let mut x = Xml::new("DeleteResult");
     for key in keys {

@@ -8,10 +8,8 @@
 //! JSON API uses that default rule too. This module decides headers only:
 //! CORS never grants access — a request still needs its signature or token.
 
-use bytes::Bytes;
 use http::request::Parts;
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 
@@ -292,12 +290,8 @@ pub async fn put(
     bucket_name: &str,
 ) -> Result<Response<Body>, ApiError> {
     bucket::require(app, bucket_name).await?;
-    let xml: Bytes = Limited::new(body, MAX_CORS_BODY)
-        .collect()
-        .await
-        .map_err(|_| ApiError::MalformedXml("the CORS configuration is too large".into()))?
-        .to_bytes();
-    super::ingest::verify_buffered(&parts.headers, &xml)?;
+    let xml =
+        super::ingest::read_xml_body(parts, body, MAX_CORS_BODY, "CORS configuration").await?;
     let rules = parse_config(&xml)?;
     let json = serde_json::to_string(&rules)
         .map_err(|e| ApiError::Internal(crate::api::Internal::Other(e.to_string())))?;

@@ -138,6 +138,15 @@ enum Sink {
     Staged(Box<dyn StagedBlob>),
 }
 
+impl Sink {
+    fn into_payload(self) -> Payload {
+        match self {
+            Sink::Memory(m) => Payload::Inline(m.freeze()),
+            Sink::Staged(s) => Payload::Staged(s),
+        }
+    }
+}
+
 /// A fully received body, staged but not yet committed.
 pub struct Received {
     pub payload: Payload,
@@ -324,10 +333,7 @@ pub async fn receive(
     let mut verified = check_declared(d.extra, expected)?;
     verified.dedup();
     Ok(Received {
-        payload: match sink {
-            Sink::Memory(m) => Payload::Inline(m.freeze()),
-            Sink::Staged(s) => Payload::Staged(s),
-        },
+        payload: sink.into_payload(),
         blob: BlobInfo {
             sha256: Digest(d.sha.finalize().into()),
             size: length,
@@ -436,10 +442,7 @@ where
     }
     let checksums = check_declared(d.extra, declared)?;
     Ok(Received {
-        payload: match sink {
-            Sink::Memory(m) => Payload::Inline(m.freeze()),
-            Sink::Staged(s) => Payload::Staged(s),
-        },
+        payload: sink.into_payload(),
         blob: BlobInfo {
             sha256: Digest(d.sha.finalize().into()),
             size: received,
@@ -447,6 +450,29 @@ where
         },
         checksums,
     })
+}
+
+/// Reads a small XML request body (at most `limit` bytes) whole and checks
+/// it against its `Content-MD5` / `x-amz-checksum-*` headers; `what` names
+/// it in the error.
+pub async fn read_xml_body(
+    parts: &http::request::Parts,
+    body: Incoming,
+    limit: usize,
+    what: &str,
+) -> Result<Bytes, ApiError> {
+    use http_body_util::{BodyExt, Limited};
+    let xml = Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|_| {
+            ApiError::MalformedXml(format!(
+                "the {what} is larger than {limit} bytes or arrived incomplete"
+            ))
+        })?
+        .to_bytes();
+    verify_buffered(&parts.headers, &xml)?;
+    Ok(xml)
 }
 
 /// Checks `Content-MD5` and `x-amz-checksum-*` headers against a small

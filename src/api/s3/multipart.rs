@@ -8,10 +8,8 @@
 //! object and forgets the parts in one transaction, so the object appears
 //! whole or not at all.
 
-use bytes::Bytes;
 use http::request::Parts;
 use http::{header, HeaderValue, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
@@ -334,12 +332,7 @@ pub async fn complete(
         Err(ApiError::NoSuchUpload) => return repeat_completion(app, q, bucket_name, key).await,
         Err(e) => return Err(e),
     };
-    let xml: Bytes = Limited::new(body, MAX_COMPLETE_BODY)
-        .collect()
-        .await
-        .map_err(|_| ApiError::MalformedXml("the part list is too large or incomplete".into()))?
-        .to_bytes();
-    ingest::verify_buffered(&parts.headers, &xml)?;
+    let xml = super::ingest::read_xml_body(parts, body, MAX_COMPLETE_BODY, "part list").await?;
     let cond = super::object::write_condition(&parts.headers)?;
     super::object::precheck_condition(app, &cond, bucket_name, key).await?;
     let wanted = parse_complete(&xml)?;

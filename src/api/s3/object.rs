@@ -166,8 +166,29 @@ pub async fn put_object(
         last_modified: app.now_unix(),
     };
     let etag = record.etag.clone();
+    store_object(app, received.payload, record, blob, cond).await?;
+    let mut r = empty(StatusCode::OK);
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{etag}\"")) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    echo_checksums(r.headers_mut(), &checksums_out);
+    Ok(r)
+}
+
+/// Publishes a received body and records it as `record`, if `cond` holds
+/// at commit; on any failure the blob is released again. The one commit of
+/// a whole object, for PutObject and form uploads.
+pub(super) async fn store_object(
+    app: &App,
+    payload: super::ingest::Payload,
+    record: ObjectRecord,
+    blob: BlobInfo,
+    cond: WriteCondition,
+) -> Result<(), ApiError> {
+    let digest = record.sha256;
+    let bucket_name = record.bucket.clone();
     let lock = app.blob_lock(&digest).await;
-    let inline = received.payload.publish(&digest).await?;
+    let inline = payload.publish(&digest).await?;
     let outcome = app
         .db_write(move |db| db.put_object(&record, &blob, inline.as_deref(), &cond))
         .await;
@@ -177,28 +198,23 @@ pub async fn put_object(
             if let Some(old) = replaced {
                 app.release_after_failure(old).await;
             }
+            Ok(())
         }
         Ok(PutObjectOutcome::ConditionFailed(f)) => {
             // Another writer got there first.
             app.release_after_failure(digest).await;
-            return Err(condition_failed(f));
+            Err(condition_failed(f))
         }
         Ok(PutObjectOutcome::NoSuchBucket) => {
             // Deleted while the body arrived.
             app.release_after_failure(digest).await;
-            return Err(bucket::no_such_bucket(bucket_name));
+            Err(bucket::no_such_bucket(&bucket_name))
         }
         Err(e) => {
             app.release_after_failure(digest).await;
-            return Err(e);
+            Err(e)
         }
     }
-    let mut r = empty(StatusCode::OK);
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{etag}\"")) {
-        r.headers_mut().insert(header::ETAG, v);
-    }
-    echo_checksums(r.headers_mut(), &checksums_out);
-    Ok(r)
 }
 
 /// Returns the checksums a write declared and the bytes matched, as S3

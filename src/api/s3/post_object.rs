@@ -15,12 +15,12 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::ingest::receive_stream;
-use super::object::{condition_failed, meta_from};
+use super::object::{meta_from, store_object};
 use super::xml::Xml;
 use super::{bucket, empty, xml_response};
 use crate::api::{full, ApiError, Body};
 use crate::app::App;
-use crate::db::{ObjectMeta, ObjectRecord, PutObjectOutcome, WriteCondition};
+use crate::db::{ObjectMeta, ObjectRecord, WriteCondition};
 use crate::sigv4::post_policy::{parse_policy, verify_post_signature, PolicyError};
 use crate::sigv4::ChecksumAlgorithm;
 
@@ -187,6 +187,7 @@ pub async fn post_object(
     let received = receive_stream(app, file, range, declared).await?;
     let digest = received.sha256();
     let blob = received.blob;
+    let payload = received.payload;
     let etag = blob.md5.map(hex::encode).unwrap_or_default();
     let record = ObjectRecord {
         bucket: bucket_name.to_string(),
@@ -205,33 +206,7 @@ pub async fn post_object(
         },
         last_modified: app.now_unix(),
     };
-    let lock = app.blob_lock(&digest).await;
-    let inline = received.payload.publish(&digest).await?;
-    let outcome = app
-        .db_write(move |db| {
-            db.put_object(&record, &blob, inline.as_deref(), &WriteCondition::Always)
-        })
-        .await;
-    drop(lock);
-    match outcome {
-        Ok(PutObjectOutcome::Stored { replaced }) => {
-            if let Some(old) = replaced {
-                app.release_after_failure(old).await;
-            }
-        }
-        Ok(PutObjectOutcome::NoSuchBucket) => {
-            app.release_after_failure(digest).await;
-            return Err(bucket::no_such_bucket(bucket_name));
-        }
-        Ok(PutObjectOutcome::ConditionFailed(f)) => {
-            app.release_after_failure(digest).await;
-            return Err(condition_failed(f));
-        }
-        Err(e) => {
-            app.release_after_failure(digest).await;
-            return Err(e);
-        }
-    }
+    store_object(app, payload, record, blob, WriteCondition::Always).await?;
     // Drain whatever follows the file (a submit button's field).
     while let Ok(Some(_)) = form.next_field().await {}
     answer(app, &fields, bucket_name, &key, &etag)
