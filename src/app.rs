@@ -212,6 +212,21 @@ impl App {
         Ok(self.store.open_range(digest, start, len).await?)
     }
 
+    /// The secret of an S3 access key: the configured pair, or a live key
+    /// made with `stowage key create`.
+    pub fn secret_for(&self, access_key_id: &str) -> Option<String> {
+        if access_key_id == self.credentials.access_key_id {
+            return Some(self.credentials.secret_access_key.clone());
+        }
+        self.index.access_key_secret(access_key_id).ok().flatten()
+    }
+
+    /// Whether a request was signed with the configured key, which may do
+    /// everything (the keys made later have what they are granted).
+    pub fn is_main_key(&self, access_key_id: &str) -> bool {
+        access_key_id == self.credentials.access_key_id
+    }
+
     /// Refuses (507) a write of `bytes` that would leave less free space
     /// than `[storage] reserve_bytes`; `bytes` = 0 checks that the reserve
     /// is intact (the mid-stream check of a body).

@@ -45,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage extra S3 access keys and what they may do.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// Check every stored blob against the index (rehash, compare both
     /// ways); exits 1 if anything is missing, corrupt, orphaned or dangling.
     /// Read-only; safe beside a running gateway.
@@ -65,6 +70,40 @@ enum Command {
         /// Data directory to copy (overrides `data_dir`).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an S3 access key; its id and secret are printed once. It can
+    /// create buckets of its own, and use others only once allowed.
+    Create {
+        /// A unique name, used to list, allow and revoke it.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// List the keys (ids and names; secrets are not shown).
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Revoke a key by name; it stops working at once.
+    Revoke {
+        name: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Let a key read (or, with --write, also write) a bucket.
+    Allow {
+        name: String,
+        bucket: String,
+        /// Also PUT, POST and DELETE objects.
+        #[arg(long)]
+        write: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
 }
 
@@ -123,6 +162,7 @@ pub fn main() -> ExitCode {
             data_dir,
         } => serve(&config, Overrides { listen, data_dir }),
         Command::Token { command } => token(command),
+        Command::Key { command } => key(command),
         Command::Verify { config, data_dir } => verify(&config, data_dir),
         Command::Backup {
             dest,
@@ -389,6 +429,88 @@ fn backup(
             report.problems.len()
         );
         Err(String::new())
+    }
+}
+
+fn key(cmd: KeyCommand) -> Result<(), String> {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    match cmd {
+        KeyCommand::Create { name, config } => {
+            if name.is_empty()
+                || name.len() > 64
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            {
+                return Err("--name must be 1-64 letters, digits, '-', '_' or '.'".into());
+            }
+            let index = open_index(&config)?;
+            let fresh = crate::config::generate_credentials();
+            let created = index
+                .create_access_key(&crate::db::AccessKey {
+                    access_key_id: fresh.access_key_id.clone(),
+                    secret: fresh.secret_access_key.clone(),
+                    name: name.clone(),
+                    created_at: now,
+                    revoked_at: None,
+                })
+                .map_err(|e| e.to_string())?;
+            if !created {
+                return Err(format!(
+                    "a key named '{name}' already exists; pick another --name"
+                ));
+            }
+            println!(
+                "Created S3 access key '{name}'. Keep the secret safe; it is not shown again:"
+            );
+            println!("access_key_id={}", fresh.access_key_id);
+            println!("secret_access_key={}", fresh.secret_access_key);
+            Ok(())
+        }
+        KeyCommand::List { config } => {
+            let index = open_index(&config)?;
+            println!("{:<24} {:<22} STATUS", "NAME", "ACCESS KEY ID");
+            for k in index.list_access_keys().map_err(|e| e.to_string())? {
+                let status = if k.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!("{:<24} {:<22} {status}", k.name, k.access_key_id);
+            }
+            Ok(())
+        }
+        KeyCommand::Revoke { name, config } => {
+            let index = open_index(&config)?;
+            if index
+                .revoke_access_key(&name, now)
+                .map_err(|e| e.to_string())?
+            {
+                println!("Revoked key '{name}'.");
+                Ok(())
+            } else {
+                Err(format!("no active key named '{name}'"))
+            }
+        }
+        KeyCommand::Allow {
+            name,
+            bucket,
+            write,
+            config,
+        } => {
+            crate::config::validate_bucket(&bucket)?;
+            let index = open_index(&config)?;
+            if index
+                .grant_bucket(&name, &bucket, write)
+                .map_err(|e| e.to_string())?
+            {
+                let what = if write { "read and write" } else { "read" };
+                println!("Key '{name}' may now {what} bucket '{bucket}'.");
+                Ok(())
+            } else {
+                Err(format!("no active key named '{name}'"))
+            }
+        }
     }
 }
 

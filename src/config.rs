@@ -748,6 +748,20 @@ struct StoredCredentials {
     secret_access_key: String,
 }
 
+/// A new random key pair, AWS-shaped: 20 uppercase alphanumerics for the
+/// id, 44 characters of secret.
+pub fn generate_credentials() -> Credentials {
+    let mut id_bytes = [0u8; 10];
+    let mut secret_bytes = [0u8; 32];
+    crate::random::fill(&mut id_bytes);
+    crate::random::fill(&mut secret_bytes);
+    use base64::Engine;
+    Credentials {
+        access_key_id: format!("STW{}", hex::encode_upper(&id_bytes[..]))[..20].to_string(),
+        secret_access_key: base64::engine::general_purpose::STANDARD.encode(secret_bytes),
+    }
+}
+
 fn load_or_create_credentials(data_dir: &Path) -> Result<Credentials, ConfigError> {
     let path = data_dir.join(CREDENTIALS_FILE);
     let err = |message: String| ConfigError::Credentials {
@@ -787,17 +801,10 @@ fn load_or_create_credentials(data_dir: &Path) -> Result<Credentials, ConfigErro
         Err(e) => return Err(err(e.to_string())),
     }
     std::fs::create_dir_all(data_dir).map_err(|e| err(e.to_string()))?;
-    let mut id_bytes = [0u8; 10];
-    let mut secret_bytes = [0u8; 32];
-    crate::random::fill(&mut id_bytes);
-    crate::random::fill(&mut secret_bytes);
-    // AWS-shaped: 20 uppercase alphanumerics for the id, 40+ chars of secret.
-    let access_key_id = format!("STW{}", hex::encode_upper(&id_bytes[..]))[..20].to_string();
-    use base64::Engine;
-    let secret_access_key = base64::engine::general_purpose::STANDARD.encode(secret_bytes);
+    let fresh = generate_credentials();
     let stored = StoredCredentials {
-        access_key_id,
-        secret_access_key,
+        access_key_id: fresh.access_key_id,
+        secret_access_key: fresh.secret_access_key,
     };
     let json = serde_json::to_vec_pretty(&stored).map_err(|e| err(e.to_string()))?;
     crate::store::fsutil::write_private_file(&path, &json).map_err(|e| err(e.to_string()))?;

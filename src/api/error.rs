@@ -64,6 +64,8 @@ pub enum ApiError {
     InvalidBucketName(String),
     #[error("Your previous request to create the named bucket succeeded and you already own it.")]
     BucketAlreadyOwnedByYou,
+    #[error("The requested bucket name is not available. The bucket namespace is shared by all users of this gateway; select a different name and try again.")]
+    BucketAlreadyExists,
     #[error("The bucket you tried to delete is not empty; delete its objects and abort its multipart uploads first.")]
     BucketNotEmpty,
     #[error("{0}")]
@@ -217,6 +219,7 @@ impl ApiError {
             ApiError::BucketAlreadyOwnedByYou => {
                 meta(S::CONFLICT, "BucketAlreadyOwnedByYou", "Conflict")
             }
+            ApiError::BucketAlreadyExists => meta(S::CONFLICT, "BucketAlreadyExists", "Conflict"),
             ApiError::BucketNotEmpty => meta(S::CONFLICT, "BucketNotEmpty", "Conflict"),
             ApiError::InvalidRange(_) => {
                 meta(S::RANGE_NOT_SATISFIABLE, "InvalidRange", "BadRequest")

@@ -126,6 +126,24 @@ const MIGRATIONS: &[&str] = &[
     // 9: a bucket's CORS configuration (PutBucketCors), as JSON rules;
     // NULL: none of its own.
     "ALTER TABLE buckets ADD COLUMN cors TEXT;",
+    // 10: several S3 access keys. Each key beside the configured one has a
+    // name and a secret (kept, since SigV4 needs it to check a signature);
+    // a bucket belongs to the key that created it (NULL: the configured
+    // key), and the operator grants other keys read or write on it.
+    "CREATE TABLE access_keys (
+        access_key_id TEXT PRIMARY KEY,
+        secret        TEXT NOT NULL,
+        name          TEXT NOT NULL UNIQUE,
+        created_at    INTEGER NOT NULL,
+        revoked_at    INTEGER
+     );
+     CREATE TABLE bucket_grants (
+        access_key_id TEXT NOT NULL,
+        bucket        TEXT NOT NULL,
+        can_write     INTEGER NOT NULL,
+        PRIMARY KEY (access_key_id, bucket)
+     ) WITHOUT ROWID;
+     ALTER TABLE buckets ADD COLUMN owner TEXT;",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;

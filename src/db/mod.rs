@@ -126,6 +126,36 @@ pub struct BucketRecord {
     pub created_at: i64,
 }
 
+/// An S3 access key beside the configured one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    pub access_key_id: String,
+    pub secret: String,
+    /// The operator's name for it (unique), used by the CLI.
+    pub name: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// What a key may do with a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BucketAccess {
+    pub exists: bool,
+    /// The key created the bucket: everything, its settings included.
+    pub owner: bool,
+    pub read: bool,
+    pub write: bool,
+}
+
+/// The answer to creating a bucket for a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateBucketOutcome {
+    Created,
+    OwnedByYou,
+    /// Another key's bucket.
+    Taken,
+}
+
 /// The answer to putting an object.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PutObjectOutcome {
@@ -573,6 +603,28 @@ pub trait Index: Send + Sync + 'static {
         before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<(i64, i64, BlobEntry)>, DbError>;
+    // ---- access keys and bucket owners ----
+    /// Adds a key; false if its name is taken.
+    fn create_access_key(&self, key: &AccessKey) -> Result<bool, DbError>;
+    fn list_access_keys(&self) -> Result<Vec<AccessKey>, DbError>;
+    /// Revokes a key by name; false if no live key has that name.
+    fn revoke_access_key(&self, name: &str, now: i64) -> Result<bool, DbError>;
+    /// The secret of a live key, looked up on the calling thread.
+    fn access_key_secret(&self, access_key_id: &str) -> Result<Option<String>, DbError>;
+    /// Grants the key named `name` read (and `write`) on `bucket`; false if
+    /// there is no such live key.
+    fn grant_bucket(&self, name: &str, bucket: &str, write: bool) -> Result<bool, DbError>;
+    /// What `access_key_id` may do with `bucket`.
+    fn bucket_access(&self, access_key_id: &str, bucket: &str) -> Result<BucketAccess, DbError>;
+    /// Creates a bucket owned by `owner` (`None`: the configured key).
+    fn create_bucket_for(
+        &self,
+        name: &str,
+        owner: Option<&str>,
+        now: i64,
+    ) -> Result<CreateBucketOutcome, DbError>;
+    /// The buckets `access_key_id` owns or was granted.
+    fn buckets_of(&self, access_key_id: &str) -> Result<Vec<BucketRecord>, DbError>;
     /// Marks a blob whose bytes were found missing or damaged (`why` says
     /// how, for the operator).
     fn mark_damaged(&self, sha256: &Digest, why: &str) -> Result<(), DbError>;

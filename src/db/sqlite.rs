@@ -39,11 +39,11 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use uuid::Uuid;
 
 use super::{
-    migrations, BlobClaim, BlobEntry, BlobInfo, BucketRecord, CompleteMultipartOutcome,
-    CompleteOutcome, ConditionFailure, Dangling, DbError, Declared, DeleteBucketOutcome, Delivery,
-    FileRecord, Index, InlineBytes, MarkOutcome, MultipartUpload, ObjectMeta, ObjectRecord,
-    PartRecord, PresignOutcome, PutObjectOutcome, PutPartOutcome, Status, TokenRecord,
-    WriteCondition, WriteJob,
+    migrations, AccessKey, BlobClaim, BlobEntry, BlobInfo, BucketAccess, BucketRecord,
+    CompleteMultipartOutcome, CompleteOutcome, ConditionFailure, CreateBucketOutcome, Dangling,
+    DbError, Declared, DeleteBucketOutcome, Delivery, FileRecord, Index, InlineBytes, MarkOutcome,
+    MultipartUpload, ObjectMeta, ObjectRecord, PartRecord, PresignOutcome, PutObjectOutcome,
+    PutPartOutcome, Status, TokenRecord, WriteCondition, WriteJob,
 };
 use crate::store::Digest;
 
@@ -1757,6 +1757,154 @@ impl Index for SqliteIndex {
                 out.push((rowid, created, entry?));
             }
             Ok(out)
+        })
+    }
+
+    fn create_access_key(&self, key: &AccessKey) -> Result<bool, DbError> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "INSERT OR IGNORE INTO access_keys (access_key_id, secret, name, created_at) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![key.access_key_id, key.secret, key.name, key.created_at],
+            )? > 0)
+        })
+    }
+
+    fn list_access_keys(&self) -> Result<Vec<AccessKey>, DbError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT access_key_id, secret, name, created_at, revoked_at FROM access_keys \
+                 ORDER BY name",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(AccessKey {
+                    access_key_id: r.get(0)?,
+                    secret: r.get(1)?,
+                    name: r.get(2)?,
+                    created_at: r.get(3)?,
+                    revoked_at: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn revoke_access_key(&self, name: &str, now: i64) -> Result<bool, DbError> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE access_keys SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+                params![name, now],
+            )? > 0)
+        })
+    }
+
+    fn access_key_secret(&self, access_key_id: &str) -> Result<Option<String>, DbError> {
+        // A key's secret is settings, not data a reply calls stored.
+        self.read_without_wait(|conn| {
+            Ok(conn
+                .cached_row(
+                    "SELECT secret FROM access_keys WHERE access_key_id = ?1 \
+                     AND revoked_at IS NULL",
+                    [access_key_id],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+    }
+
+    fn grant_bucket(&self, name: &str, bucket: &str, write: bool) -> Result<bool, DbError> {
+        self.write(|tx| {
+            let id: Option<String> = tx
+                .cached_row(
+                    "SELECT access_key_id FROM access_keys WHERE name = ?1 AND revoked_at IS NULL",
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(id) = id else { return Ok(false) };
+            tx.execute(
+                "INSERT OR REPLACE INTO bucket_grants (access_key_id, bucket, can_write) \
+                 VALUES (?1, ?2, ?3)",
+                params![id, bucket, write],
+            )?;
+            Ok(true)
+        })
+    }
+
+    fn bucket_access(&self, access_key_id: &str, bucket: &str) -> Result<BucketAccess, DbError> {
+        self.read_without_wait(|conn| {
+            let owner: Option<Option<String>> = conn
+                .cached_row("SELECT owner FROM buckets WHERE name = ?1", [bucket], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let Some(owner) = owner else {
+                return Ok(BucketAccess::default());
+            };
+            if owner.as_deref() == Some(access_key_id) {
+                return Ok(BucketAccess {
+                    exists: true,
+                    owner: true,
+                    read: true,
+                    write: true,
+                });
+            }
+            let grant: Option<bool> = conn
+                .cached_row(
+                    "SELECT can_write FROM bucket_grants WHERE access_key_id = ?1 AND bucket = ?2",
+                    params![access_key_id, bucket],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(BucketAccess {
+                exists: true,
+                owner: false,
+                read: grant.is_some(),
+                write: grant == Some(true),
+            })
+        })
+    }
+
+    fn create_bucket_for(
+        &self,
+        name: &str,
+        owner: Option<&str>,
+        now: i64,
+    ) -> Result<CreateBucketOutcome, DbError> {
+        self.write(|tx| {
+            let existing: Option<Option<String>> = tx
+                .cached_row("SELECT owner FROM buckets WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            match existing {
+                Some(o) if o.as_deref() == owner => Ok(CreateBucketOutcome::OwnedByYou),
+                Some(_) => Ok(CreateBucketOutcome::Taken),
+                None => {
+                    tx.execute(
+                        "INSERT INTO buckets (name, created_at, owner) VALUES (?1, ?2, ?3)",
+                        params![name, now, owner],
+                    )?;
+                    Ok(CreateBucketOutcome::Created)
+                }
+            }
+        })
+    }
+
+    fn buckets_of(&self, access_key_id: &str) -> Result<Vec<BucketRecord>, DbError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT name, created_at FROM buckets WHERE owner = ?1 \
+                 OR name IN (SELECT bucket FROM bucket_grants WHERE access_key_id = ?1) \
+                 ORDER BY name",
+            )?;
+            let rows = stmt.query_map([access_key_id], |r| {
+                Ok(BucketRecord {
+                    name: r.get(0)?,
+                    created_at: r.get(1)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
     }
 

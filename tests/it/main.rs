@@ -11,6 +11,7 @@ mod download;
 mod harness;
 mod hostile;
 mod interop;
+mod keys;
 mod limits;
 mod maintenance;
 mod memory;

@@ -106,9 +106,72 @@ fn public_read(app: &App, parts: &Parts) -> bool {
             .any(|n| NOT_FOR_ANONYMOUS.contains(&n))
 }
 
+/// Whether the key that signed a request may do it: the configured key may
+/// do everything; another key only what its buckets and grants allow.
+/// Creating a bucket and listing buckets are open to every key (the list
+/// shows only its own); a bucket's settings and deletion are its owner's.
+pub async fn authorize(
+    app: &App,
+    auth: &Authenticated,
+    parts: &Parts,
+    bucket: &str,
+    key: &str,
+    q: &super::Query,
+) -> Result<(), ApiError> {
+    let who = auth.access_key_id.as_str();
+    if app.is_main_key(who) || who == ANONYMOUS || bucket.is_empty() {
+        return Ok(());
+    }
+    let method = &parts.method;
+    let settings = q.has("cors") || q.has("acl") || q.has("policy");
+    if key.is_empty() && *method == http::Method::PUT && !settings {
+        return Ok(()); // CreateBucket: the bucket becomes this key's.
+    }
+    let access = |b: String| {
+        let w = who.to_string();
+        async move { app.db(move |db| db.bucket_access(&w, &b)).await }
+    };
+    let a = access(bucket.to_string()).await?;
+    if !a.exists {
+        return Ok(()); // the handler answers NoSuchBucket
+    }
+    let (need, ok) = if key.is_empty() && (settings || *method == http::Method::DELETE) {
+        ("owner", a.owner)
+    } else if matches!(*method, http::Method::GET | http::Method::HEAD) {
+        ("read", a.read)
+    } else {
+        ("write", a.write)
+    };
+    if !ok {
+        return Err(ApiError::AccessDenied(format!(
+            "Access Denied: key {who} has no {need} permission on bucket {bucket}; the \
+             operator grants it with `stowage key allow`"
+        )));
+    }
+    // A copy reads its source: that bucket must be readable too.
+    if let Some(src) = parts
+        .headers
+        .get("x-amz-copy-source")
+        .and_then(|v| v.to_str().ok())
+    {
+        let src_bucket = src.trim_start_matches('/').split('/').next().unwrap_or("");
+        let s = access(src_bucket.to_string()).await?;
+        if s.exists && !s.read {
+            return Err(ApiError::AccessDenied(format!(
+                "Access Denied: key {who} has no read permission on the copy source's bucket \
+                 {src_bucket}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The access key id of an unsigned read of a public-read bucket.
+pub const ANONYMOUS: &str = "anonymous";
+
 pub fn authenticate(app: &App, parts: &Parts) -> Result<Authenticated, ApiError> {
     if is_anonymous(parts) && public_read(app, parts) {
-        return Ok(Authenticated::unsigned("anonymous".into(), None));
+        return Ok(Authenticated::unsigned(ANONYMOUS.into(), None));
     }
     let query = parts.uri.query().unwrap_or("");
     let headers = header_list(parts);
@@ -118,9 +181,7 @@ pub fn authenticate(app: &App, parts: &Parts) -> Result<Authenticated, ApiError>
         raw_query: query,
         headers: &headers,
     };
-    let creds = &app.credentials;
-    let secret_for =
-        |key: &str| (key == creds.access_key_id).then(|| creds.secret_access_key.clone());
+    let secret_for = |key: &str| app.secret_for(key);
     let params = VerifyParams {
         region: &app.config.s3.region,
         service: "s3",

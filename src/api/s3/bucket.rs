@@ -8,13 +8,20 @@ use super::{empty, xml_response};
 use crate::api::{ApiError, Body};
 use crate::app::App;
 use crate::config::validate_bucket;
-use crate::db::DeleteBucketOutcome;
+use crate::db::{CreateBucketOutcome, DeleteBucketOutcome};
 
 /// The owner every bucket reports: one gateway, one owner (for now).
 pub const OWNER_ID: &str = "stowage";
 
-pub async fn list_buckets(app: &App) -> Result<Response<Body>, ApiError> {
-    let buckets = app.db(|db| db.list_buckets()).await?;
+/// ListBuckets: every bucket for the configured key; for another key, the
+/// buckets it owns or was granted.
+pub async fn list_buckets(app: &App, who: &str) -> Result<Response<Body>, ApiError> {
+    let buckets = if app.is_main_key(who) {
+        app.db(|db| db.list_buckets()).await?
+    } else {
+        let w = who.to_string();
+        app.db(move |db| db.buckets_of(&w)).await?
+    };
     let mut x = Xml::new("ListAllMyBucketsResult");
     x.open("Owner")
         .elem("ID", OWNER_ID)
@@ -34,12 +41,19 @@ pub async fn list_buckets(app: &App) -> Result<Response<Body>, ApiError> {
     ))
 }
 
-pub async fn create_bucket(app: &App, bucket: &str) -> Result<Response<Body>, ApiError> {
+/// CreateBucket: the bucket belongs to the key that made it.
+pub async fn create_bucket(app: &App, bucket: &str, who: &str) -> Result<Response<Body>, ApiError> {
     validate_bucket(bucket).map_err(ApiError::InvalidBucketName)?;
     let now = app.now_unix();
     let name = bucket.to_string();
-    if !app.db(move |db| db.create_bucket(&name, now)).await? {
-        return Err(ApiError::BucketAlreadyOwnedByYou);
+    let owner = (!app.is_main_key(who)).then(|| who.to_string());
+    match app
+        .db(move |db| db.create_bucket_for(&name, owner.as_deref(), now))
+        .await?
+    {
+        CreateBucketOutcome::Created => {}
+        CreateBucketOutcome::OwnedByYou => return Err(ApiError::BucketAlreadyOwnedByYou),
+        CreateBucketOutcome::Taken => return Err(ApiError::BucketAlreadyExists),
     }
     let mut r = empty(StatusCode::OK);
     if let Ok(v) = http::HeaderValue::from_str(&format!("/{bucket}")) {

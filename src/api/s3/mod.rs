@@ -131,10 +131,11 @@ pub async fn route(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
         return Err(ApiError::KeyTooLong);
     }
     let method = parts.method.clone();
+    auth::authorize(app, &auth, &parts, &bucket, &key, &q).await?;
 
     if bucket.is_empty() {
         return match method {
-            Method::GET => bucket::list_buckets(app).await,
+            Method::GET => bucket::list_buckets(app, &auth.access_key_id).await,
             _ => Err(not_supported(&method, "the service")),
         };
     }
@@ -143,7 +144,7 @@ pub async fn route(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
             Method::PUT if q.has("cors") => cors::put(app, &parts, body, &bucket).await,
             Method::GET if q.has("cors") => cors::get(app, &bucket).await,
             Method::DELETE if q.has("cors") => cors::delete(app, &bucket).await,
-            Method::PUT => bucket::create_bucket(app, &bucket).await,
+            Method::PUT => bucket::create_bucket(app, &bucket, &auth.access_key_id).await,
             Method::HEAD => bucket::head_bucket(app, &bucket).await,
             Method::DELETE => bucket::delete_bucket(app, &bucket).await,
             Method::GET if q.has("location") => bucket::get_location(app, &bucket).await,

@@ -116,12 +116,17 @@ pub async fn post_object(
     };
 
     // Who signed it, and does the form meet its policy.
-    let creds = &app.credentials;
-    let auth = verify_post_signature(
-        &fields,
-        |k| (k == creds.access_key_id).then(|| creds.secret_access_key.clone()),
-        &app.config.s3.region,
-    )?;
+    let auth = verify_post_signature(&fields, |k| app.secret_for(k), &app.config.s3.region)?;
+    if !app.is_main_key(&auth.access_key_id) {
+        let (who, b) = (auth.access_key_id.clone(), bucket_name.to_string());
+        let access = app.db(move |db| db.bucket_access(&who, &b)).await?;
+        if access.exists && !access.write {
+            return Err(ApiError::AccessDenied(format!(
+                "Access Denied: key {} has no write permission on bucket {bucket_name}",
+                auth.access_key_id
+            )));
+        }
+    }
     let policy = parse_policy(&auth.policy_b64).map_err(policy_error)?;
     let filename = file.file_name().unwrap_or("").to_string();
     let key = fields
