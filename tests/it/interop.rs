@@ -281,8 +281,14 @@ impl Interop {
     /// Runs `tests/interop/<script> <endpoint> <args…>` and asserts it
     /// exits 0, printing its output either way.
     fn python(&self, script: &str, args: &[&str]) {
+        self.python_with(script, args, &[]);
+    }
+
+    /// [`Self::python`] with extra environment variables.
+    fn python_with(&self, script: &str, args: &[&str], env: &[(&str, &str)]) {
         let started = Instant::now();
         let mut cmd = self.command(&self.python);
+        cmd.envs(env.iter().copied());
         cmd.arg(Path::new(SCRIPTS).join(script))
             .arg(&self.endpoint)
             .args(args);
@@ -459,11 +465,51 @@ fn boto3_sigv2_bucket_level_requests() {
 }
 
 /// Conditional writes, GetObjectAttributes, ListObjectVersions on an
-/// unversioned bucket, the user-metadata limit (issue 6).
+/// unversioned bucket, the user-metadata limit, CORS, POST forms (issue 6).
 #[test]
 fn boto3_conditional_writes_attributes_and_versions() {
     let t = Interop::start();
-    t.python("teams.py", &[]);
+    t.python(
+        "teams.py",
+        &[
+            "post_policy",
+            "cors",
+            "conditional",
+            "attributes",
+            "versions",
+            "metadata",
+        ],
+    );
+}
+
+/// A second access key made with `stowage key create`, used by boto3: its
+/// own bucket, nothing else until allowed.
+#[test]
+fn boto3_with_a_second_key() {
+    let t = Interop::start();
+    let out = Command::new(crate::harness::BIN)
+        .args(["key", "create", "--name", "second", "--config"])
+        .arg(t.dir.path().join("config.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let get = |p: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(p))
+            .unwrap_or_else(|| panic!("no {p}: {text}"))
+            .to_string()
+    };
+    let (id, secret) = (get("access_key_id="), get("secret_access_key="));
+    t.python_with(
+        "teams.py",
+        &["second_key"],
+        &[("STOWAGE_KEY2_ID", &id), ("STOWAGE_KEY2_SECRET", &secret)],
+    );
 }
 
 /// A presign-API upload read with boto3; a boto3 object read through the
