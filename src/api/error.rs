@@ -72,6 +72,8 @@ pub enum ApiError {
     InvalidRange(String),
     #[error("At least one of the preconditions you specified did not hold.")]
     PreconditionFailed,
+    #[error("A conflicting operation occurred: the object this conditional write was to replace was deleted while it was being uploaded. Retry the request (for multipart uploads, start a new upload).")]
+    ConditionalRequestConflict,
     #[error("The provided 'x-amz-content-sha256' header does not match what was computed; nothing was stored.")]
     XAmzContentSha256Mismatch,
     #[error("{0}")]
@@ -226,6 +228,9 @@ impl ApiError {
             }
             ApiError::PreconditionFailed => {
                 meta(S::PRECONDITION_FAILED, "PreconditionFailed", "Conflict")
+            }
+            ApiError::ConditionalRequestConflict => {
+                meta(S::CONFLICT, "ConditionalRequestConflict", "Conflict")
             }
             ApiError::XAmzContentSha256Mismatch => {
                 meta(S::BAD_REQUEST, "XAmzContentSHA256Mismatch", "BadRequest")

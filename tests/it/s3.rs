@@ -1165,3 +1165,45 @@ fn a_form_upload_with_a_huge_field_is_refused_without_buffering_it() {
     .assert_s3_error(403, "AccessDenied");
     call(&s, "GET", "/uploads/k", &[]).assert_s3_error(404, "NoSuchKey");
 }
+
+#[test]
+fn an_if_match_write_whose_object_is_deleted_meanwhile_gets_409() {
+    use std::io::{Read as _, Write as _};
+    let s = TestServer::start();
+    let path = "/uploads/contested";
+    let r = put_obj(&s, path, b"v1", &[]);
+    let etag = r.header("etag").unwrap().to_string();
+    let body = vec![7u8; 2 << 20];
+    let url = signed(&s, "PUT", path, &[]);
+    let (p, host) = split_url(&url);
+    let mut conn = std::net::TcpStream::connect(s.addr).unwrap();
+    write!(
+        conn,
+        "PUT {p} HTTP/1.1\r\nHost: {host}\r\nIf-Match: {etag}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    conn.write_all(&body[..1 << 20]).unwrap();
+    // The condition held when the body began; the object goes meanwhile.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.temps().is_empty() {
+        assert!(
+            std::time::Instant::now() < until,
+            "the upload never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(call(&s, "DELETE", path, &[]).status, 204);
+    conn.write_all(&body[1 << 20..]).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = conn.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 409"), "{answer}");
+    assert!(
+        answer.contains("<Code>ConditionalRequestConflict</Code>"),
+        "{answer}"
+    );
+    call(&s, "GET", path, &[]).assert_s3_error(404, "NoSuchKey");
+}

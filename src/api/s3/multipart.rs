@@ -431,7 +431,7 @@ pub async fn complete(
         Ok(CompleteMultipartOutcome::ConditionFailed(f)) => {
             // Another writer got there first; the upload stays open.
             app.release_after_failure(digest).await;
-            return Err(super::object::condition_failed(f));
+            return Err(super::object::condition_failed_at_commit(f));
         }
         Ok(CompleteMultipartOutcome::PartsChanged) => {
             app.release_after_failure(digest).await;

@@ -106,6 +106,17 @@ pub(super) fn condition_failed(f: ConditionFailure) -> ApiError {
     }
 }
 
+/// The answer to a write whose condition held before its body was read
+/// but not when it came to commit: another writer finished first (412), or
+/// the object it was to replace was deleted meanwhile — S3's 409
+/// ConditionalRequestConflict, after which the client retries.
+pub(super) fn condition_failed_at_commit(f: ConditionFailure) -> ApiError {
+    match f {
+        ConditionFailure::Precondition => ApiError::PreconditionFailed,
+        ConditionFailure::NoObject => ApiError::ConditionalRequestConflict,
+    }
+}
+
 /// Checks a write's condition before its body is read, so a refused write
 /// costs the client no upload; the write checks it again when it commits,
 /// where racing writers are decided.
@@ -201,9 +212,9 @@ pub(super) async fn store_object(
             Ok(())
         }
         Ok(PutObjectOutcome::ConditionFailed(f)) => {
-            // Another writer got there first.
+            // Another writer (or a delete) got there first.
             app.release_after_failure(digest).await;
-            Err(condition_failed(f))
+            Err(condition_failed_at_commit(f))
         }
         Ok(PutObjectOutcome::NoSuchBucket) => {
             // Deleted while the body arrived.
