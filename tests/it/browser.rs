@@ -24,10 +24,20 @@ fn serve_page() -> (String, TcpListener) {
 
 /// Serves `html` to every request on `listener` until the process ends.
 fn run_page(listener: TcpListener, html: String) {
+    run_pages(listener, html, String::new());
+}
+
+/// Serves `done` to requests for `/done…` and `html` to every other.
+fn run_pages(listener: TcpListener, html: String, done: String) {
     std::thread::spawn(move || {
         for mut conn in listener.incoming().flatten() {
             let mut buf = [0u8; 4096];
-            let _ = conn.read(&mut buf);
+            let n = conn.read(&mut buf).unwrap_or(0);
+            let html = if buf[..n].starts_with(b"GET /done") {
+                &done
+            } else {
+                &html
+            };
             let _ = write!(
                 conn,
                 "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
@@ -89,6 +99,12 @@ fn page(base: &str, fields: &[(String, String)], put_url: &str, put_body: &str) 
 
 /// Form fields of a SigV4 POST policy for keys under `browser/`.
 fn policy_fields(s: &TestServer) -> Vec<(String, String)> {
+    policy_fields_with(s, "browser/", ("success_action_status", "201"))
+}
+
+/// Form fields of a SigV4 POST policy for keys under `prefix`, with one
+/// more field (and its `eq` condition).
+fn policy_fields_with(s: &TestServer, prefix: &str, extra: (&str, &str)) -> Vec<(String, String)> {
     let now = time::OffsetDateTime::now_utc();
     let date = format!("{:04}{:02}{:02}", now.year(), now.month() as u8, now.day());
     let amz_date = format!("{date}T000000Z");
@@ -103,9 +119,9 @@ fn policy_fields(s: &TestServer) -> Vec<(String, String)> {
         "expiration": expiration,
         "conditions": [
             {"bucket": "uploads"},
-            ["starts-with", "$key", "browser/"],
+            ["starts-with", "$key", prefix],
             ["content-length-range", 1, 1_000_000],
-            {"success_action_status": "201"},
+            {extra.0: extra.1},
             {"x-amz-algorithm": "AWS4-HMAC-SHA256"},
             {"x-amz-credential": cred},
             {"x-amz-date": amz_date},
@@ -119,8 +135,8 @@ fn policy_fields(s: &TestServer) -> Vec<(String, String)> {
         "s3",
     );
     [
-        ("key", "browser/${filename}".to_string()),
-        ("success_action_status", "201".to_string()),
+        ("key", format!("{prefix}${{filename}}")),
+        (extra.0, extra.1.to_string()),
         ("x-amz-algorithm", "AWS4-HMAC-SHA256".to_string()),
         ("x-amz-credential", cred),
         ("x-amz-date", amz_date),
@@ -185,6 +201,52 @@ fn a_page_on_another_origin_uploads_by_form_and_by_presigned_put() {
         "pending",
         "a blocked PUT was stored"
     );
+}
+
+#[test]
+fn an_html_form_posts_a_file_and_the_browser_follows_the_redirect() {
+    let (origin, listener) = serve_page();
+    let s = TestServer::start();
+    let done = format!("{origin}/done");
+    let fields = policy_fields_with(&s, "browser-form/", ("success_action_redirect", &done));
+    let inputs: String = fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
+                v.replace('"', "&quot;")
+            )
+        })
+        .collect();
+    // A real <form> submission: the page fills the file input and submits,
+    // the browser POSTs multipart/form-data and follows the 303.
+    let html = format!(
+        r#"<html><body><div id="out">pending</div>
+<form id="f" action="{base}/uploads" method="post" enctype="multipart/form-data">{inputs}
+<input type="file" name="file"></form>
+<script>
+  const dt = new DataTransfer();
+  dt.items.add(new File(["hello from an html form"], "form.txt", {{type: "text/plain"}}));
+  document.querySelector("input[type=file]").files = dt.files;
+  document.getElementById("f").submit();
+</script></body></html>"#,
+        base = s.base
+    );
+    let done_page = r#"<html><body><div id="out"></div><script>
+  document.getElementById("out").textContent = "DONE" + location.search;
+</script></body></html>"#
+        .to_string();
+    run_pages(listener, html, done_page);
+    // The dumped DOM escapes '&'.
+    let out = chromium(&format!("{origin}/")).replace("&amp;", "&");
+    let etag = hex::encode(md5_of(b"hello from an html form"));
+    assert!(
+        out.starts_with("DONE?bucket=uploads&key=browser-form%2Fform.txt&etag="),
+        "{out}"
+    );
+    assert!(out.contains(&etag), "{out}");
+    let stored = s.blob_bytes(&hex::encode(sha256_of(b"hello from an html form")));
+    assert_eq!(stored.as_deref(), Some(&b"hello from an html form"[..]));
 }
 
 fn md5_of(b: &[u8]) -> [u8; 16] {
