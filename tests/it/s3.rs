@@ -1207,3 +1207,49 @@ fn an_if_match_write_whose_object_is_deleted_meanwhile_gets_409() {
     );
     call(&s, "GET", path, &[]).assert_s3_error(404, "NoSuchKey");
 }
+
+#[test]
+fn unicode_user_metadata_is_kept() {
+    let s = TestServer::start();
+    // Raw UTF-8 (curl sends it as is; many clients refuse to), and RFC 2047
+    // (what SDKs send for non-ASCII values): both come back as sent.
+    let raw = "Straße 7 — Ålesund ✓";
+    let encoded = "=?UTF-8?B?U3RyYcOfZQ==?=";
+    let url = signed_with(
+        &s,
+        "PUT",
+        "/uploads/unicode-meta",
+        &[],
+        &[("x-amz-meta-site", raw), ("x-amz-meta-street", encoded)],
+    );
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-X",
+            "PUT",
+            "--data-binary",
+            "x",
+            "-w",
+            "%{http_code}",
+        ])
+        .arg("-H")
+        .arg(format!("x-amz-meta-site: {raw}"))
+        .arg("-H")
+        .arg(format!("x-amz-meta-street: {encoded}"))
+        .arg(&url)
+        .output()
+        .unwrap();
+    let put = String::from_utf8_lossy(&out.stdout);
+    assert!(put.ends_with("200"), "{put}");
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-D", "-", "-o", "/dev/null"])
+        .arg(signed(&s, "GET", "/uploads/unicode-meta", &[]))
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&out.stdout);
+    assert!(head.contains(&format!("x-amz-meta-site: {raw}")), "{head}");
+    assert!(
+        head.contains(&format!("x-amz-meta-street: {encoded}")),
+        "{head}"
+    );
+}
