@@ -356,7 +356,25 @@ def second_key(s3):
     eq(s3.get_object(Bucket=mine, Key="k")["Body"].read(), b"second's", "the configured key reads it")
 
 
+def public_read(s3):
+    step("anonymous reads of a public-read bucket")
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    anon = client(config=Config(signature_version=UNSIGNED))
+    s3.put_object(Bucket="uploads", Key="public/map.png", Body=b"for everyone")
+    eq(anon.get_object(Bucket="uploads", Key="public/map.png")["Body"].read(), b"for everyone", "anonymous GET")
+    keys = [o["Key"] for o in anon.list_objects_v2(Bucket="uploads", Prefix="public/").get("Contents", [])]
+    eq(keys, ["public/map.png"], "anonymous listing")
+    expect_error(lambda: anon.put_object(Bucket="uploads", Key="public/evil", Body=b"x"), "AccessDenied", 403, "anonymous PUT")
+    expect_error(lambda: anon.delete_object(Bucket="uploads", Key="public/map.png"), "AccessDenied", 403, "anonymous DELETE")
+    private = new_bucket(s3, "private")
+    s3.put_object(Bucket=private, Key="k", Body=b"mine")
+    expect_error(lambda: anon.get_object(Bucket=private, Key="k"), "AccessDenied", 403, "anonymous GET elsewhere")
+
+
 SECTIONS = {
+    "public_read": public_read,
     "second_key": second_key,
     "post_policy": post_policy,
     "cors": cors,
@@ -369,7 +387,7 @@ SECTIONS = {
 
 def main():
     wanted = [a for a in sys.argv[1:] if not a.startswith("http")] or [
-        n for n in SECTIONS if n != "second_key"
+        n for n in SECTIONS if n not in ("second_key", "public_read")
     ]
     for name in wanted:
         check(name in SECTIONS, f"unknown section {name!r}; sections: {list(SECTIONS)}")

@@ -220,9 +220,14 @@ impl Interop {
     /// The real binary on a fresh data dir, with the generated S3 keys and
     /// the first-start API token.
     fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// [`Self::start`] with extra config (TOML).
+    fn start_with(extra: &str) -> Self {
         let python = venv_python();
         let dir = tempfile::tempdir().unwrap();
-        let served = Served::start(&write_config(dir.path(), ""));
+        let served = Served::start(&write_config(dir.path(), extra));
         let creds: serde_json::Value = serde_json::from_slice(
             &std::fs::read(dir.path().join("data").join("s3-credentials.json")).unwrap(),
         )
@@ -480,6 +485,14 @@ fn boto3_conditional_writes_attributes_and_versions() {
             "metadata",
         ],
     );
+}
+
+/// Unsigned boto3 (`signature_version=UNSIGNED`) reads a bucket listed in
+/// `[s3] public_read`, and nothing else.
+#[test]
+fn boto3_anonymous_reads_of_a_public_bucket() {
+    let t = Interop::start_with("[s3]\npublic_read = [\"uploads\"]\n");
+    t.python("teams.py", &["public_read"]);
 }
 
 /// A second access key made with `stowage key create`, used by boto3: its
