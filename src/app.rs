@@ -44,6 +44,8 @@ pub struct App {
     /// reference to it is one step, deleting an unreferenced blob another,
     /// and the two must never interleave for the same content.
     blob_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Prometheus counters (`/metrics`).
+    pub metrics: crate::metrics::Metrics,
     /// The `[cors]` default rule, for the JSON API and the built-in bucket
     /// (empty: no origin allowed).
     pub default_cors: Vec<crate::api::s3::cors::CorsRule>,
@@ -162,6 +164,7 @@ impl App {
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
             tls,
+            metrics: crate::metrics::Metrics::new(),
             default_cors: config
                 .cors
                 .iter()

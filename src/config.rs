@@ -66,6 +66,14 @@ struct FileConfig {
     limits: FileLimits,
     #[serde(default)]
     cors: FileCors,
+    #[serde(default)]
+    metrics: FileMetrics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileMetrics {
+    access: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -143,6 +151,19 @@ pub struct Config {
     /// bucket while it has no configuration of its own; `None` when no
     /// origin is allowed.
     pub cors: Option<CorsDefault>,
+    /// Who may read `GET /metrics`.
+    pub metrics: MetricsAccess,
+}
+
+/// `[metrics] access`: who may read `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsAccess {
+    /// Anyone who can reach the port (a scraper on a trusted network).
+    Open,
+    /// A bearer token with the `read` scope (the default).
+    Token,
+    /// Not served (404).
+    Off,
 }
 
 /// `[cors]`: which web origins may call the gateway from a browser.
@@ -533,6 +554,17 @@ impl Config {
         let fsync = parse_bool("storage.fsync", &env, file.storage.fsync)?.unwrap_or(true);
         let limits = resolve_limits(&file.limits, &env)?;
         let cors = resolve_cors(file.cors)?;
+        let metrics = match pick("metrics.access", file.metrics.access).as_deref() {
+            None | Some("token") => MetricsAccess::Token,
+            Some("open") => MetricsAccess::Open,
+            Some("off") => MetricsAccess::Off,
+            Some(other) => {
+                return Err(invalid(
+                    "metrics.access",
+                    format!("'{other}' is not one of token, open, off"),
+                ))
+            }
+        };
         let reserve_bytes = parse_u64("storage.reserve_bytes", &env, file.storage.reserve_bytes)?
             .unwrap_or(DEFAULT_RESERVE_BYTES);
         let dedupe = parse_bool("upload.dedupe", &env, file.upload.dedupe)?.unwrap_or(true);
@@ -555,6 +587,7 @@ impl Config {
             },
             limits,
             cors,
+            metrics,
             upload: UploadConfig {
                 max_size,
                 presign_expiry_secs,

@@ -18,6 +18,7 @@
 //!   uploads, small blobs — with migrations, group commit through its own
 //!   index and sync threads, and WAL checkpoints off the commit path.
 //! - [`tokens`]: API bearer tokens (stored only as hashes).
+//! - [`metrics`]: Prometheus counters and the `/metrics` text.
 //! - [`failpoint`]: a test-only delay inside the commit sequence.
 //! - [`ops`]: maintenance commands — `verify` (fsck) and `backup`.
 //! - [`cli`]: the `stowage` command line.
@@ -37,6 +38,7 @@ pub mod config;
 pub mod db;
 pub mod failpoint;
 pub mod headers;
+pub mod metrics;
 pub mod ops;
 pub mod random;
 pub mod server;

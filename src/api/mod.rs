@@ -11,6 +11,7 @@ mod auth;
 pub(crate) mod error;
 mod files;
 mod health;
+mod metrics;
 pub mod presigned;
 pub mod s3;
 pub mod throttle;
@@ -49,6 +50,15 @@ pub async fn handle(app: &App, req: Request<Incoming>, request_id: &str) -> Resp
     let method = req.method().clone();
     let peer = req.extensions().get::<Peer>().map(|p| p.0.to_string());
     let is_api = path.starts_with("/api/");
+    // Every refusal is counted by its code, then rendered for its surface.
+    let render = |e: ApiError| {
+        app.metrics.rejected(e.meta().s3_code);
+        if is_api {
+            e.into_json(request_id)
+        } else {
+            e.into_xml(request_id, &path)
+        }
+    };
     // A client whose recent attempts failed authentication too often waits
     // before it is heard again (guessing tokens or keys gets nowhere fast,
     // and costs us little).
@@ -61,11 +71,7 @@ pub async fn handle(app: &App, req: Request<Incoming>, request_id: &str) -> Resp
                 ),
                 retry_after,
             };
-            return if is_api {
-                e.into_json(request_id)
-            } else {
-                e.into_xml(request_id, &path)
-            };
+            return render(e);
         }
     }
     if method == Method::OPTIONS {
@@ -75,29 +81,37 @@ pub async fn handle(app: &App, req: Request<Incoming>, request_id: &str) -> Resp
             Ok(rules) => s3::cors::preflight(&rules, req.headers()),
             Err(e) => Err(e),
         };
-        return match answer {
-            Ok(r) => r,
-            Err(e) if is_api => e.into_json(request_id),
-            Err(e) => e.into_xml(request_id, &path),
-        };
+        return answer.unwrap_or_else(render);
     }
+    // `/metrics` is also the path of a bucket named "metrics": a request
+    // signed for S3 goes to the bucket, anything else to the metrics.
+    let s3_signed = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("AWS"))
+        || req
+            .uri()
+            .query()
+            .is_some_and(|q| q.contains("X-Amz-") || q.contains("AWSAccessKeyId"));
     let origin = req
         .headers()
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let mut resp = if is_api {
-        match api_route(app, req, &method, &path).await {
-            Ok(r) => r,
-            Err(e) => e.into_json(request_id),
-        }
+        api_route(app, req, &method, &path)
+            .await
+            .unwrap_or_else(render)
     } else if path == "/healthz" {
         health::healthz(app).await
+    } else if path == "/metrics" && !s3_signed {
+        metrics::serve(app, req).await.unwrap_or_else(|e| {
+            app.metrics.rejected(e.meta().s3_code);
+            e.into_json(request_id)
+        })
     } else {
-        match s3::route(app, req).await {
-            Ok(r) => r,
-            Err(e) => e.into_xml(request_id, &path),
-        }
+        s3::route(app, req).await.unwrap_or_else(render)
     };
     if matches!(
         resp.status(),

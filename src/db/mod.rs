@@ -576,6 +576,9 @@ pub trait Index: Send + Sync + 'static {
     fn revoke_token(&self, name: &str, now: i64) -> Result<bool, DbError>;
     /// Number of tokens ever created, revoked or not.
     fn token_count(&self) -> Result<u64, DbError>;
+    /// Counts for `/metrics`: (pending uploads, stored files, S3 objects,
+    /// bytes of stored blobs).
+    fn stats(&self) -> Result<(u64, u64, u64, u64), DbError>;
     /// A trivial query, for `/healthz`.
     fn check(&self) -> Result<(), DbError>;
 

@@ -1932,6 +1932,22 @@ impl Index for SqliteIndex {
         })
     }
 
+    fn stats(&self) -> Result<(u64, u64, u64, u64), DbError> {
+        self.read(|conn| {
+            Ok(conn.cached_row(
+                "SELECT (SELECT count(*) FROM files WHERE status = 'pending'), \
+                        (SELECT count(*) FROM files WHERE status <> 'pending'), \
+                        (SELECT count(*) FROM objects), \
+                        (SELECT coalesce(sum(size), 0) FROM blobs)",
+                [],
+                |r| {
+                    let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+                    Ok((n(0)?, n(1)?, n(2)?, n(3)?))
+                },
+            )?)
+        })
+    }
+
     fn check(&self) -> Result<(), DbError> {
         // A write transaction proves the database is writable, not just
         // readable (and its commit that the WAL can be synced); nothing is

@@ -222,6 +222,14 @@ async fn serve_one(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Bod
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
         .or_else(|| resp.body().size_hint().exact())
         .unwrap_or(0);
+    app.metrics.observe(
+        crate::metrics::route_of(&path),
+        method.as_str(),
+        resp.status().as_u16(),
+        bytes_in,
+        bytes_out,
+        start.elapsed().as_secs_f64(),
+    );
     tracing::info!(
         target: "stowage::access",
         request_id = %request_id,

@@ -15,6 +15,7 @@ mod keys;
 mod limits;
 mod maintenance;
 mod memory;
+mod metrics;
 mod put;
 mod recovery;
 mod s3;
