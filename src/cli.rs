@@ -39,6 +39,10 @@ enum Command {
         /// Data directory (overrides `data_dir`).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Log lines as text (default) or as one JSON object each, for log
+        /// shippers.
+        #[arg(long, env = "STOWAGE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+        log_format: String,
     },
     /// Manage API bearer tokens.
     Token {
@@ -160,7 +164,12 @@ pub fn main() -> ExitCode {
             config,
             listen,
             data_dir,
-        } => serve(&config, Overrides { listen, data_dir }),
+            log_format,
+        } => serve(
+            &config,
+            Overrides { listen, data_dir },
+            log_format == "json",
+        ),
         Command::Token { command } => token(command),
         Command::Key { command } => key(command),
         Command::Verify { config, data_dir } => verify(&config, data_dir),
@@ -180,19 +189,26 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Logs to stderr: text (colored on a terminal), or one JSON object per
+/// line with `json`. `RUST_LOG` filters (default `info`).
+fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
 }
 
-fn serve(args: &ConfigArgs, overrides: Overrides) -> Result<(), String> {
+fn serve(args: &ConfigArgs, overrides: Overrides, json_logs: bool) -> Result<(), String> {
     let config = args.load(overrides)?;
-    init_logging();
+    init_logging(json_logs);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

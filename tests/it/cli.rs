@@ -209,3 +209,78 @@ fn public_url_is_used_in_presigned_urls() {
         "{url}"
     );
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_and_never_carry_secrets() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--log-format", "json", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for l in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let token = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("stw_"))
+        .expect("no token printed");
+    let mut lines = Vec::new();
+    let base = loop {
+        let l = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("no listen line");
+        let v: serde_json::Value =
+            serde_json::from_str(&l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        lines.push(l.clone());
+        if let Some(addr) = v["message"]
+            .as_str()
+            .and_then(|m| m.strip_prefix("listening on "))
+        {
+            break addr.to_string();
+        }
+    };
+    let f = TestFile::new(2000);
+    let r = presign_with(&base, &token, &f);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let url = r.json()["data"]["presignedURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(put(&url, "image/png", &f.bytes).status, 200);
+    let signature = url.split("X-Amz-Signature=").nth(1).unwrap().to_string();
+    // The two requests' access lines, then stop.
+    let mut access = Vec::new();
+    while access.len() < 2 {
+        let l = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("no access line");
+        let v: serde_json::Value =
+            serde_json::from_str(&l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        if v["message"] == "request" {
+            access.push(v);
+        }
+        lines.push(l);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(access[0]["method"], "POST");
+    assert_eq!(access[1]["method"], "PUT");
+    assert_eq!(access[1]["status"], 200);
+    assert_eq!(access[1]["request_id"].as_str().unwrap().len(), 16);
+    for l in &lines {
+        assert!(!l.contains(&token), "a token in the log: {l}");
+        assert!(!l.contains(&signature), "a signature in the log: {l}");
+    }
+}
