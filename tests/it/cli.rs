@@ -284,3 +284,28 @@ fn json_logs_are_one_object_per_line_and_never_carry_secrets() {
         assert!(!l.contains(&signature), "a signature in the log: {l}");
     }
 }
+
+/// The shipped systemd unit is valid as systemd reads it (with the unit's
+/// ExecStart pointed at the binary built here).
+#[test]
+fn the_systemd_unit_verifies() {
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/deploy/stowage.service"
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stowage.service");
+    std::fs::write(&path, unit.replace("/usr/local/bin/stowage", BIN)).unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (systemd) runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
+}
