@@ -95,6 +95,7 @@ struct FileLimits {
     max_headers: Option<u64>,
     presign_per_token_per_sec: Option<u64>,
     auth_failures_per_sec: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -200,6 +201,10 @@ pub struct LimitsConfig {
     /// may make per second (bursts up to ten times that) before its
     /// requests are answered 429 until it slows down. 0 = no limit.
     pub auth_failures_per_sec: u32,
+    /// On SIGTERM or Ctrl-C, how long requests in flight (uploads) may go
+    /// on after the gateway stops accepting; the rest are then cut off,
+    /// their temp files removed.
+    pub shutdown_grace: std::time::Duration,
 }
 
 /// Default idle timeout of a connection.
@@ -212,6 +217,8 @@ pub const DEFAULT_MAX_CONNECTIONS: u64 = 1024;
 pub const DEFAULT_MAX_HEADERS: u64 = 100;
 /// Default presign rate of one token.
 pub const DEFAULT_PRESIGN_PER_TOKEN_PER_SEC: u64 = 1000;
+/// Default time uploads in flight get to finish at shutdown.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
 /// Default rate of failed authentications from one address.
 pub const DEFAULT_AUTH_FAILURES_PER_SEC: u64 = 10;
 
@@ -717,6 +724,11 @@ fn resolve_limits(
             "limits.auth_failures_per_sec",
             file.auth_failures_per_sec,
             DEFAULT_AUTH_FAILURES_PER_SEC,
+        )?,
+        shutdown_grace: secs(
+            "limits.shutdown_grace_secs",
+            file.shutdown_grace_secs,
+            DEFAULT_SHUTDOWN_GRACE_SECS,
         )?,
     })
 }

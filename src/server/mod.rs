@@ -36,7 +36,7 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 const MAX_LOGGED_PATH: usize = 200;
 
 /// Serves `listener` until `shutdown` resolves, then lets requests in
-/// flight finish (up to 30 s).
+/// flight finish (up to `[limits] shutdown_grace_secs`).
 pub async fn run(
     listener: TcpListener,
     app: Arc<App>,
@@ -130,8 +130,12 @@ pub async fn run(
     drop(listener);
     tokio::select! {
         () = graceful.shutdown() => {}
-        () = tokio::time::sleep(Duration::from_secs(30)) => {
-            tracing::warn!("requests still running after 30 s; stopping anyway");
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!(
+                grace_secs = limits.shutdown_grace.as_secs(),
+                "requests still running at the end of the shutdown grace; cutting them off \
+                 (their temp files are removed)"
+            );
         }
     }
     Ok(())

@@ -309,3 +309,101 @@ fn the_systemd_unit_verifies() {
     );
     assert!(out.status.success() && said.trim().is_empty(), "{said}");
 }
+
+/// SIGTERM: the gateway stops accepting, an upload in flight that finishes
+/// within the grace is stored, one that does not is cut off and leaves no
+/// temp file, and the process exits cleanly.
+#[test]
+fn sigterm_lets_uploads_finish_within_the_grace_then_stops() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "[limits]\nshutdown_grace_secs = 3\n");
+    let mut served = Served::start(&config);
+    let token = served.initial_token();
+    let (finishing, stalled) = (TestFile::new(300_000), TestFile::new(300_000));
+    let start_put = |f: &TestFile| {
+        let r = presign_with(&served.base, &token, f);
+        assert_eq!(r.status, 201, "{}", r.body);
+        let url = r.json()["data"]["presignedURL"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (path, host) = split_url(&url);
+        let mut c = std::net::TcpStream::connect(host.as_str()).unwrap();
+        write!(
+            c,
+            "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
+            f.bytes.len()
+        )
+        .unwrap();
+        c.write_all(&f.bytes[..100_000]).unwrap();
+        c
+    };
+    let mut a = start_put(&finishing);
+    let _b = start_put(&stalled);
+    let tmp = dir.path().join("data").join("tmp");
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(&tmp).unwrap().count() < 2 {
+        assert!(std::time::Instant::now() < until, "uploads never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = served.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    std::thread::sleep(Duration::from_millis(300));
+    // No new connections are taken…
+    let addr = served.base.trim_start_matches("http://").to_string();
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "a connection was accepted after SIGTERM"
+    );
+    // …the upload in flight finishes and is stored…
+    a.write_all(&finishing.bytes[100_000..]).unwrap();
+    a.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut answer = [0u8; 64];
+    let n = a.read(&mut answer).unwrap();
+    assert!(
+        String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+    // …and the stalled one is cut off at the end of the grace.
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = served.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "still running long after the grace"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit {status}: {}", served.stderr());
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "temp files left after shutdown"
+    );
+    assert!(
+        served.stderr().contains("shutdown grace"),
+        "{}",
+        served.stderr()
+    );
+
+    // After a restart: the finished upload is there, the cut one is not.
+    let served = Served::start(&config);
+    let status_of = |f: &TestFile| {
+        let r = Resp::from(
+            ureq::get(&format!("{}/api/inspect/v1/file/{}", served.base, f.id))
+                .set("Authorization", &format!("Bearer {token}"))
+                .call(),
+        );
+        r.json()["data"]["status"].as_str().unwrap().to_string()
+    };
+    assert_eq!(status_of(&finishing), "uploaded");
+    assert_eq!(status_of(&stalled), "pending");
+}
