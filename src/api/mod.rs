@@ -39,6 +39,20 @@ pub const MAX_JSON_BODY: usize = 64 * 1024;
 
 const API_PREFIX: &str = "/api/inspect/v1/";
 
+/// Where the API's OpenAPI description is served (no token needed).
+const OPENAPI_PATH: &str = "/api/openapi.json";
+
+/// The OpenAPI 3.1 description of the JSON API, embedded at build time
+/// (`src/api/openapi.json`; a test checks real answers against it).
+fn openapi() -> Response<Body> {
+    let mut r = Response::new(full(include_str!("openapi.json")));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
 /// The address a request came from, put in its extensions by the server
 /// (keys per-client limits; never logged with a secret).
 #[derive(Clone, Copy, Debug)]
@@ -99,7 +113,9 @@ pub async fn handle(app: &App, req: Request<Incoming>, request_id: &str) -> Resp
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let mut resp = if is_api {
+    let mut resp = if path == OPENAPI_PATH && method == Method::GET {
+        openapi()
+    } else if is_api {
         api_route(app, req, &method, &path)
             .await
             .unwrap_or_else(render)

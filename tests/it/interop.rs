@@ -525,6 +525,14 @@ fn boto3_with_a_second_key() {
     );
 }
 
+/// Every JSON API operation's answers (successes and refusals) validated
+/// against the OpenAPI 3.1 document the gateway serves.
+#[test]
+fn the_json_api_answers_as_its_openapi_document_says() {
+    let t = Interop::start();
+    t.python("openapi.py", &[]);
+}
+
 /// A presign-API upload read with boto3; a boto3 object read through the
 /// API's downloadURL.
 #[test]
