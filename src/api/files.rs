@@ -84,3 +84,43 @@ pub fn record_json(app: &App, rec: &FileRecord) -> Value {
     }
     v
 }
+
+/// Files in a page of the listing, unless the client asks for fewer.
+const PAGE_DEFAULT: usize = 50;
+/// The most one page may hold.
+const PAGE_MAX: usize = 1000;
+
+/// `GET /api/inspect/v1/files?limit=N&cursor=C`: files newest first, with
+/// download links for the completed ones; `nextCursor` fetches the next
+/// page (null on the last).
+pub async fn list(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let (parts, _) = req.into_parts();
+    auth::require(app, &parts, "read").await?;
+    let q = super::s3::Query::parse(parts.uri.query().unwrap_or(""));
+    let limit = match q.get("limit") {
+        None => PAGE_DEFAULT,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=PAGE_MAX).contains(n))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!("limit must be a whole number from 1 to {PAGE_MAX}"))
+            })?,
+    };
+    let cursor = q
+        .get("cursor")
+        .map(|v| {
+            v.parse::<i64>().map_err(|_| {
+                ApiError::BadRequest(
+                    "cursor is not one this API gave; use nextCursor from the previous page".into(),
+                )
+            })
+        })
+        .transpose()?;
+    let (files, next) = app.db(move |db| db.list_files(cursor, limit)).await?;
+    let data: Vec<Value> = files.iter().map(|f| record_json(app, f)).collect();
+    Ok(json(
+        StatusCode::OK,
+        serde_json::json!({"data": data, "nextCursor": next.map(|n| n.to_string())}),
+    ))
+}

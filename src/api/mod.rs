@@ -173,6 +173,7 @@ async fn api_route(
     match (method, rest) {
         (&Method::POST, "file/upload/presigned") => upload::presign(app, req).await,
         (&Method::POST, "file/upload/complete") => upload::complete(app, req).await,
+        (&Method::GET, "files") => files::list(app, req).await,
         (&Method::GET, r) if r.starts_with("file/") && !r[5..].contains('/') => {
             files::get(app, req, &r[5..]).await
         }

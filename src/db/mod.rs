@@ -416,6 +416,14 @@ pub trait Index: Send + Sync + 'static {
         dedupe: bool,
     ) -> Result<PresignOutcome, DbError>;
     fn get(&self, id: &Uuid) -> Result<Option<FileRecord>, DbError>;
+    /// Up to `limit` files, newest first, before the cursor `before` (an
+    /// opaque position from an earlier page); returns them and the cursor
+    /// of the next page, if there is one.
+    fn list_files(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<(Vec<FileRecord>, Option<i64>), DbError>;
     /// Marks `id` uploaded if it is pending with exactly this hash and
     /// size, records the blob, and makes the file visible as the S3 object
     /// `bucket/<id>`. Returns the outcome and the blob the object key

@@ -1086,6 +1086,38 @@ impl Index for SqliteIndex {
         self.read(|conn| get_file(conn, id))
     }
 
+    fn list_files(
+        &self,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<(Vec<FileRecord>, Option<i64>), DbError> {
+        self.read(|conn| {
+            // Newest first by insertion (the rowid B-tree, read backwards:
+            // no index needed); one row more than asked says a page follows.
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {FILE_COLUMNS}, rowid FROM files WHERE rowid < ?1 \
+                 ORDER BY rowid DESC LIMIT ?2"
+            ))?;
+            let rows = stmt
+                .query_map(params![before.unwrap_or(i64::MAX), limit as i64 + 1], |r| {
+                    Ok((file_from_row(r)?, r.get::<_, i64>(10)?))
+                })?;
+            let mut out = Vec::new();
+            let mut last = None;
+            let mut more = false;
+            for row in rows {
+                let (rec, rowid) = row?;
+                if out.len() == limit {
+                    more = true;
+                    break;
+                }
+                out.push(rec?);
+                last = Some(rowid);
+            }
+            Ok((out, if more { last } else { None }))
+        })
+    }
+
     fn mark_uploaded(
         &self,
         id: &Uuid,

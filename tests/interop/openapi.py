@@ -92,6 +92,12 @@ def main():
     conforms("/api/inspect/v1/file/{id}", "get", 200, body)
     check("downloadURL" in json.loads(body)["data"], "no downloadURL after complete")
 
+    st, _, body = call("GET", "/api/inspect/v1/files?limit=2")
+    eq(st, 200, f"list: {body!r}")
+    conforms("/api/inspect/v1/files", "get", 200, body)
+    st, _, body = call("GET", "/api/inspect/v1/files?limit=0")
+    conforms("/api/inspect/v1/files", "get", 400, body)
+
     step("the same bytes under a new id: 200, already stored")
     again = dict(decl, id=str(uuid.uuid4()))
     st, _, body = call("POST", presign, json.dumps(again).encode())

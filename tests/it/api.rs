@@ -376,3 +376,54 @@ fn relaxed_storage_still_verifies_and_serves() {
         .to_string();
     assert_eq!(get(&dl).2, f.bytes);
 }
+
+#[test]
+fn files_are_listed_newest_first_in_pages() {
+    let s = TestServer::start();
+    let files: Vec<TestFile> = (0..5).map(|i| TestFile::new(100 + i)).collect();
+    for f in &files {
+        s.presign_url(f);
+    }
+    s.store_completed(&TestFile::new(3000));
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/inspect/v1/files?limit=2&cursor={c}"),
+            None => "/api/inspect/v1/files?limit=2".to_string(),
+        };
+        let r = s.get_api(&path, Some(&s.token.clone()));
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v = r.json();
+        let page = v["data"].as_array().unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(page.iter().map(|f| {
+            (
+                f["id"].as_str().unwrap().to_string(),
+                f["status"].as_str().unwrap().to_string(),
+                f.get("downloadURL").is_some(),
+            )
+        }));
+        match v["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 6);
+    // Newest first: the completed file (made last), then the pending ones
+    // in reverse order; only the completed one has a download link.
+    assert_eq!((seen[0].1.as_str(), seen[0].2), ("completed", true));
+    let ids: Vec<&str> = seen[1..].iter().map(|(id, _, _)| id.as_str()).collect();
+    let want: Vec<&str> = files.iter().rev().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, want);
+    assert!(seen[1..]
+        .iter()
+        .all(|(_, st, link)| st == "pending" && !link));
+    // Bad paging input and missing scope are refused.
+    s.get_api("/api/inspect/v1/files?limit=0", Some(&s.token.clone()))
+        .assert_json_error(400, "BadRequest");
+    s.get_api("/api/inspect/v1/files?cursor=abc", Some(&s.token.clone()))
+        .assert_json_error(400, "BadRequest");
+    s.get_api("/api/inspect/v1/files", None)
+        .assert_json_error(401, "Unauthorized");
+}
