@@ -448,18 +448,24 @@ fn backup(
     }
 }
 
+/// The names of tokens and keys: 1-64 letters, digits, '-', '_' or '.'.
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err("--name must be 1-64 letters, digits, '-', '_' or '.'".into())
+    }
+}
+
 fn key(cmd: KeyCommand) -> Result<(), String> {
     let now = OffsetDateTime::now_utc().unix_timestamp();
     match cmd {
         KeyCommand::Create { name, config } => {
-            if name.is_empty()
-                || name.len() > 64
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-            {
-                return Err("--name must be 1-64 letters, digits, '-', '_' or '.'".into());
-            }
+            check_name(&name)?;
             let index = open_index(&config)?;
             let fresh = crate::config::generate_credentials();
             let created = index
@@ -538,14 +544,7 @@ fn token(cmd: TokenCommand) -> Result<(), String> {
             scopes,
             config,
         } => {
-            if name.is_empty()
-                || name.len() > 64
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-            {
-                return Err("--name must be 1-64 letters, digits, '-', '_' or '.'".into());
-            }
+            check_name(&name)?;
             let scopes = tokens::parse_scopes(&scopes)?;
             let index = open_index(&config)?;
             let token = tokens::create(&index, &name, &scopes, now).map_err(|e| match e {

@@ -328,14 +328,7 @@ pub fn send(r: Result<ureq::Response, ureq::Error>) -> Result<Resp, String> {
         Err(e) => return Err(e.to_string()),
     };
     let status = resp.status();
-    let headers = resp
-        .headers_names()
-        .into_iter()
-        .map(|n| {
-            let v = resp.header(&n).unwrap_or("").to_string();
-            (n, v)
-        })
-        .collect();
+    let headers = crate::harness::headers_of(&resp);
     let mut body = String::new();
     std::io::Read::read_to_string(&mut resp.into_reader(), &mut body).map_err(|e| e.to_string())?;
     Ok(Resp {

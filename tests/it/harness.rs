@@ -298,6 +298,37 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A SigV4 query-signed URL for `method path?query` on `s`, signed with
+/// `creds` (also signing `headers`, lowercase, that the request will carry).
+pub fn presigned_url(
+    s: &TestServer,
+    creds: &stowage::sigv4::Credentials,
+    method: &str,
+    path: &str,
+    query: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> String {
+    let q = stowage::sigv4::presign(
+        creds,
+        &stowage::sigv4::PresignParams {
+            method,
+            host: &s.addr.to_string(),
+            path,
+            region: "us-east-1",
+            service: "s3",
+            expires_secs: 300,
+            extra_query: query,
+            extra_signed_headers: headers,
+        },
+        s.clock_now(),
+    );
+    format!(
+        "{}{}?{q}",
+        s.base,
+        stowage::sigv4::encode::uri_encode(path, false)
+    )
+}
+
 /// A file a test uploads.
 #[derive(Clone)]
 pub struct TestFile {
@@ -469,7 +500,7 @@ pub fn get(url: &str) -> (u16, Vec<(String, String)>, Vec<u8>) {
     (status, headers, body)
 }
 
-fn headers_of(resp: &ureq::Response) -> Vec<(String, String)> {
+pub fn headers_of(resp: &ureq::Response) -> Vec<(String, String)> {
     resp.headers_names()
         .into_iter()
         .map(|n| {

@@ -5,8 +5,7 @@
 
 use std::process::Command;
 
-use stowage::sigv4::encode::uri_encode;
-use stowage::sigv4::{presign, Credentials, PresignParams};
+use stowage::sigv4::Credentials;
 
 use crate::harness::*;
 
@@ -53,24 +52,7 @@ fn as_key(
     path: &str,
     query: &[(&str, &str)],
 ) -> ureq::Request {
-    let q = presign(
-        creds,
-        &PresignParams {
-            method,
-            host: &s.addr.to_string(),
-            path,
-            region: "us-east-1",
-            service: "s3",
-            expires_secs: 300,
-            extra_query: query,
-            extra_signed_headers: &[],
-        },
-        s.clock_now(),
-    );
-    ureq::request(
-        method,
-        &format!("{}{}?{q}", s.base, uri_encode(path, false)),
-    )
+    ureq::request(method, &presigned_url(s, creds, method, path, query, &[]))
 }
 
 fn call(s: &TestServer, c: &Credentials, method: &str, path: &str, body: Option<&[u8]>) -> Resp {
@@ -120,6 +102,7 @@ fn two_apps_with_their_own_keys_see_only_what_they_may() {
     // Another key's bucket: refused, for reads, writes, copies and settings.
     call(&s, &lab, "GET", "/field/a.txt", None).assert_s3_error(403, "AccessDenied");
     call(&s, &lab, "PUT", "/field/evil.txt", Some(b"x")).assert_s3_error(403, "AccessDenied");
+    call(&s, &main, "GET", "/field/evil.txt", None).assert_s3_error(404, "NoSuchKey");
     call(&s, &lab, "DELETE", "/field/a.txt", None).assert_s3_error(403, "AccessDenied");
     call(&s, &lab, "DELETE", "/field", None).assert_s3_error(403, "AccessDenied");
     let copy = Resp::from(
@@ -144,6 +127,7 @@ fn two_apps_with_their_own_keys_see_only_what_they_may() {
     assert_eq!((r.status, r.body.as_str()), (200, "field data"));
     assert!(list(&lab).contains("<Name>field</Name>"));
     call(&s, &lab, "PUT", "/field/b.txt", Some(b"x")).assert_s3_error(403, "AccessDenied");
+    call(&s, &main, "GET", "/field/b.txt", None).assert_s3_error(404, "NoSuchKey");
     key_cli(&s, &["allow", "lab", "field", "--write"]);
     assert_eq!(
         call(&s, &lab, "PUT", "/field/b.txt", Some(b"x")).status,

@@ -99,30 +99,6 @@ fn param(url: &str, name: &str) -> String {
         .to_string()
 }
 
-/// Parses a raw HTTP/1.1 response (with a Content-Length body, as every
-/// error response has) into a `Resp`.
-fn parse_raw(raw: &str) -> Resp {
-    let (head, body) = raw
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no complete response head: {raw:?}"));
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap();
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line: {status_line:?}"));
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        .collect();
-    Resp {
-        status,
-        headers,
-        body: body.to_string(),
-    }
-}
-
 /// The path a blob with this content must have.
 fn blob_path(server: &TestServer, file: &TestFile) -> PathBuf {
     let hex = hex::encode(file.sha256());
@@ -491,7 +467,7 @@ fn put_without_content_length_is_411_missing_content_length() {
     req.extend_from_slice(b"\r\n0\r\n\r\n");
     let raw = raw_request(s.addr, &req, false);
     assert!(raw.starts_with("HTTP/1.1 411 "), "{raw}");
-    let r = parse_raw(&raw);
+    let r = Resp::from_raw(&raw);
     assert_rejected(&s, &f, &r, 411, "MissingContentLength", "Content-Length");
 }
 
@@ -522,7 +498,7 @@ fn put_with_content_length_over_declared_is_refused_before_the_body() {
         "the server waited for the body"
     );
     assert!(raw.starts_with("HTTP/1.1 400 "), "{raw}");
-    let r = parse_raw(&raw);
+    let r = Resp::from_raw(&raw);
     assert_rejected(&s, &f, &r, 400, "EntityTooLarge", "Content-Length");
 }
 
@@ -548,7 +524,7 @@ fn put_with_body_cut_short_is_400_incomplete_body() {
     let raw = raw_request(s.addr, &req, true);
     assert!(raw.starts_with("HTTP/1.1 400 "), "{raw}");
     assert!(raw.contains("<Code>IncompleteBody</Code>"), "{raw}");
-    let r = parse_raw(&raw);
+    let r = Resp::from_raw(&raw);
     let msg = assert_rejected(&s, &f, &r, 400, "IncompleteBody", "retry");
     assert!(msg.contains(&(32 * 1024).to_string()), "{msg}");
 }

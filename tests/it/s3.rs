@@ -4,7 +4,6 @@
 
 use md5::{Digest as _, Md5};
 use stowage::sigv4::encode::uri_encode;
-use stowage::sigv4::{presign, PresignParams};
 
 use crate::harness::*;
 
@@ -22,21 +21,7 @@ fn signed_with(
     query: &[(&str, &str)],
     headers: &[(&str, &str)],
 ) -> String {
-    let q = presign(
-        &s.app.credentials,
-        &PresignParams {
-            method,
-            host: &s.addr.to_string(),
-            path,
-            region: "us-east-1",
-            service: "s3",
-            expires_secs: 300,
-            extra_query: query,
-            extra_signed_headers: headers,
-        },
-        s.clock_now(),
-    );
-    format!("{}{}?{q}", s.base, uri_encode(path, false))
+    presigned_url(s, &s.app.credentials, method, path, query, headers)
 }
 
 fn call(s: &TestServer, method: &str, path: &str, query: &[(&str, &str)]) -> Resp {
@@ -1108,6 +1093,7 @@ fn a_public_read_bucket_serves_anonymous_reads_only() {
     // Writes, configuration and uploads in progress still need one.
     let r = Resp::from(ureq::put(&s.url("/uploads/site/evil")).send_bytes(b"x"));
     r.assert_s3_error(403, "AccessDenied");
+    call(&s, "GET", "/uploads/site/evil", &[]).assert_s3_error(404, "NoSuchKey");
     anon("DELETE", "/uploads/site/map.png").assert_s3_error(403, "AccessDenied");
     anon("GET", "/uploads?uploads").assert_s3_error(403, "AccessDenied");
     anon("GET", "/uploads?cors").assert_s3_error(403, "AccessDenied");
