@@ -12,6 +12,7 @@ pub(crate) mod error;
 mod files;
 mod health;
 mod metrics;
+mod parts;
 pub mod presigned;
 pub mod s3;
 pub mod throttle;
@@ -173,13 +174,14 @@ async fn api_route(
     match (method, rest) {
         (&Method::POST, "file/upload/presigned") => upload::presign(app, req).await,
         (&Method::POST, "file/upload/complete") => upload::complete(app, req).await,
+        (&Method::POST, "file/upload/parts") => parts::begin(app, req).await,
         (&Method::GET, "files") => files::list(app, req).await,
         (&Method::GET, r) if r.starts_with("file/") && !r[5..].contains('/') => {
             files::get(app, req, &r[5..]).await
         }
-        (_, "file/upload/presigned" | "file/upload/complete") => Err(ApiError::MethodNotAllowed(
-            format!("{path} accepts only POST"),
-        )),
+        (_, "file/upload/presigned" | "file/upload/complete" | "file/upload/parts") => Err(
+            ApiError::MethodNotAllowed(format!("{path} accepts only POST")),
+        ),
         _ => Err(ApiError::NotFound(format!(
             "no API endpoint {method} {path}; see the README for the endpoints"
         ))),

@@ -56,6 +56,27 @@ pub fn presign_put_url(app: &App, d: &Declared, now: OffsetDateTime) -> String {
     )
 }
 
+/// The presigned URL for part `number` of the part-wise upload `upload_id`
+/// of file `id` (an S3 UploadPart; any bytes it brings are checked when
+/// the parts are put together, against the file's declared hash).
+pub fn presign_part_url(
+    app: &App,
+    id: &Uuid,
+    upload_id: &str,
+    number: u32,
+    now: OffsetDateTime,
+) -> String {
+    let number = number.to_string();
+    sign_url(
+        app,
+        "PUT",
+        id,
+        &[("partNumber", &number), ("uploadId", upload_id)],
+        &[],
+        now,
+    )
+}
+
 /// The presigned GET URL of a stored file.
 pub fn presign_get_url(app: &App, id: &Uuid, now: OffsetDateTime) -> String {
     sign_url(app, "GET", id, &[], &[], now)

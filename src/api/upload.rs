@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
-use super::{auth, files, json, presigned, ApiError, Body, MAX_JSON_BODY};
+use super::{auth, files, json, parts, presigned, ApiError, Body, MAX_JSON_BODY};
 use crate::app::App;
 use crate::db::{CompleteOutcome, Declared, PresignOutcome};
 use crate::store::Digest;
@@ -21,6 +21,36 @@ use crate::store::Digest;
 const MAX_FILE_NAME: usize = 255;
 
 pub async fn presign(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+    let (d, _, outcome) = declare(app, req).await?;
+    match outcome {
+        PresignOutcome::NeedsUpload => {
+            let url = presigned::presign_put_url(app, &d, app.clock.now());
+            Ok(json(
+                StatusCode::CREATED,
+                serde_json::json!({"data": {"presignedURL": url, "id": d.id.to_string()}}),
+            ))
+        }
+        PresignOutcome::AlreadyStored => Ok(already_stored(&d)),
+        PresignOutcome::Conflict(why) => Err(ApiError::Conflict(why)),
+    }
+}
+
+/// The 200 that tells a client these bytes are stored: send nothing.
+pub fn already_stored(d: &Declared) -> Response<Body> {
+    json(
+        StatusCode::OK,
+        serde_json::json!({"data": {"id": d.id.to_string()}}),
+    )
+}
+
+/// What presign and the part-wise upload share: the `upload` scope, the
+/// per-token rate, every declared field checked, room on disk, and the
+/// declaration recorded (or found already stored, or in conflict). Also
+/// returns the request's JSON for fields of its own.
+pub async fn declare(
+    app: &App,
+    req: Request<Incoming>,
+) -> Result<(Declared, Map<String, Value>, PresignOutcome), ApiError> {
     let (parts, body) = req.into_parts();
     let token = auth::require(app, &parts, "upload").await?;
     if let Err(retry_after) = app.presign_throttle.take(&token, std::time::Instant::now()) {
@@ -52,20 +82,7 @@ pub async fn presign(app: &App, req: Request<Incoming>) -> Result<Response<Body>
             |o| !matches!(o, PresignOutcome::NeedsUpload),
         )
         .await?;
-    match outcome {
-        PresignOutcome::NeedsUpload => {
-            let url = presigned::presign_put_url(app, &d, now);
-            Ok(json(
-                StatusCode::CREATED,
-                serde_json::json!({"data": {"presignedURL": url, "id": d.id.to_string()}}),
-            ))
-        }
-        PresignOutcome::AlreadyStored => Ok(json(
-            StatusCode::OK,
-            serde_json::json!({"data": {"id": d.id.to_string()}}),
-        )),
-        PresignOutcome::Conflict(why) => Err(ApiError::Conflict(why)),
-    }
+    Ok((d, obj, outcome))
 }
 
 pub async fn complete(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
@@ -82,10 +99,16 @@ pub async fn complete(app: &App, req: Request<Incoming>) -> Result<Response<Body
         CompleteOutcome::NotFound => Err(ApiError::NotFound(format!(
             "no file with id {id}; request a presigned URL for it first"
         ))),
-        CompleteOutcome::NotUploaded(_) => Err(ApiError::Conflict(format!(
+        CompleteOutcome::NotUploaded(rec) => match parts::finish(app, rec).await? {
+            Some(rec) => Ok(json(
+                StatusCode::OK,
+                serde_json::json!({"data": files::record_json(app, &rec)}),
+            )),
+            None => Err(ApiError::Conflict(format!(
             "no verified bytes have arrived for id {id} yet; PUT the file to its presigned URL \
              (ask for a new one if it expired), then call complete again"
-        ))),
+            ))),
+        },
     }
 }
 

@@ -261,6 +261,22 @@ pub enum CompleteMultipartOutcome {
     ConditionFailed(ConditionFailure),
 }
 
+/// The answer to completing an API file from its uploaded parts.
+#[derive(Debug)]
+pub enum FilePartsOutcome {
+    /// The file is stored and completed; the listed blobs (its parts, an
+    /// object it replaced) may be garbage.
+    Completed {
+        record: FileRecord,
+        released: Vec<Digest>,
+    },
+    NoSuchUpload,
+    /// A part was replaced while the file was assembled.
+    PartsChanged,
+    /// No pending row with this declaration (withdrawn, or already stored).
+    NotPending,
+}
+
 /// What a client declares when it asks for a presigned URL.
 #[derive(Debug, Clone)]
 pub struct Declared {
@@ -535,6 +551,19 @@ pub trait Index: Send + Sync + 'static {
         blob: &BlobInfo,
         cond: &WriteCondition,
     ) -> Result<CompleteMultipartOutcome, DbError>;
+    /// The API's part-wise upload finished: records the assembled blob as
+    /// file `id` (its object in `bucket`, its row completed) and forgets
+    /// the upload and its parts, in one transaction — only if the row is
+    /// still pending with exactly this blob's hash and size.
+    fn complete_file_parts(
+        &self,
+        upload_id: &str,
+        assembled: &[(u32, Digest)],
+        id: &Uuid,
+        blob: &BlobInfo,
+        bucket: &str,
+        now: i64,
+    ) -> Result<FilePartsOutcome, DbError>;
     /// Forgets an upload; returns its parts' blobs (now maybe garbage), or
     /// `None` if there was no such upload.
     fn abort_multipart(&self, upload_id: &str) -> Result<Option<Vec<Digest>>, DbError>;

@@ -41,9 +41,10 @@ use uuid::Uuid;
 use super::{
     migrations, AccessKey, BlobClaim, BlobEntry, BlobInfo, BucketAccess, BucketRecord,
     CompleteMultipartOutcome, CompleteOutcome, ConditionFailure, CreateBucketOutcome, Dangling,
-    DbError, Declared, DeleteBucketOutcome, Delivery, FileRecord, Index, InlineBytes, MarkOutcome,
-    MultipartUpload, ObjectMeta, ObjectRecord, PartRecord, PresignOutcome, PutObjectOutcome,
-    PutPartOutcome, Status, TokenRecord, WriteCondition, WriteJob,
+    DbError, Declared, DeleteBucketOutcome, Delivery, FilePartsOutcome, FileRecord, Index,
+    InlineBytes, MarkOutcome, MultipartUpload, ObjectMeta, ObjectRecord, PartRecord,
+    PresignOutcome, PutObjectOutcome, PutPartOutcome, Status, TokenRecord, WriteCondition,
+    WriteJob,
 };
 use crate::store::Digest;
 
@@ -973,6 +974,28 @@ fn delete_upload(conn: &Connection, upload_id: &str) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Whether the parts assembled are still the parts recorded: a part
+/// re-uploaded meanwhile would make the object something never sent.
+fn parts_unchanged(
+    conn: &Connection,
+    upload_id: &str,
+    assembled: &[(u32, Digest)],
+) -> Result<bool, DbError> {
+    for (number, sha) in assembled {
+        let now: Option<String> = conn
+            .cached_row(
+                "SELECT sha256 FROM multipart_parts WHERE upload_id = ?1 AND part_number = ?2",
+                params![upload_id, number],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if now.as_deref() != Some(sha.hex().as_str()) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 fn part_blobs(conn: &Connection, id: &str) -> Result<Vec<Digest>, DbError> {
     let hexes: Vec<String> = conn
         .prepare_cached("SELECT DISTINCT sha256 FROM multipart_parts WHERE upload_id = ?1")?
@@ -1535,19 +1558,8 @@ impl Index for SqliteIndex {
             if let Err(f) = check_condition(tx, obj, cond)? {
                 return Ok(CompleteMultipartOutcome::ConditionFailed(f));
             }
-            // The parts assembled must still be the parts recorded: a part
-            // re-uploaded meanwhile would make the object something never sent.
-            for (number, sha) in assembled {
-                let now: Option<String> = tx
-                    .cached_row(
-                        "SELECT sha256 FROM multipart_parts WHERE upload_id = ?1 AND part_number = ?2",
-                        params![upload_id, number],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                if now.as_deref() != Some(sha.hex().as_str()) {
-                    return Ok(CompleteMultipartOutcome::PartsChanged);
-                }
+            if !parts_unchanged(tx, upload_id, assembled)? {
+                return Ok(CompleteMultipartOutcome::PartsChanged);
             }
             let mut released = part_blobs(tx, upload_id)?;
             record_blob(tx, blob, None, obj.last_modified)?;
@@ -1562,6 +1574,55 @@ impl Index for SqliteIndex {
             )?;
             released.retain(|d| *d != obj.sha256);
             Ok(CompleteMultipartOutcome::Completed { released })
+        })
+    }
+
+    fn complete_file_parts(
+        &self,
+        upload_id: &str,
+        assembled: &[(u32, Digest)],
+        id: &Uuid,
+        blob: &BlobInfo,
+        bucket: &str,
+        now: i64,
+    ) -> Result<FilePartsOutcome, DbError> {
+        self.write(|tx| {
+            if get_multipart_row(tx, upload_id)?.is_none() {
+                return Ok(FilePartsOutcome::NoSuchUpload);
+            }
+            let rec = match get_file(tx, id)? {
+                Some(r)
+                    if r.status == Status::Pending
+                        && r.sha256 == blob.sha256
+                        && r.size == blob.size =>
+                {
+                    r
+                }
+                _ => return Ok(FilePartsOutcome::NotPending),
+            };
+            if !parts_unchanged(tx, upload_id, assembled)? {
+                return Ok(FilePartsOutcome::PartsChanged);
+            }
+            let mut released = part_blobs(tx, upload_id)?;
+            record_blob(tx, blob, None, now)?;
+            ensure_bucket(tx, bucket, now)?;
+            if let Some(old) = upsert_object(tx, &file_object(bucket, &rec, blob, now))? {
+                released.push(old);
+            }
+            tx.cached_exec(
+                "UPDATE files SET status = 'completed', uploaded_at = ?2, completed_at = ?2 \
+                 WHERE id = ?1",
+                params![id.to_string(), now],
+            )?;
+            delete_upload(tx, upload_id)?;
+            released.retain(|d| *d != blob.sha256);
+            let record = FileRecord {
+                status: Status::Completed,
+                uploaded_at: Some(now),
+                completed_at: Some(now),
+                ..rec
+            };
+            Ok(FilePartsOutcome::Completed { record, released })
         })
     }
 

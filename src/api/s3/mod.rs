@@ -13,7 +13,7 @@ pub(crate) mod copy;
 pub mod cors;
 pub mod ingest;
 mod list;
-mod multipart;
+pub(crate) mod multipart;
 mod object;
 mod post_object;
 mod xml;

@@ -29,7 +29,7 @@ use crate::store::{self, Digest};
 /// S3's smallest part, except the last.
 pub const MIN_PART: u64 = 5 * 1024 * 1024;
 /// S3's largest part.
-const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
+pub const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
 /// Largest CompleteMultipartUpload body accepted (10,000 parts fit easily).
 const MAX_COMPLETE_BODY: usize = 2 * 1024 * 1024;
 
@@ -366,37 +366,9 @@ pub async fn complete(
         )));
     }
 
-    // Assemble: stream every part into one staged blob (a copy the size of
-    // the whole object, until the parts are released).
-    app.check_space(chosen.iter().map(|p| p.size).sum())?;
-    let mut staged = app.store.stage().await?;
-    let mut sha = Sha256::new();
-    let mut md5 = Md5::new();
-    let mut etag_md5 = Md5::new();
-    let mut size: u64 = 0;
-    for part in &chosen {
-        etag_md5.update(part.md5);
-        // Gone only if the part was replaced or the upload aborted meanwhile.
-        let opened = app.open_blob(&part.sha256, part.size, 0, part.size).await?;
-        let mut blob = opened.ok_or_else(|| {
-            ApiError::InvalidPart(format!(
-                "part {} changed while the upload was being completed; list the parts and retry",
-                part.part_number
-            ))
-        })?;
-        size += store::pump(&mut blob, Some(&mut staged), |b| {
-            sha.update(b);
-            md5.update(b);
-        })
-        .await?;
-    }
-    let digest = Digest(sha.finalize().into());
-    let blob = BlobInfo {
-        sha256: digest,
-        size,
-        md5: Some(md5.finalize().into()),
-    };
-    let etag = format!("{}-{}", hex::encode(etag_md5.finalize()), chosen.len());
+    let Assembled { staged, blob, etag } = assemble(app, &chosen).await?;
+    let digest = blob.sha256;
+    let size = blob.size;
     let record = ObjectRecord {
         bucket: bucket_name.to_string(),
         key: key.to_string(),
@@ -447,6 +419,52 @@ pub async fn complete(
         }
     }
     Ok(completion_result(app, bucket_name, key, &etag))
+}
+
+/// Parts streamed into one staged blob, hashed on the way.
+pub(crate) struct Assembled {
+    /// Not yet published: dropping it removes the temp file.
+    pub staged: Box<dyn store::StagedBlob>,
+    pub blob: BlobInfo,
+    /// S3's multipart ETag: MD5 of the parts' MD5s, dash, part count.
+    pub etag: String,
+}
+
+/// Streams `chosen` in order into one staged blob (a copy the size of the
+/// whole object, until the parts are released), never holding it in
+/// memory, computing its SHA-256 and MD5 as it goes.
+pub(crate) async fn assemble(app: &App, chosen: &[PartRecord]) -> Result<Assembled, ApiError> {
+    app.check_space(chosen.iter().map(|p| p.size).sum())?;
+    let mut staged = app.store.stage().await?;
+    let mut sha = Sha256::new();
+    let mut md5 = Md5::new();
+    let mut etag_md5 = Md5::new();
+    let mut size: u64 = 0;
+    for part in chosen {
+        etag_md5.update(part.md5);
+        // Gone only if the part was replaced or the upload aborted meanwhile.
+        let opened = app.open_blob(&part.sha256, part.size, 0, part.size).await?;
+        let mut blob = opened.ok_or_else(|| {
+            ApiError::InvalidPart(format!(
+                "part {} changed while the upload was being completed; list the parts and retry",
+                part.part_number
+            ))
+        })?;
+        size += store::pump(&mut blob, Some(&mut staged), |b| {
+            sha.update(b);
+            md5.update(b);
+        })
+        .await?;
+    }
+    Ok(Assembled {
+        staged,
+        blob: BlobInfo {
+            sha256: Digest(sha.finalize().into()),
+            size,
+            md5: Some(md5.finalize().into()),
+        },
+        etag: format!("{}-{}", hex::encode(etag_md5.finalize()), chosen.len()),
+    })
 }
 
 /// A retried CompleteMultipartUpload of an upload that already completed
