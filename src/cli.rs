@@ -1,4 +1,5 @@
-//! The `stowage` command line: `serve` and `token create|list|revoke`.
+//! The `stowage` command line: `serve`, `token`, `key`, `verify`, `backup`,
+//! and the client commands `upload` and `download` (in `client`).
 //!
 //! Prints tokens only to stdout, only when created, and never logs them.
 
@@ -63,6 +64,41 @@ enum Command {
         /// Data directory (overrides `data_dir`), e.g. a backup to check.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+    /// Upload files and folders (recursively) to a gateway through its API:
+    /// files it already has are skipped, large files go in parts and resume
+    /// where they stopped when the command is run again.
+    Upload {
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        remote: RemoteArgs,
+        /// Files sent at once.
+        #[arg(long, short = 'j', default_value_t = 4)]
+        jobs: usize,
+        /// Files larger than this are sent in parts, and resume after an
+        /// interruption (K, M, G suffixes).
+        #[arg(long, default_value = "64M", value_parser = parse_size_arg)]
+        parts_above: u64,
+        /// Size of each part (at least 5M).
+        #[arg(long, default_value = "16M", value_parser = parse_size_arg)]
+        part_size: u64,
+    },
+    /// Download a stored file by id; it gets its name only once its SHA-256
+    /// matches the one the server recorded.
+    Download {
+        /// The file's id.
+        id: String,
+        /// Where to write it (a file, or a folder to put it in) [default:
+        /// its own name, in the current folder].
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Copy the data dir to DEST (a new directory), consistently, while the
     /// gateway keeps serving; DEST is a data dir of its own.
@@ -137,6 +173,97 @@ enum TokenCommand {
     },
 }
 
+/// Which gateway a client command talks to, and how patiently.
+#[derive(Args)]
+struct RemoteArgs {
+    /// The gateway's URL [default: `server` in ~/.config/stowage/client.toml,
+    /// else http://127.0.0.1:8080].
+    #[arg(long, env = "STOWAGE_SERVER")]
+    server: Option<String>,
+    /// An API token. Prefer STOWAGE_TOKEN or `token` in the config file: a
+    /// flag is visible to other users in `ps`.
+    #[arg(long, env = "STOWAGE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// More trusted CA certificates (PEM), for a gateway whose HTTPS
+    /// certificate is private or self-signed.
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
+    /// Tries after a failed one (connection errors, 5xx, 429), with
+    /// growing waits.
+    #[arg(long, default_value_t = 8)]
+    retries: u32,
+    /// A transfer that moves no byte for this many seconds is broken off
+    /// and tried again.
+    #[arg(long, default_value_t = 60)]
+    stall_secs: u64,
+    /// Most bytes per second to send, e.g. 500K (a shared field link).
+    #[arg(long, value_parser = parse_size_arg)]
+    limit_rate: Option<u64>,
+}
+
+impl RemoteArgs {
+    fn connect(self) -> Result<(crate::client::Target, crate::client::http::Http), String> {
+        let target =
+            crate::client::Target::resolve(self.server, self.token, &|k| std::env::var(k).ok())
+                .map_err(|e| e.to_string())?;
+        let mut http = crate::client::http::Http::new(&target.server, self.ca_cert.as_deref())
+            .map_err(|e| e.to_string())?;
+        http.retry.retries = self.retries;
+        http.stall = std::time::Duration::from_secs(self.stall_secs.max(1));
+        http.rate = self.limit_rate.filter(|r| *r > 0);
+        Ok((target, http))
+    }
+}
+
+fn parse_size_arg(s: &str) -> Result<u64, String> {
+    crate::client::parse_size(s)
+}
+
+/// A runtime for the client commands.
+fn client_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+fn upload(
+    paths: Vec<PathBuf>,
+    remote: RemoteArgs,
+    opts: crate::client::upload::Options,
+) -> Result<(), String> {
+    if opts.part_size < crate::api::MIN_PART {
+        return Err(format!(
+            "--part-size must be at least {} bytes (5M): S3's smallest part",
+            crate::api::MIN_PART
+        ));
+    }
+    let (target, http) = remote.connect()?;
+    let summary = client_runtime()?
+        .block_on(crate::client::upload::run(target, http, &paths, opts))
+        .map_err(|e| e.to_string())?;
+    if summary.failed > 0 {
+        // Each failure was reported on its own line.
+        return Err(String::new());
+    }
+    Ok(())
+}
+
+fn download(
+    id: String,
+    output: Option<PathBuf>,
+    force: bool,
+    remote: RemoteArgs,
+) -> Result<(), String> {
+    let (target, http) = remote.connect()?;
+    client_runtime()?
+        .block_on(crate::client::download::run(
+            target, http, &id, output, force,
+        ))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 #[derive(Args)]
 struct ConfigArgs {
     /// Config file [default: ./config.toml]
@@ -178,6 +305,27 @@ pub fn main() -> ExitCode {
             config,
             data_dir,
         } => backup(&config, data_dir, &dest),
+        Command::Upload {
+            paths,
+            remote,
+            jobs,
+            parts_above,
+            part_size,
+        } => upload(
+            paths,
+            remote,
+            crate::client::upload::Options {
+                jobs,
+                parts_above,
+                part_size,
+            },
+        ),
+        Command::Download {
+            id,
+            output,
+            force,
+            remote,
+        } => download(id, output, force, remote),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

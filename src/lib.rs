@@ -22,6 +22,9 @@
 //! - [`failpoint`]: a test-only delay inside the commit sequence.
 //! - [`ops`]: maintenance commands — `verify` (fsck) and `backup`.
 //! - [`cli`]: the `stowage` command line.
+//! - [`client`]: `stowage upload` / `download`, a client of the public API
+//!   (retries, progress, part-wise resume), sharing nothing with the server
+//!   but the binary.
 //!
 //! The upload flow: `POST …/upload/presigned` (api/upload.rs) records the
 //! declaration and returns a URL carrying all of it (api/presigned.rs signs
@@ -33,6 +36,7 @@
 pub mod api;
 pub mod app;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod db;

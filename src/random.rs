@@ -17,3 +17,10 @@ pub fn hex(n: usize) -> String {
     fill(&mut b);
     hex::encode(b)
 }
+
+/// A random number in [0, 1), for jitter (not for secrets).
+pub fn unit_f64() -> f64 {
+    let mut b = [0u8; 8];
+    fill(&mut b);
+    (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+}

@@ -24,6 +24,7 @@ use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
 
 pub use error::{ApiError, Internal};
+pub use s3::multipart::MIN_PART;
 
 use crate::app::App;
 

@@ -1,0 +1,622 @@
+//! `stowage upload PATH…`: files and folders to the gateway, through the
+//! same API any app uses.
+//!
+//! For each file: its SHA-256 and MIME type (by extension), an id derived
+//! from the content, size and name (so running the command again finds the
+//! files already sent, and a large file's unfinished upload), then either
+//! presign → PUT → complete, or — above `parts_above` — the part-wise
+//! upload: ask for the parts, send those the server does not hold (each
+//! with its own SHA-256, checked on arrival), complete. A 200 from presign
+//! means the server has these bytes: nothing is sent.
+//!
+//! Never holds a file in memory; never prints a token or a signed URL.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use http::{Method, StatusCode};
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
+
+use super::http::{Answer, FileRange, Http};
+use super::progress::{FileBar, Progress};
+use super::{human, ClientError, Target};
+
+/// The namespace of the ids the client derives (UUID v5): the same file
+/// (content, size, name) always gets the same id.
+const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6a0e_3f4c_9d2b_4b8e_a1c7_5e2f_8d31_0b94);
+
+/// How long a JSON call may take before it counts as lost. Completing a
+/// large part-wise upload copies the whole file on the server.
+const API_LIMIT: Duration = Duration::from_secs(120);
+const COMPLETE_LIMIT: Duration = Duration::from_secs(3600);
+/// Fresh starts (new URLs, new part list) before a file is given up.
+const ROUNDS: usize = 5;
+/// S3's most parts in one upload.
+const MAX_PARTS: u64 = 10_000;
+
+/// How to upload.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Files in flight at once.
+    pub jobs: usize,
+    /// Files larger than this go in parts (and resume).
+    pub parts_above: u64,
+    /// Size of each part but the last (at least 5 MiB).
+    pub part_size: u64,
+}
+
+/// What happened to each file, counted.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub uploaded: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    /// Bytes sent in bodies that the server accepted.
+    pub bytes_sent: u64,
+}
+
+/// One file to send.
+#[derive(Debug, Clone)]
+struct Item {
+    path: PathBuf,
+    /// The name the server records (the file's own name).
+    name: String,
+    size: u64,
+}
+
+enum Done {
+    Uploaded { id: Uuid },
+    Skipped { id: Uuid },
+}
+
+struct Ctx {
+    target: Target,
+    http: Http,
+    progress: Progress,
+    opts: Options,
+    sent: AtomicU64,
+}
+
+/// Uploads every file under `paths`; one line per file, then a summary.
+pub async fn run(
+    target: Target,
+    http: Http,
+    paths: &[PathBuf],
+    opts: Options,
+) -> Result<Summary, ClientError> {
+    let started = Instant::now();
+    let mut summary = Summary::default();
+    let mut items = Vec::new();
+    let mut unreadable = Vec::new();
+    for p in paths {
+        collect(p, &mut items, &mut unreadable);
+    }
+    let total: u64 = items.iter().map(|i| i.size).sum();
+    let ctx = Arc::new(Ctx {
+        target,
+        http,
+        progress: Progress::new(total),
+        opts: opts.clone(),
+        sent: AtomicU64::new(0),
+    });
+    for (path, e) in unreadable {
+        ctx.progress
+            .say(format!("FAILED   {}: {e}", path.display()));
+        summary.failed += 1;
+    }
+    ctx.progress.say(format!(
+        "{} file(s), {} to upload to {}",
+        items.len(),
+        human(total),
+        ctx.target.server
+    ));
+
+    let gate = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for item in items {
+        let (ctx, gate) = (ctx.clone(), gate.clone());
+        tasks.spawn(async move {
+            let _slot = gate.acquire_owned().await;
+            let result = upload_one(&ctx, &item).await;
+            (item, result)
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let Ok((item, result)) = joined else {
+            summary.failed += 1;
+            continue;
+        };
+        match result {
+            Ok(Done::Uploaded { id }) => {
+                summary.uploaded += 1;
+                ctx.progress.say(format!(
+                    "uploaded {}  {}  ({})",
+                    item.path.display(),
+                    id,
+                    human(item.size)
+                ));
+            }
+            Ok(Done::Skipped { id }) => {
+                summary.skipped += 1;
+                ctx.progress.say(format!(
+                    "skipped  {}  {}  (already on the server)",
+                    item.path.display(),
+                    id
+                ));
+            }
+            Err(e) => {
+                summary.failed += 1;
+                ctx.progress
+                    .say(format!("FAILED   {}: {e}", item.path.display()));
+            }
+        }
+    }
+    ctx.progress.finish();
+    summary.bytes_sent = ctx.sent.load(Ordering::Relaxed);
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{} uploaded, {} already on the server, {} failed; sent {} in {:.1} s",
+        summary.uploaded,
+        summary.skipped,
+        summary.failed,
+        human(summary.bytes_sent),
+        secs
+    );
+    Ok(summary)
+}
+
+/// Files under `path` (itself, or everything in a folder, recursively, in
+/// name order); what cannot be read goes to `bad`.
+fn collect(path: &Path, out: &mut Vec<Item>, bad: &mut Vec<(PathBuf, String)>) {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => return bad.push((path.to_path_buf(), e.to_string())),
+    };
+    if meta.is_dir() {
+        let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
+            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+            Err(e) => return bad.push((path.to_path_buf(), e.to_string())),
+        };
+        entries.sort();
+        for e in entries {
+            collect(&e, out, bad);
+        }
+    } else if meta.is_file() {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        out.push(Item {
+            path: path.to_path_buf(),
+            name,
+            size: meta.len(),
+        });
+    }
+}
+
+/// The file's hashes: whole, and of each part when `part_size` > 0 (its
+/// SHA-256, to compare with what the server holds, and its MD5, sent as
+/// `Content-MD5` so the server checks the part on arrival: a presigned URL
+/// cannot carry an unsigned `x-amz-checksum-*` header).
+struct Hashes {
+    whole: [u8; 32],
+    parts: Vec<[u8; 32]>,
+    part_md5s: Vec<[u8; 16]>,
+}
+
+/// Reads the file once, hashing the whole and each part as it goes.
+async fn hash_file(path: &Path, part_size: u64, bar: &FileBar) -> Result<Hashes, ClientError> {
+    let path_buf = path.to_path_buf();
+    let handle = bar.handle();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut f = std::fs::File::open(&path_buf).map_err(|e| ClientError::io(&path_buf, e))?;
+        let mut whole = Sha256::new();
+        let mut part = Sha256::new();
+        let mut part_md5 = md5::Md5::new();
+        let mut in_part = 0u64;
+        let mut parts = Vec::new();
+        let mut part_md5s = Vec::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f
+                .read(&mut buf)
+                .map_err(|e| ClientError::io(&path_buf, e))?;
+            if n == 0 {
+                break;
+            }
+            whole.update(&buf[..n]);
+            handle.inc(n as u64);
+            let mut chunk = &buf[..n];
+            while part_size > 0 && !chunk.is_empty() {
+                let take = ((part_size - in_part) as usize).min(chunk.len());
+                part.update(&chunk[..take]);
+                part_md5.update(&chunk[..take]);
+                in_part += take as u64;
+                chunk = &chunk[take..];
+                if in_part == part_size {
+                    parts.push(std::mem::take(&mut part).finalize().into());
+                    part_md5s.push(std::mem::take(&mut part_md5).finalize().into());
+                    in_part = 0;
+                }
+            }
+        }
+        if part_size > 0 && (in_part > 0 || parts.is_empty()) {
+            parts.push(part.finalize().into());
+            part_md5s.push(part_md5.finalize().into());
+        }
+        Ok(Hashes {
+            whole: whole.finalize().into(),
+            parts,
+            part_md5s,
+        })
+    })
+    .await
+    .map_err(|e| ClientError::Integrity(format!("hashing stopped: {e}")))?
+}
+
+fn b64(d: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(d)
+}
+
+/// The id of a file: the same content, size and name give the same id.
+pub fn file_id(sha256: &[u8; 32], size: u64, name: &str) -> Uuid {
+    Uuid::new_v5(
+        &ID_NAMESPACE,
+        format!("{}/{size}/{name}", hex::encode(sha256)).as_bytes(),
+    )
+}
+
+/// Whether a refusal says the signed URL's time ran out.
+fn expired(a: &Answer) -> bool {
+    a.status == StatusCode::FORBIDDEN
+        && matches!(a.refusal(), ClientError::Refused { message, .. } if message.contains("expired"))
+}
+
+async fn upload_one(ctx: &Ctx, item: &Item) -> Result<Done, ClientError> {
+    let bar = ctx.progress.file(&item.name, item.size);
+    let in_parts = item.size > ctx.opts.parts_above;
+    let part_size = if in_parts {
+        ctx.opts.part_size.max(item.size.div_ceil(MAX_PARTS))
+    } else {
+        0
+    };
+    bar.stage("hashing");
+    let hashes = hash_file(&item.path, part_size, &bar).await?;
+    bar.set_position(0);
+    let content_type = mime_guess::from_path(&item.path)
+        .first_or_octet_stream()
+        .essence_str()
+        .to_string();
+    let id = file_id(&hashes.whole, item.size, &item.name);
+    let mut decl = json!({
+        "id": id.to_string(),
+        "contentType": content_type,
+        "hash": b64(&hashes.whole),
+        "fileName": item.name,
+        "size": item.size,
+    });
+    if in_parts {
+        decl["partSize"] = json!(part_size);
+        send_parts(ctx, item, &bar, id, &decl, &hashes).await
+    } else {
+        send_whole(ctx, item, &bar, id, &decl, &content_type, &hashes).await
+    }
+}
+
+/// A retry notice for the screen.
+fn notice<'a>(ctx: &'a Ctx, item: &'a Item) -> impl Fn(String) + Send + Sync + 'a {
+    move |why| {
+        ctx.progress
+            .say(format!("retry    {}: {why}", item.path.display()))
+    }
+}
+
+async fn api(
+    ctx: &Ctx,
+    item: &Item,
+    rest: &str,
+    body: &Value,
+    limit: Duration,
+) -> Result<Answer, ClientError> {
+    ctx.http
+        .api(
+            Method::POST,
+            &ctx.target.api(rest),
+            &ctx.target.token,
+            Some(body),
+            limit,
+            &notice(ctx, item),
+        )
+        .await
+}
+
+/// Presign → PUT → complete; a new URL if one expired on the way.
+async fn send_whole(
+    ctx: &Ctx,
+    item: &Item,
+    bar: &FileBar,
+    id: Uuid,
+    decl: &Value,
+    content_type: &str,
+    hashes: &Hashes,
+) -> Result<Done, ClientError> {
+    for _ in 0..ROUNDS {
+        let a = api(ctx, item, "file/upload/presigned", decl, API_LIMIT).await?;
+        let url = match a.status {
+            StatusCode::CREATED => a.json()["data"]["presignedURL"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| ClientError::Integrity("presign answered without a URL".into()))?,
+            StatusCode::OK => {
+                complete(ctx, item, id).await?;
+                return Ok(Done::Skipped { id });
+            }
+            _ => return Err(a.refusal()),
+        };
+        bar.stage("sending");
+        let put = put_range(
+            ctx,
+            item,
+            bar,
+            &url,
+            &[("content-type", content_type.to_string())],
+            0,
+            item.size,
+        )
+        .await?;
+        if put.status.is_success() {
+            check_echo(&put, &hashes.whole)?;
+            ctx.sent.fetch_add(item.size, Ordering::Relaxed);
+            complete(ctx, item, id).await?;
+            return Ok(Done::Uploaded { id });
+        }
+        if expired(&put) {
+            ctx.progress.say(format!(
+                "retry    {}: its upload URL expired; asking for a new one",
+                item.path.display()
+            ));
+            continue;
+        }
+        return Err(put.refusal());
+    }
+    Err(ClientError::Integrity(format!(
+        "gave up after {ROUNDS} fresh upload URLs"
+    )))
+}
+
+/// The part-wise upload: ask, send what is missing, complete; ask again if
+/// URLs expired or the server misses a part.
+async fn send_parts(
+    ctx: &Ctx,
+    item: &Item,
+    bar: &FileBar,
+    id: Uuid,
+    decl: &Value,
+    hashes: &Hashes,
+) -> Result<Done, ClientError> {
+    let count = hashes.parts.len();
+    for round in 0..ROUNDS {
+        let a = api(ctx, item, "file/upload/parts", decl, API_LIMIT).await?;
+        match a.status {
+            StatusCode::CREATED => {}
+            StatusCode::OK => {
+                complete(ctx, item, id).await?;
+                return Ok(Done::Skipped { id });
+            }
+            _ => return Err(a.refusal()),
+        }
+        let v = a.json();
+        let parts = v["data"]["parts"].as_array().cloned().unwrap_or_default();
+        if parts.len() != count {
+            return Err(ClientError::Integrity(format!(
+                "the server planned {} parts where this client counted {count}",
+                parts.len()
+            )));
+        }
+        let held: Vec<bool> = parts
+            .iter()
+            .zip(&hashes.parts)
+            .map(|(p, mine)| p["hash"].as_str() == Some(b64(mine).as_str()))
+            .collect();
+        let held_bytes: u64 = parts
+            .iter()
+            .zip(&held)
+            .filter(|(_, h)| **h)
+            .map(|(p, _)| p["size"].as_u64().unwrap_or(0))
+            .sum();
+        let n_held = held.iter().filter(|h| **h).count();
+        if round == 0 && n_held > 0 {
+            ctx.progress.say(format!(
+                "resume   {}: {n_held} of {count} parts already on the server",
+                item.path.display()
+            ));
+        }
+        bar.set_position(held_bytes);
+        bar.stage("sending");
+        let mut expired_url = false;
+        for ((p, md5), have) in parts.iter().zip(&hashes.part_md5s).zip(&held) {
+            if *have {
+                continue;
+            }
+            let (Some(url), Some(number), Some(offset), Some(size)) = (
+                p["url"].as_str(),
+                p["partNumber"].as_u64(),
+                p["offset"].as_u64(),
+                p["size"].as_u64(),
+            ) else {
+                return Err(ClientError::Integrity(
+                    "the server's part list is malformed".into(),
+                ));
+            };
+            let headers = [("content-md5", b64(md5))];
+            let put = put_range(ctx, item, bar, url, &headers, offset, size).await?;
+            if put.status.is_success() {
+                ctx.sent.fetch_add(size, Ordering::Relaxed);
+                ctx.progress.say(format!(
+                    "part     {}: part {number}/{count} sent",
+                    item.path.display()
+                ));
+                continue;
+            }
+            if expired(&put) {
+                expired_url = true;
+                break;
+            }
+            return Err(put.refusal());
+        }
+        if expired_url {
+            ctx.progress.say(format!(
+                "retry    {}: its part URLs expired; asking for new ones",
+                item.path.display()
+            ));
+            continue;
+        }
+        bar.stage("completing");
+        let done = api(
+            ctx,
+            item,
+            "file/upload/complete",
+            &json!({"id": id.to_string()}),
+            COMPLETE_LIMIT,
+        )
+        .await?;
+        match done.status {
+            StatusCode::OK => return Ok(Done::Uploaded { id }),
+            // A part went missing or the declaration was withdrawn (it
+            // waited too long): ask again, send what is missing.
+            StatusCode::CONFLICT | StatusCode::NOT_FOUND => {
+                ctx.progress.say(format!(
+                    "retry    {}: {}",
+                    item.path.display(),
+                    done.refusal()
+                ));
+                continue;
+            }
+            _ => return Err(done.refusal()),
+        }
+    }
+    Err(ClientError::Integrity(format!(
+        "gave up after asking for the parts {ROUNDS} times"
+    )))
+}
+
+/// Sends `size` bytes of the file from `offset` to a presigned URL, with
+/// the file's bar and the overall one following.
+#[allow(clippy::too_many_arguments)]
+async fn put_range(
+    ctx: &Ctx,
+    item: &Item,
+    bar: &FileBar,
+    url: &str,
+    headers: &[(&'static str, String)],
+    offset: u64,
+    size: u64,
+) -> Result<Answer, ClientError> {
+    let (file_bar, overall) = (bar.handle(), ctx.progress.overall());
+    let on_bytes: super::http::OnBytes = Arc::new(move |n| {
+        file_bar.inc(n);
+        overall.inc(n);
+    });
+    let (file_bar, overall) = (bar.handle(), ctx.progress.overall());
+    let on_undo = move |n: u64| {
+        file_bar.set_position(file_bar.position().saturating_sub(n));
+        overall.set_position(overall.position().saturating_sub(n));
+    };
+    ctx.http
+        .put_file(
+            url,
+            headers,
+            &FileRange {
+                path: &item.path,
+                offset,
+                len: size,
+            },
+            on_bytes,
+            &on_undo,
+            &notice(ctx, item),
+        )
+        .await
+}
+
+/// The server echoes the SHA-256 it verified; it must be ours.
+fn check_echo(put: &Answer, sha256: &[u8; 32]) -> Result<(), ClientError> {
+    match put
+        .headers
+        .get("x-amz-checksum-sha256")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(echo) if echo != b64(sha256) => Err(ClientError::Integrity(format!(
+            "the server stored SHA-256 {echo}, not this file's {}",
+            b64(sha256)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+async fn complete(ctx: &Ctx, item: &Item, id: Uuid) -> Result<(), ClientError> {
+    let a = api(
+        ctx,
+        item,
+        "file/upload/complete",
+        &json!({"id": id.to_string()}),
+        API_LIMIT,
+    )
+    .await?;
+    if a.status == StatusCode::OK {
+        Ok(())
+    } else {
+        Err(a.refusal())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_follow_content_size_and_name() {
+        let a = file_id(&[1; 32], 10, "a.jpg");
+        assert_eq!(a, file_id(&[1; 32], 10, "a.jpg"));
+        assert_ne!(a, file_id(&[2; 32], 10, "a.jpg"));
+        assert_ne!(a, file_id(&[1; 32], 11, "a.jpg"));
+        assert_ne!(a, file_id(&[1; 32], 10, "b.jpg"));
+        assert_eq!(a.get_version_num(), 5);
+    }
+
+    #[tokio::test]
+    async fn parts_are_hashed_on_their_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.bin");
+        let data: Vec<u8> = (0..(2 * 1024 * 1024 + 5))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        std::fs::write(&path, &data).unwrap();
+        let progress = Progress::new(0);
+        let bar = progress.file("f.bin", data.len() as u64);
+        let part = 1024 * 1024;
+        let h = hash_file(&path, part, &bar).await.unwrap();
+        let want: Vec<[u8; 32]> = data
+            .chunks(part as usize)
+            .map(|c| Sha256::digest(c).into())
+            .collect();
+        assert_eq!(h.parts, want);
+        let want_md5: Vec<[u8; 16]> = data
+            .chunks(part as usize)
+            .map(|c| md5::Md5::digest(c).into())
+            .collect();
+        assert_eq!(h.part_md5s, want_md5);
+        assert_eq!(h.whole, <[u8; 32]>::from(Sha256::digest(&data)));
+        // Without parts, only the whole.
+        let h = hash_file(&path, 0, &bar).await.unwrap();
+        assert!(h.parts.is_empty());
+        // An exact multiple has no empty tail part.
+        std::fs::write(&path, &data[..2 * part as usize]).unwrap();
+        assert_eq!(hash_file(&path, part, &bar).await.unwrap().parts.len(), 2);
+    }
+}
