@@ -208,6 +208,8 @@ pub fn route_of(path: &str) -> &'static str {
         "/" => "s3_service",
         "/api/inspect/v1/file/upload/presigned" => "api_presign",
         "/api/inspect/v1/file/upload/complete" => "api_complete",
+        "/api/inspect/v1/file/upload/parts" => "api_parts",
+        "/api/inspect/v1/files" => "api_files",
         p if p.starts_with("/api/inspect/v1/file/") => "api_file",
         p if p.starts_with("/api/") => "api_other",
         p => match p.trim_start_matches('/').split_once('/') {
@@ -263,5 +265,7 @@ mod tests {
         assert_eq!(route_of("/uploads"), "s3_bucket");
         assert_eq!(route_of("/uploads/"), "s3_bucket");
         assert_eq!(route_of("/"), "s3_service");
+        assert_eq!(route_of("/api/inspect/v1/file/upload/parts"), "api_parts");
+        assert_eq!(route_of("/api/inspect/v1/files"), "api_files");
     }
 }

@@ -37,8 +37,7 @@ const MAX_PARTS: u64 = 10_000;
 /// (URL, size, and the hash of what the server holds), 200 if these bytes
 /// are already stored, 409 if the id was used for another file.
 pub async fn begin(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let (d, obj, outcome) = declare(app, req).await?;
-    let part_size = parse_part_size(&obj, d.size)?;
+    let (d, part_size, outcome) = declare(app, req, |obj, d| parse_part_size(obj, d.size)).await?;
     match outcome {
         PresignOutcome::NeedsUpload => {}
         PresignOutcome::AlreadyStored => return Ok(already_stored(&d)),

@@ -21,7 +21,7 @@ use crate::store::Digest;
 const MAX_FILE_NAME: usize = 255;
 
 pub async fn presign(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let (d, _, outcome) = declare(app, req).await?;
+    let (d, (), outcome) = declare(app, req, |_, _| Ok(())).await?;
     match outcome {
         PresignOutcome::NeedsUpload => {
             let url = presigned::presign_put_url(app, &d, app.clock.now());
@@ -45,12 +45,13 @@ pub fn already_stored(d: &Declared) -> Response<Body> {
 
 /// What presign and the part-wise upload share: the `upload` scope, the
 /// per-token rate, every declared field checked, room on disk, and the
-/// declaration recorded (or found already stored, or in conflict). Also
-/// returns the request's JSON for fields of its own.
-pub async fn declare(
+/// declaration recorded (or found already stored, or in conflict). `extra`
+/// reads the caller's own fields, before anything is recorded.
+pub async fn declare<T>(
     app: &App,
     req: Request<Incoming>,
-) -> Result<(Declared, Map<String, Value>, PresignOutcome), ApiError> {
+    extra: impl FnOnce(&Map<String, Value>, &Declared) -> Result<T, ApiError>,
+) -> Result<(Declared, T, PresignOutcome), ApiError> {
     let (parts, body) = req.into_parts();
     let token = auth::require(app, &parts, "upload").await?;
     if let Err(retry_after) = app.presign_throttle.take(&token, std::time::Instant::now()) {
@@ -65,6 +66,7 @@ pub async fn declare(
     }
     let obj = read_json_object(body).await?;
     let d = parse_declared(&obj, app.config.upload.max_size)?;
+    let own = extra(&obj, &d)?;
     app.check_space(d.size)?;
 
     let now = app.clock.now();
@@ -82,7 +84,7 @@ pub async fn declare(
             |o| !matches!(o, PresignOutcome::NeedsUpload),
         )
         .await?;
-    Ok((d, obj, outcome))
+    Ok((d, own, outcome))
 }
 
 pub async fn complete(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {

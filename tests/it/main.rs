@@ -16,6 +16,7 @@ mod limits;
 mod maintenance;
 mod memory;
 mod metrics;
+mod parts;
 mod put;
 mod recovery;
 mod s3;

@@ -1,0 +1,170 @@
+//! Part-wise uploads through the JSON API (`POST …/file/upload/parts`,
+//! then `…/upload/complete`), over real HTTP: the parts held are reported
+//! by hash so a client sends only what is missing, the whole file is
+//! checked before it is stored, and every refusal stores nothing.
+
+use base64::Engine;
+use md5::{Digest as _, Md5};
+use serde_json::Value;
+use sha2::Sha256;
+
+use crate::harness::*;
+
+const MIB: usize = 1024 * 1024;
+const PARTS: &str = "/api/inspect/v1/file/upload/parts";
+
+fn b64(d: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(d)
+}
+
+/// Asks for the parts of `f` in `part_size` pieces.
+fn ask(s: &TestServer, f: &TestFile, part_size: usize) -> Resp {
+    let mut d = f.declaration();
+    d["partSize"] = part_size.into();
+    s.post_json(PARTS, &d)
+}
+
+fn plan(r: &Resp) -> Vec<Value> {
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.json()["data"]["parts"].as_array().unwrap().clone()
+}
+
+/// PUTs part `p` of `bytes` (the bytes it covers, or `body` instead) with
+/// its Content-MD5.
+fn put_part(p: &Value, body: &[u8]) -> Resp {
+    let md5 = b64(&Md5::digest(body));
+    Resp::from(
+        ureq::put(p["url"].as_str().unwrap())
+            .set("Content-MD5", &md5)
+            .send_bytes(body),
+    )
+}
+
+fn slice<'a>(bytes: &'a [u8], p: &Value) -> &'a [u8] {
+    let (o, n) = (
+        p["offset"].as_u64().unwrap() as usize,
+        p["size"].as_u64().unwrap() as usize,
+    );
+    &bytes[o..o + n]
+}
+
+#[test]
+fn parts_are_listed_sent_resumed_and_put_together() {
+    let s = TestServer::start();
+    let f = TestFile::new(12 * MIB + 777);
+    let parts = plan(&ask(&s, &f, 5 * MIB));
+    assert_eq!(parts.len(), 3);
+    assert_eq!(parts[2]["size"], 2 * MIB + 777);
+    assert!(parts.iter().all(|p| p["hash"].is_null()));
+    // The URLs carry signatures, not the token.
+    assert!(!parts[0]["url"].as_str().unwrap().contains(&s.token));
+
+    // Two parts arrive, then the link drops; asking again shows which.
+    for p in &parts[..2] {
+        assert_eq!(put_part(p, slice(&f.bytes, p)).status, 200);
+    }
+    let again = plan(&ask(&s, &f, 5 * MIB));
+    for (i, p) in again.iter().enumerate() {
+        let want = (i < 2).then(|| b64(&Sha256::digest(slice(&f.bytes, p))));
+        assert_eq!(p["hash"].as_str().map(str::to_string), want, "part {i}");
+    }
+    // Completing now is refused: a part is missing, nothing is stored.
+    let c = s.complete(&f.id);
+    let msg = c.assert_json_error(409, "Conflict");
+    assert!(
+        msg.contains("part 3 is missing") || msg.contains("parts hold"),
+        "{msg}"
+    );
+    s.assert_nothing_stored(&f);
+
+    assert_eq!(put_part(&again[2], slice(&f.bytes, &again[2])).status, 200);
+    let c = s.complete(&f.id);
+    assert_eq!(c.status, 200, "{}", c.body);
+    assert_eq!(c.json()["data"]["status"], "completed");
+    assert_eq!(c.json()["data"]["hash"], f.hash_b64());
+    let (status, _, body) = get(c.json()["data"]["downloadURL"].as_str().unwrap());
+    assert_eq!(status, 200);
+    assert!(body == f.bytes, "the downloaded bytes differ");
+    // Completing again answers the same; asking for parts says "stored".
+    assert_eq!(s.complete(&f.id).status, 200);
+    assert_eq!(ask(&s, &f, 5 * MIB).status, 200);
+    // The parts' blobs were released: only the whole file remains.
+    assert!(s.temps().is_empty());
+    let hex = hex::encode(f.sha256());
+    assert_eq!(s.blobs(), vec![hex]);
+}
+
+#[test]
+fn parts_that_do_not_make_the_declared_file_are_refused_and_discarded() {
+    let s = TestServer::start();
+    let f = TestFile::new(10 * MIB + 1);
+    let parts = plan(&ask(&s, &f, 5 * MIB));
+    // Part 2 of the right size but other bytes: each part is fine on its
+    // own, the whole is not the declared file.
+    let other = TestFile::new(5 * MIB);
+    assert_eq!(put_part(&parts[0], slice(&f.bytes, &parts[0])).status, 200);
+    assert_eq!(put_part(&parts[1], &other.bytes).status, 200);
+    assert_eq!(put_part(&parts[2], slice(&f.bytes, &parts[2])).status, 200);
+    let msg = s.complete(&f.id).assert_json_error(400, "BadRequest");
+    assert!(
+        msg.contains("discarded") && msg.contains(&f.hash_b64()),
+        "{msg}"
+    );
+    s.assert_nothing_stored(&f);
+    // The upload was discarded: a new ask holds nothing.
+    let again = plan(&ask(&s, &f, 5 * MIB));
+    assert!(again.iter().all(|p| p["hash"].is_null()), "{again:?}");
+}
+
+#[test]
+fn a_part_damaged_on_the_way_is_refused_on_arrival() {
+    let s = TestServer::start();
+    let f = TestFile::new(6 * MIB);
+    let parts = plan(&ask(&s, &f, 5 * MIB));
+    let mut damaged = slice(&f.bytes, &parts[0]).to_vec();
+    let md5 = b64(&Md5::digest(&damaged));
+    damaged[1000] ^= 1;
+    let r = Resp::from(
+        ureq::put(parts[0]["url"].as_str().unwrap())
+            .set("Content-MD5", &md5)
+            .send_bytes(&damaged),
+    );
+    r.assert_s3_error(400, "BadDigest");
+    let again = plan(&ask(&s, &f, 5 * MIB));
+    assert!(again[0]["hash"].is_null(), "the damaged part was kept");
+    s.assert_nothing_stored(&f);
+}
+
+#[test]
+fn bad_part_requests_are_refused_with_the_fix() {
+    let s = TestServer::start();
+    let f = TestFile::new(1000);
+    let msg = ask(&s, &f, 1024).assert_json_error(400, "BadRequest");
+    assert!(msg.contains("partSize") && msg.contains("5242880"), "{msg}");
+    let msg = s
+        .post_json(PARTS, &f.declaration())
+        .assert_json_error(400, "BadRequest");
+    assert!(msg.contains("partSize"), "{msg}");
+    // More than 10,000 parts.
+    let mut d = f.declaration();
+    d["size"] = (5u64 * 1024 * 1024 * 10_001).into();
+    d["partSize"] = (5 * MIB).into();
+    let big = s.post_json(PARTS, &d);
+    assert_eq!(big.status, 400, "{}", big.body);
+    // Without the upload scope.
+    let r = s.post_raw(PARTS, &f.declaration().to_string(), Some("stw_wrong"));
+    r.assert_json_error(401, "Unauthorized");
+    assert_eq!(s.file(&f.id).status, 404, "a refused ask declared the file");
+}
+
+#[test]
+fn bytes_already_stored_need_no_parts() {
+    let s = TestServer::start();
+    let f = TestFile::new(6 * MIB);
+    s.store_completed(&f);
+    let mut twin = TestFile::new(0);
+    twin.bytes = f.bytes.clone();
+    let r = ask(&s, &twin, 5 * MIB);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(s.complete(&twin.id).status, 200);
+}
