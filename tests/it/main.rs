@@ -4,6 +4,7 @@
 mod api;
 mod browser;
 mod cli;
+mod client;
 mod cors;
 mod crash;
 mod disk_full;

@@ -6,7 +6,7 @@ use crate::harness::*;
 
 /// The value of the first sample line starting with `name` (labels
 /// included in `name`).
-fn sample(text: &str, name: &str) -> f64 {
+pub(crate) fn sample(text: &str, name: &str) -> f64 {
     text.lines()
         .find(|l| l.starts_with(name))
         .and_then(|l| l.rsplit(' ').next())
@@ -14,7 +14,7 @@ fn sample(text: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
 }
 
-fn scrape(s: &TestServer) -> String {
+pub(crate) fn scrape(s: &TestServer) -> String {
     let r = s.get_api("/metrics", Some(&s.token.clone()));
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.header("content-type").unwrap().starts_with("text/plain"));
