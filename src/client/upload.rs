@@ -126,7 +126,30 @@ pub async fn run(
             (item, result)
         });
     }
-    while let Some(joined) = tasks.join_next().await {
+    let mut left = tasks.len();
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    loop {
+        let joined = tokio::select! {
+            j = tasks.join_next() => match j {
+                Some(j) => j,
+                None => break,
+            },
+            _ = &mut interrupt => {
+                // What was sent stays sent: the server keeps finished files
+                // and the parts of unfinished large ones.
+                tasks.abort_all();
+                ctx.progress.finish();
+                summary.failed += left;
+                println!(
+                    "interrupted with {left} file(s) unfinished; run the same command again to \
+                     resume (finished files are skipped, large files continue from their last \
+                     part)"
+                );
+                break;
+            }
+        };
+        left -= 1;
         let Ok((item, result)) = joined else {
             summary.failed += 1;
             continue;
@@ -143,6 +166,7 @@ pub async fn run(
             }
             Ok(Done::Skipped { id }) => {
                 summary.skipped += 1;
+                ctx.progress.overall().inc(item.size);
                 ctx.progress.say(format!(
                     "skipped  {}  {}  (already on the server)",
                     item.path.display(),
@@ -432,6 +456,7 @@ async fn send_parts(
             .sum();
         let n_held = held.iter().filter(|h| **h).count();
         if round == 0 && n_held > 0 {
+            ctx.progress.overall().inc(held_bytes);
             ctx.progress.say(format!(
                 "resume   {}: {n_held} of {count} parts already on the server",
                 item.path.display()
