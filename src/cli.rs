@@ -196,7 +196,8 @@ struct RemoteArgs {
     /// and tried again.
     #[arg(long, default_value_t = 60)]
     stall_secs: u64,
-    /// Most bytes per second to send, e.g. 500K (a shared field link).
+    /// Most bytes per second to send, all files together, e.g. 500K (a
+    /// shared field link).
     #[arg(long, value_parser = parse_size_arg)]
     limit_rate: Option<u64>,
 }
@@ -210,7 +211,10 @@ impl RemoteArgs {
             .map_err(|e| e.to_string())?;
         http.retry.retries = self.retries;
         http.stall = std::time::Duration::from_secs(self.stall_secs.max(1));
-        http.rate = self.limit_rate.filter(|r| *r > 0);
+        http.pacer = self
+            .limit_rate
+            .filter(|r| *r > 0)
+            .map(|r| std::sync::Arc::new(crate::client::http::Pacer::new(r)));
         Ok((target, http))
     }
 }

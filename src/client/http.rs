@@ -174,8 +174,9 @@ pub struct Http {
     pub retry: Retry,
     /// A transfer that moves no byte for this long is given up and retried.
     pub stall: Duration,
-    /// Upload pace limit in bytes per second (`None`: as fast as it goes).
-    pub rate: Option<u64>,
+    /// The upload pace limit, shared by every body in flight (`None`: as
+    /// fast as it goes).
+    pub pacer: Option<Arc<Pacer>>,
     server: String,
 }
 
@@ -223,7 +224,7 @@ impl Http {
                 .build(https),
             retry: Retry::default(),
             stall: Duration::from_secs(60),
-            rate: None,
+            pacer: None,
             server: server.to_string(),
         })
     }
@@ -384,7 +385,7 @@ impl Http {
         on_undo: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<Answer, String> {
         let moved = Arc::new(AtomicU64::new(0));
-        let body = file_body(range, moved.clone(), on_bytes, self.rate)
+        let body = file_body(range, moved.clone(), on_bytes, self.pacer.clone())
             .await
             .map_err(|e| format!("cannot read {}: {e}", range.path.display()))?;
         let mut req = Request::builder()
@@ -443,36 +444,69 @@ fn describe(e: hyper_util::client::legacy::Error) -> String {
     s
 }
 
-/// The bytes of `range` as a stream of pieces, paced to `rate` bytes per
-/// second if set; fails if the file ends early (it shrank).
+/// One upload pace for the whole command: all bodies in flight together
+/// send at most `rate` bytes per second (so `--jobs` and parallel parts do
+/// not multiply a limit meant for a shared link).
+pub struct Pacer {
+    rate: u64,
+    /// When the current run of sending began, and the bytes since.
+    state: std::sync::Mutex<(Instant, u64)>,
+}
+
+impl Pacer {
+    pub fn new(rate: u64) -> Pacer {
+        Pacer::starting(rate, Instant::now())
+    }
+
+    fn starting(rate: u64, at: Instant) -> Pacer {
+        Pacer {
+            rate: rate.max(1),
+            state: std::sync::Mutex::new((at, 0)),
+        }
+    }
+
+    /// How long to wait before sending `n` more bytes. Idle time earns at
+    /// most a second of credit, so a pause is not followed by a burst.
+    pub fn delay(&self, n: u64, now: Instant) -> Duration {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let due = s.0 + Duration::from_secs_f64(s.1 as f64 / self.rate as f64);
+        if due + Duration::from_secs(1) < now {
+            *s = (now - Duration::from_secs(1), self.rate);
+        }
+        let due = s.0 + Duration::from_secs_f64(s.1 as f64 / self.rate as f64);
+        s.1 += n;
+        due.saturating_duration_since(now)
+    }
+
+    /// Pieces small enough for a smooth pace.
+    fn piece(&self) -> usize {
+        (self.rate as usize / 8).clamp(4096, PIECE)
+    }
+}
+
+/// The bytes of `range` as a stream of pieces, paced by `pacer` if set;
+/// fails if the file ends early (it shrank).
 async fn file_body(
     range: &FileRange<'_>,
     moved: Arc<AtomicU64>,
     on_bytes: OnBytes,
-    rate: Option<u64>,
+    pacer: Option<Arc<Pacer>>,
 ) -> std::io::Result<ReqBody> {
     let mut file = tokio::fs::File::open(range.path).await?;
     file.seek(std::io::SeekFrom::Start(range.offset)).await?;
-    // Small pieces when paced, so the pace is smooth.
-    let piece = match rate {
-        Some(r) => (r as usize / 8).clamp(4096, PIECE),
-        None => PIECE,
-    };
-    let started = Instant::now();
-    let state = (file, range.len, 0u64);
-    let stream = futures_util::stream::unfold(state, move |(mut file, left, sent)| {
-        let (moved, on_bytes) = (moved.clone(), on_bytes.clone());
+    let piece = pacer.as_ref().map_or(PIECE, |p| p.piece());
+    let state = (file, range.len);
+    let stream = futures_util::stream::unfold(state, move |(mut file, left)| {
+        let (moved, on_bytes, pacer) = (moved.clone(), on_bytes.clone(), pacer.clone());
         async move {
             if left == 0 {
                 return None;
             }
-            if let Some(rate) = rate.filter(|r| *r > 0) {
-                let due = Duration::from_secs_f64(sent as f64 / rate as f64);
-                if let Some(wait) = due.checked_sub(started.elapsed()) {
-                    tokio::time::sleep(wait).await;
-                }
+            let want = piece.min(left as usize);
+            if let Some(p) = &pacer {
+                tokio::time::sleep(p.delay(want as u64, Instant::now())).await;
             }
-            let mut buf = vec![0u8; piece.min(left as usize)];
+            let mut buf = vec![0u8; want];
             let read = match file.read(&mut buf).await {
                 Ok(0) => Err(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
@@ -486,12 +520,9 @@ async fn file_body(
                     buf.truncate(n);
                     moved.fetch_add(n as u64, Ordering::Relaxed);
                     on_bytes(n as u64);
-                    Some((
-                        Ok(Frame::data(Bytes::from(buf))),
-                        (file, left - n as u64, sent + n as u64),
-                    ))
+                    Some((Ok(Frame::data(Bytes::from(buf))), (file, left - n as u64)))
                 }
-                Err(e) => Some((Err(e), (file, 0, sent))),
+                Err(e) => Some((Err(e), (file, 0))),
             }
         }
     });
@@ -524,6 +555,22 @@ mod tests {
             r.delay(1, Some(Duration::from_secs(3600)), 0.0),
             Duration::from_secs(30)
         );
+    }
+
+    #[test]
+    fn one_pace_for_all_bodies_with_a_second_of_credit_at_most() {
+        let t0 = Instant::now();
+        let p = Pacer::starting(1000, t0);
+        // Right after start, within the second of credit: no wait.
+        assert_eq!(p.delay(500, t0), Duration::ZERO);
+        // 500 bytes are due by 0.5 s: the next 500 wait for it, whoever
+        // sends them.
+        assert_eq!(p.delay(500, t0), Duration::from_millis(500));
+        assert_eq!(p.delay(1000, t0), Duration::from_secs(1));
+        // After a long pause, a second's worth goes at once, not more.
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!(p.delay(1000, later), Duration::ZERO);
+        assert_eq!(p.delay(1000, later), Duration::from_secs(1));
     }
 
     #[test]

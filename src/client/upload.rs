@@ -223,62 +223,46 @@ fn collect(path: &Path, out: &mut Vec<Item>, bad: &mut Vec<(PathBuf, String)>) {
     }
 }
 
-/// The file's hashes: whole, and of each part when `part_size` > 0 (its
-/// SHA-256, to compare with what the server holds, and its MD5, sent as
-/// `Content-MD5` so the server checks the part on arrival: a presigned URL
-/// cannot carry an unsigned `x-amz-checksum-*` header).
-struct Hashes {
-    whole: [u8; 32],
-    parts: Vec<[u8; 32]>,
-    part_md5s: Vec<[u8; 16]>,
-}
-
-/// Reads the file once, hashing the whole and each part as it goes.
-async fn hash_file(path: &Path, part_size: u64, bar: &FileBar) -> Result<Hashes, ClientError> {
-    let path_buf = path.to_path_buf();
-    let handle = bar.handle();
+/// Hashes of `len` bytes of the file from `offset`: SHA-256, and MD5 if
+/// `md5` (a part's `Content-MD5`, which the server checks on arrival: a
+/// presigned URL cannot carry an unsigned `x-amz-checksum-*` header).
+/// Read on a blocking thread; `bar` (if any) follows.
+async fn hash_range(
+    path: &Path,
+    offset: u64,
+    len: u64,
+    md5: bool,
+    bar: Option<indicatif::ProgressBar>,
+) -> Result<([u8; 32], Option<[u8; 16]>), ClientError> {
+    let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        let mut f = std::fs::File::open(&path_buf).map_err(|e| ClientError::io(&path_buf, e))?;
-        let mut whole = Sha256::new();
-        let mut part = Sha256::new();
-        let mut part_md5 = md5::Md5::new();
-        let mut in_part = 0u64;
-        let mut parts = Vec::new();
-        let mut part_md5s = Vec::new();
+        use std::io::{Read, Seek};
+        let io = |e| ClientError::io(&path, e);
+        let mut f = std::fs::File::open(&path).map_err(io)?;
+        f.seek(std::io::SeekFrom::Start(offset)).map_err(io)?;
+        let mut sha = Sha256::new();
+        let mut md = md5.then(md5::Md5::new);
         let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = f
-                .read(&mut buf)
-                .map_err(|e| ClientError::io(&path_buf, e))?;
+        let mut left = len;
+        while left > 0 {
+            let want = (buf.len() as u64).min(left) as usize;
+            let n = f.read(&mut buf[..want]).map_err(io)?;
             if n == 0 {
-                break;
+                return Err(ClientError::Integrity(format!(
+                    "{} became shorter while it was being read",
+                    path.display()
+                )));
             }
-            whole.update(&buf[..n]);
-            handle.inc(n as u64);
-            let mut chunk = &buf[..n];
-            while part_size > 0 && !chunk.is_empty() {
-                let take = ((part_size - in_part) as usize).min(chunk.len());
-                part.update(&chunk[..take]);
-                part_md5.update(&chunk[..take]);
-                in_part += take as u64;
-                chunk = &chunk[take..];
-                if in_part == part_size {
-                    parts.push(std::mem::take(&mut part).finalize().into());
-                    part_md5s.push(std::mem::take(&mut part_md5).finalize().into());
-                    in_part = 0;
-                }
+            sha.update(&buf[..n]);
+            if let Some(m) = md.as_mut() {
+                m.update(&buf[..n]);
             }
+            if let Some(b) = &bar {
+                b.inc(n as u64);
+            }
+            left -= n as u64;
         }
-        if part_size > 0 && (in_part > 0 || parts.is_empty()) {
-            parts.push(part.finalize().into());
-            part_md5s.push(part_md5.finalize().into());
-        }
-        Ok(Hashes {
-            whole: whole.finalize().into(),
-            parts,
-            part_md5s,
-        })
+        Ok((sha.finalize().into(), md.map(|m| m.finalize().into())))
     })
     .await
     .map_err(|e| ClientError::Integrity(format!("hashing stopped: {e}")))?
@@ -311,25 +295,25 @@ async fn upload_one(ctx: &Ctx, item: &Item) -> Result<Done, ClientError> {
         0
     };
     bar.stage("hashing");
-    let hashes = hash_file(&item.path, part_size, &bar).await?;
+    let (sha256, _) = hash_range(&item.path, 0, item.size, false, Some(bar.handle())).await?;
     bar.set_position(0);
     let content_type = mime_guess::from_path(&item.path)
         .first_or_octet_stream()
         .essence_str()
         .to_string();
-    let id = file_id(&hashes.whole, item.size, &item.name);
+    let id = file_id(&sha256, item.size, &item.name);
     let mut decl = json!({
         "id": id.to_string(),
         "contentType": content_type,
-        "hash": b64(&hashes.whole),
+        "hash": b64(&sha256),
         "fileName": item.name,
         "size": item.size,
     });
     if in_parts {
         decl["partSize"] = json!(part_size);
-        send_parts(ctx, item, &bar, id, &decl, &hashes).await
+        send_parts(ctx, item, &bar, id, &decl, part_size).await
     } else {
-        send_whole(ctx, item, &bar, id, &decl, &content_type, &hashes).await
+        send_whole(ctx, item, &bar, id, &decl, &content_type, &sha256).await
     }
 }
 
@@ -368,7 +352,7 @@ async fn send_whole(
     id: Uuid,
     decl: &Value,
     content_type: &str,
-    hashes: &Hashes,
+    sha256: &[u8; 32],
 ) -> Result<Done, ClientError> {
     for _ in 0..ROUNDS {
         let a = api(ctx, item, "file/upload/presigned", decl, API_LIMIT).await?;
@@ -395,7 +379,7 @@ async fn send_whole(
         )
         .await?;
         if put.status.is_success() {
-            check_echo(&put, &hashes.whole)?;
+            check_echo(&put, sha256)?;
             ctx.sent.fetch_add(item.size, Ordering::Relaxed);
             complete(ctx, item, id).await?;
             return Ok(Done::Uploaded { id });
@@ -414,17 +398,56 @@ async fn send_whole(
     )))
 }
 
-/// The part-wise upload: ask, send what is missing, complete; ask again if
-/// URLs expired or the server misses a part.
+/// Parts of one file sent at once: the server verifies and stores each on
+/// its own, so a large file uses more than one of its cores.
+const PART_JOBS: usize = 4;
+
+/// One part as the server plans it.
+struct PartPlan {
+    number: u64,
+    offset: u64,
+    size: u64,
+    url: String,
+    /// SHA-256 (base64) of what the server holds under this number.
+    held: Option<String>,
+}
+
+/// How sending one part ended.
+enum PartSent {
+    Sent,
+    /// Its URL's time ran out: ask for the parts again.
+    Expired,
+}
+
+fn read_plan(v: &Value) -> Result<Vec<PartPlan>, ClientError> {
+    let parts = v["data"]["parts"].as_array().cloned().unwrap_or_default();
+    parts
+        .iter()
+        .map(|p| {
+            Some(PartPlan {
+                number: p["partNumber"].as_u64()?,
+                offset: p["offset"].as_u64()?,
+                size: p["size"].as_u64()?,
+                url: p["url"].as_str()?.to_string(),
+                held: p["hash"].as_str().map(str::to_string),
+            })
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| ClientError::Integrity("the server's part list is malformed".into()))
+}
+
+/// The part-wise upload: ask, send what is missing (several parts at
+/// once), complete; ask again if URLs expired or the server misses a part.
 async fn send_parts(
     ctx: &Ctx,
     item: &Item,
     bar: &FileBar,
     id: Uuid,
     decl: &Value,
-    hashes: &Hashes,
+    part_size: u64,
 ) -> Result<Done, ClientError> {
-    let count = hashes.parts.len();
+    use futures_util::StreamExt;
+    let count = item.size.div_ceil(part_size).max(1) as usize;
     for round in 0..ROUNDS {
         let a = api(ctx, item, "file/upload/parts", decl, API_LIMIT).await?;
         match a.status {
@@ -435,65 +458,60 @@ async fn send_parts(
             }
             _ => return Err(a.refusal()),
         }
-        let v = a.json();
-        let parts = v["data"]["parts"].as_array().cloned().unwrap_or_default();
-        if parts.len() != count {
+        let plan = read_plan(&a.json())?;
+        if plan.len() != count {
             return Err(ClientError::Integrity(format!(
                 "the server planned {} parts where this client counted {count}",
-                parts.len()
+                plan.len()
             )));
         }
-        let held: Vec<bool> = parts
-            .iter()
-            .zip(&hashes.parts)
-            .map(|(p, mine)| p["hash"].as_str() == Some(b64(mine).as_str()))
-            .collect();
-        let held_bytes: u64 = parts
-            .iter()
-            .zip(&held)
-            .filter(|(_, h)| **h)
-            .map(|(p, _)| p["size"].as_u64().unwrap_or(0))
-            .sum();
-        let n_held = held.iter().filter(|h| **h).count();
-        if round == 0 && n_held > 0 {
+        // A part the server holds is skipped only if it is this file's
+        // part (hashed now, only for the parts held).
+        let mut todo = Vec::new();
+        let mut held_bytes = 0;
+        for p in plan {
+            let same = match &p.held {
+                Some(theirs) => {
+                    let (mine, _) = hash_range(&item.path, p.offset, p.size, false, None).await?;
+                    *theirs == b64(&mine)
+                }
+                None => false,
+            };
+            if same {
+                held_bytes += p.size;
+            } else {
+                todo.push(p);
+            }
+        }
+        if round == 0 && todo.len() < count {
             ctx.progress.overall().inc(held_bytes);
             ctx.progress.say(format!(
-                "resume   {}: {n_held} of {count} parts already on the server",
-                item.path.display()
+                "resume   {}: {} of {count} parts already on the server",
+                item.path.display(),
+                count - todo.len()
             ));
         }
         bar.set_position(held_bytes);
         bar.stage("sending");
+        // Boxed as `dyn Send`: the futures borrow `todo`, and the task that
+        // runs them is spawned.
+        type Sending<'a> = std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<PartSent, ClientError>> + Send + 'a>,
+        >;
+        let sends: Vec<Sending<'_>> = todo
+            .iter()
+            .map(|p| Box::pin(send_part(ctx, item, bar, p, count)) as Sending<'_>)
+            .collect();
+        let results: Vec<Result<PartSent, ClientError>> = futures_util::stream::iter(sends)
+            .buffer_unordered(PART_JOBS)
+            .collect()
+            .await;
         let mut expired_url = false;
-        for ((p, md5), have) in parts.iter().zip(&hashes.part_md5s).zip(&held) {
-            if *have {
-                continue;
+        for r in results {
+            match r? {
+                PartSent::Sent => {}
+                PartSent::Expired => expired_url = true,
             }
-            let (Some(url), Some(number), Some(offset), Some(size)) = (
-                p["url"].as_str(),
-                p["partNumber"].as_u64(),
-                p["offset"].as_u64(),
-                p["size"].as_u64(),
-            ) else {
-                return Err(ClientError::Integrity(
-                    "the server's part list is malformed".into(),
-                ));
-            };
-            let headers = [("content-md5", b64(md5))];
-            let put = put_range(ctx, item, bar, url, &headers, offset, size).await?;
-            if put.status.is_success() {
-                ctx.sent.fetch_add(size, Ordering::Relaxed);
-                ctx.progress.say(format!(
-                    "part     {}: part {number}/{count} sent",
-                    item.path.display()
-                ));
-                continue;
-            }
-            if expired(&put) {
-                expired_url = true;
-                break;
-            }
-            return Err(put.refusal());
         }
         if expired_url {
             ctx.progress.say(format!(
@@ -529,6 +547,33 @@ async fn send_parts(
     Err(ClientError::Integrity(format!(
         "gave up after asking for the parts {ROUNDS} times"
     )))
+}
+
+/// Sends one part with its `Content-MD5`.
+async fn send_part(
+    ctx: &Ctx,
+    item: &Item,
+    bar: &FileBar,
+    p: &PartPlan,
+    count: usize,
+) -> Result<PartSent, ClientError> {
+    let (_, md5) = hash_range(&item.path, p.offset, p.size, true, None).await?;
+    let md5 = md5.map(|m| b64(&m)).unwrap_or_default();
+    let headers = [("content-md5", md5)];
+    let put = put_range(ctx, item, bar, &p.url, &headers, p.offset, p.size).await?;
+    if put.status.is_success() {
+        ctx.sent.fetch_add(p.size, Ordering::Relaxed);
+        ctx.progress.say(format!(
+            "part     {}: part {}/{count} sent",
+            item.path.display(),
+            p.number
+        ));
+        return Ok(PartSent::Sent);
+    }
+    if expired(&put) {
+        return Ok(PartSent::Expired);
+    }
+    Err(put.refusal())
 }
 
 /// Sends `size` bytes of the file from `offset` to a presigned URL, with
@@ -615,33 +660,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn parts_are_hashed_on_their_boundaries() {
+    async fn ranges_are_hashed_exactly() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.bin");
-        let data: Vec<u8> = (0..(2 * 1024 * 1024 + 5))
+        let data: Vec<u8> = (0..(3 * 1024 * 1024 + 5))
             .map(|i| (i % 251) as u8)
             .collect();
         std::fs::write(&path, &data).unwrap();
-        let progress = Progress::new(0);
-        let bar = progress.file("f.bin", data.len() as u64);
-        let part = 1024 * 1024;
-        let h = hash_file(&path, part, &bar).await.unwrap();
-        let want: Vec<[u8; 32]> = data
-            .chunks(part as usize)
-            .map(|c| Sha256::digest(c).into())
-            .collect();
-        assert_eq!(h.parts, want);
-        let want_md5: Vec<[u8; 16]> = data
-            .chunks(part as usize)
-            .map(|c| md5::Md5::digest(c).into())
-            .collect();
-        assert_eq!(h.part_md5s, want_md5);
-        assert_eq!(h.whole, <[u8; 32]>::from(Sha256::digest(&data)));
-        // Without parts, only the whole.
-        let h = hash_file(&path, 0, &bar).await.unwrap();
-        assert!(h.parts.is_empty());
-        // An exact multiple has no empty tail part.
-        std::fs::write(&path, &data[..2 * part as usize]).unwrap();
-        assert_eq!(hash_file(&path, part, &bar).await.unwrap().parts.len(), 2);
+        let (sha, md5) = hash_range(&path, 0, data.len() as u64, false, None)
+            .await
+            .unwrap();
+        assert_eq!(sha, <[u8; 32]>::from(Sha256::digest(&data)));
+        assert_eq!(md5, None);
+        let range = &data[1_000_000..2_500_001];
+        let (sha, md5) = hash_range(&path, 1_000_000, range.len() as u64, true, None)
+            .await
+            .unwrap();
+        assert_eq!(sha, <[u8; 32]>::from(Sha256::digest(range)));
+        assert_eq!(md5, Some(<[u8; 16]>::from(md5::Md5::digest(range))));
+        // A file shorter than asked is an error, not a short hash.
+        let e = hash_range(&path, 3 * 1024 * 1024, 10, false, None)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("shorter"), "{e}");
     }
 }

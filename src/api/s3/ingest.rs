@@ -188,7 +188,7 @@ const MD5_THREAD_MIN: u64 = 1 << 20;
 /// Buffers queued for the MD5 thread of one upload.
 const MD5_QUEUE: usize = 2;
 
-enum Md5Lane {
+pub(crate) enum Md5Lane {
     Inline(Md5),
     Thread {
         tx: tokio::sync::mpsc::Sender<Bytes>,
@@ -197,7 +197,7 @@ enum Md5Lane {
 }
 
 impl Md5Lane {
-    fn for_length(length: u64) -> Self {
+    pub(crate) fn for_length(length: u64) -> Self {
         if length < MD5_THREAD_MIN {
             return Md5Lane::Inline(Md5::new());
         }
@@ -215,7 +215,7 @@ impl Md5Lane {
         Md5Lane::Thread { tx, done }
     }
 
-    async fn update(&mut self, data: Bytes) -> Result<(), ApiError> {
+    pub(crate) async fn update(&mut self, data: Bytes) -> Result<(), ApiError> {
         match self {
             Md5Lane::Inline(md5) => md5.update(&data),
             Md5Lane::Thread { tx, .. } => tx
@@ -226,7 +226,7 @@ impl Md5Lane {
         Ok(())
     }
 
-    async fn finish(self) -> Result<[u8; 16], ApiError> {
+    pub(crate) async fn finish(self) -> Result<[u8; 16], ApiError> {
         match self {
             Md5Lane::Inline(md5) => Ok(md5.finalize().into()),
             Md5Lane::Thread { tx, done } => {

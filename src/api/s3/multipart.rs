@@ -8,6 +8,7 @@
 //! object and forgets the parts in one transaction, so the object appears
 //! whole or not at all.
 
+use futures_util::StreamExt;
 use http::request::Parts;
 use http::{header, HeaderValue, Response, StatusCode};
 use hyper::body::Incoming;
@@ -434,10 +435,13 @@ pub(crate) struct Assembled {
 /// whole object, until the parts are released), never holding it in
 /// memory, computing its SHA-256 and MD5 as it goes.
 pub(crate) async fn assemble(app: &App, chosen: &[PartRecord]) -> Result<Assembled, ApiError> {
-    app.check_space(chosen.iter().map(|p| p.size).sum())?;
+    let total: u64 = chosen.iter().map(|p| p.size).sum();
+    app.check_space(total)?;
     let mut staged = app.store.stage().await?;
     let mut sha = Sha256::new();
-    let mut md5 = Md5::new();
+    // MD5 on a second core, as for a large PUT: SHA-256 then MD5 on one
+    // core held assembly to about 215 MB/s.
+    let mut md5 = ingest::Md5Lane::for_length(total);
     let mut etag_md5 = Md5::new();
     let mut size: u64 = 0;
     for part in chosen {
@@ -450,18 +454,20 @@ pub(crate) async fn assemble(app: &App, chosen: &[PartRecord]) -> Result<Assembl
                 part.part_number
             ))
         })?;
-        size += store::pump(&mut blob, Some(&mut staged), |b| {
-            sha.update(b);
-            md5.update(b);
-        })
-        .await?;
+        while let Some(piece) = blob.chunks.next().await {
+            let piece = piece.map_err(store::StoreError::io("reading a part"))?;
+            sha.update(&piece);
+            staged.write(&piece).await?;
+            size += piece.len() as u64;
+            md5.update(piece).await?;
+        }
     }
     Ok(Assembled {
         staged,
         blob: BlobInfo {
             sha256: Digest(sha.finalize().into()),
             size,
-            md5: Some(md5.finalize().into()),
+            md5: Some(md5.finish().await?),
         },
         etag: format!("{}-{}", hex::encode(etag_md5.finalize()), chosen.len()),
     })
