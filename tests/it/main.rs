@@ -22,3 +22,4 @@ mod s3;
 mod s3_header;
 mod soak;
 mod tls;
+mod webpage;
