@@ -2,7 +2,8 @@
 package; Playwright drives it and downloads no browser of its own) opens
 the gateway's `/`, and a person's steps are played: a wrong token, then the
 right one, files picked, progress watched, the recent list paged, the same
-bytes sent again. Every file the page uploaded is then fetched through the
+bytes sent again, a file dropped, the tab reloaded, and the page opened
+under a name that is not a secure context. Every file the page uploaded is then fetched through the
 JSON API (and through the page's own download link) and compared with what
 was sent. A screenshot of the page is saved.
 
@@ -19,6 +20,7 @@ import shutil
 import urllib.request
 import uuid
 from urllib.error import HTTPError
+from urllib.parse import urlsplit
 
 from playwright.sync_api import expect, sync_playwright
 
@@ -109,7 +111,12 @@ def main():
     sent = {"notes.txt": (notes, "text/plain"), "survey.bin": (survey, "application/octet-stream")}
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        # stowage.test is this gateway under a name that is not loopback,
+        # as a LAN address would be: plain http there is not a secure context.
+        browser = pw.chromium.launch(
+            executable_path=chromium,
+            args=["--no-sandbox", "--host-resolver-rules=MAP stowage.test 127.0.0.1"],
+        )
         print(f"chromium {browser.version} at {chromium}", flush=True)
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         problems, urls = [], []
@@ -216,6 +223,20 @@ def main():
         eq(puts_after, puts_before, "presigned requests for a stored file")
         expect(page.locator(f'#recent tr[data-id="{ids["notes-again.txt"]}"] a')).to_have_text("notes-again.txt")
 
+        step("a file dropped on the drop zone goes the same way")
+        dropped = page.evaluate_handle(
+            """() => {
+              const dt = new DataTransfer();
+              dt.items.add(new File(["dropped on the page\\n"], "dropped.txt", {type: "text/plain"}));
+              return dt;
+            }"""
+        )
+        page.locator("#drop").dispatch_event("drop", {"dataTransfer": dropped})
+        row = page.locator("#uploads li").filter(has_text="dropped.txt")
+        expect(row).to_have_attribute("data-state", "completed", timeout=UPLOAD_MS)
+        ids["dropped.txt"] = row.get_attribute("data-id")
+        sent["dropped.txt"] = (b"dropped on the page\n", "text/plain")
+
         step(f"screenshot: {shot}")
         page.screenshot(path=shot, full_page=True)
 
@@ -226,6 +247,16 @@ def main():
         page.get_by_role("button", name="Forget").click()
         expect(page.locator("#token")).to_have_value("")
         check(page.evaluate("sessionStorage.length") == 0, "the token is still stored")
+
+        step("over plain http under a non-loopback name: no WebCrypto, and the page says so")
+        lan = browser.new_page()
+        port = urlsplit(endpoint()).port
+        eq(lan.goto(f"http://stowage.test:{port}/").status, 200, "GET / as stowage.test")
+        check(not lan.evaluate("window.isSecureContext"), "stowage.test is a secure context")
+        expect(lan.locator("#insecure")).to_be_visible()
+        expect(lan.locator("#insecure")).to_contain_text("not a secure context")
+        expect(lan.get_by_label("Files to upload")).to_be_disabled()
+        lan.close()
 
         check(not any(TOKEN in u for u in urls), "the token appeared in a URL")
         check(not problems, f"the page had problems: {problems}")

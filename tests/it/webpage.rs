@@ -122,11 +122,14 @@ fn signed_get(s: &TestServer, headers: &[(String, String)]) -> Resp {
 }
 
 /// Headless Chromium, driven by Playwright, uploads through the page: a
-/// wrong token shows the server's message; two files (one of 8 MiB) go
-/// hashing → presigned → uploading → completed with a moving progress bar;
-/// the recent list shows them (and pages with "More"); the same bytes
-/// again are "already stored"; each file's bytes come back through the API
-/// as sent. The page's screenshot is saved as a test artifact.
+/// wrong token shows the server's message; two files (one of 8 MiB, over a
+/// throttled uplink) go hashing → presigned → uploading → completed with a
+/// moving progress bar; the recent list shows them (and pages with
+/// "More"); the same bytes again are "already stored" with no PUT; a
+/// dropped file is uploaded too; the token survives a reload in the tab
+/// only; under a non-loopback plain-http name the page says it cannot
+/// hash. Each file's bytes come back through the API as sent. The page's
+/// screenshot is saved to `target/test-artifacts/webpage.png`.
 #[test]
 fn a_browser_uploads_through_the_page_and_the_api_returns_the_bytes() {
     let t = Interop::start();
