@@ -6,10 +6,10 @@
 //! same bytes. `.ci/run` installs `chromium`; Playwright comes from PyPI
 //! into the interop venv and drives that Chromium (it downloads no browser).
 
-use crate::harness::*;
-use crate::interop::{path_str, target_dir, Interop};
 use stowage::sigv4::Credentials;
 
+use crate::harness::*;
+use crate::interop::{path_str, target_dir, Interop};
 use crate::s3_header::{hex_sha, sign_with};
 
 /// The page's files and the types they must be served with.
