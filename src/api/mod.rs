@@ -1,6 +1,6 @@
 //! The HTTP surfaces: the JSON upload API under `/api/inspect/v1/`, the
-//! S3-style object paths `/{bucket}/{id}` that presigned URLs point at, and
-//! `/healthz`.
+//! S3-style object paths `/{bucket}/{id}` that presigned URLs point at,
+//! `/healthz`, and the built-in upload page at `/` (for unsigned requests).
 //!
 //! This module owns routing and the shape of every response. Each operation
 //! family lives in its own file; signature checking lives in `sigv4`, never
@@ -17,6 +17,7 @@ pub mod presigned;
 pub mod s3;
 pub mod throttle;
 mod upload;
+mod web;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -100,7 +101,8 @@ pub async fn handle(app: &App, req: Request<Incoming>, request_id: &str) -> Resp
         return answer.unwrap_or_else(render);
     }
     // `/metrics` is also the path of a bucket named "metrics": a request
-    // signed for S3 goes to the bucket, anything else to the metrics.
+    // signed for S3 goes to the bucket, anything else to the metrics. So
+    // with `/`: signed, it is S3's ListBuckets; unsigned, the upload page.
     let s3_signed = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -115,7 +117,14 @@ pub async fn handle(app: &App, req: Request<Incoming>, request_id: &str) -> Resp
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let mut resp = if path == OPENAPI_PATH && method == Method::GET {
+    let page = if s3_signed {
+        None
+    } else {
+        web::serve(app, &method, &path)
+    };
+    let mut resp = if let Some(page) = page {
+        page
+    } else if path == OPENAPI_PATH && method == Method::GET {
         openapi()
     } else if is_api {
         api_route(app, req, &method, &path)

@@ -38,7 +38,7 @@ fn venv_python() -> PathBuf {
     }
 }
 
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|p| {
@@ -205,7 +205,7 @@ fn drain<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<Stri
 // A served gateway and the clients pointed at it
 // ---------------------------------------------------------------------------
 
-struct Interop {
+pub(crate) struct Interop {
     // Dropped first: the server stops before its data dir goes.
     served: Served,
     dir: tempfile::TempDir,
@@ -219,7 +219,7 @@ struct Interop {
 impl Interop {
     /// The real binary on a fresh data dir, with the generated S3 keys and
     /// the first-start API token.
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         Self::start_with("")
     }
 
@@ -290,7 +290,7 @@ impl Interop {
     }
 
     /// [`Self::python`] with extra environment variables.
-    fn python_with(&self, script: &str, args: &[&str], env: &[(&str, &str)]) {
+    pub(crate) fn python_with(&self, script: &str, args: &[&str], env: &[(&str, &str)]) {
         let started = Instant::now();
         let mut cmd = self.command(&self.python);
         cmd.envs(env.iter().copied());
@@ -414,7 +414,7 @@ fn random_bytes(n: usize) -> Vec<u8> {
     b
 }
 
-fn path_str(p: &Path) -> &str {
+pub(crate) fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 

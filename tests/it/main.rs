@@ -24,3 +24,4 @@ mod s3;
 mod s3_header;
 mod soak;
 mod tls;
+mod webpage;
