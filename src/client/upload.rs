@@ -104,17 +104,17 @@ pub async fn run(
         opts: opts.clone(),
         sent: AtomicU64::new(0),
     });
-    for (path, e) in unreadable {
-        ctx.progress
-            .say(format!("FAILED   {}: {e}", path.display()));
-        summary.failed += 1;
-    }
     ctx.progress.say(format!(
         "{} file(s), {} to upload to {}",
         items.len(),
         human(total),
         ctx.target.server
     ));
+    for (path, e) in unreadable {
+        ctx.progress
+            .say(format!("FAILED   {}: {e}", path.display()));
+        summary.failed += 1;
+    }
 
     let gate = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
