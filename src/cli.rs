@@ -383,9 +383,21 @@ fn serve(args: &ConfigArgs, overrides: Overrides, json_logs: bool) -> Result<(),
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         if let Some(token) = initial {
-            println!("Created API token 'initial' with scopes upload, read, admin. It is shown only this once:");
-            println!("{token}");
-            println!("Revoke it with: stowage token revoke initial");
+            // Not `println!`: with stdout closed (a reader that went away)
+            // that panics and would take the gateway down with it.
+            use std::io::Write;
+            let shown = writeln!(
+                std::io::stdout(),
+                "Created API token 'initial' with scopes upload, read, admin. It is shown only \
+                 this once:\n{token}\nRevoke it with: stowage token revoke initial"
+            )
+            .and_then(|()| std::io::stdout().flush());
+            if shown.is_err() {
+                tracing::warn!(
+                    "could not print the initial API token (stdout is closed); revoke it with \
+                     `stowage token revoke initial` and create one with `stowage token create`"
+                );
+            }
         }
         tracing::info!(
             data_dir = %app.config.data_dir.display(),

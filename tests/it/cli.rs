@@ -241,8 +241,8 @@ fn json_logs_are_one_object_per_line_and_never_carry_secrets() {
         let l = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("no listen line");
-        let v: serde_json::Value =
-            serde_json::from_str(&l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        let v: serde_json::Value = serde_json::from_str(&l)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {l:?} after {lines:#?}"));
         lines.push(l.clone());
         if let Some(addr) = v["message"]
             .as_str()
