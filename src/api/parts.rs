@@ -153,9 +153,9 @@ pub async fn finish(app: &App, rec: FileRecord) -> Result<Option<FileRecord>, Ap
     let upload_id = upload.upload_id;
     let uid = upload_id.clone();
     let stored = app.db(move |db| db.list_parts(&uid, 0, 10_000)).await?;
-    check_cover(&rec, &stored)?;
+    let stored = covering(&rec, &stored)?;
 
-    let Assembled { staged, blob, .. } = assemble(app, &stored).await?;
+    let Assembled { staged, blob, .. } = assemble(app, stored).await?;
     let digest = blob.sha256;
     if digest != rec.sha256 {
         // Every part matched what its sender declared, yet together they
@@ -214,9 +214,12 @@ pub async fn finish(app: &App, rec: FileRecord) -> Result<Option<FileRecord>, Ap
     }
 }
 
-/// The stored parts must be 1, 2, … with no gap, every one but the last at
-/// least S3's minimum, together exactly the declared size.
-fn check_cover(rec: &FileRecord, stored: &[PartRecord]) -> Result<(), ApiError> {
+/// The parts that make the file: 1, 2, … with no gap, every one but the
+/// last at least S3's minimum, together exactly the declared size. Parts
+/// numbered beyond that are left out (a client that asked again with
+/// another `partSize` has fewer, larger parts; the old tail is dropped
+/// with the upload).
+fn covering<'a>(rec: &FileRecord, stored: &'a [PartRecord]) -> Result<&'a [PartRecord], ApiError> {
     let missing = |what: String| {
         ApiError::Conflict(format!(
             "not every part of id {} has arrived: {what}; ask POST \
@@ -225,24 +228,31 @@ fn check_cover(rec: &FileRecord, stored: &[PartRecord]) -> Result<(), ApiError> 
             rec.id
         ))
     };
-    if let Some((i, _)) = stored
-        .iter()
-        .enumerate()
-        .find(|(i, p)| p.part_number as usize != i + 1)
-    {
-        return Err(missing(format!("part {} is missing", i + 1)));
+    let mut total = 0u64;
+    let mut count = 0;
+    for (i, p) in stored.iter().enumerate() {
+        if total == rec.size && i > 0 {
+            break;
+        }
+        if p.part_number as usize != i + 1 {
+            return Err(missing(format!("part {} is missing", i + 1)));
+        }
+        total += p.size;
+        count = i + 1;
+        if total > rec.size {
+            break;
+        }
     }
-    let total: u64 = stored.iter().map(|p| p.size).sum();
     if total != rec.size {
         return Err(missing(format!(
-            "{} parts hold {total} of its {} bytes",
-            stored.len(),
+            "{count} parts hold {total} of its {} bytes",
             rec.size
         )));
     }
-    if let Some(small) = stored
+    let parts = &stored[..count];
+    if let Some(small) = parts
         .iter()
-        .take(stored.len().saturating_sub(1))
+        .take(count.saturating_sub(1))
         .find(|p| p.size < MIN_PART)
     {
         return Err(ApiError::EntityTooSmall(format!(
@@ -250,7 +260,7 @@ fn check_cover(rec: &FileRecord, stored: &[PartRecord]) -> Result<(), ApiError> 
             small.part_number, small.size
         )));
     }
-    Ok(())
+    Ok(parts)
 }
 
 /// Ends an upload whose parts cannot make the file, freeing their blobs.

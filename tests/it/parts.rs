@@ -168,3 +168,27 @@ fn bytes_already_stored_need_no_parts() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(s.complete(&twin.id).status, 200);
 }
+
+#[test]
+fn asking_again_with_another_part_size_still_completes() {
+    let s = TestServer::start();
+    let f = TestFile::new(12 * MIB);
+    // First in 5 MiB parts (5 + 5 + 2), all sent.
+    for p in plan(&ask(&s, &f, 5 * MIB)) {
+        assert_eq!(put_part(&p, slice(&f.bytes, &p)).status, 200);
+    }
+    // Then the client changes its mind: 6 MiB parts (6 + 6). None of the
+    // held parts fits the new plan, so none is offered as held.
+    let again = plan(&ask(&s, &f, 6 * MIB));
+    assert_eq!(again.len(), 2);
+    assert!(again.iter().all(|p| p["hash"].is_null()), "{again:?}");
+    for p in &again {
+        assert_eq!(put_part(p, slice(&f.bytes, p)).status, 200);
+    }
+    // Parts 1 and 2 now make the file; the old part 3 is left out.
+    let c = s.complete(&f.id);
+    assert_eq!(c.status, 200, "{}", c.body);
+    let (_, _, body) = get(c.json()["data"]["downloadURL"].as_str().unwrap());
+    assert!(body == f.bytes, "the stored bytes differ");
+    assert_eq!(s.blobs(), vec![hex::encode(f.sha256())]);
+}
