@@ -3,7 +3,8 @@
 //! The bytes go to a temporary file beside the destination while their
 //! SHA-256 is computed; after a broken link the transfer continues from
 //! where it stopped (a `Range` request; a fresh URL if the old one
-//! expired). Only a file whose size and SHA-256 equal what the server
+//! expired) — within the run, and, if the retries ran out or the command
+//! was stopped, in the next run of the same command. Only a file whose size and SHA-256 equal what the server
 //! recorded gets its name; anything else is deleted and reported.
 //!
 //! The server's file name becomes a local name only as a single plain
@@ -120,7 +121,16 @@ pub async fn run(
     let result = fetch(&target, &http, &progress, &id, &mut stored, &temp, &say).await;
     progress.finish();
     if let Err(e) = result {
-        let _ = std::fs::remove_file(&temp);
+        // Bytes that only failed to arrive are kept for the next run;
+        // bytes proven wrong (or unwritable) are not.
+        if matches!(e, ClientError::Unreachable { .. }) {
+            println!(
+                "the partial download is kept as {}; run the same command again to continue",
+                temp.display()
+            );
+        } else {
+            let _ = std::fs::remove_file(&temp);
+        }
         return Err(e);
     }
     tokio::fs::rename(&temp, &dest)
@@ -145,13 +155,16 @@ async fn fetch(
     temp: &Path,
     say: &(dyn Fn(String) + Send + Sync),
 ) -> Result<(), ClientError> {
-    let mut file = tokio::fs::File::create(temp)
-        .await
-        .map_err(|e| ClientError::io(temp, e))?;
+    let (mut file, mut sha, mut written) = resume(temp, stored.size).await?;
     let bar = progress.file(&stored.name, stored.size);
     let overall = bar.handle();
-    let mut sha = Sha256::new();
-    let mut written = 0u64;
+    overall.set_position(written);
+    if written > 0 {
+        progress.say(format!(
+            "resume   {id}: {} already here from an earlier run",
+            human(written)
+        ));
+    }
     let mut failures = 0u32;
     let mut fresh_urls = 0;
     loop {
@@ -159,6 +172,18 @@ async fn fetch(
             Err(why) => why,
             Ok(resp) => {
                 let status = resp.status();
+                // A 206 must start where this file ends; anything else is
+                // taken as the whole file again.
+                let resumes_here = resp
+                    .headers()
+                    .get(http::header::CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.starts_with(&format!("bytes {written}-")));
+                let status = if status == StatusCode::PARTIAL_CONTENT && !resumes_here {
+                    StatusCode::OK
+                } else {
+                    status
+                };
                 if status == StatusCode::OK && written > 0 {
                     // The server sent it all again: start over.
                     file.set_len(0)
@@ -260,6 +285,36 @@ async fn fetch(
         .await
         .map_err(|e| ClientError::io(temp, e))?;
     Ok(())
+}
+
+/// The temporary file: what an earlier, interrupted run left (hashed
+/// again, to continue from its end) or a new empty one.
+async fn resume(temp: &Path, size: u64) -> Result<(tokio::fs::File, Sha256, u64), ClientError> {
+    let io = |e| ClientError::io(temp, e);
+    let kept = tokio::fs::metadata(temp)
+        .await
+        .ok()
+        .filter(|m| m.is_file() && m.len() <= size);
+    if kept.is_some() {
+        let path = temp.to_path_buf();
+        let (sha, len) = tokio::task::spawn_blocking(move || {
+            let mut f = std::fs::File::open(&path)?;
+            let mut sha = Sha256::new();
+            let len = std::io::copy(&mut f, &mut sha)?;
+            Ok::<_, std::io::Error>((sha, len))
+        })
+        .await
+        .map_err(|e| ClientError::Integrity(format!("hashing stopped: {e}")))?
+        .map_err(io)?;
+        let file = tokio::fs::OpenOptions::new()
+            .append(true)
+            .open(temp)
+            .await
+            .map_err(io)?;
+        return Ok((file, sha, len));
+    }
+    let file = tokio::fs::File::create(temp).await.map_err(io)?;
+    Ok((file, Sha256::new(), 0))
 }
 
 #[cfg(test)]

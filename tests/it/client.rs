@@ -390,6 +390,30 @@ fn downloads_prove_their_bytes_and_never_replace_by_accident() {
     let (ok, o, e) = run(&["download", &f.id, "--force"]);
     assert!(ok, "{o}\n{e}");
 
+    // A run that stopped half-way left its bytes: the next run continues
+    // from there (a Range request) and still proves the whole.
+    let partial = |bytes: &[u8]| {
+        let simple = f.id.replace('-', "");
+        std::fs::write(
+            out_dir.path().join(format!(".{simple}.stowage-download")),
+            bytes,
+        )
+        .unwrap();
+    };
+    partial(&f.bytes[..100_000]);
+    let (ok, o, e) = run(&["download", &f.id, "-o", "resumed.png"]);
+    assert!(ok && o.contains("97.66 KiB already here"), "{o}\n{e}");
+    assert!(std::fs::read(out_dir.path().join("resumed.png")).unwrap() == f.bytes);
+    std::fs::remove_file(out_dir.path().join("resumed.png")).unwrap();
+    // Left-over bytes that are not this file's: caught by the hash, thrown
+    // away; the next run starts afresh.
+    partial(&[0u8; 1000]);
+    let (ok, _, e) = run(&["download", &f.id, "-o", "resumed.png"]);
+    assert!(!ok && e.contains("deleted"), "{e}");
+    let (ok, o, e) = run(&["download", &f.id, "-o", "resumed.png"]);
+    assert!(ok, "{o}\n{e}");
+    std::fs::remove_file(out_dir.path().join("resumed.png")).unwrap();
+
     // Bytes damaged on the server's disk: refused, nothing left behind.
     let blob = s.blob_path(&hex::encode(f.sha256()));
     let mut damaged = std::fs::read(&blob).unwrap();
