@@ -44,6 +44,10 @@ pub struct App {
     /// reference to it is one step, deleting an unreferenced blob another,
     /// and the two must never interleave for the same content.
     blob_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Striped locks by file id: one part-wise completion of a file at a
+    /// time (each copies the whole file; a second would find its parts
+    /// gone).
+    completion_locks: Vec<tokio::sync::Mutex<()>>,
     /// Prometheus counters (`/metrics`).
     pub metrics: crate::metrics::Metrics,
     /// The `[cors]` default rule, for the JSON API and the built-in bucket
@@ -86,6 +90,8 @@ pub struct Recovery {
 /// Number of blob lock stripes; contention only between uploads whose
 /// digests share a first byte.
 const BLOB_LOCK_STRIPES: usize = 256;
+/// Stripes of [`App::completion_lock`].
+const COMPLETION_LOCK_STRIPES: usize = 64;
 
 /// Registration of one PUT in progress; unregisters on drop, however the
 /// request ends.
@@ -163,6 +169,9 @@ impl App {
             blob_locks: (0..BLOB_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            completion_locks: (0..COMPLETION_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
             tls,
             metrics: crate::metrics::Metrics::new(),
             default_cors: config
@@ -187,6 +196,15 @@ impl App {
             ),
             config,
         })
+    }
+
+    /// The lock of completing file `id` from its parts (see
+    /// `completion_locks`). Never held while waiting for a blob lock's
+    /// holder to wait for it: blob locks are taken inside, never around.
+    pub async fn completion_lock(&self, id: &Uuid) -> tokio::sync::MutexGuard<'_, ()> {
+        self.completion_locks[id.as_bytes()[15] as usize % COMPLETION_LOCK_STRIPES]
+            .lock()
+            .await
     }
 
     /// The lock of one blob digest (see `blob_locks`).

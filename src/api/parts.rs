@@ -44,7 +44,14 @@ pub async fn begin(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
         PresignOutcome::Conflict(why) => return Err(ApiError::Conflict(why)),
     }
     let upload_id = match open_upload(app, &d.id).await? {
-        Some(u) => u.upload_id,
+        Some(u) => {
+            // Asked again: still in use, whatever its age. (The sweep of
+            // abandoned uploads goes by this time; a client resuming over
+            // days keeps its parts as long as it keeps asking.)
+            let (id, now) = (u.upload_id.clone(), app.now_unix());
+            app.db(move |db| db.touch_multipart(&id, now)).await?;
+            u.upload_id
+        }
         None => create_upload(app, &d).await?,
     };
     let id = upload_id.clone();
@@ -150,6 +157,33 @@ pub async fn finish(app: &App, rec: FileRecord) -> Result<Option<FileRecord>, Ap
     let Some(upload) = open_upload(app, &rec.id).await? else {
         return Ok(None);
     };
+    // One completion of this file at a time (a retried complete, or two
+    // clients of the same folder, would each copy the whole file; the
+    // loser would then find its parts gone). The next one finds it done.
+    let _completing = app.completion_lock(&rec.id).await;
+    // Registered, so the sweep of expired pending rows leaves this one be
+    // while its parts are put together.
+    let _in_flight = app.begin_upload(rec.id);
+    let id = rec.id;
+    match app.db(move |db| db.get(&id)).await? {
+        Some(r) if r.status == Status::Completed && r.sha256 == rec.sha256 => return Ok(Some(r)),
+        Some(r) if r.status == Status::Pending => {}
+        _ => {
+            return Err(ApiError::Conflict(format!(
+                "the upload of id {id} was withdrawn; ask POST \
+                 /api/inspect/v1/file/upload/parts again, then complete"
+            )))
+        }
+    }
+    let Some(upload) = open_upload(app, &rec.id)
+        .await?
+        .filter(|u| u.upload_id == upload.upload_id)
+    else {
+        return Err(ApiError::Conflict(format!(
+            "the part-wise upload of id {id} ended meanwhile; ask POST \
+             /api/inspect/v1/file/upload/parts again, then complete"
+        )));
+    };
     let upload_id = upload.upload_id;
     let uid = upload_id.clone();
     let stored = app.db(move |db| db.list_parts(&uid, 0, 10_000)).await?;
@@ -174,7 +208,7 @@ pub async fn finish(app: &App, rec: FileRecord) -> Result<Option<FileRecord>, Ap
         )));
     }
     let assembled: Vec<(u32, Digest)> = stored.iter().map(|p| (p.part_number, p.sha256)).collect();
-    let (id, bucket, now) = (rec.id, app.config.s3.bucket.clone(), app.now_unix());
+    let (bucket, now) = (app.config.s3.bucket.clone(), app.now_unix());
     let lock = app.blob_lock(&digest).await;
     staged.commit(&digest).await?;
     crate::failpoint::after_publish().await;

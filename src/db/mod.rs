@@ -564,6 +564,9 @@ pub trait Index: Send + Sync + 'static {
         bucket: &str,
         now: i64,
     ) -> Result<FilePartsOutcome, DbError>;
+    /// Marks an upload as still in use at `now` (its age, which the sweep
+    /// of abandoned uploads goes by, starts again); false if there is none.
+    fn touch_multipart(&self, upload_id: &str, now: i64) -> Result<bool, DbError>;
     /// Forgets an upload; returns its parts' blobs (now maybe garbage), or
     /// `None` if there was no such upload.
     fn abort_multipart(&self, upload_id: &str) -> Result<Option<Vec<Digest>>, DbError>;

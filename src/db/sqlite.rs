@@ -1626,6 +1626,15 @@ impl Index for SqliteIndex {
         })
     }
 
+    fn touch_multipart(&self, upload_id: &str, now: i64) -> Result<bool, DbError> {
+        self.write(|conn| {
+            Ok(conn.cached_exec(
+                "UPDATE multipart_uploads SET created_at = ?2 WHERE upload_id = ?1",
+                params![upload_id, now],
+            )? > 0)
+        })
+    }
+
     fn abort_multipart(&self, upload_id: &str) -> Result<Option<Vec<Digest>>, DbError> {
         self.write(|tx| {
             if get_multipart_row(tx, upload_id)?.is_none() {

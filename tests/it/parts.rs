@@ -145,12 +145,23 @@ fn bad_part_requests_are_refused_with_the_fix() {
         .post_json(PARTS, &f.declaration())
         .assert_json_error(400, "BadRequest");
     assert!(msg.contains("partSize"), "{msg}");
-    // More than 10,000 parts.
+    // More than 10,000 parts (on a gateway that takes files that large).
+    let roomy = TestServer::start_with("[upload]\nmax_size = 60000000000\n");
     let mut d = f.declaration();
     d["size"] = (5u64 * 1024 * 1024 * 10_001).into();
     d["partSize"] = (5 * MIB).into();
-    let big = s.post_json(PARTS, &d);
-    assert_eq!(big.status, 400, "{}", big.body);
+    let msg = roomy
+        .post_json(PARTS, &d)
+        .assert_json_error(400, "BadRequest");
+    assert!(
+        msg.contains("more than 10000 parts") && msg.contains("at least"),
+        "{msg}"
+    );
+    assert_eq!(
+        roomy.file(&f.id).status,
+        404,
+        "a refused ask declared the file"
+    );
     // Without the upload scope.
     let r = s.post_raw(PARTS, &f.declaration().to_string(), Some("stw_wrong"));
     r.assert_json_error(401, "Unauthorized");
@@ -191,4 +202,56 @@ fn asking_again_with_another_part_size_still_completes() {
     let (_, _, body) = get(c.json()["data"]["downloadURL"].as_str().unwrap());
     assert!(body == f.bytes, "the stored bytes differ");
     assert_eq!(s.blobs(), vec![hex::encode(f.sha256())]);
+}
+
+#[test]
+fn an_upload_asked_for_again_outlives_the_abandoned_upload_sweep() {
+    let s = TestServer::start_with("[s3]\nabandoned_multipart_secs = 3600\n");
+    let f = TestFile::new(11 * MIB);
+    let parts = plan(&ask(&s, &f, 5 * MIB));
+    assert_eq!(put_part(&parts[0], slice(&f.bytes, &parts[0])).status, 200);
+    // Most of an hour later the client asks again (its URLs expired)...
+    s.clock.advance(3000);
+    let again = plan(&ask(&s, &f, 5 * MIB));
+    assert!(again[0]["hash"].is_string(), "{again:?}");
+    // ...so an hour after it began, the sweep still leaves it be.
+    s.clock.advance(1000);
+    s.sweep();
+    let after = plan(&ask(&s, &f, 5 * MIB));
+    assert!(
+        after[0]["hash"].is_string(),
+        "the sweep took a live upload: {after:?}"
+    );
+    for p in &after[1..] {
+        assert_eq!(put_part(p, slice(&f.bytes, p)).status, 200);
+    }
+    assert_eq!(s.complete(&f.id).status, 200);
+    // Left alone past the limit, it is swept like any abandoned upload.
+    let g = TestFile::new(6 * MIB);
+    let gp = plan(&ask(&s, &g, 5 * MIB));
+    assert_eq!(put_part(&gp[0], slice(&g.bytes, &gp[0])).status, 200);
+    s.clock.advance(3601);
+    s.sweep();
+    let gone = plan(&ask(&s, &g, 5 * MIB));
+    assert!(gone[0]["hash"].is_null(), "{gone:?}");
+}
+
+#[test]
+fn two_completes_at_once_store_the_file_once_and_both_succeed() {
+    let s = TestServer::start();
+    let f = TestFile::new(16 * MIB);
+    for p in plan(&ask(&s, &f, 5 * MIB)) {
+        assert_eq!(put_part(&p, slice(&f.bytes, &p)).status, 200);
+    }
+    let answers: Vec<Resp> = std::thread::scope(|scope| {
+        let a = scope.spawn(|| s.complete(&f.id));
+        let b = scope.spawn(|| s.complete(&f.id));
+        vec![a.join().unwrap(), b.join().unwrap()]
+    });
+    for r in &answers {
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["data"]["hash"], f.hash_b64());
+    }
+    assert_eq!(s.blobs(), vec![hex::encode(f.sha256())]);
+    assert!(s.temps().is_empty(), "{:?}", s.temps());
 }
