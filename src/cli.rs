@@ -204,6 +204,13 @@ struct RemoteArgs {
 
 impl RemoteArgs {
     fn connect(self) -> Result<(crate::client::Target, crate::client::http::Http), String> {
+        if self.limit_rate.is_some_and(|r| r < MIN_RATE) {
+            // Slower, and pieces of the many bodies in flight would wait
+            // longer than the stall watchdog allows.
+            return Err(format!(
+                "--limit-rate must be at least {MIN_RATE} bytes per second (4K)"
+            ));
+        }
         let target =
             crate::client::Target::resolve(self.server, self.token, &|k| std::env::var(k).ok())
                 .map_err(|e| e.to_string())?;
@@ -218,6 +225,9 @@ impl RemoteArgs {
         Ok((target, http))
     }
 }
+
+/// The slowest `--limit-rate`.
+const MIN_RATE: u64 = 4096;
 
 fn parse_size_arg(s: &str) -> Result<u64, String> {
     crate::client::parse_size(s)
@@ -243,9 +253,11 @@ fn upload(
         ));
     }
     let (target, http) = remote.connect()?;
-    let summary = client_runtime()?
-        .block_on(crate::client::upload::run(target, http, &paths, opts))
-        .map_err(|e| e.to_string())?;
+    let rt = client_runtime()?;
+    let summary = rt.block_on(crate::client::upload::run(target, http, &paths, opts));
+    // Not waiting for a file still being hashed after Ctrl-C.
+    rt.shutdown_background();
+    let summary = summary.map_err(|e| e.to_string())?;
     if summary.failed > 0 {
         // Each failure was reported on its own line.
         return Err(String::new());
@@ -260,12 +272,12 @@ fn download(
     remote: RemoteArgs,
 ) -> Result<(), String> {
     let (target, http) = remote.connect()?;
-    client_runtime()?
-        .block_on(crate::client::download::run(
-            target, http, &id, output, force,
-        ))
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    let rt = client_runtime()?;
+    let done = rt.block_on(crate::client::download::run(
+        target, http, &id, output, force,
+    ));
+    rt.shutdown_background();
+    done.map(|_| ()).map_err(|e| e.to_string())
 }
 
 #[derive(Args)]

@@ -64,17 +64,26 @@ async fn lookup(
         .and_then(|h| base64::engine::general_purpose::STANDARD.decode(h).ok())
         .filter(|h| h.len() == 32)
         .ok_or_else(|| ClientError::Integrity("the server gave no valid hash".into()))?;
+    let size = d["size"]
+        .as_u64()
+        .ok_or_else(|| ClientError::Integrity("the server gave no size for the file".into()))?;
     Ok(Stored {
         name: d["fileName"].as_str().unwrap_or("").to_string(),
-        size: d["size"].as_u64().unwrap_or(0),
+        size,
         sha256,
         url: url.to_string(),
     })
 }
 
-/// A server-given name as one safe local file name, or `None`.
+/// A server-given name as one safe local file name, or `None`: its last
+/// component, without leading dots (a name like `.profile` must not land
+/// as a hidden file in someone's home folder).
 pub fn safe_name(name: &str) -> Option<String> {
-    let last = name.rsplit(['/', '\\']).next()?.trim();
+    let last = name
+        .rsplit(['/', '\\'])
+        .next()?
+        .trim()
+        .trim_start_matches('.');
     let ok = !last.is_empty()
         && last != "."
         && last != ".."
@@ -124,10 +133,10 @@ pub async fn run(
         // Bytes that only failed to arrive are kept for the next run;
         // bytes proven wrong (or unwritable) are not.
         if matches!(e, ClientError::Unreachable { .. }) {
-            println!(
+            super::progress::out(format_args!(
                 "the partial download is kept as {}; run the same command again to continue",
                 temp.display()
-            );
+            ));
         } else {
             let _ = std::fs::remove_file(&temp);
         }
@@ -136,11 +145,11 @@ pub async fn run(
     tokio::fs::rename(&temp, &dest)
         .await
         .map_err(|e| ClientError::io(&dest, e))?;
-    println!(
+    super::progress::out(format_args!(
         "downloaded {} ({}, SHA-256 verified)",
         dest.display(),
         human(stored.size)
-    );
+    ));
     Ok(dest)
 }
 
@@ -168,6 +177,11 @@ async fn fetch(
     let mut failures = 0u32;
     let mut fresh_urls = 0;
     loop {
+        if written == stored.size {
+            // All here (maybe from an earlier run): nothing left to ask for.
+            break;
+        }
+        let before = written;
         let why = match http.get_stream(&stored.url, written).await {
             Err(why) => why,
             Ok(resp) => {
@@ -185,11 +199,9 @@ async fn fetch(
                     status
                 };
                 if status == StatusCode::OK && written > 0 {
-                    // The server sent it all again: start over.
+                    // The server sent it all again: start over (the file is
+                    // opened for appending, so writes follow the new end).
                     file.set_len(0)
-                        .await
-                        .map_err(|e| ClientError::io(temp, e))?;
-                    file = tokio::fs::File::create(temp)
                         .await
                         .map_err(|e| ClientError::io(temp, e))?;
                     sha = Sha256::new();
@@ -254,6 +266,11 @@ async fn fetch(
                 }
             }
         };
+        // The retries are for a link that stopped working, not for one
+        // that breaks now and then but moves the file along.
+        if written > before {
+            failures = 0;
+        }
         failures += 1;
         if failures > http.retry.retries {
             return Err(ClientError::Unreachable {
@@ -290,15 +307,32 @@ async fn fetch(
 /// The temporary file: what an earlier, interrupted run left (hashed
 /// again, to continue from its end) or a new empty one.
 async fn resume(temp: &Path, size: u64) -> Result<(tokio::fs::File, Sha256, u64), ClientError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let io = |e| ClientError::io(temp, e);
-    let kept = tokio::fs::metadata(temp)
-        .await
-        .ok()
-        .filter(|m| m.is_file() && m.len() <= size);
+    // Never through a link: in a shared folder, someone else could have
+    // put one where this file goes.
+    let nofollow = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+    let kept = match tokio::fs::symlink_metadata(temp).await {
+        Ok(m) if !m.file_type().is_file() => {
+            return Err(ClientError::Config(format!(
+                "{} exists and is not a regular file; remove it",
+                temp.display()
+            )))
+        }
+        Ok(m) if m.len() > size => {
+            tokio::fs::remove_file(temp).await.map_err(io)?;
+            None
+        }
+        Ok(m) => Some(m),
+        Err(_) => None,
+    };
     if kept.is_some() {
         let path = temp.to_path_buf();
         let (sha, len) = tokio::task::spawn_blocking(move || {
-            let mut f = std::fs::File::open(&path)?;
+            let mut f = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(nofollow)
+                .open(&path)?;
             let mut sha = Sha256::new();
             let len = std::io::copy(&mut f, &mut sha)?;
             Ok::<_, std::io::Error>((sha, len))
@@ -308,12 +342,18 @@ async fn resume(temp: &Path, size: u64) -> Result<(tokio::fs::File, Sha256, u64)
         .map_err(io)?;
         let file = tokio::fs::OpenOptions::new()
             .append(true)
+            .custom_flags(nofollow)
             .open(temp)
             .await
             .map_err(io)?;
         return Ok((file, sha, len));
     }
-    let file = tokio::fs::File::create(temp).await.map_err(io)?;
+    let file = tokio::fs::OpenOptions::new()
+        .append(true)
+        .create_new(true)
+        .open(temp)
+        .await
+        .map_err(io)?;
     Ok((file, Sha256::new(), 0))
 }
 
@@ -327,6 +367,7 @@ mod tests {
         assert_eq!(safe_name("../../etc/passwd").as_deref(), Some("passwd"));
         assert_eq!(safe_name("a\\b\\c.txt").as_deref(), Some("c.txt"));
         assert_eq!(safe_name(".."), None);
+        assert_eq!(safe_name(".profile").as_deref(), Some("profile"));
         assert_eq!(safe_name("dir/"), None);
         assert_eq!(safe_name(""), None);
         assert_eq!(safe_name("bad\nname"), None);

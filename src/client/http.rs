@@ -147,6 +147,19 @@ fn xml_text(doc: &str, tag: &str) -> Option<String> {
     )
 }
 
+/// Failures that no retry can mend: a certificate not trusted, a local
+/// file that cannot be read or shrank, a request that cannot be built.
+fn permanent(why: &str) -> bool {
+    [
+        "certificate",
+        "cannot read ",
+        "became shorter",
+        "bad request: ",
+    ]
+    .iter()
+    .any(|m| why.contains(m))
+}
+
 /// A URL without its query, for messages (the query holds a signature).
 pub fn redact(url: &str) -> &str {
     url.split('?').next().unwrap_or(url)
@@ -184,11 +197,11 @@ impl Http {
     /// A client for `server`; `ca_file` adds trusted certificates (PEM) to
     /// the system's, for a gateway with a private or self-signed one.
     pub fn new(server: &str, ca_file: Option<&Path>) -> Result<Http, ClientError> {
+        // The system's roots even for an http:// server: the presigned URLs
+        // point at its `public_url`, which may well be https.
         let mut roots = rustls::RootCertStore::empty();
-        if server.starts_with("https://") {
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
         }
         if let Some(path) = ca_file {
             use rustls_pki_types::pem::PemObject;
@@ -293,6 +306,12 @@ impl Http {
                     (why, a.retry_after())
                 }
                 Ok(a) => return Ok(a),
+                Err(why) if permanent(&why) => {
+                    return Err(ClientError::Unreachable {
+                        server: self.server.clone(),
+                        detail: format!("{what}: {why} (not retried: trying again cannot help)"),
+                    })
+                }
                 Err(why) => {
                     if failures >= self.retry.retries {
                         return Err(ClientError::Unreachable {
@@ -606,6 +625,24 @@ mod tests {
             a.refusal().to_string(),
             "the server answered 403 AccessDenied: Request has expired & more"
         );
+    }
+
+    #[test]
+    fn failures_no_retry_can_mend_are_not_retried() {
+        assert!(permanent(
+            "client error (Connect): invalid peer certificate: UnknownIssuer"
+        ));
+        assert!(permanent("cannot read /x/a.jpg: Permission denied"));
+        assert!(permanent(
+            "error from user's Body stream: the file became shorter while it was being sent"
+        ));
+        assert!(!permanent(
+            "client error (SendRequest): connection closed before message completed"
+        ));
+        assert!(!permanent(
+            "client error (Connect): tcp connect error: Connection refused"
+        ));
+        assert!(!permanent("no progress for 60 s"));
     }
 
     #[test]

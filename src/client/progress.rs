@@ -49,7 +49,7 @@ impl Progress {
             Some(m) => {
                 let _ = m.println(line.as_ref());
             }
-            None => println!("{}", line.as_ref()),
+            None => out(line.as_ref()),
         }
     }
 
@@ -85,6 +85,13 @@ impl Progress {
             let _ = m.clear();
         }
     }
+}
+
+/// A line on stdout. Not `println!`: with stdout closed (`| head`) that
+/// panics; a lost line of output must not stop an upload.
+pub fn out(line: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 /// One file's bar.

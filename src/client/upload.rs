@@ -5,9 +5,10 @@
 //! from the content, size and name (so running the command again finds the
 //! files already sent, and a large file's unfinished upload), then either
 //! presign → PUT → complete, or — above `parts_above` — the part-wise
-//! upload: ask for the parts, send those the server does not hold (each
-//! with its own SHA-256, checked on arrival), complete. A 200 from presign
-//! means the server has these bytes: nothing is sent.
+//! upload: ask for the parts, send those the server does not hold (the
+//! server reports each part it has by SHA-256, compared with this file's;
+//! each part sent carries its `Content-MD5`, checked on arrival), complete.
+//! A 200 from presign means the server has these bytes: nothing is sent.
 //!
 //! Never holds a file in memory; never prints a token or a signed URL.
 
@@ -94,7 +95,7 @@ pub async fn run(
     let mut items = Vec::new();
     let mut unreadable = Vec::new();
     for p in paths {
-        collect(p, &mut items, &mut unreadable);
+        collect(p, true, &mut items, &mut unreadable);
     }
     let total: u64 = items.iter().map(|i| i.size).sum();
     let ctx = Arc::new(Ctx {
@@ -116,44 +117,58 @@ pub async fn run(
         summary.failed += 1;
     }
 
-    let gate = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
-    for item in items {
-        let (ctx, gate) = (ctx.clone(), gate.clone());
-        tasks.spawn(async move {
-            let _slot = gate.acquire_owned().await;
-            let result = upload_one(&ctx, &item).await;
-            (item, result)
+    // `jobs` workers take the files in order from one queue (a folder of a
+    // hundred thousand files is not a hundred thousand tasks) and report
+    // each result as it comes.
+    let total_files = items.len();
+    let queue = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(
+        items,
+    )));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..opts.jobs.clamp(1, total_files.max(1)) {
+        let (ctx, queue, tx) = (ctx.clone(), queue.clone(), tx.clone());
+        workers.spawn(async move {
+            loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+                let Some(item) = next else { break };
+                let result = upload_one(&ctx, &item).await;
+                if tx.send((item, result)).is_err() {
+                    break;
+                }
+            }
         });
     }
-    let mut left = tasks.len();
+    drop(tx);
+    let mut left = total_files;
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
     loop {
-        let joined = tokio::select! {
-            j = tasks.join_next() => match j {
-                Some(j) => j,
-                None => break,
+        let (item, result) = tokio::select! {
+            r = rx.recv() => match r {
+                Some(r) => r,
+                // Every worker ended; a file a worker dropped (it
+                // panicked) counts as failed.
+                None => {
+                    summary.failed += left;
+                    break;
+                }
             },
             _ = &mut interrupt => {
                 // What was sent stays sent: the server keeps finished files
                 // and the parts of unfinished large ones.
-                tasks.abort_all();
+                workers.abort_all();
                 ctx.progress.finish();
                 summary.failed += left;
-                println!(
+                super::progress::out(format_args!(
                     "interrupted with {left} file(s) unfinished; run the same command again to \
                      resume (finished files are skipped, large files continue from their last \
                      part)"
-                );
+                ));
                 break;
             }
         };
         left -= 1;
-        let Ok((item, result)) = joined else {
-            summary.failed += 1;
-            continue;
-        };
         match result {
             Ok(Done::Uploaded { id }) => {
                 summary.uploaded += 1;
@@ -183,24 +198,30 @@ pub async fn run(
     ctx.progress.finish();
     summary.bytes_sent = ctx.sent.load(Ordering::Relaxed);
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    super::progress::out(format_args!(
         "{} uploaded, {} already on the server, {} failed; sent {} in {:.1} s",
         summary.uploaded,
         summary.skipped,
         summary.failed,
         human(summary.bytes_sent),
         secs
-    );
+    ));
     Ok(summary)
 }
 
 /// Files under `path` (itself, or everything in a folder, recursively, in
-/// name order); what cannot be read goes to `bad`.
-fn collect(path: &Path, out: &mut Vec<Item>, bad: &mut Vec<(PathBuf, String)>) {
+/// name order); what cannot be read goes to `bad`. Inside a folder, links
+/// to folders are not followed (a link to a parent would loop); links to
+/// files are. A folder named on the command line is always walked.
+fn collect(path: &Path, named: bool, out: &mut Vec<Item>, bad: &mut Vec<(PathBuf, String)>) {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => return bad.push((path.to_path_buf(), e.to_string())),
     };
+    let linked = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if meta.is_dir() && linked && !named {
+        return;
+    }
     if meta.is_dir() {
         let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
             Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
@@ -208,7 +229,7 @@ fn collect(path: &Path, out: &mut Vec<Item>, bad: &mut Vec<(PathBuf, String)>) {
         };
         entries.sort();
         for e in entries {
-            collect(&e, out, bad);
+            collect(&e, false, out, bad);
         }
     } else if meta.is_file() {
         let name = path
@@ -415,8 +436,9 @@ struct PartPlan {
 /// How sending one part ended.
 enum PartSent {
     Sent,
-    /// Its URL's time ran out: ask for the parts again.
-    Expired,
+    /// Its URL's time ran out, or the server no longer has the upload (it
+    /// was swept): ask for the parts again.
+    AskAgain(&'static str),
 }
 
 fn read_plan(v: &Value) -> Result<Vec<PartPlan>, ClientError> {
@@ -448,7 +470,19 @@ async fn send_parts(
 ) -> Result<Done, ClientError> {
     use futures_util::StreamExt;
     let count = item.size.div_ceil(part_size).max(1) as usize;
-    for round in 0..ROUNDS {
+    // Rounds in a row that got no part across: a long upload asks again
+    // every time its URLs expire, and that is progress, not failure.
+    let mut idle_rounds = 0;
+    let mut round = 0;
+    loop {
+        if idle_rounds >= ROUNDS {
+            return Err(ClientError::Integrity(format!(
+                "gave up after asking for the parts {ROUNDS} times in a row without getting \
+                 one across"
+            )));
+        }
+        round += 1;
+        idle_rounds += 1;
         let a = api(ctx, item, "file/upload/parts", decl, API_LIMIT).await?;
         match a.status {
             StatusCode::CREATED => {}
@@ -483,7 +517,7 @@ async fn send_parts(
                 todo.push(p);
             }
         }
-        if round == 0 && todo.len() < count {
+        if round == 1 && todo.len() < count {
             ctx.progress.overall().inc(held_bytes);
             ctx.progress.say(format!(
                 "resume   {}: {} of {count} parts already on the server",
@@ -506,16 +540,16 @@ async fn send_parts(
             .buffer_unordered(PART_JOBS)
             .collect()
             .await;
-        let mut expired_url = false;
+        let mut ask_again = None;
         for r in results {
             match r? {
-                PartSent::Sent => {}
-                PartSent::Expired => expired_url = true,
+                PartSent::Sent => idle_rounds = 0,
+                PartSent::AskAgain(why) => ask_again = Some(why),
             }
         }
-        if expired_url {
+        if let Some(why) = ask_again {
             ctx.progress.say(format!(
-                "retry    {}: its part URLs expired; asking for new ones",
+                "retry    {}: {why}; asking for the parts again",
                 item.path.display()
             ));
             continue;
@@ -544,9 +578,6 @@ async fn send_parts(
             _ => return Err(done.refusal()),
         }
     }
-    Err(ClientError::Integrity(format!(
-        "gave up after asking for the parts {ROUNDS} times"
-    )))
 }
 
 /// Sends one part with its `Content-MD5`.
@@ -571,7 +602,10 @@ async fn send_part(
         return Ok(PartSent::Sent);
     }
     if expired(&put) {
-        return Ok(PartSent::Expired);
+        return Ok(PartSent::AskAgain("its part URLs expired"));
+    }
+    if put.status == StatusCode::NOT_FOUND {
+        return Ok(PartSent::AskAgain("the server no longer has its upload"));
     }
     Err(put.refusal())
 }

@@ -39,6 +39,22 @@ fn bytes_in(s: &TestServer) -> u64 {
     sample(&scrape(s), "stowage_http_request_bytes_total ") as u64
 }
 
+/// [`bytes_in`] once it stops moving: a request's bytes are counted when
+/// it ends, and the server notices a killed client's requests a little
+/// after the kill.
+fn settled_bytes_in(s: &TestServer) -> u64 {
+    let mut last = bytes_in(s);
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let now = bytes_in(s);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    panic!("the request byte counter never settled");
+}
+
 /// (path, id) of every "uploaded"/"skipped" line.
 fn ids(stdout: &str, verb: &str) -> Vec<(String, String)> {
     stdout
@@ -197,7 +213,7 @@ fn a_large_upload_killed_mid_way_resumes_with_only_the_missing_parts() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let before = bytes_in(&s);
+    let before = settled_bytes_in(&s);
     let out = client(&s.base, &s.token, dir.path())
         .args(args)
         .arg(&path)
@@ -473,4 +489,41 @@ fn a_wrong_token_fails_every_file_clearly() {
         !out.status.success() && stderr.contains("STOWAGE_TOKEN"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_long_part_wise_upload_outlasts_many_expired_urls() {
+    // URLs good for one second: each batch of parts takes longer, so the
+    // later parts find their URLs expired and the client asks again, many
+    // times over — progress every time, so it never gives up.
+    let s = TestServer::start_with("[upload]\npresign_expiry_secs = 1\n");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.bin");
+    let bytes = random_bytes(24 * 5 * MIB);
+    std::fs::write(&path, &bytes).unwrap();
+    let out = client(&s.base, &s.token, dir.path())
+        .args([
+            "upload",
+            "--parts-above",
+            "8M",
+            "--part-size",
+            "5M",
+            "--limit-rate",
+            "16M",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let asked_again = stdout
+        .lines()
+        .filter(|l| l.contains("asking for the parts again"))
+        .count();
+    assert!(
+        asked_again >= 5,
+        "URLs expired only {asked_again} times:\n{stdout}"
+    );
+    let (_, id) = ids(&stdout, "uploaded ").pop().unwrap();
+    assert!(fetch(&s, &id).1 == bytes, "the file differs");
 }
