@@ -34,6 +34,14 @@ fn text(out: &Output) -> (String, String) {
     )
 }
 
+/// Runs the client to its end, asserting success; its stdout.
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    stdout
+}
+
 /// Bytes of request bodies the server has read so far.
 fn bytes_in(s: &TestServer) -> u64 {
     sample(&scrape(s), "stowage_http_request_bytes_total ") as u64
@@ -109,26 +117,22 @@ fn a_folder_of_photos_half_already_there_sends_only_the_new_half() {
         files.push((path, bytes));
     }
 
-    let out = client(&s.base, &s.token, dir.path())
-        .arg("upload")
-        .arg(&first)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let stdout = run_ok(
+        client(&s.base, &s.token, dir.path())
+            .arg("upload")
+            .arg(&first),
+    );
     assert!(
         stdout.contains("50 uploaded, 0 already on the server, 0 failed"),
         "{stdout}"
     );
 
     let before = bytes_in(&s);
-    let out = client(&s.base, &s.token, dir.path())
-        .args(["upload", "--jobs", "8"])
-        .arg(&photos)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let stdout = run_ok(
+        client(&s.base, &s.token, dir.path())
+            .args(["upload", "--jobs", "8"])
+            .arg(&photos),
+    );
     assert!(
         stdout.contains("50 uploaded, 50 already on the server, 0 failed"),
         "{stdout}"
@@ -214,13 +218,7 @@ fn a_large_upload_killed_mid_way_resumes_with_only_the_missing_parts() {
     child.wait().unwrap();
 
     let before = settled_bytes_in(&s);
-    let out = client(&s.base, &s.token, dir.path())
-        .args(args)
-        .arg(&path)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let stdout = run_ok(client(&s.base, &s.token, dir.path()).args(args).arg(&path));
     let held: usize = stdout
         .lines()
         .find_map(|l| {
@@ -253,13 +251,11 @@ fn a_large_upload_killed_mid_way_resumes_with_only_the_missing_parts() {
 
     // Downloaded by the client too, proven by its SHA-256.
     let back = dir.path().join("back.bin");
-    let out = client(&s.base, &s.token, dir.path())
-        .args(["download", &id, "-o"])
-        .arg(&back)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let stdout = run_ok(
+        client(&s.base, &s.token, dir.path())
+            .args(["download", &id, "-o"])
+            .arg(&back),
+    );
     assert!(stdout.contains("SHA-256 verified"), "{stdout}");
     assert!(std::fs::read(&back).unwrap() == bytes);
 }
@@ -324,22 +320,20 @@ fn uploads_retry_through_a_link_that_drops_connections() {
     let (a, b) = (random_bytes(8 * MIB), random_bytes(14 * MIB));
     std::fs::write(&whole, &a).unwrap();
     std::fs::write(&parted, &b).unwrap();
-    let out = client(&via, &s.token, dir.path())
-        .args([
-            "upload",
-            "--jobs",
-            "1",
-            "--parts-above",
-            "10M",
-            "--part-size",
-            "5M",
-        ])
-        .arg(&whole)
-        .arg(&parted)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let stdout = run_ok(
+        client(&via, &s.token, dir.path())
+            .args([
+                "upload",
+                "--jobs",
+                "1",
+                "--parts-above",
+                "10M",
+                "--part-size",
+                "5M",
+            ])
+            .arg(&whole)
+            .arg(&parted),
+    );
     let retries = |name: &str| {
         stdout
             .lines()
@@ -501,21 +495,19 @@ fn a_long_part_wise_upload_outlasts_many_expired_urls() {
     let path = dir.path().join("long.bin");
     let bytes = random_bytes(24 * 5 * MIB);
     std::fs::write(&path, &bytes).unwrap();
-    let out = client(&s.base, &s.token, dir.path())
-        .args([
-            "upload",
-            "--parts-above",
-            "8M",
-            "--part-size",
-            "5M",
-            "--limit-rate",
-            "16M",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let stdout = run_ok(
+        client(&s.base, &s.token, dir.path())
+            .args([
+                "upload",
+                "--parts-above",
+                "8M",
+                "--part-size",
+                "5M",
+                "--limit-rate",
+                "16M",
+            ])
+            .arg(&path),
+    );
     let asked_again = stdout
         .lines()
         .filter(|l| l.contains("asking for the parts again"))
