@@ -18,6 +18,7 @@ mod maintenance;
 mod memory;
 mod metrics;
 mod parts;
+mod proxy;
 mod put;
 mod recovery;
 mod s3;

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use crate::harness::{TestFile, TestServer};
 
-struct Tls {
+pub(crate) struct Tls {
     dir: tempfile::TempDir,
 }
 
 impl Tls {
-    fn new() -> Tls {
+    pub(crate) fn new() -> Tls {
         let dir = tempfile::tempdir().unwrap();
         let ck = rcgen::generate_simple_self_signed(vec![
             "localhost".to_string(),
@@ -24,7 +24,7 @@ impl Tls {
         Tls { dir }
     }
 
-    fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         self.dir.path().join(name).display().to_string()
     }
 
@@ -38,7 +38,7 @@ impl Tls {
 }
 
 /// curl, trusting only our certificate: (exit ok, HTTP status, body).
-fn curl(tls: &Tls, args: &[&str]) -> (bool, u16, String) {
+pub(crate) fn curl(tls: &Tls, args: &[&str]) -> (bool, u16, String) {
     let out = Command::new("curl")
         .args([
             "-sS",

@@ -272,9 +272,10 @@ fn refuse_unsigned_amz_headers(
     }
 }
 
-/// Adds the likely cause to a signature mismatch on a URL that signs the
+/// Adds the likely causes to a signature mismatch on a URL that signs the
 /// Content-Type: a client sending another type (or none, as `curl
-/// --upload-file` does without `-H`) is by far the most common one.
+/// --upload-file` does without `-H`) is by far the most common one; a
+/// proxy that rewrites Host (drops the port) the next.
 pub fn explain_mismatch(e: ApiError, parts: &Parts) -> ApiError {
     let signs_type = parts.uri.query().is_some_and(|q| {
         q.split('&')
@@ -287,9 +288,16 @@ pub fn explain_mismatch(e: ApiError, parts: &Parts) -> ApiError {
                 .get(header::CONTENT_TYPE)
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
                 .unwrap_or_else(|| "none".into());
+            let host = parts
+                .headers
+                .get(header::HOST)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .unwrap_or_else(|| "none".into());
             ApiError::SignatureDoesNotMatch(format!(
                 "{} This URL is signed for one Content-Type: send the header exactly as the \
-                 contentType declared when the URL was requested (this request sent {sent}).",
+                 contentType declared when the URL was requested (this request sent {sent}). \
+                 If that is right, the Host header may have changed on the way (it arrived as \
+                 {host}): a proxy must pass it through unchanged, port included.",
                 AuthError::SignatureDoesNotMatch
             ))
         }
