@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
-use crate::tls::{curl, Tls};
+use crate::tls::{curl, curl_put_png, Tls};
 
 const MIB: usize = 1024 * 1024;
 
@@ -154,34 +154,12 @@ fn presigned_urls_work_through_the_example_nginx_proxy() {
     std::fs::write(&file, &f.bytes).unwrap();
     // An altered URL is refused by the gateway, through the proxy.
     let altered = with_param(&url, "X-Stowage-Name", "other.png");
-    let (_, code, body) = curl(
-        &tls,
-        &[
-            "-X",
-            "PUT",
-            "-H",
-            "Content-Type: image/png",
-            "--upload-file",
-            file.to_str().unwrap(),
-            &altered,
-        ],
-    );
+    let (_, code, body) = curl_put_png(&tls, &file, &altered);
     assert_eq!(code, 403, "{body}");
     assert!(body.contains("SignatureDoesNotMatch"), "{body}");
     s.assert_nothing_stored(&f);
     // curl sends `Expect: 100-continue` for a body this size.
-    let (ok, code, body) = curl(
-        &tls,
-        &[
-            "-X",
-            "PUT",
-            "-H",
-            "Content-Type: image/png",
-            "--upload-file",
-            file.to_str().unwrap(),
-            &url,
-        ],
-    );
+    let (ok, code, body) = curl_put_png(&tls, &file, &url);
     assert!(ok && code == 200, "{code} {body}");
     let c = s.complete(&f.id);
     assert_eq!(c.status, 200, "{}", c.body);

@@ -59,6 +59,23 @@ pub(crate) fn curl(tls: &Tls, args: &[&str]) -> (bool, u16, String) {
     )
 }
 
+/// curl's PUT of `file` as `image/png` to a presigned URL, trusting only
+/// our certificate: (exit ok, HTTP status, body).
+pub(crate) fn curl_put_png(tls: &Tls, file: &std::path::Path, url: &str) -> (bool, u16, String) {
+    curl(
+        tls,
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: image/png",
+            "--upload-file",
+            file.to_str().unwrap(),
+            url,
+        ],
+    )
+}
+
 #[test]
 fn the_whole_upload_flow_over_https_with_curl() {
     let tls = Tls::new();
@@ -87,18 +104,7 @@ fn the_whole_upload_flow_over_https_with_curl() {
 
     let file = tls.dir.path().join("f.png");
     std::fs::write(&file, &f.bytes).unwrap();
-    let (ok, code, body) = curl(
-        &tls,
-        &[
-            "-X",
-            "PUT",
-            "-H",
-            "Content-Type: image/png",
-            "--upload-file",
-            file.to_str().unwrap(),
-            &url,
-        ],
-    );
+    let (ok, code, body) = curl_put_png(&tls, &file, &url);
     assert!(ok && code == 200, "{code}: {body}");
 
     let (ok, code, body) = curl(
