@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
-use crate::tls::{curl, curl_put_png, Tls};
+use crate::tls::{curl, curl_post_json, curl_put_png, Tls};
 
 const MIB: usize = 1024 * 1024;
 
@@ -131,18 +131,11 @@ fn presigned_urls_work_through_the_example_nginx_proxy() {
 
     // The API flow with curl, through the proxy.
     let f = TestFile::new(3 * MIB);
-    let auth = format!("Authorization: Bearer {}", s.token);
-    let (ok, code, body) = curl(
+    let (ok, code, body) = curl_post_json(
         &tls,
-        &[
-            "-X",
-            "POST",
-            "-H",
-            &auth,
-            "-d",
-            &f.declaration().to_string(),
-            &format!("{front}/api/inspect/v1/file/upload/presigned"),
-        ],
+        &s.token,
+        &f.declaration().to_string(),
+        &format!("{front}/api/inspect/v1/file/upload/presigned"),
     );
     assert!(ok && code == 201, "{code} {body}");
     let url = serde_json::from_str::<serde_json::Value>(&body).unwrap()["data"]["presignedURL"]

@@ -59,6 +59,26 @@ pub(crate) fn curl(tls: &Tls, args: &[&str]) -> (bool, u16, String) {
     )
 }
 
+/// curl's POST of JSON `body` to an API `url` with a bearer `token`,
+/// trusting only our certificate: (exit ok, HTTP status, body).
+pub(crate) fn curl_post_json(tls: &Tls, token: &str, body: &str, url: &str) -> (bool, u16, String) {
+    let auth = format!("Authorization: Bearer {token}");
+    curl(
+        tls,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            &auth,
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+            url,
+        ],
+    )
+}
+
 /// curl's PUT of `file` as `image/png` to a presigned URL, trusting only
 /// our certificate: (exit ok, HTTP status, body).
 pub(crate) fn curl_put_png(tls: &Tls, file: &std::path::Path, url: &str) -> (bool, u16, String) {
@@ -81,21 +101,12 @@ fn the_whole_upload_flow_over_https_with_curl() {
     let tls = Tls::new();
     let s = TestServer::start_with(&tls.toml());
     let base = format!("https://{}", s.addr);
-    let auth = format!("Authorization: Bearer {}", s.token);
     let f = TestFile::new(300_000);
-    let (ok, code, body) = curl(
+    let (ok, code, body) = curl_post_json(
         &tls,
-        &[
-            "-X",
-            "POST",
-            "-H",
-            &auth,
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            &f.declaration().to_string(),
-            &format!("{base}/api/inspect/v1/file/upload/presigned"),
-        ],
+        &s.token,
+        &f.declaration().to_string(),
+        &format!("{base}/api/inspect/v1/file/upload/presigned"),
     );
     assert!(ok && code == 201, "{code}: {body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -107,17 +118,11 @@ fn the_whole_upload_flow_over_https_with_curl() {
     let (ok, code, body) = curl_put_png(&tls, &file, &url);
     assert!(ok && code == 200, "{code}: {body}");
 
-    let (ok, code, body) = curl(
+    let (ok, code, body) = curl_post_json(
         &tls,
-        &[
-            "-X",
-            "POST",
-            "-H",
-            &auth,
-            "-d",
-            &format!("{{\"id\": \"{}\"}}", f.id),
-            &format!("{base}/api/inspect/v1/file/upload/complete"),
-        ],
+        &s.token,
+        &format!("{{\"id\": \"{}\"}}", f.id),
+        &format!("{base}/api/inspect/v1/file/upload/complete"),
     );
     assert!(ok && code == 200, "{code}: {body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
