@@ -2,6 +2,7 @@
 //! files and blobs on disk in a temp dir. One binary, one module per area.
 
 mod api;
+mod attacks;
 mod browser;
 mod cli;
 mod client;

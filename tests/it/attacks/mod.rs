@@ -1,0 +1,329 @@
+//! The security review's attacks (issue 13), each performed against the real
+//! `stowage` binary on loopback, as an attacker would: a second access key,
+//! an anonymous client, a hostile form, a flood behind the shipped proxy.
+//! Every test asserts the refusal (status, S3 or JSON code) and that nothing
+//! was stored, changed or revealed.
+//!
+//! This file is the fixture they share: a gateway process with known
+//! credentials, the CLI against its data dir, and requests signed every way
+//! S3 clients sign them (SigV4 query and header, SigV2 query and header),
+//! sent byte for byte so an encoding is exactly the one under test.
+
+// Until each attack module below uses the fixture it was written for.
+#![allow(dead_code)]
+
+mod authz;
+mod buckets;
+mod limits;
+mod upload;
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+
+use stowage::sigv4::canonical::{
+    canonical_headers, canonical_query, canonical_request, canonical_uri, parse_query,
+};
+use stowage::sigv4::string_to_sign::{
+    credential_scope, format_amz_date, format_date_stamp, sha256_hex, string_to_sign,
+};
+use stowage::sigv4::v2::{
+    canonicalized_amz_headers, canonicalized_resource, sign_v2, StringToSignV2,
+};
+use stowage::sigv4::{signing_key, Credentials};
+
+use crate::harness::{raw_request, write_config, Resp, Served, BIN};
+
+/// The configured (all-powerful) key of every fixture gateway.
+pub const MAIN_KEY: &str = "AKIAMAINKEYFORTESTS";
+const MAIN_SECRET: &str = "main-secret-for-the-attack-tests";
+
+/// A `stowage serve` process in a temp dir.
+pub struct Gateway {
+    pub served: Served,
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub addr: SocketAddr,
+    /// `host:port`, as clients send it in `Host`.
+    pub host: String,
+    /// The initial API token (scopes upload, read, admin).
+    pub token: String,
+    /// The configured key pair.
+    pub main: Credentials,
+}
+
+impl Gateway {
+    /// Starts the binary; `s3` is added to its `[s3]` table (e.g.
+    /// `public_read = ["pub"]`), `extra` after it (other tables).
+    pub fn start(s3: &str, extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(
+            dir.path(),
+            &format!(
+                "[s3]\naccess_key_id = \"{MAIN_KEY}\"\nsecret_access_key = \"{MAIN_SECRET}\"\n\
+                 {s3}\n[storage]\nfsync = false\n{extra}"
+            ),
+        );
+        let served = Served::start(&config);
+        let token = served.initial_token();
+        let host = served.base.trim_start_matches("http://").to_string();
+        Gateway {
+            addr: host.parse().unwrap(),
+            host,
+            token,
+            served,
+            config,
+            dir,
+            main: Credentials {
+                access_key_id: MAIN_KEY.into(),
+                secret_access_key: MAIN_SECRET.into(),
+            },
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Runs `stowage ARGS… --config <this gateway's config>`; its stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(BIN)
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "stowage {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A new access key made with `stowage key create`.
+    pub fn new_key(&self, name: &str) -> Credentials {
+        let out = self.cli(&["key", "create", "--name", name]);
+        let field = |p: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(p))
+                .unwrap_or_else(|| panic!("no {p} in {out}"))
+                .to_string()
+        };
+        Credentials {
+            access_key_id: field("access_key_id="),
+            secret_access_key: field("secret_access_key="),
+        }
+    }
+
+    /// One column of a query on the index, read beside the running gateway.
+    pub fn index_rows(&self, sql: &str) -> Vec<String> {
+        let conn = rusqlite::Connection::open(self.data_dir().join("stowage.db")).unwrap();
+        let mut stmt = conn.prepare(sql).unwrap();
+        let mut rows: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows.sort();
+        rows
+    }
+
+    /// Sends `method target` (path and query exactly as given) with
+    /// `headers` and `body` over a fresh connection.
+    pub fn send(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Resp {
+        let mut req = format!("{method} {target} HTTP/1.1\r\n");
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+            req.push_str(&format!("host: {}\r\n", self.host));
+        }
+        for (name, value) in headers {
+            req.push_str(&format!("{name}: {value}\r\n"));
+        }
+        req.push_str(&format!(
+            "content-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        ));
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(body);
+        Resp::from_raw(&raw_request(self.addr, &bytes, false))
+    }
+
+    /// `method path?query` with no credentials at all.
+    pub fn anonymous(&self, method: &str, target: &str) -> Resp {
+        self.send(method, target, &[], b"")
+    }
+
+    /// SigV4 header auth of `method wire_path?wire_query` (both as sent on
+    /// the wire) with `extra` headers signed too; the body's hash is signed.
+    pub fn v4(
+        &self,
+        creds: &Credentials,
+        method: &str,
+        wire_path: &str,
+        wire_query: &str,
+        extra: &[(&str, &str)],
+        body: &[u8],
+    ) -> Resp {
+        let headers = self.v4_headers(creds, method, wire_path, wire_query, extra, body);
+        self.send(method, &target(wire_path, wire_query), &headers, body)
+    }
+
+    /// The headers of [`Self::v4`], `authorization` among them.
+    pub fn v4_headers(
+        &self,
+        creds: &Credentials,
+        method: &str,
+        wire_path: &str,
+        wire_query: &str,
+        extra: &[(&str, &str)],
+        body: &[u8],
+    ) -> Vec<(String, String)> {
+        let at = time::OffsetDateTime::now_utc();
+        let (amz_date, day) = (format_amz_date(at), format_date_stamp(at));
+        let content_sha = sha256_hex(body);
+        let mut headers: Vec<(String, String)> = vec![
+            ("host".into(), self.host.clone()),
+            ("x-amz-date".into(), amz_date.clone()),
+            ("x-amz-content-sha256".into(), content_sha.clone()),
+        ];
+        headers.extend(extra.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+        let mut names: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
+        names.sort();
+        let path = stowage::sigv4::encode::percent_decode(wire_path).expect("a decodable path");
+        let query = parse_query(wire_query).expect("a decodable query");
+        let creq = canonical_request(
+            method,
+            &canonical_uri(&path),
+            &canonical_query(&query),
+            &canonical_headers(&names, &headers),
+            &names.join(";"),
+            &content_sha,
+        );
+        let scope = credential_scope(&day, "us-east-1", "s3");
+        let key = signing_key(&creds.secret_access_key, &day, "us-east-1", "s3");
+        let sig = stowage::sigv4::key::signature(&key, &string_to_sign(&amz_date, &scope, &creq));
+        headers.push((
+            "authorization".into(),
+            format!(
+                "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={}, Signature={sig}",
+                creds.access_key_id,
+                names.join(";")
+            ),
+        ));
+        headers
+    }
+
+    /// SigV2 header auth of `method wire_path?wire_query` with `extra`
+    /// headers (`x-amz-*` among them are signed).
+    pub fn v2(
+        &self,
+        creds: &Credentials,
+        method: &str,
+        wire_path: &str,
+        wire_query: &str,
+        extra: &[(&str, &str)],
+        body: &[u8],
+    ) -> Resp {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let date = stowage::api::s3::http_date(now)
+            .and_then(|v| v.to_str().ok().map(str::to_string))
+            .unwrap();
+        let content_type = extra
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            .map_or("", |(_, v)| *v);
+        let sts = StringToSignV2 {
+            method,
+            content_md5: "",
+            content_type,
+            date: &date,
+            amz_headers: &canonicalized_amz_headers(extra),
+            resource: &canonicalized_resource(wire_path, wire_query).unwrap(),
+        }
+        .render();
+        let mut headers: Vec<(String, String)> = vec![
+            ("date".into(), date),
+            (
+                "authorization".into(),
+                format!(
+                    "AWS {}:{}",
+                    creds.access_key_id,
+                    sign_v2(&creds.secret_access_key, &sts)
+                ),
+            ),
+        ];
+        headers.extend(extra.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+        self.send(method, &target(wire_path, wire_query), &headers, body)
+    }
+
+    /// A SigV4 presigned URL's path and query for `method path` (decoded
+    /// path; `query` decoded pairs, signed), valid for `expires_secs`.
+    pub fn v4_presigned(
+        &self,
+        creds: &Credentials,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        expires_secs: u64,
+    ) -> String {
+        let q = stowage::sigv4::presign(
+            creds,
+            &stowage::sigv4::PresignParams {
+                method,
+                host: &self.host,
+                path,
+                region: "us-east-1",
+                service: "s3",
+                expires_secs,
+                extra_query: query,
+                extra_signed_headers: &[],
+            },
+            time::OffsetDateTime::now_utc(),
+        );
+        format!("{}?{q}", stowage::sigv4::encode::uri_encode(path, false))
+    }
+
+    /// A SigV2 presigned URL's path and query for `method path`, expiring
+    /// at `expires_unix`.
+    pub fn v2_presigned(
+        &self,
+        creds: &Credentials,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        expires_unix: i64,
+    ) -> String {
+        let raw = stowage::sigv4::encode::uri_encode(path, false);
+        let q = stowage::sigv4::presign_v2(
+            creds,
+            &stowage::sigv4::PresignV2Params {
+                method,
+                raw_path: &raw,
+                query,
+                content_type: None,
+                amz_headers: &[],
+                expires_unix,
+            },
+        );
+        format!("{raw}?{q}")
+    }
+
+    /// A new connection to the gateway, for tests that speak slowly.
+    pub fn connect(&self) -> TcpStream {
+        TcpStream::connect(self.addr).unwrap()
+    }
+}
+
+fn target(wire_path: &str, wire_query: &str) -> String {
+    if wire_query.is_empty() {
+        wire_path.to_string()
+    } else {
+        format!("{wire_path}?{wire_query}")
+    }
+}
