@@ -96,7 +96,7 @@ const PAGE_MAX: usize = 1000;
 pub async fn list(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let (parts, _) = req.into_parts();
     auth::require(app, &parts, "read").await?;
-    let q = super::s3::Query::parse(parts.uri.query().unwrap_or(""));
+    let q = super::s3::Query::parse(parts.uri.query().unwrap_or(""))?;
     let limit = match q.get("limit") {
         None => PAGE_DEFAULT,
         Some(v) => v

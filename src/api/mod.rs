@@ -91,54 +91,81 @@ pub async fn handle(app: &App, req: Request<Incoming>, request_id: &str) -> Resp
             return render(e);
         }
     }
+    // A method nobody serves is refused before anything reads the request.
+    if crate::metrics::method_label(method.as_str()) == "other" {
+        return render(ApiError::NotImplemented(format!(
+            "the method {} is not one this gateway serves (GET, HEAD, PUT, POST, DELETE, \
+             OPTIONS)",
+            method.as_str().chars().take(16).collect::<String>()
+        )));
+    }
+    let (parts, body) = req.into_parts();
+    // Every path outside the JSON API is parsed once, as S3 would: its
+    // bucket, key, query and credentials decide everything below.
+    let s3 = if is_api {
+        None
+    } else {
+        match s3::S3Request::parse(&parts) {
+            Ok(r) => Some(r),
+            Err(e) => return render(e),
+        }
+    };
+    let cors_bucket = s3
+        .as_ref()
+        .map(|r| r.bucket.clone())
+        .filter(|b| !b.is_empty());
     if method == Method::OPTIONS {
         // A browser's preflight: answered from CORS rules, before (and
         // without) authentication, as S3 does.
-        let answer = match cors_rules(app, is_api, &path).await {
-            Ok(rules) => s3::cors::preflight(&rules, req.headers()),
+        let answer = match cors_rules(app, is_api, cors_bucket.as_deref()).await {
+            Ok(rules) => s3::cors::preflight(&rules, &parts.headers),
             Err(e) => Err(e),
         };
         return answer.unwrap_or_else(render);
     }
-    // `/metrics` is also the path of a bucket named "metrics": a request
-    // signed for S3 goes to the bucket, anything else to the metrics. So
-    // with `/`: signed, it is S3's ListBuckets; unsigned, the upload page.
-    let s3_signed = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("AWS"))
-        || req
-            .uri()
-            .query()
-            .is_some_and(|q| q.contains("X-Amz-") || q.contains("AWSAccessKeyId"));
-    let origin = req
-        .headers()
+    let origin = parts
+        .headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let page = if s3_signed {
-        None
-    } else {
-        web::serve(app, &method, &path)
-    };
-    let mut resp = if let Some(page) = page {
-        page
-    } else if path == OPENAPI_PATH && method == Method::GET {
-        openapi()
-    } else if is_api {
-        api_route(app, req, &method, &path)
+    // Which CORS rules decorate the answer: the API's, or those of the
+    // bucket an S3 operation was routed to — never a bucket's rules on the
+    // page, `/healthz` or `/metrics` (a bucket may be named "metrics").
+    let mut decorate_with = is_api.then_some(None);
+    let mut resp = match s3 {
+        None if path == OPENAPI_PATH && method == Method::GET => openapi(),
+        None => api_route(app, Request::from_parts(parts, body), &method, &path)
             .await
-            .unwrap_or_else(render)
-    } else if path == "/healthz" {
-        health::healthz(app).await
-    } else if path == "/metrics" && !s3_signed {
-        metrics::serve(app, req).await.unwrap_or_else(|e| {
-            app.metrics.rejected(e.meta().s3_code);
-            e.into_json(request_id)
-        })
-    } else {
-        s3::route(app, req).await.unwrap_or_else(render)
+            .unwrap_or_else(render),
+        // `/metrics` is also the path of a bucket named "metrics": a
+        // request presenting S3 credentials goes to the bucket, anything
+        // else to the metrics. So with `/`: signed, it is S3's
+        // ListBuckets; unsigned, the upload page.
+        Some(req) => {
+            let unsigned = !req.presented.is_s3();
+            let page = if unsigned {
+                web::serve(app, &method, &path)
+            } else {
+                None
+            };
+            if let Some(page) = page {
+                page
+            } else if path == "/healthz" {
+                health::healthz(app).await
+            } else if path == "/metrics" && unsigned {
+                metrics::serve(app, Request::from_parts(parts, body))
+                    .await
+                    .unwrap_or_else(|e| {
+                        app.metrics.rejected(e.meta().s3_code);
+                        e.into_json(request_id)
+                    })
+            } else {
+                decorate_with = Some(cors_bucket);
+                s3::route(app, req, parts, body)
+                    .await
+                    .unwrap_or_else(render)
+            }
+        }
     };
     if matches!(
         resp.status(),
@@ -150,25 +177,25 @@ pub async fn handle(app: &App, req: Request<Incoming>, request_id: &str) -> Resp
     }
     // A browser's actual request: the matching rule's headers let the page
     // read the answer (errors included).
-    if let Some(origin) = origin {
-        if let Ok(rules) = cors_rules(app, is_api, &path).await {
+    if let (Some(origin), Some(bucket)) = (origin, decorate_with) {
+        if let Ok(rules) = cors_rules(app, is_api, bucket.as_deref()).await {
             s3::cors::decorate(&rules, &origin, method.as_str(), &mut resp);
         }
     }
     resp
 }
 
-/// The CORS rules for a request path: the `[cors]` default for the JSON
-/// API, the bucket's own (or default) rules for an S3 path.
+/// The CORS rules for a request: the `[cors]` default for the JSON API,
+/// the bucket's own (or default) rules for an S3 path naming a bucket.
 async fn cors_rules(
     app: &App,
     is_api: bool,
-    path: &str,
+    bucket: Option<&str>,
 ) -> Result<Vec<s3::cors::CorsRule>, ApiError> {
     if is_api {
         return Ok(app.default_cors.clone());
     }
-    match s3::cors::bucket_of(path) {
+    match bucket {
         Some(bucket) => s3::cors::rules_for(app, bucket).await,
         None => Ok(Vec::new()),
     }

@@ -1,22 +1,34 @@
 //! Who sent an S3 request, and how its body is protected.
 //!
-//! Owns choosing the authentication scheme from the request (SigV4 query,
-//! SigV4 header, SigV2 query or header) and handing it to `sigv4`, which
-//! does the checking. Every S3 request passes through [`authenticate`]
-//! before any handler runs; anonymous requests are refused.
+//! Owns checking the signature of the scheme the parsed request presents
+//! (SigV4 query, SigV4 header, SigV2 query or header; `sigv4` does the
+//! checking) and deciding, from the parsed request alone, whether its
+//! principal may perform it ([`authorize`]). Every S3 request passes through
+//! both before any handler runs. Must never read the raw path, query or
+//! copy-source text to decide anything: that is `router.rs`'s one parse.
 
 use http::header;
 use http::request::Parts;
 
+use super::router::{Access, Endpoint, Presented, S3Request};
 use crate::api::ApiError;
 use crate::app::App;
 use crate::sigv4::{
     self, AuthError, PayloadMode, Presigned, RequestParts, StreamingMode, VerifyParams,
 };
 
-/// A request whose signature checked out.
+/// Who sent a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// No credentials at all.
+    Anonymous,
+    /// The access key whose signature checked out.
+    Key(String),
+}
+
+/// A request whose signature checked out (or that presented none).
 pub struct Authenticated {
-    pub access_key_id: String,
+    pub principal: Principal,
     /// How the body is protected (`x-amz-content-sha256`); query and SigV2
     /// requests are `Unsigned`.
     pub payload: PayloadMode,
@@ -28,9 +40,9 @@ pub struct Authenticated {
 }
 
 impl Authenticated {
-    fn unsigned(access_key_id: String, presigned: Option<Presigned>) -> Self {
+    fn unsigned(principal: Principal, presigned: Option<Presigned>) -> Self {
         Authenticated {
-            access_key_id,
+            principal,
             payload: PayloadMode::Unsigned,
             streaming: None,
             presigned,
@@ -52,133 +64,89 @@ pub fn header_list(parts: &Parts) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Checks the request's signature, whichever scheme it uses.
-/// Subresources an anonymous reader of a public-read bucket may not use:
-/// they read or change the bucket's configuration or uploads in progress.
-const NOT_FOR_ANONYMOUS: [&str; 9] = [
-    "acl",
-    "attributes",
-    "cors",
-    "location",
-    "policy",
-    "uploadId",
-    "uploads",
-    "versions",
-    "delete",
-];
-
-/// Whether a request carries no credentials at all (no Authorization
-/// header, no signature in the query).
-fn is_anonymous(parts: &Parts) -> bool {
-    let query = parts.uri.query().unwrap_or("");
-    let names = || {
-        query
-            .split('&')
-            .map(|kv| kv.split('=').next().unwrap_or(""))
-    };
-    parts.headers.get(header::AUTHORIZATION).is_none()
-        && !names().any(|n| {
-            n.starts_with("X-Amz-")
-                || n.starts_with("X-Stowage-")
-                || n == "AWSAccessKeyId"
-                || n == "Signature"
-        })
-}
-
-/// An unsigned read of a bucket in `[s3] public_read`, as S3 allows on a
-/// bucket with a public-read ACL: GET or HEAD of its objects and listings.
-fn public_read(app: &App, parts: &Parts) -> bool {
-    if !matches!(parts.method, http::Method::GET | http::Method::HEAD) {
-        return false;
-    }
-    let bucket = parts
-        .uri
-        .path()
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or("");
-    let query = parts.uri.query().unwrap_or("");
-    app.config.s3.public_read.iter().any(|b| b == bucket)
-        && !query
-            .split('&')
-            .map(|kv| kv.split('=').next().unwrap_or(""))
-            .any(|n| NOT_FOR_ANONYMOUS.contains(&n))
-}
-
-/// Whether the key that signed a request may do it: the configured key may
-/// do everything; another key only what its buckets and grants allow.
-/// Creating a bucket and listing buckets are open to every key (the list
-/// shows only its own); a bucket's settings and deletion are its owner's.
+/// Whether `who` may perform `req`, read from the parsed request alone:
+/// which bucket, which access the operation needs there, and the bucket a
+/// copy reads from. The configured key may do everything; another key what
+/// its buckets and grants allow; an anonymous client only reads of a
+/// bucket in `[s3] public_read`, as S3 allows under a public-read ACL.
 pub async fn authorize(
     app: &App,
-    auth: &Authenticated,
-    parts: &Parts,
-    bucket: &str,
-    key: &str,
-    q: &super::Query,
+    who: &Principal,
+    req: &S3Request,
+    endpoint: &Endpoint,
 ) -> Result<(), ApiError> {
-    let who = auth.access_key_id.as_str();
-    if app.is_main_key(who) || who == ANONYMOUS || bucket.is_empty() {
-        return Ok(());
-    }
-    let method = &parts.method;
-    let settings = q.has("cors") || q.has("acl") || q.has("policy");
-    if key.is_empty() && *method == http::Method::PUT && !settings {
-        return Ok(()); // CreateBucket: the bucket becomes this key's.
-    }
-    let access = |b: String| {
-        let w = who.to_string();
-        async move { app.db(move |db| db.bucket_access(&w, &b)).await }
+    let key_id = match who {
+        Principal::Anonymous => return authorize_anonymous(app, req, endpoint),
+        Principal::Key(id) if app.is_main_key(id) => return Ok(()),
+        Principal::Key(id) => id.as_str(),
     };
-    let a = access(bucket.to_string()).await?;
-    if !a.exists {
-        return Ok(()); // the handler answers NoSuchBucket
+    if let Some(need) = endpoint.access() {
+        check(app, key_id, &req.bucket, need).await?;
     }
-    let (need, ok) = if key.is_empty() && (settings || *method == http::Method::DELETE) {
-        ("owner", a.owner)
-    } else if matches!(*method, http::Method::GET | http::Method::HEAD) {
-        ("read", a.read)
-    } else {
-        ("write", a.write)
-    };
-    if !ok {
-        return Err(ApiError::AccessDenied(format!(
-            "Access Denied: key {who} has no {need} permission on bucket {bucket}; the \
-             operator grants it with `stowage key allow`"
-        )));
-    }
-    // A copy reads its source: that bucket must be readable too.
-    if let Some(src) = parts
-        .headers
-        .get("x-amz-copy-source")
-        .and_then(|v| v.to_str().ok())
-    {
-        let src_bucket = src.trim_start_matches('/').split('/').next().unwrap_or("");
-        let s = access(src_bucket.to_string()).await?;
-        if s.exists && !s.read {
-            return Err(ApiError::AccessDenied(format!(
-                "Access Denied: key {who} has no read permission on the copy source's bucket \
-                 {src_bucket}"
-            )));
-        }
+    if let Some(source) = endpoint.copy_source() {
+        check(app, key_id, &source.bucket, Access::Read).await?;
     }
     Ok(())
 }
 
-/// The access key id of an unsigned read of a public-read bucket.
-pub const ANONYMOUS: &str = "anonymous";
-
-pub fn authenticate(app: &App, parts: &Parts) -> Result<Authenticated, ApiError> {
-    if is_anonymous(parts) && public_read(app, parts) {
-        return Ok(Authenticated::unsigned(ANONYMOUS.into(), None));
+/// Refuses unless key `who` has `need` on `bucket`. A bucket that does not
+/// exist is S3's NoSuchBucket here, not later: the handler must never act
+/// on a bucket created after this check by someone else.
+async fn check(app: &App, who: &str, bucket: &str, need: Access) -> Result<(), ApiError> {
+    let (w, b) = (who.to_string(), bucket.to_string());
+    let a = app.db(move |db| db.bucket_access(&w, &b)).await?;
+    if !a.exists {
+        return Err(super::bucket::no_such_bucket(bucket));
     }
-    let query = parts.uri.query().unwrap_or("");
+    let (what, ok) = match need {
+        Access::Owner => ("owner", a.owner),
+        Access::Read => ("read", a.read),
+        Access::Write => ("write", a.write),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::AccessDenied(format!(
+            "Access Denied: key {who} has no {what} permission on bucket {bucket}; the \
+             operator grants it with `stowage key allow`"
+        )))
+    }
+}
+
+fn authorize_anonymous(app: &App, req: &S3Request, endpoint: &Endpoint) -> Result<(), ApiError> {
+    let public = app.config.s3.public_read.contains(&req.bucket);
+    if !public || !endpoint.open_to_anonymous_readers() {
+        return Err(anonymous_refused());
+    }
+    if let Endpoint::GetObject { overrides: true } = endpoint {
+        // S3's answer: an anonymous reader cannot make an object answer
+        // with another type or disposition (e.g. as an HTML page of this
+        // origin).
+        return Err(ApiError::InvalidRequest(
+            "Request specific response headers cannot be used for anonymous GET requests.".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn anonymous_refused() -> ApiError {
+    ApiError::AccessDenied(
+        "Anonymous access is not allowed: sign the request (AWS SigV4) with this gateway's \
+         access key, or use a presigned URL"
+            .into(),
+    )
+}
+
+/// Checks the request's signature, whichever scheme it presents; a request
+/// presenting none is [`Principal::Anonymous`] (authorization decides what,
+/// if anything, it may do).
+pub fn authenticate(app: &App, parts: &Parts, req: &S3Request) -> Result<Authenticated, ApiError> {
     let headers = header_list(parts);
-    let req = RequestParts {
+    // The signature is over the request as sent: the raw path and query.
+    let raw = RequestParts {
         method: parts.method.as_str(),
         raw_path: parts.uri.path(),
-        raw_query: query,
+        raw_query: parts.uri.query().unwrap_or(""),
         headers: &headers,
     };
     let secret_for = |key: &str| app.secret_for(key);
@@ -186,23 +154,12 @@ pub fn authenticate(app: &App, parts: &Parts) -> Result<Authenticated, ApiError>
         region: &app.config.s3.region,
         service: "s3",
     };
-    let authorization = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-
-    // Any X-Amz-* (or upload API) parameter is an attempt at query
-    // authentication, checked as such so a missing piece is named.
-    let has_param = |prefix: &str| {
-        query
-            .split('&')
-            .any(|kv| kv.split('=').next().unwrap_or("").starts_with(prefix))
-    };
     let now = app.clock.now();
-    match authorization.as_deref() {
-        None if has_param("X-Amz-") || has_param("X-Stowage-") => {
-            let p = sigv4::verify_presigned(&req, secret_for, &params, now)
-                .map_err(|e| explain_mismatch(e.into(), parts))?;
+    match req.presented {
+        Presented::Nothing => Ok(Authenticated::unsigned(Principal::Anonymous, None)),
+        Presented::V4Query => {
+            let p = sigv4::verify_presigned(&raw, secret_for, &params, now)
+                .map_err(|e| explain_mismatch(e.into(), parts, req))?;
             refuse_unsigned_amz_headers(parts, &p.signed_headers, true)?;
             // A signed hex payload hash binds the body, as with header auth.
             let payload = match PayloadMode::parse(&p.payload_hash) {
@@ -210,37 +167,38 @@ pub fn authenticate(app: &App, parts: &Parts) -> Result<Authenticated, ApiError>
                 _ => PayloadMode::Unsigned,
             };
             Ok(Authenticated {
-                access_key_id: p.access_key_id.clone(),
+                principal: Principal::Key(p.access_key_id.clone()),
                 payload,
                 streaming: None,
                 presigned: Some(p),
             })
         }
-        None if has_param("AWSAccessKeyId") || has_param("Signature") => {
-            let v2 = sigv4::verify_v2_query(&req, secret_for, now)?;
-            Ok(Authenticated::unsigned(v2.access_key_id, None))
+        Presented::V2Query => {
+            let v2 = sigv4::verify_v2_query(&raw, secret_for, now)?;
+            Ok(Authenticated::unsigned(
+                Principal::Key(v2.access_key_id),
+                None,
+            ))
         }
-        Some(a) if a.starts_with("AWS4-HMAC-SHA256") => {
-            let h = sigv4::verify_header_auth(&req, secret_for, &params, now)?;
+        Presented::V4Header => {
+            let h = sigv4::verify_header_auth(&raw, secret_for, &params, now)?;
             refuse_unsigned_amz_headers(parts, &h.signed_headers, false)?;
             Ok(Authenticated {
-                access_key_id: h.access_key_id.clone(),
+                principal: Principal::Key(h.access_key_id.clone()),
                 payload: h.payload,
                 streaming: h.streaming_mode(),
                 presigned: None,
             })
         }
-        Some(a) if a.starts_with("AWS ") => {
-            let v2 = sigv4::verify_v2_header(&req, secret_for, now)?;
-            Ok(Authenticated::unsigned(v2.access_key_id, None))
+        Presented::V2Header => {
+            let v2 = sigv4::verify_v2_header(&raw, secret_for, now)?;
+            Ok(Authenticated::unsigned(
+                Principal::Key(v2.access_key_id),
+                None,
+            ))
         }
-        Some(_) => Err(ApiError::InvalidArgument(
+        Presented::Unsupported => Err(ApiError::InvalidArgument(
             "Unsupported Authorization header; sign with AWS Signature Version 4".into(),
-        )),
-        None => Err(ApiError::AccessDenied(
-            "Anonymous access is not allowed: sign the request (AWS SigV4) with this \
-             gateway's access key, or use a presigned URL"
-                .into(),
         )),
     }
 }
@@ -276,11 +234,11 @@ fn refuse_unsigned_amz_headers(
 /// Content-Type: a client sending another type (or none, as `curl
 /// --upload-file` does without `-H`) is by far the most common one; a
 /// proxy that rewrites Host (drops the port) the next.
-pub fn explain_mismatch(e: ApiError, parts: &Parts) -> ApiError {
-    let signs_type = parts.uri.query().is_some_and(|q| {
-        q.split('&')
-            .any(|kv| kv.starts_with("X-Amz-SignedHeaders=") && kv.contains("content-type"))
-    });
+pub fn explain_mismatch(e: ApiError, parts: &Parts, req: &S3Request) -> ApiError {
+    let signs_type = req
+        .query
+        .get("X-Amz-SignedHeaders")
+        .is_some_and(|h| h.split(';').any(|n| n == "content-type"));
     match e {
         ApiError::Auth(AuthError::SignatureDoesNotMatch) if signs_type => {
             let sent = parts

@@ -4,43 +4,21 @@
 //! byte is read or written, whatever the object's size.
 
 use http::request::Parts;
-use http::{HeaderMap, Response, StatusCode};
+use http::{Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::object::meta_from;
+use super::router::CopySource;
 use super::xml::{self, timestamp, Xml, XmlEvent};
 use super::{bucket, xml_response};
 use crate::api::{ApiError, Body};
 use crate::app::App;
 use crate::db::{BlobInfo, ObjectRecord, PutObjectOutcome, WriteCondition};
-use crate::sigv4::encode::percent_decode;
 
 /// S3's limit on keys in one DeleteObjects request.
 const MAX_DELETE_KEYS: usize = 1000;
 /// Largest DeleteObjects body read (1000 keys of 1024 bytes fit).
 const MAX_DELETE_BODY: usize = 2 * 1024 * 1024;
-
-/// `(bucket, key)` named by `x-amz-copy-source` (`/bucket/key` or
-/// `bucket/key`, URL-encoded, optionally `?versionId=`).
-pub fn copy_source(h: &HeaderMap) -> Option<Result<(String, String), ApiError>> {
-    let raw = h.get("x-amz-copy-source")?.to_str().ok()?;
-    let raw = raw.split_once('?').map_or(raw, |(p, _)| p);
-    let decoded = match percent_decode(raw) {
-        Ok(d) => d,
-        Err(_) => {
-            return Some(Err(ApiError::InvalidArgument(
-                "x-amz-copy-source is not valid URL-encoded UTF-8".into(),
-            )))
-        }
-    };
-    let trimmed = decoded.strip_prefix('/').unwrap_or(&decoded);
-    Some(match trimmed.split_once('/') {
-        Some((b, k)) if !b.is_empty() && !k.is_empty() => Ok((b.to_string(), k.to_string())),
-        _ => Err(ApiError::InvalidArgument(
-            "x-amz-copy-source must be /bucket/key".into(),
-        )),
-    })
-}
 
 /// The object named by `x-amz-copy-source`, or S3's NoSuchKey for it.
 pub async fn source_object(app: &App, bucket: &str, key: &str) -> Result<ObjectRecord, ApiError> {
@@ -53,11 +31,11 @@ pub async fn source_object(app: &App, bucket: &str, key: &str) -> Result<ObjectR
 pub async fn copy_object(
     app: &App,
     parts: &Parts,
-    source: (String, String),
+    source: &CopySource,
     bucket_name: &str,
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let (src_bucket, src_key) = source;
+    let (src_bucket, src_key) = (source.bucket.clone(), source.key.clone());
     bucket::require(app, &src_bucket).await?;
     bucket::require(app, bucket_name).await?;
     let src = source_object(app, &src_bucket, &src_key).await?;

@@ -326,13 +326,6 @@ pub async fn delete(app: &App, bucket_name: &str) -> Result<Response<Body>, ApiE
     Ok(super::empty(StatusCode::NO_CONTENT))
 }
 
-/// The bucket a request path names (its first segment), if any.
-pub fn bucket_of(path: &str) -> Option<&str> {
-    path.strip_prefix('/')
-        .and_then(|p| p.split('/').next())
-        .filter(|b| !b.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

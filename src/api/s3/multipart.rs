@@ -17,6 +17,7 @@ use sha2::Sha256;
 
 use super::auth::Authenticated;
 use super::object::{echo_checksums, meta_from, verify_digests};
+use super::router::CopySource;
 use super::xml::{self, timestamp, Xml, XmlEvent};
 use super::{bucket, empty, ingest, xml_response, Query};
 use crate::api::{ApiError, Body, Internal};
@@ -34,39 +35,35 @@ pub const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
 /// Largest CompleteMultipartUpload body accepted (10,000 parts fit easily).
 const MAX_COMPLETE_BODY: usize = 2 * 1024 * 1024;
 
-/// The upload named by `?uploadId=`, which must belong to `bucket/key`.
+/// The upload `upload_id`, which must belong to `bucket/key`.
 async fn find_upload(
     app: &App,
-    q: &Query,
+    upload_id: &str,
     bucket: &str,
     key: &str,
-) -> Result<(String, MultipartUpload), ApiError> {
-    let upload_id = q.get("uploadId").unwrap_or("").to_string();
-    let id = upload_id.clone();
-    let upload = app
-        .db(move |db| db.get_multipart(&id))
+) -> Result<MultipartUpload, ApiError> {
+    let id = upload_id.to_string();
+    app.db(move |db| db.get_multipart(&id))
         .await?
         .filter(|u| u.bucket == bucket && u.key == key)
-        .ok_or(ApiError::NoSuchUpload)?;
-    Ok((upload_id, upload))
+        .ok_or(ApiError::NoSuchUpload)
 }
 
-/// `?partNumber=` (1..=10000) and the upload it is for.
-async fn part_target(
-    app: &App,
-    q: &Query,
-    bucket: &str,
-    key: &str,
-) -> Result<(u32, String), ApiError> {
-    let number: u32 = q
-        .get("partNumber")
-        .and_then(|n| n.parse().ok())
-        .filter(|n| (1..=10_000).contains(n))
-        .ok_or_else(|| {
-            ApiError::InvalidArgument("Part number must be an integer between 1 and 10000".into())
-        })?;
-    let (upload_id, _) = find_upload(app, q, bucket, key).await?;
-    Ok((number, upload_id))
+/// Where a part goes: part `number` (1..=10000, checked by the router) of
+/// upload `upload_id` of `bucket/key`.
+pub struct PartTarget<'a> {
+    pub upload_id: &'a str,
+    pub number: u32,
+    pub bucket: &'a str,
+    pub key: &'a str,
+}
+
+impl PartTarget<'_> {
+    /// Errors unless the upload exists for this bucket and key.
+    async fn check(&self, app: &App) -> Result<(u32, String), ApiError> {
+        find_upload(app, self.upload_id, self.bucket, self.key).await?;
+        Ok((self.number, self.upload_id.to_string()))
+    }
 }
 
 /// Records a committed part whose blob lock `lock` the caller holds, then
@@ -143,11 +140,9 @@ pub async fn upload_part(
     auth: &Authenticated,
     parts: Parts,
     body: Incoming,
-    q: &Query,
-    bucket_name: &str,
-    key: &str,
+    target: PartTarget<'_>,
 ) -> Result<Response<Body>, ApiError> {
-    let (number, upload_id) = part_target(app, q, bucket_name, key).await?;
+    let (number, upload_id) = target.check(app).await?;
     let spec = ingest::BodySpec::from_request(auth, &parts)?;
     let length = spec.length;
     if length > MAX_PART {
@@ -184,13 +179,11 @@ pub async fn upload_part(
 pub async fn upload_part_copy(
     app: &App,
     parts: &Parts,
-    source: (String, String),
-    q: &Query,
-    bucket_name: &str,
-    key: &str,
+    source: &CopySource,
+    target: PartTarget<'_>,
 ) -> Result<Response<Body>, ApiError> {
-    let (number, upload_id) = part_target(app, q, bucket_name, key).await?;
-    let (sb, sk) = source;
+    let (number, upload_id) = target.check(app).await?;
+    let (sb, sk) = (source.bucket.clone(), source.key.clone());
     let src = super::copy::source_object(app, &sb, &sk).await?;
     let (start, len) = match parts
         .headers
@@ -324,15 +317,18 @@ pub async fn complete(
     app: &App,
     parts: &Parts,
     body: Incoming,
-    q: &Query,
+    upload_id: &str,
     bucket_name: &str,
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let (upload_id, upload) = match find_upload(app, q, bucket_name, key).await {
+    let upload = match find_upload(app, upload_id, bucket_name, key).await {
         Ok(found) => found,
-        Err(ApiError::NoSuchUpload) => return repeat_completion(app, q, bucket_name, key).await,
+        Err(ApiError::NoSuchUpload) => {
+            return repeat_completion(app, upload_id, bucket_name, key).await
+        }
         Err(e) => return Err(e),
     };
+    let upload_id = upload_id.to_string();
     let xml = super::ingest::read_xml_body(parts, body, MAX_COMPLETE_BODY, "part list").await?;
     let cond = super::object::write_condition(&parts.headers)?;
     super::object::precheck_condition(app, &cond, bucket_name, key).await?;
@@ -477,11 +473,11 @@ pub(crate) async fn assemble(app: &App, chosen: &[PartRecord]) -> Result<Assembl
 /// gets the same answer while the object still has that ETag.
 async fn repeat_completion(
     app: &App,
-    q: &Query,
+    upload_id: &str,
     bucket_name: &str,
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let id = q.get("uploadId").unwrap_or("").to_string();
+    let id = upload_id.to_string();
     let Some((b, k, etag)) = app.db(move |db| db.completed_upload(&id)).await? else {
         return Err(ApiError::NoSuchUpload);
     };
@@ -512,11 +508,12 @@ fn completion_result(app: &App, bucket_name: &str, key: &str, etag: &str) -> Res
 
 pub async fn abort(
     app: &App,
-    q: &Query,
+    upload_id: &str,
     bucket_name: &str,
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let (upload_id, _) = find_upload(app, q, bucket_name, key).await?;
+    find_upload(app, upload_id, bucket_name, key).await?;
+    let upload_id = upload_id.to_string();
     let blobs = app
         .db(move |db| db.abort_multipart(&upload_id))
         .await?
@@ -530,10 +527,12 @@ pub async fn abort(
 pub async fn list_parts(
     app: &App,
     q: &Query,
+    upload_id: &str,
     bucket_name: &str,
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let (upload_id, _) = find_upload(app, q, bucket_name, key).await?;
+    find_upload(app, upload_id, bucket_name, key).await?;
+    let upload_id = upload_id.to_string();
     let marker: u32 = q
         .get("part-number-marker")
         .and_then(|m| m.parse().ok())

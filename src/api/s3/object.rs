@@ -19,8 +19,6 @@ use crate::db::{
 };
 use crate::sigv4::PayloadMode;
 
-/// S3's longest key, in bytes of UTF-8.
-pub const MAX_KEY_LEN: usize = 1024;
 /// S3's largest single PUT.
 const MAX_PUT: u64 = 5 * 1024 * 1024 * 1024;
 
@@ -560,7 +558,54 @@ pub async fn get_object(
     if let Some(v) = q.get("response-expires") {
         set(h, "expires", Some(v));
     }
+    confine(r.headers_mut());
     Ok(r)
+}
+
+/// Types a browser shows as inert content: an object of any other type
+/// (HTML, SVG, XML, script, or a type nobody declared) could run script as
+/// a page of this gateway's origin — the origin of the upload page and its
+/// token — so it is served in a sandbox of its own.
+const INERT_TYPES: &[&str] = &[
+    "application/octet-stream",
+    "application/pdf",
+    "application/json",
+    "application/zip",
+    "binary/octet-stream",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "image/avif",
+    "image/bmp",
+    "image/tiff",
+    "text/plain",
+    "text/csv",
+];
+
+/// Headers that keep an object body from acting as a page of this origin:
+/// `nosniff` on every body (the browser keeps to the type we send), and a
+/// sandboxing Content-Security-Policy (an opaque origin: no access to the
+/// upload page's storage, no script) unless the type is inert. Audio and
+/// video play as they are.
+fn confine(h: &mut HeaderMap) {
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    let essence = header_str(h, "content-type")
+        .and_then(|t| t.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let inert = INERT_TYPES.contains(&essence.as_str())
+        || essence.starts_with("audio/")
+        || essence.starts_with("video/");
+    if !inert {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("sandbox; default-src 'none'"),
+        );
+    }
 }
 
 /// The attributes GetObjectAttributes can return.

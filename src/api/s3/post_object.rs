@@ -14,8 +14,10 @@ use http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use super::auth::Principal;
 use super::ingest::receive_stream;
 use super::object::{meta_from, store_object};
+use super::router::{Endpoint, S3Request, MAX_KEY_LEN};
 use super::xml::Xml;
 use super::{bucket, empty, xml_response};
 use crate::api::{full, ApiError, Body};
@@ -28,18 +30,6 @@ use crate::sigv4::ChecksumAlgorithm;
 /// (S3 allows 20 KB of form fields before the file).
 const MAX_FIELD: usize = 20 * 1024;
 const MAX_FIELDS_TOTAL: usize = 64 * 1024;
-
-/// Whether a request is a form upload: POST to a bucket with a
-/// multipart/form-data body.
-pub fn is_form_upload(parts: &Parts, key: &str) -> bool {
-    parts.method == http::Method::POST
-        && key.is_empty()
-        && parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"))
-}
 
 fn malformed(why: &str) -> ApiError {
     ApiError::MalformedPost(format!(
@@ -54,13 +44,15 @@ fn policy_error(e: PolicyError) -> ApiError {
     }
 }
 
-/// Handles a form upload to `bucket_name` (authenticated by the form).
+/// Handles a form upload to the bucket of the request's path
+/// (authenticated by the form).
 pub async fn post_object(
     app: &App,
+    req: &S3Request,
     parts: &Parts,
     body: Incoming,
-    bucket_name: &str,
 ) -> Result<Response<Body>, ApiError> {
+    let bucket_name = req.bucket.as_str();
     let boundary = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -117,13 +109,17 @@ pub async fn post_object(
 
     // Who signed it, and does the form meet its policy.
     let auth = verify_post_signature(&fields, |k| app.secret_for(k), &app.config.s3.region)?;
-    if !app.is_main_key(&auth.access_key_id) {
-        let (who, b) = (auth.access_key_id.clone(), bucket_name.to_string());
-        let access = app.db(move |db| db.bucket_access(&who, &b)).await?;
-        if access.exists && !access.write {
-            return Err(ApiError::AccessDenied(format!(
-                "Access Denied: key {} has no write permission on bucket {bucket_name}",
-                auth.access_key_id
+    let who = Principal::Key(auth.access_key_id.clone());
+    super::auth::authorize(app, &who, req, &Endpoint::PostObject).await?;
+    // The bucket is the path's, always: a form cannot name another one (a
+    // policy signed for that other bucket would otherwise let it write
+    // into this one).
+    if let Some((_, named)) = fields.iter().find(|(n, _)| n == "bucket") {
+        if named != bucket_name {
+            return Err(ApiError::InvalidArgument(format!(
+                "the form's bucket field names '{named}', but the form was posted to bucket \
+                 '{bucket_name}': a form uploads into the bucket of its URL; post it there or \
+                 leave the field out. Nothing was stored."
             )));
         }
     }
@@ -137,9 +133,11 @@ pub async fn post_object(
             ApiError::InvalidArgument("Bucket POST must contain a field named 'key'.".into())
         })?;
     // Conditions are checked against the fields as sent, `key` with its
-    // `${filename}` filled in (as S3 does), and the bucket posted to.
+    // `${filename}` filled in (as S3 does), and the bucket posted to (the
+    // only `bucket` the policy sees).
     let mut checked: Vec<(String, String)> = fields
         .iter()
+        .filter(|(n, _)| n != "bucket")
         .map(|(n, v)| {
             let v = if n == "key" { key.clone() } else { v.clone() };
             (n.clone(), v)
@@ -154,7 +152,7 @@ pub async fn post_object(
             "the key field is empty; name the object to store".into(),
         ));
     }
-    if key.len() > super::object::MAX_KEY_LEN {
+    if key.len() > MAX_KEY_LEN {
         return Err(ApiError::KeyTooLong);
     }
     bucket::require(app, bucket_name).await?;

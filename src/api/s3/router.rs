@@ -1,0 +1,586 @@
+//! Parses an S3 request **once** into an [`S3Request`]: the bucket and the
+//! key (each percent-decoded once), the query (decoded once, a repeated
+//! parameter refused), how the request presents credentials, and the
+//! operation ([`Endpoint`]) with its typed parameters — the upload id, the
+//! part number, the copy source with its version.
+//!
+//! Authentication (`auth.rs`) picks the scheme from this value,
+//! authorization reads only it (which bucket, which access, which copy
+//! source), and every handler is given the same value: no later step reads
+//! the raw path, the raw query or `x-amz-copy-source` again, so no two steps
+//! can decode the same text differently. (Signature verification alone reads
+//! the raw text, because the signature is over the bytes as sent.)
+//!
+//! Must never: look at the index, decide who may do what, or accept a
+//! malformed escape leniently (a second reading would then differ).
+
+use std::collections::HashSet;
+
+use http::request::Parts;
+use http::{header, HeaderMap, Method};
+
+use crate::api::ApiError;
+use crate::sigv4::encode::percent_decode;
+
+/// S3's longest key, in bytes of UTF-8.
+pub const MAX_KEY_LEN: usize = 1024;
+
+/// Decoded query parameters, in wire order, each name at most once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    /// Decodes a raw query string (no leading `?`). A malformed escape,
+    /// bytes that are not UTF-8, or a name given twice (`?uploadId=a&
+    /// uploadId=b`: which one would authorization see, which the handler?)
+    /// are refused.
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        let mut pairs = Vec::new();
+        let mut seen = HashSet::new();
+        for seg in raw.split('&').filter(|s| !s.is_empty()) {
+            let (k, v) = seg.split_once('=').unwrap_or((seg, ""));
+            let (name, value) = match (percent_decode(k), percent_decode(v)) {
+                (Ok(n), Ok(v)) => (n, v),
+                _ => {
+                    return Err(ApiError::InvalidArgument(format!(
+                        "the query parameter '{}' is not valid percent-encoded UTF-8; encode \
+                         every reserved byte as %XX",
+                        shorten(k)
+                    )))
+                }
+            };
+            if !seen.insert(name.clone()) {
+                if name.starts_with("X-Amz-") {
+                    // An authentication parameter: S3's code for it.
+                    return Err(crate::sigv4::AuthError::QueryParameters(format!(
+                        "The {} parameter must be given only once",
+                        shorten(&name)
+                    ))
+                    .into());
+                }
+                return Err(ApiError::InvalidArgument(format!(
+                    "the query parameter '{}' is given more than once; send it once",
+                    shorten(&name)
+                )));
+            }
+            pairs.push((name, value));
+        }
+        Ok(Query(pairs))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
+    }
+
+    /// The names, in wire order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_str())
+    }
+}
+
+/// A client-supplied name cut for an error message.
+fn shorten(s: &str) -> String {
+    let cut: String = s.chars().take(64).collect();
+    if cut.len() < s.len() {
+        format!("{cut}…")
+    } else {
+        cut
+    }
+}
+
+/// How a request presents its credentials, read from the parsed query and
+/// the `Authorization` header (which wins when both are present).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented {
+    /// Nothing: an anonymous request.
+    Nothing,
+    /// SigV4 in the query (`X-Amz-*`; a URL of the upload API carries
+    /// `X-Stowage-*` too).
+    V4Query,
+    /// SigV2 in the query (`AWSAccessKeyId`, `Signature`).
+    V2Query,
+    /// `Authorization: AWS4-HMAC-SHA256 …`.
+    V4Header,
+    /// `Authorization: AWS …`.
+    V2Header,
+    /// An `Authorization` header of another scheme.
+    Unsupported,
+}
+
+impl Presented {
+    /// Whether the request presents S3 credentials of a scheme we check
+    /// (a bearer token is the JSON API's and `/metrics`', not S3's).
+    pub fn is_s3(self) -> bool {
+        !matches!(self, Presented::Nothing | Presented::Unsupported)
+    }
+
+    fn read(headers: &HeaderMap, query: &Query) -> Self {
+        if let Some(v) = headers.get(header::AUTHORIZATION) {
+            let v = v.as_bytes();
+            return if v.starts_with(b"AWS4-HMAC-SHA256") {
+                Presented::V4Header
+            } else if v.starts_with(b"AWS ") {
+                Presented::V2Header
+            } else {
+                Presented::Unsupported
+            };
+        }
+        if query
+            .names()
+            .any(|n| n.starts_with("X-Amz-") || n.starts_with("X-Stowage-"))
+        {
+            Presented::V4Query
+        } else if query
+            .names()
+            .any(|n| n == "AWSAccessKeyId" || n == "Signature")
+        {
+            Presented::V2Query
+        } else {
+            Presented::Nothing
+        }
+    }
+}
+
+/// The object `x-amz-copy-source` names, decoded once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopySource {
+    pub bucket: String,
+    pub key: String,
+}
+
+/// Every S3 operation this gateway serves, with what it needs beyond the
+/// bucket and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    ListBuckets,
+    CreateBucket,
+    HeadBucket,
+    DeleteBucket,
+    GetBucketLocation,
+    PutBucketCors,
+    GetBucketCors,
+    DeleteBucketCors,
+    ListObjectsV1,
+    ListObjectsV2,
+    ListObjectVersions,
+    ListMultipartUploads,
+    DeleteObjects,
+    /// A browser form upload; its credentials are in the form.
+    PostObject,
+    /// A CORS preflight, answered before authentication.
+    Preflight,
+    /// GET; `overrides` when `response-*` parameters ask for other
+    /// response headers.
+    GetObject {
+        overrides: bool,
+    },
+    HeadObject,
+    GetObjectAttributes,
+    /// PUT of a body (the upload API's presigned PUT among them).
+    PutObject,
+    CopyObject {
+        source: CopySource,
+    },
+    DeleteObject,
+    CreateMultipartUpload,
+    UploadPart {
+        upload_id: String,
+        part_number: u32,
+    },
+    UploadPartCopy {
+        upload_id: String,
+        part_number: u32,
+        source: CopySource,
+    },
+    CompleteMultipartUpload {
+        upload_id: String,
+    },
+    AbortMultipartUpload {
+        upload_id: String,
+    },
+    ListParts {
+        upload_id: String,
+    },
+}
+
+/// What a key needs on a bucket to perform an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+    /// The bucket's settings and its deletion.
+    Owner,
+}
+
+impl Endpoint {
+    /// The access the operation needs on the request's bucket; `None` for
+    /// the operations open to every key (ListBuckets shows a key only its
+    /// own; CreateBucket makes the bucket the key's) and the preflight.
+    pub fn access(&self) -> Option<Access> {
+        use Endpoint::*;
+        match self {
+            ListBuckets | CreateBucket | Preflight => None,
+            DeleteBucket | PutBucketCors | GetBucketCors | DeleteBucketCors => Some(Access::Owner),
+            HeadBucket
+            | GetBucketLocation
+            | ListObjectsV1
+            | ListObjectsV2
+            | ListObjectVersions
+            | ListMultipartUploads
+            | GetObject { .. }
+            | HeadObject
+            | GetObjectAttributes
+            | ListParts { .. } => Some(Access::Read),
+            DeleteObjects
+            | PostObject
+            | PutObject
+            | CopyObject { .. }
+            | DeleteObject
+            | CreateMultipartUpload
+            | UploadPart { .. }
+            | UploadPartCopy { .. }
+            | CompleteMultipartUpload { .. }
+            | AbortMultipartUpload { .. } => Some(Access::Write),
+        }
+    }
+
+    /// The object a copy reads, which the key must be able to read too.
+    pub fn copy_source(&self) -> Option<&CopySource> {
+        match self {
+            Endpoint::CopyObject { source } | Endpoint::UploadPartCopy { source, .. } => {
+                Some(source)
+            }
+            _ => None,
+        }
+    }
+
+    /// What an anonymous reader of a public-read bucket may do: read its
+    /// objects and list them, as S3 allows under a public-read ACL — never
+    /// uploads in progress, settings, or attributes.
+    pub fn open_to_anonymous_readers(&self) -> bool {
+        matches!(
+            self,
+            Endpoint::GetObject { .. }
+                | Endpoint::HeadObject
+                | Endpoint::HeadBucket
+                | Endpoint::ListObjectsV1
+                | Endpoint::ListObjectsV2
+        )
+    }
+}
+
+/// One S3 request, parsed.
+#[derive(Debug)]
+pub struct S3Request {
+    /// The first path segment, decoded; empty for the service (`/`).
+    pub bucket: String,
+    /// The rest of the path, decoded; empty for a bucket request.
+    pub key: String,
+    pub query: Query,
+    pub presented: Presented,
+}
+
+impl S3Request {
+    /// Parses method, path, query and the headers that choose the
+    /// operation. Fails only on a path or query that cannot be decoded.
+    pub fn parse(parts: &Parts) -> Result<Self, ApiError> {
+        let path = parts.uri.path();
+        let rest = path.strip_prefix('/').unwrap_or(path);
+        // Split on the first raw `/`: an escaped `%2F` belongs to the name
+        // it is in (a bucket name cannot hold one; a key can).
+        let (raw_bucket, raw_key) = rest.split_once('/').unwrap_or((rest, ""));
+        let not_utf8 = |what: &str| {
+            ApiError::InvalidArgument(format!(
+                "the {what} in the path is not valid percent-encoded UTF-8"
+            ))
+        };
+        let bucket = percent_decode(raw_bucket).map_err(|_| not_utf8("bucket name"))?;
+        let key = percent_decode(raw_key).map_err(|_| not_utf8("object key"))?;
+        let query = Query::parse(parts.uri.query().unwrap_or(""))?;
+        let presented = Presented::read(&parts.headers, &query);
+        Ok(S3Request {
+            bucket,
+            key,
+            query,
+            presented,
+        })
+    }
+
+    /// The operation: from the method, the parsed path and query, and the
+    /// headers that choose one (`x-amz-copy-source`, a form's
+    /// Content-Type). An error says why the request names none this
+    /// gateway serves.
+    pub fn endpoint(&self, parts: &Parts) -> Result<Endpoint, ApiError> {
+        resolve(
+            &parts.method,
+            &parts.headers,
+            &self.bucket,
+            &self.key,
+            &self.query,
+        )
+    }
+}
+
+/// Subresources this gateway implements.
+const IMPLEMENTED_SUBRESOURCES: &[&str] = &[
+    "attributes",
+    "cors",
+    "delete",
+    "location",
+    "partNumber",
+    "uploadId",
+    "uploads",
+    "versions",
+    "response-cache-control",
+    "response-content-disposition",
+    "response-content-encoding",
+    "response-content-language",
+    "response-content-type",
+    "response-expires",
+];
+
+/// Every subresource of S3's API reference (and SigV2's list). One this
+/// gateway does not implement is refused before any handler runs: routed
+/// as a plain object or bucket request, `PUT ?legal-hold` would overwrite
+/// the object with the XML body, `DELETE ?encryption` delete the bucket.
+const S3_SUBRESOURCES: &[&str] = &[
+    "abac",
+    "accelerate",
+    "acl",
+    "analytics",
+    "attributes",
+    "cors",
+    "delete",
+    "encryption",
+    "intelligent-tiering",
+    "inventory",
+    "legal-hold",
+    "lifecycle",
+    "location",
+    "logging",
+    "metadataConfiguration",
+    "metadataTable",
+    "metrics",
+    "notification",
+    "object-lock",
+    "ownershipControls",
+    "partNumber",
+    "policy",
+    "policyStatus",
+    "publicAccessBlock",
+    "renameObject",
+    "replication",
+    "requestPayment",
+    "restore",
+    "retention",
+    "select",
+    "select-type",
+    "session",
+    "tagging",
+    "torrent",
+    "uploadId",
+    "uploads",
+    "versionId",
+    "versioning",
+    "versions",
+    "website",
+];
+
+/// Whether a query parameter may accompany a write (PUT, POST, DELETE):
+/// authentication (SigV4 and the upload API's `X-Stowage-*`, SigV2 and the
+/// headers SigV2 presigning moves into the query), the implemented
+/// subresources, and `x-id`, which AWS SDKs add to name the operation.
+/// Any other name on a write is refused: a future or unknown subresource
+/// must never fall through to an overwrite or a delete.
+fn known_on_writes(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    name.starts_with("X-Amz-")
+        || name.starts_with("X-Stowage-")
+        || lower.starts_with("x-amz-")
+        || matches!(
+            name,
+            "AWSAccessKeyId"
+                | "Signature"
+                | "Expires"
+                | "x-id"
+                | "uploadId"
+                | "partNumber"
+                | "versionId"
+        )
+        || matches!(name, "uploads" | "delete" | "cors")
+        || matches!(lower.as_str(), "content-type" | "content-md5")
+}
+
+fn resolve(
+    method: &Method,
+    headers: &HeaderMap,
+    bucket: &str,
+    key: &str,
+    q: &Query,
+) -> Result<Endpoint, ApiError> {
+    use Endpoint::*;
+    if *method == Method::OPTIONS {
+        return Ok(Preflight);
+    }
+    // `versionId=null` names the only version an unversioned object has.
+    if let Some(sub) = q.0.iter().find_map(|(k, v)| {
+        let known = S3_SUBRESOURCES.contains(&k.as_str())
+            || crate::sigv4::v2::SUBRESOURCES.contains(&k.as_str());
+        (known
+            && !IMPLEMENTED_SUBRESOURCES.contains(&k.as_str())
+            && !(k == "versionId" && v == "null"))
+            .then_some(k)
+    }) {
+        return Err(ApiError::NotImplemented(format!(
+            "the ?{sub} subresource is not implemented by this gateway; nothing was changed"
+        )));
+    }
+    let write = matches!(*method, Method::PUT | Method::POST | Method::DELETE);
+    if let Some(name) = q.names().find(|n| write && !known_on_writes(n)) {
+        return Err(ApiError::NotImplemented(format!(
+            "the query parameter '{}' is not one this gateway understands on a {method}; \
+             nothing was changed",
+            shorten(name)
+        )));
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(ApiError::KeyTooLong);
+    }
+    if bucket.is_empty() {
+        return match *method {
+            Method::GET => Ok(ListBuckets),
+            _ => Err(not_supported(method, "the service")),
+        };
+    }
+    if key.is_empty() {
+        return Ok(match *method {
+            // A browser's form upload carries its authentication in the form.
+            Method::POST if is_form(headers) => PostObject,
+            Method::PUT if q.has("cors") => PutBucketCors,
+            Method::GET if q.has("cors") => GetBucketCors,
+            Method::DELETE if q.has("cors") => DeleteBucketCors,
+            Method::PUT => CreateBucket,
+            Method::HEAD => HeadBucket,
+            Method::DELETE => DeleteBucket,
+            Method::GET if q.has("location") => GetBucketLocation,
+            Method::GET if q.has("uploads") => ListMultipartUploads,
+            Method::GET if q.get("list-type") == Some("2") => ListObjectsV2,
+            Method::GET if q.has("versions") => ListObjectVersions,
+            Method::GET => ListObjectsV1,
+            Method::POST if q.has("delete") => DeleteObjects,
+            _ => return Err(not_supported(method, "a bucket")),
+        });
+    }
+    let source = copy_source(headers)?;
+    if let Some(upload_id) = q.get("uploadId") {
+        let upload_id = upload_id.to_string();
+        return Ok(match (method.clone(), source) {
+            (Method::PUT, Some(source)) => UploadPartCopy {
+                part_number: part_number(q)?,
+                upload_id,
+                source,
+            },
+            (Method::PUT, None) => UploadPart {
+                part_number: part_number(q)?,
+                upload_id,
+            },
+            (Method::POST, _) => CompleteMultipartUpload { upload_id },
+            (Method::DELETE, _) => AbortMultipartUpload { upload_id },
+            (Method::GET, _) => ListParts { upload_id },
+            _ => return Err(not_supported(method, "a multipart upload")),
+        });
+    }
+    Ok(match (method.clone(), source) {
+        (Method::POST, _) if q.has("uploads") => CreateMultipartUpload,
+        (Method::PUT, Some(source)) => CopyObject { source },
+        (Method::PUT, None) => PutObject,
+        (Method::GET, _) if q.has("attributes") => GetObjectAttributes,
+        (Method::GET, _) => GetObject {
+            overrides: q.names().any(|n| n.starts_with("response-")),
+        },
+        (Method::HEAD, _) => HeadObject,
+        (Method::DELETE, _) => DeleteObject,
+        _ => return Err(not_supported(method, "an object")),
+    })
+}
+
+/// Whether a POST body is a form (multipart/form-data).
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"))
+}
+
+/// `?partNumber=`, 1 to 10,000.
+fn part_number(q: &Query) -> Result<u32, ApiError> {
+    q.get("partNumber")
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (1..=10_000).contains(n))
+        .ok_or_else(|| {
+            ApiError::InvalidArgument("Part number must be an integer between 1 and 10000".into())
+        })
+}
+
+/// The object `x-amz-copy-source` names: `bucket/key` or `/bucket/key`,
+/// URL-encoded, optionally `?versionId=`. Split at the first `?` as sent
+/// (an encoded `%3F` is part of the key), then decoded once, then split at
+/// the first `/` (so `a%2Fb` names key `b` in bucket `a`, as in S3).
+fn copy_source(h: &HeaderMap) -> Result<Option<CopySource>, ApiError> {
+    let mut values = h.get_all("x-amz-copy-source").iter();
+    let Some(raw) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::InvalidArgument(
+            "x-amz-copy-source is given more than once; name one source".into(),
+        ));
+    }
+    let invalid =
+        || ApiError::InvalidArgument("x-amz-copy-source is not valid URL-encoded UTF-8".into());
+    let raw = raw.to_str().map_err(|_| invalid())?;
+    let (path, version) = match raw.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (raw, None),
+    };
+    if let Some(q) = version {
+        let q = Query::parse(q)?;
+        let only_null = q.names().all(|n| n == "versionId") && q.get("versionId") == Some("null");
+        if !only_null {
+            return Err(ApiError::NotImplemented(
+                "x-amz-copy-source names a version: this gateway keeps one version of each \
+                 object (versionId=null); leave the version out to copy the current object"
+                    .into(),
+            ));
+        }
+    }
+    let decoded = percent_decode(path).map_err(|_| invalid())?;
+    let trimmed = decoded.strip_prefix('/').unwrap_or(&decoded);
+    match trimmed.split_once('/') {
+        Some((b, k)) if !b.is_empty() && !k.is_empty() => {
+            if k.len() > MAX_KEY_LEN {
+                return Err(ApiError::KeyTooLong);
+            }
+            Ok(Some(CopySource {
+                bucket: b.to_string(),
+                key: k.to_string(),
+            }))
+        }
+        _ => Err(ApiError::InvalidArgument(
+            "x-amz-copy-source must be /bucket/key (URL-encoded)".into(),
+        )),
+    }
+}
+
+fn not_supported(method: &Method, what: &str) -> ApiError {
+    ApiError::NotImplemented(format!(
+        "{method} on {what} is not an operation this gateway implements"
+    ))
+}
