@@ -584,3 +584,7 @@ fn not_supported(method: &Method, what: &str) -> ApiError {
         "{method} on {what} is not an operation this gateway implements"
     ))
 }
+
+#[cfg(test)]
+#[path = "router_tests.rs"]
+mod tests;
