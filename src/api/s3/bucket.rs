@@ -87,13 +87,32 @@ pub async fn head_bucket(app: &App, bucket: &str) -> Result<Response<Body>, ApiE
     Ok(r)
 }
 
+/// DeleteBucket: refused while it holds objects; its unfinished multipart
+/// uploads are aborted with it, as S3 does (`aws s3 rb --force`, rclone and
+/// test suites' cleanup rely on that). Who may: see `auth::authorize` (the
+/// owner, or the configured key).
 pub async fn delete_bucket(app: &App, bucket: &str) -> Result<Response<Body>, ApiError> {
     let name = bucket.to_string();
     match app.db(move |db| db.delete_bucket(&name)).await? {
-        DeleteBucketOutcome::Deleted => Ok(empty(StatusCode::NO_CONTENT)),
-        DeleteBucketOutcome::NotFound => Err(no_such_bucket(bucket)),
-        DeleteBucketOutcome::NotEmpty => Err(ApiError::BucketNotEmpty),
+        DeleteBucketOutcome::Deleted => {}
+        DeleteBucketOutcome::DeletedWithUploads { uploads, released } => {
+            tracing::info!(
+                bucket,
+                uploads,
+                "DeleteBucket aborted unfinished multipart uploads"
+            );
+            // The bucket is gone (committed): a blob that cannot be removed
+            // now is logged, not answered as a failure of the delete.
+            for d in released {
+                if let Err(e) = app.release_blob(d).await {
+                    tracing::warn!(error = ?e, bucket, "could not release a part of an aborted upload");
+                }
+            }
+        }
+        DeleteBucketOutcome::NotFound => return Err(no_such_bucket(bucket)),
+        DeleteBucketOutcome::NotEmpty => return Err(ApiError::BucketNotEmpty),
     }
+    Ok(empty(StatusCode::NO_CONTENT))
 }
 
 pub async fn get_location(app: &App, bucket: &str) -> Result<Response<Body>, ApiError> {
