@@ -41,9 +41,15 @@ pub async fn list_buckets(app: &App, who: &str) -> Result<Response<Body>, ApiErr
     ))
 }
 
-/// CreateBucket: the bucket belongs to the key that made it.
+/// CreateBucket: the bucket belongs to the key that made it. The upload
+/// bucket is the gateway's (the configured key's) even while it does not
+/// exist (deleted while empty): a key that made it again would own every
+/// file the JSON API then stores.
 pub async fn create_bucket(app: &App, bucket: &str, who: &str) -> Result<Response<Body>, ApiError> {
     validate_bucket(bucket).map_err(ApiError::InvalidBucketName)?;
+    if bucket == app.config.s3.bucket && !app.is_main_key(who) {
+        return Err(ApiError::BucketAlreadyExists);
+    }
     let now = app.now_unix();
     let name = bucket.to_string();
     let owner = (!app.is_main_key(who)).then(|| who.to_string());

@@ -430,3 +430,58 @@ fn a_pending_files_parts_keep_the_upload_bucket() {
         again.body
     );
 }
+
+#[test]
+fn no_other_key_takes_the_upload_bucket_after_it_was_deleted() {
+    // The upload bucket may be deleted while empty (the JSON API makes it
+    // again); another key that made it in between would own, and read,
+    // every file uploaded after.
+    let g = Gateway::start("", "");
+    let eve = g.new_key("eve");
+    assert_eq!(
+        g.v4(&g.main, "DELETE", "/uploads", "", &[], b"").status,
+        204
+    );
+    g.v4(&eve, "PUT", "/uploads", "", &[], b"")
+        .assert_s3_error(409, "BucketAlreadyExists");
+    g.v2(&eve, "PUT", "/uploads", "", &[], b"")
+        .assert_s3_error(409, "BucketAlreadyExists");
+    assert_eq!(
+        g.index_rows("SELECT name FROM buckets WHERE name = 'uploads'"),
+        Vec::<String>::new()
+    );
+
+    // A file through the JSON API makes it again, the gateway's.
+    let f = TestFile::new(1000);
+    let headers = [
+        ("authorization".to_string(), format!("Bearer {}", g.token)),
+        ("content-type".to_string(), "application/json".to_string()),
+    ];
+    let r = g.send(
+        "POST",
+        "/api/inspect/v1/file/upload/presigned",
+        &headers,
+        f.declaration().to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let url = r.json()["data"]["presignedURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let put: Resp = ureq::put(&url)
+        .set("Content-Type", &f.content_type)
+        .send_bytes(&f.bytes)
+        .into();
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(
+        g.index_rows("SELECT coalesce(owner, '-') FROM buckets WHERE name = 'uploads'"),
+        ["-"]
+    );
+    g.v4(&eve, "GET", &format!("/uploads/{}", f.id), "", &[], b"")
+        .assert_s3_error(403, "AccessDenied");
+    g.v4(&eve, "PUT", "/uploads", "", &[], b"")
+        .assert_s3_error(409, "BucketAlreadyExists");
+    // The configured key may still make it (BucketAlreadyOwnedByYou now).
+    g.v4(&g.main, "PUT", "/uploads", "", &[], b"")
+        .assert_s3_error(409, "BucketAlreadyOwnedByYou");
+}
