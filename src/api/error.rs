@@ -66,7 +66,7 @@ pub enum ApiError {
     BucketAlreadyOwnedByYou,
     #[error("The requested bucket name is not available. The bucket namespace is shared by all users of this gateway; select a different name and try again.")]
     BucketAlreadyExists,
-    #[error("The bucket you tried to delete is not empty; delete its objects and abort its multipart uploads first.")]
+    #[error("The bucket you tried to delete is not empty; delete its objects first (its unfinished multipart uploads are aborted with it, except a file the JSON API is still receiving in parts).")]
     BucketNotEmpty,
     #[error("{0}")]
     InvalidRange(String),

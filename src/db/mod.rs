@@ -210,8 +210,20 @@ impl WriteCondition {
 /// The answer to deleting a bucket.
 #[derive(Debug, PartialEq, Eq)]
 pub enum DeleteBucketOutcome {
+    /// Deleted; it held nothing.
     Deleted,
+    /// Deleted, and with it the unfinished multipart uploads it held (as
+    /// S3 does): `uploads` were aborted, and `released` are the blobs their
+    /// parts referred to, each to be released (removed from disk once
+    /// nothing refers to it any more).
+    DeletedWithUploads {
+        uploads: usize,
+        released: Vec<Digest>,
+    },
     NotFound,
+    /// It holds objects, or a part-wise upload of the JSON API for a file
+    /// that is still pending (a field client's progress, not an S3 client's
+    /// leftover).
     NotEmpty,
 }
 

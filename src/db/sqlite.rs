@@ -1346,29 +1346,56 @@ impl Index for SqliteIndex {
     }
 
     fn delete_bucket(&self, name: &str) -> Result<DeleteBucketOutcome, DbError> {
+        // One transaction: no object or upload can arrive between the
+        // check and the delete (their writes check the bucket in theirs).
         self.write(|tx| {
             let exists = tx
                 .cached_row("SELECT 1 FROM buckets WHERE name = ?1", [name], |_| Ok(()))
                 .optional()?
                 .is_some();
-            let outcome = if !exists {
-                DeleteBucketOutcome::NotFound
-            } else if tx
+            if !exists {
+                return Ok(DeleteBucketOutcome::NotFound);
+            }
+            // Objects, or a part-wise upload of a file the JSON API still
+            // waits for (its key is the file's id): a field client's
+            // progress is no leftover to sweep away with the bucket.
+            let content = tx
                 .cached_row(
                     "SELECT 1 FROM objects WHERE bucket = ?1 \
-                     UNION ALL SELECT 1 FROM multipart_uploads WHERE bucket = ?1 LIMIT 1",
+                     UNION ALL SELECT 1 FROM multipart_uploads u JOIN files f \
+                     ON f.id = u.key AND f.status = 'pending' WHERE u.bucket = ?1 \
+                     LIMIT 1",
                     [name],
                     |_| Ok(()),
                 )
                 .optional()?
-                .is_some()
-            {
-                DeleteBucketOutcome::NotEmpty
-            } else {
-                tx.cached_exec("DELETE FROM buckets WHERE name = ?1", [name])?;
+                .is_some();
+            if content {
+                return Ok(DeleteBucketOutcome::NotEmpty);
+            }
+            let uploads: Vec<String> = tx
+                .prepare_cached("SELECT upload_id FROM multipart_uploads WHERE bucket = ?1")?
+                .query_map([name], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut released = Vec::new();
+            for id in &uploads {
+                released.extend(part_blobs(tx, id)?);
+                delete_upload(tx, id)?;
+            }
+            released.sort_unstable_by_key(|d| d.0);
+            released.dedup();
+            // Grants were given on this bucket: they must not pass to
+            // whichever key creates the name next.
+            tx.cached_exec("DELETE FROM bucket_grants WHERE bucket = ?1", [name])?;
+            tx.cached_exec("DELETE FROM buckets WHERE name = ?1", [name])?;
+            Ok(if uploads.is_empty() {
                 DeleteBucketOutcome::Deleted
-            };
-            Ok(outcome)
+            } else {
+                DeleteBucketOutcome::DeletedWithUploads {
+                    uploads: uploads.len(),
+                    released,
+                }
+            })
         })
     }
 

@@ -695,3 +695,57 @@ fn aws_cli_cp_ls_sync_rm_and_s3api() {
     let listed = t.aws(&["s3", "ls"]);
     assert!(!listed.contains(bucket), "{listed}");
 }
+
+/// `aws s3 rb --force` empties a bucket and deletes it; its unfinished
+/// multipart uploads go with it (as in S3), their parts with them.
+#[test]
+fn aws_cli_rb_force_removes_a_bucket_with_unfinished_uploads() {
+    let t = Interop::start();
+    let work = t.dir.path().join("rb");
+    std::fs::create_dir_all(&work).unwrap();
+    let bucket = "rb-force";
+    t.aws(&["s3", "mb", &format!("s3://{bucket}")]);
+    // Above 64 KiB, so each is a file under data/blobs.
+    let object = work.join("kept.bin");
+    std::fs::write(&object, random_bytes(200 * 1024)).unwrap();
+    t.aws(&[
+        "s3",
+        "cp",
+        path_str(&object),
+        &format!("s3://{bucket}/kept.bin"),
+    ]);
+    let up = t.s3api(&[
+        "create-multipart-upload",
+        "--bucket",
+        bucket,
+        "--key",
+        "half.bin",
+    ]);
+    let id = up["UploadId"].as_str().unwrap();
+    let part = work.join("part.bin");
+    std::fs::write(&part, random_bytes(300 * 1024)).unwrap();
+    t.s3api(&[
+        "upload-part",
+        "--bucket",
+        bucket,
+        "--key",
+        "half.bin",
+        "--upload-id",
+        id,
+        "--part-number",
+        "1",
+        "--body",
+        path_str(&part),
+    ]);
+    assert_eq!(files_in(&t.data_dir().join("blobs")).len(), 2);
+
+    t.aws(&["s3", "rb", "--force", &format!("s3://{bucket}")]);
+    let listed = t.aws(&["s3", "ls"]);
+    assert!(!listed.contains(bucket), "{listed}");
+    let conn = rusqlite::Connection::open(t.data_dir().join("stowage.db")).unwrap();
+    let uploads: i64 = conn
+        .query_row("SELECT count(*) FROM multipart_uploads", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(uploads, 0);
+    t.assert_nothing_on_disk();
+}

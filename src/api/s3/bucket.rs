@@ -41,9 +41,15 @@ pub async fn list_buckets(app: &App, who: &str) -> Result<Response<Body>, ApiErr
     ))
 }
 
-/// CreateBucket: the bucket belongs to the key that made it.
+/// CreateBucket: the bucket belongs to the key that made it. The upload
+/// bucket is the gateway's (the configured key's) even while it does not
+/// exist (deleted while empty): a key that made it again would own every
+/// file the JSON API then stores.
 pub async fn create_bucket(app: &App, bucket: &str, who: &str) -> Result<Response<Body>, ApiError> {
     validate_bucket(bucket).map_err(ApiError::InvalidBucketName)?;
+    if bucket == app.config.s3.bucket && !app.is_main_key(who) {
+        return Err(ApiError::BucketAlreadyExists);
+    }
     let now = app.now_unix();
     let name = bucket.to_string();
     let owner = (!app.is_main_key(who)).then(|| who.to_string());
@@ -87,13 +93,32 @@ pub async fn head_bucket(app: &App, bucket: &str) -> Result<Response<Body>, ApiE
     Ok(r)
 }
 
+/// DeleteBucket: refused while it holds objects; its unfinished multipart
+/// uploads are aborted with it, as S3 does (`aws s3 rb --force`, rclone and
+/// test suites' cleanup rely on that). Who may: see `auth::authorize` (the
+/// owner, or the configured key).
 pub async fn delete_bucket(app: &App, bucket: &str) -> Result<Response<Body>, ApiError> {
     let name = bucket.to_string();
     match app.db(move |db| db.delete_bucket(&name)).await? {
-        DeleteBucketOutcome::Deleted => Ok(empty(StatusCode::NO_CONTENT)),
-        DeleteBucketOutcome::NotFound => Err(no_such_bucket(bucket)),
-        DeleteBucketOutcome::NotEmpty => Err(ApiError::BucketNotEmpty),
+        DeleteBucketOutcome::Deleted => {}
+        DeleteBucketOutcome::DeletedWithUploads { uploads, released } => {
+            tracing::info!(
+                bucket,
+                uploads,
+                "DeleteBucket aborted unfinished multipart uploads"
+            );
+            // The bucket is gone (committed): a blob that cannot be removed
+            // now is logged, not answered as a failure of the delete.
+            for d in released {
+                if let Err(e) = app.release_blob(d).await {
+                    tracing::warn!(error = ?e, bucket, "could not release a part of an aborted upload");
+                }
+            }
+        }
+        DeleteBucketOutcome::NotFound => return Err(no_such_bucket(bucket)),
+        DeleteBucketOutcome::NotEmpty => return Err(ApiError::BucketNotEmpty),
     }
+    Ok(empty(StatusCode::NO_CONTENT))
 }
 
 pub async fn get_location(app: &App, bucket: &str) -> Result<Response<Body>, ApiError> {
