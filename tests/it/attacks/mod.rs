@@ -314,6 +314,86 @@ impl Gateway {
         format!("{raw}?{q}")
     }
 
+    /// The fields of a browser form whose POST policy (`conditions`, plus
+    /// the conditions naming its own authentication fields) is signed by
+    /// `creds` with SigV4 (`v4`) or SigV2; `fields` come first, as a page
+    /// would write them.
+    pub fn form(
+        &self,
+        creds: &Credentials,
+        v4: bool,
+        conditions: &[serde_json::Value],
+        fields: &[(&str, &str)],
+    ) -> Vec<(String, String)> {
+        let now = time::OffsetDateTime::now_utc();
+        let expiration = (now + time::Duration::minutes(10))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let mut conditions = conditions.to_vec();
+        let mut out: Vec<(String, String)> = fields
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        let (day, amz_date) = (format_date_stamp(now), format_amz_date(now));
+        let credential = format!("{}/{day}/us-east-1/s3/aws4_request", creds.access_key_id);
+        if v4 {
+            for (n, v) in [
+                ("x-amz-algorithm", "AWS4-HMAC-SHA256"),
+                ("x-amz-credential", credential.as_str()),
+                ("x-amz-date", amz_date.as_str()),
+            ] {
+                conditions.push(serde_json::json!({ n: v }));
+                out.push((n.to_string(), v.to_string()));
+            }
+        }
+        let policy = serde_json::json!({"expiration": expiration, "conditions": conditions});
+        let b64 = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            policy.to_string(),
+        );
+        out.push(("policy".into(), b64.clone()));
+        if v4 {
+            let key = signing_key(&creds.secret_access_key, &day, "us-east-1", "s3");
+            out.push((
+                "x-amz-signature".into(),
+                stowage::sigv4::key::signature(&key, &b64),
+            ));
+        } else {
+            out.push(("AWSAccessKeyId".into(), creds.access_key_id.clone()));
+            out.push(("signature".into(), sign_v2(&creds.secret_access_key, &b64)));
+        }
+        out
+    }
+
+    /// POSTs a multipart/form-data form of `fields` and then `file` to
+    /// `path`, as a browser does.
+    pub fn post_form(&self, path: &str, fields: &[(String, String)], file: &[u8]) -> Resp {
+        let boundary = "----stowage-attack-form";
+        let mut body = Vec::new();
+        for (n, v) in fields {
+            body.extend(
+                format!(
+                    "--{boundary}\r\ncontent-disposition: form-data; name=\"{n}\"\r\n\r\n{v}\r\n"
+                )
+                .into_bytes(),
+            );
+        }
+        body.extend(
+            format!(
+                "--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; \
+                 filename=\"f.txt\"\r\ncontent-type: text/plain\r\n\r\n"
+            )
+            .into_bytes(),
+        );
+        body.extend_from_slice(file);
+        body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+        let headers = [(
+            "content-type".to_string(),
+            format!("multipart/form-data; boundary={boundary}"),
+        )];
+        self.send("POST", path, &headers, &body)
+    }
+
     /// A new connection to the gateway, for tests that speak slowly.
     pub fn connect(&self) -> TcpStream {
         TcpStream::connect(self.addr).unwrap()
