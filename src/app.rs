@@ -60,6 +60,8 @@ pub struct App {
     /// Failed authentications per client address
     /// (`[limits] auth_failures_per_sec`).
     pub auth_failures: Throttle,
+    /// The last `/healthz` verdict (checks run at most once a second).
+    pub health: crate::api::HealthCache,
 }
 
 /// Longest the start-up recovery pass may take before serving begins.
@@ -194,6 +196,7 @@ impl App {
                 config.limits.auth_failures_per_sec,
                 config.limits.auth_failures_per_sec.saturating_mul(10),
             ),
+            health: Default::default(),
             config,
         })
     }

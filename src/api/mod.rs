@@ -25,6 +25,7 @@ use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
 
 pub use error::{ApiError, Internal};
+pub use health::HealthCache;
 pub use s3::multipart::MIN_PART;
 
 use crate::app::App;
