@@ -31,7 +31,8 @@ fn bench_index(c: &mut Criterion) {
     c.bench_function("index_presign_insert", |b| {
         b.iter(|| {
             n += 1;
-            db.presign(&declared(n), "uploads", 0, 900, true, None).unwrap();
+            db.presign(&declared(n), "uploads", 0, 900, true, None)
+                .unwrap();
         })
     });
     c.bench_function("index_mark_uploaded", |b| {
