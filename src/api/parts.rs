@@ -26,9 +26,10 @@ use hyper::body::Incoming;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::presigned::{self, intact};
 use super::s3::multipart::{assemble, Assembled, MAX_PART, MIN_PART};
 use super::upload::{already_stored, declare};
-use super::{json, presigned, ApiError, Body, Internal};
+use super::{json, ApiError, Body, Internal};
 use crate::app::App;
 use crate::db::{Declared, FilePartsOutcome, FileRecord, MultipartUpload, ObjectMeta, PartRecord};
 use crate::db::{PresignOutcome, Status};
@@ -161,8 +162,11 @@ async fn create_upload(app: &App, d: &Declared) -> Result<String, ApiError> {
     Ok(upload_id)
 }
 
-/// Completes pending file `rec` from its part-wise upload, if it has one
-/// (`None`: it has none, the caller answers as for a missing PUT).
+/// Completes file `rec` from its part-wise upload, if it has one (`None`:
+/// it has none, the caller answers as for a missing PUT, or as stored).
+/// A pending file gets its bytes; a stored one whose blob is damaged or
+/// missing (presign asked for the bytes again) gets its blob healed. The
+/// parts of a stored file whose blob is intact are not needed: they go.
 pub async fn finish(app: &App, rec: FileRecord) -> Result<Option<FileRecord>, ApiError> {
     let Some(upload) = open_upload(app, &rec.id).await? else {
         return Ok(None);
@@ -175,9 +179,18 @@ pub async fn finish(app: &App, rec: FileRecord) -> Result<Option<FileRecord>, Ap
     // while its parts are put together.
     let _in_flight = app.begin_upload(rec.id);
     let id = rec.id;
+    let healing = rec.status.has_bytes();
     match app.db(move |db| db.get(&id)).await? {
-        Some(r) if r.status == Status::Completed && r.sha256 == rec.sha256 => return Ok(Some(r)),
-        Some(r) if r.status == Status::Pending => {}
+        Some(r) if healing && r.status.has_bytes() && r.sha256 == rec.sha256 => {
+            if intact(app, r.sha256, r.size).await? {
+                discard(app, &upload.upload_id).await;
+                return Ok(None);
+            }
+        }
+        Some(r) if !healing && r.status == Status::Completed && r.sha256 == rec.sha256 => {
+            return Ok(Some(r))
+        }
+        Some(r) if !healing && r.status == Status::Pending => {}
         _ => {
             return Err(ApiError::Conflict(format!(
                 "the upload of id {id} was withdrawn; ask POST \
@@ -194,10 +207,11 @@ pub async fn finish(app: &App, rec: FileRecord) -> Result<Option<FileRecord>, Ap
              /api/inspect/v1/file/upload/parts again, then complete"
         )));
     };
-    // An S3 client's object under the key refuses the file at commit; say
-    // so before the whole file is copied together. (The commit decides.)
+    // An S3 client's object under a pending file's key refuses the file
+    // at commit; say so before the whole file is copied together. (The
+    // commit decides.)
     let (b, k) = (app.config.s3.bucket.clone(), id.to_string());
-    if app.db(move |db| db.get_object(&b, &k)).await?.is_some() {
+    if !healing && app.db(move |db| db.get_object(&b, &k)).await?.is_some() {
         return Err(presigned::occupied(app, &id));
     }
     let upload_id = upload.upload_id;

@@ -316,11 +316,7 @@ async fn precheck(
     }
     // Stored once: answered from the row only while those bytes are
     // intact. A damaged or missing blob is healed by reading this body.
-    let store_len = app.store.stored_len(&declared_sha).await?;
-    let intact = app
-        .db(move |db| db.blob_intact(&declared_sha, declared_size, store_len))
-        .await?;
-    if !intact {
+    if !intact(app, declared_sha, declared_size).await? {
         return Ok(None);
     }
     // Already verified and stored: answer as S3 would, write nothing.
@@ -338,6 +334,15 @@ async fn precheck(
     r.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     Ok(Some(r))
+}
+
+/// Whether the stored blob `sha256` of `size` bytes is intact, as far as
+/// the index and a look at the store's file can tell (`Index::blob_intact`):
+/// only then may a file's bytes be taken as stored.
+pub async fn intact(app: &App, sha256: Digest, size: u64) -> Result<bool, ApiError> {
+    let store_len = app.store.stored_len(&sha256).await?;
+    app.db(move |db| db.blob_intact(&sha256, size, store_len))
+        .await
 }
 
 /// The refusal of an upload (whole or in parts) whose key holds an object

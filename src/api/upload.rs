@@ -110,10 +110,18 @@ pub async fn complete(app: &App, req: Request<Incoming>) -> Result<Response<Body
     let id = parse_id(&obj)?;
     let now = app.now_unix();
     match app.db_write(move |db| db.complete(&id, now)).await? {
-        CompleteOutcome::Completed(rec) => Ok(json(
-            StatusCode::OK,
-            serde_json::json!({"data": files::record_json(app, &rec)}),
-        )),
+        CompleteOutcome::Completed(rec) => {
+            // Bytes once stored but damaged since may have been sent again
+            // in parts (presign asked for them): put them together now.
+            let rec = match parts::finish(app, rec.clone()).await? {
+                Some(healed) => healed,
+                None => rec,
+            };
+            Ok(json(
+                StatusCode::OK,
+                serde_json::json!({"data": files::record_json(app, &rec)}),
+            ))
+        }
         CompleteOutcome::NotFound => Err(ApiError::NotFound(format!(
             "no file with id {id}; request a presigned URL for it first"
         ))),

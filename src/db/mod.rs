@@ -273,7 +273,7 @@ pub enum FilePartsOutcome {
     NoSuchUpload,
     /// A part was replaced while the file was assembled.
     PartsChanged,
-    /// No pending row with this declaration (withdrawn, or already stored).
+    /// No row with this declaration (withdrawn).
     NotPending,
     /// An object the upload API did not write (an S3 client's) holds the
     /// file's key: nothing was recorded, the object stays.
@@ -593,9 +593,11 @@ pub trait Index: Send + Sync + 'static {
     ) -> Result<CompleteMultipartOutcome, DbError>;
     /// The API's part-wise upload finished: records the assembled blob as
     /// file `id` (its object in `bucket`, its row completed) and forgets
-    /// the upload and its parts, in one transaction — only if the row is
-    /// still pending with exactly this blob's hash and size, and no object
-    /// the upload API did not write holds the file's key.
+    /// the upload and its parts, in one transaction — only if the row
+    /// declared exactly this blob's hash and size and, while pending, no
+    /// object the upload API did not write holds the file's key. A row
+    /// that already had bytes (damaged ones, sent again in parts) keeps
+    /// its times and its object; the blob is healed (damage mark cleared).
     fn complete_file_parts(
         &self,
         upload_id: &str,

@@ -1718,16 +1718,12 @@ impl Index for SqliteIndex {
                 return Ok(FilePartsOutcome::NoSuchUpload);
             }
             let rec = match get_file(tx, id)? {
-                Some(r)
-                    if r.status == Status::Pending
-                        && r.sha256 == blob.sha256
-                        && r.size == blob.size =>
-                {
-                    r
-                }
+                Some(r) if r.sha256 == blob.sha256 && r.size == blob.size => r,
                 _ => return Ok(FilePartsOutcome::NotPending),
             };
-            if occupied_by_other(tx, bucket, Some(&rec), id)? {
+            // A stored file's own object is kept as it is (made again if
+            // deleted); a pending file never takes an S3 client's key.
+            if !rec.status.has_bytes() && occupied_by_other(tx, bucket, Some(&rec), id)? {
                 return Ok(FilePartsOutcome::Occupied);
             }
             if !parts_unchanged(tx, upload_id, assembled)? {
@@ -1736,22 +1732,21 @@ impl Index for SqliteIndex {
             let mut released = part_blobs(tx, upload_id)?;
             record_blob(tx, blob, None, now, true)?;
             ensure_bucket(tx, bucket, now)?;
-            if let Some(old) = upsert_object(tx, &file_object(bucket, &rec, blob, now))? {
-                released.push(old);
+            if !rec.status.has_bytes() || get_object_row(tx, bucket, &id.to_string())?.is_none() {
+                if let Some(old) = upsert_object(tx, &file_object(bucket, &rec, blob, now))? {
+                    released.push(old);
+                }
             }
+            // A file stored before keeps when it was first uploaded and
+            // completed: these parts only healed its blob.
             tx.cached_exec(
-                "UPDATE files SET status = 'completed', uploaded_at = ?2, completed_at = ?2 \
-                 WHERE id = ?1",
+                "UPDATE files SET status = 'completed', uploaded_at = coalesce(uploaded_at, ?2), \
+                 completed_at = coalesce(completed_at, ?2) WHERE id = ?1",
                 params![id.to_string(), now],
             )?;
             delete_upload(tx, upload_id)?;
             released.retain(|d| *d != blob.sha256);
-            let record = FileRecord {
-                status: Status::Completed,
-                uploaded_at: Some(now),
-                completed_at: Some(now),
-                ..rec
-            };
+            let record = get_file(tx, id)?.ok_or(DbError::Corrupt("files.id"))?;
             Ok(FilePartsOutcome::Completed { record, released })
         })
     }
@@ -2439,6 +2434,64 @@ mod tests {
                 .unwrap(),
             PresignOutcome::AlreadyStored
         ));
+    }
+
+    #[test]
+    fn parts_sent_again_heal_a_stored_files_damaged_blob_and_keep_its_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteIndex::open(dir.path()).unwrap();
+        let a = declared(6, 3);
+        db.presign(&a, "uploads", 0, 900, true, None).unwrap();
+        db.mark_uploaded(&a.id, &blob(a.sha256, 3), None, None, "uploads", 1)
+            .unwrap();
+        db.complete(&a.id, 2).unwrap();
+        db.mark_damaged(&a.sha256, "its file is missing").unwrap();
+        let upload = MultipartUpload {
+            upload_id: "file-heal".into(),
+            bucket: "uploads".into(),
+            key: a.id.to_string(),
+            content_type: "image/png".into(),
+            meta: ObjectMeta::default(),
+            created_at: 3,
+        };
+        db.create_multipart(&upload).unwrap();
+        let part = PartRecord {
+            part_number: 1,
+            sha256: Digest([60; 32]),
+            size: 3,
+            md5: [7; 16],
+            last_modified: 3,
+        };
+        db.put_part("file-heal", &part, &blob(part.sha256, 3), None)
+            .unwrap();
+        let FilePartsOutcome::Completed { record, released } = db
+            .complete_file_parts(
+                "file-heal",
+                &[(1, part.sha256)],
+                &a.id,
+                &blob(a.sha256, 3),
+                "uploads",
+                4,
+            )
+            .unwrap()
+        else {
+            panic!("not completed")
+        };
+        assert_eq!(record.status, Status::Completed);
+        assert_eq!(
+            (record.uploaded_at, record.completed_at),
+            (Some(1), Some(2))
+        );
+        assert_eq!(released, vec![part.sha256]);
+        assert_eq!(damage_of(&db, &a.sha256), None);
+        assert!(db.get_multipart("file-heal").unwrap().is_none());
+        assert_eq!(
+            db.get_object("uploads", &a.id.to_string())
+                .unwrap()
+                .unwrap()
+                .sha256,
+            a.sha256
+        );
     }
 
     #[test]

@@ -287,6 +287,55 @@ fn an_s3_put_of_the_same_bytes_heals_a_damaged_blob() {
     assert_eq!(download(&g, &f), f.bytes);
 }
 
+/// S3's smallest part but the last.
+const PART: usize = 5 * 1024 * 1024;
+
+/// Asks for the parts of `f` in pieces of [`PART`], PUTs each, and returns
+/// the answer to complete.
+fn send_in_parts(g: &Gateway, f: &TestFile) -> Resp {
+    let mut d = f.declaration();
+    d["partSize"] = PART.into();
+    let r = post(g, "/upload/parts", &d);
+    assert_eq!(r.status, 201, "the parts must be asked for: {}", r.body);
+    for (i, part) in r.json()["data"]["parts"]
+        .as_array()
+        .expect("parts")
+        .iter()
+        .enumerate()
+    {
+        assert!(part["hash"].is_null(), "{part}");
+        let bytes = &f.bytes[i * PART..f.bytes.len().min((i + 1) * PART)];
+        let r = Resp::from(ureq::put(part["url"].as_str().unwrap()).send_bytes(bytes));
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    complete(g, &f.id)
+}
+
+/// Finding 6 for the part-wise upload: a damaged blob's parts, sent again
+/// after the start-up pass marked it, heal it when the file is completed.
+#[test]
+fn a_damaged_blob_sent_again_in_parts_is_healed() {
+    let mut g = Gateway::start("", "");
+    let f = TestFile::new(PART + 400_000);
+    assert_eq!(send_in_parts(&g, &f).status, 200);
+    let hex = hex::encode(f.sha256());
+    let path = blob_file(&g, &hex);
+    std::fs::remove_file(&path).unwrap();
+    restart(&mut g);
+    assert!(damage(&g, &hex).contains("missing"), "{}", damage(&g, &hex));
+
+    let r = send_in_parts(&g, &f);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["data"]["status"], "completed");
+    assert_eq!(std::fs::read(&path).unwrap(), f.bytes);
+    assert_eq!(damage(&g, &hex), "");
+    assert_eq!(download(&g, &f), f.bytes);
+    // The upload and its parts are gone with the completion.
+    assert!(g
+        .index_rows("SELECT upload_id FROM multipart_uploads")
+        .is_empty());
+}
+
 /// Finding 9: an object an S3 client wrote under `uploads/<uuid>` is never
 /// replaced through the upload API — whether it was there before the
 /// presign (409 at presign) or came after it (409 at the PUT, decided when
@@ -314,7 +363,7 @@ fn an_upload_token_never_replaces_an_object_an_s3_client_wrote() {
     let why = presign(&g, &f).assert_json_error(409, "Conflict");
     assert!(why.contains("S3") && why.contains("new id"), "{why}");
     let mut parts = f.declaration();
-    parts["partSize"] = (5 * 1024 * 1024).into();
+    parts["partSize"] = PART.into();
     post(&g, "/upload/parts", &parts).assert_json_error(409, "Conflict");
     assert_eq!(object(&f.id), "theirs");
     assert!(status_row(&g, &f.id).is_empty());
@@ -354,7 +403,7 @@ fn a_part_wise_upload_never_completes_over_an_object_an_s3_client_wrote() {
     let g = Gateway::start("", "");
     let f = TestFile::new(100_000);
     let mut d = f.declaration();
-    d["partSize"] = (5 * 1024 * 1024).into();
+    d["partSize"] = PART.into();
     let r = post(&g, "/upload/parts", &d);
     assert_eq!(r.status, 201, "{}", r.body);
     let part = r.json()["data"]["parts"][0].clone();
@@ -399,7 +448,7 @@ fn the_parts_of_an_s3_clients_upload_are_never_offered_to_a_declarer() {
     assert_eq!(r.status, 200, "{}", r.body);
 
     let mut d = f.declaration();
-    d["partSize"] = (5 * 1024 * 1024).into();
+    d["partSize"] = PART.into();
     let r = post(&g, "/upload/parts", &d);
     assert_eq!(r.status, 201, "{}", r.body);
     let data = r.json()["data"].clone();
