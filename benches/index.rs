@@ -31,7 +31,8 @@ fn bench_index(c: &mut Criterion) {
     c.bench_function("index_presign_insert", |b| {
         b.iter(|| {
             n += 1;
-            db.presign(&declared(n), "uploads", 0, 900, true).unwrap();
+            db.presign(&declared(n), "uploads", 0, 900, true, None)
+                .unwrap();
         })
     });
     c.bench_function("index_mark_uploaded", |b| {
@@ -39,7 +40,7 @@ fn bench_index(c: &mut Criterion) {
             || {
                 n += 1;
                 let d = declared(n);
-                db.presign(&d, "uploads", 0, 900, true).unwrap();
+                db.presign(&d, "uploads", 0, 900, true, None).unwrap();
                 d
             },
             |d| {

@@ -14,7 +14,11 @@
 //! end of the upload are one transaction.
 //!
 //! This module never trusts the part list a client might send: it reads the
-//! parts from the index and requires them to cover the declared size.
+//! parts from the index and requires them to cover the declared size. It
+//! only ever uses uploads it made itself (their ids start with
+//! [`FILE_UPLOAD_PREFIX`]): a multipart upload an S3 client opened on the
+//! same key is not this file's, and neither its parts' hashes nor its
+//! bytes are offered to the file's declarer.
 
 use base64::Engine;
 use http::{Request, Response, StatusCode};
@@ -22,9 +26,10 @@ use hyper::body::Incoming;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::presigned::{self, intact};
 use super::s3::multipart::{assemble, Assembled, MAX_PART, MIN_PART};
 use super::upload::{already_stored, declare};
-use super::{json, presigned, ApiError, Body, Internal};
+use super::{json, ApiError, Body, Internal};
 use crate::app::App;
 use crate::db::{Declared, FilePartsOutcome, FileRecord, MultipartUpload, ObjectMeta, PartRecord};
 use crate::db::{PresignOutcome, Status};
@@ -32,6 +37,11 @@ use crate::store::Digest;
 
 /// S3's most parts in one upload.
 const MAX_PARTS: u64 = 10_000;
+
+/// How the ids of this module's uploads begin. S3's CreateMultipartUpload
+/// makes bare hex ids and no client chooses one, so an upload with this
+/// prefix was made here, for the file of its key.
+pub const FILE_UPLOAD_PREFIX: &str = "file-";
 
 /// `POST /api/inspect/v1/file/upload/parts`: 201 with the upload's parts
 /// (URL, size, and the hash of what the server holds), 200 if these bytes
@@ -110,7 +120,8 @@ fn parse_part_size(obj: &Map<String, Value>, size: u64) -> Result<u64, ApiError>
     Ok(part_size)
 }
 
-/// The newest open part-wise upload of file `id`, if any.
+/// The newest open part-wise upload of file `id`, if any (only one this
+/// module made: see [`FILE_UPLOAD_PREFIX`]).
 async fn open_upload(app: &App, id: &Uuid) -> Result<Option<MultipartUpload>, ApiError> {
     let (bucket, key) = (app.config.s3.bucket.clone(), id.to_string());
     let uploads = app
@@ -119,14 +130,14 @@ async fn open_upload(app: &App, id: &Uuid) -> Result<Option<MultipartUpload>, Ap
     let key = id.to_string();
     Ok(uploads
         .into_iter()
-        .filter(|u| u.key == key)
+        .filter(|u| u.key == key && u.upload_id.starts_with(FILE_UPLOAD_PREFIX))
         .max_by_key(|u| u.created_at))
 }
 
 async fn create_upload(app: &App, d: &Declared) -> Result<String, ApiError> {
     let bucket = app.config.s3.bucket.clone();
     let upload = MultipartUpload {
-        upload_id: crate::random::hex(16),
+        upload_id: format!("{FILE_UPLOAD_PREFIX}{}", crate::random::hex(16)),
         bucket: bucket.clone(),
         key: d.id.to_string(),
         content_type: d.content_type.clone(),
@@ -151,8 +162,11 @@ async fn create_upload(app: &App, d: &Declared) -> Result<String, ApiError> {
     Ok(upload_id)
 }
 
-/// Completes pending file `rec` from its part-wise upload, if it has one
-/// (`None`: it has none, the caller answers as for a missing PUT).
+/// Completes file `rec` from its part-wise upload, if it has one (`None`:
+/// it has none, the caller answers as for a missing PUT, or as stored).
+/// A pending file gets its bytes; a stored one whose blob is damaged or
+/// missing (presign asked for the bytes again) gets its blob healed. The
+/// parts of a stored file whose blob is intact are not needed: they go.
 pub async fn finish(app: &App, rec: FileRecord) -> Result<Option<FileRecord>, ApiError> {
     let Some(upload) = open_upload(app, &rec.id).await? else {
         return Ok(None);
@@ -165,9 +179,18 @@ pub async fn finish(app: &App, rec: FileRecord) -> Result<Option<FileRecord>, Ap
     // while its parts are put together.
     let _in_flight = app.begin_upload(rec.id);
     let id = rec.id;
+    let healing = rec.status.has_bytes();
     match app.db(move |db| db.get(&id)).await? {
-        Some(r) if r.status == Status::Completed && r.sha256 == rec.sha256 => return Ok(Some(r)),
-        Some(r) if r.status == Status::Pending => {}
+        Some(r) if healing && r.status.has_bytes() && r.sha256 == rec.sha256 => {
+            if intact(app, r.sha256, r.size).await? {
+                discard(app, &upload.upload_id).await;
+                return Ok(None);
+            }
+        }
+        Some(r) if !healing && r.status == Status::Completed && r.sha256 == rec.sha256 => {
+            return Ok(Some(r))
+        }
+        Some(r) if !healing && r.status == Status::Pending => {}
         _ => {
             return Err(ApiError::Conflict(format!(
                 "the upload of id {id} was withdrawn; ask POST \
@@ -184,6 +207,13 @@ pub async fn finish(app: &App, rec: FileRecord) -> Result<Option<FileRecord>, Ap
              /api/inspect/v1/file/upload/parts again, then complete"
         )));
     };
+    // An S3 client's object under a pending file's key refuses the file
+    // at commit; say so before the whole file is copied together. (The
+    // commit decides.)
+    let (b, k) = (app.config.s3.bucket.clone(), id.to_string());
+    if !healing && app.db(move |db| db.get_object(&b, &k)).await?.is_some() {
+        return Err(presigned::occupied(app, &id));
+    }
     let upload_id = upload.upload_id;
     let uid = upload_id.clone();
     let stored = app.db(move |db| db.list_parts(&uid, 0, 10_000)).await?;
@@ -222,6 +252,12 @@ pub async fn finish(app: &App, rec: FileRecord) -> Result<Option<FileRecord>, Ap
                 app.release_after_failure(d).await;
             }
             Ok(Some(record))
+        }
+        Ok(FilePartsOutcome::Occupied) => {
+            // The parts stay: should the operator remove that object, a
+            // complete of this id goes through.
+            app.release_after_failure(digest).await;
+            Err(presigned::occupied(app, &id))
         }
         Ok(lost) => {
             app.release_after_failure(digest).await;

@@ -4,12 +4,19 @@
 //! passes: signature and expiry (`sigv4::verify_presigned`, run by the S3
 //! router for every request), the id and the declaration bound into the URL,
 //! Content-Length against the declared size (before any byte is read), the
-//! pending row (before the body, for bodies above `INLINE_BLOB_MAX`; small
-//! ones are checked in the transaction that records them), then the body is
-//! streamed to a staged blob (or gathered in memory, if small) while hashed
-//! (`s3/ingest.rs`), and its SHA-256 compared with the declared one *before*
-//! the blob is committed and the index row marked uploaded. Downloads are plain S3 GetObject: an
-//! uploaded file is the object `{bucket}/{id}`.
+//! pending row and its key (before the body, for bodies above
+//! `INLINE_BLOB_MAX`; small ones are checked in the transaction that
+//! records them), then the body is streamed to a staged blob (or gathered
+//! in memory, if small) while hashed (`s3/ingest.rs`), and its SHA-256
+//! compared with the declared one *before* the blob is committed and the
+//! index row marked uploaded. Downloads are plain S3 GetObject: an uploaded
+//! file is the object `{bucket}/{id}`.
+//!
+//! A URL never replaces an object an S3 client wrote under its key (409,
+//! decided in the transaction that would record the file), and answers
+//! "already stored" without the body only while the stored bytes are
+//! intact: a PUT for a damaged or missing blob is read, verified and heals
+//! it.
 
 use base64::Engine;
 use http::request::Parts;
@@ -260,6 +267,10 @@ pub async fn put(
                  withdrawn after its URL expired); request a new presigned URL"
             )))
         }
+        Ok((MarkOutcome::Occupied, _)) => {
+            app.release_after_failure(got).await;
+            Err(occupied(app, &id))
+        }
         Err(e) => {
             app.release_after_failure(got).await;
             Err(e)
@@ -269,8 +280,9 @@ pub async fn put(
 
 /// The row check of a larger upload, before its body is read: refuses an
 /// id that is not pending with this declaration (unless the URL carries
-/// the whole declaration: `self_contained`), and gives the answer at once
-/// for one whose bytes are already stored (`Some`).
+/// the whole declaration: `self_contained`) or whose key holds an S3
+/// client's object, and gives the answer at once for one whose bytes are
+/// already stored and intact (`Some`).
 async fn precheck(
     app: &App,
     id: Uuid,
@@ -278,9 +290,19 @@ async fn precheck(
     declared_size: u64,
     self_contained: bool,
 ) -> Result<Option<Response<Body>>, ApiError> {
+    // Nothing is stored for the id yet, so any object under its key is an
+    // S3 client's, and the upload would be refused at commit: say so
+    // before the client sends it all.
+    let refuse_if_occupied = || async {
+        let (b, k) = (app.config.s3.bucket.clone(), id.to_string());
+        match app.db(move |db| db.get_object(&b, &k)).await? {
+            Some(_) => Err(occupied(app, &id)),
+            None => Ok(None),
+        }
+    };
     let rec = app.db(move |db| db.get(&id)).await?;
     if rec.is_none() && self_contained {
-        return Ok(None);
+        return refuse_if_occupied().await;
     }
     let rec: FileRecord = rec
         .filter(|r| r.sha256 == declared_sha && r.size == declared_size)
@@ -290,6 +312,11 @@ async fn precheck(
             ))
         })?;
     if !rec.status.has_bytes() {
+        return refuse_if_occupied().await;
+    }
+    // Stored once: answered from the row only while those bytes are
+    // intact. A damaged or missing blob is healed by reading this body.
+    if !intact(app, declared_sha, declared_size).await? {
         return Ok(None);
     }
     // Already verified and stored: answer as S3 would, write nothing.
@@ -307,6 +334,26 @@ async fn precheck(
     r.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     Ok(Some(r))
+}
+
+/// Whether the stored blob `sha256` of `size` bytes is intact, as far as
+/// the index and a look at the store's file can tell (`Index::blob_intact`):
+/// only then may a file's bytes be taken as stored.
+pub async fn intact(app: &App, sha256: Digest, size: u64) -> Result<bool, ApiError> {
+    let store_len = app.store.stored_len(&sha256).await?;
+    app.db(move |db| db.blob_intact(&sha256, size, store_len))
+        .await
+}
+
+/// The refusal of an upload (whole or in parts) whose key holds an object
+/// an S3 client wrote.
+pub fn occupied(app: &App, id: &Uuid) -> ApiError {
+    ApiError::Conflict(format!(
+        "id {id} is already used by an object written through the S3 API (bucket '{}', key \
+         '{id}'), which the upload API never replaces; nothing was stored. Upload the file \
+         under a new id",
+        app.config.s3.bucket
+    ))
 }
 
 /// Largest body read only to be dropped, before an early answer.

@@ -2,7 +2,10 @@
 //!
 //! Owns validation of what a client declares (every field checked, every
 //! error naming the field) and the answers 201 / 200 / 409. It never stores
-//! bytes: those arrive through the presigned URL (`object.rs`).
+//! bytes: those arrive through the presigned URL (`presigned.rs`). 200
+//! ("already stored") is said only of intact bytes the upload API itself
+//! holds as a file; whether that is so is the index's decision
+//! (`Index::presign`), in the transaction that records the declaration.
 
 use base64::Engine;
 use http::{Request, Response, StatusCode};
@@ -73,6 +76,10 @@ pub async fn declare<T>(
     let expires = app.config.upload.presign_expiry_secs;
     let url_expires_at = now.unix_timestamp() + expires as i64;
     let dedupe = app.config.upload.dedupe;
+    // What the store holds under the declared hash: the index never looks
+    // at the store, and "already stored" is only ever said of bytes that
+    // are there (a stat, no byte read).
+    let store_len = app.store.stored_len(&d.sha256).await?;
     let decl = d.clone();
     let bucket = app.config.s3.bucket.clone();
     // A URL needs no durable row (it carries the whole declaration, see
@@ -80,7 +87,16 @@ pub async fn declare<T>(
     // that says "stored" waits for the sync.
     let outcome = app
         .db_write_with(
-            move |db| db.presign(&decl, &bucket, now.unix_timestamp(), url_expires_at, dedupe),
+            move |db| {
+                db.presign(
+                    &decl,
+                    &bucket,
+                    now.unix_timestamp(),
+                    url_expires_at,
+                    dedupe,
+                    store_len,
+                )
+            },
             |o| !matches!(o, PresignOutcome::NeedsUpload),
         )
         .await?;
@@ -94,10 +110,18 @@ pub async fn complete(app: &App, req: Request<Incoming>) -> Result<Response<Body
     let id = parse_id(&obj)?;
     let now = app.now_unix();
     match app.db_write(move |db| db.complete(&id, now)).await? {
-        CompleteOutcome::Completed(rec) => Ok(json(
-            StatusCode::OK,
-            serde_json::json!({"data": files::record_json(app, &rec)}),
-        )),
+        CompleteOutcome::Completed(rec) => {
+            // Bytes once stored but damaged since may have been sent again
+            // in parts (presign asked for them): put them together now.
+            let rec = match parts::finish(app, rec.clone()).await? {
+                Some(healed) => healed,
+                None => rec,
+            };
+            Ok(json(
+                StatusCode::OK,
+                serde_json::json!({"data": files::record_json(app, &rec)}),
+            ))
+        }
         CompleteOutcome::NotFound => Err(ApiError::NotFound(format!(
             "no file with id {id}; request a presigned URL for it first"
         ))),

@@ -285,8 +285,11 @@ pub enum FilePartsOutcome {
     NoSuchUpload,
     /// A part was replaced while the file was assembled.
     PartsChanged,
-    /// No pending row with this declaration (withdrawn, or already stored).
+    /// No row with this declaration (withdrawn).
     NotPending,
+    /// An object the upload API did not write (an S3 client's) holds the
+    /// file's key: nothing was recorded, the object stays.
+    Occupied,
 }
 
 /// What a client declares when it asks for a presigned URL.
@@ -319,12 +322,16 @@ pub struct FileRecord {
 /// The answer to a presign request, decided in one transaction.
 #[derive(Debug)]
 pub enum PresignOutcome {
-    /// The client must send the bytes: issue a URL.
+    /// The client must send the bytes: issue a URL. Also for an id whose
+    /// bytes were stored but are now damaged or missing: sending them
+    /// again heals the blob.
     NeedsUpload,
-    /// The bytes are already stored for this id (or, with dedupe, for
-    /// another id, and this id now links to them): no upload needed.
+    /// Intact bytes are already stored for this id (or, with dedupe, for
+    /// another file of the upload API, and this id now links to them): no
+    /// upload needed.
     AlreadyStored,
-    /// The id exists with a different declaration.
+    /// The id exists with a different declaration, or an object the upload
+    /// API did not write holds its key; the description says which.
     Conflict(String),
 }
 
@@ -334,9 +341,14 @@ pub enum MarkOutcome {
     /// The row moved from pending to uploaded.
     Marked,
     /// It was already uploaded or completed (a repeated or racing PUT).
+    /// The blob is recorded again all the same: these bytes were verified,
+    /// so a damage mark on it is cleared.
     AlreadyStored,
     /// No row with this id and declaration.
     NotFound,
+    /// The row is pending, but an object the upload API did not write (an
+    /// S3 client's) holds its key: nothing was recorded, the object stays.
+    Occupied,
 }
 
 /// What the index makes of a stored blob during recovery.
@@ -433,8 +445,16 @@ pub trait Index: Send + Sync + 'static {
     /// one write call; reads inside it see its batch's uncommitted state.
     fn submit_write(&self, job: WriteJob);
     /// Records a presign request and decides whether bytes are needed.
-    /// With dedupe, a declaration whose bytes are stored links to them and
-    /// becomes visible as the S3 object `bucket/<id>`.
+    ///
+    /// Bytes count as stored only if they are intact (see
+    /// [`Self::blob_intact`]; `store_len` is what the blob store holds
+    /// under the declared hash, looked up by the caller just before). With
+    /// `dedupe`, a new declaration links to intact bytes that a file of the
+    /// upload API holds — never to bytes only an S3 object or part refers
+    /// to, which may be another key's private data — and becomes visible as
+    /// the S3 object `bucket/<id>`. An id whose key in `bucket` holds an
+    /// object the upload API did not write is a conflict: the API never
+    /// replaces an S3 client's object.
     fn presign(
         &self,
         d: &Declared,
@@ -442,7 +462,19 @@ pub trait Index: Send + Sync + 'static {
         now: i64,
         url_expires_at: i64,
         dedupe: bool,
+        store_len: Option<u64>,
     ) -> Result<PresignOutcome, DbError>;
+    /// Whether the blob `sha256` of `size` bytes is intact as far as can be
+    /// told without reading it: recorded, not marked damaged, and its bytes
+    /// inline in the index or a file of exactly `size` bytes in the store
+    /// (`store_len`, looked up by the caller). Only such a blob may be
+    /// answered "already stored".
+    fn blob_intact(
+        &self,
+        sha256: &Digest,
+        size: u64,
+        store_len: Option<u64>,
+    ) -> Result<bool, DbError>;
     fn get(&self, id: &Uuid) -> Result<Option<FileRecord>, DbError>;
     /// Up to `limit` files, newest first, before the cursor `before` (an
     /// opaque position from an earlier page); returns them and the cursor
@@ -453,9 +485,12 @@ pub trait Index: Send + Sync + 'static {
         limit: usize,
     ) -> Result<(Vec<FileRecord>, Option<i64>), DbError>;
     /// Marks `id` uploaded if it is pending with exactly this hash and
-    /// size, records the blob, and makes the file visible as the S3 object
-    /// `bucket/<id>`. Returns the outcome and the blob the object key
-    /// referred to before, if different.
+    /// size, records the blob (clearing a damage mark: the caller has just
+    /// published these verified bytes), and makes the file visible as the
+    /// S3 object `bucket/<id>` — unless an object the upload API did not
+    /// write holds that key ([`MarkOutcome::Occupied`]). Returns the
+    /// outcome and the blob the object key referred to before, if
+    /// different.
     ///
     /// `inline`: the blob's bytes, to keep in the index itself (small
     /// blobs; see `app::INLINE_BLOB_MAX`); `None` when they are in the blob
@@ -503,9 +538,11 @@ pub trait Index: Send + Sync + 'static {
     fn bucket_cors(&self, name: &str) -> Result<Option<Option<String>>, DbError>;
     fn delete_bucket(&self, name: &str) -> Result<DeleteBucketOutcome, DbError>;
 
-    /// Records the blob and points `bucket/key` at it, in one transaction.
     /// Records an object (and its blob), if `cond` holds for the key at
-    /// commit.
+    /// commit, in one transaction. `blob.md5` given means the caller has
+    /// just received, verified and published these bytes, which heals a
+    /// blob marked damaged (the mark is cleared); a copy, which writes no
+    /// byte, passes `None` and leaves a mark as it is.
     fn put_object(
         &self,
         obj: &ObjectRecord,
@@ -538,7 +575,9 @@ pub trait Index: Send + Sync + 'static {
 
     fn create_multipart(&self, upload: &MultipartUpload) -> Result<bool, DbError>;
     fn get_multipart(&self, upload_id: &str) -> Result<Option<MultipartUpload>, DbError>;
-    /// Records a part (replacing an earlier one with its number).
+    /// Records a part (replacing an earlier one with its number). Never
+    /// clears a damage mark: a part copied whole from an object names its
+    /// blob without writing it.
     fn put_part(
         &self,
         upload_id: &str,
@@ -554,7 +593,8 @@ pub trait Index: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<PartRecord>, DbError>;
     /// Records the assembled object and forgets the upload and its parts,
-    /// in one transaction.
+    /// in one transaction (the assembled blob was just published, so a
+    /// damage mark on it is cleared).
     fn complete_multipart(
         &self,
         upload_id: &str,
@@ -565,8 +605,11 @@ pub trait Index: Send + Sync + 'static {
     ) -> Result<CompleteMultipartOutcome, DbError>;
     /// The API's part-wise upload finished: records the assembled blob as
     /// file `id` (its object in `bucket`, its row completed) and forgets
-    /// the upload and its parts, in one transaction — only if the row is
-    /// still pending with exactly this blob's hash and size.
+    /// the upload and its parts, in one transaction — only if the row
+    /// declared exactly this blob's hash and size and, while pending, no
+    /// object the upload API did not write holds the file's key. A row
+    /// that already had bytes (damaged ones, sent again in parts) keeps
+    /// its times and its object; the blob is healed (damage mark cleared).
     fn complete_file_parts(
         &self,
         upload_id: &str,

@@ -653,12 +653,16 @@ fn blob_info(conn: &Connection, sha256: &Digest) -> Result<Option<BlobInfo>, DbE
 }
 
 /// Records a durable blob (idempotent; fills a missing MD5, and keeps
-/// `inline` bytes if the row has none yet).
+/// `inline` bytes if the row has none yet). `heal`: the caller has just
+/// published these bytes, verified, so the blob is whole again and a damage
+/// mark on it goes, in this same write. Without it (a copy, the recovery
+/// pass) the mark stays: nothing was written.
 fn record_blob(
     conn: &Connection,
     blob: &BlobInfo,
     inline: Option<&[u8]>,
     now: i64,
+    heal: bool,
 ) -> Result<(), DbError> {
     let md5 = blob.md5.map(hex::encode);
     let hex = blob.sha256.hex();
@@ -683,10 +687,81 @@ fn record_blob(
     conn.cached_exec(
         "INSERT INTO blobs (sha256, size, md5, created_at, bytes_id) VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT (sha256) DO UPDATE SET md5 = coalesce(blobs.md5, excluded.md5), \
-         bytes_id = coalesce(blobs.bytes_id, excluded.bytes_id)",
-        params![hex, blob.size as i64, md5, now, bytes_id],
+         bytes_id = coalesce(blobs.bytes_id, excluded.bytes_id), \
+         damaged = CASE WHEN ?6 THEN NULL ELSE blobs.damaged END",
+        params![hex, blob.size as i64, md5, now, bytes_id, heal],
     )?;
     Ok(())
+}
+
+/// The blob `sha256` of `size` bytes if it is intact as far as the index
+/// and a look at the store (`store_len`, the size of its file there) can
+/// tell without reading it: recorded with that size, not marked damaged,
+/// and its bytes inline or in a store file of exactly that size.
+fn intact_blob(
+    conn: &Connection,
+    sha256: &Digest,
+    size: u64,
+    store_len: Option<u64>,
+) -> Result<Option<BlobInfo>, DbError> {
+    let inline: Option<bool> = conn
+        .cached_row(
+            "SELECT bytes_id IS NOT NULL FROM blobs \
+             WHERE sha256 = ?1 AND size = ?2 AND damaged IS NULL",
+            params![sha256.hex(), size as i64],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match inline {
+        Some(true) => blob_info(conn, sha256),
+        Some(false) if store_len == Some(size) => blob_info(conn, sha256),
+        _ => Ok(None),
+    }
+}
+
+/// Whether a file of the upload API holds these bytes (a row with bytes):
+/// the only bytes dedupe may link a new declaration to. Bytes that only an
+/// S3 object or part refers to may be another key's private data, and
+/// linking to them would hand them to whoever knows their hash and size.
+fn held_by_file(conn: &Connection, sha256: &Digest, size: u64) -> Result<bool, DbError> {
+    Ok(conn
+        .cached_row(
+            "SELECT 1 FROM files WHERE sha256 = ?1 AND size = ?2 AND status <> 'pending' LIMIT 1",
+            params![sha256.hex(), size as i64],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// What an id's key in the upload bucket holds, as far as the file of that
+/// id is concerned: an object the upload API did not write there (an S3
+/// client's) is never replaced by the API. A file with bytes owns the
+/// object of its own blob at its key; a pending file owns none yet, so any
+/// object there is someone else's.
+fn occupied_by_other(
+    conn: &Connection,
+    bucket: &str,
+    rec: Option<&FileRecord>,
+    id: &Uuid,
+) -> Result<bool, DbError> {
+    let Some(obj) = get_object_row(conn, bucket, &id.to_string())? else {
+        return Ok(false);
+    };
+    Ok(match rec {
+        Some(r) if r.status.has_bytes() => obj.sha256 != r.sha256,
+        _ => true,
+    })
+}
+
+/// The refusal of an id whose key holds an object the upload API did not
+/// write.
+fn occupied_message(bucket: &str, id: &Uuid) -> String {
+    format!(
+        "id {id} is already used by an object written through the S3 API (bucket '{bucket}', \
+         key '{id}'), which the upload API never replaces; nothing was changed. Upload the \
+         file under a new id"
+    )
 }
 
 /// Inserts the row of a declared file.
@@ -1049,21 +1124,34 @@ impl Index for SqliteIndex {
         now: i64,
         url_expires_at: i64,
         dedupe: bool,
+        store_len: Option<u64>,
     ) -> Result<PresignOutcome, DbError> {
-        // One write transaction: the read and the write below are one decision.
+        // One write transaction: the reads and the write below are one
+        // decision.
         let (d, bucket) = (d.clone(), bucket.to_string());
         self.write_batched(move |tx| {
             let (d, bucket) = (&d, bucket.as_str());
             let existing = get_file(tx, &d.id)?;
-            let stored_blob = blob_info(tx, &d.sha256)?.filter(|b| b.size == d.size);
-            let linkable = dedupe && stored_blob.is_some();
+            if occupied_by_other(tx, bucket, existing.as_ref(), &d.id)? {
+                return Ok(PresignOutcome::Conflict(occupied_message(bucket, &d.id)));
+            }
+            let intact = intact_blob(tx, &d.sha256, d.size, store_len)?;
             let outcome = match existing {
                 Some(rec) => {
                     if let Some(why) = describe_conflict(&rec, d) {
                         PresignOutcome::Conflict(why)
-                    } else if rec.status.has_bytes() {
+                    } else if rec.status.has_bytes() && intact.is_some() {
                         PresignOutcome::AlreadyStored
-                    } else if linkable {
+                    } else if rec.status.has_bytes() {
+                        // Stored once, but the bytes are damaged or gone:
+                        // a URL, so the client sends them again and heals
+                        // the blob (the row keeps its status and name).
+                        tx.cached_exec(
+                            "UPDATE files SET url_expires_at = ?2 WHERE id = ?1",
+                            params![d.id.to_string(), url_expires_at],
+                        )?;
+                        PresignOutcome::NeedsUpload
+                    } else if dedupe && intact.is_some() && held_by_file(tx, &d.sha256, d.size)? {
                         tx.cached_exec(
                             "UPDATE files SET status = 'uploaded', uploaded_at = ?2 WHERE id = ?1",
                             params![d.id.to_string(), now],
@@ -1080,6 +1168,8 @@ impl Index for SqliteIndex {
                     }
                 }
                 None => {
+                    let linkable =
+                        dedupe && intact.is_some() && held_by_file(tx, &d.sha256, d.size)?;
                     let (status, uploaded_at) = if linkable {
                         ("uploaded", Some(now))
                     } else {
@@ -1093,7 +1183,9 @@ impl Index for SqliteIndex {
                     }
                 }
             };
-            if let (PresignOutcome::AlreadyStored, Some(blob)) = (&outcome, stored_blob) {
+            if let (PresignOutcome::AlreadyStored, Some(blob)) = (&outcome, intact) {
+                // The file's object: made for a new link, and made again if
+                // an S3 client deleted it.
                 if let Some(rec) = get_file(tx, &d.id)? {
                     ensure_bucket(tx, bucket, now)?;
                     if get_object_row(tx, bucket, &rec.id.to_string())?.is_none() {
@@ -1103,6 +1195,15 @@ impl Index for SqliteIndex {
             }
             Ok(outcome)
         })
+    }
+
+    fn blob_intact(
+        &self,
+        sha256: &Digest,
+        size: u64,
+        store_len: Option<u64>,
+    ) -> Result<bool, DbError> {
+        self.read(|conn| Ok(intact_blob(conn, sha256, size, store_len)?.is_some()))
     }
 
     fn get(&self, id: &Uuid) -> Result<Option<FileRecord>, DbError> {
@@ -1162,14 +1263,30 @@ impl Index for SqliteIndex {
                 // gone (a presign answered before its commit was durable,
                 // then a crash): the signed URL is the declaration.
                 if d.id == *id && d.sha256 == blob.sha256 && d.size == blob.size {
+                    if occupied_by_other(tx, bucket, None, id)? {
+                        return Ok((MarkOutcome::Occupied, None));
+                    }
                     insert_file(tx, d, "pending", now, now, None)?;
                     rec = get_file(tx, id)?;
                 }
             }
             let outcome = match rec {
                 Some(r) if r.sha256 == blob.sha256 && r.size == blob.size => {
-                    record_blob(tx, blob, inline, now)?;
+                    // Pending, and an S3 client's object holds the key
+                    // (written after the presign): it stays, and this
+                    // upload records nothing.
+                    if !r.status.has_bytes() && occupied_by_other(tx, bucket, Some(&r), id)? {
+                        return Ok((MarkOutcome::Occupied, None));
+                    }
+                    record_blob(tx, blob, inline, now, true)?;
                     if r.status.has_bytes() {
+                        // A repeated PUT (or one healing a damaged blob):
+                        // the file's object is made again if it was
+                        // deleted, never replaced.
+                        if get_object_row(tx, bucket, &id.to_string())?.is_none() {
+                            ensure_bucket(tx, bucket, now)?;
+                            upsert_object(tx, &file_object(bucket, &r, blob, now))?;
+                        }
                         (MarkOutcome::AlreadyStored, None)
                     } else {
                         tx.cached_exec(
@@ -1224,28 +1341,37 @@ impl Index for SqliteIndex {
                 md5: None,
             };
             let claim = if blob_in_use(tx, sha256)? {
-                record_blob(tx, &info, None, now)?;
+                record_blob(tx, &info, None, now, false)?;
                 BlobClaim::Referenced
             } else {
-                let pending: Vec<String> = tx
+                let declared: Vec<String> = tx
                     .prepare_cached(
                         "SELECT id FROM files WHERE sha256 = ?1 AND size = ?2 AND status = 'pending'",
                     )?
                     .query_map(params![sha256.hex(), size as i64], |r| r.get(0))?
                     .collect::<Result<_, _>>()?;
+                // A pending row whose key an S3 client's object holds is
+                // left pending: adopting the bytes would replace that
+                // object (a presigned PUT would have been refused too).
+                let mut pending = Vec::with_capacity(declared.len());
+                for id in &declared {
+                    let id = Uuid::parse_str(id).map_err(|_| DbError::Corrupt("files.id"))?;
+                    if !occupied_by_other(tx, bucket, None, &id)? {
+                        pending.push(id);
+                    }
+                }
                 if pending.is_empty() {
                     tx.cached_exec("DELETE FROM blobs WHERE sha256 = ?1", [sha256.hex()])?;
                     BlobClaim::Unreferenced
                 } else {
-                    record_blob(tx, &info, None, now)?;
+                    record_blob(tx, &info, None, now, false)?;
                     ensure_bucket(tx, bucket, now)?;
                     for id in &pending {
                         tx.cached_exec(
                             "UPDATE files SET status = 'uploaded', uploaded_at = ?2 WHERE id = ?1",
-                            params![id, now],
+                            params![id.to_string(), now],
                         )?;
-                        let id = Uuid::parse_str(id).map_err(|_| DbError::Corrupt("files.id"))?;
-                        if let Some(rec) = get_file(tx, &id)? {
+                        if let Some(rec) = get_file(tx, id)? {
                             upsert_object(tx, &file_object(bucket, &rec, &info, now))?;
                         }
                     }
@@ -1424,7 +1550,8 @@ impl Index for SqliteIndex {
             if let Err(f) = check_condition(tx, obj, &cond)? {
                 return Ok(PutObjectOutcome::ConditionFailed(f));
             }
-            record_blob(tx, blob, inline, obj.last_modified)?;
+            // Only a write that brought bytes heals (see `Index::put_object`).
+            record_blob(tx, blob, inline, obj.last_modified, blob.md5.is_some())?;
             let replaced = upsert_object(tx, obj)?;
             Ok(PutObjectOutcome::Stored { replaced })
         })
@@ -1531,7 +1658,7 @@ impl Index for SqliteIndex {
                     |r| r.get(0),
                 )
                 .optional()?;
-            record_blob(tx, blob, inline, part.last_modified)?;
+            record_blob(tx, blob, inline, part.last_modified, false)?;
             tx.cached_exec(
                 "INSERT INTO multipart_parts (upload_id, part_number, sha256, size, md5, last_modified) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (upload_id, part_number) DO UPDATE SET \
@@ -1589,7 +1716,7 @@ impl Index for SqliteIndex {
                 return Ok(CompleteMultipartOutcome::PartsChanged);
             }
             let mut released = part_blobs(tx, upload_id)?;
-            record_blob(tx, blob, None, obj.last_modified)?;
+            record_blob(tx, blob, None, obj.last_modified, true)?;
             if let Some(old) = upsert_object(tx, obj)? {
                 released.push(old);
             }
@@ -1618,37 +1745,35 @@ impl Index for SqliteIndex {
                 return Ok(FilePartsOutcome::NoSuchUpload);
             }
             let rec = match get_file(tx, id)? {
-                Some(r)
-                    if r.status == Status::Pending
-                        && r.sha256 == blob.sha256
-                        && r.size == blob.size =>
-                {
-                    r
-                }
+                Some(r) if r.sha256 == blob.sha256 && r.size == blob.size => r,
                 _ => return Ok(FilePartsOutcome::NotPending),
             };
+            // A stored file's own object is kept as it is (made again if
+            // deleted); a pending file never takes an S3 client's key.
+            if !rec.status.has_bytes() && occupied_by_other(tx, bucket, Some(&rec), id)? {
+                return Ok(FilePartsOutcome::Occupied);
+            }
             if !parts_unchanged(tx, upload_id, assembled)? {
                 return Ok(FilePartsOutcome::PartsChanged);
             }
             let mut released = part_blobs(tx, upload_id)?;
-            record_blob(tx, blob, None, now)?;
+            record_blob(tx, blob, None, now, true)?;
             ensure_bucket(tx, bucket, now)?;
-            if let Some(old) = upsert_object(tx, &file_object(bucket, &rec, blob, now))? {
-                released.push(old);
+            if !rec.status.has_bytes() || get_object_row(tx, bucket, &id.to_string())?.is_none() {
+                if let Some(old) = upsert_object(tx, &file_object(bucket, &rec, blob, now))? {
+                    released.push(old);
+                }
             }
+            // A file stored before keeps when it was first uploaded and
+            // completed: these parts only healed its blob.
             tx.cached_exec(
-                "UPDATE files SET status = 'completed', uploaded_at = ?2, completed_at = ?2 \
-                 WHERE id = ?1",
+                "UPDATE files SET status = 'completed', uploaded_at = coalesce(uploaded_at, ?2), \
+                 completed_at = coalesce(completed_at, ?2) WHERE id = ?1",
                 params![id.to_string(), now],
             )?;
             delete_upload(tx, upload_id)?;
             released.retain(|d| *d != blob.sha256);
-            let record = FileRecord {
-                status: Status::Completed,
-                uploaded_at: Some(now),
-                completed_at: Some(now),
-                ..rec
-            };
+            let record = get_file(tx, id)?.ok_or(DbError::Corrupt("files.id"))?;
             Ok(FilePartsOutcome::Completed { record, released })
         })
     }
@@ -2116,7 +2241,7 @@ mod tests {
         let db = SqliteIndex::open(dir.path()).unwrap();
         let d = declared(1, 10);
         assert!(matches!(
-            db.presign(&d, "uploads", 0, 900, true).unwrap(),
+            db.presign(&d, "uploads", 0, 900, true, None).unwrap(),
             PresignOutcome::NeedsUpload
         ));
         assert!(matches!(
@@ -2159,27 +2284,353 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = SqliteIndex::open(dir.path()).unwrap();
         let a = declared(7, 5);
-        db.presign(&a, "uploads", 0, 900, true).unwrap();
+        db.presign(&a, "uploads", 0, 900, true, None).unwrap();
         db.mark_uploaded(&a.id, &blob(a.sha256, 5), None, None, "uploads", 1)
             .unwrap();
         let b = declared(7, 5);
         assert!(matches!(
-            db.presign(&b, "uploads", 2, 900, true).unwrap(),
+            db.presign(&b, "uploads", 2, 900, true, Some(5)).unwrap(),
             PresignOutcome::AlreadyStored
         ));
         assert_eq!(db.get(&b.id).unwrap().unwrap().status, Status::Uploaded);
         // Without dedupe the same content needs its own upload.
         let c = declared(7, 5);
         assert!(matches!(
-            db.presign(&c, "uploads", 2, 900, false).unwrap(),
+            db.presign(&c, "uploads", 2, 900, false, None).unwrap(),
             PresignOutcome::NeedsUpload
         ));
         let mut other = a.clone();
         other.size = 6;
-        match db.presign(&other, "uploads", 3, 900, true).unwrap() {
+        match db.presign(&other, "uploads", 3, 900, true, None).unwrap() {
             PresignOutcome::Conflict(why) => assert!(why.contains("size"), "{why}"),
             o => panic!("{o:?}"),
         }
+    }
+
+    /// The damage mark of a blob (`None`: not marked).
+    fn damage_of(db: &SqliteIndex, sha: &Digest) -> Option<String> {
+        db.read(|c| {
+            Ok(c.query_row(
+                "SELECT damaged FROM blobs WHERE sha256 = ?1",
+                [sha.hex()],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn dedupe_never_links_to_bytes_only_an_s3_object_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteIndex::open(dir.path()).unwrap();
+        // Another key's private object, in the store and inline.
+        db.create_bucket_for("secret", Some("AKIAOTHER"), 0)
+            .unwrap();
+        let big = object("secret", "doc", 1);
+        db.put_object(&big, &blob(big.sha256, 3), None, &WriteCondition::Always)
+            .unwrap();
+        let small = object("secret", "note", 2);
+        db.put_object(
+            &small,
+            &blob(small.sha256, 3),
+            Some(b"abc"),
+            &WriteCondition::Always,
+        )
+        .unwrap();
+        for sha in [1, 2] {
+            let d = declared(sha, 3);
+            assert!(matches!(
+                db.presign(&d, "uploads", 1, 900, true, Some(3)).unwrap(),
+                PresignOutcome::NeedsUpload
+            ));
+            assert_eq!(db.get(&d.id).unwrap().unwrap().status, Status::Pending);
+            assert!(db
+                .get_object("uploads", &d.id.to_string())
+                .unwrap()
+                .is_none());
+        }
+        // Once a file of the upload API holds them, they are linked.
+        let a = declared(1, 3);
+        db.presign(&a, "uploads", 2, 900, true, Some(3)).unwrap();
+        db.mark_uploaded(&a.id, &blob(a.sha256, 3), None, None, "uploads", 2)
+            .unwrap();
+        let b = declared(1, 3);
+        assert!(matches!(
+            db.presign(&b, "uploads", 3, 900, true, Some(3)).unwrap(),
+            PresignOutcome::AlreadyStored
+        ));
+    }
+
+    #[test]
+    fn only_intact_bytes_count_as_stored_and_a_verified_write_heals_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteIndex::open(dir.path()).unwrap();
+        let a = declared(4, 100);
+        db.presign(&a, "uploads", 0, 900, true, None).unwrap();
+        db.mark_uploaded(&a.id, &blob(a.sha256, 100), None, None, "uploads", 1)
+            .unwrap();
+        let stored = |store_len| db.blob_intact(&a.sha256, 100, store_len).unwrap();
+        assert!(stored(Some(100)));
+        // The store's file is gone, or of another size: not stored.
+        for store_len in [None, Some(99), Some(101)] {
+            assert!(!stored(store_len));
+            let b = declared(4, 100);
+            assert!(matches!(
+                db.presign(&b, "uploads", 2, 900, true, store_len).unwrap(),
+                PresignOutcome::NeedsUpload
+            ));
+        }
+        // Marked damaged (the start-up pass found it cut): not stored
+        // either, whatever the store says now; the file's own id gets a
+        // URL to send the bytes again, and stays uploaded meanwhile.
+        db.mark_damaged(&a.sha256, "its file has 7 bytes, not 100")
+            .unwrap();
+        assert!(!stored(Some(100)));
+        assert!(matches!(
+            db.presign(&declared(4, 100), "uploads", 3, 900, true, Some(100))
+                .unwrap(),
+            PresignOutcome::NeedsUpload
+        ));
+        assert!(matches!(
+            db.presign(&a, "uploads", 3, 900, true, Some(100)).unwrap(),
+            PresignOutcome::NeedsUpload
+        ));
+        assert_eq!(db.get(&a.id).unwrap().unwrap().status, Status::Uploaded);
+        // A copy (no md5: no byte written) and a part leave the mark.
+        db.create_bucket("b", 0).unwrap();
+        let mut copy = object("b", "copy", 4);
+        copy.size = 100;
+        let no_md5 = BlobInfo {
+            md5: None,
+            ..blob(a.sha256, 100)
+        };
+        db.put_object(&copy, &no_md5, None, &WriteCondition::Always)
+            .unwrap();
+        assert!(damage_of(&db, &a.sha256).is_some());
+        let upload = MultipartUpload {
+            upload_id: "u1".into(),
+            bucket: "b".into(),
+            key: "k".into(),
+            content_type: "x/y".into(),
+            meta: ObjectMeta::default(),
+            created_at: 0,
+        };
+        db.create_multipart(&upload).unwrap();
+        let part = PartRecord {
+            part_number: 1,
+            sha256: a.sha256,
+            size: 100,
+            md5: [7; 16],
+            last_modified: 1,
+        };
+        db.put_part("u1", &part, &blob(a.sha256, 100), None)
+            .unwrap();
+        assert!(damage_of(&db, &a.sha256).is_some());
+        // The verified bytes again, through the file's URL: the mark goes
+        // in the same write, and the bytes count as stored again.
+        assert_eq!(
+            db.mark_uploaded(&a.id, &blob(a.sha256, 100), None, None, "uploads", 4)
+                .unwrap()
+                .0,
+            MarkOutcome::AlreadyStored
+        );
+        assert_eq!(damage_of(&db, &a.sha256), None);
+        assert!(stored(Some(100)));
+        // Through S3 PutObject (bytes received: md5 known) too.
+        db.mark_damaged(&a.sha256, "missing").unwrap();
+        let mut put = object("b", "put", 4);
+        put.size = 100;
+        db.put_object(&put, &blob(a.sha256, 100), None, &WriteCondition::Always)
+            .unwrap();
+        assert_eq!(damage_of(&db, &a.sha256), None);
+        // Bytes kept inline in the index need no file in the store.
+        let small = declared(5, 3);
+        db.presign(&small, "uploads", 5, 900, true, None).unwrap();
+        db.mark_uploaded(
+            &small.id,
+            &blob(small.sha256, 3),
+            Some(b"xyz"),
+            None,
+            "uploads",
+            5,
+        )
+        .unwrap();
+        assert!(db.blob_intact(&small.sha256, 3, None).unwrap());
+        assert!(matches!(
+            db.presign(&declared(5, 3), "uploads", 6, 900, true, None)
+                .unwrap(),
+            PresignOutcome::AlreadyStored
+        ));
+    }
+
+    #[test]
+    fn parts_sent_again_heal_a_stored_files_damaged_blob_and_keep_its_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteIndex::open(dir.path()).unwrap();
+        let a = declared(6, 3);
+        db.presign(&a, "uploads", 0, 900, true, None).unwrap();
+        db.mark_uploaded(&a.id, &blob(a.sha256, 3), None, None, "uploads", 1)
+            .unwrap();
+        db.complete(&a.id, 2).unwrap();
+        db.mark_damaged(&a.sha256, "its file is missing").unwrap();
+        let upload = MultipartUpload {
+            upload_id: "file-heal".into(),
+            bucket: "uploads".into(),
+            key: a.id.to_string(),
+            content_type: "image/png".into(),
+            meta: ObjectMeta::default(),
+            created_at: 3,
+        };
+        db.create_multipart(&upload).unwrap();
+        let part = PartRecord {
+            part_number: 1,
+            sha256: Digest([60; 32]),
+            size: 3,
+            md5: [7; 16],
+            last_modified: 3,
+        };
+        db.put_part("file-heal", &part, &blob(part.sha256, 3), None)
+            .unwrap();
+        let FilePartsOutcome::Completed { record, released } = db
+            .complete_file_parts(
+                "file-heal",
+                &[(1, part.sha256)],
+                &a.id,
+                &blob(a.sha256, 3),
+                "uploads",
+                4,
+            )
+            .unwrap()
+        else {
+            panic!("not completed")
+        };
+        assert_eq!(record.status, Status::Completed);
+        assert_eq!(
+            (record.uploaded_at, record.completed_at),
+            (Some(1), Some(2))
+        );
+        assert_eq!(released, vec![part.sha256]);
+        assert_eq!(damage_of(&db, &a.sha256), None);
+        assert!(db.get_multipart("file-heal").unwrap().is_none());
+        assert_eq!(
+            db.get_object("uploads", &a.id.to_string())
+                .unwrap()
+                .unwrap()
+                .sha256,
+            a.sha256
+        );
+    }
+
+    #[test]
+    fn an_object_an_s3_client_wrote_under_an_id_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteIndex::open(dir.path()).unwrap();
+        db.create_bucket("uploads", 0).unwrap();
+        let s3_put = |d: &Declared, sha: u8| {
+            let mut o = object("uploads", &d.id.to_string(), sha);
+            o.size = 3;
+            db.put_object(&o, &blob(o.sha256, 3), None, &WriteCondition::Always)
+                .unwrap();
+            o
+        };
+        // Written before any presign: the id is taken.
+        let a = declared(1, 3);
+        let theirs = s3_put(&a, 9);
+        match db.presign(&a, "uploads", 1, 900, true, Some(3)).unwrap() {
+            PresignOutcome::Conflict(why) => assert!(why.contains("S3"), "{why}"),
+            o => panic!("{o:?}"),
+        }
+        assert!(db.get(&a.id).unwrap().is_none());
+        // Nor does a self-contained URL make a row and take the key.
+        assert_eq!(
+            db.mark_uploaded(&a.id, &blob(a.sha256, 3), None, Some(&a), "uploads", 2)
+                .unwrap()
+                .0,
+            MarkOutcome::Occupied
+        );
+        assert!(db.get(&a.id).unwrap().is_none());
+        assert_eq!(
+            db.get_object("uploads", &a.id.to_string()).unwrap(),
+            Some(theirs)
+        );
+
+        // Written after the presign, before the PUT: the PUT records nothing.
+        let b = declared(2, 3);
+        db.presign(&b, "uploads", 3, 900, true, None).unwrap();
+        let theirs = s3_put(&b, 8);
+        assert_eq!(
+            db.mark_uploaded(&b.id, &blob(b.sha256, 3), None, None, "uploads", 4)
+                .unwrap()
+                .0,
+            MarkOutcome::Occupied
+        );
+        assert_eq!(db.get(&b.id).unwrap().unwrap().status, Status::Pending);
+        assert_eq!(
+            db.get_object("uploads", &b.id.to_string()).unwrap(),
+            Some(theirs.clone())
+        );
+        assert!(matches!(
+            db.presign(&b, "uploads", 5, 900, true, None).unwrap(),
+            PresignOutcome::Conflict(_)
+        ));
+        // The start-up pass does not adopt bytes for it either.
+        assert_eq!(
+            db.claim_blob(&b.sha256, 3, "uploads", 6).unwrap(),
+            BlobClaim::Unreferenced
+        );
+        assert_eq!(db.get(&b.id).unwrap().unwrap().status, Status::Pending);
+        // Nor does a part-wise upload complete over it.
+        let upload = MultipartUpload {
+            upload_id: "file-1".into(),
+            bucket: "uploads".into(),
+            key: b.id.to_string(),
+            content_type: "image/png".into(),
+            meta: ObjectMeta::default(),
+            created_at: 0,
+        };
+        db.create_multipart(&upload).unwrap();
+        let part = PartRecord {
+            part_number: 1,
+            sha256: b.sha256,
+            size: 3,
+            md5: [7; 16],
+            last_modified: 1,
+        };
+        db.put_part("file-1", &part, &blob(b.sha256, 3), None)
+            .unwrap();
+        assert!(matches!(
+            db.complete_file_parts(
+                "file-1",
+                &[(1, b.sha256)],
+                &b.id,
+                &blob(b.sha256, 3),
+                "uploads",
+                7
+            )
+            .unwrap(),
+            FilePartsOutcome::Occupied
+        ));
+        assert_eq!(db.get(&b.id).unwrap().unwrap().status, Status::Pending);
+        assert_eq!(
+            db.get_object("uploads", &b.id.to_string()).unwrap(),
+            Some(theirs)
+        );
+
+        // A file's own object is no conflict: presign again is 200.
+        let c = declared(3, 3);
+        db.presign(&c, "uploads", 8, 900, true, None).unwrap();
+        db.mark_uploaded(&c.id, &blob(c.sha256, 3), None, None, "uploads", 8)
+            .unwrap();
+        assert!(matches!(
+            db.presign(&c, "uploads", 9, 900, true, Some(3)).unwrap(),
+            PresignOutcome::AlreadyStored
+        ));
+        // Unless an S3 client replaced it with other bytes.
+        s3_put(&c, 7);
+        assert!(matches!(
+            db.presign(&c, "uploads", 10, 900, true, Some(3)).unwrap(),
+            PresignOutcome::Conflict(_)
+        ));
     }
 
     #[test]
@@ -2189,9 +2640,10 @@ mod tests {
         let old = declared(1, 1);
         let fresh = declared(2, 1);
         let done = declared(3, 1);
-        db.presign(&old, "uploads", 0, 100, true).unwrap();
-        db.presign(&fresh, "uploads", 0, 10_000, true).unwrap();
-        db.presign(&done, "uploads", 0, 100, true).unwrap();
+        db.presign(&old, "uploads", 0, 100, true, None).unwrap();
+        db.presign(&fresh, "uploads", 0, 10_000, true, None)
+            .unwrap();
+        db.presign(&done, "uploads", 0, 100, true, None).unwrap();
         db.mark_uploaded(&done.id, &blob(done.sha256, 1), None, None, "uploads", 1)
             .unwrap();
         assert_eq!(db.sweep_pending(5_000, &[]).unwrap(), 1);
@@ -2200,7 +2652,7 @@ mod tests {
         assert!(db.get(&done.id).unwrap().is_some());
         // An expired row whose bytes are arriving is kept.
         let busy = declared(4, 1);
-        db.presign(&busy, "uploads", 0, 100, true).unwrap();
+        db.presign(&busy, "uploads", 0, 100, true, None).unwrap();
         assert_eq!(db.sweep_pending(5_000, &[busy.id]).unwrap(), 0);
         assert!(db.get(&busy.id).unwrap().is_some());
     }
@@ -2313,7 +2765,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = SqliteIndex::open(dir.path()).unwrap();
         let d = declared(4, 10);
-        db.presign(&d, "uploads", 0, 900, true).unwrap();
+        db.presign(&d, "uploads", 0, 900, true, None).unwrap();
         db.mark_uploaded(&d.id, &blob(d.sha256, 10), None, None, "uploads", 1)
             .unwrap();
         let o = db

@@ -207,6 +207,14 @@ impl BlobStore for LocalStore {
         }))
     }
 
+    async fn stored_len(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        match tokio::fs::metadata(self.blob_path(digest)).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io("looking up a blob")(e)),
+        }
+    }
+
     async fn list(&self) -> Result<Vec<(Digest, u64)>, StoreError> {
         let root = self.blobs.clone();
         tokio::task::spawn_blocking(move || list_blobs(&root))
@@ -403,19 +411,15 @@ impl StagedBlob for LocalStaged {
         let target = dir.join(&hex);
         let tmp = self.guard.path.clone();
         let log = self.log.clone();
-        let published = tokio::task::spawn_blocking(move || -> io::Result<bool> {
+        tokio::task::spawn_blocking(move || -> io::Result<()> {
             create_dir_all_durable_noted(&dir, &|op| note(&log, || op))?;
-            if target.exists() {
-                // Same digest, same bytes: another upload published them.
-                // It may not have synced the directory yet, and our caller
-                // is about to record the blob, so sync it here too.
-                if durable {
-                    fsync_dir(&dir)?;
-                    note(&log, || FsOp::SyncDir(dir.clone()));
-                }
-                return Ok(false);
-            }
             // 2. Atomic publish, 3. made durable by syncing the directory.
+            // A file already under the name is replaced, never kept: these
+            // bytes are verified, while that file may be damaged (cut
+            // short, flipped bits, written by a crash) in ways only a full
+            // read could tell. So a verified upload heals it, and a reader
+            // sees the old file or the new one, never a mix (an open reader
+            // keeps reading the file it opened).
             std::fs::rename(&tmp, &target)?;
             note(&log, || FsOp::Rename {
                 from: tmp.clone(),
@@ -425,14 +429,13 @@ impl StagedBlob for LocalStaged {
                 fsync_dir(&dir)?;
                 note(&log, || FsOp::SyncDir(dir.clone()));
             }
-            Ok(true)
+            Ok(())
         })
         .await
         .map_err(|e| StoreError::io("publishing a blob")(io::Error::other(e)))?
         .map_err(StoreError::io("publishing a blob"))?;
-        if published {
-            self.guard.armed = false;
-        }
+        // The temp file is the blob now: nothing left to remove.
+        self.guard.armed = false;
         Ok(())
     }
 }
@@ -517,5 +520,55 @@ impl futures_util::Stream for FileChunks {
                 Poll::Ready(Some(Ok(piece)))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest as _, Sha256};
+
+    use super::*;
+
+    async fn commit(store: &LocalStore, bytes: &[u8]) -> Digest {
+        let mut staged = store.stage().await.unwrap();
+        staged.write(bytes).await.unwrap();
+        let digest = Digest(Sha256::digest(bytes).into());
+        staged.commit(&digest).await.unwrap();
+        digest
+    }
+
+    #[tokio::test]
+    async fn a_verified_commit_replaces_a_damaged_or_missing_blob_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path(), true).unwrap();
+        let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let digest = commit(&store, &bytes).await;
+        let path = store.blob_path(&digest);
+
+        // Cut short, as a disk that lied about a flush could leave it.
+        std::fs::write(&path, &bytes[..1000]).unwrap();
+        assert_eq!(store.stored_len(&digest).await.unwrap(), Some(1000));
+        commit(&store, &bytes).await;
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+
+        // Same size, one bit flipped: no size check can see it.
+        let mut flipped = bytes.clone();
+        flipped[5] ^= 1;
+        std::fs::write(&path, &flipped).unwrap();
+        commit(&store, &bytes).await;
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+
+        // Gone.
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(store.stored_len(&digest).await.unwrap(), None);
+        commit(&store, &bytes).await;
+        assert_eq!(store.stored_len(&digest).await.unwrap(), Some(100_000));
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+
+        // Nothing is left in the staging area.
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
     }
 }

@@ -16,6 +16,10 @@
 //! 4. the caller commits the row in the SQLite index (WAL fdatasync);
 //! 5. only then is the client answered 200.
 //!
+//! A blob already under that name is replaced in step 2, never kept: the
+//! new bytes are verified, the old file may be damaged, and the rename is
+//! atomic, so a verified upload heals a damaged or missing blob.
+//!
 //! A crash before 3 leaves at most a temp file or an unreferenced blob,
 //! which the start-up recovery pass removes (or relinks to the pending row
 //! that declared it); a crash after 4 leaves the blob and its row. No crash
@@ -138,6 +142,10 @@ pub trait BlobStore: Send + Sync + 'static {
         start: u64,
         len: u64,
     ) -> Result<Option<BlobReader>, StoreError>;
+    /// The size of a stored blob's file, `None` if there is none: a cheap
+    /// look (no byte is read) at whether bytes the index records are still
+    /// there, before anyone is told they are stored.
+    async fn stored_len(&self, digest: &Digest) -> Result<Option<u64>, StoreError>;
     /// Every stored blob with its size (for the start-up recovery pass).
     async fn list(&self) -> Result<Vec<(Digest, u64)>, StoreError>;
     /// Deletes a blob. Only for blobs no index row refers to.
@@ -156,6 +164,8 @@ pub trait StagedBlob: Send {
     async fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError>;
     /// Makes the bytes durable and publishes them as `digest`. The caller
     /// must already have verified that `digest` is the hash of what it
-    /// wrote. If a blob with that digest exists, the staged copy is dropped.
+    /// wrote. A file already stored under that digest is replaced
+    /// atomically: it may be damaged, and these bytes are known good, so
+    /// a verified write heals it.
     async fn commit(self: Box<Self>, digest: &Digest) -> Result<(), StoreError>;
 }
