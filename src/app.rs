@@ -142,7 +142,15 @@ impl App {
             path: config.data_dir.clone(),
             source,
         };
+        let new_dir = !config.data_dir.exists();
         crate::store::fsutil::create_dir_all_durable(&config.data_dir).map_err(dir_err)?;
+        if new_dir {
+            // Blobs, index and credentials: the owner's only. (An existing
+            // data dir keeps the mode its operator chose.)
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(dir_err)?;
+        }
         let durable = config.storage.fsync;
         if !durable {
             tracing::warn!(

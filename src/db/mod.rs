@@ -406,6 +406,9 @@ pub enum DbError {
     /// The filesystem holding the index is full: nothing was written.
     #[error("the disk holding the index is full")]
     DiskFull,
+    /// The index file could not be created owner-only or tightened to it.
+    #[error("cannot make the index file readable by its owner only: {0}")]
+    Permissions(std::io::Error),
 }
 
 impl DbError {

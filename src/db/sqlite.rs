@@ -51,6 +51,37 @@ use crate::store::Digest;
 /// File name of the database inside the data dir.
 pub const DB_FILE: &str = "stowage.db";
 
+/// Makes the database file (and its WAL and shared-memory files, which
+/// SQLite creates with the database file's mode) readable by its owner
+/// only, whatever the umask: it holds the secrets of access keys. A new
+/// file is created so; an existing one open to others is tightened, and the
+/// log says so.
+fn owner_only(path: &Path) -> Result<(), DbError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(DbError::Permissions(e)),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .map_err(DbError::Permissions)?;
+            tracing::warn!(file = %file.display(), "the index was readable by other users; now owner-only (0600)");
+        }
+    }
+    Ok(())
+}
+
 /// Reader connections: reads never wait for the writer (WAL), and a few
 /// let GETs and listings run side by side on the blocking pool.
 const READERS: usize = 4;
@@ -127,6 +158,7 @@ impl SqliteIndex {
     /// commits can be lost on power failure.
     pub fn open_with(data_dir: &Path, durable: bool) -> Result<Self, DbError> {
         let path = data_dir.join(DB_FILE);
+        owner_only(&path)?;
         let open = |read_only: bool| -> Result<Connection, DbError> {
             let conn = Connection::open(&path)?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -2957,6 +2989,25 @@ mod tests {
         assert!(db.create_bucket("b", 1).unwrap());
         assert!(db.commit_stats().is_none());
         assert!(db.bucket_exists("b").unwrap());
+    }
+
+    #[test]
+    fn the_index_file_is_its_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        // New: created 0600, and SQLite's WAL follows it.
+        let idx = SqliteIndex::open_with(dir.path(), false).unwrap();
+        idx.create_token("t", &Digest([7; 32]), &["read".into()], 0)
+            .unwrap();
+        assert_eq!(mode(&dir.path().join(DB_FILE)), 0o600);
+        assert_eq!(mode(&dir.path().join(format!("{DB_FILE}-wal"))), 0o600);
+        drop(idx);
+        // Existing and open to others: tightened.
+        let db = dir.path().join(DB_FILE);
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+        SqliteIndex::open_with(dir.path(), false).unwrap();
+        assert_eq!(mode(&db), 0o600);
     }
 
     #[test]

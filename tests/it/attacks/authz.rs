@@ -406,6 +406,19 @@ fn a_buckets_cors_rules_never_decorate_the_gateways_own_paths() {
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
 }
 
+/// Found in our own review: the index (which holds every access key's
+/// secret) was created world-readable under the usual umask. A new data dir
+/// is its owner's only, and so is the index.
+#[test]
+fn the_data_dir_and_the_index_are_the_owners_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let g = Gateway::start("", "");
+    g.new_key("someone");
+    let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(g.data_dir()), 0o700);
+    assert_eq!(mode(g.data_dir().join("stowage.db")), 0o600);
+}
+
 /// The fixture itself: every signing scheme it offers is accepted for a
 /// plain request, so a refusal in the tests above is the attack's.
 #[test]
