@@ -7,10 +7,16 @@
 //! allowed for a request's headers, the number of header fields, and the
 //! idle timeout of every connection ([`idle::IdleIo`]).
 //!
+//! Each request is given its client's address ([`Peer`]): the TCP peer, or,
+//! from a peer in `trusted_proxies`, the address it forwarded
+//! ([`forwarded`]). Per-client limits count by it and the access log shows
+//! it.
+//!
 //! `run(listener, app, shutdown)` takes an already-bound listener so tests
-//! bind `127.0.0.1:0`. The access log carries method, path (never the query
-//! string, which holds signatures), status, bytes, duration and the request
-//! id, which is also returned as `x-amz-request-id` and `x-request-id`.
+//! bind `127.0.0.1:0`. The access log carries the client address, method,
+//! path (never the query string, which holds signatures), status, bytes,
+//! duration and the request id, which is also returned as
+//! `x-amz-request-id` and `x-request-id`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -27,6 +33,7 @@ use tokio::net::TcpListener;
 use crate::api::{self, Body, Peer};
 use crate::app::App;
 
+pub mod forwarded;
 mod idle;
 pub mod tls;
 
@@ -68,7 +75,12 @@ pub async fn run(
         let app = app.clone();
         let tls = app.tls.clone();
         let service = service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(Peer(peer.ip()));
+            let client = forwarded::client_addr(
+                peer.ip(),
+                req.headers(),
+                &app.config.limits.trusted_proxies,
+            );
+            req.extensions_mut().insert(Peer(client));
             serve_one(app.clone(), req)
         });
         let io = idle::IdleIo::new(stream, limits.idle_timeout);
@@ -193,6 +205,7 @@ fn new_request_id() -> String {
 async fn serve_one(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let start = Instant::now();
     let request_id = new_request_id();
+    let client = req.extensions().get::<Peer>().map(|p| p.0);
     let method = req.method().clone();
     let mut path = req.uri().path().to_string();
     if path.len() > MAX_LOGGED_PATH {
@@ -237,6 +250,7 @@ async fn serve_one(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Bod
     tracing::info!(
         target: "stowage::access",
         request_id = %request_id,
+        client = %client.map_or_else(|| "-".to_string(), |c| c.to_string()),
         method = %method,
         path = %path,
         status = resp.status().as_u16(),

@@ -34,3 +34,198 @@ fn a_sigv2_url_valid_for_a_century_is_refused() {
     assert_eq!(g.send("PUT", &url, &[], b"a minute").status, 200);
     assert_eq!(objects(&g), vec!["uploads/forever".to_string()]);
 }
+
+/// The bytes of `method target` with `headers` and `body`, as
+/// [`Gateway::send`] writes them.
+fn request_bytes(
+    g: &Gateway,
+    method: &str,
+    target: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut req = format!("{method} {target} HTTP/1.1\r\nhost: {}\r\n", g.host);
+    for (name, value) in headers {
+        req.push_str(&format!("{name}: {value}\r\n"));
+    }
+    req.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// [`Gateway::send`] from the local address `from` (any 127.x.y.z reaches
+/// the gateway over loopback): a peer other than the trusted proxy's
+/// 127.0.0.1.
+fn send_from(
+    g: &Gateway,
+    from: &str,
+    method: &str,
+    target: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Resp {
+    use std::io::{Read, Write};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local: SocketAddr = format!("{from}:0").parse().unwrap();
+    let mut conn = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(local).unwrap();
+        let stream = socket.connect(g.addr).await.unwrap();
+        let std = stream.into_std().unwrap();
+        std.set_nonblocking(false).unwrap();
+        std
+    });
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    conn.write_all(&request_bytes(g, method, target, headers, body))
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = conn.read_to_end(&mut out);
+    Resp::from_raw(&String::from_utf8_lossy(&out))
+}
+
+fn header(name: &str, value: &str) -> (String, String) {
+    (name.to_string(), value.to_string())
+}
+
+/// A key pair with the main key's id and a wrong secret: every signature
+/// made with it is a failed authentication.
+fn forged() -> Credentials {
+    Credentials {
+        access_key_id: MAIN_KEY.into(),
+        secret_access_key: "not-the-secret-of-the-main-key".into(),
+    }
+}
+
+/// Waits until the gateway's log has a line with every one of `words`.
+fn wait_for_log_line(g: &Gateway, words: &[&str]) -> String {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let log = g.served.stderr();
+        if let Some(line) = log.lines().find(|l| words.iter().all(|w| l.contains(w))) {
+            return line.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "no log line with {words:?}:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Sends forged PUTs (claiming the client address `xff`, when given) until
+/// one is throttled; asserts that the first `burst` were refused for their
+/// signature, and returns the throttled answer.
+fn flood_until_throttled(g: &Gateway, burst: usize, send: impl Fn(usize) -> Resp) -> Resp {
+    for i in 0..(burst * 10) {
+        let r = send(i);
+        if r.status == 429 {
+            assert!(
+                i >= burst,
+                "throttled after {i} failures, before the burst of {burst}"
+            );
+            return r;
+        }
+        r.assert_s3_error(403, "SignatureDoesNotMatch");
+    }
+    panic!(
+        "{} failures and never throttled: {}",
+        burst * 10,
+        g.served.stderr()
+    );
+}
+
+/// Finding 7: behind the shipped proxy every client's TCP peer is
+/// 127.0.0.1. A flood of bad signatures from one client (named by the
+/// proxy's X-Forwarded-For) is throttled; that client's own valid requests
+/// (a presigned URL, a token) and every other client's requests still go
+/// through, another client's failures are counted apart, nothing of the
+/// flood is stored, and the access log names each client.
+#[test]
+fn a_flood_of_bad_signatures_behind_the_proxy_throttles_only_its_failures() {
+    let g = Gateway::start(
+        "",
+        "[limits]\ntrusted_proxies = [\"127.0.0.1\"]\nauth_failures_per_sec = 1\n",
+    );
+    let flooder = "203.0.113.66";
+    let other = "198.51.100.7";
+    let from = |client: &str| vec![header("x-forwarded-for", client)];
+    let forged_put = |client: &str, i: usize| {
+        let url = g.v4_presigned(&forged(), "PUT", &format!("/uploads/flood-{i}"), &[], 60);
+        g.send("PUT", &url, &from(client), b"flood")
+    };
+    let throttled = flood_until_throttled(&g, 10, |i| forged_put(flooder, i));
+    let why = throttled.assert_s3_error(429, "SlowDown");
+    assert!(why.contains("failed authentication"), "{why}");
+    assert!(throttled.header("retry-after").is_some());
+    assert!(
+        !throttled.body.contains("X-Amz-Signature"),
+        "{}",
+        throttled.body
+    );
+    // The flooder's next failure is throttled too…
+    forged_put(flooder, 1000).assert_s3_error(429, "SlowDown");
+    // …but a valid presigned URL from the very same client goes through,
+    let url = g.v4_presigned(&g.main, "PUT", "/uploads/from-the-flooder", &[], 60);
+    assert_eq!(g.send("PUT", &url, &from(flooder), b"mine").status, 200);
+    // and so does its JSON API request with a valid token.
+    let mut with_token = from(flooder);
+    with_token.push(header("authorization", &format!("Bearer {}", g.token)));
+    let r = g.send("GET", "/api/inspect/v1/files", &with_token, b"");
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Another client behind the same proxy has its own count: its failure
+    // is answered for what it is, and its valid requests are served.
+    forged_put(other, 2000).assert_s3_error(403, "SignatureDoesNotMatch");
+    let url = g.v4_presigned(&g.main, "GET", "/uploads/from-the-flooder", &[], 60);
+    let r = g.send("GET", &url, &from(other), b"");
+    assert_eq!((r.status, r.body.as_str()), (200, "mine"));
+    // Nothing of the flood was stored.
+    assert_eq!(objects(&g), vec!["uploads/from-the-flooder".to_string()]);
+    // The access log names the client the proxy forwarded.
+    let line = wait_for_log_line(&g, &[&format!("client={flooder}"), "status=429"]);
+    assert!(!line.contains("X-Amz-Signature"), "{line}");
+    wait_for_log_line(&g, &[&format!("client={other}"), "status=200"]);
+}
+
+/// Finding 7: a peer that is not a trusted proxy cannot dodge its own limit
+/// by naming a new address in X-Forwarded-For or Forwarded with each
+/// attempt; its failures are its own (the address it connects from), and
+/// its valid requests are still served.
+#[test]
+fn an_untrusted_peer_cannot_dodge_its_limit_with_forwarding_headers() {
+    let g = Gateway::start(
+        "",
+        "[limits]\ntrusted_proxies = [\"127.0.0.1\"]\nauth_failures_per_sec = 1\n",
+    );
+    let peer = "127.0.0.2";
+    let invented = |i: usize| {
+        vec![
+            header("x-forwarded-for", &format!("10.{}.{}.1", i / 200, i % 200)),
+            header("forwarded", &format!("for=10.99.{}.{}", i / 200, i % 200)),
+        ]
+    };
+    let throttled = flood_until_throttled(&g, 10, |i| {
+        let url = g.v4_presigned(&forged(), "PUT", &format!("/uploads/dodge-{i}"), &[], 60);
+        send_from(&g, peer, "PUT", &url, &invented(i), b"dodge")
+    });
+    throttled.assert_s3_error(429, "SlowDown");
+    // Its valid request is served.
+    let url = g.v4_presigned(&g.main, "PUT", "/uploads/honest", &[], 60);
+    let r = send_from(&g, peer, "PUT", &url, &invented(999), b"honest");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(objects(&g), vec!["uploads/honest".to_string()]);
+    // The log has the peer's address, never one it invented.
+    wait_for_log_line(&g, &[&format!("client={peer}"), "status=429"]);
+    assert!(
+        !g.served.stderr().contains("client=10."),
+        "{}",
+        g.served.stderr()
+    );
+}
