@@ -229,3 +229,174 @@ fn an_untrusted_peer_cannot_dodge_its_limit_with_forwarding_headers() {
         g.served.stderr()
     );
 }
+
+const BOUNDARY: &str = "----stowage-form-boundary";
+
+/// The fields of a form upload to bucket `uploads`, signed by the main key
+/// with a SigV4 POST policy allowing keys under `prefix`.
+fn signed_form_fields(g: &Gateway, prefix: &str) -> Vec<(String, String)> {
+    use base64::Engine;
+    let now = time::OffsetDateTime::now_utc();
+    let day = format_date_stamp(now);
+    let amz_date = format_amz_date(now);
+    let credential = format!("{MAIN_KEY}/{day}/us-east-1/s3/aws4_request");
+    let expiration = (now + time::Duration::minutes(10))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let policy = serde_json::json!({
+        "expiration": expiration,
+        "conditions": [
+            {"bucket": "uploads"},
+            ["starts-with", "$key", prefix],
+            ["content-length-range", 1, 1_000_000],
+            {"x-amz-algorithm": "AWS4-HMAC-SHA256"},
+            {"x-amz-credential": credential},
+            {"x-amz-date": amz_date},
+        ]
+    });
+    let b64 = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
+    let key = signing_key(&g.main.secret_access_key, &day, "us-east-1", "s3");
+    let sig = stowage::sigv4::key::signature(&key, &b64);
+    [
+        ("key", format!("{prefix}${{filename}}")),
+        ("x-amz-algorithm", "AWS4-HMAC-SHA256".to_string()),
+        ("x-amz-credential", credential),
+        ("x-amz-date", amz_date),
+        ("policy", b64),
+        ("x-amz-signature", sig),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// The multipart/form-data body of `fields` then the file part's head (the
+/// file's bytes and the closing boundary follow it).
+fn form_head(fields: &[(String, String)], filename: &str) -> Vec<u8> {
+    let mut out = String::new();
+    for (name, value) in fields {
+        out.push_str(&format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    out.push_str(&format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
+         Content-Type: text/plain\r\n\r\n"
+    ));
+    out.into_bytes()
+}
+
+fn form_tail() -> Vec<u8> {
+    format!("\r\n--{BOUNDARY}--\r\n").into_bytes()
+}
+
+/// The request head of a form upload of `length` bytes to `uploads`.
+fn form_request_head(g: &Gateway, length: usize) -> Vec<u8> {
+    format!(
+        "POST /uploads HTTP/1.1\r\nhost: {}\r\ncontent-type: multipart/form-data; \
+         boundary={BOUNDARY}\r\ncontent-length: {length}\r\nconnection: close\r\n\r\n",
+        g.host
+    )
+    .into_bytes()
+}
+
+/// Reads `conn` until the gateway closes it; fails the test if that takes
+/// longer than `limit` (a bound on a hang, not a measure of speed).
+fn read_to_close(conn: &mut TcpStream, limit: std::time::Duration) -> String {
+    use std::io::Read;
+    conn.set_read_timeout(Some(limit)).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match conn.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the gateway never closed the connection: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Finding 8: form uploads are read before they are authenticated. Clients
+/// that send a real-looking form a byte at a time, as many as the gateway's
+/// connection limit, are each cut off with 400 RequestTimeout once the
+/// (here short) deadline for the fields passes; the gateway is healthy
+/// again afterwards and stored nothing. A signed form whose file then
+/// arrives slowly, for longer than that deadline, is still stored: the
+/// deadline ends at the signature.
+#[test]
+fn slow_unauthenticated_form_posts_are_cut_off_and_the_gateway_recovers() {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let g = Gateway::start(
+        "",
+        "[limits]\nmax_connections = 4\nform_fields_timeout_secs = 1\n",
+    );
+    let form = form_head(&signed_form_fields(&g, "slow/"), "never.txt");
+    let posters: Vec<_> = (0..4)
+        .map(|_| {
+            let mut conn = g.connect();
+            conn.write_all(&form_request_head(&g, form.len() + 100))
+                .unwrap();
+            let stop = Arc::new(AtomicBool::new(false));
+            let mut writer = conn.try_clone().unwrap();
+            let (form, halt) = (form.clone(), stop.clone());
+            // One byte every 200 ms until the gateway stops listening.
+            let trickle = std::thread::spawn(move || {
+                for b in form {
+                    if halt.load(Ordering::Relaxed) || writer.write_all(&[b]).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+            });
+            (conn, stop, trickle)
+        })
+        .collect();
+    for (mut conn, stop, trickle) in posters {
+        let answer = read_to_close(&mut conn, std::time::Duration::from_secs(30));
+        stop.store(true, Ordering::Relaxed);
+        trickle.join().unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        let r = Resp::from_raw(&answer);
+        let why = r.assert_s3_error(400, "RequestTimeout");
+        assert!(why.contains("Nothing was stored"), "{why}");
+        assert!(!answer.contains("x-amz-signature"), "{answer}");
+    }
+    // Their slots are given back: the gateway answers /healthz again.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let r = g.anonymous("GET", "/healthz");
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 503, "{}", r.body);
+        assert!(std::time::Instant::now() < until, "never healthy again");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(objects(&g), Vec::<String>::new());
+
+    // A signed form sent at once, whose file then trickles for longer than
+    // the fields' deadline, is stored: the file streams at its own pace.
+    let head = form_head(&signed_form_fields(&g, "slow/"), "patient.txt");
+    let file = b"one chunk at a time".to_vec();
+    let mut conn = g.connect();
+    conn.write_all(&form_request_head(
+        &g,
+        head.len() + file.len() + form_tail().len(),
+    ))
+    .unwrap();
+    conn.write_all(&head).unwrap();
+    for chunk in file.chunks(4) {
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        conn.write_all(chunk).unwrap();
+    }
+    conn.write_all(&form_tail()).unwrap();
+    let answer = read_to_close(&mut conn, std::time::Duration::from_secs(30));
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    assert_eq!(objects(&g), vec!["uploads/slow/patient.txt".to_string()]);
+    let url = g.v4_presigned(&g.main, "GET", "/uploads/slow/patient.txt", &[], 60);
+    assert_eq!(g.send("GET", &url, &[], b"").body, "one chunk at a time");
+}
