@@ -161,8 +161,8 @@ pub async fn handle(app: &App, req: Request<Incoming>, request_id: &str) -> Resp
         if let Err(retry_after) = app.auth_failures.take(client, std::time::Instant::now()) {
             resp = render(ApiError::TooManyRequests {
                 message: format!(
-                    "this request failed authentication, and too many requests from this \
-                     client address have recently: check the token, or the access key and \
+                    "this request failed authentication, as have too many others from this \
+                     client address recently: check the token, or the access key and \
                      signature, and retry after {retry_after} s (requests with valid \
                      credentials are served meanwhile)"
                 ),

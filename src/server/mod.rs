@@ -238,9 +238,20 @@ async fn serve_one(
 
     if body_deadline.expired() {
         // The handler failed on the body we cut off, before its signature
-        // was checked (so it stored nothing); the client is told why.
+        // was checked (so it stored nothing); the client is told why. A
+        // page that posted the form across origins keeps the CORS headers
+        // its answer was given, so it can read this one.
         app.metrics.rejected("RequestTimeout");
+        let cors: Vec<_> = resp
+            .headers()
+            .iter()
+            .filter(|(n, _)| n.as_str().starts_with("access-control-") || *n == header::VARY)
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
         resp = body_deadline.answer(&request_id, &path);
+        for (name, value) in cors {
+            resp.headers_mut().append(name, value);
+        }
     }
 
     if announced_body && resp.status().as_u16() >= 300 {

@@ -290,11 +290,13 @@ fn form_tail() -> Vec<u8> {
     format!("\r\n--{BOUNDARY}--\r\n").into_bytes()
 }
 
-/// The request head of a form upload of `length` bytes to `uploads`.
-fn form_request_head(g: &Gateway, length: usize) -> Vec<u8> {
+/// The request head of a form upload of `length` bytes to `uploads`, from
+/// a page on `origin` if given.
+fn form_request_head(g: &Gateway, length: usize, origin: Option<&str>) -> Vec<u8> {
+    let origin = origin.map_or(String::new(), |o| format!("origin: {o}\r\n"));
     format!(
         "POST /uploads HTTP/1.1\r\nhost: {}\r\ncontent-type: multipart/form-data; \
-         boundary={BOUNDARY}\r\ncontent-length: {length}\r\nconnection: close\r\n\r\n",
+         boundary={BOUNDARY}\r\ncontent-length: {length}\r\n{origin}connection: close\r\n\r\n",
         g.host
     )
     .into_bytes()
@@ -324,7 +326,8 @@ fn read_to_close(conn: &mut TcpStream, limit: std::time::Duration) -> String {
 /// (here short) deadline for the fields passes; the gateway is healthy
 /// again afterwards and stored nothing. A signed form whose file then
 /// arrives slowly, for longer than that deadline, is still stored: the
-/// deadline ends at the signature.
+/// deadline ends at the signature. A page posting across origins can read
+/// the refusal (it keeps its CORS headers).
 #[test]
 fn slow_unauthenticated_form_posts_are_cut_off_and_the_gateway_recovers() {
     use std::io::Write;
@@ -332,13 +335,16 @@ fn slow_unauthenticated_form_posts_are_cut_off_and_the_gateway_recovers() {
     use std::sync::Arc;
     let g = Gateway::start(
         "",
-        "[limits]\nmax_connections = 4\nform_fields_timeout_secs = 1\n",
+        "[limits]\nmax_connections = 4\nform_fields_timeout_secs = 1\n\
+         [cors]\nallowed_origins = [\"https://app.site.lan\"]\n",
     );
     let form = form_head(&signed_form_fields(&g, "slow/"), "never.txt");
+    let origin = "https://app.site.lan";
     let posters: Vec<_> = (0..4)
-        .map(|_| {
+        .map(|i| {
             let mut conn = g.connect();
-            conn.write_all(&form_request_head(&g, form.len() + 100))
+            let from_page = (i == 0).then_some(origin);
+            conn.write_all(&form_request_head(&g, form.len() + 100, from_page))
                 .unwrap();
             let stop = Arc::new(AtomicBool::new(false));
             let mut writer = conn.try_clone().unwrap();
@@ -355,7 +361,7 @@ fn slow_unauthenticated_form_posts_are_cut_off_and_the_gateway_recovers() {
             (conn, stop, trickle)
         })
         .collect();
-    for (mut conn, stop, trickle) in posters {
+    for (i, (mut conn, stop, trickle)) in posters.into_iter().enumerate() {
         let answer = read_to_close(&mut conn, std::time::Duration::from_secs(30));
         stop.store(true, Ordering::Relaxed);
         trickle.join().unwrap();
@@ -364,6 +370,9 @@ fn slow_unauthenticated_form_posts_are_cut_off_and_the_gateway_recovers() {
         let why = r.assert_s3_error(400, "RequestTimeout");
         assert!(why.contains("Nothing was stored"), "{why}");
         assert!(!answer.contains("x-amz-signature"), "{answer}");
+        if i == 0 {
+            assert_eq!(r.header("access-control-allow-origin"), Some(origin));
+        }
     }
     // Their slots are given back: the gateway answers /healthz again.
     let until = std::time::Instant::now() + std::time::Duration::from_secs(15);
@@ -383,11 +392,9 @@ fn slow_unauthenticated_form_posts_are_cut_off_and_the_gateway_recovers() {
     let head = form_head(&signed_form_fields(&g, "slow/"), "patient.txt");
     let file = b"one chunk at a time".to_vec();
     let mut conn = g.connect();
-    conn.write_all(&form_request_head(
-        &g,
-        head.len() + file.len() + form_tail().len(),
-    ))
-    .unwrap();
+    let length = head.len() + file.len() + form_tail().len();
+    conn.write_all(&form_request_head(&g, length, None))
+        .unwrap();
     conn.write_all(&head).unwrap();
     for chunk in file.chunks(4) {
         std::thread::sleep(std::time::Duration::from_millis(400));
