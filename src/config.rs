@@ -96,6 +96,9 @@ struct FileLimits {
     presign_per_token_per_sec: Option<u64>,
     auth_failures_per_sec: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+    trusted_proxies: Option<Vec<String>>,
+    form_fields_timeout_secs: Option<u64>,
+    form_fields_min_bytes_per_sec: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -198,13 +201,31 @@ pub struct LimitsConfig {
     /// twice that); more is answered 429 with Retry-After. 0 = no limit.
     pub presign_per_token_per_sec: u32,
     /// Failed authentications (bad token, bad signature) one client address
-    /// may make per second (bursts up to ten times that) before its
-    /// requests are answered 429 until it slows down. 0 = no limit.
+    /// may make per second (bursts up to ten times that); beyond it, its
+    /// requests that fail authentication are answered 429 until it slows
+    /// down. A request with valid credentials is never refused for this,
+    /// from any address. 0 = no limit.
     pub auth_failures_per_sec: u32,
     /// On SIGTERM or Ctrl-C, how long requests in flight (uploads) may go
     /// on after the gateway stops accepting; the rest are then cut off,
     /// their temp files removed.
     pub shutdown_grace: std::time::Duration,
+    /// Who "one client" is. Reverse proxies whose `X-Forwarded-For` (or
+    /// `Forwarded`) header is believed: a request from one of these
+    /// addresses is taken to come from the address the proxies forwarded
+    /// (the rightmost one that is not itself a trusted proxy), for the
+    /// per-client limits and the access log. Empty (the default): every
+    /// client is its TCP peer, and those headers are ignored.
+    pub trusted_proxies: Vec<IpNet>,
+    /// A form upload (POST Object) is read before it is authenticated, up
+    /// to its signature: those fields must all arrive within this time
+    /// (at most 60 s), or the client is answered 400 RequestTimeout and
+    /// nothing is stored. The file after them has no such limit.
+    pub form_fields_timeout: std::time::Duration,
+    /// …and, once [`FORM_FIELDS_RATE_GRACE_SECS`] have passed, at an
+    /// average of at least this many bytes per second since the body
+    /// began. 0 = no minimum (the timeout alone).
+    pub form_fields_min_bytes_per_sec: u64,
 }
 
 /// Default idle timeout of a connection.
@@ -221,6 +242,18 @@ pub const DEFAULT_PRESIGN_PER_TOKEN_PER_SEC: u64 = 1000;
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
 /// Default rate of failed authentications from one address.
 pub const DEFAULT_AUTH_FAILURES_PER_SEC: u64 = 10;
+/// Default time allowed for the fields of a form upload before its
+/// signature.
+pub const DEFAULT_FORM_FIELDS_TIMEOUT_SECS: u64 = 20;
+/// Longest time that may be configured for them: a connection held that
+/// long by a client nobody has authenticated is already generous.
+pub const MAX_FORM_FIELDS_TIMEOUT_SECS: u64 = 60;
+/// Default least average rate of those fields.
+pub const DEFAULT_FORM_FIELDS_MIN_BYTES_PER_SEC: u64 = 1024;
+/// Time a form's fields get before their rate is held to the minimum, so
+/// a client that pauses at the start (a slow network's first round trips)
+/// is not cut off for it.
+pub const FORM_FIELDS_RATE_GRACE_SECS: u64 = 5;
 
 #[derive(Debug, Clone)]
 pub struct StorageConfig {
@@ -279,6 +312,73 @@ impl fmt::Debug for Config {
             )
             .field("upload", &self.upload)
             .finish()
+    }
+}
+
+/// An address range, `192.168.0.0/16` or `fd00::/8` (a bare address is a
+/// range of one), as `trusted_proxies` lists them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    /// The first address of the range (host bits cleared).
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parses `addr` or `addr/prefix`. IPv4 addresses written as IPv6
+    /// (`::ffff:10.0.0.1`) are taken as IPv4, as peers are compared.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let (addr_s, prefix_s) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: std::net::IpAddr = addr_s
+            .parse()
+            .map_err(|_| format!("'{s}' is not an address or range like 10.0.0.0/8 or fd00::/8"))?;
+        let addr = addr.to_canonical();
+        let max: u8 = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix_s {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("'{s}' has a prefix length outside 0..={max}"))?,
+        };
+        Ok(IpNet {
+            addr: mask(addr, prefix),
+            prefix,
+        })
+    }
+
+    /// Whether `ip` is in the range.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        ip.is_ipv4() == self.addr.is_ipv4() && mask(ip, self.prefix) == self.addr
+    }
+}
+
+/// `ip` with all but its first `prefix` bits cleared.
+fn mask(ip: std::net::IpAddr, prefix: u8) -> std::net::IpAddr {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let bits = u32::from(v4);
+            let keep = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V4((bits & keep).into())
+        }
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            let keep = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            IpAddr::V6((bits & keep).into())
+        }
+    }
+}
+
+impl fmt::Debug for IpNet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
     }
 }
 
@@ -730,6 +830,30 @@ fn resolve_limits(
             file.shutdown_grace_secs,
             DEFAULT_SHUTDOWN_GRACE_SECS,
         )?,
+        trusted_proxies: match env(&env_name("limits.trusted_proxies")) {
+            // The environment lists them comma-separated.
+            Some(v) => v
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+                .map(str::to_string)
+                .collect(),
+            None => file.trusted_proxies.clone().unwrap_or_default(),
+        }
+        .iter()
+        .map(|s| IpNet::parse(s).map_err(|m| invalid("limits.trusted_proxies", m)))
+        .collect::<Result<Vec<_>, _>>()?,
+        form_fields_timeout: std::time::Duration::from_secs(count(
+            "limits.form_fields_timeout_secs",
+            file.form_fields_timeout_secs,
+            DEFAULT_FORM_FIELDS_TIMEOUT_SECS,
+            MAX_FORM_FIELDS_TIMEOUT_SECS,
+        )?),
+        form_fields_min_bytes_per_sec: parse_u64(
+            "limits.form_fields_min_bytes_per_sec",
+            env,
+            file.form_fields_min_bytes_per_sec,
+        )?
+        .unwrap_or(DEFAULT_FORM_FIELDS_MIN_BYTES_PER_SEC),
     })
 }
 
@@ -934,6 +1058,97 @@ mod tests {
         }
         let c = Config::from_toml("[limits]\npresign_per_token_per_sec = 0").unwrap();
         assert_eq!(c.limits.presign_per_token_per_sec, 0);
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges_from_file_or_env() {
+        let c = Config::from_toml("").unwrap();
+        assert!(
+            c.limits.trusted_proxies.is_empty(),
+            "nobody is trusted by default"
+        );
+        let c = Config::from_toml(
+            "[limits]\ntrusted_proxies = ['127.0.0.1', '10.0.0.0/8', 'fd00::/8', \
+             '::ffff:192.168.1.1']",
+        )
+        .unwrap();
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let trusted = |s: &str| c.limits.trusted_proxies.iter().any(|n| n.contains(ip(s)));
+        assert!(trusted("127.0.0.1"));
+        assert!(trusted("::ffff:127.0.0.1"), "a v4 peer on a v6 socket");
+        assert!(!trusted("127.0.0.2"));
+        assert!(trusted("10.200.3.4"));
+        assert!(!trusted("11.0.0.1"));
+        assert!(trusted("fd12:3456::1"));
+        assert!(!trusted("fe80::1"));
+        assert!(trusted("192.168.1.1"));
+        // Host bits in a range are cleared; /0 is everyone of that family.
+        let n = IpNet::parse("10.1.2.3/8").unwrap();
+        assert_eq!(format!("{n:?}"), "10.0.0.0/8");
+        assert!(IpNet::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
+        assert!(!IpNet::parse("0.0.0.0/0").unwrap().contains(ip("::1")));
+        for bad in [
+            "nope",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/x",
+            "10.0.0.0/",
+            "",
+        ] {
+            let e =
+                Config::from_toml(&format!("[limits]\ntrusted_proxies = ['{bad}']")).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    ConfigError::Invalid {
+                        key: "limits.trusted_proxies",
+                        ..
+                    }
+                ),
+                "{bad}: {e}"
+            );
+        }
+        let env = |k: &str| {
+            (k == "STOWAGE_LIMITS_TRUSTED_PROXIES")
+                .then(|| "127.0.0.1, 192.168.0.0/16,".to_string())
+        };
+        let file = FileConfig {
+            limits: FileLimits {
+                trusted_proxies: Some(vec!["10.0.0.1".into()]),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let c = Config::resolve(file, env, &Overrides::default()).unwrap();
+        assert_eq!(
+            format!("{:?}", c.limits.trusted_proxies),
+            "[127.0.0.1/32, 192.168.0.0/16]"
+        );
+    }
+
+    #[test]
+    fn form_fields_limits_are_checked() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(
+            c.limits.form_fields_timeout.as_secs(),
+            DEFAULT_FORM_FIELDS_TIMEOUT_SECS
+        );
+        assert_eq!(
+            c.limits.form_fields_min_bytes_per_sec,
+            DEFAULT_FORM_FIELDS_MIN_BYTES_PER_SEC
+        );
+        for bad in [0, 61, 3600] {
+            let e = Config::from_toml(&format!("[limits]\nform_fields_timeout_secs = {bad}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("limits.form_fields_timeout_secs"), "{e}");
+        }
+        let c = Config::from_toml(
+            "[limits]\nform_fields_timeout_secs = 60\nform_fields_min_bytes_per_sec = 0",
+        )
+        .unwrap();
+        assert_eq!(c.limits.form_fields_timeout.as_secs(), 60);
+        assert_eq!(c.limits.form_fields_min_bytes_per_sec, 0);
     }
 
     #[test]

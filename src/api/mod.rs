@@ -57,41 +57,48 @@ fn openapi() -> Response<Body> {
     r
 }
 
-/// The address a request came from, put in its extensions by the server
-/// (keys per-client limits; never logged with a secret).
+/// The client address of a request, put in its extensions by the server:
+/// the TCP peer, or the address a trusted proxy forwarded
+/// (`trusted_proxies`). Keys per-client limits; never logged with a secret.
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub std::net::IpAddr);
+
+impl Peer {
+    /// The key per-client limits count this client by: its address, or for
+    /// IPv6 its /64 — one host usually has a whole /64 to pick addresses
+    /// from, and must not get a fresh limit with each.
+    pub fn limit_key(&self) -> String {
+        match self.0.to_canonical() {
+            std::net::IpAddr::V6(v6) => {
+                let net = u128::from(v6) & (u128::MAX << 64);
+                format!("{}/64", std::net::Ipv6Addr::from(net))
+            }
+            v4 => v4.to_string(),
+        }
+    }
+}
 
 /// Routes one request. Never fails: errors become responses here.
 pub async fn handle(app: &App, req: Request<Incoming>, request_id: &str) -> Response<Body> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
-    let peer = req.extensions().get::<Peer>().map(|p| p.0.to_string());
+    let client = req.extensions().get::<Peer>().map(Peer::limit_key);
     let is_api = path.starts_with("/api/");
-    // Every refusal is counted by its code, then rendered for its surface.
+    // Every refusal is counted by its code, then rendered for its surface;
+    // a failed authentication is marked for the limit below.
     let render = |e: ApiError| {
         app.metrics.rejected(e.meta().s3_code);
-        if is_api {
+        let failed = throttle::is_authentication_failure(&e);
+        let mut r = if is_api {
             e.into_json(request_id)
         } else {
             e.into_xml(request_id, &path)
+        };
+        if failed {
+            r.extensions_mut().insert(throttle::AuthenticationFailed);
         }
+        r
     };
-    // A client whose recent attempts failed authentication too often waits
-    // before it is heard again (guessing tokens or keys gets nowhere fast,
-    // and costs us little).
-    if let Some(peer) = &peer {
-        if let Err(retry_after) = app.auth_failures.check(peer, std::time::Instant::now()) {
-            let e = ApiError::TooManyRequests {
-                message: format!(
-                    "too many failed authentication attempts from this address; \
-                     retry after {retry_after} s with a valid token or signature"
-                ),
-                retry_after,
-            };
-            return render(e);
-        }
-    }
     // A method nobody serves is refused before anything reads the request.
     if crate::metrics::method_label(method.as_str()) == "other" {
         return render(ApiError::NotImplemented(format!(
@@ -168,12 +175,27 @@ pub async fn handle(app: &App, req: Request<Incoming>, request_id: &str) -> Resp
             }
         }
     };
-    if matches!(
-        resp.status(),
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-    ) {
-        if let Some(peer) = &peer {
-            let _ = app.auth_failures.take(peer, std::time::Instant::now());
+    // Failed authentications are counted per client; one that fails too
+    // often has its failing requests answered 429 with Retry-After. Only
+    // its failing ones: a request whose token or signature verifies was
+    // served above, whoever else shares its address (a proxy, a NAT) and
+    // however often they failed.
+    let failed_auth = resp.status() == StatusCode::UNAUTHORIZED
+        || resp
+            .extensions()
+            .get::<throttle::AuthenticationFailed>()
+            .is_some();
+    if let (true, Some(client)) = (failed_auth, &client) {
+        if let Err(retry_after) = app.auth_failures.take(client, std::time::Instant::now()) {
+            resp = render(ApiError::TooManyRequests {
+                message: format!(
+                    "this request failed authentication, as have too many others from this \
+                     client address recently: check the token, or the access key and \
+                     signature, and retry after {retry_after} s (requests with valid \
+                     credentials are served meanwhile)"
+                ),
+                retry_after,
+            });
         }
     }
     // A browser's actual request: the matching rule's headers let the page

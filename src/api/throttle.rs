@@ -1,27 +1,79 @@
 //! Per-client rate limits: a token bucket per key (a bearer token's name,
-//! a peer address), so one busy or hostile client is slowed down without
+//! a client address), so one busy or hostile client is slowed down without
 //! touching the others.
 //!
-//! This module owns only the arithmetic and the table of buckets. It never
-//! sees a secret: callers key it by a token's *name* or a peer's address,
-//! never by the token itself.
+//! This module owns the arithmetic, the table of buckets, and which
+//! refusals count as failed authentication. It never sees a secret:
+//! callers key it by a token's *name* or a client's address, never by the
+//! token itself. It must never let its table grow with the
+//! number of keys clients invent, nor make one request wait on (or scan) the
+//! whole table: the table is a fixed number of slots, in shards with a lock
+//! each, and a key only ever looks at the few slots its hash points to.
 
-use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// Buckets kept before idle ones are dropped; bounds the table's memory
-/// whatever number of distinct keys clients invent.
-const MAX_KEYS: usize = 10_000;
+use super::ApiError;
+use crate::sigv4::AuthError;
+
+/// Marks a response that refuses a request for failed authentication.
+#[derive(Clone, Copy, Debug)]
+pub struct AuthenticationFailed;
+
+/// Whether a refusal is a failed authentication — a missing, malformed or
+/// unknown token, an unknown access key, a signature that does not match —
+/// the refusals that guessing credentials produces. A request that proved
+/// its credentials and was refused for something else (no permission, an
+/// expired URL, a skewed clock, a bad body) is not one.
+pub fn is_authentication_failure(e: &ApiError) -> bool {
+    matches!(
+        e,
+        ApiError::Unauthorized(_)
+            | ApiError::SignatureDoesNotMatch(_)
+            | ApiError::Auth(
+                AuthError::InvalidAccessKeyId
+                    | AuthError::SignatureDoesNotMatch
+                    | AuthError::RegionMismatch { .. }
+                    | AuthError::ServiceMismatch { .. }
+            )
+    )
+}
+
+/// Shards of the table, each behind its own lock: requests for different
+/// keys rarely wait on each other.
+const SHARDS: usize = 64;
+/// Sets per shard; a key belongs to one set of one shard.
+const SETS: usize = 20;
+/// Slots per set (the set's associativity): how many keys whose hashes
+/// point at the same set are remembered at once.
+const WAYS: usize = 8;
+/// Buckets remembered at most, whatever number of distinct keys clients
+/// invent (about 40 bytes each).
+pub const CAPACITY: usize = SHARDS * SETS * WAYS;
 
 /// A rate limit of `rate` events per second with bursts up to `burst`.
 pub struct Throttle {
     rate: f64,
     burst: f64,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    /// Keyed with a random seed per process, so a client cannot choose keys
+    /// that crowd one set to push someone else's bucket out.
+    hasher: RandomState,
+    shards: Box<[Mutex<Shard>]>,
 }
 
+struct Shard {
+    /// `SETS * WAYS` slots, set by set.
+    slots: Box<[Option<Bucket>]>,
+}
+
+#[derive(Clone, Copy)]
 struct Bucket {
+    /// The key's 64-bit hash. A new key whose hash equals that of one of
+    /// the 8 keys in its set (one chance in about 2^61) shares its bucket:
+    /// harmless.
+    key: u64,
     /// Events that may happen now without waiting.
     tokens: f64,
     last: Instant,
@@ -30,10 +82,18 @@ struct Bucket {
 impl Throttle {
     /// `rate` per second, bursts of `burst`; a `rate` of 0 allows everything.
     pub fn new(rate: u32, burst: u32) -> Self {
+        let shards = if rate == 0 { 0 } else { SHARDS };
         Throttle {
             rate: f64::from(rate),
             burst: f64::from(burst.max(1)),
-            buckets: Mutex::new(HashMap::new()),
+            hasher: RandomState::new(),
+            shards: (0..shards)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        slots: vec![None; SETS * WAYS].into_boxed_slice(),
+                    })
+                })
+                .collect(),
         }
     }
 
@@ -44,19 +104,28 @@ impl Throttle {
         if self.rate <= 0.0 {
             return Ok(());
         }
-        // A poisoned table (a panic elsewhere) must not lock everyone out.
-        let mut buckets = match self.buckets.lock() {
-            Ok(b) => b,
+        let (shard, set, hash) = self.locate(key);
+        // A poisoned shard (a panic elsewhere) must not lock everyone out.
+        let mut shard = match self.shards[shard].lock() {
+            Ok(s) => s,
             Err(p) => p.into_inner(),
         };
-        if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
-            let (rate, burst) = (self.rate, self.burst);
-            buckets.retain(|_, b| b.refilled(now, rate, burst) < burst);
-        }
-        let b = buckets.entry(key.to_string()).or_insert(Bucket {
-            tokens: self.burst,
-            last: now,
-        });
+        let ways = &mut shard.slots[set * WAYS..(set + 1) * WAYS];
+        let at = match ways.iter().position(|s| s.is_some_and(|b| b.key == hash)) {
+            Some(i) => i,
+            None => {
+                let i = self.victim(ways, now);
+                ways[i] = Some(Bucket {
+                    key: hash,
+                    tokens: self.burst,
+                    last: now,
+                });
+                i
+            }
+        };
+        let Some(b) = ways[at].as_mut() else {
+            return Ok(());
+        };
         b.tokens = b.refilled(now, self.rate, self.burst);
         b.last = now;
         if b.tokens >= 1.0 {
@@ -67,22 +136,21 @@ impl Throttle {
         }
     }
 
-    /// Whole seconds (at least 1) until a bucket holding `tokens` has one.
-    fn wait_secs(&self, tokens: f64) -> u64 {
-        ((1.0 - tokens) / self.rate).ceil().max(1.0) as u64
-    }
-
-    /// Whether `key` may go on, without drawing from its bucket: for
-    /// buckets drawn only by failures (`take` on each failed attempt).
+    /// Whether `key` may go on, without drawing from its bucket.
     pub fn check(&self, key: &str, now: Instant) -> Result<(), u64> {
         if self.rate <= 0.0 {
             return Ok(());
         }
-        let buckets = match self.buckets.lock() {
-            Ok(b) => b,
+        let (shard, set, hash) = self.locate(key);
+        let shard = match self.shards[shard].lock() {
+            Ok(s) => s,
             Err(p) => p.into_inner(),
         };
-        match buckets.get(key) {
+        let found = shard.slots[set * WAYS..(set + 1) * WAYS]
+            .iter()
+            .flatten()
+            .find(|b| b.key == hash);
+        match found {
             Some(b) => {
                 let tokens = b.refilled(now, self.rate, self.burst);
                 if tokens >= 1.0 {
@@ -93,6 +161,42 @@ impl Throttle {
             }
             None => Ok(()),
         }
+    }
+
+    /// The shard, the set within it, and the hash of `key`.
+    fn locate(&self, key: &str) -> (usize, usize, u64) {
+        let hash = self.hasher.hash_one(key);
+        let shard = (hash % SHARDS as u64) as usize;
+        let set = ((hash / SHARDS as u64) % SETS as u64) as usize;
+        (shard, set, hash)
+    }
+
+    /// The slot of a set a new key takes: an empty one, else the bucket
+    /// that forgetting loses least — the fullest once refilled (a full one
+    /// is the same as none), the least recently used among equals. A client
+    /// being limited has an emptied bucket, so it is the last to be
+    /// forgotten while others come and go.
+    fn victim(&self, ways: &[Option<Bucket>], now: Instant) -> usize {
+        let mut best = 0;
+        let mut best_rank: Option<(f64, Instant)> = None;
+        for (i, slot) in ways.iter().enumerate() {
+            let Some(b) = slot else { return i };
+            let rank = (b.refilled(now, self.rate, self.burst), b.last);
+            let better = match best_rank {
+                None => true,
+                Some((tokens, last)) => rank.0 > tokens || (rank.0 == tokens && rank.1 < last),
+            };
+            if better {
+                best = i;
+                best_rank = Some(rank);
+            }
+        }
+        best
+    }
+
+    /// Whole seconds (at least 1) until a bucket holding `tokens` has one.
+    fn wait_secs(&self, tokens: f64) -> u64 {
+        ((1.0 - tokens) / self.rate).ceil().max(1.0) as u64
     }
 }
 
@@ -136,6 +240,7 @@ mod tests {
         }
         assert_eq!(slow.check("k", t0), Err(1));
         assert_eq!(slow.check("k", t0 + Duration::from_secs(1)), Ok(()));
+        assert_eq!(slow.check("never seen", t0), Ok(()));
     }
 
     #[test]
@@ -145,16 +250,51 @@ mod tests {
         for _ in 0..10_000 {
             assert_eq!(t.take("a", t0), Ok(()));
         }
+        assert!(t.shards.is_empty(), "no table is kept for no limit");
     }
 
     #[test]
-    fn the_table_stays_bounded() {
-        let t = Throttle::new(1000, 1);
+    fn the_table_is_fixed_whatever_the_number_of_keys() {
+        let t = Throttle::new(1, 1);
         let t0 = Instant::now();
-        for i in 0..(MAX_KEYS * 3) {
-            // Each key is used up at once, then refills a millisecond later.
-            let _ = t.take(&i.to_string(), t0 + Duration::from_millis(i as u64));
+        for i in 0..(CAPACITY * 3) {
+            let _ = t.take(&i.to_string(), t0);
         }
-        assert!(t.buckets.lock().unwrap().len() <= MAX_KEYS);
+        let slots: usize = t.shards.iter().map(|s| s.lock().unwrap().slots.len()).sum();
+        assert_eq!(slots, CAPACITY);
+    }
+
+    /// A client being limited stays limited while a crowd of other keys
+    /// (far more than the table holds) each fail once: the crowd's fuller
+    /// buckets are forgotten before its empty one.
+    #[test]
+    fn a_limited_client_is_not_forgotten_in_a_crowd() {
+        let t = Throttle::new(1, 10);
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            assert_eq!(t.take("10.0.0.1", t0), Ok(()));
+        }
+        assert!(t.take("10.0.0.1", t0).is_err());
+        for i in 0..(CAPACITY * 4) {
+            let _ = t.take(&format!("crowd-{i}"), t0);
+        }
+        assert!(t.check("10.0.0.1", t0).is_err());
+        assert!(t.take("10.0.0.1", t0).is_err());
+    }
+
+    #[test]
+    fn threads_share_one_limit_per_key() {
+        let t = std::sync::Arc::new(Throttle::new(1, 100));
+        let t0 = Instant::now();
+        let granted: usize = (0..4)
+            .map(|_| {
+                let t = t.clone();
+                std::thread::spawn(move || (0..100).filter(|_| t.take("k", t0).is_ok()).count())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .sum();
+        assert_eq!(granted, 100);
     }
 }

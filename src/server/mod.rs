@@ -7,10 +7,20 @@
 //! allowed for a request's headers, the number of header fields, and the
 //! idle timeout of every connection ([`idle::IdleIo`]).
 //!
+//! A form upload's fields, read before its signature can be checked, have a
+//! deadline ([`deadline`]); a request that misses it is answered 400
+//! `RequestTimeout` here, whatever its handler made of the cut-off body.
+//!
+//! Each request is given its client's address ([`Peer`]): the TCP peer, or,
+//! from a peer in `trusted_proxies`, the address it forwarded
+//! ([`forwarded`]). Per-client limits count by it and the access log shows
+//! it.
+//!
 //! `run(listener, app, shutdown)` takes an already-bound listener so tests
-//! bind `127.0.0.1:0`. The access log carries method, path (never the query
-//! string, which holds signatures), status, bytes, duration and the request
-//! id, which is also returned as `x-amz-request-id` and `x-request-id`.
+//! bind `127.0.0.1:0`. The access log carries the client address, method,
+//! path (never the query string, which holds signatures), status, bytes,
+//! duration and the request id, which is also returned as
+//! `x-amz-request-id` and `x-request-id`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -27,6 +37,8 @@ use tokio::net::TcpListener;
 use crate::api::{self, Body, Peer};
 use crate::app::App;
 
+pub mod deadline;
+pub mod forwarded;
 mod idle;
 pub mod tls;
 
@@ -68,7 +80,12 @@ pub async fn run(
         let app = app.clone();
         let tls = app.tls.clone();
         let service = service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(Peer(peer.ip()));
+            let client = forwarded::client_addr(
+                peer.ip(),
+                req.headers(),
+                &app.config.limits.trusted_proxies,
+            );
+            req.extensions_mut().insert(Peer(client));
             serve_one(app.clone(), req)
         });
         let io = idle::IdleIo::new(stream, limits.idle_timeout);
@@ -190,9 +207,13 @@ fn new_request_id() -> String {
     crate::random::hex(8).to_ascii_uppercase()
 }
 
-async fn serve_one(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+async fn serve_one(
+    app: Arc<App>,
+    mut req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
     let start = Instant::now();
     let request_id = new_request_id();
+    let client = req.extensions().get::<Peer>().map(|p| p.0);
     let method = req.method().clone();
     let mut path = req.uri().path().to_string();
     if path.len() > MAX_LOGGED_PATH {
@@ -210,7 +231,28 @@ async fn serve_one(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Bod
     // can no longer be trusted for a next request.
     let announced_body = bytes_in > 0 || req.headers().contains_key(header::TRANSFER_ENCODING);
 
+    let body_deadline = deadline::BodyDeadline::new(&app.config.limits);
+    req.extensions_mut().insert(body_deadline.clone());
+
     let mut resp = api::handle(&app, req, &request_id).await;
+
+    if body_deadline.expired() {
+        // The handler failed on the body we cut off, before its signature
+        // was checked (so it stored nothing); the client is told why. A
+        // page that posted the form across origins keeps the CORS headers
+        // its answer was given, so it can read this one.
+        app.metrics.rejected("RequestTimeout");
+        let cors: Vec<_> = resp
+            .headers()
+            .iter()
+            .filter(|(n, _)| n.as_str().starts_with("access-control-") || *n == header::VARY)
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        resp = body_deadline.answer(&request_id, &path);
+        for (name, value) in cors {
+            resp.headers_mut().append(name, value);
+        }
+    }
 
     if announced_body && resp.status().as_u16() >= 300 {
         resp.headers_mut()
@@ -237,6 +279,7 @@ async fn serve_one(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Bod
     tracing::info!(
         target: "stowage::access",
         request_id = %request_id,
+        client = %client.map_or_else(|| "-".to_string(), |c| c.to_string()),
         method = %method,
         path = %path,
         status = resp.status().as_u16(),

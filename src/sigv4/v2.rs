@@ -5,8 +5,9 @@
 //! `?AWSAccessKeyId=…&Expires=…&Signature=…` URLs (as boto3's default `generate_presigned_url`
 //! still makes them) and `Authorization: AWS key:sig` headers, and [`presign_v2`] for tests.
 //! Must never: panic on client input, compare signatures with `==`, report expiry or skew
-//! before the signature is proven valid, read the clock, or put a secret or signature into an
-//! error or `Debug` output.
+//! before the signature is proven valid, read the clock, accept a query URL whose `Expires`
+//! lies further ahead than SigV4 allows a presigned URL to live ([`MAX_EXPIRES_SECS`], 7 days,
+//! plus the clock skew allowed), or put a secret or signature into an error or `Debug` output.
 //!
 //! The CanonicalizedResource is the request path exactly as received (still percent-encoded,
 //! as S3 signs it), prefixed with `/bucket` by the caller for virtual-hosted-style requests, plus
@@ -26,7 +27,7 @@ use super::http_date::parse_http_date;
 use super::key::Credentials;
 use super::string_to_sign::parse_amz_date;
 use super::verify::RequestParts;
-use super::MAX_CLOCK_SKEW_SECS;
+use super::{MAX_CLOCK_SKEW_SECS, MAX_EXPIRES_SECS};
 
 /// Query parameters that are part of the CanonicalizedResource when present: the S3 SigV2
 /// documentation's list (acl, lifecycle, location, logging, notification, partNumber, policy,
@@ -208,7 +209,14 @@ fn unfold(v: &str) -> String {
 /// Order: `AWSAccessKeyId`, `Expires` and `Signature` present once each (403 `AccessDenied`);
 /// `Expires` decimal seconds (403 `AccessDenied`); known key (403 `InvalidAccessKeyId`); the
 /// signature in constant time (403 `SignatureDoesNotMatch`); then expiry (403 `AccessDenied`,
-/// "Request has expired").
+/// "Request has expired"); then the lifetime: an `Expires` more than [`MAX_EXPIRES_SECS`] (7
+/// days) ahead of `now` is refused (403 `AccessDenied`).
+///
+/// S3 itself puts no ceiling on a SigV2 URL's `Expires`, but a URL that never expires is a
+/// credential that cannot be withdrawn short of rotating the key, and SigV4 — which every
+/// client can use instead — caps presigned URLs at 7 days; the same cap applies here. The
+/// allowed clock skew ([`MAX_CLOCK_SKEW_SECS`]) is added, as for SigV4's `X-Amz-Date`, so a
+/// client whose clock runs a little ahead can still sign for exactly 7 days.
 ///
 /// As botocore's `HmacV1QueryAuth` moves signed `Content-Type`, `Content-MD5` and `x-amz-*`
 /// headers into the query string, each of those is taken from the request header when
@@ -291,6 +299,15 @@ pub fn verify_v2_query(
     }
     if now > expires_at {
         return Err(AuthError::Expired);
+    }
+    let ceiling = now + Duration::seconds(MAX_EXPIRES_SECS as i64 + MAX_CLOCK_SKEW_SECS);
+    if expires_at > ceiling {
+        return Err(AuthError::AccessDenied(format!(
+            "Query-string authentication: a presigned URL may be valid for at most 7 days \
+             ({MAX_EXPIRES_SECS} seconds), and this URL's Expires is {} seconds from now. Sign a \
+             new URL with Expires at most 7 days ahead (or use Signature Version 4).",
+            (expires_at - now).whole_seconds()
+        )));
     }
     Ok(V2Auth {
         access_key_id: access_key_id.to_owned(),

@@ -222,3 +222,74 @@ fn presigned_urls_work_through_the_example_nginx_proxy() {
         "the part-wise file differs"
     );
 }
+
+/// Issue 13, finding 7, through the shipped proxy with `trusted_proxies`
+/// naming it: every request reaches the gateway from 127.0.0.1, but each
+/// client is counted by the address nginx forwards. One client (connecting
+/// from 127.0.0.2, and writing an X-Forwarded-For of its own to pose as
+/// someone else) floods bad signatures and is throttled; its valid URL, and
+/// another client's (127.0.0.3) requests, good and bad, are answered for
+/// what they are.
+#[test]
+fn one_client_failing_through_the_proxy_is_throttled_alone() {
+    let tls = Tls::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let front = format!("https://127.0.0.1:{port}");
+    let s = TestServer::start_with(&format!(
+        "public_url = \"{front}\"\n[limits]\ntrusted_proxies = [\"127.0.0.1\"]\n\
+         auth_failures_per_sec = 1\n"
+    ));
+    let nginx = start_nginx(&example_server_block(port, &tls, s.addr), port);
+    let put_from = |client: &str, file: &std::path::Path, url: &str, extra: &[&str]| {
+        let mut args = vec!["--interface", client, "-X", "PUT"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[
+            "-H",
+            "Content-Type: image/png",
+            "--upload-file",
+            file.to_str().unwrap(),
+            url,
+        ]);
+        curl(&tls, &args)
+    };
+    let mine = TestFile::new(1000);
+    let theirs = TestFile::new(2000);
+    let (my_file, their_file) = (
+        nginx.dir.path().join("a.png"),
+        nginx.dir.path().join("b.png"),
+    );
+    std::fs::write(&my_file, &mine.bytes).unwrap();
+    std::fs::write(&their_file, &theirs.bytes).unwrap();
+    let my_url = s.presign_url(&mine);
+    let their_url = s.presign_url(&theirs);
+    let forged = with_param(&my_url, "X-Stowage-Name", "other.png");
+    let pose = ["-H", "X-Forwarded-For: 198.51.100.1"];
+    let mut failures = 0;
+    let throttled = loop {
+        let (_, code, body) = put_from("127.0.0.2", &my_file, &forged, &pose);
+        if code == 429 {
+            break body;
+        }
+        assert_eq!(code, 403, "{body}");
+        assert!(body.contains("SignatureDoesNotMatch"), "{body}");
+        failures += 1;
+        assert!(failures < 100, "never throttled");
+    };
+    assert!(failures >= 10, "throttled after {failures} failures");
+    assert!(throttled.contains("<Code>SlowDown</Code>"), "{throttled}");
+    s.assert_nothing_stored(&mine);
+    // The other client's failure is its own, and its upload goes through.
+    let (_, code, body) = put_from("127.0.0.3", &their_file, &forged, &[]);
+    assert_eq!(code, 403, "{body}");
+    let (ok, code, body) = put_from("127.0.0.3", &their_file, &their_url, &[]);
+    assert!(ok && code == 200, "{code} {body}");
+    // The flooding client's own valid URL works too.
+    let (ok, code, body) = put_from("127.0.0.2", &my_file, &my_url, &pose);
+    assert!(ok && code == 200, "{code} {body}");
+    assert_eq!(s.status_of(&mine.id), "uploaded");
+    assert_eq!(s.status_of(&theirs.id), "uploaded");
+}

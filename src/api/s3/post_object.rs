@@ -59,7 +59,9 @@ pub async fn post_object(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| multer::parse_boundary(v).ok())
         .ok_or_else(|| malformed("the Content-Type has no boundary"))?;
-    let stream = body.into_data_stream();
+    // Read before anyone is authenticated: held to a deadline until the
+    // signature verifies (issue 13).
+    let stream = crate::server::deadline::until_signed(parts, body.into_data_stream());
     // Fields are held to their limit as they are read (a huge field is
     // refused, not buffered); the file is streamed and has none here.
     let limits = multer::SizeLimit::new()
@@ -109,6 +111,8 @@ pub async fn post_object(
 
     // Who signed it, and does the form meet its policy.
     let auth = verify_post_signature(&fields, |k| app.secret_for(k), &app.config.s3.region)?;
+    // Verified: the rest of the form (the file) may take its time.
+    crate::server::deadline::signed(parts);
     let who = Principal::Key(auth.access_key_id.clone());
     super::auth::authorize(app, &who, req, &Endpoint::PostObject).await?;
     // The bucket is the path's, always: a form cannot name another one (a

@@ -387,3 +387,62 @@ fn presign_v2_round_trip() {
         Err(AuthError::SignatureDoesNotMatch)
     );
 }
+
+/// Issue 13, finding 10: a SigV2 URL lives at most as long as SigV4 allows (7 days, plus the
+/// clock skew a client may have), however far ahead it puts `Expires`; the refusal comes only
+/// once the signature is proven, and says what the limit is.
+#[test]
+fn query_expires_is_capped_at_seven_days() {
+    let creds = Credentials {
+        access_key_id: AKID.into(),
+        secret_access_key: SECRET.into(),
+    };
+    let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+    let path = "/bkt/key";
+    let signed = |expires_unix: i64| {
+        presign_v2(
+            &creds,
+            &PresignV2Params {
+                method: "PUT",
+                raw_path: path,
+                query: &[],
+                content_type: None,
+                amz_headers: &[],
+                expires_unix,
+            },
+        )
+    };
+    let verify = |q: &str| {
+        verify_v2_query(
+            &RequestParts {
+                method: "PUT",
+                raw_path: path,
+                raw_query: q,
+                headers: &[],
+            },
+            secret_for,
+            now,
+        )
+    };
+    let week = 604_800;
+    let skew = 900;
+    // Exactly 7 days, and 7 days signed by a clock up to 15 minutes fast: accepted.
+    assert!(verify(&signed(now.unix_timestamp() + week)).is_ok());
+    assert!(verify(&signed(now.unix_timestamp() + week + skew)).is_ok());
+    // One second more, a year, a century: refused as S3 refuses a too-long SigV4 URL.
+    for ahead in [week + skew + 1, 365 * 86_400, 100 * 365 * 86_400] {
+        let err = verify(&signed(now.unix_timestamp() + ahead)).unwrap_err();
+        assert_eq!(
+            (err.s3_code(), err.http_status()),
+            ("AccessDenied", 403),
+            "{ahead}: {err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("at most 7 days"), "{msg}");
+        assert!(msg.contains(&format!("{ahead} seconds from now")), "{msg}");
+    }
+    // A forged signature on such a URL is reported as forged, not as too long.
+    let forged =
+        signed(now.unix_timestamp() + 100 * 365 * 86_400).replace("Signature=", "Signature=A");
+    assert_eq!(verify(&forged), Err(AuthError::SignatureDoesNotMatch));
+}
