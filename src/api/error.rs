@@ -45,6 +45,9 @@ pub enum ApiError {
     EntityTooLarge(String),
     #[error("{0}")]
     IncompleteBody(String),
+    /// A body whose unauthenticated part arrived too slowly.
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{0}")]
     BadDigest(String),
     /// A signature mismatch with a hint at its likely cause.
@@ -204,6 +207,7 @@ impl ApiError {
             }
             ApiError::EntityTooLarge(_) => meta(S::BAD_REQUEST, "EntityTooLarge", "BadRequest"),
             ApiError::IncompleteBody(_) => meta(S::BAD_REQUEST, "IncompleteBody", "BadRequest"),
+            ApiError::RequestTimeout(_) => meta(S::BAD_REQUEST, "RequestTimeout", "BadRequest"),
             ApiError::BadDigest(_) => meta(S::BAD_REQUEST, "BadDigest", "BadRequest"),
             ApiError::SignatureDoesNotMatch(_) => {
                 meta(S::FORBIDDEN, "SignatureDoesNotMatch", "Forbidden")

@@ -7,10 +7,6 @@
 //! allowed for a request's headers, the number of header fields, and the
 //! idle timeout of every connection ([`idle::IdleIo`]).
 //!
-//! A form upload's fields, read before its signature can be checked, have a
-//! deadline ([`deadline`]); a request that misses it is answered 400
-//! `RequestTimeout` here, whatever its handler made of the cut-off body.
-//!
 //! Each request is given its client's address ([`Peer`]): the TCP peer, or,
 //! from a peer in `trusted_proxies`, the address it forwarded
 //! ([`forwarded`]). Per-client limits count by it and the access log shows
@@ -37,7 +33,6 @@ use tokio::net::TcpListener;
 use crate::api::{self, Body, Peer};
 use crate::app::App;
 
-pub mod deadline;
 pub mod forwarded;
 mod idle;
 pub mod tls;
@@ -207,10 +202,7 @@ fn new_request_id() -> String {
     crate::random::hex(8).to_ascii_uppercase()
 }
 
-async fn serve_one(
-    app: Arc<App>,
-    mut req: Request<Incoming>,
-) -> Result<Response<Body>, Infallible> {
+async fn serve_one(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let start = Instant::now();
     let request_id = new_request_id();
     let client = req.extensions().get::<Peer>().map(|p| p.0);
@@ -231,28 +223,7 @@ async fn serve_one(
     // can no longer be trusted for a next request.
     let announced_body = bytes_in > 0 || req.headers().contains_key(header::TRANSFER_ENCODING);
 
-    let body_deadline = deadline::BodyDeadline::new(&app.config.limits);
-    req.extensions_mut().insert(body_deadline.clone());
-
     let mut resp = api::handle(&app, req, &request_id).await;
-
-    if body_deadline.expired() {
-        // The handler failed on the body we cut off, before its signature
-        // was checked (so it stored nothing); the client is told why. A
-        // page that posted the form across origins keeps the CORS headers
-        // its answer was given, so it can read this one.
-        app.metrics.rejected("RequestTimeout");
-        let cors: Vec<_> = resp
-            .headers()
-            .iter()
-            .filter(|(n, _)| n.as_str().starts_with("access-control-") || *n == header::VARY)
-            .map(|(n, v)| (n.clone(), v.clone()))
-            .collect();
-        resp = body_deadline.answer(&request_id, &path);
-        for (name, value) in cors {
-            resp.headers_mut().append(name, value);
-        }
-    }
 
     if announced_body && resp.status().as_u16() >= 300 {
         resp.headers_mut()

@@ -13,6 +13,7 @@ pub mod auth;
 mod bucket;
 pub(crate) mod copy;
 pub mod cors;
+mod form_deadline;
 pub mod ingest;
 mod list;
 pub(crate) mod multipart;

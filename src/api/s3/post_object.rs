@@ -15,6 +15,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::auth::Principal;
+use super::form_deadline::BodyDeadline;
 use super::ingest::receive_stream;
 use super::object::{meta_from, store_object};
 use super::router::{Endpoint, S3Request, MAX_KEY_LEN};
@@ -60,8 +61,18 @@ pub async fn post_object(
         .and_then(|v| multer::parse_boundary(v).ok())
         .ok_or_else(|| malformed("the Content-Type has no boundary"))?;
     // Read before anyone is authenticated: held to a deadline until the
-    // signature verifies (issue 13).
-    let stream = crate::server::deadline::until_signed(parts, body.into_data_stream());
+    // signature verifies.
+    let deadline = BodyDeadline::new(&app.config.limits);
+    let stream = deadline.until_signed(body.into_data_stream());
+    // A field that could not be read because the deadline cut it off is
+    // the client's slowness, not a malformed form.
+    let unreadable = |e: multer::Error| {
+        if deadline.expired() {
+            deadline.refusal()
+        } else {
+            malformed(&e.to_string())
+        }
+    };
     // Fields are held to their limit as they are read (a huge field is
     // refused, not buffered); the file is streamed and has none here.
     let limits = multer::SizeLimit::new()
@@ -78,11 +89,7 @@ pub async fn post_object(
     let mut fields: Vec<(String, String)> = Vec::new();
     let mut total = 0usize;
     let file = loop {
-        let Some(field) = form
-            .next_field()
-            .await
-            .map_err(|e| malformed(&e.to_string()))?
-        else {
+        let Some(field) = form.next_field().await.map_err(unreadable)? else {
             return Err(ApiError::InvalidArgument(
                 "POST requires exactly one file upload per request: the form has no field \
                  named 'file' (it must be the last field)"
@@ -93,7 +100,7 @@ pub async fn post_object(
         if name == "file" {
             break field;
         }
-        let value = field.text().await.map_err(|e| malformed(&e.to_string()))?;
+        let value = field.text().await.map_err(unreadable)?;
         total += name.len() + value.len();
         if value.len() > MAX_FIELD || total > MAX_FIELDS_TOTAL {
             return Err(ApiError::MalformedPost(format!(
@@ -112,7 +119,7 @@ pub async fn post_object(
     // Who signed it, and does the form meet its policy.
     let auth = verify_post_signature(&fields, |k| app.secret_for(k), &app.config.s3.region)?;
     // Verified: the rest of the form (the file) may take its time.
-    crate::server::deadline::signed(parts);
+    deadline.signed();
     let who = Principal::Key(auth.access_key_id.clone());
     super::auth::authorize(app, &who, req, &Endpoint::PostObject).await?;
     // The bucket is the path's, always: a form cannot name another one (a

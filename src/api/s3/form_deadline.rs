@@ -6,14 +6,14 @@
 //! byte every few seconds holds a connection for ever, and a handful of
 //! such clients use up `[limits] max_connections` for everyone.
 //!
-//! This module owns that deadline: [`BodyDeadline`], which the server puts
-//! in every request's extensions; [`until_signed`], which wraps the body
-//! of a form upload so reading it fails once the fields have taken longer
-//! than `[limits] form_fields_timeout_secs` in all, or (after
+//! This module owns that deadline: [`BodyDeadline`], which wraps the body
+//! of a form upload ([`BodyDeadline::until_signed`]) so reading it fails
+//! once the fields have taken longer than `[limits]
+//! form_fields_timeout_secs` in all, or (after
 //! [`FORM_FIELDS_RATE_GRACE_SECS`]) arrive slower on average than
-//! `form_fields_min_bytes_per_sec`; [`signed`], which lifts it once the
-//! signature verifies; and the 400 `RequestTimeout` answer the server then
-//! gives in place of the handler's.
+//! `form_fields_min_bytes_per_sec`; [`BodyDeadline::signed`], which lifts it
+//! once the signature verifies; and [`BodyDeadline::refusal`], S3's 400
+//! `RequestTimeout` that the form handler answers for a body it cut off.
 //!
 //! It must never limit a body whose request is authenticated (the file of a
 //! verified form streams at the client's pace, under the connection's idle
@@ -31,11 +31,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
-use http::request::Parts;
-use http::{header, HeaderValue, Response, StatusCode};
 use tokio::time::{Instant, Sleep};
 
-use crate::api::{full, Body};
+use crate::api::ApiError;
 use crate::config::{LimitsConfig, FORM_FIELDS_RATE_GRACE_SECS};
 
 const ARMED: u8 = 0;
@@ -43,8 +41,7 @@ const SIGNED: u8 = 1;
 const EXPIRED: u8 = 2;
 
 /// One request's deadline for the part of its body read before it is
-/// authenticated. Cheap to clone (the clones share their state); inert
-/// unless a handler wraps the body with [`until_signed`].
+/// authenticated. Cheap to clone (the clones share their state).
 #[derive(Clone)]
 pub struct BodyDeadline {
     state: Arc<AtomicU8>,
@@ -80,12 +77,11 @@ impl BodyDeadline {
             .min(self.total)
     }
 
-    /// The answer to a request whose deadline expired: S3's 400
+    /// The refusal of a request whose deadline expired: S3's 400
     /// `RequestTimeout`, saying what was too slow and that nothing was
-    /// stored. `resource` is the request path (never its query).
-    pub fn answer(&self, request_id: &str, resource: &str) -> Response<Body> {
-        let esc = crate::api::error::xml_escape;
-        let message = format!(
+    /// stored.
+    pub fn refusal(&self) -> ApiError {
+        ApiError::RequestTimeout(format!(
             "Your socket connection to the server was not read from or written to within the \
              timeout period: the form fields before the file (the policy and its signature) \
              must all arrive within {} s, at {} bytes per second or more after the first {} s. \
@@ -93,37 +89,20 @@ impl BodyDeadline {
             self.total.as_secs(),
             self.min_rate,
             FORM_FIELDS_RATE_GRACE_SECS,
-        );
-        let xml = format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>RequestTimeout</Code>\
-             <Message>{}</Message><Resource>{}</Resource><RequestId>{}</RequestId></Error>",
-            esc(&message),
-            esc(resource),
-            esc(request_id),
-        );
-        let mut r = Response::new(full(xml));
-        *r.status_mut() = StatusCode::BAD_REQUEST;
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/xml"),
-        );
-        r
+        ))
     }
-}
 
-/// The body of a form upload, failing once its request's deadline passes
-/// unless [`signed`] lifts it first. Without a deadline in `parts` (a
-/// request not served by `server::run`), the body as it is.
-pub fn until_signed<S>(parts: &Parts, body: S) -> UntilSigned<S> {
-    UntilSigned::new(body, parts.extensions.get::<BodyDeadline>().cloned())
-}
+    /// `body`, failing once this deadline passes unless [`Self::signed`]
+    /// lifts it first.
+    pub fn until_signed<S>(&self, body: S) -> UntilSigned<S> {
+        UntilSigned::new(body, Some(self.clone()))
+    }
 
-/// The form's signature verified: its body is no longer held to the
-/// deadline.
-pub fn signed(parts: &Parts) {
-    if let Some(d) = parts.extensions.get::<BodyDeadline>() {
+    /// The form's signature verified: its body is no longer held to the
+    /// deadline.
+    pub fn signed(&self) {
         // Only an armed deadline is lifted: one that expired stays so.
-        let _ = d
+        let _ = self
             .state
             .compare_exchange(ARMED, SIGNED, Ordering::AcqRel, Ordering::Acquire);
     }
@@ -219,7 +198,6 @@ fn timed_out() -> io::Error {
 mod tests {
     use super::*;
     use futures_util::StreamExt;
-    use http_body_util::BodyExt;
 
     fn deadline(total_secs: u64, min_rate: u64) -> BodyDeadline {
         let mut limits = crate::config::Config::from_toml("").unwrap().limits;
@@ -302,31 +280,20 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_signed_body_streams_at_the_clients_pace() {
         let d = deadline(2, 1024);
-        let parts = {
-            let mut req = http::Request::new(());
-            req.extensions_mut().insert(d.clone());
-            req.into_parts().0
-        };
-        signed(&parts);
+        d.signed();
         // A byte every 10 s for a minute: far slower than any limit here.
         assert_eq!(read(&d, 1, Duration::from_secs(10), 6).await, (6, false));
     }
 
     #[test]
-    fn the_answer_is_s3s_request_timeout() {
-        let d = deadline(7, 512);
-        let r = d.answer("REQ1", "/uploads");
-        assert_eq!(r.status(), 400);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let body = rt.block_on(r.into_body().collect()).unwrap().to_bytes();
-        let body = String::from_utf8_lossy(&body);
-        assert!(body.contains("<Code>RequestTimeout</Code>"), "{body}");
+    fn the_refusal_is_s3s_request_timeout() {
+        let e = deadline(7, 512).refusal();
+        assert_eq!(e.meta().s3_code, "RequestTimeout");
+        assert_eq!(e.meta().status, http::StatusCode::BAD_REQUEST);
         assert!(
-            body.contains("within 7 s, at 512 bytes per second"),
-            "{body}"
+            e.to_string()
+                .contains("within 7 s, at 512 bytes per second"),
+            "{e}"
         );
-        assert!(body.contains("<Resource>/uploads</Resource>"), "{body}");
     }
 }
