@@ -9,7 +9,10 @@
 //!   presign, verify. No I/O; the clock is passed in.
 //! - [`config`]: `config.toml` + `STOWAGE_*` env + flags, validated.
 //! - [`api`]: HTTP routing and handlers, one file per operation family, and
-//!   the one error type rendered as JSON or S3 XML.
+//!   the one error type rendered as JSON or S3 XML. An S3 request is
+//!   parsed once (`api/s3/router.rs`: bucket, key, query, operation) and
+//!   authorized on that value (`api/s3/auth.rs`) before its handler gets
+//!   the same value.
 //! - [`server`]: accept loop, request ids, access log, housekeeping timer.
 //! - [`app`]: the shared state every request sees.
 //! - [`store`]: blob bytes on disk, content-addressed, durable commit order
