@@ -78,22 +78,38 @@ impl Peer {
     }
 }
 
+/// The S3 code of the refusal a response carries: counted once, when the
+/// request's answer is final (a refusal may be replaced by another, e.g.
+/// by the failed-authentication limit).
+#[derive(Clone, Copy)]
+struct Rejected(&'static str);
+
 /// Routes one request. Never fails: errors become responses here.
 pub async fn handle(app: &App, req: Request<Incoming>, request_id: &str) -> Response<Body> {
+    let resp = answer(app, req, request_id).await;
+    if let Some(Rejected(code)) = resp.extensions().get::<Rejected>() {
+        app.metrics.rejected(code);
+    }
+    resp
+}
+
+async fn answer(app: &App, req: Request<Incoming>, request_id: &str) -> Response<Body> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let client = req.extensions().get::<Peer>().map(Peer::limit_key);
     let is_api = path.starts_with("/api/");
-    // Every refusal is counted by its code, then rendered for its surface;
-    // a failed authentication is marked for the limit below.
+    // Every refusal is rendered for its surface and marked with its code
+    // (counted by `handle`); a failed authentication is marked for the
+    // limit below.
     let render = |e: ApiError| {
-        app.metrics.rejected(e.meta().s3_code);
+        let code = e.meta().s3_code;
         let failed = throttle::is_authentication_failure(&e);
         let mut r = if is_api {
             e.into_json(request_id)
         } else {
             e.into_xml(request_id, &path)
         };
+        r.extensions_mut().insert(Rejected(code));
         if failed {
             r.extensions_mut().insert(throttle::AuthenticationFailed);
         }
@@ -164,8 +180,10 @@ pub async fn handle(app: &App, req: Request<Incoming>, request_id: &str) -> Resp
                 metrics::serve(app, Request::from_parts(parts, body))
                     .await
                     .unwrap_or_else(|e| {
-                        app.metrics.rejected(e.meta().s3_code);
-                        e.into_json(request_id)
+                        let code = e.meta().s3_code;
+                        let mut r = e.into_json(request_id);
+                        r.extensions_mut().insert(Rejected(code));
+                        r
                     })
             } else {
                 decorate_with = Some(cors_bucket);

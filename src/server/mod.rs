@@ -251,7 +251,8 @@ async fn serve_one(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Bod
         target: "stowage::access",
         request_id = %request_id,
         client = %client.map_or_else(|| "-".to_string(), |c| c.to_string()),
-        method = %method,
+        // An invented method (refused) is logged as `other`, not at any length.
+        method = %crate::metrics::method_label(method.as_str()),
         path = %path,
         status = resp.status().as_u16(),
         bytes_in,
