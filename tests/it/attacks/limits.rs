@@ -230,64 +230,16 @@ fn an_untrusted_peer_cannot_dodge_its_limit_with_forwarding_headers() {
     );
 }
 
-const BOUNDARY: &str = "----stowage-form-boundary";
-
 /// The fields of a form upload to bucket `uploads`, signed by the main key
 /// with a SigV4 POST policy allowing keys under `prefix`.
 fn signed_form_fields(g: &Gateway, prefix: &str) -> Vec<(String, String)> {
-    use base64::Engine;
-    let now = time::OffsetDateTime::now_utc();
-    let day = format_date_stamp(now);
-    let amz_date = format_amz_date(now);
-    let credential = format!("{MAIN_KEY}/{day}/us-east-1/s3/aws4_request");
-    let expiration = (now + time::Duration::minutes(10))
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
-    let policy = serde_json::json!({
-        "expiration": expiration,
-        "conditions": [
-            {"bucket": "uploads"},
-            ["starts-with", "$key", prefix],
-            ["content-length-range", 1, 1_000_000],
-            {"x-amz-algorithm": "AWS4-HMAC-SHA256"},
-            {"x-amz-credential": credential},
-            {"x-amz-date": amz_date},
-        ]
-    });
-    let b64 = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
-    let key = signing_key(&g.main.secret_access_key, &day, "us-east-1", "s3");
-    let sig = stowage::sigv4::key::signature(&key, &b64);
-    [
-        ("key", format!("{prefix}${{filename}}")),
-        ("x-amz-algorithm", "AWS4-HMAC-SHA256".to_string()),
-        ("x-amz-credential", credential),
-        ("x-amz-date", amz_date),
-        ("policy", b64),
-        ("x-amz-signature", sig),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
-
-/// The multipart/form-data body of `fields` then the file part's head (the
-/// file's bytes and the closing boundary follow it).
-fn form_head(fields: &[(String, String)], filename: &str) -> Vec<u8> {
-    let mut out = String::new();
-    for (name, value) in fields {
-        out.push_str(&format!(
-            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-        ));
-    }
-    out.push_str(&format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
-         Content-Type: text/plain\r\n\r\n"
-    ));
-    out.into_bytes()
-}
-
-fn form_tail() -> Vec<u8> {
-    format!("\r\n--{BOUNDARY}--\r\n").into_bytes()
+    let conditions = [
+        serde_json::json!({"bucket": "uploads"}),
+        serde_json::json!(["starts-with", "$key", prefix]),
+        serde_json::json!(["content-length-range", 1, 1_000_000]),
+    ];
+    let key = format!("{prefix}${{filename}}");
+    g.form(&g.main, true, &conditions, &[("key", &key)])
 }
 
 /// The request head of a form upload of `length` bytes to `uploads`, from
@@ -296,7 +248,7 @@ fn form_request_head(g: &Gateway, length: usize, origin: Option<&str>) -> Vec<u8
     let origin = origin.map_or(String::new(), |o| format!("origin: {o}\r\n"));
     format!(
         "POST /uploads HTTP/1.1\r\nhost: {}\r\ncontent-type: multipart/form-data; \
-         boundary={BOUNDARY}\r\ncontent-length: {length}\r\n{origin}connection: close\r\n\r\n",
+         boundary={FORM_BOUNDARY}\r\ncontent-length: {length}\r\n{origin}connection: close\r\n\r\n",
         g.host
     )
     .into_bytes()

@@ -9,9 +9,6 @@
 //! S3 clients sign them (SigV4 query and header, SigV2 query and header),
 //! sent byte for byte so an encoding is exactly the one under test.
 
-// Until each attack module below uses the fixture it was written for.
-#![allow(dead_code)]
-
 mod authz;
 mod buckets;
 mod limits;
@@ -368,28 +365,12 @@ impl Gateway {
     /// POSTs a multipart/form-data form of `fields` and then `file` to
     /// `path`, as a browser does.
     pub fn post_form(&self, path: &str, fields: &[(String, String)], file: &[u8]) -> Resp {
-        let boundary = "----stowage-attack-form";
-        let mut body = Vec::new();
-        for (n, v) in fields {
-            body.extend(
-                format!(
-                    "--{boundary}\r\ncontent-disposition: form-data; name=\"{n}\"\r\n\r\n{v}\r\n"
-                )
-                .into_bytes(),
-            );
-        }
-        body.extend(
-            format!(
-                "--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; \
-                 filename=\"f.txt\"\r\ncontent-type: text/plain\r\n\r\n"
-            )
-            .into_bytes(),
-        );
+        let mut body = form_head(fields, "f.txt");
         body.extend_from_slice(file);
-        body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+        body.extend(form_tail());
         let headers = [(
             "content-type".to_string(),
-            format!("multipart/form-data; boundary={boundary}"),
+            format!("multipart/form-data; boundary={FORM_BOUNDARY}"),
         )];
         self.send("POST", path, &headers, &body)
     }
@@ -398,6 +379,30 @@ impl Gateway {
     pub fn connect(&self) -> TcpStream {
         TcpStream::connect(self.addr).unwrap()
     }
+}
+
+/// The boundary of the forms [`form_head`] writes.
+pub const FORM_BOUNDARY: &str = "----stowage-attack-form";
+
+/// A multipart/form-data body of `fields`, then the head of the file part
+/// (its bytes and [`form_tail`] follow).
+pub fn form_head(fields: &[(String, String)], filename: &str) -> Vec<u8> {
+    let mut out = String::new();
+    for (name, value) in fields {
+        out.push_str(&format!(
+            "--{FORM_BOUNDARY}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    out.push_str(&format!(
+        "--{FORM_BOUNDARY}\r\ncontent-disposition: form-data; name=\"file\"; \
+         filename=\"{filename}\"\r\ncontent-type: text/plain\r\n\r\n"
+    ));
+    out.into_bytes()
+}
+
+/// The end of a form [`form_head`] began.
+pub fn form_tail() -> Vec<u8> {
+    format!("\r\n--{FORM_BOUNDARY}--\r\n").into_bytes()
 }
 
 fn target(wire_path: &str, wire_query: &str) -> String {
