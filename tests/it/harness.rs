@@ -329,6 +329,21 @@ pub fn presigned_url(
     )
 }
 
+/// The key pair `stowage key create` printed (`access_key_id=…` and
+/// `secret_access_key=…` lines).
+pub fn created_key(out: &str) -> stowage::sigv4::Credentials {
+    let field = |p: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(p))
+            .unwrap_or_else(|| panic!("no {p} in {out}"))
+            .to_string()
+    };
+    stowage::sigv4::Credentials {
+        access_key_id: field("access_key_id="),
+        secret_access_key: field("secret_access_key="),
+    }
+}
+
 /// A file a test uploads.
 #[derive(Clone)]
 pub struct TestFile {
@@ -508,6 +523,27 @@ pub fn headers_of(resp: &ureq::Response) -> Vec<(String, String)> {
             (n, v)
         })
         .collect()
+}
+
+/// The bytes of `method target` with `headers` (as given: `host` among
+/// them) and `body`, on a connection the server is asked to close after.
+pub fn request_bytes(
+    method: &str,
+    target: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut req = format!("{method} {target} HTTP/1.1\r\n");
+    for (name, value) in headers {
+        req.push_str(&format!("{name}: {value}\r\n"));
+    }
+    req.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
 }
 
 /// Sends raw bytes of an HTTP request, optionally half-closes, and returns

@@ -38,16 +38,7 @@ fn s3(s: &TestServer, method: &str, wire: &str, body: &[u8]) -> Resp {
         s.clock_now(),
         &[],
     );
-    let mut req = format!("{method} {wire} HTTP/1.1\r\n");
-    for (name, value) in headers {
-        req.push_str(&format!("{name}: {value}\r\n"));
-    }
-    req.push_str(&format!(
-        "content-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    ));
-    let mut bytes = req.into_bytes();
-    bytes.extend_from_slice(body);
+    let bytes = request_bytes(method, wire, &headers, body);
     Resp::from_raw(&raw_request(s.addr, &bytes, false))
 }
 

@@ -31,17 +31,7 @@ fn key_cli(s: &TestServer, args: &[&str]) -> String {
 
 /// A key made with the CLI.
 fn new_key(s: &TestServer, name: &str) -> Credentials {
-    let out = key_cli(s, &["create", "--name", name]);
-    let field = |p: &str| {
-        out.lines()
-            .find_map(|l| l.strip_prefix(p))
-            .unwrap_or_else(|| panic!("no {p} in {out}"))
-            .to_string()
-    };
-    Credentials {
-        access_key_id: field("access_key_id="),
-        secret_access_key: field("secret_access_key="),
-    }
+    created_key(&key_cli(s, &["create", "--name", name]))
 }
 
 /// A request signed (query auth) with `creds`.

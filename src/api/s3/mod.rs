@@ -106,12 +106,7 @@ pub async fn route(
             upload_id,
             part_number,
         } => {
-            let target = multipart::PartTarget {
-                upload_id: &upload_id,
-                number: part_number,
-                bucket,
-                key,
-            };
+            let target = multipart::PartTarget::new(&upload_id, part_number, bucket, key);
             multipart::upload_part(app, &auth, parts, body, target).await
         }
         UploadPartCopy {
@@ -119,12 +114,7 @@ pub async fn route(
             part_number,
             source,
         } => {
-            let target = multipart::PartTarget {
-                upload_id: &upload_id,
-                number: part_number,
-                bucket,
-                key,
-            };
+            let target = multipart::PartTarget::new(&upload_id, part_number, bucket, key);
             multipart::upload_part_copy(app, &parts, &source, target).await
         }
         CompleteMultipartUpload { upload_id } => {

@@ -58,7 +58,16 @@ pub struct PartTarget<'a> {
     pub key: &'a str,
 }
 
-impl PartTarget<'_> {
+impl<'a> PartTarget<'a> {
+    pub fn new(upload_id: &'a str, number: u32, bucket: &'a str, key: &'a str) -> Self {
+        PartTarget {
+            upload_id,
+            number,
+            bucket,
+            key,
+        }
+    }
+
     /// Errors unless the upload exists for this bucket and key.
     async fn check(&self, app: &App) -> Result<(u32, String), ApiError> {
         find_upload(app, self.upload_id, self.bucket, self.key).await?;

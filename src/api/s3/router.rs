@@ -346,7 +346,8 @@ const IMPLEMENTED_SUBRESOURCES: &[&str] = &[
     "response-expires",
 ];
 
-/// Every subresource of S3's API reference (and SigV2's list). One this
+/// Every subresource of S3's API reference (SigV2's signed list among
+/// them, a test checks). One this
 /// gateway does not implement is refused before any handler runs: routed
 /// as a plain object or bucket request, `PUT ?legal-hold` would overwrite
 /// the object with the XML body, `DELETE ?encryption` delete the bucket.
@@ -357,6 +358,7 @@ const S3_SUBRESOURCES: &[&str] = &[
     "analytics",
     "attributes",
     "cors",
+    "defaultObjectAcl",
     "delete",
     "encryption",
     "intelligent-tiering",
@@ -383,6 +385,7 @@ const S3_SUBRESOURCES: &[&str] = &[
     "select",
     "select-type",
     "session",
+    "storageClass",
     "tagging",
     "torrent",
     "uploadId",
@@ -431,9 +434,7 @@ fn resolve(
     }
     // `versionId=null` names the only version an unversioned object has.
     if let Some(sub) = q.0.iter().find_map(|(k, v)| {
-        let known = S3_SUBRESOURCES.contains(&k.as_str())
-            || crate::sigv4::v2::SUBRESOURCES.contains(&k.as_str());
-        (known
+        (S3_SUBRESOURCES.contains(&k.as_str())
             && !IMPLEMENTED_SUBRESOURCES.contains(&k.as_str())
             && !(k == "versionId" && v == "null"))
             .then_some(k)

@@ -220,3 +220,15 @@ fn credentials_are_read_from_the_decoded_query() {
         );
     }
 }
+
+#[test]
+fn every_subresource_sigv2_signs_is_known_to_the_router() {
+    for name in crate::sigv4::v2::SUBRESOURCES {
+        assert!(
+            S3_SUBRESOURCES.contains(name)
+                || IMPLEMENTED_SUBRESOURCES.contains(name)
+                || name.starts_with("response-"),
+            "{name}"
+        );
+    }
+}

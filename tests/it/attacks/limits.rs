@@ -35,28 +35,6 @@ fn a_sigv2_url_valid_for_a_century_is_refused() {
     assert_eq!(objects(&g), vec!["uploads/forever".to_string()]);
 }
 
-/// The bytes of `method target` with `headers` and `body`, as
-/// [`Gateway::send`] writes them.
-fn request_bytes(
-    g: &Gateway,
-    method: &str,
-    target: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-) -> Vec<u8> {
-    let mut req = format!("{method} {target} HTTP/1.1\r\nhost: {}\r\n", g.host);
-    for (name, value) in headers {
-        req.push_str(&format!("{name}: {value}\r\n"));
-    }
-    req.push_str(&format!(
-        "content-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    ));
-    let mut bytes = req.into_bytes();
-    bytes.extend_from_slice(body);
-    bytes
-}
-
 /// [`Gateway::send`] from the local address `from` (any 127.x.y.z reaches
 /// the gateway over loopback): a peer other than the trusted proxy's
 /// 127.0.0.1.
@@ -84,7 +62,7 @@ fn send_from(
     });
     conn.set_read_timeout(Some(std::time::Duration::from_secs(20)))
         .unwrap();
-    conn.write_all(&request_bytes(g, method, target, headers, body))
+    conn.write_all(&g.request_bytes(method, target, headers, body))
         .unwrap();
     let mut out = Vec::new();
     let _ = conn.read_to_end(&mut out);

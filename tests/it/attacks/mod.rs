@@ -29,7 +29,7 @@ use stowage::sigv4::v2::{
 };
 use stowage::sigv4::{signing_key, Credentials};
 
-use crate::harness::{raw_request, write_config, Resp, Served, BIN};
+use crate::harness::{created_key, raw_request, request_bytes, write_config, Resp, Served, BIN};
 
 /// The configured (all-powerful) key of every fixture gateway.
 pub const MAIN_KEY: &str = "AKIAMAINKEYFORTESTS";
@@ -100,17 +100,7 @@ impl Gateway {
 
     /// A new access key made with `stowage key create`.
     pub fn new_key(&self, name: &str) -> Credentials {
-        let out = self.cli(&["key", "create", "--name", name]);
-        let field = |p: &str| {
-            out.lines()
-                .find_map(|l| l.strip_prefix(p))
-                .unwrap_or_else(|| panic!("no {p} in {out}"))
-                .to_string()
-        };
-        Credentials {
-            access_key_id: field("access_key_id="),
-            secret_access_key: field("secret_access_key="),
-        }
+        created_key(&self.cli(&["key", "create", "--name", name]))
     }
 
     /// One column of a query on the index, read beside the running gateway.
@@ -135,20 +125,24 @@ impl Gateway {
         headers: &[(String, String)],
         body: &[u8],
     ) -> Resp {
-        let mut req = format!("{method} {target} HTTP/1.1\r\n");
-        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
-            req.push_str(&format!("host: {}\r\n", self.host));
-        }
-        for (name, value) in headers {
-            req.push_str(&format!("{name}: {value}\r\n"));
-        }
-        req.push_str(&format!(
-            "content-length: {}\r\nconnection: close\r\n\r\n",
-            body.len()
-        ));
-        let mut bytes = req.into_bytes();
-        bytes.extend_from_slice(body);
+        let bytes = self.request_bytes(method, target, headers, body);
         Resp::from_raw(&raw_request(self.addr, &bytes, false))
+    }
+
+    /// The bytes [`Self::send`] writes: `headers`, with this gateway's
+    /// `host` unless they name one.
+    pub fn request_bytes(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Vec<u8> {
+        let mut all = headers.to_vec();
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+            all.insert(0, ("host".into(), self.host.clone()));
+        }
+        request_bytes(method, target, &all, body)
     }
 
     /// `method path?query` with no credentials at all.
