@@ -3,8 +3,10 @@
 //! of `…/upload/complete`.
 //!
 //! A client declares the file as for presign, plus a `partSize`, and gets
-//! one presigned S3 UploadPart URL per part, each with the SHA-256 of the
-//! part the server already holds under that number (or null). Asking again
+//! one presigned S3 UploadPart URL per part, good for exactly that part's
+//! size (signed into the URL, so a part URL never takes more bytes than the
+//! part it was issued for), each with the SHA-256 of the part the server
+//! already holds under that number (or null). Asking again
 //! — after a dropped link, a restart of the client, or expired URLs —
 //! returns the same upload with fresh URLs, so the client sends only the
 //! parts the server does not have. Each part is checked on arrival like any
@@ -82,7 +84,7 @@ pub async fn begin(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
                 "partNumber": number,
                 "offset": offset,
                 "size": size,
-                "url": presigned::presign_part_url(app, &d.id, &upload_id, number, now),
+                "url": presigned::presign_part_url(app, &d.id, &upload_id, number, size, now),
                 "hash": held,
             })
         })

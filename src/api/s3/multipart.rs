@@ -145,6 +145,8 @@ pub async fn upload_part(
     let (number, upload_id) = target.check(app).await?;
     let spec = ingest::BodySpec::from_request(auth, &parts)?;
     let length = spec.length;
+    // A part URL of the upload API is good for exactly its part's size.
+    crate::api::presigned::check_part_length(auth, length)?;
     if length > MAX_PART {
         return Err(ApiError::EntityTooLarge(format!(
             "a part may be at most {MAX_PART} bytes; this one is {length}"
