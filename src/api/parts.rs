@@ -30,11 +30,12 @@ use uuid::Uuid;
 
 use super::presigned::{self, intact};
 use super::s3::multipart::{assemble, Assembled, MAX_PART, MIN_PART};
-use super::upload::{already_stored, declare};
+use super::upload::{already_stored, declare, Declaration};
 use super::{json, ApiError, Body, Internal};
 use crate::app::App;
-use crate::db::{Declared, FilePartsOutcome, FileRecord, MultipartUpload, ObjectMeta, PartRecord};
-use crate::db::{PresignOutcome, Status};
+use crate::db::{
+    Declared, FilePartsOutcome, FileRecord, MultipartUpload, ObjectMeta, PartRecord, Status,
+};
 use crate::store::Digest;
 
 /// S3's most parts in one upload.
@@ -50,10 +51,8 @@ pub const FILE_UPLOAD_PREFIX: &str = "file-";
 /// are already stored, 409 if the id was used for another file.
 pub async fn begin(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let (d, part_size, outcome) = declare(app, req, |obj, d| parse_part_size(obj, d.size)).await?;
-    match outcome {
-        PresignOutcome::NeedsUpload => {}
-        PresignOutcome::AlreadyStored => return Ok(already_stored(&d)),
-        PresignOutcome::Conflict(why) => return Err(ApiError::Conflict(why)),
+    if let Declaration::AlreadyStored = outcome {
+        return Ok(already_stored(&d));
     }
     let upload_id = match open_upload(app, &d.id).await? {
         Some(u) => {

@@ -330,9 +330,14 @@ pub enum PresignOutcome {
     /// another file of the upload API, and this id now links to them): no
     /// upload needed.
     AlreadyStored,
-    /// The id exists with a different declaration, or an object the upload
-    /// API did not write holds its key; the description says which.
+    /// An object the upload API did not write holds the id's key; the
+    /// description says so.
     Conflict(String),
+    /// The id is declared for another file (a different hash, size or
+    /// content type): that file's record, for the API to word the refusal
+    /// for whoever asks (only a client that may read files is told what
+    /// the other declaration is).
+    Redeclared(FileRecord),
 }
 
 /// The answer to marking an id uploaded after its bytes were committed.

@@ -947,26 +947,13 @@ fn object_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ObjectRecord, DbErr
     })())
 }
 
-fn describe_conflict(existing: &FileRecord, d: &Declared) -> Option<String> {
-    let mut diffs = Vec::new();
-    if existing.sha256 != d.sha256 {
-        diffs.push("hash".to_string());
-    }
-    if existing.size != d.size {
-        diffs.push(format!("size (stored {})", existing.size));
-    }
-    if existing.content_type != d.content_type {
-        diffs.push(format!("contentType (stored '{}')", existing.content_type));
-    }
-    if diffs.is_empty() {
-        None
-    } else {
-        Some(format!(
-            "id {} is already used for a file with a different {}; use a new id for a different file",
-            d.id,
-            diffs.join(", ")
-        ))
-    }
+/// Whether a declaration differs from the record of its id in what makes
+/// the file (hash, size, content type); the name may change while nothing
+/// is stored.
+fn redeclared(existing: &FileRecord, d: &Declared) -> bool {
+    existing.sha256 != d.sha256
+        || existing.size != d.size
+        || existing.content_type != d.content_type
 }
 
 fn get_object_row(
@@ -1138,8 +1125,8 @@ impl Index for SqliteIndex {
             let intact = intact_blob(tx, &d.sha256, d.size, store_len)?;
             let outcome = match existing {
                 Some(rec) => {
-                    if let Some(why) = describe_conflict(&rec, d) {
-                        PresignOutcome::Conflict(why)
+                    if redeclared(&rec, d) {
+                        PresignOutcome::Redeclared(rec)
                     } else if rec.status.has_bytes() && intact.is_some() {
                         PresignOutcome::AlreadyStored
                     } else if rec.status.has_bytes() {
@@ -2280,7 +2267,7 @@ mod tests {
     }
 
     #[test]
-    fn dedupe_links_and_conflicts_are_named() {
+    fn dedupe_links_and_a_redeclaration_gets_the_stored_record() {
         let dir = tempfile::tempdir().unwrap();
         let db = SqliteIndex::open(dir.path()).unwrap();
         let a = declared(7, 5);
@@ -2302,7 +2289,8 @@ mod tests {
         let mut other = a.clone();
         other.size = 6;
         match db.presign(&other, "uploads", 3, 900, true, None).unwrap() {
-            PresignOutcome::Conflict(why) => assert!(why.contains("size"), "{why}"),
+            // The stored record, for the API to word the refusal.
+            PresignOutcome::Redeclared(rec) => assert_eq!((rec.id, rec.size), (a.id, 5)),
             o => panic!("{o:?}"),
         }
     }

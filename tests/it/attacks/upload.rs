@@ -11,6 +11,7 @@
 //! API (`write_once`). This file holds the helpers they share.
 
 mod part_urls;
+mod upload_scope;
 
 use serde_json::Value;
 
