@@ -12,6 +12,7 @@
 
 mod part_urls;
 mod upload_scope;
+mod write_once;
 
 use serde_json::Value;
 
