@@ -11,6 +11,17 @@ use crate::tokens;
 /// Checks `Authorization: Bearer <token>` and that the token holds `scope`;
 /// returns the token's name (what per-token limits are keyed by).
 pub async fn require(app: &App, parts: &Parts, scope: &'static str) -> Result<String, ApiError> {
+    require_token(app, parts, scope).await.map(|t| t.name)
+}
+
+/// [`require`], returning the token's record: for an answer that depends
+/// on what else the token may do (e.g. only a token that may `read` files
+/// is shown one in the answer to an upload operation).
+pub async fn require_token(
+    app: &App,
+    parts: &Parts,
+    scope: &'static str,
+) -> Result<crate::db::TokenRecord, ApiError> {
     let header = parts
         .headers
         .get(http::header::AUTHORIZATION)
@@ -50,5 +61,5 @@ pub async fn require(app: &App, parts: &Parts, scope: &'static str) -> Result<St
             record.name
         )));
     }
-    Ok(record.name)
+    Ok(record)
 }

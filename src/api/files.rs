@@ -1,5 +1,8 @@
-//! `GET /api/inspect/v1/file/{id}`: what the index knows of one file, and
-//! for completed files a presigned download URL.
+//! `GET /api/inspect/v1/file/{id}` and `GET …/files`: what the index knows
+//! of files, and for completed ones a presigned download URL — to tokens
+//! with the `read` scope. Also the JSON forms of a file that other answers
+//! share: the whole record (for readers) and the receipt an upload-only
+//! client gets.
 
 use base64::Engine;
 use http::{Request, Response, StatusCode};
@@ -83,6 +86,15 @@ pub fn record_json(app: &App, rec: &FileRecord) -> Value {
         v["downloadURL"] = Value::String(presigned::presign_get_url(app, &rec.id, app.clock.now()));
     }
     v
+}
+
+/// What an upload-only client is told of a file it completed: that it is
+/// stored, and nothing a reader would see (see `upload::complete`).
+pub fn receipt_json(rec: &FileRecord) -> Value {
+    serde_json::json!({
+        "id": rec.id.to_string(),
+        "status": rec.status.as_str(),
+    })
 }
 
 /// Files in a page of the listing, unless the client asks for fewer.

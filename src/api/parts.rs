@@ -3,8 +3,10 @@
 //! of `…/upload/complete`.
 //!
 //! A client declares the file as for presign, plus a `partSize`, and gets
-//! one presigned S3 UploadPart URL per part, each with the SHA-256 of the
-//! part the server already holds under that number (or null). Asking again
+//! one presigned S3 UploadPart URL per part, good for exactly that part's
+//! size (signed into the URL, so a part URL never takes more bytes than the
+//! part it was issued for), each with the SHA-256 of the part the server
+//! already holds under that number (or null). Asking again
 //! — after a dropped link, a restart of the client, or expired URLs —
 //! returns the same upload with fresh URLs, so the client sends only the
 //! parts the server does not have. Each part is checked on arrival like any
@@ -28,11 +30,12 @@ use uuid::Uuid;
 
 use super::presigned::{self, intact};
 use super::s3::multipart::{assemble, Assembled, MAX_PART, MIN_PART};
-use super::upload::{already_stored, declare};
+use super::upload::{already_stored, declare, Declaration};
 use super::{json, ApiError, Body, Internal};
 use crate::app::App;
-use crate::db::{Declared, FilePartsOutcome, FileRecord, MultipartUpload, ObjectMeta, PartRecord};
-use crate::db::{PresignOutcome, Status};
+use crate::db::{
+    Declared, FilePartsOutcome, FileRecord, MultipartUpload, ObjectMeta, PartRecord, Status,
+};
 use crate::store::Digest;
 
 /// S3's most parts in one upload.
@@ -48,10 +51,8 @@ pub const FILE_UPLOAD_PREFIX: &str = "file-";
 /// are already stored, 409 if the id was used for another file.
 pub async fn begin(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let (d, part_size, outcome) = declare(app, req, |obj, d| parse_part_size(obj, d.size)).await?;
-    match outcome {
-        PresignOutcome::NeedsUpload => {}
-        PresignOutcome::AlreadyStored => return Ok(already_stored(&d)),
-        PresignOutcome::Conflict(why) => return Err(ApiError::Conflict(why)),
+    if let Declaration::AlreadyStored = outcome {
+        return Ok(already_stored(&d));
     }
     let upload_id = match open_upload(app, &d.id).await? {
         Some(u) => {
@@ -82,7 +83,7 @@ pub async fn begin(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
                 "partNumber": number,
                 "offset": offset,
                 "size": size,
-                "url": presigned::presign_part_url(app, &d.id, &upload_id, number, now),
+                "url": presigned::presign_part_url(app, &d.id, &upload_id, number, size, now),
                 "hash": held,
             })
         })

@@ -64,24 +64,70 @@ pub fn presign_put_url(app: &App, d: &Declared, now: OffsetDateTime) -> String {
 }
 
 /// The presigned URL for part `number` of the part-wise upload `upload_id`
-/// of file `id` (an S3 UploadPart; any bytes it brings are checked when
-/// the parts are put together, against the file's declared hash).
+/// of file `id`, good for exactly `size` bytes (an S3 UploadPart; the
+/// part's bytes are checked when the parts are put together, against the
+/// file's declared hash). The size is signed into the URL
+/// ([`SIZE_PARAM`]) and enforced before the body is read
+/// ([`check_part_length`]): without it, a URL for a part of one byte would
+/// take S3's 5 GiB.
 pub fn presign_part_url(
     app: &App,
     id: &Uuid,
     upload_id: &str,
     number: u32,
+    size: u64,
     now: OffsetDateTime,
 ) -> String {
     let number = number.to_string();
+    let size = size.to_string();
     sign_url(
         app,
         "PUT",
         id,
-        &[("partNumber", &number), ("uploadId", upload_id)],
+        &[
+            ("partNumber", &number),
+            ("uploadId", upload_id),
+            (SIZE_PARAM, &size),
+        ],
         &[],
         now,
     )
+}
+
+/// The UploadPart of a part URL: refuses a Content-Length other than the
+/// size signed into the URL, before any byte of the body is read. A part
+/// request that carries no signed size (an S3 client's own UploadPart,
+/// signed by its key) is left to S3's limits. `auth.presigned` is the
+/// verified query: the size is never read from the raw one.
+pub fn check_part_length(auth: &Authenticated, length: u64) -> Result<(), ApiError> {
+    let Some(signed) = auth.presigned.as_ref().and_then(|p| p.param(SIZE_PARAM)) else {
+        return Ok(());
+    };
+    let declared: u64 = signed.parse().map_err(|_| {
+        ApiError::InvalidRequest(format!(
+            "this URL carries no valid {SIZE_PARAM}; ask POST \
+             /api/inspect/v1/file/upload/parts for the part URLs again"
+        ))
+    })?;
+    check_length(length, declared, "part")
+}
+
+/// Refuses a Content-Length other than the `declared` size of what the URL
+/// was issued for (`what`: "file" or "part").
+fn check_length(length: u64, declared: u64, what: &str) -> Result<(), ApiError> {
+    if length > declared {
+        return Err(ApiError::EntityTooLarge(format!(
+            "Content-Length is {length} bytes but this URL was issued for a {what} of \
+             {declared} bytes; nothing was stored. Send exactly the {what} you declared"
+        )));
+    }
+    if length < declared {
+        return Err(ApiError::IncompleteBody(format!(
+            "Content-Length is {length} bytes but this URL was issued for a {what} of \
+             {declared} bytes; nothing was stored. Send the whole {what}"
+        )));
+    }
+    Ok(())
 }
 
 /// The presigned GET URL of a stored file.
@@ -167,19 +213,7 @@ pub async fn put(
             ))
         })?;
 
-    let length = content_length(&parts)?;
-    if length > declared_size {
-        return Err(ApiError::EntityTooLarge(format!(
-            "Content-Length is {length} bytes but this URL was issued for a file of \
-             {declared_size} bytes; send the file you declared"
-        )));
-    }
-    if length < declared_size {
-        return Err(ApiError::IncompleteBody(format!(
-            "Content-Length is {length} bytes but this URL was issued for a file of \
-             {declared_size} bytes; send the whole file"
-        )));
-    }
+    check_length(content_length(&parts)?, declared_size, "file")?;
 
     // The whole declaration, when the URL carries it (the Content-Type is
     // signed, so the request's is the declared one).

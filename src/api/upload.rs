@@ -6,6 +6,12 @@
 //! ("already stored") is said only of intact bytes the upload API itself
 //! holds as a file; whether that is so is the index's decision
 //! (`Index::presign`), in the transaction that records the declaration.
+//!
+//! The scope `upload` lets a client send files, not read them: its answers
+//! never carry what only `read` shows (another declaration's size or type,
+//! a stored file's name, hash or download URL). Ids are not secrets (the
+//! client derives them from a file's hash, size and name), so an upload
+//! token may well hold the id of a file it never sent.
 
 use base64::Engine;
 use http::{Request, Response, StatusCode};
@@ -17,8 +23,9 @@ use uuid::Uuid;
 
 use super::{auth, files, json, parts, presigned, ApiError, Body, MAX_JSON_BODY};
 use crate::app::App;
-use crate::db::{CompleteOutcome, Declared, PresignOutcome};
+use crate::db::{CompleteOutcome, Declared, FileRecord, PresignOutcome};
 use crate::store::Digest;
+use crate::tokens;
 
 /// Longest file name accepted, in bytes (common filesystem limit).
 const MAX_FILE_NAME: usize = 255;
@@ -26,16 +33,23 @@ const MAX_FILE_NAME: usize = 255;
 pub async fn presign(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let (d, (), outcome) = declare(app, req, |_, _| Ok(())).await?;
     match outcome {
-        PresignOutcome::NeedsUpload => {
+        Declaration::NeedsUpload => {
             let url = presigned::presign_put_url(app, &d, app.clock.now());
             Ok(json(
                 StatusCode::CREATED,
                 serde_json::json!({"data": {"presignedURL": url, "id": d.id.to_string()}}),
             ))
         }
-        PresignOutcome::AlreadyStored => Ok(already_stored(&d)),
-        PresignOutcome::Conflict(why) => Err(ApiError::Conflict(why)),
+        Declaration::AlreadyStored => Ok(already_stored(&d)),
     }
+}
+
+/// What a recorded declaration asks of the client.
+pub enum Declaration {
+    /// Send the bytes.
+    NeedsUpload,
+    /// Intact bytes are stored for this id: send nothing.
+    AlreadyStored,
 }
 
 /// The 200 that tells a client these bytes are stored: send nothing.
@@ -48,15 +62,17 @@ pub fn already_stored(d: &Declared) -> Response<Body> {
 
 /// What presign and the part-wise upload share: the `upload` scope, the
 /// per-token rate, every declared field checked, room on disk, and the
-/// declaration recorded (or found already stored, or in conflict). `extra`
-/// reads the caller's own fields, before anything is recorded.
+/// declaration recorded (or found already stored; a conflict is the 409).
+/// `extra` reads the caller's own fields, before anything is recorded.
 pub async fn declare<T>(
     app: &App,
     req: Request<Incoming>,
     extra: impl FnOnce(&Map<String, Value>, &Declared) -> Result<T, ApiError>,
-) -> Result<(Declared, T, PresignOutcome), ApiError> {
+) -> Result<(Declared, T, Declaration), ApiError> {
     let (parts, body) = req.into_parts();
-    let token = auth::require(app, &parts, "upload").await?;
+    let record = auth::require_token(app, &parts, "upload").await?;
+    let may_read = tokens::allows(&record.scopes, "read");
+    let token = record.name;
     if let Err(retry_after) = app.presign_throttle.take(&token, std::time::Instant::now()) {
         return Err(ApiError::TooManyRequests {
             message: format!(
@@ -100,12 +116,62 @@ pub async fn declare<T>(
             |o| !matches!(o, PresignOutcome::NeedsUpload),
         )
         .await?;
+    let outcome = match outcome {
+        PresignOutcome::NeedsUpload => Declaration::NeedsUpload,
+        PresignOutcome::AlreadyStored => Declaration::AlreadyStored,
+        PresignOutcome::Conflict(why) => return Err(ApiError::Conflict(why)),
+        PresignOutcome::Redeclared(existing) => {
+            return Err(ApiError::Conflict(redeclared(&existing, &d, may_read)))
+        }
+    };
     Ok((d, own, outcome))
 }
 
+/// The refusal of a declaration under an id already declared for another
+/// file. Only a client that may read files (and could look this one up)
+/// is told how the stored declaration differs; to an upload-only client
+/// the answer says nothing of a file it may never have seen.
+fn redeclared(existing: &FileRecord, d: &Declared, may_read: bool) -> String {
+    let id = d.id;
+    if !may_read {
+        return format!(
+            "id {id} is already declared for another file (a different hash, size or \
+             contentType); nothing was changed. Use a new id for a different file"
+        );
+    }
+    let mut diffs = Vec::new();
+    if existing.sha256 != d.sha256 {
+        diffs.push("hash".to_string());
+    }
+    if existing.size != d.size {
+        diffs.push(format!("size (stored {})", existing.size));
+    }
+    if existing.content_type != d.content_type {
+        diffs.push(format!("contentType (stored '{}')", existing.content_type));
+    }
+    format!(
+        "id {id} is already used for a file with a different {}; nothing was changed. Use \
+         a new id for a different file",
+        diffs.join(", ")
+    )
+}
+
+/// `POST …/upload/complete`: 200 once the file is stored and completed.
+/// The answer is the file's record (with its download URL) for a token
+/// that may read files; for an upload-only token, only the id and status:
+/// completing an id must not become a way to read the file behind it.
 pub async fn complete(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let (parts, body) = req.into_parts();
-    auth::require(app, &parts, "upload").await?;
+    let token = auth::require_token(app, &parts, "upload").await?;
+    let may_read = tokens::allows(&token.scopes, "read");
+    let answer = |rec: &FileRecord| {
+        let data = if may_read {
+            files::record_json(app, rec)
+        } else {
+            files::receipt_json(rec)
+        };
+        json(StatusCode::OK, serde_json::json!({ "data": data }))
+    };
     let obj = read_json_object(body).await?;
     let id = parse_id(&obj)?;
     let now = app.now_unix();
@@ -117,19 +183,13 @@ pub async fn complete(app: &App, req: Request<Incoming>) -> Result<Response<Body
                 Some(healed) => healed,
                 None => rec,
             };
-            Ok(json(
-                StatusCode::OK,
-                serde_json::json!({"data": files::record_json(app, &rec)}),
-            ))
+            Ok(answer(&rec))
         }
         CompleteOutcome::NotFound => Err(ApiError::NotFound(format!(
             "no file with id {id}; request a presigned URL for it first"
         ))),
         CompleteOutcome::NotUploaded(rec) => match parts::finish(app, rec).await? {
-            Some(rec) => Ok(json(
-                StatusCode::OK,
-                serde_json::json!({"data": files::record_json(app, &rec)}),
-            )),
+            Some(rec) => Ok(answer(&rec)),
             None => Err(ApiError::Conflict(format!(
             "no verified bytes have arrived for id {id} yet; PUT the file to its presigned URL \
              (ask for a new one if it expired), then call complete again"

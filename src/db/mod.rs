@@ -167,6 +167,9 @@ pub enum PutObjectOutcome {
     NoSuchBucket,
     /// The write's condition did not hold when it came to commit.
     ConditionFailed(ConditionFailure),
+    /// The key is a file's of the upload API, which is written once (see
+    /// [`Index::put_object`]): nothing was recorded.
+    WrittenOnce,
 }
 
 /// A conditional write's condition (`If-None-Match: *`, `If-Match`),
@@ -271,6 +274,9 @@ pub enum CompleteMultipartOutcome {
     PartsChanged,
     /// The completion's condition did not hold (the upload stays open).
     ConditionFailed(ConditionFailure),
+    /// The key is a file's of the upload API, which is written once (see
+    /// [`Index::put_object`]): nothing was recorded, the upload stays open.
+    WrittenOnce,
 }
 
 /// The answer to completing an API file from its uploaded parts.
@@ -330,9 +336,14 @@ pub enum PresignOutcome {
     /// another file of the upload API, and this id now links to them): no
     /// upload needed.
     AlreadyStored,
-    /// The id exists with a different declaration, or an object the upload
-    /// API did not write holds its key; the description says which.
+    /// An object the upload API did not write holds the id's key; the
+    /// description says so.
     Conflict(String),
+    /// The id is declared for another file (a different hash, size or
+    /// content type): that file's record, for the API to word the refusal
+    /// for whoever asks (only a client that may read files is told what
+    /// the other declaration is).
+    Redeclared(FileRecord),
 }
 
 /// The answer to marking an id uploaded after its bytes were committed.
@@ -546,12 +557,21 @@ pub trait Index: Send + Sync + 'static {
     /// just received, verified and published these bytes, which heals a
     /// blob marked damaged (the mark is cleared); a copy, which writes no
     /// byte, passes `None` and leaves a mark as it is.
+    ///
+    /// A file of the upload API is written once: the key `<id>` of
+    /// `files_bucket` (the upload bucket) of a file with verified bytes is
+    /// never written here ([`PutObjectOutcome::WrittenOnce`]), whether its
+    /// object is there or was deleted (the file still says what its bytes
+    /// are, and presign makes its object again). The key of a pending file
+    /// is not yet its: an object written there makes the upload API refuse
+    /// that file instead.
     fn put_object(
         &self,
         obj: &ObjectRecord,
         blob: &BlobInfo,
         inline: Option<&[u8]>,
         cond: &WriteCondition,
+        files_bucket: &str,
     ) -> Result<PutObjectOutcome, DbError>;
     fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, DbError>;
     /// `get_object` plus the blob's bytes if they are kept inline, in one
@@ -597,7 +617,8 @@ pub trait Index: Send + Sync + 'static {
     ) -> Result<Vec<PartRecord>, DbError>;
     /// Records the assembled object and forgets the upload and its parts,
     /// in one transaction (the assembled blob was just published, so a
-    /// damage mark on it is cleared).
+    /// damage mark on it is cleared) — never onto the key of a file of the
+    /// upload API (as for [`Self::put_object`]).
     fn complete_multipart(
         &self,
         upload_id: &str,
@@ -605,6 +626,7 @@ pub trait Index: Send + Sync + 'static {
         obj: &ObjectRecord,
         blob: &BlobInfo,
         cond: &WriteCondition,
+        files_bucket: &str,
     ) -> Result<CompleteMultipartOutcome, DbError>;
     /// The API's part-wise upload finished: records the assembled blob as
     /// file `id` (its object in `bucket`, its row completed) and forgets

@@ -786,6 +786,34 @@ fn occupied_by_other(
     })
 }
 
+/// Whether `bucket/key` is the key of a file of the upload API that has
+/// verified bytes: written once, by the upload API, never by an S3 write
+/// (which would put other bytes behind a record that says completed with
+/// the hash of these, and hand them out through its download URL). The
+/// object may have been deleted meanwhile: the key is still the file's
+/// (its row stays, and presign makes the object again from its blob). A
+/// pending file owns no key yet.
+fn file_key(
+    conn: &Connection,
+    files_bucket: &str,
+    bucket: &str,
+    key: &str,
+) -> Result<bool, DbError> {
+    if bucket != files_bucket {
+        return Ok(false);
+    }
+    // Ids are stored in one spelling (lowercase, hyphenated), the one
+    // their objects' keys have; another spelling is another key.
+    Ok(conn
+        .cached_row(
+            "SELECT 1 FROM files WHERE id = ?1 AND status <> 'pending'",
+            [key],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
 /// The refusal of an id whose key holds an object the upload API did not
 /// write.
 fn occupied_message(bucket: &str, id: &Uuid) -> String {
@@ -979,26 +1007,13 @@ fn object_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ObjectRecord, DbErr
     })())
 }
 
-fn describe_conflict(existing: &FileRecord, d: &Declared) -> Option<String> {
-    let mut diffs = Vec::new();
-    if existing.sha256 != d.sha256 {
-        diffs.push("hash".to_string());
-    }
-    if existing.size != d.size {
-        diffs.push(format!("size (stored {})", existing.size));
-    }
-    if existing.content_type != d.content_type {
-        diffs.push(format!("contentType (stored '{}')", existing.content_type));
-    }
-    if diffs.is_empty() {
-        None
-    } else {
-        Some(format!(
-            "id {} is already used for a file with a different {}; use a new id for a different file",
-            d.id,
-            diffs.join(", ")
-        ))
-    }
+/// Whether a declaration differs from the record of its id in what makes
+/// the file (hash, size, content type); the name may change while nothing
+/// is stored.
+fn redeclared(existing: &FileRecord, d: &Declared) -> bool {
+    existing.sha256 != d.sha256
+        || existing.size != d.size
+        || existing.content_type != d.content_type
 }
 
 fn get_object_row(
@@ -1170,8 +1185,8 @@ impl Index for SqliteIndex {
             let intact = intact_blob(tx, &d.sha256, d.size, store_len)?;
             let outcome = match existing {
                 Some(rec) => {
-                    if let Some(why) = describe_conflict(&rec, d) {
-                        PresignOutcome::Conflict(why)
+                    if redeclared(&rec, d) {
+                        PresignOutcome::Redeclared(rec)
                     } else if rec.status.has_bytes() && intact.is_some() {
                         PresignOutcome::AlreadyStored
                     } else if rec.status.has_bytes() {
@@ -1563,9 +1578,11 @@ impl Index for SqliteIndex {
         blob: &BlobInfo,
         inline: Option<&[u8]>,
         cond: &WriteCondition,
+        files_bucket: &str,
     ) -> Result<PutObjectOutcome, DbError> {
         let (obj, blob, cond) = (obj.clone(), *blob, cond.clone());
         let inline = inline.map(<[u8]>::to_vec);
+        let files_bucket = files_bucket.to_string();
         self.write_batched(move |tx| {
             let (obj, blob, inline) = (&obj, &blob, inline.as_deref());
             let exists = tx
@@ -1578,6 +1595,9 @@ impl Index for SqliteIndex {
                 .is_some();
             if !exists {
                 return Ok(PutObjectOutcome::NoSuchBucket);
+            }
+            if file_key(tx, &files_bucket, &obj.bucket, &obj.key)? {
+                return Ok(PutObjectOutcome::WrittenOnce);
             }
             if let Err(f) = check_condition(tx, obj, &cond)? {
                 return Ok(PutObjectOutcome::ConditionFailed(f));
@@ -1736,10 +1756,14 @@ impl Index for SqliteIndex {
         obj: &ObjectRecord,
         blob: &BlobInfo,
         cond: &WriteCondition,
+        files_bucket: &str,
     ) -> Result<CompleteMultipartOutcome, DbError> {
         self.write(|tx| {
             if get_multipart_row(tx, upload_id)?.is_none() {
                 return Ok(CompleteMultipartOutcome::NoSuchUpload);
+            }
+            if file_key(tx, files_bucket, &obj.bucket, &obj.key)? {
+                return Ok(CompleteMultipartOutcome::WrittenOnce);
             }
             if let Err(f) = check_condition(tx, obj, cond)? {
                 return Ok(CompleteMultipartOutcome::ConditionFailed(f));
@@ -2312,7 +2336,7 @@ mod tests {
     }
 
     #[test]
-    fn dedupe_links_and_conflicts_are_named() {
+    fn dedupe_links_and_a_redeclaration_gets_the_stored_record() {
         let dir = tempfile::tempdir().unwrap();
         let db = SqliteIndex::open(dir.path()).unwrap();
         let a = declared(7, 5);
@@ -2334,7 +2358,8 @@ mod tests {
         let mut other = a.clone();
         other.size = 6;
         match db.presign(&other, "uploads", 3, 900, true, None).unwrap() {
-            PresignOutcome::Conflict(why) => assert!(why.contains("size"), "{why}"),
+            // The stored record, for the API to word the refusal.
+            PresignOutcome::Redeclared(rec) => assert_eq!((rec.id, rec.size), (a.id, 5)),
             o => panic!("{o:?}"),
         }
     }
@@ -2359,14 +2384,21 @@ mod tests {
         db.create_bucket_for("secret", Some("AKIAOTHER"), 0)
             .unwrap();
         let big = object("secret", "doc", 1);
-        db.put_object(&big, &blob(big.sha256, 3), None, &WriteCondition::Always)
-            .unwrap();
+        db.put_object(
+            &big,
+            &blob(big.sha256, 3),
+            None,
+            &WriteCondition::Always,
+            "uploads",
+        )
+        .unwrap();
         let small = object("secret", "note", 2);
         db.put_object(
             &small,
             &blob(small.sha256, 3),
             Some(b"abc"),
             &WriteCondition::Always,
+            "uploads",
         )
         .unwrap();
         for sha in [1, 2] {
@@ -2436,7 +2468,7 @@ mod tests {
             md5: None,
             ..blob(a.sha256, 100)
         };
-        db.put_object(&copy, &no_md5, None, &WriteCondition::Always)
+        db.put_object(&copy, &no_md5, None, &WriteCondition::Always, "uploads")
             .unwrap();
         assert!(damage_of(&db, &a.sha256).is_some());
         let upload = MultipartUpload {
@@ -2472,8 +2504,14 @@ mod tests {
         db.mark_damaged(&a.sha256, "missing").unwrap();
         let mut put = object("b", "put", 4);
         put.size = 100;
-        db.put_object(&put, &blob(a.sha256, 100), None, &WriteCondition::Always)
-            .unwrap();
+        db.put_object(
+            &put,
+            &blob(a.sha256, 100),
+            None,
+            &WriteCondition::Always,
+            "uploads",
+        )
+        .unwrap();
         assert_eq!(damage_of(&db, &a.sha256), None);
         // Bytes kept inline in the index need no file in the store.
         let small = declared(5, 3);
@@ -2561,8 +2599,14 @@ mod tests {
         let s3_put = |d: &Declared, sha: u8| {
             let mut o = object("uploads", &d.id.to_string(), sha);
             o.size = 3;
-            db.put_object(&o, &blob(o.sha256, 3), None, &WriteCondition::Always)
-                .unwrap();
+            db.put_object(
+                &o,
+                &blob(o.sha256, 3),
+                None,
+                &WriteCondition::Always,
+                "uploads",
+            )
+            .unwrap();
             o
         };
         // Written before any presign: the id is taken.
@@ -2657,10 +2701,36 @@ mod tests {
             db.presign(&c, "uploads", 9, 900, true, Some(3)).unwrap(),
             PresignOutcome::AlreadyStored
         ));
-        // Unless an S3 client replaced it with other bytes.
-        s3_put(&c, 7);
+        // An S3 write cannot replace it: the key is written once.
+        let o = object("uploads", &c.id.to_string(), 7);
+        assert_eq!(
+            db.put_object(
+                &o,
+                &blob(o.sha256, 3),
+                None,
+                &WriteCondition::Always,
+                "uploads"
+            )
+            .unwrap(),
+            PutObjectOutcome::WrittenOnce
+        );
         assert!(matches!(
             db.presign(&c, "uploads", 10, 900, true, Some(3)).unwrap(),
+            PresignOutcome::AlreadyStored
+        ));
+        // Other bytes under its key all the same (written while the upload
+        // bucket was configured under another name, or before keys were
+        // written once) are no file's: presign refuses the id.
+        db.put_object(
+            &o,
+            &blob(o.sha256, 3),
+            None,
+            &WriteCondition::Always,
+            "elsewhere",
+        )
+        .unwrap();
+        assert!(matches!(
+            db.presign(&c, "uploads", 11, 900, true, Some(3)).unwrap(),
             PresignOutcome::Conflict(_)
         ));
     }
@@ -2728,23 +2798,41 @@ mod tests {
         let db = SqliteIndex::open(dir.path()).unwrap();
         let o = object("b1", "a/ü b+c", 1);
         assert_eq!(
-            db.put_object(&o, &blob(o.sha256, 3), None, &WriteCondition::Always)
-                .unwrap(),
+            db.put_object(
+                &o,
+                &blob(o.sha256, 3),
+                None,
+                &WriteCondition::Always,
+                "uploads"
+            )
+            .unwrap(),
             PutObjectOutcome::NoSuchBucket
         );
         assert!(db.create_bucket("b1", 0).unwrap());
         assert!(!db.create_bucket("b1", 0).unwrap());
         assert_eq!(
-            db.put_object(&o, &blob(o.sha256, 3), None, &WriteCondition::Always)
-                .unwrap(),
+            db.put_object(
+                &o,
+                &blob(o.sha256, 3),
+                None,
+                &WriteCondition::Always,
+                "uploads"
+            )
+            .unwrap(),
             PutObjectOutcome::Stored { replaced: None }
         );
         assert_eq!(db.get_object("b1", "a/ü b+c").unwrap().unwrap(), o);
         // Overwrite with other bytes names the blob it replaced.
         let o2 = object("b1", "a/ü b+c", 2);
         assert_eq!(
-            db.put_object(&o2, &blob(o2.sha256, 3), None, &WriteCondition::Always)
-                .unwrap(),
+            db.put_object(
+                &o2,
+                &blob(o2.sha256, 3),
+                None,
+                &WriteCondition::Always,
+                "uploads"
+            )
+            .unwrap(),
             PutObjectOutcome::Stored {
                 replaced: Some(o.sha256)
             }
@@ -2774,8 +2862,14 @@ mod tests {
         db.create_bucket("b", 0).unwrap();
         for (i, k) in ["b", "a/2", "a/1", "é", "Z", "a%"].iter().enumerate() {
             let o = object("b", k, i as u8);
-            db.put_object(&o, &blob(o.sha256, 3), None, &WriteCondition::Always)
-                .unwrap();
+            db.put_object(
+                &o,
+                &blob(o.sha256, 3),
+                None,
+                &WriteCondition::Always,
+                "uploads",
+            )
+            .unwrap();
         }
         let keys = |v: Vec<ObjectRecord>| v.into_iter().map(|o| o.key).collect::<Vec<_>>();
         assert_eq!(
@@ -2809,6 +2903,103 @@ mod tests {
         // Deleting the object leaves the file's reference.
         db.delete_object("uploads", &d.id.to_string()).unwrap();
         assert!(!db.release_blob(&d.sha256).unwrap());
+    }
+
+    #[test]
+    fn a_files_key_is_written_once_whether_or_not_its_object_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteIndex::open(dir.path()).unwrap();
+        db.create_bucket("other", 0).unwrap();
+        db.create_bucket("uploads", 0).unwrap();
+        let put = |bucket: &str, key: &str, cond: &WriteCondition| {
+            let o = object(bucket, key, 9);
+            db.put_object(&o, &blob(o.sha256, 3), None, cond, "uploads")
+                .unwrap()
+        };
+        let stored = |o: PutObjectOutcome| matches!(o, PutObjectOutcome::Stored { .. });
+        // Pending: the key is not the file's yet (the upload API refuses
+        // the file if an S3 client writes there first).
+        let pending = declared(5, 3);
+        db.presign(&pending, "uploads", 0, 900, true, None).unwrap();
+        let pending_key = pending.id.to_string();
+        assert!(stored(put(
+            "uploads",
+            &pending_key,
+            &WriteCondition::Always
+        )));
+        let d = declared(4, 3);
+        db.presign(&d, "uploads", 0, 900, true, None).unwrap();
+        let key = d.id.to_string();
+        db.mark_uploaded(&d.id, &blob(d.sha256, 3), None, None, "uploads", 1)
+            .unwrap();
+        let theirs = || db.get_object("uploads", &key).unwrap().unwrap().sha256;
+        for cond in [
+            WriteCondition::Always,
+            WriteCondition::IfEtag(hex::encode([7u8; 16])),
+        ] {
+            assert_eq!(put("uploads", &key, &cond), PutObjectOutcome::WrittenOnce);
+        }
+        assert_eq!(theirs(), d.sha256);
+        // Deleted through S3: still the file's key.
+        db.delete_object("uploads", &key).unwrap();
+        assert_eq!(
+            put("uploads", &key, &WriteCondition::IfAbsent),
+            PutObjectOutcome::WrittenOnce
+        );
+        assert!(db.get_object("uploads", &key).unwrap().is_none());
+        // A multipart completion is refused alike, and its upload stays.
+        let upload = MultipartUpload {
+            upload_id: "u1".into(),
+            bucket: "uploads".into(),
+            key: key.clone(),
+            content_type: "text/html".into(),
+            meta: ObjectMeta::default(),
+            created_at: 2,
+        };
+        assert!(db.create_multipart(&upload).unwrap());
+        let part = PartRecord {
+            part_number: 1,
+            sha256: Digest([9; 32]),
+            size: 3,
+            md5: [1; 16],
+            last_modified: 2,
+        };
+        db.put_part("u1", &part, &blob(part.sha256, 3), None)
+            .unwrap();
+        let o = object("uploads", &key, 9);
+        assert_eq!(
+            db.complete_multipart(
+                "u1",
+                &[(1, part.sha256)],
+                &o,
+                &blob(o.sha256, 3),
+                &WriteCondition::Always,
+                "uploads"
+            )
+            .unwrap(),
+            CompleteMultipartOutcome::WrittenOnce
+        );
+        assert!(db.get_multipart("u1").unwrap().is_some());
+        assert!(db.get_object("uploads", &key).unwrap().is_none());
+        // The same key in another bucket, another spelling of the id, and
+        // the upload bucket when it is not the files' are ordinary keys.
+        assert!(stored(put("other", &key, &WriteCondition::Always)));
+        assert!(stored(put(
+            "uploads",
+            &key.to_uppercase(),
+            &WriteCondition::Always
+        )));
+        let o = object("uploads", &key, 9);
+        assert!(stored(
+            db.put_object(
+                &o,
+                &blob(o.sha256, 3),
+                None,
+                &WriteCondition::Always,
+                "files"
+            )
+            .unwrap()
+        ));
     }
 
     /// The bucket names a freshly opened index of `dir` holds.

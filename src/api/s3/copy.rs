@@ -96,8 +96,9 @@ pub async fn copy_object(
             "the copy source changed while it was being copied; retry the copy".into(),
         ));
     }
+    let files_bucket = app.config.s3.bucket.clone();
     let outcome = app
-        .db(move |db| db.put_object(&record, &blob, None, &WriteCondition::Always))
+        .db(move |db| db.put_object(&record, &blob, None, &WriteCondition::Always, &files_bucket))
         .await?;
     drop(lock);
     match outcome {
@@ -108,6 +109,7 @@ pub async fn copy_object(
         }
         PutObjectOutcome::NoSuchBucket => return Err(bucket::no_such_bucket(bucket_name)),
         PutObjectOutcome::ConditionFailed(f) => return Err(super::object::condition_failed(f)),
+        PutObjectOutcome::WrittenOnce => return Err(super::object::written_once(bucket_name, key)),
     }
     let mut x = Xml::new("CopyObjectResult");
     x.elem("LastModified", &timestamp(lm))

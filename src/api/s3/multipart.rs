@@ -154,6 +154,8 @@ pub async fn upload_part(
     let (number, upload_id) = target.check(app).await?;
     let spec = ingest::BodySpec::from_request(auth, &parts)?;
     let length = spec.length;
+    // A part URL of the upload API is good for exactly its part's size.
+    crate::api::presigned::check_part_length(auth, length)?;
     if length > MAX_PART {
         return Err(ApiError::EntityTooLarge(format!(
             "a part may be at most {MAX_PART} bytes; this one is {length}"
@@ -396,8 +398,11 @@ pub async fn complete(
     let lock = app.blob_lock(&digest).await;
     staged.commit(&digest).await?;
     crate::failpoint::after_publish().await;
+    let files_bucket = app.config.s3.bucket.clone();
     let outcome = app
-        .db(move |db| db.complete_multipart(&upload_id, &assembled, &record, &blob, &cond))
+        .db(move |db| {
+            db.complete_multipart(&upload_id, &assembled, &record, &blob, &cond, &files_bucket)
+        })
         .await;
     drop(lock);
     match outcome {
@@ -414,6 +419,12 @@ pub async fn complete(
             // Another writer got there first; the upload stays open.
             app.release_after_failure(digest).await;
             return Err(super::object::condition_failed_at_commit(f));
+        }
+        Ok(CompleteMultipartOutcome::WrittenOnce) => {
+            // The upload stays open, as for a failed condition: the client
+            // aborts it to free its parts.
+            app.release_after_failure(digest).await;
+            return Err(super::object::written_once(bucket_name, key));
         }
         Ok(CompleteMultipartOutcome::PartsChanged) => {
             app.release_after_failure(digest).await;

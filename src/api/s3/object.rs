@@ -196,10 +196,12 @@ pub(super) async fn store_object(
 ) -> Result<(), ApiError> {
     let digest = record.sha256;
     let bucket_name = record.bucket.clone();
+    let key = record.key.clone();
+    let files_bucket = app.config.s3.bucket.clone();
     let lock = app.blob_lock(&digest).await;
     let inline = payload.publish(&digest).await?;
     let outcome = app
-        .db_write(move |db| db.put_object(&record, &blob, inline.as_deref(), &cond))
+        .db_write(move |db| db.put_object(&record, &blob, inline.as_deref(), &cond, &files_bucket))
         .await;
     drop(lock);
     match outcome {
@@ -219,11 +221,26 @@ pub(super) async fn store_object(
             app.release_after_failure(digest).await;
             Err(bucket::no_such_bucket(&bucket_name))
         }
+        Ok(PutObjectOutcome::WrittenOnce) => {
+            app.release_after_failure(digest).await;
+            Err(written_once(&bucket_name, &key))
+        }
         Err(e) => {
             app.release_after_failure(digest).await;
             Err(e)
         }
     }
+}
+
+/// The refusal of an S3 write onto the key of a file of the upload API,
+/// which is written once (`Index::put_object`): S3's 409 for a write that
+/// conflicts with the key's state.
+pub(super) fn written_once(bucket_name: &str, key: &str) -> ApiError {
+    ApiError::Conflict(format!(
+        "'{key}' in bucket '{bucket_name}' is a file of the upload API, which is written \
+         once and never replaced through S3; nothing was stored. Write these bytes under \
+         another key"
+    ))
 }
 
 /// Returns the checksums a write declared and the bytes matched, as S3

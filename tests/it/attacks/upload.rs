@@ -3,6 +3,16 @@
 //! sent (another key's private object), "already stored" must never be said
 //! of a damaged or missing blob (and a verified upload heals one), and an
 //! upload token must never replace an object an S3 client wrote.
+//!
+//! And the other way round (our own review, findings A–C), each in a module
+//! of its own: a part URL takes exactly its part's size (`part_urls`), an
+//! upload-only token learns nothing of a file it did not send
+//! (`upload_scope`), and an S3 write never replaces a file of the upload
+//! API (`write_once`). This file holds the helpers they share.
+
+mod part_urls;
+mod upload_scope;
+mod write_once;
 
 use serde_json::Value;
 
@@ -13,12 +23,62 @@ const API: &str = "/api/inspect/v1/file";
 
 /// POSTs JSON to the upload API with the fixture's token.
 fn post(g: &Gateway, path: &str, body: &Value) -> Resp {
+    post_as(g, &g.token, path, body)
+}
+
+/// POSTs JSON to the upload API with `token`.
+fn post_as(g: &Gateway, token: &str, path: &str, body: &Value) -> Resp {
     Resp::from(
         ureq::post(&format!("{}{API}{path}", g.served.base))
-            .set("Authorization", &format!("Bearer {}", g.token))
+            .set("Authorization", &format!("Bearer {token}"))
             .set("Content-Type", "application/json")
             .send_string(&body.to_string()),
     )
+}
+
+/// A token made by `stowage token create --scopes upload`: it may send
+/// files, not read them.
+fn upload_token(g: &Gateway, name: &str) -> String {
+    let out = g.cli(&["token", "create", "--name", name, "--scopes", "upload"]);
+    let token = out.lines().last().unwrap_or("").trim().to_string();
+    assert!(token.starts_with("stw_"), "no token printed: {out}");
+    token
+}
+
+/// Everything the index and the store hold, as text: what a refused
+/// request must leave exactly as it was.
+fn state(g: &Gateway) -> Vec<Vec<String>> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+                out.push(format!("{} {len}", p.display()));
+            }
+        }
+    }
+    let mut on_disk = Vec::new();
+    walk(&g.data_dir().join("blobs"), &mut on_disk);
+    on_disk.sort();
+    vec![
+        g.index_rows(
+            "SELECT id || ' ' || file_name || ' ' || content_type || ' ' || size || ' ' || \
+             sha256 || ' ' || status || ' ' || coalesce(completed_at, '-') FROM files",
+        ),
+        g.index_rows(
+            "SELECT bucket || '/' || key || ' ' || sha256 || ' ' || size || ' ' || etag || \
+             ' ' || content_type || ' ' || meta || ' ' || last_modified FROM objects",
+        ),
+        g.index_rows("SELECT bucket || '/' || key || ' ' || upload_id FROM multipart_uploads"),
+        g.index_rows(
+            "SELECT upload_id || ' ' || part_number || ' ' || sha256 || ' ' || size \
+             FROM multipart_parts",
+        ),
+        g.index_rows("SELECT sha256 || ' ' || size FROM blobs"),
+        on_disk,
+    ]
 }
 
 fn presign(g: &Gateway, f: &TestFile) -> Resp {
