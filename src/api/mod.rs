@@ -26,6 +26,7 @@ use hyper::body::Incoming;
 
 pub use error::{ApiError, Internal};
 pub use health::HealthCache;
+pub use parts::FILE_UPLOAD_PREFIX;
 pub use s3::multipart::MIN_PART;
 
 use crate::app::App;

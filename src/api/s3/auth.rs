@@ -75,6 +75,7 @@ pub async fn authorize(
     req: &S3Request,
     endpoint: &Endpoint,
 ) -> Result<(), ApiError> {
+    upload_api_only(app, who, req, endpoint)?;
     let key_id = match who {
         Principal::Anonymous => return authorize_anonymous(app, req, endpoint),
         Principal::Key(id) if app.is_main_key(id) => return Ok(()),
@@ -85,6 +86,40 @@ pub async fn authorize(
     }
     if let Some(source) = endpoint.copy_source() {
         check(app, key_id, &source.bucket, Access::Read).await?;
+    }
+    Ok(())
+}
+
+/// What belongs to the upload API stays its own: its parameters
+/// (`X-Stowage-*`, which declare a file) are honoured only in a URL this
+/// gateway signed, and its part-wise uploads (`file-…`) take only the parts
+/// its part URLs carry — no key, the configured one included, declares a
+/// file or touches those uploads through S3 by other means.
+fn upload_api_only(
+    app: &App,
+    who: &Principal,
+    req: &S3Request,
+    endpoint: &Endpoint,
+) -> Result<(), ApiError> {
+    let gateways = matches!(who, Principal::Key(k) if app.is_main_key(k))
+        && req.presented == Presented::V4Query;
+    let declares = req.query.names().any(|n| n.starts_with("X-Stowage-"));
+    if declares && !gateways {
+        return Err(ApiError::AccessDenied(
+            "X-Stowage-* parameters belong to the upload API's own URLs, signed by this \
+             gateway; ask POST /api/inspect/v1/file/upload/presigned for one. Nothing was \
+             stored."
+                .into(),
+        ));
+    }
+    let api_upload = endpoint
+        .upload_id()
+        .is_some_and(|id| id.starts_with(crate::api::FILE_UPLOAD_PREFIX));
+    let part_url = gateways
+        && matches!(endpoint, Endpoint::UploadPart { .. })
+        && req.query.has(crate::api::presigned::SIZE_PARAM);
+    if api_upload && !part_url {
+        return Err(ApiError::NoSuchUpload);
     }
     Ok(())
 }

@@ -131,6 +131,7 @@ pub async fn route(
 
 /// Whether a PUT is the upload API's: a presigned URL carrying the
 /// declaration the presign API signed into it.
+/// (Authorization let such a URL through only when this gateway signed it.)
 fn is_upload_api_put(auth: &auth::Authenticated) -> bool {
     auth.presigned
         .as_ref()

@@ -116,6 +116,7 @@ pub async fn create(
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
     bucket::require(app, bucket_name).await?;
+    super::object::precheck_written_once(app, bucket_name, key).await?;
     let upload = MultipartUpload {
         upload_id: crate::random::hex(16),
         bucket: bucket_name.to_string(),

@@ -155,6 +155,7 @@ pub async fn put_object(
     let meta = meta_from(&parts.headers)?;
     let cond = write_condition(&parts.headers)?;
     precheck_condition(app, &cond, bucket_name, key).await?;
+    precheck_written_once(app, bucket_name, key).await?;
     let received = receive(app, body, spec).await?;
     verify_digests(auth, &parts, &received.blob)?;
     let checksums = received.checksums.clone();
@@ -241,6 +242,30 @@ pub(super) fn written_once(bucket_name: &str, key: &str) -> ApiError {
          once and never replaced through S3; nothing was stored. Write these bytes under \
          another key"
     ))
+}
+
+/// Refuses a write onto the key of a file of the upload API before its
+/// body is read (the transaction that would commit it decides again, for a
+/// file completed meanwhile).
+pub(super) async fn precheck_written_once(
+    app: &App,
+    bucket_name: &str,
+    key: &str,
+) -> Result<(), ApiError> {
+    if bucket_name != app.config.s3.bucket {
+        return Ok(());
+    }
+    // Only the id's own spelling is the file's key (as the index decides).
+    let Some(id) = uuid::Uuid::try_parse(key)
+        .ok()
+        .filter(|id| id.to_string() == key)
+    else {
+        return Ok(());
+    };
+    match app.db(move |db| db.get(&id)).await? {
+        Some(file) if file.status.has_bytes() => Err(written_once(bucket_name, key)),
+        _ => Ok(()),
+    }
 }
 
 /// Returns the checksums a write declared and the bytes matched, as S3

@@ -198,6 +198,7 @@ pub async fn post_object(
         })
         .collect();
 
+    super::object::precheck_written_once(app, bucket_name, &key).await?;
     let received = receive_stream(app, file, range, declared).await?;
     let digest = received.sha256();
     let blob = received.blob;

@@ -251,6 +251,18 @@ impl Endpoint {
         }
     }
 
+    /// The multipart upload the operation names, if any.
+    pub fn upload_id(&self) -> Option<&str> {
+        match self {
+            Endpoint::UploadPart { upload_id, .. }
+            | Endpoint::UploadPartCopy { upload_id, .. }
+            | Endpoint::CompleteMultipartUpload { upload_id }
+            | Endpoint::AbortMultipartUpload { upload_id }
+            | Endpoint::ListParts { upload_id } => Some(upload_id),
+            _ => None,
+        }
+    }
+
     /// The object a copy reads, which the key must be able to read too.
     pub fn copy_source(&self) -> Option<&CopySource> {
         match self {

@@ -10,6 +10,7 @@
 //! (`upload_scope`), and an S3 write never replaces a file of the upload
 //! API (`write_once`). This file holds the helpers they share.
 
+mod own_urls;
 mod part_urls;
 mod upload_scope;
 mod write_once;
