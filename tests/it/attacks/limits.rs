@@ -153,6 +153,14 @@ fn a_flood_of_bad_signatures_behind_the_proxy_throttles_only_its_failures() {
     // …but a valid presigned URL from the very same client goes through,
     let url = g.v4_presigned(&g.main, "PUT", "/uploads/from-the-flooder", &[], 60);
     assert_eq!(g.send("PUT", &url, &from(flooder), b"mine").status, 200);
+    // SigV2 alike: a forged signature is throttled, a valid URL served.
+    let expires = time::OffsetDateTime::now_utc().unix_timestamp() + 60;
+    let url = g.v2_presigned(&forged(), "PUT", "/uploads/flood-v2", &[], expires);
+    g.send("PUT", &url, &from(flooder), b"flood")
+        .assert_s3_error(429, "SlowDown");
+    let url = g.v2_presigned(&g.main, "GET", "/uploads/from-the-flooder", &[], expires);
+    let r = g.send("GET", &url, &from(flooder), b"");
+    assert_eq!((r.status, r.body.as_str()), (200, "mine"));
     // and so does its JSON API request with a valid token.
     let mut with_token = from(flooder);
     with_token.push(header("authorization", &format!("Bearer {}", g.token)));
