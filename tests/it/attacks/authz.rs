@@ -64,7 +64,7 @@ fn a_copy_never_reads_another_keys_private_bucket() {
     // The same through UploadPartCopy, into an upload of the key's own.
     let r = g.v4(&b, "POST", "/mine/part-target", "uploads", &[], b"");
     assert_eq!(r.status, 200, "{}", r.body);
-    let upload_id = between(&r.body, "<UploadId>", "</UploadId>");
+    let upload_id = xml_value(&r.body, "UploadId");
     let query = format!("partNumber=1&uploadId={upload_id}");
     for source in SOURCE_SPELLINGS {
         let extra = [("x-amz-copy-source", source)];
@@ -212,7 +212,7 @@ fn public_bucket() -> (Gateway, String) {
     );
     assert_eq!(r.status, 200);
     let r = g.v4(&m, "POST", "/pub/big.bin", "uploads", &[], b"");
-    let upload_id = between(&r.body, "<UploadId>", "</UploadId>");
+    let upload_id = xml_value(&r.body, "UploadId");
     let cors = b"<CORSConfiguration><CORSRule><AllowedOrigin>https://app.example</AllowedOrigin>\
 <AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>";
     assert_eq!(g.v4(&m, "PUT", "/pub", "cors", &[], cors).status, 200);
@@ -438,14 +438,4 @@ fn the_fixture_signs_every_way() {
     let other = g.new_key("other");
     g.v4(&other, "GET", "/fixture/a", "", &[], b"")
         .assert_s3_error(403, "AccessDenied");
-}
-
-/// The text between `open` and `close` in `body`.
-fn between(body: &str, open: &str, close: &str) -> String {
-    let start = body
-        .find(open)
-        .unwrap_or_else(|| panic!("no {open} in {body}"))
-        + open.len();
-    let end = body[start..].find(close).unwrap() + start;
-    body[start..end].to_string()
 }

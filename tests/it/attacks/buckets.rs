@@ -22,16 +22,6 @@ fn bytes(seed: usize, n: usize) -> Vec<u8> {
         .collect()
 }
 
-fn xml_value(body: &str, tag: &str) -> String {
-    let open = format!("<{tag}>");
-    let start = body
-        .find(&open)
-        .unwrap_or_else(|| panic!("no <{tag}> in {body}"))
-        + open.len();
-    let end = start + body[start..].find(&format!("</{tag}>")).unwrap();
-    body[start..end].to_string()
-}
-
 /// CreateMultipartUpload of `bucket/key`; the upload id.
 fn start_upload(g: &Gateway, who: &Credentials, bucket: &str, key: &str) -> String {
     let r = g.v4(
@@ -57,15 +47,6 @@ fn upload_part(
 ) -> Resp {
     let q = format!("partNumber={n}&uploadId={upload}");
     g.v4(who, "PUT", &format!("/{bucket}/{key}"), &q, &[], body)
-}
-
-/// Where the store keeps the file of blob `hex`.
-fn blob_file(g: &Gateway, hex: &str) -> PathBuf {
-    g.data_dir()
-        .join("blobs")
-        .join(&hex[0..2])
-        .join(&hex[2..4])
-        .join(hex)
 }
 
 /// What a refused or partial delete must leave exactly as it was.
@@ -153,7 +134,7 @@ fn delete_bucket_aborts_its_unfinished_uploads_and_frees_their_parts() {
     let before = snapshot(&g);
     assert_eq!(before.uploads.len(), 4, "{before:?}");
     assert_eq!(before.parts.len(), 4, "{before:?}");
-    assert!(blob_file(&g, &own_hex).is_file());
+    assert!(g.blob_file(&own_hex).is_file());
     assert!(before.blobs.contains(&small_hex));
 
     let r = g.v4(m, "DELETE", "/scratch", "", &[], b"");
@@ -169,12 +150,12 @@ fn delete_bucket_aborts_its_unfinished_uploads_and_frees_their_parts() {
     // The parts' own blobs are gone from the index and the disk ...
     assert!(!after.blobs.contains(&own_hex), "{after:?}");
     assert!(!after.blobs.contains(&small_hex), "{after:?}");
-    assert!(!blob_file(&g, &own_hex).exists());
+    assert!(!g.blob_file(&own_hex).exists());
     // ... the one an object still refers to is not, and still reads.
     assert_eq!(after.blobs, vec![shared_hex.clone()]);
     assert_eq!(
         after.files_on_disk,
-        vec![blob_file(&g, &shared_hex).display().to_string()]
+        vec![g.blob_file(&shared_hex).display().to_string()]
     );
     let r = g.v4(m, "GET", "/keep/same", "", &[], b"");
     assert_eq!(r.status, 200);
@@ -309,7 +290,7 @@ fn only_the_owner_or_the_configured_key_deletes_a_bucket() {
             .assert_s3_error(403, "AccessDenied");
     }
     assert_eq!(snapshot(&g), before);
-    assert!(blob_file(&g, &sha256_hex(&part)).is_file());
+    assert!(g.blob_file(&sha256_hex(&part)).is_file());
     // What the grant allows still works: the refusal was of the delete.
     assert_eq!(
         g.v4(&mallory, "GET", "/alices", "uploads", &[], b"").status,
@@ -318,7 +299,7 @@ fn only_the_owner_or_the_configured_key_deletes_a_bucket() {
 
     // The owner may, and the upload goes with it.
     assert_eq!(g.v4(&alice, "DELETE", "/alices", "", &[], b"").status, 204);
-    assert!(!blob_file(&g, &sha256_hex(&part)).exists());
+    assert!(!g.blob_file(&sha256_hex(&part)).exists());
     assert_eq!(
         g.index_rows("SELECT upload_id FROM multipart_uploads"),
         Vec::<String>::new()

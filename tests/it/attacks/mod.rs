@@ -399,6 +399,28 @@ pub fn form_tail() -> Vec<u8> {
     format!("\r\n--{FORM_BOUNDARY}--\r\n").into_bytes()
 }
 
+/// The text of the first `<tag>` element in an XML answer.
+pub fn xml_value(body: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    let start = body
+        .find(&open)
+        .unwrap_or_else(|| panic!("no <{tag}> in {body}"))
+        + open.len();
+    let end = start + body[start..].find(&format!("</{tag}>")).unwrap();
+    body[start..end].to_string()
+}
+
+impl Gateway {
+    /// Where the local store keeps the file of blob `hex`.
+    pub fn blob_file(&self, hex: &str) -> PathBuf {
+        self.data_dir()
+            .join("blobs")
+            .join(&hex[0..2])
+            .join(&hex[2..4])
+            .join(hex)
+    }
+}
+
 fn target(wire_path: &str, wire_query: &str) -> String {
     if wire_query.is_empty() {
         wire_path.to_string()

@@ -134,15 +134,6 @@ fn store(g: &Gateway, f: &TestFile) {
     assert_eq!(download(g, f), f.bytes);
 }
 
-/// Where the store keeps blob `hex`.
-fn blob_file(g: &Gateway, hex: &str) -> PathBuf {
-    g.data_dir()
-        .join("blobs")
-        .join(&hex[0..2])
-        .join(&hex[2..4])
-        .join(hex)
-}
-
 /// The damage mark of blob `hex` in the index ("" when unmarked).
 fn damage(g: &Gateway, hex: &str) -> String {
     let rows = g.index_rows(&format!(
@@ -246,7 +237,7 @@ fn a_damaged_blob_is_never_stored_and_a_verified_upload_heals_it() {
     let f = TestFile::new(300_000);
     store(&g, &f);
     let hex = hex::encode(f.sha256());
-    let path = blob_file(&g, &hex);
+    let path = g.blob_file(&hex);
     // What a disk that lied about a flush can leave after a power cut.
     std::fs::OpenOptions::new()
         .write(true)
@@ -297,7 +288,7 @@ fn a_missing_blob_is_never_stored_and_its_old_url_heals_it() {
     let url = presign_url(&g, &f);
     assert_eq!(put(&url, &f.content_type, &f.bytes).status, 200);
     let hex = hex::encode(f.sha256());
-    let path = blob_file(&g, &hex);
+    let path = g.blob_file(&hex);
     std::fs::remove_file(&path).unwrap();
 
     let mut twin = f.clone();
@@ -320,7 +311,7 @@ fn an_s3_put_of_the_same_bytes_heals_a_damaged_blob() {
     let f = TestFile::new(300_000);
     store(&g, &f);
     let hex = hex::encode(f.sha256());
-    let path = blob_file(&g, &hex);
+    let path = g.blob_file(&hex);
     std::fs::OpenOptions::new()
         .write(true)
         .open(&path)
@@ -380,7 +371,7 @@ fn a_damaged_blob_sent_again_in_parts_is_healed() {
     let f = TestFile::new(PART + 400_000);
     assert_eq!(send_in_parts(&g, &f).status, 200);
     let hex = hex::encode(f.sha256());
-    let path = blob_file(&g, &hex);
+    let path = g.blob_file(&hex);
     std::fs::remove_file(&path).unwrap();
     restart(&mut g);
     assert!(damage(&g, &hex).contains("missing"), "{}", damage(&g, &hex));
@@ -453,7 +444,7 @@ fn an_upload_token_never_replaces_an_object_an_s3_client_wrote() {
         assert!(g
             .index_rows(&format!("SELECT sha256 FROM blobs WHERE sha256 = '{hex}'"))
             .is_empty());
-        assert!(!blob_file(&g, &hex).exists());
+        assert!(!g.blob_file(&hex).exists());
     }
 }
 

@@ -14,16 +14,6 @@ use super::*;
 /// gateway's origin.
 const PAGE: &[u8] = b"<html><script>fetch('/api/inspect/v1/files')</script></html>";
 
-fn xml_value(body: &str, tag: &str) -> String {
-    let open = format!("<{tag}>");
-    let start = body
-        .find(&open)
-        .unwrap_or_else(|| panic!("no <{tag}> in {body}"))
-        + open.len();
-    let end = start + body[start..].find(&format!("</{tag}>")).unwrap();
-    body[start..end].to_string()
-}
-
 /// Asserts the refusal of a write onto a file's key.
 fn written_once(r: Resp) {
     let why = r.assert_s3_error(409, "OperationAborted");
