@@ -8,7 +8,7 @@
 //! from one thread every commit is its own group (the worst case).
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use stowage::db::{BlobInfo, Declared, Index, SqliteIndex};
+use stowage::index::{BlobInfo, Declared, Index, SqliteIndex};
 use stowage::store::Digest;
 use uuid::Uuid;
 

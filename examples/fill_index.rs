@@ -28,10 +28,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: u64 = n.parse()?;
     let dir = std::path::PathBuf::from(dir);
     std::fs::create_dir_all(&dir)?;
-    drop(stowage::db::SqliteIndex::open(&dir)?);
+    drop(stowage::index::SqliteIndex::open(&dir)?);
 
     let start = Instant::now();
-    let mut conn = rusqlite::Connection::open(dir.join(stowage::db::DB_FILE))?;
+    let mut conn = rusqlite::Connection::open(dir.join(stowage::index::DB_FILE))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     let tx = conn.transaction()?;
     tx.execute(

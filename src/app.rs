@@ -12,7 +12,7 @@ use crate::api::throttle::Throttle;
 use crate::api::ApiError;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, PublicUrl};
-use crate::db::{BlobClaim, DbError, Index, SqliteIndex};
+use crate::index::{BlobClaim, DbError, Index, SqliteIndex};
 use crate::sigv4::Credentials;
 use crate::store::{BlobReader, BlobStore, Digest, LocalStore};
 
@@ -494,7 +494,7 @@ impl App {
         self.index.submit_write(Box::new(move || {
             let r = f(&*index);
             let durable = r.as_ref().map_or(true, must_be_durable);
-            let deliver: crate::db::Delivery = Box::new(move |batch: Result<(), DbError>| {
+            let deliver: crate::index::Delivery = Box::new(move |batch: Result<(), DbError>| {
                 let _ = tx.send(batch.and(r));
             });
             (deliver, durable)

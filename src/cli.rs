@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::app::App;
 use crate::clock::SystemClock;
 use crate::config::{Config, Overrides};
-use crate::db::{DbError, Index, SqliteIndex};
+use crate::index::{DbError, Index, SqliteIndex};
 use crate::store::LocalStore;
 use crate::tokens;
 
@@ -472,11 +472,11 @@ fn open_data_dir(
         ..Overrides::default()
     })?;
     let dir = &config.data_dir;
-    if !dir.join(crate::db::DB_FILE).exists() {
+    if !dir.join(crate::index::DB_FILE).exists() {
         return Err(format!(
             "{} holds no Stowage index ({}); name the data dir with --data-dir",
             dir.display(),
-            crate::db::DB_FILE
+            crate::index::DB_FILE
         ));
     }
     let index = SqliteIndex::open(dir).map_err(|e| e.to_string())?;
@@ -645,7 +645,7 @@ fn key(cmd: KeyCommand) -> Result<(), String> {
             let index = open_index(&config)?;
             let fresh = crate::config::generate_credentials();
             let created = index
-                .create_access_key(&crate::db::AccessKey {
+                .create_access_key(&crate::index::AccessKey {
                     access_key_id: fresh.access_key_id.clone(),
                     secret: fresh.secret_access_key.clone(),
                     name: name.clone(),

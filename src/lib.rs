@@ -17,7 +17,7 @@
 //! - [`app`]: the shared state every request sees.
 //! - [`store`]: blob bytes on disk, content-addressed, durable commit order
 //!   (blobs above 64 KiB; smaller ones live inline in the index).
-//! - [`db`]: the SQLite index — files, tokens, buckets, objects, multipart
+//! - [`index`]: the SQLite index — files, tokens, buckets, objects, multipart
 //!   uploads, small blobs — with migrations, group commit through its own
 //!   index and sync threads, and WAL checkpoints off the commit path.
 //! - [`tokens`]: API bearer tokens (stored only as hashes).
@@ -33,7 +33,7 @@
 //! declaration and returns a URL carrying all of it (api/presigned.rs signs
 //! it with sigv4); the client PUTs the bytes (api/presigned.rs verifies,
 //! api/s3/ingest.rs streams them into store or gathers a small body, the
-//! row is marked in db); `POST …/upload/complete` marks it completed; `GET
+//! row is marked in the index); `POST …/upload/complete` marks it completed; `GET
 //! …/file/{id}` returns metadata and a presigned download URL.
 
 pub mod api;
@@ -42,9 +42,9 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod config;
-pub mod db;
 pub mod failpoint;
 pub mod headers;
+pub mod index;
 pub mod metrics;
 pub mod ops;
 pub mod random;

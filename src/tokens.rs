@@ -7,7 +7,7 @@
 use base64::Engine;
 use sha2::{Digest as _, Sha256};
 
-use crate::db::{DbError, Index};
+use crate::index::{DbError, Index};
 use crate::store::Digest;
 
 /// Every scope a token can carry.

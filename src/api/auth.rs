@@ -21,7 +21,7 @@ pub async fn require_token(
     app: &App,
     parts: &Parts,
     scope: &'static str,
-) -> Result<crate::db::TokenRecord, ApiError> {
+) -> Result<crate::index::TokenRecord, ApiError> {
     let header = parts
         .headers
         .get(http::header::AUTHORIZATION)

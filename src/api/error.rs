@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
 use super::{full, Body};
-use crate::db::DbError;
+use crate::index::DbError;
 use crate::sigv4::{AuthError, ChunkError};
 use crate::store::StoreError;
 

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{auth, json, presigned, ApiError, Body};
 use crate::app::App;
-use crate::db::{FileRecord, ObjectRecord, Status};
+use crate::index::{FileRecord, ObjectRecord, Status};
 
 pub async fn get(
     app: &App,

@@ -36,7 +36,7 @@ pub async fn serve(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
             .map(|m| m.len())
             .unwrap_or(0)
     };
-    let index_bytes = size(crate::db::DB_FILE) + size(&format!("{}-wal", crate::db::DB_FILE));
+    let index_bytes = size(crate::index::DB_FILE) + size(&format!("{}-wal", crate::index::DB_FILE));
     let text = app.metrics.render(Snapshot {
         pending_uploads: pending,
         stored_files: files,

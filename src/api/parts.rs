@@ -33,7 +33,7 @@ use super::s3::multipart::{assemble, Assembled, MAX_PART, MIN_PART};
 use super::upload::{already_stored, declare, Declaration};
 use super::{json, ApiError, Body, Internal};
 use crate::app::App;
-use crate::db::{
+use crate::index::{
     Declared, FilePartsOutcome, FileRecord, MultipartUpload, ObjectMeta, PartRecord, Status,
 };
 use crate::store::Digest;

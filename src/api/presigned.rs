@@ -29,7 +29,7 @@ use super::s3::auth::Authenticated;
 use super::s3::ingest::{content_length, receive, BodySpec};
 use super::{full, ApiError, Body};
 use crate::app::{App, INLINE_BLOB_MAX};
-use crate::db::{Declared, FileRecord, MarkOutcome};
+use crate::index::{Declared, FileRecord, MarkOutcome};
 use crate::sigv4::{self, PresignParams};
 use crate::store::Digest;
 

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::{auth, files, json, parts, presigned, ApiError, Body, MAX_JSON_BODY};
 use crate::app::App;
-use crate::db::{CompleteOutcome, Declared, FileRecord, PresignOutcome};
+use crate::index::{CompleteOutcome, Declared, FileRecord, PresignOutcome};
 use crate::store::Digest;
 use crate::tokens;
 

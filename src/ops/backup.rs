@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use super::verify::Finding;
-use crate::db::{DbError, Index, SqliteIndex, DB_FILE};
+use crate::index::{DbError, Index, SqliteIndex, DB_FILE};
 use crate::store::fsutil::{create_dir_all_durable, fsync_dir};
 use crate::store::{BlobStore, Digest, LocalStore, StoreError};
 

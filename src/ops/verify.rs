@@ -12,7 +12,7 @@ use std::fmt;
 use md5::Md5;
 use sha2::{Digest as _, Sha256};
 
-use crate::db::{BlobEntry, DbError, Index};
+use crate::index::{BlobEntry, DbError, Index};
 use crate::store::{BlobStore, Digest, StoreError};
 
 /// Blob rows read from the index at a time.

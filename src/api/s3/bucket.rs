@@ -8,7 +8,7 @@ use super::{empty, xml_response};
 use crate::api::{ApiError, Body};
 use crate::app::App;
 use crate::config::validate_bucket;
-use crate::db::{CreateBucketOutcome, DeleteBucketOutcome};
+use crate::index::{CreateBucketOutcome, DeleteBucketOutcome};
 
 /// The owner every bucket reports: one gateway, one owner (for now).
 pub const OWNER_ID: &str = "stowage";

@@ -13,7 +13,7 @@ use super::xml::{self, timestamp, Xml, XmlEvent};
 use super::{bucket, xml_response};
 use crate::api::{ApiError, Body};
 use crate::app::App;
-use crate::db::{BlobInfo, ObjectRecord, PutObjectOutcome, WriteCondition};
+use crate::index::{BlobInfo, ObjectRecord, PutObjectOutcome, WriteCondition};
 
 /// S3's limit on keys in one DeleteObjects request.
 const MAX_DELETE_KEYS: usize = 1000;
@@ -60,7 +60,7 @@ pub async fn copy_object(
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("binary/octet-stream")
                 .to_string(),
-            crate::db::ObjectMeta {
+            crate::index::ObjectMeta {
                 checksums: src.meta.checksums.clone(),
                 parts: src.meta.parts,
                 ..meta_from(&parts.headers)?

@@ -19,7 +19,7 @@ use http::request::Parts;
 use super::auth::Authenticated;
 use crate::api::{ApiError, Internal};
 use crate::app::{App, INLINE_BLOB_MAX};
-use crate::db::BlobInfo;
+use crate::index::BlobInfo;
 use crate::sigv4::{ChecksumAlgorithm, Checksummer, ChunkedDecoder};
 use crate::store::{Digest, StagedBlob};
 

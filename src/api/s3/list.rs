@@ -13,7 +13,7 @@ use super::xml::{timestamp, Xml};
 use super::{bucket, xml_response, Query};
 use crate::api::{ApiError, Body};
 use crate::app::App;
-use crate::db::ObjectRecord;
+use crate::index::ObjectRecord;
 use crate::sigv4::encode::uri_encode;
 
 /// S3's ceiling and default for max-keys.

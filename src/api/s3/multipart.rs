@@ -22,7 +22,7 @@ use super::xml::{self, timestamp, Xml, XmlEvent};
 use super::{bucket, empty, ingest, xml_response, Query};
 use crate::api::{ApiError, Body, Internal};
 use crate::app::App;
-use crate::db::{
+use crate::index::{
     BlobInfo, CompleteMultipartOutcome, MultipartUpload, ObjectMeta, ObjectRecord, PartRecord,
     PutPartOutcome,
 };

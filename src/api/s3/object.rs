@@ -14,7 +14,7 @@ use super::ingest::{receive, BodySpec};
 use super::{bucket, empty, Query};
 use crate::api::{full, ApiError, Body, Internal};
 use crate::app::App;
-use crate::db::{
+use crate::index::{
     BlobInfo, ConditionFailure, ObjectMeta, ObjectRecord, PutObjectOutcome, WriteCondition,
 };
 use crate::sigv4::PayloadMode;

@@ -23,7 +23,7 @@ use super::xml::Xml;
 use super::{bucket, empty, xml_response};
 use crate::api::{full, ApiError, Body};
 use crate::app::App;
-use crate::db::{ObjectMeta, ObjectRecord, WriteCondition};
+use crate::index::{ObjectMeta, ObjectRecord, WriteCondition};
 use crate::sigv4::post_policy::{parse_policy, verify_post_signature, PolicyError};
 use crate::sigv4::ChecksumAlgorithm;
 
