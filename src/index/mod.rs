@@ -8,14 +8,34 @@
 //! SHA-256. The [`Index`] trait is narrow so PostgreSQL can stand beside
 //! SQLite later.
 
+#[cfg(test)]
+pub(crate) mod contract;
+mod error;
 mod migrations;
 mod sqlite;
+pub mod tx;
 
+use std::any::Any;
+
+use futures_util::future::BoxFuture;
 use uuid::Uuid;
 
 use crate::store::Digest;
 
+pub use error::IndexError;
 pub use sqlite::{SqliteIndex, DB_FILE};
+pub use tx::{BlobRow, BucketRow, Cursor, Tx, TxResult};
+
+/// What a transaction body returns: a future borrowing the transaction.
+pub type TxFuture<'t, R> = BoxFuture<'t, Result<R, IndexError>>;
+
+/// A transaction body with its answer's type erased, as the [`Index`]
+/// trait object takes it; see [`Index::run_write`]. The typed way in is
+/// [`write`](dyn Index::write) and [`read`](dyn Index::read).
+pub type Body = Box<dyn for<'t> FnMut(&'t mut dyn Tx) -> TxFuture<'t, Box<dyn Any + Send>> + Send>;
+
+/// Whether a write's answer must be durable before it is delivered.
+pub type MustBeDurable = Box<dyn Fn(&(dyn Any + Send)) -> bool + Send>;
 
 /// Where an upload is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -420,6 +440,69 @@ pub enum DbError {
     /// The index file could not be created owner-only or tightened to it.
     #[error("cannot make the index file readable by its owner only: {0}")]
     Permissions(std::io::Error),
+    /// A transaction body's own error (its writes are undone).
+    #[error(transparent)]
+    Index(#[from] IndexError),
+}
+
+impl dyn Index {
+    /// Runs a typed write body (see [`Index::run_write`]); durable before
+    /// it answers.
+    pub async fn write<R, F>(&self, body: F) -> Result<R, IndexError>
+    where
+        R: Send + 'static,
+        F: for<'t> FnMut(&'t mut dyn Tx) -> TxFuture<'t, R> + Send + 'static,
+    {
+        self.write_when(body, |_| true).await
+    }
+
+    /// [`Self::write`], answered at commit when `durable` says of the
+    /// answer that it need not wait for the sync.
+    pub async fn write_when<R, F>(&self, body: F, durable: fn(&R) -> bool) -> Result<R, IndexError>
+    where
+        R: Send + 'static,
+        F: for<'t> FnMut(&'t mut dyn Tx) -> TxFuture<'t, R> + Send + 'static,
+    {
+        let must: MustBeDurable = Box::new(move |a| a.downcast_ref::<R>().is_none_or(durable));
+        let out = self.run_write(erase(body), must).await?;
+        unerase(out)
+    }
+
+    /// Runs a typed read body whose answer may be called stored.
+    pub async fn read<R, F>(&self, body: F) -> Result<R, IndexError>
+    where
+        R: Send + 'static,
+        F: for<'t> FnMut(&'t mut dyn Tx) -> TxFuture<'t, R> + Send + 'static,
+    {
+        unerase(self.run_read(erase(body), true).await?)
+    }
+
+    /// Runs a typed read body of settings (tokens, keys, grants): answered
+    /// at once, without waiting for writes in flight to become durable.
+    pub async fn read_settings<R, F>(&self, body: F) -> Result<R, IndexError>
+    where
+        R: Send + 'static,
+        F: for<'t> FnMut(&'t mut dyn Tx) -> TxFuture<'t, R> + Send + 'static,
+    {
+        unerase(self.run_read(erase(body), false).await?)
+    }
+}
+
+fn erase<R, F>(mut body: F) -> Body
+where
+    R: Send + 'static,
+    F: for<'t> FnMut(&'t mut dyn Tx) -> TxFuture<'t, R> + Send + 'static,
+{
+    Box::new(move |tx| {
+        let f = body(tx);
+        Box::pin(async move { f.await.map(|r| Box::new(r) as Box<dyn Any + Send>) })
+    })
+}
+
+fn unerase<R: 'static>(out: Box<dyn Any + Send>) -> Result<R, IndexError> {
+    out.downcast::<R>()
+        .map(|b| *b)
+        .map_err(|_| IndexError::Backend("a transaction answered with another type".into()))
 }
 
 impl DbError {
@@ -447,9 +530,34 @@ pub type WriteJob = Box<dyn FnOnce() -> (Delivery, bool) + Send>;
 /// The bytes of a blob kept inline in the index.
 pub type InlineBytes = Vec<u8>;
 
-/// The index. Methods are synchronous (SQLite is); async callers run them
-/// on the blocking pool.
+/// The index. A backend runs transaction bodies ([`Self::run_write`],
+/// [`Self::run_read`]) over its rows ([`Tx`]); the rules live in those
+/// bodies (`crate::storage`), never in a backend.
+///
+/// (The synchronous methods below are the interface being retired: each
+/// moves into a body as its domain is ported.)
 pub trait Index: Send + Sync + 'static {
+    /// Runs `body` in one write transaction and answers once it is
+    /// committed — and durable, unless `durable` says of the answer that
+    /// nobody will take it as "stored" (it becomes durable moments later,
+    /// with its batch). The body may be run more than once (after a
+    /// conflict with a concurrent transaction, which is then rolled back):
+    /// it must only read and write rows. A body that returns an error has
+    /// its writes undone.
+    fn run_write(
+        &self,
+        body: Body,
+        durable: MustBeDurable,
+    ) -> BoxFuture<'_, Result<Box<dyn Any + Send>, IndexError>>;
+    /// Runs `body` in one read transaction: it sees one consistent state.
+    /// `fresh`: the answer waits until whatever it saw is durable (a reply
+    /// may call it stored); settings read to authorize a request (tokens,
+    /// keys, grants) need not.
+    fn run_read(
+        &self,
+        body: Body,
+        fresh: bool,
+    ) -> BoxFuture<'_, Result<Box<dyn Any + Send>, IndexError>>;
     /// Runs `job` on the index's own writer, possibly in one transaction
     /// with other submitted jobs, and calls the [`Delivery`] it returns
     /// once that transaction is durable (or only committed, if the job

@@ -1,0 +1,775 @@
+//! The row operations of [`crate::index::Tx`] in SQLite: one statement (or
+//! a few) each, on the connection of the transaction they run in — the
+//! writer's batch for a write, a reader for a read. No decision is made
+//! here; see `crate::storage`.
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension};
+use uuid::Uuid;
+
+use super::{
+    blob_entry_row, blob_in_use, blob_info, file_from_row, get_file, get_multipart_row,
+    get_object_row, inline_data, insert_file, multipart_from_row, object_from_row, part_blobs,
+    part_from_row, record_blob, token_from_row, token_row, upsert_object, Cached, DbError,
+    FILE_COLUMNS, MULTIPART_COLUMNS, OBJECT_COLUMNS,
+};
+use crate::index::tx::{
+    BlobRow, BlobRows, BucketRow, BucketRows, Cursor, FileRows, HealthRows, KeyRows, ObjectRows,
+    TxResult, UploadRows,
+};
+use crate::index::{
+    AccessKey, BlobEntry, BlobInfo, BucketRecord, Dangling, Declared, FileRecord, IndexError,
+    MultipartUpload, ObjectRecord, PartRecord, Status, TokenRecord,
+};
+use crate::store::Digest;
+
+/// One transaction's connection. It owns the connection while the body
+/// runs (a `&Connection` could not cross into a `Send` future: a
+/// connection is not `Sync`), and gives it back after.
+pub(super) struct SqliteTx {
+    pub(super) conn: Connection,
+}
+
+impl From<rusqlite::Error> for IndexError {
+    fn from(e: rusqlite::Error) -> Self {
+        DbError::from(e).into()
+    }
+}
+
+impl From<DbError> for IndexError {
+    fn from(e: DbError) -> Self {
+        if e.is_disk_full() {
+            return IndexError::DiskFull;
+        }
+        match e {
+            DbError::Corrupt(what) => IndexError::Corrupt(what),
+            DbError::TooNew { found, supported } => IndexError::TooNew { found, supported },
+            DbError::Index(e) => e,
+            other => IndexError::Backend(other.to_string()),
+        }
+    }
+}
+
+fn rows<T>(
+    conn: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> TxResult<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let out = stmt.query_map(p, f)?.collect::<Result<_, _>>()?;
+    Ok(out)
+}
+
+fn digests(hexes: Vec<String>, what: &'static str) -> TxResult<Vec<Digest>> {
+    hexes
+        .iter()
+        .map(|h| Digest::from_hex(h).ok_or(IndexError::Corrupt(what)))
+        .collect()
+}
+
+fn ids(texts: Vec<String>) -> TxResult<Vec<Uuid>> {
+    texts
+        .iter()
+        .map(|t| Uuid::parse_str(t).map_err(|_| IndexError::Corrupt("files.id")))
+        .collect()
+}
+
+#[async_trait]
+impl FileRows for SqliteTx {
+    async fn get_file(&mut self, id: &Uuid) -> TxResult<Option<FileRecord>> {
+        Ok(get_file(&self.conn, id)?)
+    }
+
+    async fn insert_file(
+        &mut self,
+        d: &Declared,
+        status: Status,
+        created_at: i64,
+        url_expires_at: i64,
+        uploaded_at: Option<i64>,
+    ) -> TxResult<()> {
+        Ok(insert_file(
+            &self.conn,
+            d,
+            status.as_str(),
+            created_at,
+            url_expires_at,
+            uploaded_at,
+        )?)
+    }
+
+    async fn update_file(&mut self, r: &FileRecord) -> TxResult<()> {
+        self.conn.cached_exec(
+            "UPDATE files SET file_name = ?2, status = ?3, url_expires_at = ?4, \
+             uploaded_at = ?5, completed_at = ?6 WHERE id = ?1",
+            params![
+                r.id.to_string(),
+                r.file_name,
+                r.status.as_str(),
+                r.url_expires_at,
+                r.uploaded_at,
+                r.completed_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn file_with_bytes(&mut self, sha256: &Digest, size: u64) -> TxResult<bool> {
+        Ok(self
+            .conn
+            .cached_row(
+                "SELECT 1 FROM files WHERE sha256 = ?1 AND size = ?2 AND status <> 'pending' \
+                 LIMIT 1",
+                params![sha256.hex(), size as i64],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    async fn pending_files_of(&mut self, sha256: &Digest, size: u64) -> TxResult<Vec<Uuid>> {
+        ids(rows(
+            &self.conn,
+            "SELECT id FROM files WHERE sha256 = ?1 AND size = ?2 AND status = 'pending'",
+            params![sha256.hex(), size as i64],
+            |r| r.get(0),
+        )?)
+    }
+
+    async fn expired_pending(&mut self, cutoff: i64) -> TxResult<Vec<Uuid>> {
+        ids(rows(
+            &self.conn,
+            "SELECT id FROM files WHERE status = 'pending' AND url_expires_at < ?1",
+            [cutoff],
+            |r| r.get(0),
+        )?)
+    }
+
+    async fn delete_pending_file(&mut self, id: &Uuid) -> TxResult<bool> {
+        Ok(self.conn.cached_exec(
+            "DELETE FROM files WHERE id = ?1 AND status = 'pending'",
+            [id.to_string()],
+        )? > 0)
+    }
+
+    async fn list_files(
+        &mut self,
+        from: Option<Cursor>,
+        limit: usize,
+    ) -> TxResult<(Vec<FileRecord>, Option<Cursor>)> {
+        // Newest first by insertion (the rowid B-tree, read backwards: no
+        // index needed); one row more than asked says a page follows.
+        let found = rows(
+            &self.conn,
+            &format!(
+                "SELECT {FILE_COLUMNS}, rowid FROM files WHERE rowid < ?1 \
+                 ORDER BY rowid DESC LIMIT ?2"
+            ),
+            params![from.map_or(i64::MAX, |c| c.0), limit as i64 + 1],
+            |r| Ok((file_from_row(r)?, r.get::<_, i64>(10)?)),
+        )?;
+        let more = found.len() > limit;
+        let mut out = Vec::with_capacity(limit);
+        let mut last = None;
+        for (rec, rowid) in found.into_iter().take(limit) {
+            out.push(rec?);
+            last = Some(Cursor(rowid));
+        }
+        Ok((out, if more { last } else { None }))
+    }
+}
+
+#[async_trait]
+impl BlobRows for SqliteTx {
+    async fn get_blob(&mut self, sha256: &Digest) -> TxResult<Option<BlobRow>> {
+        let Some(info) = blob_info(&self.conn, sha256)? else {
+            return Ok(None);
+        };
+        let (inline, damaged, created_at): (bool, Option<String>, i64) = self.conn.cached_row(
+            "SELECT bytes_id IS NOT NULL, damaged, created_at FROM blobs WHERE sha256 = ?1",
+            [sha256.hex()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        Ok(Some(BlobRow {
+            info,
+            inline,
+            damaged,
+            created_at,
+        }))
+    }
+
+    async fn record_blob(
+        &mut self,
+        blob: &BlobInfo,
+        inline: Option<&[u8]>,
+        now: i64,
+        heal: bool,
+    ) -> TxResult<()> {
+        Ok(record_blob(&self.conn, blob, inline, now, heal)?)
+    }
+
+    async fn blob_data(&mut self, sha256: &Digest) -> TxResult<Option<Vec<u8>>> {
+        Ok(inline_data(&self.conn, sha256)?)
+    }
+
+    async fn blob_in_use(&mut self, sha256: &Digest) -> TxResult<bool> {
+        Ok(blob_in_use(&self.conn, sha256)?)
+    }
+
+    async fn delete_blob(&mut self, sha256: &Digest) -> TxResult<()> {
+        // Its inline bytes go with it (a trigger of the schema).
+        self.conn
+            .cached_exec("DELETE FROM blobs WHERE sha256 = ?1", [sha256.hex()])?;
+        Ok(())
+    }
+
+    async fn set_blob_md5(&mut self, sha256: &Digest, md5: &[u8; 16]) -> TxResult<()> {
+        self.conn.cached_exec(
+            "UPDATE blobs SET md5 = ?2 WHERE sha256 = ?1",
+            params![sha256.hex(), hex::encode(md5)],
+        )?;
+        self.conn.cached_exec(
+            "UPDATE objects SET etag = ?2 WHERE sha256 = ?1 AND etag = ''",
+            params![sha256.hex(), hex::encode(md5)],
+        )?;
+        Ok(())
+    }
+
+    async fn mark_damaged(&mut self, sha256: &Digest, why: &str) -> TxResult<()> {
+        self.conn.cached_exec(
+            "UPDATE blobs SET damaged = ?2 WHERE sha256 = ?1",
+            params![sha256.hex(), why],
+        )?;
+        Ok(())
+    }
+
+    async fn blobs_missing_md5(&mut self) -> TxResult<Vec<Digest>> {
+        digests(
+            rows(
+                &self.conn,
+                "SELECT sha256 FROM blobs WHERE md5 IS NULL",
+                [],
+                |r| r.get(0),
+            )?,
+            "blobs.sha256",
+        )
+    }
+
+    async fn blob_page(
+        &mut self,
+        after: Option<&Digest>,
+        limit: usize,
+    ) -> TxResult<Vec<BlobEntry>> {
+        let after = after.map(Digest::hex).unwrap_or_default();
+        rows(
+            &self.conn,
+            "SELECT sha256, size, md5, bytes_id IS NOT NULL FROM blobs \
+             WHERE sha256 > ?1 ORDER BY sha256 LIMIT ?2",
+            params![after, limit as i64],
+            blob_entry_row,
+        )?
+        .into_iter()
+        .map(|r| r.map_err(IndexError::from))
+        .collect()
+    }
+
+    async fn newest_blobs(
+        &mut self,
+        from: Option<Cursor>,
+        limit: usize,
+    ) -> TxResult<Vec<(Cursor, i64, BlobEntry)>> {
+        // The rowid B-tree backwards: no index needed, and it stops after
+        // `limit` rows however large the table is.
+        rows(
+            &self.conn,
+            "SELECT sha256, size, md5, bytes_id IS NOT NULL, rowid, created_at FROM blobs \
+             WHERE rowid < ?1 AND bytes_id IS NULL ORDER BY rowid DESC LIMIT ?2",
+            params![from.map_or(i64::MAX, |c| c.0), limit as i64],
+            |r| Ok((r.get::<_, i64>(4)?, r.get::<_, i64>(5)?, blob_entry_row(r)?)),
+        )?
+        .into_iter()
+        .map(|(rowid, created, entry)| Ok((Cursor(rowid), created, entry?)))
+        .collect()
+    }
+
+    async fn dangling(&mut self) -> TxResult<Vec<Dangling>> {
+        rows(
+            &self.conn,
+            "SELECT 'file ' || id, sha256 FROM files \
+               WHERE status <> 'pending' AND sha256 NOT IN (SELECT sha256 FROM blobs) \
+             UNION ALL SELECT 'object ' || bucket || '/' || key, sha256 FROM objects \
+               WHERE sha256 NOT IN (SELECT sha256 FROM blobs) \
+             UNION ALL SELECT 'part ' || part_number || ' of upload ' || upload_id, sha256 \
+               FROM multipart_parts WHERE sha256 NOT IN (SELECT sha256 FROM blobs)",
+            [],
+            |r| {
+                Ok(Dangling {
+                    referrer: r.get(0)?,
+                    sha256: r.get(1)?,
+                })
+            },
+        )
+    }
+
+    async fn forget_blob(&mut self, sha256: &Digest) -> TxResult<usize> {
+        let h = sha256.hex();
+        let c = &self.conn;
+        let mut n = c.cached_exec(
+            "DELETE FROM files WHERE sha256 = ?1 AND status <> 'pending'",
+            [&h],
+        )?;
+        n += c.cached_exec("DELETE FROM objects WHERE sha256 = ?1", [&h])?;
+        n += c.cached_exec("DELETE FROM multipart_parts WHERE sha256 = ?1", [&h])?;
+        self.delete_blob(sha256).await?;
+        Ok(n)
+    }
+}
+
+#[async_trait]
+impl BucketRows for SqliteTx {
+    async fn get_bucket(&mut self, name: &str) -> TxResult<Option<BucketRow>> {
+        Ok(self
+            .conn
+            .cached_row(
+                "SELECT name, created_at, owner, cors FROM buckets WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(BucketRow {
+                        name: r.get(0)?,
+                        created_at: r.get(1)?,
+                        owner: r.get(2)?,
+                        cors: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    async fn insert_bucket(&mut self, name: &str, owner: Option<&str>, now: i64) -> TxResult<bool> {
+        Ok(self.conn.cached_exec(
+            "INSERT OR IGNORE INTO buckets (name, created_at, owner) VALUES (?1, ?2, ?3)",
+            params![name, now, owner],
+        )? > 0)
+    }
+
+    async fn set_bucket_cors(&mut self, name: &str, cors: Option<&str>) -> TxResult<bool> {
+        Ok(self.conn.cached_exec(
+            "UPDATE buckets SET cors = ?2 WHERE name = ?1",
+            params![name, cors],
+        )? > 0)
+    }
+
+    async fn delete_bucket(&mut self, name: &str) -> TxResult<()> {
+        self.conn
+            .cached_exec("DELETE FROM bucket_grants WHERE bucket = ?1", [name])?;
+        self.conn
+            .cached_exec("DELETE FROM buckets WHERE name = ?1", [name])?;
+        Ok(())
+    }
+
+    async fn list_buckets(&mut self) -> TxResult<Vec<BucketRecord>> {
+        rows(
+            &self.conn,
+            "SELECT name, created_at FROM buckets ORDER BY name",
+            [],
+            |r| {
+                Ok(BucketRecord {
+                    name: r.get(0)?,
+                    created_at: r.get(1)?,
+                })
+            },
+        )
+    }
+
+    async fn buckets_of(&mut self, access_key_id: &str) -> TxResult<Vec<BucketRecord>> {
+        rows(
+            &self.conn,
+            "SELECT name, created_at FROM buckets WHERE owner = ?1 \
+             OR name IN (SELECT bucket FROM bucket_grants WHERE access_key_id = ?1) \
+             ORDER BY name",
+            [access_key_id],
+            |r| {
+                Ok(BucketRecord {
+                    name: r.get(0)?,
+                    created_at: r.get(1)?,
+                })
+            },
+        )
+    }
+
+    async fn bucket_has_objects(&mut self, name: &str) -> TxResult<bool> {
+        Ok(self
+            .conn
+            .cached_row(
+                "SELECT 1 FROM objects WHERE bucket = ?1 LIMIT 1",
+                [name],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    async fn get_grant(&mut self, access_key_id: &str, bucket: &str) -> TxResult<Option<bool>> {
+        Ok(self
+            .conn
+            .cached_row(
+                "SELECT can_write FROM bucket_grants WHERE access_key_id = ?1 AND bucket = ?2",
+                params![access_key_id, bucket],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    async fn put_grant(&mut self, access_key_id: &str, bucket: &str, write: bool) -> TxResult<()> {
+        self.conn.cached_exec(
+            "INSERT OR REPLACE INTO bucket_grants (access_key_id, bucket, can_write) \
+             VALUES (?1, ?2, ?3)",
+            params![access_key_id, bucket, write],
+        )?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ObjectRows for SqliteTx {
+    async fn get_object(&mut self, bucket: &str, key: &str) -> TxResult<Option<ObjectRecord>> {
+        Ok(get_object_row(&self.conn, bucket, key)?)
+    }
+
+    async fn put_object(&mut self, obj: &ObjectRecord) -> TxResult<Option<Digest>> {
+        Ok(upsert_object(&self.conn, obj)?)
+    }
+
+    async fn delete_object(&mut self, bucket: &str, key: &str) -> TxResult<Option<ObjectRecord>> {
+        let rec = get_object_row(&self.conn, bucket, key)?;
+        if rec.is_some() {
+            self.conn.cached_exec(
+                "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
+                params![bucket, key],
+            )?;
+        }
+        Ok(rec)
+    }
+
+    async fn list_objects(
+        &mut self,
+        bucket: &str,
+        prefix: &str,
+        after: &str,
+        limit: usize,
+    ) -> TxResult<Vec<ObjectRecord>> {
+        // Keys compare as BLOBs so the order is S3's: UTF-8 bytes.
+        rows(
+            &self.conn,
+            &format!(
+                "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 \
+                 AND CAST(key AS BLOB) > CAST(?2 AS BLOB) \
+                 AND substr(key, 1, length(?3)) = ?3 \
+                 ORDER BY CAST(key AS BLOB) LIMIT ?4"
+            ),
+            params![bucket, after, prefix, limit as i64],
+            object_from_row,
+        )?
+        .into_iter()
+        .map(|r| r.map_err(IndexError::from))
+        .collect()
+    }
+}
+
+#[async_trait]
+impl UploadRows for SqliteTx {
+    async fn insert_upload(&mut self, u: &MultipartUpload) -> TxResult<()> {
+        let meta = serde_json::to_string(&u.meta)
+            .map_err(|_| IndexError::Corrupt("multipart_uploads.meta"))?;
+        self.conn.cached_exec(
+            &format!(
+                "INSERT INTO multipart_uploads ({MULTIPART_COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            ),
+            params![
+                u.upload_id,
+                u.bucket,
+                u.key,
+                u.content_type,
+                meta,
+                u.created_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn get_upload(&mut self, upload_id: &str) -> TxResult<Option<MultipartUpload>> {
+        Ok(get_multipart_row(&self.conn, upload_id)?)
+    }
+
+    async fn delete_upload(&mut self, upload_id: &str) -> TxResult<()> {
+        Ok(super::delete_upload(&self.conn, upload_id)?)
+    }
+
+    async fn touch_upload(&mut self, upload_id: &str, now: i64) -> TxResult<bool> {
+        Ok(self.conn.cached_exec(
+            "UPDATE multipart_uploads SET created_at = ?2 WHERE upload_id = ?1",
+            params![upload_id, now],
+        )? > 0)
+    }
+
+    async fn get_part(&mut self, upload_id: &str, number: u32) -> TxResult<Option<PartRecord>> {
+        Ok(self
+            .conn
+            .cached_row(
+                "SELECT part_number, sha256, size, md5, last_modified FROM multipart_parts \
+                 WHERE upload_id = ?1 AND part_number = ?2",
+                params![upload_id, number],
+                part_from_row,
+            )
+            .optional()?
+            .transpose()?)
+    }
+
+    async fn put_part(&mut self, upload_id: &str, part: &PartRecord) -> TxResult<()> {
+        self.conn.cached_exec(
+            "INSERT INTO multipart_parts (upload_id, part_number, sha256, size, md5, \
+             last_modified) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (upload_id, part_number) DO UPDATE SET sha256 = excluded.sha256, \
+             size = excluded.size, md5 = excluded.md5, last_modified = excluded.last_modified",
+            params![
+                upload_id,
+                part.part_number,
+                part.sha256.hex(),
+                part.size as i64,
+                hex::encode(part.md5),
+                part.last_modified
+            ],
+        )?;
+        Ok(())
+    }
+
+    async fn list_parts(
+        &mut self,
+        upload_id: &str,
+        after: u32,
+        limit: usize,
+    ) -> TxResult<Vec<PartRecord>> {
+        rows(
+            &self.conn,
+            "SELECT part_number, sha256, size, md5, last_modified FROM multipart_parts \
+             WHERE upload_id = ?1 AND part_number > ?2 ORDER BY part_number LIMIT ?3",
+            params![upload_id, after, limit as i64],
+            part_from_row,
+        )?
+        .into_iter()
+        .map(|r| r.map_err(IndexError::from))
+        .collect()
+    }
+
+    async fn part_blobs(&mut self, upload_id: &str) -> TxResult<Vec<Digest>> {
+        Ok(part_blobs(&self.conn, upload_id)?)
+    }
+
+    async fn list_uploads(
+        &mut self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: &str,
+        upload_id_marker: &str,
+        limit: usize,
+    ) -> TxResult<Vec<MultipartUpload>> {
+        rows(
+            &self.conn,
+            &format!(
+                "SELECT {MULTIPART_COLUMNS} FROM multipart_uploads WHERE bucket = ?1 \
+                 AND substr(key, 1, length(?2)) = ?2 \
+                 AND (CAST(key AS BLOB) > CAST(?3 AS BLOB) \
+                      OR (key = ?3 AND ?4 <> '' AND upload_id > ?4)) \
+                 ORDER BY CAST(key AS BLOB), upload_id LIMIT ?5"
+            ),
+            params![bucket, prefix, key_marker, upload_id_marker, limit as i64],
+            multipart_from_row,
+        )?
+        .into_iter()
+        .map(|r| r.map_err(IndexError::from))
+        .collect()
+    }
+
+    async fn uploads_in(&mut self, bucket: &str) -> TxResult<Vec<MultipartUpload>> {
+        rows(
+            &self.conn,
+            &format!("SELECT {MULTIPART_COLUMNS} FROM multipart_uploads WHERE bucket = ?1"),
+            [bucket],
+            multipart_from_row,
+        )?
+        .into_iter()
+        .map(|r| r.map_err(IndexError::from))
+        .collect()
+    }
+
+    async fn stale_uploads(&mut self, cutoff: i64) -> TxResult<Vec<String>> {
+        rows(
+            &self.conn,
+            "SELECT upload_id FROM multipart_uploads WHERE created_at < ?1",
+            [cutoff],
+            |r| r.get(0),
+        )
+    }
+
+    async fn put_completed(
+        &mut self,
+        upload_id: &str,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+        at: i64,
+    ) -> TxResult<()> {
+        self.conn.cached_exec(
+            "INSERT OR REPLACE INTO completed_uploads (upload_id, bucket, key, etag, \
+             completed_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![upload_id, bucket, key, etag, at],
+        )?;
+        Ok(())
+    }
+
+    async fn get_completed(
+        &mut self,
+        upload_id: &str,
+    ) -> TxResult<Option<(String, String, String)>> {
+        Ok(self
+            .conn
+            .cached_row(
+                "SELECT bucket, key, etag FROM completed_uploads WHERE upload_id = ?1",
+                [upload_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    async fn forget_completed_before(&mut self, cutoff: i64) -> TxResult<()> {
+        self.conn.cached_exec(
+            "DELETE FROM completed_uploads WHERE completed_at < ?1",
+            [cutoff],
+        )?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl KeyRows for SqliteTx {
+    async fn insert_token(
+        &mut self,
+        name: &str,
+        token_hash: &Digest,
+        scopes: &[String],
+        now: i64,
+    ) -> TxResult<bool> {
+        Ok(self.conn.cached_exec(
+            "INSERT OR IGNORE INTO tokens (name, token_hash, scopes, created_at) \
+             VALUES (?1, ?2, ?3, ?4)",
+            params![name, token_hash.hex(), scopes.join(","), now],
+        )? > 0)
+    }
+
+    async fn find_token(&mut self, token_hash: &Digest) -> TxResult<Option<TokenRecord>> {
+        Ok(token_row(&self.conn, token_hash)?)
+    }
+
+    async fn list_tokens(&mut self) -> TxResult<Vec<TokenRecord>> {
+        rows(
+            &self.conn,
+            "SELECT name, scopes, created_at, revoked_at FROM tokens ORDER BY created_at, name",
+            [],
+            token_from_row,
+        )
+    }
+
+    async fn revoke_token(&mut self, name: &str, now: i64) -> TxResult<bool> {
+        Ok(self.conn.cached_exec(
+            "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+            params![name, now],
+        )? > 0)
+    }
+
+    async fn token_count(&mut self) -> TxResult<u64> {
+        let n: i64 = self
+            .conn
+            .cached_row("SELECT count(*) FROM tokens", [], |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn insert_access_key(&mut self, key: &AccessKey) -> TxResult<bool> {
+        Ok(self.conn.cached_exec(
+            "INSERT OR IGNORE INTO access_keys (access_key_id, secret, name, created_at) \
+             VALUES (?1, ?2, ?3, ?4)",
+            params![key.access_key_id, key.secret, key.name, key.created_at],
+        )? > 0)
+    }
+
+    async fn list_access_keys(&mut self) -> TxResult<Vec<AccessKey>> {
+        rows(
+            &self.conn,
+            "SELECT access_key_id, secret, name, created_at, revoked_at FROM access_keys \
+             ORDER BY name",
+            [],
+            |r| {
+                Ok(AccessKey {
+                    access_key_id: r.get(0)?,
+                    secret: r.get(1)?,
+                    name: r.get(2)?,
+                    created_at: r.get(3)?,
+                    revoked_at: r.get(4)?,
+                })
+            },
+        )
+    }
+
+    async fn revoke_access_key(&mut self, name: &str, now: i64) -> TxResult<bool> {
+        Ok(self.conn.cached_exec(
+            "UPDATE access_keys SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+            params![name, now],
+        )? > 0)
+    }
+
+    async fn access_key_secret(&mut self, access_key_id: &str) -> TxResult<Option<String>> {
+        Ok(self
+            .conn
+            .cached_row(
+                "SELECT secret FROM access_keys WHERE access_key_id = ?1 AND revoked_at IS NULL",
+                [access_key_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    async fn access_key_named(&mut self, name: &str) -> TxResult<Option<String>> {
+        Ok(self
+            .conn
+            .cached_row(
+                "SELECT access_key_id FROM access_keys WHERE name = ?1 AND revoked_at IS NULL",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+}
+
+#[async_trait]
+impl HealthRows for SqliteTx {
+    async fn stats(&mut self) -> TxResult<(u64, u64, u64, u64)> {
+        Ok(self.conn.cached_row(
+            "SELECT (SELECT count(*) FROM files WHERE status = 'pending'), \
+                    (SELECT count(*) FROM files WHERE status <> 'pending'), \
+                    (SELECT count(*) FROM objects), \
+                    (SELECT coalesce(sum(size), 0) FROM blobs)",
+            [],
+            |r| {
+                let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+                Ok((n(0)?, n(1)?, n(2)?, n(3)?))
+            },
+        )?)
+    }
+
+    async fn check(&mut self) -> TxResult<()> {
+        self.conn
+            .cached_row("SELECT count(*) FROM files", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
