@@ -50,6 +50,7 @@ pub mod ops;
 pub mod random;
 pub mod server;
 pub mod sigv4;
+pub mod storage;
 pub mod store;
 pub mod tokens;
 

@@ -12,7 +12,8 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
 use super::{full, Body};
-use crate::index::DbError;
+use crate::index::{DbError, IndexError};
+use crate::storage::StorageError;
 use crate::sigv4::{AuthError, ChunkError};
 use crate::store::StoreError;
 
@@ -114,6 +115,10 @@ pub enum ApiError {
     /// reserve, or the disk filled while it was written.
     #[error("{0}")]
     InsufficientStorage(String),
+    /// The index is unreachable for now (its server is down): nothing was
+    /// changed; the client retries later.
+    #[error("{0}")]
+    ServiceUnavailable(String),
 
     // ---- the server's fault ----
     #[error("internal error")]
@@ -125,6 +130,8 @@ pub enum ApiError {
 pub enum Internal {
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -142,6 +149,46 @@ impl From<DbError> for ApiError {
             return ApiError::InsufficientStorage(DISK_FULL.into());
         }
         ApiError::Internal(e.into())
+    }
+}
+
+impl From<IndexError> for ApiError {
+    fn from(e: IndexError) -> Self {
+        match e {
+            IndexError::DiskFull => {
+                tracing::warn!("index write refused: disk full");
+                ApiError::InsufficientStorage(DISK_FULL.into())
+            }
+            IndexError::Unavailable(why) => {
+                tracing::warn!(error = %why, "the index is unavailable");
+                ApiError::ServiceUnavailable(
+                    "The gateway cannot reach its index right now; nothing of this request was \
+                     stored or changed. Retry in a moment."
+                        .into(),
+                )
+            }
+            e => ApiError::Internal(e.into()),
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Index(e) => e.into(),
+            StorageError::Store(e) => e.into(),
+            StorageError::NoSpace { bytes } => ApiError::InsufficientStorage(if bytes > 0 {
+                format!(
+                    "the gateway is short of disk space and cannot take {bytes} more bytes now; \
+                     nothing was stored. Retry later, or send a smaller file."
+                )
+            } else {
+                "the gateway's disk filled up while this body arrived; nothing was stored. \
+                 Retry later."
+                    .into()
+            }),
+            StorageError::Damaged(why) => ApiError::Internal(Internal::Other(why)),
+        }
     }
 }
 
@@ -266,6 +313,11 @@ impl ApiError {
                 "InsufficientStorage",
                 "InsufficientStorage",
             ),
+            ApiError::ServiceUnavailable(_) => meta(
+                S::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                "ServiceUnavailable",
+            ),
             ApiError::Internal(_) => {
                 meta(S::INTERNAL_SERVER_ERROR, "InternalError", "InternalError")
             }
@@ -285,9 +337,16 @@ impl ApiError {
 
     /// Headers every rendering carries (Retry-After of a throttled request).
     fn add_headers(&self, resp: &mut Response<Body>) {
-        if let ApiError::TooManyRequests { retry_after, .. } = self {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        match self {
+            ApiError::TooManyRequests { retry_after, .. } => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
+            ApiError::ServiceUnavailable(_) => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
     }
 

@@ -178,7 +178,7 @@ pub async fn finish(app: &App, rec: FileRecord) -> Result<Option<FileRecord>, Ap
     let _completing = app.completion_lock(&rec.id).await;
     // Registered, so the sweep of expired pending rows leaves this one be
     // while its parts are put together.
-    let _in_flight = app.begin_upload(rec.id);
+    let _in_flight = app.begin_upload(rec.id).await;
     let id = rec.id;
     let healing = rec.status.has_bytes();
     match app.db(move |db| db.get(&id)).await? {

@@ -1,0 +1,285 @@
+//! The storage service: everything between the HTTP handlers and the two
+//! stores — the index (rows) and the blob store (bytes).
+//!
+//! It owns the commit protocol ([`commit`]: stage → verify → publish →
+//! record → release on failure, written once), the decision whether a
+//! body's bytes live inline in the index or in the blob store, the rules of
+//! the upload API and of S3 (dedupe, conflicts, conditional writes, what a
+//! completion means), multipart assembly, recovery and the sweep. Handlers
+//! of both surfaces call it; none of them touches a lock, the index or the
+//! blob store.
+//!
+//! It must never parse a request or render a response: it takes values and
+//! answers with outcomes, and its errors are [`StorageError`].
+
+mod commit;
+mod files;
+mod recovery;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::index::{DbError, Index, IndexError};
+use crate::store::{BlobReader, BlobStore, Digest, StoreError};
+
+pub use commit::{Payload, Recorded};
+pub use recovery::{Recovery, RECENT_BLOBS_SECS, RECOVERY_BUDGET};
+
+/// Blobs up to this size are kept inline in the index: their bytes are
+/// committed in the same transaction as the row that references them, so
+/// a small upload costs a share of one group-committed WAL fsync instead of
+/// a file, two fsyncs and a rename. Bodies this small are gathered in
+/// memory (64 KiB per connection at most).
+pub const INLINE_BLOB_MAX: u64 = 64 * 1024;
+
+/// Pending rows are swept this long after their URL expired, so a client
+/// whose URL just expired still gets a precise answer for a while.
+pub const PENDING_GRACE_SECS: i64 = 3600;
+
+/// Why the storage service could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Storing `bytes` more would eat into `[storage] reserve_bytes` (0:
+    /// the disk filled while a body arrived).
+    #[error("the disk is short of space for {bytes} more bytes")]
+    NoSpace { bytes: u64 },
+    /// A stored blob is missing or not what the index says.
+    #[error("{0}")]
+    Damaged(String),
+}
+
+impl From<DbError> for StorageError {
+    fn from(e: DbError) -> Self {
+        StorageError::Index(e.into())
+    }
+}
+
+/// What the storage service is set up with, from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The bucket the upload API's files are the objects of.
+    pub upload_bucket: String,
+    /// Free space never to be used (`[storage] reserve_bytes`).
+    pub reserve_bytes: u64,
+    /// Abandoned multipart uploads are aborted after this long.
+    pub abandoned_multipart_secs: u64,
+}
+
+/// Number of blob lock stripes; contention only between uploads whose
+/// digests share a first byte.
+const BLOB_LOCK_STRIPES: usize = 256;
+/// Stripes of [`Storage::completion_lock`].
+const COMPLETION_LOCK_STRIPES: usize = 64;
+
+/// The storage service (see the module docs).
+pub struct Storage {
+    pub index: Arc<dyn Index>,
+    pub store: Arc<dyn BlobStore>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Settings,
+    /// Ids whose bytes are arriving right now (with how many PUTs each), so
+    /// the sweep never withdraws a row under a slow upload that began
+    /// while its URL was valid.
+    in_flight: Arc<Mutex<HashMap<Uuid, usize>>>,
+    /// Taken (shared) to register an upload in flight, and (exclusive) by
+    /// the sweep across its snapshot of them and its delete.
+    sweep_gate: tokio::sync::RwLock<()>,
+    /// Striped locks by blob digest: publishing a blob and recording a
+    /// reference to it is one step, deleting an unreferenced blob another,
+    /// and the two must never interleave for the same content.
+    blob_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Striped locks by file id: one part-wise completion of a file at a
+    /// time (each copies the whole file; a second would find its parts
+    /// gone).
+    completion_locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+/// Registration of one PUT in progress; unregisters on drop, however the
+/// request ends.
+pub struct InFlight {
+    id: Uuid,
+    map: Arc<Mutex<HashMap<Uuid, usize>>>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.map.lock() {
+            if let Some(n) = m.get_mut(&self.id) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&self.id);
+                }
+            }
+        }
+    }
+}
+
+impl Storage {
+    pub fn new(
+        index: Arc<dyn Index>,
+        store: Arc<dyn BlobStore>,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> Self {
+        Storage {
+            index,
+            store,
+            clock,
+            settings,
+            in_flight: Arc::default(),
+            sweep_gate: tokio::sync::RwLock::new(()),
+            blob_locks: (0..BLOB_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+            completion_locks: (0..COMPLETION_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+        }
+    }
+
+    /// Now, in unix seconds (the injected clock).
+    pub fn now(&self) -> i64 {
+        self.clock.now().unix_timestamp()
+    }
+
+    /// The lock of one blob digest (see `blob_locks`).
+    pub async fn blob_lock(&self, digest: &Digest) -> tokio::sync::MutexGuard<'_, ()> {
+        self.blob_locks[digest.0[0] as usize % BLOB_LOCK_STRIPES]
+            .lock()
+            .await
+    }
+
+    /// The lock of completing file `id` from its parts (see
+    /// `completion_locks`). Never held while waiting for a blob lock's
+    /// holder to wait for it: blob locks are taken inside, never around.
+    pub async fn completion_lock(&self, id: &Uuid) -> tokio::sync::MutexGuard<'_, ()> {
+        self.completion_locks[id.as_bytes()[15] as usize % COMPLETION_LOCK_STRIPES]
+            .lock()
+            .await
+    }
+
+    /// Marks `id` as receiving bytes until the returned guard drops (the
+    /// sweep leaves its pending row alone meanwhile).
+    pub async fn begin_upload(&self, id: Uuid) -> InFlight {
+        let _gate = self.sweep_gate.read().await;
+        if let Ok(mut m) = self.in_flight.lock() {
+            *m.entry(id).or_insert(0) += 1;
+        }
+        InFlight {
+            id,
+            map: self.in_flight.clone(),
+        }
+    }
+
+    /// Opens `len` bytes from `start` of a stored blob of `size` bytes,
+    /// wherever its bytes are: inline in the index (small blobs, looked up
+    /// there first) or in the blob store. `None` if neither has it.
+    pub async fn open_blob(
+        &self,
+        digest: &Digest,
+        size: u64,
+        start: u64,
+        len: u64,
+    ) -> Result<Option<BlobReader>, StorageError> {
+        let d = *digest;
+        if size <= INLINE_BLOB_MAX {
+            let data = self
+                .index
+                .read(move |tx| Box::pin(async move { tx.blob_data(&d).await }))
+                .await?;
+            if let Some(data) = data {
+                return Ok(Some(inline_reader(data.into(), start, len)));
+            }
+        }
+        Ok(self.store.open_range(digest, start, len).await?)
+    }
+
+    /// Refuses a write of `bytes` that would leave less free space than
+    /// `[storage] reserve_bytes`; `bytes` = 0 checks that the reserve is
+    /// intact (the mid-stream check of a body).
+    pub fn check_space(&self, bytes: u64) -> Result<(), StorageError> {
+        let Some(free) = self.store.free_space()? else {
+            return Ok(());
+        };
+        let reserve = self.settings.reserve_bytes;
+        if free >= bytes.saturating_add(reserve) {
+            return Ok(());
+        }
+        tracing::warn!(
+            free,
+            reserve,
+            needed = bytes,
+            "write refused: it would eat into the free-space reserve"
+        );
+        Err(StorageError::NoSpace { bytes })
+    }
+
+    /// Deletes a blob (row and bytes) if nothing refers to it any more;
+    /// whether it did. Under the blob's lock, so no upload records a
+    /// reference to it in between.
+    pub async fn release(&self, digest: Digest) -> Result<bool, StorageError> {
+        let _lock = self.blob_lock(&digest).await;
+        let free = self
+            .index
+            .write(move |tx| {
+                Box::pin(async move {
+                    let free = !tx.blob_in_use(&digest).await?;
+                    if free {
+                        tx.delete_blob(&digest).await?;
+                    }
+                    Ok(free)
+                })
+            })
+            .await?;
+        if free {
+            self.store.remove(&digest).await?;
+        }
+        Ok(free)
+    }
+
+    /// [`Self::release`] on a failure path: the request already failed, so
+    /// a second error is logged rather than returned.
+    pub async fn release_after_failure(&self, digest: Digest) {
+        if let Err(e) = self.release(digest).await {
+            tracing::warn!(error = ?e, "could not release a blob after a failed write");
+        }
+    }
+
+    /// Runs a call of the index interface being retired on the blocking
+    /// pool (its methods are synchronous). Gone once every domain runs on
+    /// transaction bodies.
+    pub async fn legacy<R, F>(&self, f: F) -> Result<R, StorageError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&dyn Index) -> Result<R, DbError> + Send + 'static,
+    {
+        let index = self.index.clone();
+        tokio::task::spawn_blocking(move || f(&*index))
+            .await
+            .map_err(|e| StorageError::Index(IndexError::Backend(e.to_string())))?
+            .map_err(StorageError::from)
+    }
+}
+
+/// A reader over `len` bytes from `start` of inline blob bytes (clamped to
+/// what is there); `len` of the reader is the whole blob's size, as for
+/// store readers.
+pub fn inline_reader(data: bytes::Bytes, start: u64, len: u64) -> BlobReader {
+    let total = data.len() as u64;
+    let from = start.min(total) as usize;
+    let to = start.saturating_add(len).min(total) as usize;
+    let part = data.slice(from..to);
+    BlobReader {
+        len: total,
+        chunks: Box::pin(futures_util::stream::iter(
+            (!part.is_empty()).then_some(Ok(part)),
+        )),
+    }
+}
