@@ -45,6 +45,7 @@ pub mod config;
 pub mod failpoint;
 pub mod headers;
 pub mod index;
+pub mod md5_lane;
 pub mod metrics;
 pub mod ops;
 pub mod random;

@@ -172,6 +172,12 @@ impl From<IndexError> for ApiError {
     }
 }
 
+impl From<crate::md5_lane::LaneStopped> for ApiError {
+    fn from(e: crate::md5_lane::LaneStopped) -> Self {
+        ApiError::Internal(Internal::Other(e.to_string()))
+    }
+}
+
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         match e {
@@ -188,6 +194,10 @@ impl From<StorageError> for ApiError {
                     .into()
             }),
             StorageError::Damaged(why) => ApiError::Internal(Internal::Other(why)),
+            StorageError::Hashing(e) => e.into(),
+            StorageError::PartGone(n) => ApiError::InvalidPart(format!(
+                "part {n} changed while the upload was being completed; list the parts and retry"
+            )),
         }
     }
 }

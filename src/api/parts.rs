@@ -29,7 +29,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::presigned::{self, intact};
-use super::s3::multipart::{assemble, Assembled, MAX_PART, MIN_PART};
+use super::s3::multipart::{MAX_PART, MIN_PART};
+use crate::storage::Assembled;
 use super::upload::{already_stored, declare, Declaration};
 use super::{json, ApiError, Body, Internal};
 use crate::app::App;
@@ -220,7 +221,7 @@ pub async fn finish(app: &App, rec: FileRecord) -> Result<Option<FileRecord>, Ap
     let stored = app.db(move |db| db.list_parts(&uid, 0, 10_000)).await?;
     let stored = covering(&rec, &stored)?;
 
-    let Assembled { staged, blob, .. } = assemble(app, stored).await?;
+    let Assembled { staged, blob, .. } = app.storage.assemble(stored).await?;
     let digest = blob.sha256;
     if digest != rec.sha256 {
         // Every part matched what its sender declared, yet together they

@@ -28,7 +28,9 @@ impl Payload {
     /// Makes verified bytes durable where they belong: a staged blob is
     /// committed to the store (fsynced and published); inline bytes are
     /// handed back for the index write, whose commit makes them durable.
-    async fn publish(self, digest: &Digest) -> Result<Option<Bytes>, StorageError> {
+    /// (Only [`Storage::commit`] should call it; the handlers that still
+    /// do are being moved onto it.)
+    pub(crate) async fn publish(self, digest: &Digest) -> Result<Option<Bytes>, StorageError> {
         match self {
             Payload::Inline(b) => Ok(Some(b)),
             Payload::Staged(s) => {

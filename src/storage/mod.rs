@@ -12,6 +12,7 @@
 //! It must never parse a request or render a response: it takes values and
 //! answers with outcomes, and its errors are [`StorageError`].
 
+mod assemble;
 mod commit;
 mod files;
 mod recovery;
@@ -25,6 +26,7 @@ use crate::clock::Clock;
 use crate::index::{DbError, Index, IndexError};
 use crate::store::{BlobReader, BlobStore, Digest, StoreError};
 
+pub use assemble::Assembled;
 pub use commit::{Payload, Recorded};
 pub use recovery::{Recovery, RECENT_BLOBS_SECS, RECOVERY_BUDGET};
 
@@ -53,6 +55,11 @@ pub enum StorageError {
     /// A stored blob is missing or not what the index says.
     #[error("{0}")]
     Damaged(String),
+    #[error(transparent)]
+    Hashing(#[from] crate::md5_lane::LaneStopped),
+    /// A part being assembled is gone (replaced, or its upload aborted).
+    #[error("part {0} changed while the upload was being completed")]
+    PartGone(u32),
 }
 
 impl From<DbError> for StorageError {

@@ -11,13 +11,14 @@
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use md5::Md5;
+use crate::md5_lane::Md5Lane;
+pub use crate::storage::Payload;
 use sha2::{Digest as _, Sha256};
 
 use http::request::Parts;
 
 use super::auth::Authenticated;
-use crate::api::{ApiError, Internal};
+use crate::api::ApiError;
 use crate::app::{App, INLINE_BLOB_MAX};
 use crate::index::BlobInfo;
 use crate::sigv4::{ChecksumAlgorithm, Checksummer, ChunkedDecoder};
@@ -108,30 +109,6 @@ impl BodySpec {
     }
 }
 
-/// Where a received body waits for its verdict.
-pub enum Payload {
-    /// A small body, whole in memory: its bytes go into the index row.
-    Inline(Bytes),
-    /// A body streamed to the blob store's staging area.
-    Staged(Box<dyn StagedBlob>),
-}
-
-impl Payload {
-    /// Makes verified bytes durable where they belong: a staged blob is
-    /// committed to the store (fsynced and published); inline bytes are
-    /// handed back for the index write, whose commit makes them durable.
-    pub async fn publish(self, digest: &Digest) -> Result<Option<Bytes>, ApiError> {
-        match self {
-            Payload::Inline(b) => Ok(Some(b)),
-            Payload::Staged(s) => {
-                s.commit(digest).await?;
-                crate::failpoint::after_publish().await;
-                Ok(None)
-            }
-        }
-    }
-}
-
 /// The body sink while it arrives.
 enum Sink {
     Memory(bytes::BytesMut),
@@ -175,66 +152,7 @@ impl Digests {
         for c in &mut self.extra {
             c.update(&data);
         }
-        self.md5.update(data).await
-    }
-}
-
-/// Bodies at least this large get their MD5 on a second core.
-const MD5_THREAD_MIN: u64 = 1 << 20;
-
-/// Where MD5 is computed. SHA-256 then MD5 on one core caps a PUT at about
-/// 450 MB/s; for large bodies MD5 runs on a blocking thread beside the
-/// request task, fed the same reference-counted buffers (no copy).
-/// Buffers queued for the MD5 thread of one upload.
-const MD5_QUEUE: usize = 2;
-
-pub(crate) enum Md5Lane {
-    Inline(Md5),
-    Thread {
-        tx: tokio::sync::mpsc::Sender<Bytes>,
-        done: tokio::task::JoinHandle<[u8; 16]>,
-    },
-}
-
-impl Md5Lane {
-    pub(crate) fn for_length(length: u64) -> Self {
-        if length < MD5_THREAD_MIN {
-            return Md5Lane::Inline(Md5::new());
-        }
-        // Two buffers in flight at most: MD5 is the slower of the two
-        // hashes, so a deeper queue only holds more memory (200 concurrent
-        // uploads with 16 each peaked at 538 MiB).
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(MD5_QUEUE);
-        let done = tokio::task::spawn_blocking(move || {
-            let mut md5 = Md5::new();
-            while let Some(b) = rx.blocking_recv() {
-                md5.update(&b);
-            }
-            md5.finalize().into()
-        });
-        Md5Lane::Thread { tx, done }
-    }
-
-    pub(crate) async fn update(&mut self, data: Bytes) -> Result<(), ApiError> {
-        match self {
-            Md5Lane::Inline(md5) => md5.update(&data),
-            Md5Lane::Thread { tx, .. } => tx
-                .send(data)
-                .await
-                .map_err(|_| ApiError::Internal(Internal::Other("MD5 worker stopped".into())))?,
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn finish(self) -> Result<[u8; 16], ApiError> {
-        match self {
-            Md5Lane::Inline(md5) => Ok(md5.finalize().into()),
-            Md5Lane::Thread { tx, done } => {
-                drop(tx);
-                done.await
-                    .map_err(|e| ApiError::Internal(Internal::Other(e.to_string())))
-            }
-        }
+        Ok(self.md5.update(data).await?)
     }
 }
 
@@ -481,7 +399,7 @@ pub fn verify_buffered(h: &http::HeaderMap, body: &[u8]) -> Result<(), ApiError>
     use base64::Engine;
     use md5::Digest as _;
     if let Some(v) = h.get("content-md5") {
-        let sum = base64::engine::general_purpose::STANDARD.encode(Md5::digest(body));
+        let sum = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(body));
         if v.to_str().ok().map(str::trim) != Some(sum.as_str()) {
             return Err(ApiError::BadDigest(
                 "The Content-MD5 you specified did not match what we received".into(),

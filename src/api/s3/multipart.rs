@@ -8,7 +8,6 @@
 //! object and forgets the parts in one transaction, so the object appears
 //! whole or not at all.
 
-use futures_util::StreamExt;
 use http::request::Parts;
 use http::{header, HeaderValue, Response, StatusCode};
 use hyper::body::Incoming;
@@ -379,7 +378,7 @@ pub async fn complete(
         )));
     }
 
-    let Assembled { staged, blob, etag } = assemble(app, &chosen).await?;
+    let crate::storage::Assembled { staged, blob, etag } = app.storage.assemble(&chosen).await?;
     let digest = blob.sha256;
     let size = blob.size;
     let record = ObjectRecord {
@@ -443,56 +442,6 @@ pub async fn complete(
     Ok(completion_result(app, bucket_name, key, &etag))
 }
 
-/// Parts streamed into one staged blob, hashed on the way.
-pub(crate) struct Assembled {
-    /// Not yet published: dropping it removes the temp file.
-    pub staged: Box<dyn store::StagedBlob>,
-    pub blob: BlobInfo,
-    /// S3's multipart ETag: MD5 of the parts' MD5s, dash, part count.
-    pub etag: String,
-}
-
-/// Streams `chosen` in order into one staged blob (a copy the size of the
-/// whole object, until the parts are released), never holding it in
-/// memory, computing its SHA-256 and MD5 as it goes.
-pub(crate) async fn assemble(app: &App, chosen: &[PartRecord]) -> Result<Assembled, ApiError> {
-    let total: u64 = chosen.iter().map(|p| p.size).sum();
-    app.check_space(total)?;
-    let mut staged = app.store.stage().await?;
-    let mut sha = Sha256::new();
-    // MD5 on a second core, as for a large PUT: SHA-256 then MD5 on one
-    // core held assembly to about 215 MB/s.
-    let mut md5 = ingest::Md5Lane::for_length(total);
-    let mut etag_md5 = Md5::new();
-    let mut size: u64 = 0;
-    for part in chosen {
-        etag_md5.update(part.md5);
-        // Gone only if the part was replaced or the upload aborted meanwhile.
-        let opened = app.open_blob(&part.sha256, part.size, 0, part.size).await?;
-        let mut blob = opened.ok_or_else(|| {
-            ApiError::InvalidPart(format!(
-                "part {} changed while the upload was being completed; list the parts and retry",
-                part.part_number
-            ))
-        })?;
-        while let Some(piece) = blob.chunks.next().await {
-            let piece = piece.map_err(store::StoreError::io("reading a part"))?;
-            sha.update(&piece);
-            staged.write(&piece).await?;
-            size += piece.len() as u64;
-            md5.update(piece).await?;
-        }
-    }
-    Ok(Assembled {
-        staged,
-        blob: BlobInfo {
-            sha256: Digest(sha.finalize().into()),
-            size,
-            md5: Some(md5.finish().await?),
-        },
-        etag: format!("{}-{}", hex::encode(etag_md5.finalize()), chosen.len()),
-    })
-}
 
 /// A retried CompleteMultipartUpload of an upload that already completed
 /// gets the same answer while the object still has that ETag.
