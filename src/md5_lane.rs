@@ -66,4 +66,3 @@ impl Md5Lane {
         }
     }
 }
-

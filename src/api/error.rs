@@ -13,8 +13,8 @@ use http::{header, HeaderValue, Response, StatusCode};
 
 use super::{full, Body};
 use crate::index::{DbError, IndexError};
-use crate::storage::StorageError;
 use crate::sigv4::{AuthError, ChunkError};
+use crate::storage::StorageError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]

@@ -30,13 +30,13 @@ use uuid::Uuid;
 
 use super::presigned::{self, intact};
 use super::s3::multipart::{MAX_PART, MIN_PART};
-use crate::storage::Assembled;
 use super::upload::{already_stored, declare, Declaration};
 use super::{json, ApiError, Body, Internal};
 use crate::app::App;
 use crate::index::{
     Declared, FilePartsOutcome, FileRecord, MultipartUpload, ObjectMeta, PartRecord, Status,
 };
+use crate::storage::Assembled;
 use crate::store::Digest;
 
 /// S3's most parts in one upload.

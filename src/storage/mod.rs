@@ -16,6 +16,8 @@ mod assemble;
 mod commit;
 mod files;
 mod recovery;
+#[cfg(test)]
+pub(crate) mod tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

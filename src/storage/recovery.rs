@@ -85,7 +85,8 @@ async fn claim(
             rec.status = Status::Uploaded;
             rec.uploaded_at = Some(now);
             tx.update_file(&rec).await?;
-            tx.put_object(&file_object(bucket, &rec, &info, now)).await?;
+            tx.put_object(&file_object(bucket, &rec, &info, now))
+                .await?;
         }
     }
     Ok(Claim::Relinked(pending.len()))
@@ -309,7 +310,10 @@ impl Storage {
 
 /// Deletes an upload and its parts; the blobs they named (maybe garbage
 /// now), or `None` if there was no such upload.
-pub(super) async fn forget_upload(tx: &mut dyn Tx, upload_id: &str) -> TxResult<Option<Vec<Digest>>> {
+pub(super) async fn forget_upload(
+    tx: &mut dyn Tx,
+    upload_id: &str,
+) -> TxResult<Option<Vec<Digest>>> {
     if tx.get_upload(upload_id).await?.is_none() {
         return Ok(None);
     }

@@ -8,11 +8,11 @@
 //! digests with what the client declared first, and only then calls
 //! [`Payload::publish`] and records the blob.
 
+use crate::md5_lane::Md5Lane;
+pub use crate::storage::Payload;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use crate::md5_lane::Md5Lane;
-pub use crate::storage::Payload;
 use sha2::{Digest as _, Sha256};
 
 use http::request::Parts;

@@ -442,7 +442,6 @@ pub async fn complete(
     Ok(completion_result(app, bucket_name, key, &etag))
 }
 
-
 /// A retried CompleteMultipartUpload of an upload that already completed
 /// gets the same answer while the object still has that ETag.
 async fn repeat_completion(
