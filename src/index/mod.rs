@@ -157,16 +157,6 @@ pub struct AccessKey {
     pub revoked_at: Option<i64>,
 }
 
-/// What a key may do with a bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct BucketAccess {
-    pub exists: bool,
-    /// The key created the bucket: everything, its settings included.
-    pub owner: bool,
-    pub read: bool,
-    pub write: bool,
-}
-
 /// The answer to creating a bucket for a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CreateBucketOutcome {
@@ -413,14 +403,12 @@ pub struct TokenRecord {
     pub revoked_at: Option<i64>,
 }
 
-/// Index failures. `NameTaken` is the caller's fault; the rest are the
-/// server's and surface as `InternalError`, detail only in the log.
+/// Index failures: the server's, surfacing as `InternalError`, detail
+/// only in the log.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("a token named '{0}' already exists")]
-    NameTaken(String),
     #[error("the database holds an invalid value in {0}")]
     Corrupt(&'static str),
     #[error("database schema version {found} is newer than this binary supports ({supported})")]
@@ -659,13 +647,6 @@ pub trait Index: Send + Sync + 'static {
     ) -> Result<BlobClaim, DbError> {
         Err(retired())
     }
-    /// Blobs whose MD5 is not recorded yet (stored before it was).
-    fn blobs_missing_md5(&self) -> Result<Vec<Digest>, DbError> {
-        Err(retired())
-    }
-    fn set_blob_md5(&self, sha256: &Digest, md5: &[u8; 16]) -> Result<(), DbError> {
-        Err(retired())
-    }
     /// If nothing refers to the blob any more, forgets it and returns true:
     /// the caller then deletes its bytes (holding the blob's lock, so no
     /// upload can claim it in between).
@@ -854,108 +835,7 @@ pub trait Index: Send + Sync + 'static {
         Err(retired())
     }
 
-    fn create_token(
-        &self,
-        name: &str,
-        token_hash: &Digest,
-        scopes: &[String],
-        now: i64,
-    ) -> Result<(), DbError> {
-        Err(retired())
-    }
-    /// The live (not revoked) token with this hash.
-    fn find_token(&self, token_hash: &Digest) -> Result<Option<TokenRecord>, DbError> {
-        Err(retired())
-    }
-    /// [`Self::find_token`] if it can be answered at once without
-    /// blocking (an idle connection, nothing to wait for); `None` tells the
-    /// caller to use `find_token` from a thread that may block. For async
-    /// callers on the request path.
-    fn find_token_now(&self, token_hash: &Digest) -> Option<Result<Option<TokenRecord>, DbError>> {
-        None
-    }
-    fn list_tokens(&self) -> Result<Vec<TokenRecord>, DbError> {
-        Err(retired())
-    }
-    /// Revokes by name; false if no live token has that name.
-    fn revoke_token(&self, name: &str, now: i64) -> Result<bool, DbError> {
-        Err(retired())
-    }
-    /// Number of tokens ever created, revoked or not.
-    fn token_count(&self) -> Result<u64, DbError> {
-        Err(retired())
-    }
-    /// Counts for `/metrics`: (pending uploads, stored files, S3 objects,
-    /// bytes of stored blobs).
-    fn stats(&self) -> Result<(u64, u64, u64, u64), DbError> {
-        Err(retired())
-    }
-    /// A trivial query, for `/healthz`.
-    fn check(&self) -> Result<(), DbError> {
-        Err(retired())
-    }
-
-    // ---- maintenance (`stowage verify`, `stowage backup`) ----
-    /// Up to `limit` blob rows with digests after `after`, in digest order.
-    fn blob_page(&self, after: Option<&Digest>, limit: usize) -> Result<Vec<BlobEntry>, DbError> {
-        Err(retired())
-    }
-    /// One blob row, if there is one.
-    fn blob_entry(&self, sha256: &Digest) -> Result<Option<BlobEntry>, DbError> {
-        Err(retired())
-    }
-    /// Rows (stored files, objects, parts) that refer to a blob with no row.
-    fn dangling(&self) -> Result<Vec<Dangling>, DbError> {
-        Err(retired())
-    }
-    /// Writes a consistent copy of the whole index, as of one moment, to
-    /// the new file `dest` (the online backup API, in one step, so writers
-    /// go on meanwhile).
-    fn backup_to(&self, dest: &std::path::Path) -> Result<(), DbError> {
-        Err(retired())
-    }
-    /// Removes a blob row and every row that refers to it; returns how many
-    /// referrers went. Only for a backup copy whose blob vanished from the
-    /// live store (deleted after the copy's moment) before it was copied.
-    fn forget_blob(&self, sha256: &Digest) -> Result<usize, DbError> {
-        Err(retired())
-    }
-    /// Up to `limit` blob rows whose bytes are in the store (not inline),
-    /// newest first, inserted before the row `before` (a rowid; `None`:
-    /// from the newest): (rowid, created_at, entry). For the start-up pass,
-    /// which looks at what was written shortly before a crash.
-    fn newest_blobs(
-        &self,
-        before: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<(i64, i64, BlobEntry)>, DbError> {
-        Err(retired())
-    }
-    // ---- access keys and bucket owners ----
-    /// Adds a key; false if its name is taken.
-    fn create_access_key(&self, key: &AccessKey) -> Result<bool, DbError> {
-        Err(retired())
-    }
-    fn list_access_keys(&self) -> Result<Vec<AccessKey>, DbError> {
-        Err(retired())
-    }
-    /// Revokes a key by name; false if no live key has that name.
-    fn revoke_access_key(&self, name: &str, now: i64) -> Result<bool, DbError> {
-        Err(retired())
-    }
-    /// The secret of a live key, looked up on the calling thread.
-    fn access_key_secret(&self, access_key_id: &str) -> Result<Option<String>, DbError> {
-        Err(retired())
-    }
-    /// Grants the key named `name` read (and `write`) on `bucket`; false if
-    /// there is no such live key.
-    fn grant_bucket(&self, name: &str, bucket: &str, write: bool) -> Result<bool, DbError> {
-        Err(retired())
-    }
-    /// What `access_key_id` may do with `bucket`.
-    fn bucket_access(&self, access_key_id: &str, bucket: &str) -> Result<BucketAccess, DbError> {
-        Err(retired())
-    }
+    // ---- bucket owners ----
     /// Creates a bucket owned by `owner` (`None`: the configured key).
     fn create_bucket_for(
         &self,
@@ -967,11 +847,6 @@ pub trait Index: Send + Sync + 'static {
     }
     /// The buckets `access_key_id` owns or was granted.
     fn buckets_of(&self, access_key_id: &str) -> Result<Vec<BucketRecord>, DbError> {
-        Err(retired())
-    }
-    /// Marks a blob whose bytes were found missing or damaged (`why` says
-    /// how, for the operator).
-    fn mark_damaged(&self, sha256: &Digest, why: &str) -> Result<(), DbError> {
         Err(retired())
     }
 }

@@ -15,6 +15,8 @@
 mod assemble;
 mod commit;
 mod files;
+mod keys;
+mod maintenance;
 mod recovery;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -30,6 +32,8 @@ use crate::store::{BlobReader, BlobStore, Digest, StoreError};
 
 pub use assemble::Assembled;
 pub use commit::{Payload, Recorded};
+pub use keys::BucketAccess;
+pub use maintenance::Stats;
 pub use recovery::{Recovery, RECENT_BLOBS_SECS, RECOVERY_BUDGET};
 
 /// Blobs up to this size are kept inline in the index: their bytes are

@@ -8,8 +8,9 @@
 //! share one fsync — the same guarantee as `synchronous = FULL` (a commit we
 //! answered for survives a power cut), at a fraction of the fsyncs. Reads
 //! wait the same way for whatever they might have seen, so no caller acts on
-//! (or tells a client about) a commit that is not yet durable; token
-//! lookups are the one exception (`read_without_wait`). With `[storage]
+//! (or tells a client about) a commit that is not yet durable; settings
+//! reads (tokens, keys, grants: `run_read` with `fresh` false) are the one
+//! exception. With `[storage]
 //! fsync = false` nothing waits.
 //!
 //! Three ways in, all ending in that wait:
@@ -41,12 +42,11 @@ use uuid::Uuid;
 use futures_util::future::BoxFuture;
 
 use super::{
-    migrations, AccessKey, BlobClaim, BlobEntry, BlobInfo, Body, BucketAccess, BucketRecord,
-    CompleteMultipartOutcome, CompleteOutcome, ConditionFailure, CreateBucketOutcome, Dangling,
-    DbError, Declared, DeleteBucketOutcome, Delivery, FilePartsOutcome, FileRecord, Index,
-    IndexError, InlineBytes, MarkOutcome, MultipartUpload, MustBeDurable, ObjectMeta, ObjectRecord,
-    PartRecord, PresignOutcome, PutObjectOutcome, PutPartOutcome, Status, TokenRecord,
-    WriteCondition, WriteJob,
+    migrations, BlobClaim, BlobEntry, BlobInfo, Body, BucketRecord, CompleteMultipartOutcome,
+    CompleteOutcome, ConditionFailure, CreateBucketOutcome, DbError, Declared, DeleteBucketOutcome,
+    Delivery, FilePartsOutcome, FileRecord, Index, IndexError, InlineBytes, MarkOutcome,
+    MultipartUpload, MustBeDurable, ObjectMeta, ObjectRecord, PartRecord, PresignOutcome,
+    PutObjectOutcome, PutPartOutcome, Status, TokenRecord, WriteCondition, WriteJob,
 };
 use crate::store::Digest;
 
@@ -316,7 +316,7 @@ impl SqliteIndex {
     }
 
     /// [`Self::read`] without the durability wait: only for reads whose
-    /// result no reply depends on as "stored" (see `find_token`).
+    /// result no reply depends on as "stored".
     fn read_without_wait<R>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R, DbError>,
@@ -1581,34 +1581,6 @@ impl Index for SqliteIndex {
         })
     }
 
-    fn blobs_missing_md5(&self) -> Result<Vec<Digest>, DbError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached("SELECT sha256 FROM blobs WHERE md5 IS NULL")?;
-            let hexes: Vec<String> = stmt
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            hexes
-                .iter()
-                .map(|h| Digest::from_hex(h).ok_or(DbError::Corrupt("blobs.sha256")))
-                .collect()
-        })
-    }
-
-    fn set_blob_md5(&self, sha256: &Digest, md5: &[u8; 16]) -> Result<(), DbError> {
-        self.write(|tx| {
-            tx.cached_exec(
-                "UPDATE blobs SET md5 = ?2 WHERE sha256 = ?1",
-                params![sha256.hex(), hex::encode(md5)],
-            )?;
-            // Objects recorded while the MD5 was unknown get their ETag now.
-            tx.cached_exec(
-                "UPDATE objects SET etag = ?2 WHERE sha256 = ?1 AND etag = ''",
-                params![sha256.hex(), hex::encode(md5)],
-            )?;
-            Ok(())
-        })
-    }
-
     fn release_blob(&self, sha256: &Digest) -> Result<bool, DbError> {
         self.write(|tx| {
             let free = !blob_in_use(tx, sha256)?;
@@ -2078,255 +2050,6 @@ impl Index for SqliteIndex {
         })
     }
 
-    fn create_token(
-        &self,
-        name: &str,
-        token_hash: &Digest,
-        scopes: &[String],
-        now: i64,
-    ) -> Result<(), DbError> {
-        self.write(|conn| {
-            let taken = conn
-                .cached_row("SELECT 1 FROM tokens WHERE name = ?1", [name], |_| Ok(()))
-                .optional()?
-                .is_some();
-            if taken {
-                return Err(DbError::NameTaken(name.to_string()));
-            }
-            conn.cached_exec(
-                "INSERT INTO tokens (name, token_hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![name, token_hash.hex(), scopes.join(","), now],
-            )?;
-            Ok(())
-        })
-    }
-
-    fn find_token_now(&self, token_hash: &Digest) -> Option<Result<Option<TokenRecord>, DbError>> {
-        // Only a reader nobody holds: a query of the small tokens table
-        // takes microseconds, and WAL readers never wait for the writer.
-        let guard = self.readers.iter().find_map(|r| r.try_lock().ok())?;
-        Some(token_row(guard.as_ref()?, token_hash))
-    }
-
-    fn find_token(&self, token_hash: &Digest) -> Result<Option<TokenRecord>, DbError> {
-        // Only an authorisation decision rests on this: no reply says a
-        // token exists, and the server itself never writes tokens after
-        // start-up, so there is no uncommitted write worth waiting for
-        // (and every API request would otherwise wait for the group sync
-        // of the uploads in flight).
-        self.read_without_wait(|conn| token_row(conn, token_hash))
-    }
-
-    fn list_tokens(&self) -> Result<Vec<TokenRecord>, DbError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT name, scopes, created_at, revoked_at FROM tokens ORDER BY created_at, name",
-            )?;
-            let rows = stmt.query_map([], token_from_row)?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
-    fn revoke_token(&self, name: &str, now: i64) -> Result<bool, DbError> {
-        self.write(|conn| {
-            Ok(conn.cached_exec(
-                "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
-                params![name, now],
-            )? > 0)
-        })
-    }
-
-    fn token_count(&self) -> Result<u64, DbError> {
-        let n: i64 = self
-            .read(|conn| Ok(conn.cached_row("SELECT count(*) FROM tokens", [], |r| r.get(0))?))?;
-        Ok(n as u64)
-    }
-
-    fn blob_page(&self, after: Option<&Digest>, limit: usize) -> Result<Vec<BlobEntry>, DbError> {
-        let after = after.map(Digest::hex).unwrap_or_default();
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT sha256, size, md5, bytes_id IS NOT NULL FROM blobs \
-                 WHERE sha256 > ?1 ORDER BY sha256 LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![after, limit as i64], blob_entry_row)?;
-            rows.map(|r| r?).collect()
-        })
-    }
-
-    fn blob_entry(&self, sha256: &Digest) -> Result<Option<BlobEntry>, DbError> {
-        self.read(|conn| {
-            conn.prepare_cached(
-                "SELECT sha256, size, md5, bytes_id IS NOT NULL FROM blobs WHERE sha256 = ?1",
-            )?
-            .query_row([sha256.hex()], blob_entry_row)
-            .optional()?
-            .transpose()
-        })
-    }
-
-    fn dangling(&self) -> Result<Vec<Dangling>, DbError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT 'file ' || id, sha256 FROM files \
-                   WHERE status <> 'pending' AND sha256 NOT IN (SELECT sha256 FROM blobs) \
-                 UNION ALL SELECT 'object ' || bucket || '/' || key, sha256 FROM objects \
-                   WHERE sha256 NOT IN (SELECT sha256 FROM blobs) \
-                 UNION ALL SELECT 'part ' || part_number || ' of upload ' || upload_id, sha256 \
-                   FROM multipart_parts WHERE sha256 NOT IN (SELECT sha256 FROM blobs)",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(Dangling {
-                    referrer: r.get(0)?,
-                    sha256: r.get(1)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
-    fn backup_to(&self, dest: &Path) -> Result<(), DbError> {
-        let mut out = Connection::open(dest)?;
-        self.read(|conn| {
-            let backup = rusqlite::backup::Backup::new(conn, &mut out)?;
-            // All pages in one step: the copy reads one snapshot (a WAL read
-            // transaction), so it is consistent and never blocks a writer.
-            backup.step(-1)?;
-            Ok(())
-        })?;
-        out.pragma_update(None, "journal_mode", "WAL")?;
-        Ok(())
-    }
-
-    fn newest_blobs(
-        &self,
-        before: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<(i64, i64, BlobEntry)>, DbError> {
-        self.read(|conn| {
-            // Walks the rowid B-tree backwards: no index needed, and it stops
-            // after `limit` rows however large the table is.
-            let mut stmt = conn.prepare_cached(
-                "SELECT sha256, size, md5, bytes_id IS NOT NULL, rowid, created_at FROM blobs \
-                 WHERE rowid < ?1 ORDER BY rowid DESC LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![before.unwrap_or(i64::MAX), limit as i64], |r| {
-                Ok((r.get::<_, i64>(4)?, r.get::<_, i64>(5)?, blob_entry_row(r)?))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (rowid, created, entry) = row?;
-                out.push((rowid, created, entry?));
-            }
-            Ok(out)
-        })
-    }
-
-    fn create_access_key(&self, key: &AccessKey) -> Result<bool, DbError> {
-        self.write(|tx| {
-            Ok(tx.execute(
-                "INSERT OR IGNORE INTO access_keys (access_key_id, secret, name, created_at) \
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![key.access_key_id, key.secret, key.name, key.created_at],
-            )? > 0)
-        })
-    }
-
-    fn list_access_keys(&self) -> Result<Vec<AccessKey>, DbError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT access_key_id, secret, name, created_at, revoked_at FROM access_keys \
-                 ORDER BY name",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(AccessKey {
-                    access_key_id: r.get(0)?,
-                    secret: r.get(1)?,
-                    name: r.get(2)?,
-                    created_at: r.get(3)?,
-                    revoked_at: r.get(4)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
-    fn revoke_access_key(&self, name: &str, now: i64) -> Result<bool, DbError> {
-        self.write(|tx| {
-            Ok(tx.execute(
-                "UPDATE access_keys SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
-                params![name, now],
-            )? > 0)
-        })
-    }
-
-    fn access_key_secret(&self, access_key_id: &str) -> Result<Option<String>, DbError> {
-        // A key's secret is settings, not data a reply calls stored.
-        self.read_without_wait(|conn| {
-            Ok(conn
-                .cached_row(
-                    "SELECT secret FROM access_keys WHERE access_key_id = ?1 \
-                     AND revoked_at IS NULL",
-                    [access_key_id],
-                    |r| r.get(0),
-                )
-                .optional()?)
-        })
-    }
-
-    fn grant_bucket(&self, name: &str, bucket: &str, write: bool) -> Result<bool, DbError> {
-        self.write(|tx| {
-            let id: Option<String> = tx
-                .cached_row(
-                    "SELECT access_key_id FROM access_keys WHERE name = ?1 AND revoked_at IS NULL",
-                    [name],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let Some(id) = id else { return Ok(false) };
-            tx.execute(
-                "INSERT OR REPLACE INTO bucket_grants (access_key_id, bucket, can_write) \
-                 VALUES (?1, ?2, ?3)",
-                params![id, bucket, write],
-            )?;
-            Ok(true)
-        })
-    }
-
-    fn bucket_access(&self, access_key_id: &str, bucket: &str) -> Result<BucketAccess, DbError> {
-        self.read_without_wait(|conn| {
-            let owner: Option<Option<String>> = conn
-                .cached_row("SELECT owner FROM buckets WHERE name = ?1", [bucket], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            let Some(owner) = owner else {
-                return Ok(BucketAccess::default());
-            };
-            if owner.as_deref() == Some(access_key_id) {
-                return Ok(BucketAccess {
-                    exists: true,
-                    owner: true,
-                    read: true,
-                    write: true,
-                });
-            }
-            let grant: Option<bool> = conn
-                .cached_row(
-                    "SELECT can_write FROM bucket_grants WHERE access_key_id = ?1 AND bucket = ?2",
-                    params![access_key_id, bucket],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            Ok(BucketAccess {
-                exists: true,
-                owner: false,
-                read: grant.is_some(),
-                write: grant == Some(true),
-            })
-        })
-    }
-
     fn create_bucket_for(
         &self,
         name: &str,
@@ -2369,58 +2092,9 @@ impl Index for SqliteIndex {
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }
-
-    fn mark_damaged(&self, sha256: &Digest, why: &str) -> Result<(), DbError> {
-        self.write(|tx| {
-            tx.execute(
-                "UPDATE blobs SET damaged = ?2 WHERE sha256 = ?1",
-                params![sha256.hex(), why],
-            )?;
-            Ok(())
-        })
-    }
-
-    fn forget_blob(&self, sha256: &Digest) -> Result<usize, DbError> {
-        self.write(|tx| {
-            let h = sha256.hex();
-            let mut n = tx.execute(
-                "DELETE FROM files WHERE sha256 = ?1 AND status <> 'pending'",
-                [&h],
-            )?;
-            n += tx.execute("DELETE FROM objects WHERE sha256 = ?1", [&h])?;
-            n += tx.execute("DELETE FROM multipart_parts WHERE sha256 = ?1", [&h])?;
-            tx.execute("DELETE FROM blobs WHERE sha256 = ?1", [&h])?;
-            Ok(n)
-        })
-    }
-
-    fn stats(&self) -> Result<(u64, u64, u64, u64), DbError> {
-        self.read(|conn| {
-            Ok(conn.cached_row(
-                "SELECT (SELECT count(*) FROM files WHERE status = 'pending'), \
-                        (SELECT count(*) FROM files WHERE status <> 'pending'), \
-                        (SELECT count(*) FROM objects), \
-                        (SELECT coalesce(sum(size), 0) FROM blobs)",
-                [],
-                |r| {
-                    let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
-                    Ok((n(0)?, n(1)?, n(2)?, n(3)?))
-                },
-            )?)
-        })
-    }
-
-    fn check(&self) -> Result<(), DbError> {
-        // A write transaction proves the database is writable, not just
-        // readable (and its commit that the WAL can be synced); nothing is
-        // changed.
-        self.write(|tx| {
-            tx.cached_row("SELECT count(*) FROM files", [], |_| Ok(()))?;
-            Ok(())
-        })
-    }
 }
 
+mod backup;
 #[cfg(test)]
 mod tests;
 mod tx;

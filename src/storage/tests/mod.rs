@@ -12,6 +12,9 @@ use crate::store::LocalStore;
 
 use super::{Settings, Storage};
 
+mod keys;
+mod maintenance;
+
 /// The upload bucket of every test storage.
 pub const UPLOADS: &str = "uploads";
 
