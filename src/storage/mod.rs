@@ -13,8 +13,10 @@
 //! answers with outcomes, and its errors are [`StorageError`].
 
 mod assemble;
+pub mod buckets;
 mod commit;
 mod files;
+pub mod objects;
 mod recovery;
 #[cfg(test)]
 pub(crate) mod tests;
