@@ -25,6 +25,9 @@ use crate::store::Digest;
 pub use error::IndexError;
 pub use sqlite::{SqliteIndex, DB_FILE};
 pub use tx::{BlobRow, BucketRow, Cursor, Tx, TxResult};
+// Moved to the storage service (the rules' terms); here while the
+// multipart completion of the retiring interface still names them.
+pub use crate::storage::objects::{ConditionFailure, WriteCondition};
 
 /// What a transaction body returns: a future borrowing the transaction.
 pub type TxFuture<'t, R> = BoxFuture<'t, Result<R, IndexError>>;
@@ -155,89 +158,6 @@ pub struct AccessKey {
     pub name: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
-}
-
-/// The answer to creating a bucket for a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CreateBucketOutcome {
-    Created,
-    OwnedByYou,
-    /// Another key's bucket.
-    Taken,
-}
-
-/// The answer to putting an object.
-#[derive(Debug, PartialEq, Eq)]
-pub enum PutObjectOutcome {
-    /// Stored; `replaced` names the blob the key referred to before, if it
-    /// differs (it may now be garbage).
-    Stored {
-        replaced: Option<Digest>,
-    },
-    NoSuchBucket,
-    /// The write's condition did not hold when it came to commit.
-    ConditionFailed(ConditionFailure),
-    /// The key is a file's of the upload API, which is written once (see
-    /// [`Index::put_object`]): nothing was recorded.
-    WrittenOnce,
-}
-
-/// A conditional write's condition (`If-None-Match: *`, `If-Match`),
-/// checked in the transaction that writes, so concurrent writers of one key
-/// cannot both pass it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum WriteCondition {
-    /// Unconditional: the last completed write wins.
-    #[default]
-    Always,
-    /// Only if the key has no object (`If-None-Match: *`).
-    IfAbsent,
-    /// Only if the key's object has this ETag (hex, no quotes).
-    IfEtag(String),
-}
-
-/// Why a conditional write was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConditionFailure {
-    /// The key exists (IfAbsent) or has another ETag (IfEtag): 412.
-    Precondition,
-    /// IfEtag, and the key has no object: 404 NoSuchKey, as S3 answers.
-    NoObject,
-}
-
-impl WriteCondition {
-    /// Whether the condition holds for the key's current object (its ETag,
-    /// if it has one).
-    pub fn check(&self, current_etag: Option<&str>) -> Result<(), ConditionFailure> {
-        match (self, current_etag) {
-            (WriteCondition::Always, _) => Ok(()),
-            (WriteCondition::IfAbsent, None) => Ok(()),
-            (WriteCondition::IfAbsent, Some(_)) => Err(ConditionFailure::Precondition),
-            (WriteCondition::IfEtag(_), None) => Err(ConditionFailure::NoObject),
-            (WriteCondition::IfEtag(want), Some(have)) if want == have => Ok(()),
-            (WriteCondition::IfEtag(_), Some(_)) => Err(ConditionFailure::Precondition),
-        }
-    }
-}
-
-/// The answer to deleting a bucket.
-#[derive(Debug, PartialEq, Eq)]
-pub enum DeleteBucketOutcome {
-    /// Deleted; it held nothing.
-    Deleted,
-    /// Deleted, and with it the unfinished multipart uploads it held (as
-    /// S3 does): `uploads` were aborted, and `released` are the blobs their
-    /// parts referred to, each to be released (removed from disk once
-    /// nothing refers to it any more).
-    DeletedWithUploads {
-        uploads: usize,
-        released: Vec<Digest>,
-    },
-    NotFound,
-    /// It holds objects, or a part-wise upload of the JSON API for a file
-    /// that is still pending (a field client's progress, not an S3 client's
-    /// leftover).
-    NotEmpty,
 }
 
 /// A multipart upload in progress.
@@ -515,9 +435,6 @@ pub type Delivery = Box<dyn FnOnce(Result<(), DbError>) + Send>;
 /// "stored", such as a presign whose URL carries the whole declaration).
 pub type WriteJob = Box<dyn FnOnce() -> (Delivery, bool) + Send>;
 
-/// The bytes of a blob kept inline in the index.
-pub type InlineBytes = Vec<u8>;
-
 /// The index. A backend runs transaction bodies ([`Self::run_write`],
 /// [`Self::run_read`]) over its rows ([`Tx`]); the rules live in those
 /// bodies (`crate::storage`), never in a backend.
@@ -647,89 +564,17 @@ pub trait Index: Send + Sync + 'static {
     ) -> Result<BlobClaim, DbError> {
         Err(retired())
     }
-    /// If nothing refers to the blob any more, forgets it and returns true:
-    /// the caller then deletes its bytes (holding the blob's lock, so no
-    /// upload can claim it in between).
-    fn release_blob(&self, sha256: &Digest) -> Result<bool, DbError> {
-        Err(retired())
-    }
 
     fn create_bucket(&self, name: &str, now: i64) -> Result<bool, DbError> {
         Err(retired())
     }
-    fn bucket_exists(&self, name: &str) -> Result<bool, DbError> {
-        Err(retired())
-    }
-    fn list_buckets(&self) -> Result<Vec<BucketRecord>, DbError> {
-        Err(retired())
-    }
-    /// Sets (Some) or removes (None) a bucket's CORS configuration, kept as
-    /// an opaque text; false if there is no such bucket.
-    fn set_bucket_cors(&self, name: &str, cors: Option<&str>) -> Result<bool, DbError> {
-        Err(retired())
-    }
-    /// A bucket's CORS configuration: `None` if no such bucket, `Some(None)`
-    /// if it has none.
-    fn bucket_cors(&self, name: &str) -> Result<Option<Option<String>>, DbError> {
-        Err(retired())
-    }
-    fn delete_bucket(&self, name: &str) -> Result<DeleteBucketOutcome, DbError> {
-        Err(retired())
-    }
 
-    /// Records an object (and its blob), if `cond` holds for the key at
-    /// commit, in one transaction. `blob.md5` given means the caller has
-    /// just received, verified and published these bytes, which heals a
-    /// blob marked damaged (the mark is cleared); a copy, which writes no
-    /// byte, passes `None` and leaves a mark as it is.
-    ///
-    /// A file of the upload API is written once: the key `<id>` of
-    /// `files_bucket` (the upload bucket) of a file with verified bytes is
-    /// never written here ([`PutObjectOutcome::WrittenOnce`]), whether its
-    /// object is there or was deleted (the file still says what its bytes
-    /// are, and presign makes its object again). The key of a pending file
-    /// is not yet its: an object written there makes the upload API refuse
-    /// that file instead.
-    fn put_object(
-        &self,
-        obj: &ObjectRecord,
-        blob: &BlobInfo,
-        inline: Option<&[u8]>,
-        cond: &WriteCondition,
-        files_bucket: &str,
-    ) -> Result<PutObjectOutcome, DbError> {
-        Err(retired())
-    }
     fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, DbError> {
-        Err(retired())
-    }
-    /// `get_object` plus the blob's bytes if they are kept inline, in one
-    /// lookup (the GET path).
-    fn get_object_inline(
-        &self,
-        bucket: &str,
-        key: &str,
-    ) -> Result<Option<(ObjectRecord, Option<InlineBytes>)>, DbError> {
         Err(retired())
     }
     /// The bytes of a blob kept inline; `None` if it is not (its bytes are
     /// in the blob store, or it is not recorded).
     fn blob_data(&self, sha256: &Digest) -> Result<Option<Vec<u8>>, DbError> {
-        Err(retired())
-    }
-    /// Removes `bucket/key`; returns the record that was there.
-    fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, DbError> {
-        Err(retired())
-    }
-    /// Objects of `bucket` whose key starts with `prefix` and sorts after
-    /// `after`, in S3's order (UTF-8 bytes), at most `limit`.
-    fn list_objects(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        after: &str,
-        limit: usize,
-    ) -> Result<Vec<ObjectRecord>, DbError> {
         Err(retired())
     }
 
@@ -836,19 +681,6 @@ pub trait Index: Send + Sync + 'static {
     }
 
     // ---- bucket owners ----
-    /// Creates a bucket owned by `owner` (`None`: the configured key).
-    fn create_bucket_for(
-        &self,
-        name: &str,
-        owner: Option<&str>,
-        now: i64,
-    ) -> Result<CreateBucketOutcome, DbError> {
-        Err(retired())
-    }
-    /// The buckets `access_key_id` owns or was granted.
-    fn buckets_of(&self, access_key_id: &str) -> Result<Vec<BucketRecord>, DbError> {
-        Err(retired())
-    }
 }
 
 /// What a retired method of the interface answers on a backend that never

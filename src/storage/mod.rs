@@ -13,10 +13,12 @@
 //! answers with outcomes, and its errors are [`StorageError`].
 
 mod assemble;
+pub mod buckets;
 mod commit;
 mod files;
 mod keys;
 mod maintenance;
+pub mod objects;
 mod recovery;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -42,11 +42,10 @@ use uuid::Uuid;
 use futures_util::future::BoxFuture;
 
 use super::{
-    migrations, BlobClaim, BlobEntry, BlobInfo, Body, BucketRecord, CompleteMultipartOutcome,
-    CompleteOutcome, ConditionFailure, CreateBucketOutcome, DbError, Declared, DeleteBucketOutcome,
-    Delivery, FilePartsOutcome, FileRecord, Index, IndexError, InlineBytes, MarkOutcome,
-    MultipartUpload, MustBeDurable, ObjectMeta, ObjectRecord, PartRecord, PresignOutcome,
-    PutObjectOutcome, PutPartOutcome, Status, TokenRecord, WriteCondition, WriteJob,
+    migrations, BlobClaim, BlobEntry, BlobInfo, Body, CompleteMultipartOutcome, CompleteOutcome,
+    ConditionFailure, DbError, Declared, Delivery, FilePartsOutcome, FileRecord, Index, IndexError,
+    MarkOutcome, MultipartUpload, MustBeDurable, ObjectMeta, ObjectRecord, PartRecord,
+    PresignOutcome, PutPartOutcome, Status, TokenRecord, WriteCondition, WriteJob,
 };
 use crate::store::Digest;
 
@@ -1581,16 +1580,6 @@ impl Index for SqliteIndex {
         })
     }
 
-    fn release_blob(&self, sha256: &Digest) -> Result<bool, DbError> {
-        self.write(|tx| {
-            let free = !blob_in_use(tx, sha256)?;
-            if free {
-                tx.cached_exec("DELETE FROM blobs WHERE sha256 = ?1", [sha256.hex()])?;
-            }
-            Ok(free)
-        })
-    }
-
     fn create_bucket(&self, name: &str, now: i64) -> Result<bool, DbError> {
         self.write(|conn| {
             Ok(conn.cached_exec(
@@ -1600,195 +1589,12 @@ impl Index for SqliteIndex {
         })
     }
 
-    fn bucket_exists(&self, name: &str) -> Result<bool, DbError> {
-        self.read(|conn| {
-            Ok(conn
-                .cached_row("SELECT 1 FROM buckets WHERE name = ?1", [name], |_| Ok(()))
-                .optional()?
-                .is_some())
-        })
-    }
-
-    fn set_bucket_cors(&self, name: &str, cors: Option<&str>) -> Result<bool, DbError> {
-        self.write(|tx| {
-            Ok(tx.cached_exec(
-                "UPDATE buckets SET cors = ?2 WHERE name = ?1",
-                params![name, cors],
-            )? > 0)
-        })
-    }
-
-    fn bucket_cors(&self, name: &str) -> Result<Option<Option<String>>, DbError> {
-        self.read(|conn| {
-            Ok(conn
-                .cached_row("SELECT cors FROM buckets WHERE name = ?1", [name], |r| {
-                    r.get::<_, Option<String>>(0)
-                })
-                .optional()?)
-        })
-    }
-
-    fn list_buckets(&self) -> Result<Vec<BucketRecord>, DbError> {
-        self.read(|conn| {
-            let mut stmt =
-                conn.prepare_cached("SELECT name, created_at FROM buckets ORDER BY name")?;
-            let rows = stmt.query_map([], |r| {
-                Ok(BucketRecord {
-                    name: r.get(0)?,
-                    created_at: r.get(1)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
-
-    fn delete_bucket(&self, name: &str) -> Result<DeleteBucketOutcome, DbError> {
-        // One transaction: no object or upload can arrive between the
-        // check and the delete (their writes check the bucket in theirs).
-        self.write(|tx| {
-            let exists = tx
-                .cached_row("SELECT 1 FROM buckets WHERE name = ?1", [name], |_| Ok(()))
-                .optional()?
-                .is_some();
-            if !exists {
-                return Ok(DeleteBucketOutcome::NotFound);
-            }
-            // Objects, or a part-wise upload of a file the JSON API still
-            // waits for (its key is the file's id): a field client's
-            // progress is no leftover to sweep away with the bucket.
-            let content = tx
-                .cached_row(
-                    "SELECT 1 FROM objects WHERE bucket = ?1 \
-                     UNION ALL SELECT 1 FROM multipart_uploads u JOIN files f \
-                     ON f.id = u.key AND f.status = 'pending' WHERE u.bucket = ?1 \
-                     LIMIT 1",
-                    [name],
-                    |_| Ok(()),
-                )
-                .optional()?
-                .is_some();
-            if content {
-                return Ok(DeleteBucketOutcome::NotEmpty);
-            }
-            let uploads: Vec<String> = tx
-                .prepare_cached("SELECT upload_id FROM multipart_uploads WHERE bucket = ?1")?
-                .query_map([name], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            let mut released = Vec::new();
-            for id in &uploads {
-                released.extend(part_blobs(tx, id)?);
-                delete_upload(tx, id)?;
-            }
-            released.sort_unstable_by_key(|d| d.0);
-            released.dedup();
-            // Grants were given on this bucket: they must not pass to
-            // whichever key creates the name next.
-            tx.cached_exec("DELETE FROM bucket_grants WHERE bucket = ?1", [name])?;
-            tx.cached_exec("DELETE FROM buckets WHERE name = ?1", [name])?;
-            Ok(if uploads.is_empty() {
-                DeleteBucketOutcome::Deleted
-            } else {
-                DeleteBucketOutcome::DeletedWithUploads {
-                    uploads: uploads.len(),
-                    released,
-                }
-            })
-        })
-    }
-
-    fn put_object(
-        &self,
-        obj: &ObjectRecord,
-        blob: &BlobInfo,
-        inline: Option<&[u8]>,
-        cond: &WriteCondition,
-        files_bucket: &str,
-    ) -> Result<PutObjectOutcome, DbError> {
-        let (obj, blob, cond) = (obj.clone(), *blob, cond.clone());
-        let inline = inline.map(<[u8]>::to_vec);
-        let files_bucket = files_bucket.to_string();
-        self.write_batched(move |tx| {
-            let (obj, blob, inline) = (&obj, &blob, inline.as_deref());
-            let exists = tx
-                .cached_row(
-                    "SELECT 1 FROM buckets WHERE name = ?1",
-                    [&obj.bucket],
-                    |_| Ok(()),
-                )
-                .optional()?
-                .is_some();
-            if !exists {
-                return Ok(PutObjectOutcome::NoSuchBucket);
-            }
-            if file_key(tx, &files_bucket, &obj.bucket, &obj.key)? {
-                return Ok(PutObjectOutcome::WrittenOnce);
-            }
-            if let Err(f) = check_condition(tx, obj, &cond)? {
-                return Ok(PutObjectOutcome::ConditionFailed(f));
-            }
-            // Only a write that brought bytes heals (see `Index::put_object`).
-            record_blob(tx, blob, inline, obj.last_modified, blob.md5.is_some())?;
-            let replaced = upsert_object(tx, obj)?;
-            Ok(PutObjectOutcome::Stored { replaced })
-        })
-    }
-
     fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, DbError> {
         self.read(|conn| get_object_row(conn, bucket, key))
     }
 
-    fn get_object_inline(
-        &self,
-        bucket: &str,
-        key: &str,
-    ) -> Result<Option<(ObjectRecord, Option<InlineBytes>)>, DbError> {
-        self.read(|conn| {
-            let Some(obj) = get_object_row(conn, bucket, key)? else {
-                return Ok(None);
-            };
-            let data = inline_data(conn, &obj.sha256)?;
-            Ok(Some((obj, data)))
-        })
-    }
-
     fn blob_data(&self, sha256: &Digest) -> Result<Option<Vec<u8>>, DbError> {
         self.read(|conn| inline_data(conn, sha256))
-    }
-
-    fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, DbError> {
-        self.write(|tx| {
-            let rec = get_object_row(tx, bucket, key)?;
-            if rec.is_some() {
-                tx.cached_exec(
-                    "DELETE FROM objects WHERE bucket = ?1 AND key = ?2",
-                    params![bucket, key],
-                )?;
-            }
-            Ok(rec)
-        })
-    }
-
-    fn list_objects(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        after: &str,
-        limit: usize,
-    ) -> Result<Vec<ObjectRecord>, DbError> {
-        self.read(|conn| {
-            // Keys compare as BLOBs so the order is S3's: UTF-8 bytes.
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 \
-                 AND CAST(key AS BLOB) > CAST(?2 AS BLOB) \
-                 AND substr(key, 1, length(?3)) = ?3 \
-                 ORDER BY CAST(key AS BLOB) LIMIT ?4"
-            ))?;
-            let rows = stmt.query_map(
-                params![bucket, after, prefix, limit as i64],
-                object_from_row,
-            )?;
-            rows.map(|r| r?).collect()
-        })
     }
 
     fn create_multipart(&self, u: &MultipartUpload) -> Result<bool, DbError> {
@@ -2050,48 +1856,6 @@ impl Index for SqliteIndex {
         })
     }
 
-    fn create_bucket_for(
-        &self,
-        name: &str,
-        owner: Option<&str>,
-        now: i64,
-    ) -> Result<CreateBucketOutcome, DbError> {
-        self.write(|tx| {
-            let existing: Option<Option<String>> = tx
-                .cached_row("SELECT owner FROM buckets WHERE name = ?1", [name], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            match existing {
-                Some(o) if o.as_deref() == owner => Ok(CreateBucketOutcome::OwnedByYou),
-                Some(_) => Ok(CreateBucketOutcome::Taken),
-                None => {
-                    tx.execute(
-                        "INSERT INTO buckets (name, created_at, owner) VALUES (?1, ?2, ?3)",
-                        params![name, now, owner],
-                    )?;
-                    Ok(CreateBucketOutcome::Created)
-                }
-            }
-        })
-    }
-
-    fn buckets_of(&self, access_key_id: &str) -> Result<Vec<BucketRecord>, DbError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT name, created_at FROM buckets WHERE owner = ?1 \
-                 OR name IN (SELECT bucket FROM bucket_grants WHERE access_key_id = ?1) \
-                 ORDER BY name",
-            )?;
-            let rows = stmt.query_map([access_key_id], |r| {
-                Ok(BucketRecord {
-                    name: r.get(0)?,
-                    created_at: r.get(1)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-    }
 }
 
 mod backup;

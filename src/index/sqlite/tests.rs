@@ -2,6 +2,111 @@
 //! disk, and the index operations as this backend implements them.
 
 use super::*;
+use crate::index::BucketRecord;
+use crate::storage::buckets::{create_bucket_rule, CreateBucketOutcome};
+use crate::storage::objects::{put_object_rule, PutObjectOutcome};
+
+/// The S3 object and bucket calls the tests here still make, answered by
+/// the storage service's rules (`crate::storage::objects`, `buckets`) in
+/// transaction bodies on this index. Here until the tests of the other
+/// domains they serve move to `crate::storage::tests`; the backend's own
+/// tests below only need some small write and read.
+trait ObjectRules {
+    fn put_object(
+        &self,
+        obj: &ObjectRecord,
+        blob: &BlobInfo,
+        inline: Option<&[u8]>,
+        cond: &WriteCondition,
+        files_bucket: &str,
+    ) -> Result<PutObjectOutcome, IndexError>;
+    fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, IndexError>;
+    fn release_blob(&self, sha256: &Digest) -> Result<bool, IndexError>;
+    fn create_bucket_for(
+        &self,
+        name: &str,
+        owner: Option<&str>,
+        now: i64,
+    ) -> Result<CreateBucketOutcome, IndexError>;
+    fn list_buckets(&self) -> Result<Vec<BucketRecord>, IndexError>;
+    fn bucket_exists(&self, name: &str) -> Result<bool, IndexError>;
+}
+
+/// Runs a future to its end on a runtime of its own (these tests are
+/// synchronous; a body's reads run on the blocking pool).
+fn block_on<R>(f: impl std::future::Future<Output = R>) -> R {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a test runtime")
+        .block_on(f)
+}
+
+impl ObjectRules for SqliteIndex {
+    fn put_object(
+        &self,
+        obj: &ObjectRecord,
+        blob: &BlobInfo,
+        inline: Option<&[u8]>,
+        cond: &WriteCondition,
+        files_bucket: &str,
+    ) -> Result<PutObjectOutcome, IndexError> {
+        let (obj, blob, cond) = (obj.clone(), *blob, cond.clone());
+        let (inline, fb) = (inline.map(<[u8]>::to_vec), files_bucket.to_string());
+        block_on((self as &dyn Index).write(move |tx| {
+            let (obj, cond, inline, fb) = (obj.clone(), cond.clone(), inline.clone(), fb.clone());
+            Box::pin(async move {
+                put_object_rule(tx, &obj, &blob, inline.as_deref(), &cond, &fb).await
+            })
+        }))
+    }
+
+    fn delete_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, IndexError> {
+        let (b, k) = (bucket.to_string(), key.to_string());
+        block_on((self as &dyn Index).write(move |tx| {
+            let (b, k) = (b.clone(), k.clone());
+            Box::pin(async move { tx.delete_object(&b, &k).await })
+        }))
+    }
+
+    fn release_blob(&self, sha256: &Digest) -> Result<bool, IndexError> {
+        let d = *sha256;
+        block_on((self as &dyn Index).write(move |tx| {
+            Box::pin(async move {
+                let free = !tx.blob_in_use(&d).await?;
+                if free {
+                    tx.delete_blob(&d).await?;
+                }
+                Ok(free)
+            })
+        }))
+    }
+
+    fn create_bucket_for(
+        &self,
+        name: &str,
+        owner: Option<&str>,
+        now: i64,
+    ) -> Result<CreateBucketOutcome, IndexError> {
+        let (n, o) = (name.to_string(), owner.map(str::to_string));
+        block_on((self as &dyn Index).write(move |tx| {
+            let (n, o) = (n.clone(), o.clone());
+            Box::pin(async move { create_bucket_rule(tx, &n, o.as_deref(), now).await })
+        }))
+    }
+
+    fn list_buckets(&self) -> Result<Vec<BucketRecord>, IndexError> {
+        block_on((self as &dyn Index).read(|tx| Box::pin(async move { tx.list_buckets().await })))
+    }
+
+    fn bucket_exists(&self, name: &str) -> Result<bool, IndexError> {
+        let n = name.to_string();
+        block_on((self as &dyn Index).read(move |tx| {
+            let n = n.clone();
+            Box::pin(async move { Ok(tx.get_bucket(&n).await?.is_some()) })
+        }))
+    }
+}
 
 fn blob(sha256: Digest, size: u64) -> BlobInfo {
     BlobInfo {
@@ -525,100 +630,6 @@ fn object(bucket: &str, key: &str, sha: u8) -> ObjectRecord {
         },
         last_modified: 5,
     }
-}
-
-#[test]
-fn objects_live_in_buckets_and_release_their_blobs() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = SqliteIndex::open(dir.path()).unwrap();
-    let o = object("b1", "a/ü b+c", 1);
-    assert_eq!(
-        db.put_object(
-            &o,
-            &blob(o.sha256, 3),
-            None,
-            &WriteCondition::Always,
-            "uploads"
-        )
-        .unwrap(),
-        PutObjectOutcome::NoSuchBucket
-    );
-    assert!(db.create_bucket("b1", 0).unwrap());
-    assert!(!db.create_bucket("b1", 0).unwrap());
-    assert_eq!(
-        db.put_object(
-            &o,
-            &blob(o.sha256, 3),
-            None,
-            &WriteCondition::Always,
-            "uploads"
-        )
-        .unwrap(),
-        PutObjectOutcome::Stored { replaced: None }
-    );
-    assert_eq!(db.get_object("b1", "a/ü b+c").unwrap().unwrap(), o);
-    // Overwrite with other bytes names the blob it replaced.
-    let o2 = object("b1", "a/ü b+c", 2);
-    assert_eq!(
-        db.put_object(
-            &o2,
-            &blob(o2.sha256, 3),
-            None,
-            &WriteCondition::Always,
-            "uploads"
-        )
-        .unwrap(),
-        PutObjectOutcome::Stored {
-            replaced: Some(o.sha256)
-        }
-    );
-    assert!(db.release_blob(&o.sha256).unwrap());
-    assert!(!db.release_blob(&o2.sha256).unwrap(), "still referenced");
-    assert_eq!(
-        db.delete_bucket("b1").unwrap(),
-        DeleteBucketOutcome::NotEmpty
-    );
-    assert_eq!(db.delete_object("b1", "a/ü b+c").unwrap(), Some(o2.clone()));
-    assert!(db.release_blob(&o2.sha256).unwrap());
-    assert_eq!(
-        db.delete_bucket("b1").unwrap(),
-        DeleteBucketOutcome::Deleted
-    );
-    assert_eq!(
-        db.delete_bucket("b1").unwrap(),
-        DeleteBucketOutcome::NotFound
-    );
-}
-
-#[test]
-fn listing_is_in_utf8_byte_order_with_prefix_and_marker() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = SqliteIndex::open(dir.path()).unwrap();
-    db.create_bucket("b", 0).unwrap();
-    for (i, k) in ["b", "a/2", "a/1", "é", "Z", "a%"].iter().enumerate() {
-        let o = object("b", k, i as u8);
-        db.put_object(
-            &o,
-            &blob(o.sha256, 3),
-            None,
-            &WriteCondition::Always,
-            "uploads",
-        )
-        .unwrap();
-    }
-    let keys = |v: Vec<ObjectRecord>| v.into_iter().map(|o| o.key).collect::<Vec<_>>();
-    assert_eq!(
-        keys(db.list_objects("b", "", "", 100).unwrap()),
-        ["Z", "a%", "a/1", "a/2", "b", "é"]
-    );
-    assert_eq!(
-        keys(db.list_objects("b", "a/", "", 100).unwrap()),
-        ["a/1", "a/2"]
-    );
-    assert_eq!(
-        keys(db.list_objects("b", "", "a/1", 2).unwrap()),
-        ["a/2", "b"]
-    );
 }
 
 #[test]
