@@ -14,7 +14,8 @@
 
 mod assemble;
 mod commit;
-mod files;
+pub mod file_parts;
+pub mod files;
 mod recovery;
 #[cfg(test)]
 pub(crate) mod tests;
