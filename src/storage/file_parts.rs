@@ -47,7 +47,8 @@ pub enum FileParts {
     Refused(PartsRefusal),
 }
 
-/// Why a file's parts did not complete it. Nothing was recorded.
+/// Why a file's parts did not complete it. Nothing was recorded for the
+/// file (the parts of a mismatch were discarded).
 #[derive(Debug, PartialEq, Eq)]
 pub enum PartsRefusal {
     /// The file is not pending with this declaration any more (its row was
