@@ -209,25 +209,6 @@ pub enum CompleteMultipartOutcome {
     WrittenOnce,
 }
 
-/// The answer to completing an API file from its uploaded parts.
-#[derive(Debug)]
-pub enum FilePartsOutcome {
-    /// The file is stored and completed; the listed blobs (its parts, an
-    /// object it replaced) may be garbage.
-    Completed {
-        record: FileRecord,
-        released: Vec<Digest>,
-    },
-    NoSuchUpload,
-    /// A part was replaced while the file was assembled.
-    PartsChanged,
-    /// No row with this declaration (withdrawn).
-    NotPending,
-    /// An object the upload API did not write (an S3 client's) holds the
-    /// file's key: nothing was recorded, the object stays.
-    Occupied,
-}
-
 /// What a client declares when it asks for a presigned URL.
 #[derive(Debug, Clone)]
 pub struct Declared {
@@ -253,65 +234,6 @@ pub struct FileRecord {
     pub url_expires_at: i64,
     pub uploaded_at: Option<i64>,
     pub completed_at: Option<i64>,
-}
-
-/// The answer to a presign request, decided in one transaction.
-#[derive(Debug)]
-pub enum PresignOutcome {
-    /// The client must send the bytes: issue a URL. Also for an id whose
-    /// bytes were stored but are now damaged or missing: sending them
-    /// again heals the blob.
-    NeedsUpload,
-    /// Intact bytes are already stored for this id (or, with dedupe, for
-    /// another file of the upload API, and this id now links to them): no
-    /// upload needed.
-    AlreadyStored,
-    /// An object the upload API did not write holds the id's key; the
-    /// description says so.
-    Conflict(String),
-    /// The id is declared for another file (a different hash, size or
-    /// content type): that file's record, for the API to word the refusal
-    /// for whoever asks (only a client that may read files is told what
-    /// the other declaration is).
-    Redeclared(FileRecord),
-}
-
-/// The answer to marking an id uploaded after its bytes were committed.
-#[derive(Debug, PartialEq, Eq)]
-pub enum MarkOutcome {
-    /// The row moved from pending to uploaded.
-    Marked,
-    /// It was already uploaded or completed (a repeated or racing PUT).
-    /// The blob is recorded again all the same: these bytes were verified,
-    /// so a damage mark on it is cleared.
-    AlreadyStored,
-    /// No row with this id and declaration.
-    NotFound,
-    /// The row is pending, but an object the upload API did not write (an
-    /// S3 client's) holds its key: nothing was recorded, the object stays.
-    Occupied,
-}
-
-/// What the index makes of a stored blob during recovery.
-#[derive(Debug, PartialEq, Eq)]
-pub enum BlobClaim {
-    /// A row with bytes refers to it.
-    Referenced,
-    /// No row had it, but these pending rows declared exactly these bytes
-    /// and are now marked uploaded (the crash came between publish and
-    /// commit).
-    Relinked(usize),
-    /// Nothing refers to it.
-    Unreferenced,
-}
-
-/// The answer to a complete request.
-#[derive(Debug)]
-pub enum CompleteOutcome {
-    Completed(FileRecord),
-    NotFound,
-    /// Still pending: no verified bytes yet.
-    NotUploaded(FileRecord),
 }
 
 /// An API token as stored: never the token itself.
@@ -475,93 +397,8 @@ pub trait Index: Send + Sync + 'static {
         let (deliver, _) = job();
         deliver(Err(retired()));
     }
-    /// Records a presign request and decides whether bytes are needed.
-    ///
-    /// Bytes count as stored only if they are intact (see
-    /// [`Self::blob_intact`]; `store_len` is what the blob store holds
-    /// under the declared hash, looked up by the caller just before). With
-    /// `dedupe`, a new declaration links to intact bytes that a file of the
-    /// upload API holds — never to bytes only an S3 object or part refers
-    /// to, which may be another key's private data — and becomes visible as
-    /// the S3 object `bucket/<id>`. An id whose key in `bucket` holds an
-    /// object the upload API did not write is a conflict: the API never
-    /// replaces an S3 client's object.
-    fn presign(
-        &self,
-        d: &Declared,
-        bucket: &str,
-        now: i64,
-        url_expires_at: i64,
-        dedupe: bool,
-        store_len: Option<u64>,
-    ) -> Result<PresignOutcome, DbError> {
-        Err(retired())
-    }
-    /// Whether the blob `sha256` of `size` bytes is intact as far as can be
-    /// told without reading it: recorded, not marked damaged, and its bytes
-    /// inline in the index or a file of exactly `size` bytes in the store
-    /// (`store_len`, looked up by the caller). Only such a blob may be
-    /// answered "already stored".
-    fn blob_intact(
-        &self,
-        sha256: &Digest,
-        size: u64,
-        store_len: Option<u64>,
-    ) -> Result<bool, DbError> {
-        Err(retired())
-    }
+    /// A file of the upload API (retiring: `Storage::file` is its successor).
     fn get(&self, id: &Uuid) -> Result<Option<FileRecord>, DbError> {
-        Err(retired())
-    }
-    /// Up to `limit` files, newest first, before the cursor `before` (an
-    /// opaque position from an earlier page); returns them and the cursor
-    /// of the next page, if there is one.
-    fn list_files(
-        &self,
-        before: Option<i64>,
-        limit: usize,
-    ) -> Result<(Vec<FileRecord>, Option<i64>), DbError> {
-        Err(retired())
-    }
-    /// Marks `id` uploaded if it is pending with exactly this hash and
-    /// size, records the blob (clearing a damage mark: the caller has just
-    /// published these verified bytes), and makes the file visible as the
-    /// S3 object `bucket/<id>` — unless an object the upload API did not
-    /// write holds that key ([`MarkOutcome::Occupied`]). Returns the
-    /// outcome and the blob the object key referred to before, if
-    /// different.
-    ///
-    /// `inline`: the blob's bytes, to keep in the index itself (small
-    /// blobs; see `app::INLINE_BLOB_MAX`); `None` when they are in the blob
-    /// store. The same holds for `put_object` and `put_part`.
-    ///
-    /// `lost`: the declaration a self-contained upload URL carries; if `id`
-    /// has no row, a pending one is made from it first (a presign answered
-    /// before its row was durable, then lost in a crash).
-    fn mark_uploaded(
-        &self,
-        id: &Uuid,
-        blob: &BlobInfo,
-        inline: Option<&[u8]>,
-        lost: Option<&Declared>,
-        bucket: &str,
-        now: i64,
-    ) -> Result<(MarkOutcome, Option<Digest>), DbError> {
-        Err(retired())
-    }
-    fn complete(&self, id: &Uuid, now: i64) -> Result<CompleteOutcome, DbError> {
-        Err(retired())
-    }
-    /// Decides, in one transaction, what becomes of a stored blob of
-    /// `size` bytes found on disk: referenced, adopted by pending rows that
-    /// declared it, or unreferenced.
-    fn claim_blob(
-        &self,
-        sha256: &Digest,
-        size: u64,
-        bucket: &str,
-        now: i64,
-    ) -> Result<BlobClaim, DbError> {
         Err(retired())
     }
 
@@ -620,24 +457,6 @@ pub trait Index: Send + Sync + 'static {
     ) -> Result<CompleteMultipartOutcome, DbError> {
         Err(retired())
     }
-    /// The API's part-wise upload finished: records the assembled blob as
-    /// file `id` (its object in `bucket`, its row completed) and forgets
-    /// the upload and its parts, in one transaction — only if the row
-    /// declared exactly this blob's hash and size and, while pending, no
-    /// object the upload API did not write holds the file's key. A row
-    /// that already had bytes (damaged ones, sent again in parts) keeps
-    /// its times and its object; the blob is healed (damage mark cleared).
-    fn complete_file_parts(
-        &self,
-        upload_id: &str,
-        assembled: &[(u32, Digest)],
-        id: &Uuid,
-        blob: &BlobInfo,
-        bucket: &str,
-        now: i64,
-    ) -> Result<FilePartsOutcome, DbError> {
-        Err(retired())
-    }
     /// Marks an upload as still in use at `now` (its age, which the sweep
     /// of abandoned uploads goes by, starts again); false if there is none.
     fn touch_multipart(&self, upload_id: &str, now: i64) -> Result<bool, DbError> {
@@ -670,13 +489,6 @@ pub trait Index: Send + Sync + 'static {
     /// Uploads created before `cutoff` (abandoned); also forgets completed
     /// uploads older than it.
     fn stale_multipart(&self, cutoff: i64) -> Result<Vec<String>, DbError> {
-        Err(retired())
-    }
-
-    /// Deletes pending rows whose URL expired before `cutoff`, except the
-    /// ids in `keep` (uploads whose bytes are arriving right now); returns
-    /// how many.
-    fn sweep_pending(&self, cutoff: i64, keep: &[Uuid]) -> Result<usize, DbError> {
         Err(retired())
     }
 

@@ -15,7 +15,8 @@
 mod assemble;
 pub mod buckets;
 mod commit;
-mod files;
+pub mod file_parts;
+pub mod files;
 mod keys;
 mod maintenance;
 pub mod objects;

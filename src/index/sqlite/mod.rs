@@ -42,10 +42,9 @@ use uuid::Uuid;
 use futures_util::future::BoxFuture;
 
 use super::{
-    migrations, BlobClaim, BlobEntry, BlobInfo, Body, CompleteMultipartOutcome, CompleteOutcome,
-    ConditionFailure, DbError, Declared, Delivery, FilePartsOutcome, FileRecord, Index, IndexError,
-    MarkOutcome, MultipartUpload, MustBeDurable, ObjectMeta, ObjectRecord, PartRecord,
-    PresignOutcome, PutPartOutcome, Status, TokenRecord, WriteCondition, WriteJob,
+    migrations, BlobEntry, BlobInfo, Body, CompleteMultipartOutcome, ConditionFailure, DbError,
+    Declared, Delivery, FileRecord, Index, IndexError, MultipartUpload, MustBeDurable,
+    ObjectRecord, PartRecord, PutPartOutcome, Status, TokenRecord, WriteCondition, WriteJob,
 };
 use crate::store::Digest;
 
@@ -281,6 +280,7 @@ impl SqliteIndex {
     /// concurrent uploads cost one BEGIN/COMMIT and one WAL fsync, whether
     /// they come from async code (`submit_write`) or a blocking caller
     /// (this). On the index thread itself it simply runs in the batch.
+    #[cfg(test)]
     fn write_batched<R, F>(&self, f: F) -> Result<R, DbError>
     where
         R: Send + 'static,
@@ -818,66 +818,6 @@ fn record_blob(
     Ok(())
 }
 
-/// The blob `sha256` of `size` bytes if it is intact as far as the index
-/// and a look at the store (`store_len`, the size of its file there) can
-/// tell without reading it: recorded with that size, not marked damaged,
-/// and its bytes inline or in a store file of exactly that size.
-fn intact_blob(
-    conn: &Connection,
-    sha256: &Digest,
-    size: u64,
-    store_len: Option<u64>,
-) -> Result<Option<BlobInfo>, DbError> {
-    let inline: Option<bool> = conn
-        .cached_row(
-            "SELECT bytes_id IS NOT NULL FROM blobs \
-             WHERE sha256 = ?1 AND size = ?2 AND damaged IS NULL",
-            params![sha256.hex(), size as i64],
-            |r| r.get(0),
-        )
-        .optional()?;
-    match inline {
-        Some(true) => blob_info(conn, sha256),
-        Some(false) if store_len == Some(size) => blob_info(conn, sha256),
-        _ => Ok(None),
-    }
-}
-
-/// Whether a file of the upload API holds these bytes (a row with bytes):
-/// the only bytes dedupe may link a new declaration to. Bytes that only an
-/// S3 object or part refers to may be another key's private data, and
-/// linking to them would hand them to whoever knows their hash and size.
-fn held_by_file(conn: &Connection, sha256: &Digest, size: u64) -> Result<bool, DbError> {
-    Ok(conn
-        .cached_row(
-            "SELECT 1 FROM files WHERE sha256 = ?1 AND size = ?2 AND status <> 'pending' LIMIT 1",
-            params![sha256.hex(), size as i64],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
-}
-
-/// What an id's key in the upload bucket holds, as far as the file of that
-/// id is concerned: an object the upload API did not write there (an S3
-/// client's) is never replaced by the API. A file with bytes owns the
-/// object of its own blob at its key; a pending file owns none yet, so any
-/// object there is someone else's.
-fn occupied_by_other(
-    conn: &Connection,
-    bucket: &str,
-    rec: Option<&FileRecord>,
-    id: &Uuid,
-) -> Result<bool, DbError> {
-    let Some(obj) = get_object_row(conn, bucket, &id.to_string())? else {
-        return Ok(false);
-    };
-    Ok(match rec {
-        Some(r) if r.status.has_bytes() => obj.sha256 != r.sha256,
-        _ => true,
-    })
-}
-
 /// Whether `bucket/key` is the key of a file of the upload API that has
 /// verified bytes: written once, by the upload API, never by an S3 write
 /// (which would put other bytes behind a record that says completed with
@@ -904,16 +844,6 @@ fn file_key(
         )
         .optional()?
         .is_some())
-}
-
-/// The refusal of an id whose key holds an object the upload API did not
-/// write.
-fn occupied_message(bucket: &str, id: &Uuid) -> String {
-    format!(
-        "id {id} is already used by an object written through the S3 API (bucket '{bucket}', \
-         key '{id}'), which the upload API never replaces; nothing was changed. Upload the \
-         file under a new id"
-    )
 }
 
 /// Inserts the row of a declared file.
@@ -1013,14 +943,6 @@ fn blob_in_use(conn: &Connection, sha256: &Digest) -> Result<bool, DbError> {
         .is_some())
 }
 
-fn ensure_bucket(conn: &Connection, name: &str, now: i64) -> Result<(), DbError> {
-    conn.cached_exec(
-        "INSERT OR IGNORE INTO buckets (name, created_at) VALUES (?1, ?2)",
-        params![name, now],
-    )?;
-    Ok(())
-}
-
 /// Points `obj.bucket/obj.key` at its blob; returns the blob it replaced.
 fn upsert_object(conn: &Connection, obj: &ObjectRecord) -> Result<Option<Digest>, DbError> {
     let previous: Option<String> = conn
@@ -1053,27 +975,6 @@ fn upsert_object(conn: &Connection, obj: &ObjectRecord) -> Result<Option<Digest>
         .filter(|p| *p != obj.sha256))
 }
 
-/// The S3 object through which an upload-API file is visible.
-fn file_object(bucket: &str, d: &FileRecord, blob: &BlobInfo, now: i64) -> ObjectRecord {
-    ObjectRecord {
-        bucket: bucket.to_string(),
-        key: d.id.to_string(),
-        sha256: blob.sha256,
-        size: blob.size,
-        etag: blob.md5.map(hex::encode).unwrap_or_default(),
-        content_type: d.content_type.clone(),
-        meta: ObjectMeta {
-            content_disposition: Some(crate::headers::content_disposition(&d.file_name)),
-            checksums: vec![(
-                "SHA256".into(),
-                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, blob.sha256.0),
-            )],
-            ..ObjectMeta::default()
-        },
-        last_modified: now,
-    }
-}
-
 const OBJECT_COLUMNS: &str = "bucket, key, sha256, size, etag, content_type, meta, last_modified";
 
 fn object_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ObjectRecord, DbError>> {
@@ -1097,15 +998,6 @@ fn object_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ObjectRecord, DbErr
             last_modified,
         })
     })())
-}
-
-/// Whether a declaration differs from the record of its id in what makes
-/// the file (hash, size, content type); the name may change while nothing
-/// is stored.
-fn redeclared(existing: &FileRecord, d: &Declared) -> bool {
-    existing.sha256 != d.sha256
-        || existing.size != d.size
-        || existing.content_type != d.content_type
 }
 
 fn get_object_row(
@@ -1315,269 +1207,8 @@ impl Index for SqliteIndex {
         }
     }
 
-    fn presign(
-        &self,
-        d: &Declared,
-        bucket: &str,
-        now: i64,
-        url_expires_at: i64,
-        dedupe: bool,
-        store_len: Option<u64>,
-    ) -> Result<PresignOutcome, DbError> {
-        // One write transaction: the reads and the write below are one
-        // decision.
-        let (d, bucket) = (d.clone(), bucket.to_string());
-        self.write_batched(move |tx| {
-            let (d, bucket) = (&d, bucket.as_str());
-            let existing = get_file(tx, &d.id)?;
-            if occupied_by_other(tx, bucket, existing.as_ref(), &d.id)? {
-                return Ok(PresignOutcome::Conflict(occupied_message(bucket, &d.id)));
-            }
-            let intact = intact_blob(tx, &d.sha256, d.size, store_len)?;
-            let outcome = match existing {
-                Some(rec) => {
-                    if redeclared(&rec, d) {
-                        PresignOutcome::Redeclared(rec)
-                    } else if rec.status.has_bytes() && intact.is_some() {
-                        PresignOutcome::AlreadyStored
-                    } else if rec.status.has_bytes() {
-                        // Stored once, but the bytes are damaged or gone:
-                        // a URL, so the client sends them again and heals
-                        // the blob (the row keeps its status and name).
-                        tx.cached_exec(
-                            "UPDATE files SET url_expires_at = ?2 WHERE id = ?1",
-                            params![d.id.to_string(), url_expires_at],
-                        )?;
-                        PresignOutcome::NeedsUpload
-                    } else if dedupe && intact.is_some() && held_by_file(tx, &d.sha256, d.size)? {
-                        tx.cached_exec(
-                            "UPDATE files SET status = 'uploaded', uploaded_at = ?2 WHERE id = ?1",
-                            params![d.id.to_string(), now],
-                        )?;
-                        PresignOutcome::AlreadyStored
-                    } else {
-                        // The newest declaration's name wins while nothing is
-                        // stored yet (a client may have corrected it).
-                        tx.cached_exec(
-                            "UPDATE files SET url_expires_at = ?2, file_name = ?3 WHERE id = ?1",
-                            params![d.id.to_string(), url_expires_at, d.file_name],
-                        )?;
-                        PresignOutcome::NeedsUpload
-                    }
-                }
-                None => {
-                    let linkable =
-                        dedupe && intact.is_some() && held_by_file(tx, &d.sha256, d.size)?;
-                    let (status, uploaded_at) = if linkable {
-                        ("uploaded", Some(now))
-                    } else {
-                        ("pending", None)
-                    };
-                    insert_file(tx, d, status, now, url_expires_at, uploaded_at)?;
-                    if linkable {
-                        PresignOutcome::AlreadyStored
-                    } else {
-                        PresignOutcome::NeedsUpload
-                    }
-                }
-            };
-            if let (PresignOutcome::AlreadyStored, Some(blob)) = (&outcome, intact) {
-                // The file's object: made for a new link, and made again if
-                // an S3 client deleted it.
-                if let Some(rec) = get_file(tx, &d.id)? {
-                    ensure_bucket(tx, bucket, now)?;
-                    if get_object_row(tx, bucket, &rec.id.to_string())?.is_none() {
-                        upsert_object(tx, &file_object(bucket, &rec, &blob, now))?;
-                    }
-                }
-            }
-            Ok(outcome)
-        })
-    }
-
-    fn blob_intact(
-        &self,
-        sha256: &Digest,
-        size: u64,
-        store_len: Option<u64>,
-    ) -> Result<bool, DbError> {
-        self.read(|conn| Ok(intact_blob(conn, sha256, size, store_len)?.is_some()))
-    }
-
     fn get(&self, id: &Uuid) -> Result<Option<FileRecord>, DbError> {
         self.read(|conn| get_file(conn, id))
-    }
-
-    fn list_files(
-        &self,
-        before: Option<i64>,
-        limit: usize,
-    ) -> Result<(Vec<FileRecord>, Option<i64>), DbError> {
-        self.read(|conn| {
-            // Newest first by insertion (the rowid B-tree, read backwards:
-            // no index needed); one row more than asked says a page follows.
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {FILE_COLUMNS}, rowid FROM files WHERE rowid < ?1 \
-                 ORDER BY rowid DESC LIMIT ?2"
-            ))?;
-            let rows = stmt
-                .query_map(params![before.unwrap_or(i64::MAX), limit as i64 + 1], |r| {
-                    Ok((file_from_row(r)?, r.get::<_, i64>(10)?))
-                })?;
-            let mut out = Vec::new();
-            let mut last = None;
-            let mut more = false;
-            for row in rows {
-                let (rec, rowid) = row?;
-                if out.len() == limit {
-                    more = true;
-                    break;
-                }
-                out.push(rec?);
-                last = Some(rowid);
-            }
-            Ok((out, if more { last } else { None }))
-        })
-    }
-
-    fn mark_uploaded(
-        &self,
-        id: &Uuid,
-        blob: &BlobInfo,
-        inline: Option<&[u8]>,
-        lost: Option<&Declared>,
-        bucket: &str,
-        now: i64,
-    ) -> Result<(MarkOutcome, Option<Digest>), DbError> {
-        let (id, blob, bucket) = (*id, *blob, bucket.to_string());
-        let inline = inline.map(<[u8]>::to_vec);
-        let lost = lost.cloned();
-        self.write_batched(move |tx| {
-            let (id, blob, bucket) = (&id, &blob, bucket.as_str());
-            let inline = inline.as_deref();
-            let mut rec = get_file(tx, id)?;
-            if let (None, Some(d)) = (&rec, &lost) {
-                // The URL carried the whole declaration and its row is
-                // gone (a presign answered before its commit was durable,
-                // then a crash): the signed URL is the declaration.
-                if d.id == *id && d.sha256 == blob.sha256 && d.size == blob.size {
-                    if occupied_by_other(tx, bucket, None, id)? {
-                        return Ok((MarkOutcome::Occupied, None));
-                    }
-                    insert_file(tx, d, "pending", now, now, None)?;
-                    rec = get_file(tx, id)?;
-                }
-            }
-            let outcome = match rec {
-                Some(r) if r.sha256 == blob.sha256 && r.size == blob.size => {
-                    // Pending, and an S3 client's object holds the key
-                    // (written after the presign): it stays, and this
-                    // upload records nothing.
-                    if !r.status.has_bytes() && occupied_by_other(tx, bucket, Some(&r), id)? {
-                        return Ok((MarkOutcome::Occupied, None));
-                    }
-                    record_blob(tx, blob, inline, now, true)?;
-                    if r.status.has_bytes() {
-                        // A repeated PUT (or one healing a damaged blob):
-                        // the file's object is made again if it was
-                        // deleted, never replaced.
-                        if get_object_row(tx, bucket, &id.to_string())?.is_none() {
-                            ensure_bucket(tx, bucket, now)?;
-                            upsert_object(tx, &file_object(bucket, &r, blob, now))?;
-                        }
-                        (MarkOutcome::AlreadyStored, None)
-                    } else {
-                        tx.cached_exec(
-                            "UPDATE files SET status = 'uploaded', uploaded_at = ?2 WHERE id = ?1",
-                            params![id.to_string(), now],
-                        )?;
-                        ensure_bucket(tx, bucket, now)?;
-                        let replaced = upsert_object(tx, &file_object(bucket, &r, blob, now))?;
-                        (MarkOutcome::Marked, replaced)
-                    }
-                }
-                _ => (MarkOutcome::NotFound, None),
-            };
-            Ok(outcome)
-        })
-    }
-
-    fn complete(&self, id: &Uuid, now: i64) -> Result<CompleteOutcome, DbError> {
-        let id = *id;
-        self.write_batched(move |tx| {
-            let id = &id;
-            let outcome = match get_file(tx, id)? {
-                None => CompleteOutcome::NotFound,
-                Some(r) if r.status == Status::Pending => CompleteOutcome::NotUploaded(r),
-                Some(mut r) => {
-                    if r.status == Status::Uploaded {
-                        tx.cached_exec(
-                            "UPDATE files SET status = 'completed', completed_at = ?2 WHERE id = ?1",
-                            params![id.to_string(), now],
-                        )?;
-                        r.status = Status::Completed;
-                        r.completed_at = Some(now);
-                    }
-                    CompleteOutcome::Completed(r)
-                }
-            };
-            Ok(outcome)
-        })
-    }
-
-    fn claim_blob(
-        &self,
-        sha256: &Digest,
-        size: u64,
-        bucket: &str,
-        now: i64,
-    ) -> Result<BlobClaim, DbError> {
-        self.write(|tx| {
-            let info = BlobInfo {
-                sha256: *sha256,
-                size,
-                md5: None,
-            };
-            let claim = if blob_in_use(tx, sha256)? {
-                record_blob(tx, &info, None, now, false)?;
-                BlobClaim::Referenced
-            } else {
-                let declared: Vec<String> = tx
-                    .prepare_cached(
-                        "SELECT id FROM files WHERE sha256 = ?1 AND size = ?2 AND status = 'pending'",
-                    )?
-                    .query_map(params![sha256.hex(), size as i64], |r| r.get(0))?
-                    .collect::<Result<_, _>>()?;
-                // A pending row whose key an S3 client's object holds is
-                // left pending: adopting the bytes would replace that
-                // object (a presigned PUT would have been refused too).
-                let mut pending = Vec::with_capacity(declared.len());
-                for id in &declared {
-                    let id = Uuid::parse_str(id).map_err(|_| DbError::Corrupt("files.id"))?;
-                    if !occupied_by_other(tx, bucket, None, &id)? {
-                        pending.push(id);
-                    }
-                }
-                if pending.is_empty() {
-                    tx.cached_exec("DELETE FROM blobs WHERE sha256 = ?1", [sha256.hex()])?;
-                    BlobClaim::Unreferenced
-                } else {
-                    record_blob(tx, &info, None, now, false)?;
-                    ensure_bucket(tx, bucket, now)?;
-                    for id in &pending {
-                        tx.cached_exec(
-                            "UPDATE files SET status = 'uploaded', uploaded_at = ?2 WHERE id = ?1",
-                            params![id.to_string(), now],
-                        )?;
-                        if let Some(rec) = get_file(tx, id)? {
-                            upsert_object(tx, &file_object(bucket, &rec, &info, now))?;
-                        }
-                    }
-                    BlobClaim::Relinked(pending.len())
-                }
-            };
-            Ok(claim)
-        })
     }
 
     fn create_bucket(&self, name: &str, now: i64) -> Result<bool, DbError> {
@@ -1717,53 +1348,6 @@ impl Index for SqliteIndex {
         })
     }
 
-    fn complete_file_parts(
-        &self,
-        upload_id: &str,
-        assembled: &[(u32, Digest)],
-        id: &Uuid,
-        blob: &BlobInfo,
-        bucket: &str,
-        now: i64,
-    ) -> Result<FilePartsOutcome, DbError> {
-        self.write(|tx| {
-            if get_multipart_row(tx, upload_id)?.is_none() {
-                return Ok(FilePartsOutcome::NoSuchUpload);
-            }
-            let rec = match get_file(tx, id)? {
-                Some(r) if r.sha256 == blob.sha256 && r.size == blob.size => r,
-                _ => return Ok(FilePartsOutcome::NotPending),
-            };
-            // A stored file's own object is kept as it is (made again if
-            // deleted); a pending file never takes an S3 client's key.
-            if !rec.status.has_bytes() && occupied_by_other(tx, bucket, Some(&rec), id)? {
-                return Ok(FilePartsOutcome::Occupied);
-            }
-            if !parts_unchanged(tx, upload_id, assembled)? {
-                return Ok(FilePartsOutcome::PartsChanged);
-            }
-            let mut released = part_blobs(tx, upload_id)?;
-            record_blob(tx, blob, None, now, true)?;
-            ensure_bucket(tx, bucket, now)?;
-            if !rec.status.has_bytes() || get_object_row(tx, bucket, &id.to_string())?.is_none() {
-                if let Some(old) = upsert_object(tx, &file_object(bucket, &rec, blob, now))? {
-                    released.push(old);
-                }
-            }
-            // A file stored before keeps when it was first uploaded and
-            // completed: these parts only healed its blob.
-            tx.cached_exec(
-                "UPDATE files SET status = 'completed', uploaded_at = coalesce(uploaded_at, ?2), \
-                 completed_at = coalesce(completed_at, ?2) WHERE id = ?1",
-                params![id.to_string(), now],
-            )?;
-            delete_upload(tx, upload_id)?;
-            released.retain(|d| *d != blob.sha256);
-            let record = get_file(tx, id)?.ok_or(DbError::Corrupt("files.id"))?;
-            Ok(FilePartsOutcome::Completed { record, released })
-        })
-    }
-
     fn touch_multipart(&self, upload_id: &str, now: i64) -> Result<bool, DbError> {
         self.write(|conn| {
             Ok(conn.cached_exec(
@@ -1835,27 +1419,6 @@ impl Index for SqliteIndex {
             Ok(ids.collect::<Result<_, _>>()?)
         })
     }
-
-    fn sweep_pending(&self, cutoff: i64, keep: &[Uuid]) -> Result<usize, DbError> {
-        self.write(|tx| {
-            let expired: Vec<String> = tx
-                .prepare_cached(
-                    "SELECT id FROM files WHERE status = 'pending' AND url_expires_at < ?1",
-                )?
-                .query_map([cutoff], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            let keep: Vec<String> = keep.iter().map(Uuid::to_string).collect();
-            let mut removed = 0;
-            for id in expired.iter().filter(|id| !keep.contains(id)) {
-                removed += tx.cached_exec(
-                    "DELETE FROM files WHERE id = ?1 AND status = 'pending'",
-                    [id],
-                )?;
-            }
-            Ok(removed)
-        })
-    }
-
 }
 
 mod backup;

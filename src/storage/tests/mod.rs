@@ -6,7 +6,9 @@
 
 mod buckets;
 mod objects;
+pub(crate) mod retired;
 
+mod files;
 use std::sync::Arc;
 
 use crate::clock::ShiftedClock;
