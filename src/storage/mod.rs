@@ -15,7 +15,9 @@
 mod assemble;
 mod commit;
 mod files;
+pub mod multipart;
 mod recovery;
+mod rules;
 #[cfg(test)]
 pub(crate) mod tests;
 

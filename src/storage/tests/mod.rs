@@ -4,6 +4,8 @@
 //! refcounts, conditional writes racing, cursors). `on_sqlite` runs it on
 //! a SQLite index; a PostgreSQL runner gives it a database of its own.
 
+mod multipart;
+
 use std::sync::Arc;
 
 use crate::clock::ShiftedClock;
