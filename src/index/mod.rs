@@ -281,24 +281,6 @@ pub enum PutPartOutcome {
     NoSuchUpload,
 }
 
-/// The answer to completing a multipart upload.
-#[derive(Debug, PartialEq, Eq)]
-pub enum CompleteMultipartOutcome {
-    /// The object now exists; the listed blobs (old object, parts) may be
-    /// garbage.
-    Completed {
-        released: Vec<Digest>,
-    },
-    NoSuchUpload,
-    /// A part was replaced while the object was assembled.
-    PartsChanged,
-    /// The completion's condition did not hold (the upload stays open).
-    ConditionFailed(ConditionFailure),
-    /// The key is a file's of the upload API, which is written once (see
-    /// [`Index::put_object`]): nothing was recorded, the upload stays open.
-    WrittenOnce,
-}
-
 /// The answer to completing an API file from its uploaded parts.
 #[derive(Debug)]
 pub enum FilePartsOutcome {
@@ -779,21 +761,6 @@ pub trait Index: Send + Sync + 'static {
     ) -> Result<Vec<PartRecord>, DbError> {
         Err(retired())
     }
-    /// Records the assembled object and forgets the upload and its parts,
-    /// in one transaction (the assembled blob was just published, so a
-    /// damage mark on it is cleared) — never onto the key of a file of the
-    /// upload API (as for [`Self::put_object`]).
-    fn complete_multipart(
-        &self,
-        upload_id: &str,
-        assembled: &[(u32, Digest)],
-        obj: &ObjectRecord,
-        blob: &BlobInfo,
-        cond: &WriteCondition,
-        files_bucket: &str,
-    ) -> Result<CompleteMultipartOutcome, DbError> {
-        Err(retired())
-    }
     /// The API's part-wise upload finished: records the assembled blob as
     /// file `id` (its object in `bucket`, its row completed) and forgets
     /// the upload and its parts, in one transaction — only if the row
@@ -832,18 +799,6 @@ pub trait Index: Send + Sync + 'static {
         upload_id_marker: &str,
         limit: usize,
     ) -> Result<Vec<MultipartUpload>, DbError> {
-        Err(retired())
-    }
-    /// A completed upload's (bucket, key, ETag), if still remembered.
-    fn completed_upload(
-        &self,
-        upload_id: &str,
-    ) -> Result<Option<(String, String, String)>, DbError> {
-        Err(retired())
-    }
-    /// Uploads created before `cutoff` (abandoned); also forgets completed
-    /// uploads older than it.
-    fn stale_multipart(&self, cutoff: i64) -> Result<Vec<String>, DbError> {
         Err(retired())
     }
 

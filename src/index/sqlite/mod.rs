@@ -42,11 +42,11 @@ use futures_util::future::BoxFuture;
 
 use super::{
     migrations, AccessKey, BlobClaim, BlobEntry, BlobInfo, Body, BucketAccess, BucketRecord,
-    CompleteMultipartOutcome, CompleteOutcome, ConditionFailure, CreateBucketOutcome, Dangling,
-    DbError, Declared, DeleteBucketOutcome, Delivery, FilePartsOutcome, FileRecord, Index,
-    IndexError, InlineBytes, MarkOutcome, MultipartUpload, MustBeDurable, ObjectMeta, ObjectRecord,
-    PartRecord, PresignOutcome, PutObjectOutcome, PutPartOutcome, Status, TokenRecord,
-    WriteCondition, WriteJob,
+    CompleteOutcome, ConditionFailure, CreateBucketOutcome, Dangling, DbError, Declared,
+    DeleteBucketOutcome, Delivery, FilePartsOutcome, FileRecord, Index, IndexError, InlineBytes,
+    MarkOutcome, MultipartUpload, MustBeDurable, ObjectMeta, ObjectRecord, PartRecord,
+    PresignOutcome, PutObjectOutcome, PutPartOutcome, Status, TokenRecord, WriteCondition,
+    WriteJob,
 };
 use crate::store::Digest;
 
@@ -1901,44 +1901,6 @@ impl Index for SqliteIndex {
         })
     }
 
-    fn complete_multipart(
-        &self,
-        upload_id: &str,
-        assembled: &[(u32, Digest)],
-        obj: &ObjectRecord,
-        blob: &BlobInfo,
-        cond: &WriteCondition,
-        files_bucket: &str,
-    ) -> Result<CompleteMultipartOutcome, DbError> {
-        self.write(|tx| {
-            if get_multipart_row(tx, upload_id)?.is_none() {
-                return Ok(CompleteMultipartOutcome::NoSuchUpload);
-            }
-            if file_key(tx, files_bucket, &obj.bucket, &obj.key)? {
-                return Ok(CompleteMultipartOutcome::WrittenOnce);
-            }
-            if let Err(f) = check_condition(tx, obj, cond)? {
-                return Ok(CompleteMultipartOutcome::ConditionFailed(f));
-            }
-            if !parts_unchanged(tx, upload_id, assembled)? {
-                return Ok(CompleteMultipartOutcome::PartsChanged);
-            }
-            let mut released = part_blobs(tx, upload_id)?;
-            record_blob(tx, blob, None, obj.last_modified, true)?;
-            if let Some(old) = upsert_object(tx, obj)? {
-                released.push(old);
-            }
-            delete_upload(tx, upload_id)?;
-            tx.cached_exec(
-                "INSERT OR REPLACE INTO completed_uploads (upload_id, bucket, key, etag, completed_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![upload_id, obj.bucket, obj.key, obj.etag, obj.last_modified],
-            )?;
-            released.retain(|d| *d != obj.sha256);
-            Ok(CompleteMultipartOutcome::Completed { released })
-        })
-    }
-
     fn complete_file_parts(
         &self,
         upload_id: &str,
@@ -2027,34 +1989,6 @@ impl Index for SqliteIndex {
                 multipart_from_row,
             )?;
             rows.map(|r| r?).collect()
-        })
-    }
-
-    fn completed_upload(
-        &self,
-        upload_id: &str,
-    ) -> Result<Option<(String, String, String)>, DbError> {
-        self.read(|conn| {
-            Ok(conn
-                .cached_row(
-                    "SELECT bucket, key, etag FROM completed_uploads WHERE upload_id = ?1",
-                    [upload_id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?)
-        })
-    }
-
-    fn stale_multipart(&self, cutoff: i64) -> Result<Vec<String>, DbError> {
-        self.write(|conn| {
-            conn.cached_exec(
-                "DELETE FROM completed_uploads WHERE completed_at < ?1",
-                [cutoff],
-            )?;
-            let mut stmt = conn
-                .prepare_cached("SELECT upload_id FROM multipart_uploads WHERE created_at < ?1")?;
-            let ids = stmt.query_map([cutoff], |r| r.get(0))?;
-            Ok(ids.collect::<Result<_, _>>()?)
         })
     }
 

@@ -677,40 +677,6 @@ fn a_files_key_is_written_once_whether_or_not_its_object_is_there() {
         PutObjectOutcome::WrittenOnce
     );
     assert!(db.get_object("uploads", &key).unwrap().is_none());
-    // A multipart completion is refused alike, and its upload stays.
-    let upload = MultipartUpload {
-        upload_id: "u1".into(),
-        bucket: "uploads".into(),
-        key: key.clone(),
-        content_type: "text/html".into(),
-        meta: ObjectMeta::default(),
-        created_at: 2,
-    };
-    assert!(db.create_multipart(&upload).unwrap());
-    let part = PartRecord {
-        part_number: 1,
-        sha256: Digest([9; 32]),
-        size: 3,
-        md5: [1; 16],
-        last_modified: 2,
-    };
-    db.put_part("u1", &part, &blob(part.sha256, 3), None)
-        .unwrap();
-    let o = object("uploads", &key, 9);
-    assert_eq!(
-        db.complete_multipart(
-            "u1",
-            &[(1, part.sha256)],
-            &o,
-            &blob(o.sha256, 3),
-            &WriteCondition::Always,
-            "uploads"
-        )
-        .unwrap(),
-        CompleteMultipartOutcome::WrittenOnce
-    );
-    assert!(db.get_multipart("u1").unwrap().is_some());
-    assert!(db.get_object("uploads", &key).unwrap().is_none());
     // The same key in another bucket, another spelling of the id, and
     // the upload bucket when it is not the files' are ordinary keys.
     assert!(stored(put("other", &key, &WriteCondition::Always)));
