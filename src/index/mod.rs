@@ -191,24 +191,6 @@ pub enum PutPartOutcome {
     NoSuchUpload,
 }
 
-/// The answer to completing a multipart upload.
-#[derive(Debug, PartialEq, Eq)]
-pub enum CompleteMultipartOutcome {
-    /// The object now exists; the listed blobs (old object, parts) may be
-    /// garbage.
-    Completed {
-        released: Vec<Digest>,
-    },
-    NoSuchUpload,
-    /// A part was replaced while the object was assembled.
-    PartsChanged,
-    /// The completion's condition did not hold (the upload stays open).
-    ConditionFailed(ConditionFailure),
-    /// The key is a file's of the upload API, which is written once (see
-    /// [`Index::put_object`]): nothing was recorded, the upload stays open.
-    WrittenOnce,
-}
-
 /// What a client declares when it asks for a presigned URL.
 #[derive(Debug, Clone)]
 pub struct Declared {
@@ -442,21 +424,6 @@ pub trait Index: Send + Sync + 'static {
     ) -> Result<Vec<PartRecord>, DbError> {
         Err(retired())
     }
-    /// Records the assembled object and forgets the upload and its parts,
-    /// in one transaction (the assembled blob was just published, so a
-    /// damage mark on it is cleared) — never onto the key of a file of the
-    /// upload API (as for [`Self::put_object`]).
-    fn complete_multipart(
-        &self,
-        upload_id: &str,
-        assembled: &[(u32, Digest)],
-        obj: &ObjectRecord,
-        blob: &BlobInfo,
-        cond: &WriteCondition,
-        files_bucket: &str,
-    ) -> Result<CompleteMultipartOutcome, DbError> {
-        Err(retired())
-    }
     /// Marks an upload as still in use at `now` (its age, which the sweep
     /// of abandoned uploads goes by, starts again); false if there is none.
     fn touch_multipart(&self, upload_id: &str, now: i64) -> Result<bool, DbError> {
@@ -477,18 +444,6 @@ pub trait Index: Send + Sync + 'static {
         upload_id_marker: &str,
         limit: usize,
     ) -> Result<Vec<MultipartUpload>, DbError> {
-        Err(retired())
-    }
-    /// A completed upload's (bucket, key, ETag), if still remembered.
-    fn completed_upload(
-        &self,
-        upload_id: &str,
-    ) -> Result<Option<(String, String, String)>, DbError> {
-        Err(retired())
-    }
-    /// Uploads created before `cutoff` (abandoned); also forgets completed
-    /// uploads older than it.
-    fn stale_multipart(&self, cutoff: i64) -> Result<Vec<String>, DbError> {
         Err(retired())
     }
 

@@ -19,6 +19,7 @@ pub mod file_parts;
 pub mod files;
 mod keys;
 mod maintenance;
+pub mod multipart;
 pub mod objects;
 mod recovery;
 #[cfg(test)]

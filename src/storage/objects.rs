@@ -403,6 +403,28 @@ impl Storage {
             .await?)
     }
 
+    /// [`check_condition`], asked before a body is read (so a refused
+    /// write costs the client no upload); the write asks again when it
+    /// commits, where racing writers are decided.
+    pub async fn precheck_condition(
+        &self,
+        bucket: &str,
+        key: &str,
+        cond: &WriteCondition,
+    ) -> Result<Result<(), ConditionFailure>, StorageError> {
+        if *cond == WriteCondition::Always {
+            return Ok(Ok(()));
+        }
+        let (b, k, c) = (bucket.to_string(), key.to_string(), cond.clone());
+        Ok(self
+            .index
+            .read(move |tx| {
+                let (b, k, c) = (b.clone(), k.clone(), c.clone());
+                Box::pin(async move { check_condition(tx, &b, &k, &c).await })
+            })
+            .await?)
+    }
+
     /// Whether `bucket/key` is the key of an upload-API file with bytes,
     /// which no S3 write may replace ([`file_key`]); for refusing such a
     /// write before its body is read (its commit decides again).

@@ -125,11 +125,9 @@ pub(super) async fn precheck_condition(
     bucket_name: &str,
     key: &str,
 ) -> Result<(), ApiError> {
-    if *cond == WriteCondition::Always {
-        return Ok(());
-    }
-    let current = app.storage.get_object(bucket_name, key).await?;
-    cond.check(current.as_ref().map(|o| o.etag.as_str()))
+    app.storage
+        .precheck_condition(bucket_name, key, cond)
+        .await?
         .map_err(condition_failed)
 }
 

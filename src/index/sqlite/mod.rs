@@ -42,9 +42,9 @@ use uuid::Uuid;
 use futures_util::future::BoxFuture;
 
 use super::{
-    migrations, BlobEntry, BlobInfo, Body, CompleteMultipartOutcome, ConditionFailure, DbError,
-    Declared, Delivery, FileRecord, Index, IndexError, MultipartUpload, MustBeDurable,
-    ObjectRecord, PartRecord, PutPartOutcome, Status, TokenRecord, WriteCondition, WriteJob,
+    migrations, BlobEntry, BlobInfo, Body, DbError, Declared, Delivery, FileRecord, Index,
+    IndexError, MultipartUpload, MustBeDurable, ObjectRecord, PartRecord, PutPartOutcome, Status,
+    TokenRecord, WriteJob,
 };
 use crate::store::Digest;
 
@@ -818,34 +818,6 @@ fn record_blob(
     Ok(())
 }
 
-/// Whether `bucket/key` is the key of a file of the upload API that has
-/// verified bytes: written once, by the upload API, never by an S3 write
-/// (which would put other bytes behind a record that says completed with
-/// the hash of these, and hand them out through its download URL). The
-/// object may have been deleted meanwhile: the key is still the file's
-/// (its row stays, and presign makes the object again from its blob). A
-/// pending file owns no key yet.
-fn file_key(
-    conn: &Connection,
-    files_bucket: &str,
-    bucket: &str,
-    key: &str,
-) -> Result<bool, DbError> {
-    if bucket != files_bucket {
-        return Ok(false);
-    }
-    // Ids are stored in one spelling (lowercase, hyphenated), the one
-    // their objects' keys have; another spelling is another key.
-    Ok(conn
-        .cached_row(
-            "SELECT 1 FROM files WHERE id = ?1 AND status <> 'pending'",
-            [key],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
-}
-
 /// Inserts the row of a declared file.
 fn insert_file(
     conn: &Connection,
@@ -872,27 +844,6 @@ fn insert_file(
         ],
     )?;
     Ok(())
-}
-
-/// The inline bytes of a blob, if it has them.
-/// Checks a conditional write against the key's object as this
-/// transaction sees it.
-fn check_condition(
-    conn: &Connection,
-    obj: &ObjectRecord,
-    cond: &WriteCondition,
-) -> Result<Result<(), ConditionFailure>, DbError> {
-    if *cond == WriteCondition::Always {
-        return Ok(Ok(()));
-    }
-    let etag: Option<String> = conn
-        .cached_row(
-            "SELECT etag FROM objects WHERE bucket = ?1 AND key = ?2",
-            params![obj.bucket, obj.key],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(cond.check(etag.as_deref()))
 }
 
 /// A `blobs` row as (sha256, size, md5, inline) → [`BlobEntry`].
@@ -1078,28 +1029,6 @@ fn delete_upload(conn: &Connection, upload_id: &str) -> Result<(), DbError> {
         [upload_id],
     )?;
     Ok(())
-}
-
-/// Whether the parts assembled are still the parts recorded: a part
-/// re-uploaded meanwhile would make the object something never sent.
-fn parts_unchanged(
-    conn: &Connection,
-    upload_id: &str,
-    assembled: &[(u32, Digest)],
-) -> Result<bool, DbError> {
-    for (number, sha) in assembled {
-        let now: Option<String> = conn
-            .cached_row(
-                "SELECT sha256 FROM multipart_parts WHERE upload_id = ?1 AND part_number = ?2",
-                params![upload_id, number],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if now.as_deref() != Some(sha.hex().as_str()) {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }
 
 fn part_blobs(conn: &Connection, id: &str) -> Result<Vec<Digest>, DbError> {
@@ -1310,44 +1239,6 @@ impl Index for SqliteIndex {
         })
     }
 
-    fn complete_multipart(
-        &self,
-        upload_id: &str,
-        assembled: &[(u32, Digest)],
-        obj: &ObjectRecord,
-        blob: &BlobInfo,
-        cond: &WriteCondition,
-        files_bucket: &str,
-    ) -> Result<CompleteMultipartOutcome, DbError> {
-        self.write(|tx| {
-            if get_multipart_row(tx, upload_id)?.is_none() {
-                return Ok(CompleteMultipartOutcome::NoSuchUpload);
-            }
-            if file_key(tx, files_bucket, &obj.bucket, &obj.key)? {
-                return Ok(CompleteMultipartOutcome::WrittenOnce);
-            }
-            if let Err(f) = check_condition(tx, obj, cond)? {
-                return Ok(CompleteMultipartOutcome::ConditionFailed(f));
-            }
-            if !parts_unchanged(tx, upload_id, assembled)? {
-                return Ok(CompleteMultipartOutcome::PartsChanged);
-            }
-            let mut released = part_blobs(tx, upload_id)?;
-            record_blob(tx, blob, None, obj.last_modified, true)?;
-            if let Some(old) = upsert_object(tx, obj)? {
-                released.push(old);
-            }
-            delete_upload(tx, upload_id)?;
-            tx.cached_exec(
-                "INSERT OR REPLACE INTO completed_uploads (upload_id, bucket, key, etag, completed_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![upload_id, obj.bucket, obj.key, obj.etag, obj.last_modified],
-            )?;
-            released.retain(|d| *d != obj.sha256);
-            Ok(CompleteMultipartOutcome::Completed { released })
-        })
-    }
-
     fn touch_multipart(&self, upload_id: &str, now: i64) -> Result<bool, DbError> {
         self.write(|conn| {
             Ok(conn.cached_exec(
@@ -1389,34 +1280,6 @@ impl Index for SqliteIndex {
                 multipart_from_row,
             )?;
             rows.map(|r| r?).collect()
-        })
-    }
-
-    fn completed_upload(
-        &self,
-        upload_id: &str,
-    ) -> Result<Option<(String, String, String)>, DbError> {
-        self.read(|conn| {
-            Ok(conn
-                .cached_row(
-                    "SELECT bucket, key, etag FROM completed_uploads WHERE upload_id = ?1",
-                    [upload_id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?)
-        })
-    }
-
-    fn stale_multipart(&self, cutoff: i64) -> Result<Vec<String>, DbError> {
-        self.write(|conn| {
-            conn.cached_exec(
-                "DELETE FROM completed_uploads WHERE completed_at < ?1",
-                [cutoff],
-            )?;
-            let mut stmt = conn
-                .prepare_cached("SELECT upload_id FROM multipart_uploads WHERE created_at < ?1")?;
-            let ids = stmt.query_map([cutoff], |r| r.get(0))?;
-            Ok(ids.collect::<Result<_, _>>()?)
         })
     }
 }

@@ -14,8 +14,8 @@ use uuid::Uuid;
 use super::retired::Retired;
 use super::{on_sqlite, UPLOADS};
 use crate::index::{
-    BlobInfo, CompleteMultipartOutcome, DbError, Declared, FileRecord, Index, MultipartUpload,
-    ObjectMeta, ObjectRecord, PartRecord, Status, WriteCondition,
+    BlobInfo, DbError, Declared, FileRecord, Index, MultipartUpload, ObjectMeta, ObjectRecord,
+    PartRecord, Status, WriteCondition,
 };
 use crate::storage::file_parts::PartsRefusal;
 use crate::storage::files::{CompleteOutcome, PresignOutcome, PutFileOutcome};
@@ -667,43 +667,8 @@ async fn a_files_key_is_written_once_whether_or_not_its_object_is_there() {
         PutObjectOutcome::WrittenOnce
     );
     assert!(get_object(&s, UPLOADS, &key).await.is_none());
-    // A multipart completion is refused alike, and its upload stays.
-    let upload = MultipartUpload {
-        upload_id: "u1".into(),
-        bucket: UPLOADS.into(),
-        key: key.clone(),
-        content_type: "text/html".into(),
-        meta: ObjectMeta::default(),
-        created_at: 2,
-    };
-    assert!(legacy(&s, move |db| db.create_multipart(&upload)).await);
-    let part = PartRecord {
-        part_number: 1,
-        sha256: Digest([9; 32]),
-        size: 3,
-        md5: [1; 16],
-        last_modified: 2,
-    };
-    let part_sha = part.sha256;
-    legacy(&s, move |db| {
-        db.put_part("u1", &part, &blob(part.sha256, 3), None)
-    })
-    .await;
-    let o = object(UPLOADS, &key, 9);
-    assert_eq!(
-        legacy(&s, move |db| db.complete_multipart(
-            "u1",
-            &[(1, part_sha)],
-            &o,
-            &blob(o.sha256, 3),
-            &WriteCondition::Always,
-            UPLOADS
-        ))
-        .await,
-        CompleteMultipartOutcome::WrittenOnce
-    );
-    assert!(legacy(&s, |db| db.get_multipart("u1")).await.is_some());
-    assert!(get_object(&s, UPLOADS, &key).await.is_none());
+    // A multipart completion onto it is refused alike: see
+    // `multipart::a_completion_never_writes_a_files_key`.
     // The same key in another bucket, another spelling of the id, and
     // the upload bucket when it is not the files' are ordinary keys.
     assert!(stored(put_s3("other", &key, WriteCondition::Always).await));

@@ -9,6 +9,7 @@ mod objects;
 pub(crate) mod retired;
 
 mod files;
+mod multipart;
 use std::sync::Arc;
 
 use crate::clock::ShiftedClock;
