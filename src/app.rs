@@ -5,16 +5,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use uuid::Uuid;
-
 use crate::api::throttle::Throttle;
-use crate::api::ApiError;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, PublicUrl};
-use crate::index::{DbError, Index, SqliteIndex};
+use crate::index::{Index, IndexError, SqliteIndex};
 use crate::sigv4::{ClaimedSecret, Credentials};
-use crate::storage::{InFlight, Recovery, Settings, Storage};
-use crate::store::{BlobReader, BlobStore, Digest, LocalStore};
+use crate::storage::{Settings, Storage};
+use crate::store::{BlobStore, LocalStore};
 
 pub use crate::storage::{inline_reader, INLINE_BLOB_MAX, PENDING_GRACE_SECS};
 
@@ -26,9 +23,7 @@ pub struct App {
     pub credentials: Credentials,
     /// The storage service: every read and write of rows and bytes.
     pub storage: Storage,
-    /// The storage service's index, store and clock (shared handles).
-    pub index: Arc<dyn Index>,
-    pub store: Arc<dyn BlobStore>,
+    /// The clock (the storage service's): every "now" of a request.
     pub clock: Arc<dyn Clock>,
     /// Prometheus counters (`/metrics`).
     pub metrics: crate::metrics::Metrics,
@@ -50,8 +45,8 @@ pub struct App {
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("cannot open the index in the data dir: {0}")]
-    Db(#[from] DbError),
+    #[error("cannot open the index: {0}")]
+    Index(#[from] IndexError),
     #[error("cannot prepare data dir {path}: {source}")]
     DataDir {
         path: std::path::PathBuf,
@@ -116,8 +111,6 @@ impl App {
             public_url,
             credentials,
             storage,
-            index,
-            store,
             clock,
             tls,
             metrics: crate::metrics::Metrics::new(),
@@ -144,27 +137,6 @@ impl App {
             health: Default::default(),
             config,
         })
-    }
-
-    /// The lock of completing file `id` from its parts.
-    pub async fn completion_lock(&self, id: &Uuid) -> tokio::sync::MutexGuard<'_, ()> {
-        self.storage.completion_lock(id).await
-    }
-
-    /// The lock of one blob digest.
-    pub async fn blob_lock(&self, digest: &Digest) -> tokio::sync::MutexGuard<'_, ()> {
-        self.storage.blob_lock(digest).await
-    }
-
-    /// See [`Storage::open_blob`].
-    pub async fn open_blob(
-        &self,
-        digest: &Digest,
-        size: u64,
-        start: u64,
-        len: u64,
-    ) -> Result<Option<BlobReader>, ApiError> {
-        Ok(self.storage.open_blob(digest, size, start, len).await?)
     }
 
     /// The secret of the S3 access key a request claims (`None`: it claims
@@ -195,89 +167,8 @@ impl App {
         access_key_id == self.credentials.access_key_id
     }
 
-    /// See [`Storage::check_space`].
-    pub fn check_space(&self, bytes: u64) -> Result<(), ApiError> {
-        Ok(self.storage.check_space(bytes)?)
-    }
-
-    /// See [`Storage::release`].
-    pub async fn release_blob(&self, digest: Digest) -> Result<bool, ApiError> {
-        Ok(self.storage.release(digest).await?)
-    }
-
-    /// See [`Storage::release_after_failure`].
-    pub async fn release_after_failure(&self, digest: Digest) {
-        self.storage.release_after_failure(digest).await
-    }
-
-    /// See [`Storage::begin_upload`].
-    pub async fn begin_upload(&self, id: Uuid) -> InFlight {
-        self.storage.begin_upload(id).await
-    }
-
-    /// See [`Storage::recover`].
-    pub async fn recover(&self) -> Result<Recovery, ApiError> {
-        Ok(self.storage.recover().await?)
-    }
-
-    /// See [`Storage::sweep`].
-    pub async fn sweep(&self) -> Result<(usize, usize), ApiError> {
-        Ok(self.storage.sweep().await?)
-    }
-
     /// Now, in unix seconds.
     pub fn now_unix(&self) -> i64 {
         self.storage.now()
-    }
-
-    /// Runs a call of the index interface being retired (see
-    /// [`Storage::legacy`]).
-    pub async fn db<R, F>(&self, f: F) -> Result<R, ApiError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&dyn Index) -> Result<R, DbError> + Send + 'static,
-    {
-        Ok(self.storage.legacy(f).await?)
-    }
-
-    /// [`Self::db`] on the index's own writer thread, batched with
-    /// concurrent writes; durable before it answers.
-    pub async fn db_write<R, F>(&self, f: F) -> Result<R, ApiError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&dyn Index) -> Result<R, DbError> + Send + 'static,
-    {
-        self.db_write_with(f, |_| true).await
-    }
-
-    /// [`Self::db_write`], answered as soon as the write is committed when
-    /// `must_be_durable` says of its result that nobody will take it as
-    /// "stored" (it still becomes durable with its batch, moments later).
-    pub async fn db_write_with<R, F>(
-        &self,
-        f: F,
-        must_be_durable: fn(&R) -> bool,
-    ) -> Result<R, ApiError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&dyn Index) -> Result<R, DbError> + Send + 'static,
-    {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let index = self.index.clone();
-        self.index.submit_write(Box::new(move || {
-            let r = f(&*index);
-            let durable = r.as_ref().map_or(true, must_be_durable);
-            let deliver: crate::index::Delivery = Box::new(move |batch: Result<(), DbError>| {
-                let _ = tx.send(batch.and(r));
-            });
-            (deliver, durable)
-        }));
-        rx.await
-            .map_err(|_| {
-                ApiError::Internal(crate::api::Internal::Other(
-                    "the index writer stopped before answering".into(),
-                ))
-            })?
-            .map_err(ApiError::from)
     }
 }

@@ -386,7 +386,8 @@ fn serve(args: &ConfigArgs, overrides: Overrides, json_logs: bool) -> Result<(),
             .local_addr()
             .map_err(|e| format!("cannot read the bound address: {e}"))?;
         let app = App::open(config, Arc::new(SystemClock), bound).map_err(|e| e.to_string())?;
-        app.recover()
+        app.storage
+            .recover()
             .await
             .map_err(|e| format!("start-up recovery failed: {e:?}"))?;
         let initial = tokens::ensure_initial(&app.storage, app.now_unix())

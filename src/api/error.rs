@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
 use super::{full, Body};
-use crate::index::{DbError, IndexError};
+use crate::index::IndexError;
 use crate::sigv4::{AuthError, ChunkError};
 use crate::storage::StorageError;
 use crate::store::StoreError;
@@ -129,8 +129,6 @@ pub enum ApiError {
 #[derive(Debug, thiserror::Error)]
 pub enum Internal {
     #[error(transparent)]
-    Db(#[from] DbError),
-    #[error(transparent)]
     Index(#[from] IndexError),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -141,16 +139,6 @@ pub enum Internal {
 /// What a client is told when the server's disk filled under its request.
 const DISK_FULL: &str = "The gateway's disk is full; nothing of this request was stored. \
      Retry later, once the operator has freed space.";
-
-impl From<DbError> for ApiError {
-    fn from(e: DbError) -> Self {
-        if e.is_disk_full() {
-            tracing::warn!(error = %e, "index write refused: disk full");
-            return ApiError::InsufficientStorage(DISK_FULL.into());
-        }
-        ApiError::Internal(e.into())
-    }
-}
 
 impl From<IndexError> for ApiError {
     fn from(e: IndexError) -> Self {

@@ -45,7 +45,7 @@ pub async fn healthz(app: &App) -> Response<Body> {
 
 async fn check(app: &App) -> bool {
     let db = app.storage.check().await;
-    let store = app.store.check().await;
+    let store = app.storage.check_store().await;
     if db.is_ok() && store.is_ok() {
         return true;
     }

@@ -42,7 +42,7 @@ pub async fn serve(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
         stored_files: stats.stored_files,
         stored_objects: stats.objects,
         stored_bytes: stats.blob_bytes,
-        free_disk_bytes: app.store.free_space()?.unwrap_or(0),
+        free_disk_bytes: app.storage.free_space()?.unwrap_or(0),
         index_bytes,
     });
     let mut r = Response::new(full(text));

@@ -27,7 +27,6 @@ pub use sqlite::{SqliteIndex, DB_FILE};
 pub use tx::{BlobRow, BucketRow, Cursor, Tx, TxResult};
 // Moved to the storage service (the rules' terms); here while the
 // multipart completion of the retiring interface still names them.
-pub use crate::storage::objects::{ConditionFailure, WriteCondition};
 
 /// What a transaction body returns: a future borrowing the transaction.
 pub type TxFuture<'t, R> = BoxFuture<'t, Result<R, IndexError>>;
@@ -181,16 +180,6 @@ pub struct PartRecord {
     pub last_modified: i64,
 }
 
-/// The answer to storing a part.
-#[derive(Debug, PartialEq, Eq)]
-pub enum PutPartOutcome {
-    /// Stored; names the blob of the part it replaced, if different.
-    Stored {
-        replaced: Option<Digest>,
-    },
-    NoSuchUpload,
-}
-
 /// What a client declares when it asks for a presigned URL.
 #[derive(Debug, Clone)]
 pub struct Declared {
@@ -230,7 +219,7 @@ pub struct TokenRecord {
 /// Index failures: the server's, surfacing as `InternalError`, detail
 /// only in the log.
 #[derive(Debug, thiserror::Error)]
-pub enum DbError {
+pub(crate) enum DbError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("the database holds an invalid value in {0}")]
@@ -330,22 +319,9 @@ impl DbError {
     }
 }
 
-/// Hands a submitted write its outcome: `Ok` once the transaction it ran in
-/// is durable, or the error that stopped that transaction.
-pub type Delivery = Box<dyn FnOnce(Result<(), DbError>) + Send>;
-/// A write for [`Index::submit_write`]: calls index methods, keeps their
-/// result, and returns what delivers it, and whether that must wait until
-/// the write is durable (`false` only for results no client takes as
-/// "stored", such as a presign whose URL carries the whole declaration).
-pub type WriteJob = Box<dyn FnOnce() -> (Delivery, bool) + Send>;
-
 /// The index. A backend runs transaction bodies ([`Self::run_write`],
 /// [`Self::run_read`]) over its rows ([`Tx`]); the rules live in those
 /// bodies (`crate::storage`), never in a backend.
-///
-/// (The synchronous methods below are the interface being retired: each
-/// moves into a body as its domain is ported.)
-#[allow(unused_variables)]
 pub trait Index: Send + Sync + 'static {
     /// Runs `body` in one write transaction and answers once it is
     /// committed — and durable, unless `durable` says of the answer that
@@ -368,92 +344,4 @@ pub trait Index: Send + Sync + 'static {
         body: Body,
         fresh: bool,
     ) -> BoxFuture<'_, Result<Box<dyn Any + Send>, IndexError>>;
-    /// Runs `job` on the index's own writer, possibly in one transaction
-    /// with other submitted jobs, and calls the [`Delivery`] it returns
-    /// once that transaction is durable (or only committed, if the job
-    /// says its result need not wait) or has failed. For async callers:
-    /// nothing blocks a thread of theirs. Each index method a job calls is
-    /// atomic on its own (the job as a whole is not), so a job should make
-    /// one write call; reads inside it see its batch's uncommitted state.
-    fn submit_write(&self, job: WriteJob) {
-        let (deliver, _) = job();
-        deliver(Err(retired()));
-    }
-    /// A file of the upload API (retiring: `Storage::file` is its successor).
-    fn get(&self, id: &Uuid) -> Result<Option<FileRecord>, DbError> {
-        Err(retired())
-    }
-
-    fn create_bucket(&self, name: &str, now: i64) -> Result<bool, DbError> {
-        Err(retired())
-    }
-
-    fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, DbError> {
-        Err(retired())
-    }
-    /// The bytes of a blob kept inline; `None` if it is not (its bytes are
-    /// in the blob store, or it is not recorded).
-    fn blob_data(&self, sha256: &Digest) -> Result<Option<Vec<u8>>, DbError> {
-        Err(retired())
-    }
-
-    fn create_multipart(&self, upload: &MultipartUpload) -> Result<bool, DbError> {
-        Err(retired())
-    }
-    fn get_multipart(&self, upload_id: &str) -> Result<Option<MultipartUpload>, DbError> {
-        Err(retired())
-    }
-    /// Records a part (replacing an earlier one with its number). Never
-    /// clears a damage mark: a part copied whole from an object names its
-    /// blob without writing it.
-    fn put_part(
-        &self,
-        upload_id: &str,
-        part: &PartRecord,
-        blob: &BlobInfo,
-        inline: Option<&[u8]>,
-    ) -> Result<PutPartOutcome, DbError> {
-        Err(retired())
-    }
-    /// Parts with numbers above `after`, ascending, at most `limit`.
-    fn list_parts(
-        &self,
-        upload_id: &str,
-        after: u32,
-        limit: usize,
-    ) -> Result<Vec<PartRecord>, DbError> {
-        Err(retired())
-    }
-    /// Marks an upload as still in use at `now` (its age, which the sweep
-    /// of abandoned uploads goes by, starts again); false if there is none.
-    fn touch_multipart(&self, upload_id: &str, now: i64) -> Result<bool, DbError> {
-        Err(retired())
-    }
-    /// Forgets an upload; returns its parts' blobs (now maybe garbage), or
-    /// `None` if there was no such upload.
-    fn abort_multipart(&self, upload_id: &str) -> Result<Option<Vec<Digest>>, DbError> {
-        Err(retired())
-    }
-    /// Uploads in `bucket` with keys under `prefix`, after the
-    /// (key, upload id) marker, ordered by key then creation.
-    fn list_multipart(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        key_marker: &str,
-        upload_id_marker: &str,
-        limit: usize,
-    ) -> Result<Vec<MultipartUpload>, DbError> {
-        Err(retired())
-    }
-
-    // ---- bucket owners ----
-}
-
-/// What a retired method of the interface answers on a backend that never
-/// had it (PostgreSQL): every caller is being moved to transaction bodies.
-fn retired() -> DbError {
-    DbError::Index(IndexError::Backend(
-        "this index operation is not available on this backend yet".into(),
-    ))
 }

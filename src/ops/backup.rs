@@ -23,7 +23,7 @@ use std::sync::Arc;
 use sha2::{Digest as _, Sha256};
 
 use super::verify::Finding;
-use crate::index::{DbError, SqliteIndex, DB_FILE};
+use crate::index::{IndexError, SqliteIndex, DB_FILE};
 use crate::storage::{Storage, StorageError};
 use crate::store::fsutil::{create_dir_all_durable, fsync_dir};
 use crate::store::{Digest, LocalStore, StoreError};
@@ -36,7 +36,7 @@ pub enum BackupError {
     #[error("{0}")]
     Destination(String),
     #[error("index: {0}")]
-    Db(#[from] DbError),
+    Db(#[from] IndexError),
     #[error("index: {0}")]
     Index(#[from] StorageError),
     #[error("blob store: {0}")]

@@ -188,7 +188,7 @@ async fn sweep_loop(app: Arc<App>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = app.sweep().await {
+        if let Err(e) = app.storage.sweep().await {
             tracing::warn!(error = %e, "sweep failed; will retry");
         }
     }

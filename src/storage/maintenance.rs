@@ -48,6 +48,16 @@ impl Storage {
             .await?)
     }
 
+    /// Proves the blob store takes writes (a file written and synced).
+    pub async fn check_store(&self) -> Result<(), StorageError> {
+        Ok(self.store.check().await?)
+    }
+
+    /// Bytes free for new blobs, if the store can tell.
+    pub fn free_space(&self) -> Result<Option<u64>, StorageError> {
+        Ok(self.store.free_space()?)
+    }
+
     /// Up to `limit` blob rows with digests after `after`, in digest order.
     pub async fn blob_page(
         &self,

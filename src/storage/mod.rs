@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 use crate::clock::Clock;
-use crate::index::{DbError, Index, IndexError};
+use crate::index::{Index, IndexError};
 use crate::store::{BlobReader, BlobStore, Digest, StoreError};
 
 pub use assemble::Assembled;
@@ -70,12 +70,6 @@ pub enum StorageError {
     /// A part being assembled is gone (replaced, or its upload aborted).
     #[error("part {0} changed while the upload was being completed")]
     PartGone(u32),
-}
-
-impl From<DbError> for StorageError {
-    fn from(e: DbError) -> Self {
-        StorageError::Index(e.into())
-    }
 }
 
 /// What the storage service is set up with, from the configuration.
@@ -218,6 +212,18 @@ impl Storage {
         Ok(self.store.open_range(digest, start, len).await?)
     }
 
+    /// Whether a body of `length` bytes is kept inline in the index (and
+    /// gathered in memory while it arrives) rather than in the blob store.
+    pub fn keeps_inline(&self, length: u64) -> bool {
+        length <= INLINE_BLOB_MAX
+    }
+
+    /// A new staging area in the blob store, for a body too large to keep
+    /// inline; dropping it without a commit removes what was written.
+    pub async fn stage(&self) -> Result<Box<dyn crate::store::StagedBlob>, StorageError> {
+        Ok(self.store.stage().await?)
+    }
+
     /// Refuses a write of `bytes` that would leave less free space than
     /// `[storage] reserve_bytes`; `bytes` = 0 checks that the reserve is
     /// intact (the mid-stream check of a body).
@@ -267,21 +273,6 @@ impl Storage {
         if let Err(e) = self.release(digest).await {
             tracing::warn!(error = ?e, "could not release a blob after a failed write");
         }
-    }
-
-    /// Runs a call of the index interface being retired on the blocking
-    /// pool (its methods are synchronous). Gone once every domain runs on
-    /// transaction bodies.
-    pub async fn legacy<R, F>(&self, f: F) -> Result<R, StorageError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&dyn Index) -> Result<R, DbError> + Send + 'static,
-    {
-        let index = self.index.clone();
-        tokio::task::spawn_blocking(move || f(&*index))
-            .await
-            .map_err(|e| StorageError::Index(IndexError::Backend(e.to_string())))?
-            .map_err(StorageError::from)
     }
 }
 

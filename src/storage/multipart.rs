@@ -13,12 +13,11 @@
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
-use super::objects::{check_condition, file_key};
+use super::objects::{check_condition, file_key, ConditionFailure, WriteCondition};
 use super::recovery::forget_upload;
 use super::{Assembled, Payload, Recorded, Storage, StorageError};
 use crate::index::{
-    BlobInfo, ConditionFailure, MultipartUpload, ObjectMeta, ObjectRecord, PartRecord, Tx,
-    TxFuture, TxResult, WriteCondition,
+    BlobInfo, MultipartUpload, ObjectMeta, ObjectRecord, PartRecord, Tx, TxFuture, TxResult,
 };
 use crate::store::{self, Digest};
 

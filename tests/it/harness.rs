@@ -70,7 +70,7 @@ impl TestServer {
             .unwrap();
         let addr = listener.local_addr().unwrap();
         let app = Arc::new(App::open(config, clock.clone(), addr).unwrap());
-        rt.block_on(app.recover()).unwrap();
+        rt.block_on(app.storage.recover()).unwrap();
         let token = match token {
             Some(t) => t,
             None => rt
@@ -166,7 +166,7 @@ impl TestServer {
         self.rt
             .as_ref()
             .unwrap()
-            .block_on(async move { app.sweep().await })
+            .block_on(async move { app.storage.sweep().await })
             .unwrap()
     }
 

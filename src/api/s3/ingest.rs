@@ -1,6 +1,6 @@
 //! Receiving an object body: stream it into a staged blob while computing
 //! every digest the request must be checked against, never holding it in
-//! memory — except a small body (at most [`INLINE_BLOB_MAX`] bytes), which
+//! memory — except a small body (one the storage service keeps inline), which
 //! is gathered in memory to be committed inline with its index row.
 //!
 //! Owns the body loop shared by every write (the upload API's PUT, S3
@@ -19,7 +19,7 @@ use http::request::Parts;
 
 use super::auth::Authenticated;
 use crate::api::ApiError;
-use crate::app::{App, INLINE_BLOB_MAX};
+use crate::app::App;
 use crate::index::BlobInfo;
 use crate::sigv4::{ChecksumAlgorithm, Checksummer, ChunkedDecoder};
 use crate::store::{Digest, StagedBlob};
@@ -166,11 +166,11 @@ pub async fn receive(
     mut spec: BodySpec,
 ) -> Result<Received, ApiError> {
     let length = spec.length;
-    app.check_space(length)?;
-    let mut sink = if length <= INLINE_BLOB_MAX {
+    app.storage.check_space(length)?;
+    let mut sink = if app.storage.keeps_inline(length) {
         Sink::Memory(bytes::BytesMut::with_capacity(length as usize))
     } else {
-        Sink::Staged(app.store.stage().await?)
+        Sink::Staged(app.storage.stage().await?)
     };
     let mut algs: Vec<ChecksumAlgorithm> = spec.header_checksums.iter().map(|(a, _)| *a).collect();
     algs.extend(spec.trailer);
@@ -221,7 +221,7 @@ pub async fn receive(
         // Other uploads share the disk: each large body looks again now
         // and then, and stops before the reserve is gone.
         if received / SPACE_CHECK_STEP != (received - bytes.len() as u64) / SPACE_CHECK_STEP {
-            app.check_space(0)?;
+            app.storage.check_space(0)?;
         }
         d.update(bytes).await?;
     }
@@ -305,7 +305,7 @@ where
     E: std::fmt::Display,
 {
     use futures_util::StreamExt;
-    app.check_space(range.0)?;
+    app.storage.check_space(range.0)?;
     let max = range.1.min(app.config.upload.max_size);
     let mut sink = Sink::Memory(bytes::BytesMut::new());
     let mut d = Digests {
@@ -330,8 +330,8 @@ where
             )));
         }
         sink = match sink {
-            Sink::Memory(mut m) if (m.len() + bytes.len()) as u64 > INLINE_BLOB_MAX => {
-                let mut staged = app.store.stage().await?;
+            Sink::Memory(mut m) if !app.storage.keeps_inline((m.len() + bytes.len()) as u64) => {
+                let mut staged = app.storage.stage().await?;
                 staged.write(&m).await?;
                 staged.write(&bytes).await?;
                 m.clear();
@@ -347,7 +347,7 @@ where
             }
         };
         if received / SPACE_CHECK_STEP != (received - bytes.len() as u64) / SPACE_CHECK_STEP {
-            app.check_space(0)?;
+            app.storage.check_space(0)?;
         }
         d.update(bytes).await?;
     }

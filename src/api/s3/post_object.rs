@@ -23,9 +23,10 @@ use super::xml::Xml;
 use super::{bucket, empty, xml_response};
 use crate::api::{full, ApiError, Body};
 use crate::app::App;
-use crate::index::{ObjectMeta, ObjectRecord, WriteCondition};
+use crate::index::{ObjectMeta, ObjectRecord};
 use crate::sigv4::post_policy::{parse_policy, post_key_id, verify_post_signature, PolicyError};
 use crate::sigv4::ChecksumAlgorithm;
+use crate::storage::objects::WriteCondition;
 
 /// Largest value of one form field, and of all fields before the file
 /// (S3 allows 20 KB of form fields before the file).

@@ -7,14 +7,19 @@ use std::path::Path;
 use rusqlite::Connection;
 
 use super::{DbError, SqliteIndex};
+use crate::index::IndexError;
 
 impl SqliteIndex {
     /// Writes a consistent copy of the whole index, as of one moment, to
     /// the new file `dest` (the online backup API, in one step, so writers
     /// go on meanwhile).
-    pub fn backup_to(&self, dest: &Path) -> Result<(), DbError> {
+    pub fn backup_to(&self, dest: &Path) -> Result<(), IndexError> {
+        self.copy_to(dest).map_err(IndexError::from)
+    }
+
+    fn copy_to(&self, dest: &Path) -> Result<(), DbError> {
         let mut out = Connection::open(dest)?;
-        self.read(|conn| {
+        self.with_reader(|conn| {
             let backup = rusqlite::backup::Backup::new(conn, &mut out)?;
             // All pages in one step: the copy reads one snapshot (a WAL read
             // transaction), so it is consistent and never blocks a writer.

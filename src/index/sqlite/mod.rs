@@ -36,15 +36,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use futures_util::future::BoxFuture;
 
 use super::{
-    migrations, BlobEntry, BlobInfo, Body, DbError, Declared, Delivery, FileRecord, Index,
-    IndexError, MultipartUpload, MustBeDurable, ObjectRecord, PartRecord, PutPartOutcome, Status,
-    TokenRecord, WriteJob,
+    migrations, BlobEntry, BlobInfo, Body, DbError, Declared, FileRecord, Index, IndexError,
+    MultipartUpload, MustBeDurable, ObjectRecord, PartRecord, Status, TokenRecord,
 };
 use crate::store::Digest;
 
@@ -151,14 +150,18 @@ const FILE_COLUMNS: &str = "id, file_name, content_type, size, sha256, status, c
 impl SqliteIndex {
     /// Opens (creating and migrating if needed) `data_dir/stowage.db`,
     /// durable: every commit is in an fsynced WAL before it is answered.
-    pub fn open(data_dir: &Path) -> Result<Self, DbError> {
+    pub fn open(data_dir: &Path) -> Result<Self, IndexError> {
         Self::open_with(data_dir, true)
     }
 
     /// Like [`Self::open`]; `durable = false` (`[storage] fsync = false`)
     /// skips the WAL syncs: the database stays consistent, but the last
     /// commits can be lost on power failure.
-    pub fn open_with(data_dir: &Path, durable: bool) -> Result<Self, DbError> {
+    pub fn open_with(data_dir: &Path, durable: bool) -> Result<Self, IndexError> {
+        Ok(Self::open_db(data_dir, durable)?)
+    }
+
+    fn open_db(data_dir: &Path, durable: bool) -> Result<Self, DbError> {
         let path = data_dir.join(DB_FILE);
         owner_only(&path)?;
         let open = |read_only: bool| -> Result<Connection, DbError> {
@@ -243,92 +246,6 @@ impl SqliteIndex {
             )
         })
     }
-
-    /// Runs `f` in one IMMEDIATE write transaction and commits it if `f`
-    /// returns `Ok` (rolls back otherwise), then waits until the commit is
-    /// durable.
-    fn write<R>(&self, f: impl FnOnce(&Connection) -> Result<R, DbError>) -> Result<R, DbError> {
-        let f = match in_batch(f) {
-            Ok(done) => return done,
-            Err(f) => f,
-        };
-        let seq;
-        let result = {
-            let mut guard = self.core.lock_writer()?;
-            let conn = guard.as_mut().ok_or(DbError::Poisoned)?;
-            if let Some(g) = &self.core.group {
-                g.begun.fetch_add(1, Ordering::SeqCst);
-            }
-            let result = (|| -> Result<R, DbError> {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let r = f(&tx)?;
-                tx.commit()?;
-                Ok(r)
-            })();
-            seq = self.core.end_transaction();
-            result
-        };
-        let r = result?;
-        self.core.wait_durable(seq)?;
-        Ok(r)
-    }
-
-    /// Like [`Self::write`], for the hot paths: `f` goes to the index
-    /// thread like a job of [`Index::submit_write`], shares its batch's
-    /// transaction (in a savepoint of its own, so a failing one is rolled
-    /// back alone) and is answered once that batch is durable. So N
-    /// concurrent uploads cost one BEGIN/COMMIT and one WAL fsync, whether
-    /// they come from async code (`submit_write`) or a blocking caller
-    /// (this). On the index thread itself it simply runs in the batch.
-    #[cfg(test)]
-    fn write_batched<R, F>(&self, f: F) -> Result<R, DbError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&Connection) -> Result<R, DbError> + Send + 'static,
-    {
-        let f = match in_batch(f) {
-            Ok(done) => return done,
-            Err(f) => f,
-        };
-        let (send, recv) = std::sync::mpsc::sync_channel::<Result<R, DbError>>(1);
-        self.submit_write(Box::new(move || {
-            // On the index thread, inside its batch.
-            let r = in_batch(f).unwrap_or_else(|_| Err(DbError::Poisoned));
-            let deliver: Delivery = Box::new(move |batch: Result<(), DbError>| {
-                let _ = send.send(batch.and(r));
-            });
-            (deliver, true)
-        }));
-        // A dropped channel: the index thread is gone, or the job panicked.
-        recv.recv().map_err(|_| DbError::Poisoned)?
-    }
-
-    /// Runs `f` on a reader connection, then waits until everything it may
-    /// have seen is durable (at once, unless a group sync is under way).
-    fn read<R>(&self, f: impl FnOnce(&Connection) -> Result<R, DbError>) -> Result<R, DbError> {
-        let r = self.read_without_wait(f)?;
-        if let Some(g) = &self.core.group {
-            // Loaded after the read: any commit the read saw had begun.
-            self.core.wait_durable(g.begun.load(Ordering::SeqCst))?;
-        }
-        Ok(r)
-    }
-
-    /// [`Self::read`] without the durability wait: only for reads whose
-    /// result no reply depends on as "stored".
-    fn read_without_wait<R>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<R, DbError>,
-    ) -> Result<R, DbError> {
-        // Inside a batch, read what the batch has written so far.
-        let f = match in_batch(f) {
-            Ok(done) => return done,
-            Err(f) => f,
-        };
-        let n = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        let guard = self.readers[n].lock().map_err(|_| DbError::Poisoned)?;
-        f(guard.as_ref().ok_or(DbError::Poisoned)?)
-    }
 }
 
 impl Core {
@@ -371,34 +288,6 @@ impl Core {
             g.synced.fetch_max(target, Ordering::SeqCst);
         }
     }
-}
-
-/// If this thread is running a batch (the combiner), runs `f` there, in a
-/// savepoint of its own, and returns `Ok` with its result: it becomes
-/// durable with the batch, which the combiner waits for before delivering
-/// anything. Otherwise hands `f` back.
-fn in_batch<R, F>(f: F) -> Result<Result<R, DbError>, F>
-where
-    F: FnOnce(&Connection) -> Result<R, DbError>,
-{
-    BATCH.with(|b| {
-        let mut b = b.borrow_mut();
-        let Some(ctx) = b.as_mut() else {
-            return Err(f);
-        };
-        if ctx.broken {
-            return Ok(Err(DbError::Batch(
-                "an earlier write of its batch failed".into(),
-            )));
-        }
-        let Some(conn) = ctx.conn.as_ref() else {
-            return Ok(Err(DbError::Poisoned));
-        };
-        Ok(in_savepoint(conn, f).unwrap_or_else(|e| {
-            ctx.broken = true;
-            Err(e)
-        }))
-    })
 }
 
 /// A committed (or failed) batch on its way to the syncer thread: the
@@ -584,22 +473,6 @@ fn run_jobs(core: &Core, jobs: Vec<WriteJob>) -> Committed {
         outcome
     };
     (outcome.map(|()| seq), deliveries)
-}
-
-/// Runs `f` in a savepoint: its writes are kept if it returns `Ok`, undone
-/// (and nothing else of the batch) if it fails. The outer error: the
-/// savepoint itself failed, and the batch cannot go on.
-fn in_savepoint<R>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<R, DbError>,
-) -> Result<Result<R, DbError>, DbError> {
-    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
-    let r = f(conn);
-    if r.is_err() {
-        conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
-    }
-    conn.prepare_cached("RELEASE job")?.execute([])?;
-    Ok(r)
 }
 
 /// Runs a transaction body to its end on this thread. A SQLite row
@@ -1068,6 +941,41 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
     })
 }
 
+impl SqliteIndex {
+    /// Runs `f` on a reader connection, on this thread, then waits until
+    /// whatever it saw is durable (for the maintenance commands).
+    fn with_reader<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, DbError>,
+    ) -> Result<R, DbError> {
+        let guard = self.readers[0].lock().map_err(|_| DbError::Poisoned)?;
+        let r = f(guard.as_ref().ok_or(DbError::Poisoned)?)?;
+        drop(guard);
+        if let Some(g) = &self.core.group {
+            self.core.wait_durable(g.begun.load(Ordering::SeqCst))?;
+        }
+        Ok(r)
+    }
+
+    /// Hands a write job to the combiner thread (see `combine`).
+    fn submit_write(&self, job: WriteJob) {
+        // If the index thread is gone (a panic outside any job) the job is
+        // dropped, and its caller's channel tells it so; say why here.
+        if self.submit.send(job).is_err() {
+            tracing::error!("the index thread has stopped; uploads fail until a restart");
+        }
+    }
+}
+
+/// Hands a submitted write its outcome: `Ok` once the transaction it ran in
+/// is durable, or the error that stopped that transaction.
+type Delivery = Box<dyn FnOnce(Result<(), DbError>) + Send>;
+/// A write for the combiner: runs its body in the batch, keeps the answer,
+/// and returns what delivers it, and whether that must wait until the
+/// write is durable (`false` only for answers no client takes as "stored",
+/// such as a presign whose URL carries the whole declaration).
+type WriteJob = Box<dyn FnOnce() -> (Delivery, bool) + Send>;
+
 impl Index for SqliteIndex {
     fn run_write(
         &self,
@@ -1125,161 +1033,6 @@ impl Index for SqliteIndex {
             })
             .await
             .map_err(|e| IndexError::Backend(format!("a read stopped: {e}")))?
-        })
-    }
-
-    fn submit_write(&self, job: WriteJob) {
-        // If the index thread is gone (a panic outside any job) the job is
-        // dropped, and its caller's channel tells it so; say why here.
-        if self.submit.send(job).is_err() {
-            tracing::error!("the index thread has stopped; uploads fail until a restart");
-        }
-    }
-
-    fn get(&self, id: &Uuid) -> Result<Option<FileRecord>, DbError> {
-        self.read(|conn| get_file(conn, id))
-    }
-
-    fn create_bucket(&self, name: &str, now: i64) -> Result<bool, DbError> {
-        self.write(|conn| {
-            Ok(conn.cached_exec(
-                "INSERT OR IGNORE INTO buckets (name, created_at) VALUES (?1, ?2)",
-                params![name, now],
-            )? > 0)
-        })
-    }
-
-    fn get_object(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>, DbError> {
-        self.read(|conn| get_object_row(conn, bucket, key))
-    }
-
-    fn blob_data(&self, sha256: &Digest) -> Result<Option<Vec<u8>>, DbError> {
-        self.read(|conn| inline_data(conn, sha256))
-    }
-
-    fn create_multipart(&self, u: &MultipartUpload) -> Result<bool, DbError> {
-        self.write(|conn| {
-            let meta =
-                serde_json::to_string(&u.meta).map_err(|_| DbError::Corrupt("multipart.meta"))?;
-            let exists = conn
-                .cached_row("SELECT 1 FROM buckets WHERE name = ?1", [&u.bucket], |_| {
-                    Ok(())
-                })
-                .optional()?
-                .is_some();
-            if !exists {
-                return Ok(false);
-            }
-            conn.cached_exec(
-                &format!("INSERT INTO multipart_uploads ({MULTIPART_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-                params![u.upload_id, u.bucket, u.key, u.content_type, meta, u.created_at],
-            )?;
-            Ok(true)
-        })
-    }
-
-    fn get_multipart(&self, upload_id: &str) -> Result<Option<MultipartUpload>, DbError> {
-        self.read(|conn| get_multipart_row(conn, upload_id))
-    }
-
-    fn put_part(
-        &self,
-        upload_id: &str,
-        part: &PartRecord,
-        blob: &BlobInfo,
-        inline: Option<&[u8]>,
-    ) -> Result<PutPartOutcome, DbError> {
-        self.write(|tx| {
-            if get_multipart_row(tx, upload_id)?.is_none() {
-                return Ok(PutPartOutcome::NoSuchUpload);
-            }
-            let previous: Option<String> = tx
-                .cached_row(
-                    "SELECT sha256 FROM multipart_parts WHERE upload_id = ?1 AND part_number = ?2",
-                    params![upload_id, part.part_number],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            record_blob(tx, blob, inline, part.last_modified, false)?;
-            tx.cached_exec(
-                "INSERT INTO multipart_parts (upload_id, part_number, sha256, size, md5, last_modified) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (upload_id, part_number) DO UPDATE SET \
-                 sha256 = excluded.sha256, size = excluded.size, md5 = excluded.md5, \
-                 last_modified = excluded.last_modified",
-                params![
-                    upload_id,
-                    part.part_number,
-                    part.sha256.hex(),
-                    part.size as i64,
-                    hex::encode(part.md5),
-                    part.last_modified
-                ],
-            )?;
-            Ok(PutPartOutcome::Stored {
-                replaced: previous
-                    .and_then(|p| Digest::from_hex(&p))
-                    .filter(|p| *p != part.sha256),
-            })
-        })
-    }
-
-    fn list_parts(
-        &self,
-        upload_id: &str,
-        after: u32,
-        limit: usize,
-    ) -> Result<Vec<PartRecord>, DbError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT part_number, sha256, size, md5, last_modified FROM multipart_parts \
-                 WHERE upload_id = ?1 AND part_number > ?2 ORDER BY part_number LIMIT ?3",
-            )?;
-            let rows = stmt.query_map(params![upload_id, after, limit as i64], part_from_row)?;
-            rows.map(|r| r?).collect()
-        })
-    }
-
-    fn touch_multipart(&self, upload_id: &str, now: i64) -> Result<bool, DbError> {
-        self.write(|conn| {
-            Ok(conn.cached_exec(
-                "UPDATE multipart_uploads SET created_at = ?2 WHERE upload_id = ?1",
-                params![upload_id, now],
-            )? > 0)
-        })
-    }
-
-    fn abort_multipart(&self, upload_id: &str) -> Result<Option<Vec<Digest>>, DbError> {
-        self.write(|tx| {
-            if get_multipart_row(tx, upload_id)?.is_none() {
-                return Ok(None);
-            }
-            let blobs = part_blobs(tx, upload_id)?;
-            delete_upload(tx, upload_id)?;
-            Ok(Some(blobs))
-        })
-    }
-
-    fn list_multipart(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        key_marker: &str,
-        upload_id_marker: &str,
-        limit: usize,
-    ) -> Result<Vec<MultipartUpload>, DbError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT {MULTIPART_COLUMNS} FROM multipart_uploads WHERE bucket = ?1 \
-                 AND substr(key, 1, length(?2)) = ?2 \
-                 AND (CAST(key AS BLOB) > CAST(?3 AS BLOB) \
-                      OR (key = ?3 AND ?4 <> '' AND upload_id > ?4)) \
-                 ORDER BY CAST(key AS BLOB), upload_id LIMIT ?5"
-            ))?;
-            let rows = stmt.query_map(
-                params![bucket, prefix, key_marker, upload_id_marker, limit as i64],
-                multipart_from_row,
-            )?;
-            rows.map(|r| r?).collect()
         })
     }
 }

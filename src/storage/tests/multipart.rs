@@ -5,14 +5,12 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use super::{on_sqlite, UPLOADS};
-use crate::index::{
-    BlobInfo, ConditionFailure, Declared, MultipartUpload, ObjectMeta, ObjectRecord, Status,
-    WriteCondition,
-};
+use crate::index::{BlobInfo, Declared, MultipartUpload, ObjectMeta, ObjectRecord, Status};
 use crate::storage::multipart::{
     CompleteMultipartOutcome as Complete, CopyPartOutcome, CreateMultipartOutcome, PutPartOutcome,
     MIN_PART,
 };
+use crate::storage::objects::{ConditionFailure, WriteCondition};
 use crate::storage::{Payload, Storage, INLINE_BLOB_MAX};
 use crate::store::Digest;
 

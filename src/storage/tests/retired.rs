@@ -5,9 +5,10 @@
 //! `Storage::legacy` closures and plain `#[test]`s).
 
 use crate::index::{
-    BlobInfo, BucketRecord, DbError, Index, IndexError, ObjectRecord, WriteCondition,
+    BlobInfo, BucketRecord, DbError, Index, IndexError, MultipartUpload, ObjectRecord, PartRecord,
 };
 use crate::storage::buckets::{create_bucket_rule, CreateBucketOutcome};
+use crate::storage::objects::WriteCondition;
 use crate::storage::objects::{put_object_rule, PutObjectOutcome};
 
 /// Runs a future to its end on a runtime of its own.
@@ -42,6 +43,19 @@ pub(crate) trait Retired {
     ) -> Result<CreateBucketOutcome, DbError>;
     fn list_buckets(&self) -> Result<Vec<BucketRecord>, DbError>;
     fn bucket_exists(&self, name: &str) -> Result<bool, DbError>;
+    /// A bucket of the configured key, unless one has the name; whether
+    /// it made one.
+    fn create_bucket(&self, name: &str, now: i64) -> Result<bool, DbError>;
+    /// An upload row (its bucket must exist); whether it made one.
+    fn create_multipart(&self, upload: &MultipartUpload) -> Result<bool, DbError>;
+    /// A part row naming `blob` (recorded, no damage mark cleared).
+    fn put_part(
+        &self,
+        upload_id: &str,
+        part: &PartRecord,
+        blob: &BlobInfo,
+        inline: Option<&[u8]>,
+    ) -> Result<(), DbError>;
 }
 
 impl Retired for dyn Index {
@@ -97,6 +111,47 @@ impl Retired for dyn Index {
             Box::pin(async move { Ok(tx.get_bucket(&n).await?.is_some()) })
         })))
     }
+
+    fn create_bucket(&self, name: &str, now: i64) -> Result<bool, DbError> {
+        let n = name.to_string();
+        to_db(block_on(self.write(move |tx| {
+            let n = n.clone();
+            Box::pin(async move { tx.insert_bucket(&n, None, now).await })
+        })))
+    }
+
+    fn create_multipart(&self, upload: &MultipartUpload) -> Result<bool, DbError> {
+        let u = upload.clone();
+        to_db(block_on(self.write(move |tx| {
+            let u = u.clone();
+            Box::pin(async move {
+                if tx.get_bucket(&u.bucket).await?.is_none() {
+                    return Ok(false);
+                }
+                tx.insert_upload(&u).await?;
+                Ok(true)
+            })
+        })))
+    }
+
+    fn put_part(
+        &self,
+        upload_id: &str,
+        part: &PartRecord,
+        blob: &BlobInfo,
+        inline: Option<&[u8]>,
+    ) -> Result<(), DbError> {
+        let (id, part, blob) = (upload_id.to_string(), part.clone(), *blob);
+        let inline = inline.map(<[u8]>::to_vec);
+        to_db(block_on(self.write(move |tx| {
+            let (id, part, inline) = (id.clone(), part.clone(), inline.clone());
+            Box::pin(async move {
+                tx.record_blob(&blob, inline.as_deref(), part.last_modified, false)
+                    .await?;
+                tx.put_part(&id, &part).await
+            })
+        })))
+    }
 }
 
 impl<T: Index> Retired for T {
@@ -126,5 +181,20 @@ impl<T: Index> Retired for T {
     }
     fn bucket_exists(&self, name: &str) -> Result<bool, DbError> {
         (self as &dyn Index).bucket_exists(name)
+    }
+    fn create_bucket(&self, name: &str, now: i64) -> Result<bool, DbError> {
+        (self as &dyn Index).create_bucket(name, now)
+    }
+    fn create_multipart(&self, upload: &MultipartUpload) -> Result<bool, DbError> {
+        (self as &dyn Index).create_multipart(upload)
+    }
+    fn put_part(
+        &self,
+        upload_id: &str,
+        part: &PartRecord,
+        blob: &BlobInfo,
+        inline: Option<&[u8]>,
+    ) -> Result<(), DbError> {
+        (self as &dyn Index).put_part(upload_id, part, blob, inline)
     }
 }
