@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use futures_util::StreamExt;
 use md5::Md5;
 use sha2::{Digest as _, Sha256};
 
@@ -136,7 +137,9 @@ pub async fn verify(
         }
     }
     let mut candidates = Vec::new();
-    for (sha256, size) in storage.store.list().await? {
+    let mut stored = storage.list_blobs();
+    while let Some(found) = stored.next().await {
+        let (sha256, size) = found?;
         if unowned(storage, &sha256).await? {
             candidates.push((sha256, size));
         }

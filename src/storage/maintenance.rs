@@ -53,6 +53,11 @@ impl Storage {
         Ok(self.store.check().await?)
     }
 
+    /// Every blob file of the store, one by one.
+    pub fn list_blobs(&self) -> crate::store::BlobList {
+        self.store.list()
+    }
+
     /// Bytes free for new blobs, if the store can tell.
     pub fn free_space(&self) -> Result<Option<u64>, StorageError> {
         Ok(self.store.free_space()?)

@@ -2,6 +2,7 @@
 //! the blob store and the index agree after a crash, and the periodic
 //! sweep of what clients left behind.
 
+use futures_util::StreamExt;
 use md5::{Digest as _, Md5};
 use uuid::Uuid;
 
@@ -122,9 +123,10 @@ impl Storage {
                 Box::pin(async move { tx.insert_bucket(&b, None, now).await })
             })
             .await?;
-        let blobs = self.store.list().await?;
-        r.files_total = blobs.len();
-        for (digest, size) in blobs {
+        let mut blobs = self.list_blobs();
+        while let Some(found) = blobs.next().await {
+            let (digest, size) = found?;
+            r.files_total += 1;
             if std::time::Instant::now() > deadline {
                 r.complete = false;
                 break;

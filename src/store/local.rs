@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use super::fslog::{FsLog, FsOp};
 use super::fsutil::{create_dir_all_durable, create_dir_all_durable_noted, fsync_dir};
-use super::{BlobReader, BlobStore, Digest, StagedBlob, StoreError};
+use super::{BlobList, BlobReader, BlobStore, Digest, StagedBlob, StoreError};
 
 /// While a durable upload streams in, every this many bytes a background
 /// fdatasync flushes what has arrived so far: the disk writes back while the
@@ -215,12 +216,29 @@ impl BlobStore for LocalStore {
         }
     }
 
-    async fn list(&self) -> Result<Vec<(Digest, u64)>, StoreError> {
+    fn list(&self) -> BlobList {
+        // One first-level directory (1/256 of the blobs) read at a time.
         let root = self.blobs.clone();
-        tokio::task::spawn_blocking(move || list_blobs(&root))
-            .await
-            .map_err(|e| StoreError::io("listing blobs")(io::Error::other(e)))?
-            .map_err(StoreError::io("listing blobs"))
+        let shards = futures_util::stream::iter(0..=255u8);
+        Box::pin(
+            shards
+                .then(move |a| {
+                    let dir = root.join(format!("{a:02x}"));
+                    async move {
+                        tokio::task::spawn_blocking(move || list_blobs(&dir))
+                            .await
+                            .map_err(|e| StoreError::io("listing blobs")(io::Error::other(e)))?
+                            .map_err(StoreError::io("listing blobs"))
+                    }
+                })
+                .map(|shard| match shard {
+                    Ok(blobs) => {
+                        futures_util::stream::iter(blobs.into_iter().map(Ok)).left_stream()
+                    }
+                    Err(e) => futures_util::stream::once(async move { Err(e) }).right_stream(),
+                })
+                .flatten(),
+        )
     }
 
     async fn remove(&self, digest: &Digest) -> Result<(), StoreError> {
@@ -288,25 +306,26 @@ impl BlobStore for LocalStore {
 
 /// Walks `blobs/aa/bb/<hex>`; anything not shaped like a blob is left alone
 /// (and logged), never deleted.
-fn list_blobs(root: &Path) -> io::Result<Vec<(Digest, u64)>> {
+/// The blobs under one first-level directory `blobs/aa` (none if it does
+/// not exist).
+fn list_blobs(shard: &Path) -> io::Result<Vec<(Digest, u64)>> {
     let mut out = Vec::new();
-    for a in std::fs::read_dir(root)? {
-        let a = a?;
-        if !a.file_type()?.is_dir() {
+    let entries = match std::fs::read_dir(shard) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    for b in entries {
+        let b = b?;
+        if !b.file_type()?.is_dir() {
             continue;
         }
-        for b in std::fs::read_dir(a.path())? {
-            let b = b?;
-            if !b.file_type()?.is_dir() {
-                continue;
-            }
-            for f in std::fs::read_dir(b.path())? {
-                let f = f?;
-                let name = f.file_name();
-                match name.to_str().and_then(Digest::from_hex) {
-                    Some(d) if f.file_type()?.is_file() => out.push((d, f.metadata()?.len())),
-                    _ => tracing::warn!(path = %f.path().display(), "unexpected file in blobs/"),
-                }
+        for f in std::fs::read_dir(b.path())? {
+            let f = f?;
+            let name = f.file_name();
+            match name.to_str().and_then(Digest::from_hex) {
+                Some(d) if f.file_type()?.is_file() => out.push((d, f.metadata()?.len())),
+                _ => tracing::warn!(path = %f.path().display(), "unexpected file in blobs/"),
             }
         }
     }

@@ -125,6 +125,9 @@ pub async fn pump(
     Ok(total)
 }
 
+/// The blobs of a store, one by one.
+pub type BlobList = Pin<Box<dyn Stream<Item = Result<(Digest, u64), StoreError>> + Send>>;
+
 /// Where blobs live.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
@@ -146,8 +149,9 @@ pub trait BlobStore: Send + Sync + 'static {
     /// look (no byte is read) at whether bytes the index records are still
     /// there, before anyone is told they are stored.
     async fn stored_len(&self, digest: &Digest) -> Result<Option<u64>, StoreError>;
-    /// Every stored blob with its size (for the start-up recovery pass).
-    async fn list(&self) -> Result<Vec<(Digest, u64)>, StoreError>;
+    /// Every stored blob with its size (for the start-up recovery pass), as
+    /// a stream: a store of millions of blobs is never held in memory.
+    fn list(&self) -> BlobList;
     /// Deletes a blob. Only for blobs no index row refers to.
     async fn remove(&self, digest: &Digest) -> Result<(), StoreError>;
     /// Removes staging data no live upload owns; returns how many.
