@@ -1,8 +1,10 @@
 //! The SQLite backend's own tests: group commit, durability, files on
 //! disk, and the index operations as this backend implements them.
 
+use super::commit::CHECKPOINT_EVERY;
 use super::*;
 use crate::storage::tests::retired::Retired;
+use crate::store::Digest;
 
 /// Runs a future to its end on a runtime of its own (these tests drive
 /// the index from plain threads, as concurrent requests would).

@@ -7,16 +7,17 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 
-use super::{
+use super::rows::{
     blob_entry_row, blob_in_use, blob_info, file_from_row, get_file, get_multipart_row,
     get_object_row, inline_data, insert_file, multipart_from_row, object_from_row, part_blobs,
-    part_from_row, record_blob, token_from_row, token_row, upsert_object, Cached, DbError,
-    FILE_COLUMNS, MULTIPART_COLUMNS, OBJECT_COLUMNS,
+    part_from_row, record_blob, token_from_row, token_row, upsert_object, Cached, FILE_COLUMNS,
+    MULTIPART_COLUMNS, OBJECT_COLUMNS,
 };
 use crate::index::tx::{
     BlobRow, BlobRows, BucketRow, BucketRows, Cursor, FileRows, HealthRows, KeyRows, ObjectRows,
     TxResult, UploadRows,
 };
+use crate::index::DbError;
 use crate::index::{
     AccessKey, BlobEntry, BlobInfo, BucketRecord, Dangling, Declared, FileRecord, IndexError,
     MultipartUpload, ObjectRecord, PartRecord, Status, TokenRecord,
@@ -504,7 +505,7 @@ impl UploadRows for SqliteTx {
     }
 
     async fn delete_upload(&mut self, upload_id: &str) -> TxResult<()> {
-        Ok(super::delete_upload(&self.conn, upload_id)?)
+        Ok(super::rows::delete_upload(&self.conn, upload_id)?)
     }
 
     async fn touch_upload(&mut self, upload_id: &str, now: i64) -> TxResult<bool> {
