@@ -160,7 +160,11 @@ fn named_modules(
                 .unwrap_or("")
                 .trim_start();
             let t = stmt.trim_start();
-            !(t.starts_with("pub use ")
+            // `use` statements were read above, as trees; re-exports are
+            // left out for the reason given there.
+            !(t.starts_with("use ")
+                || last.starts_with("use ")
+                || t.starts_with("pub use ")
                 || t.starts_with("pub(crate) use ")
                 || t.starts_with("pub(super) use ")
                 || last.starts_with("pub use ")

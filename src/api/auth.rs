@@ -4,7 +4,7 @@
 
 use http::request::Parts;
 
-use super::ApiError;
+use crate::api::error::ApiError;
 use crate::app::App;
 use crate::tokens;
 

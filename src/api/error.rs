@@ -11,7 +11,7 @@
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
-use super::{full, Body};
+use crate::api::body::{full, Body};
 use crate::index::IndexError;
 use crate::sigv4::{AuthError, ChunkError};
 use crate::storage::StorageError;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use http::{Response, StatusCode};
 
-use super::{json, Body};
+use crate::api::body::{json, Body};
 use crate::app::App;
 
 /// How long a verdict answers for.

@@ -6,7 +6,9 @@
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::{auth, full, ApiError, Body};
+use super::auth;
+use crate::api::body::{full, Body};
+use crate::api::error::ApiError;
 use crate::app::App;
 use crate::config::MetricsAccess;
 use crate::metrics::Snapshot;

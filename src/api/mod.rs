@@ -8,36 +8,30 @@
 //! renders errors once, as JSON or S3 XML depending on the surface.
 
 mod auth;
+pub mod body;
 pub(crate) mod error;
 mod files;
 mod health;
+pub mod ingest;
 mod metrics;
 mod parts;
 pub mod presigned;
 pub mod s3;
+mod sigauth;
 pub mod throttle;
 mod upload;
 mod web;
 
-use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
 
+pub use body::{full, json, Body};
 pub use error::{ApiError, Internal};
 pub use health::HealthCache;
 pub use parts::FILE_UPLOAD_PREFIX;
 pub use s3::multipart::MIN_PART;
 
 use crate::app::App;
-
-/// Every response body: a buffer or a stream of file bytes.
-pub type Body = BoxBody<Bytes, std::io::Error>;
-
-/// A complete in-memory body.
-pub fn full(b: impl Into<Bytes>) -> Body {
-    Full::new(b.into()).map_err(|never| match never {}).boxed()
-}
 
 /// Largest JSON request body accepted by the API.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
@@ -265,15 +259,4 @@ async fn api_route(
             "no API endpoint {method} {path}; see the README for the endpoints"
         ))),
     }
-}
-
-/// A JSON response with `status`.
-pub fn json(status: StatusCode, value: serde_json::Value) -> Response<Body> {
-    let mut r = Response::new(full(value.to_string()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
 }

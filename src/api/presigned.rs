@@ -26,9 +26,10 @@ use hyper::body::Incoming;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::s3::auth::Authenticated;
-use super::s3::ingest::{content_length, receive, BodySpec};
-use super::{full, ApiError, Body};
+use crate::api::body::{full, Body};
+use crate::api::error::ApiError;
+use crate::api::ingest::{content_length, receive, BodySpec};
+use crate::api::sigauth::Authenticated;
 use crate::app::{App, INLINE_BLOB_MAX};
 use crate::index::Declared;
 use crate::sigv4::{self, PresignParams};

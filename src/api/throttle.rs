@@ -15,7 +15,7 @@ use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::ApiError;
+use crate::api::error::ApiError;
 use crate::sigv4::AuthError;
 
 /// Marks a response that refuses a request for failed authentication.

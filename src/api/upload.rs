@@ -21,7 +21,9 @@ use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
-use super::{auth, files, json, parts, presigned, ApiError, Body, MAX_JSON_BODY};
+use super::{auth, files, parts, presigned, MAX_JSON_BODY};
+use crate::api::body::{json, Body};
+use crate::api::error::ApiError;
 use crate::app::App;
 use crate::index::{Declared, FileRecord};
 use crate::storage::files::{CompleteOutcome, PresignOutcome};

@@ -13,7 +13,7 @@
 
 use http::{header, HeaderValue, Method, Response, StatusCode};
 
-use super::{full, Body};
+use crate::api::body::{full, Body};
 use crate::app::App;
 
 /// One embedded file.

@@ -4,8 +4,9 @@
 use http::{Response, StatusCode};
 
 use super::xml::{timestamp, Xml};
-use super::{empty, xml_response};
-use crate::api::{ApiError, Body};
+use crate::api::body::Body;
+use crate::api::body::{empty, xml_response};
+use crate::api::error::ApiError;
 use crate::app::App;
 use crate::config::validate_bucket;
 use crate::storage::buckets::{CreateBucketOutcome, DeleteBucketOutcome};

@@ -7,11 +7,13 @@ use http::request::Parts;
 use http::{Response, StatusCode};
 use hyper::body::Incoming;
 
+use super::bucket;
 use super::object::meta_from;
 use super::router::CopySource;
 use super::xml::{self, timestamp, Xml, XmlEvent};
-use super::{bucket, xml_response};
-use crate::api::{ApiError, Body};
+use crate::api::body::xml_response;
+use crate::api::body::Body;
+use crate::api::error::ApiError;
 use crate::app::App;
 use crate::index::ObjectRecord;
 use crate::storage::objects::{CopyOutcome, PutObjectOutcome};
@@ -144,7 +146,8 @@ pub async fn delete_objects(
     bucket_name: &str,
 ) -> Result<Response<Body>, ApiError> {
     bucket::require(app, bucket_name).await?;
-    let xml = super::ingest::read_xml_body(parts, body, MAX_DELETE_BODY, "delete list").await?;
+    let xml =
+        crate::api::ingest::read_xml_body(parts, body, MAX_DELETE_BODY, "delete list").await?;
     let (keys, quiet) = parse_delete(&xml)?;
     let mut x = Xml::new("DeleteResult");
     for key in keys {

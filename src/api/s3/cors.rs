@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::bucket;
 use super::xml::{self, Xml, XmlEvent};
-use crate::api::{full, ApiError, Body};
+use crate::api::body::{full, Body};
+use crate::api::error::ApiError;
 use crate::app::App;
 
 /// S3's limit on rules in one configuration.
@@ -267,7 +268,7 @@ pub async fn rules_for(app: &App, bucket: &str) -> Result<Vec<CorsRule>, ApiErro
     let own = app.storage.bucket_cors(bucket).await?;
     if let Some(Some(json)) = own {
         return serde_json::from_str(&json).map_err(|e| {
-            ApiError::Internal(crate::api::Internal::Other(format!(
+            ApiError::Internal(crate::api::error::Internal::Other(format!(
                 "the stored CORS configuration of bucket {bucket} is unreadable: {e}"
             )))
         });
@@ -290,10 +291,10 @@ pub async fn put(
 ) -> Result<Response<Body>, ApiError> {
     bucket::require(app, bucket_name).await?;
     let xml =
-        super::ingest::read_xml_body(parts, body, MAX_CORS_BODY, "CORS configuration").await?;
+        crate::api::ingest::read_xml_body(parts, body, MAX_CORS_BODY, "CORS configuration").await?;
     let rules = parse_config(&xml)?;
     let json = serde_json::to_string(&rules)
-        .map_err(|e| ApiError::Internal(crate::api::Internal::Other(e.to_string())))?;
+        .map_err(|e| ApiError::Internal(crate::api::error::Internal::Other(e.to_string())))?;
     if !app
         .storage
         .set_bucket_cors(bucket_name, Some(&json))
@@ -301,7 +302,7 @@ pub async fn put(
     {
         return Err(bucket::no_such_bucket(bucket_name));
     }
-    Ok(super::empty(StatusCode::OK))
+    Ok(crate::api::body::empty(StatusCode::OK))
 }
 
 /// GetBucketCors: the bucket's own configuration (the config file's default
@@ -312,15 +313,18 @@ pub async fn get(app: &App, bucket_name: &str) -> Result<Response<Body>, ApiErro
         return Err(ApiError::NoSuchCorsConfiguration);
     };
     let rules: Vec<CorsRule> = serde_json::from_str(&json)
-        .map_err(|e| ApiError::Internal(crate::api::Internal::Other(e.to_string())))?;
-    Ok(super::xml_response(StatusCode::OK, render(&rules)))
+        .map_err(|e| ApiError::Internal(crate::api::error::Internal::Other(e.to_string())))?;
+    Ok(crate::api::body::xml_response(
+        StatusCode::OK,
+        render(&rules),
+    ))
 }
 
 /// DeleteBucketCors.
 pub async fn delete(app: &App, bucket_name: &str) -> Result<Response<Body>, ApiError> {
     bucket::require(app, bucket_name).await?;
     app.storage.set_bucket_cors(bucket_name, None).await?;
-    Ok(super::empty(StatusCode::NO_CONTENT))
+    Ok(crate::api::body::empty(StatusCode::NO_CONTENT))
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use tokio::time::{Instant, Sleep};
 
-use crate::api::ApiError;
+use crate::api::error::ApiError;
 use crate::config::{LimitsConfig, FORM_FIELDS_RATE_GRACE_SECS};
 
 const ARMED: u8 = 0;

@@ -9,12 +9,11 @@
 //! (`X-Stowage-Sha256`) goes to `api/presigned.rs`, which checks it against
 //! that declaration.
 
-pub mod auth;
+mod authz;
 mod bucket;
 pub(crate) mod copy;
 pub mod cors;
 mod form_deadline;
-pub mod ingest;
 mod list;
 pub(crate) mod multipart;
 mod object;
@@ -23,34 +22,17 @@ pub mod router;
 mod xml;
 
 use http::request::Parts;
-use http::{header, HeaderValue, Response, StatusCode};
+use http::Response;
 use hyper::body::Incoming;
 
-use super::{full, ApiError, Body};
+use crate::api::body::Body;
+use crate::api::error::ApiError;
+use crate::api::sigauth::{self, Principal};
 use crate::app::App;
-use auth::Principal;
 use router::Endpoint;
 
 pub use object::http_date;
 pub use router::{Query, S3Request};
-
-/// An empty response with `status`.
-pub fn empty(status: StatusCode) -> Response<Body> {
-    let mut r = Response::new(full(""));
-    *r.status_mut() = status;
-    r
-}
-
-/// An XML document response.
-pub fn xml_response(status: StatusCode, xml: String) -> Response<Body> {
-    let mut r = Response::new(full(xml));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
-    );
-    r
-}
 
 /// Serves a parsed S3 request: authenticates it, authorizes what it
 /// parsed to, and hands that same value to the handler.
@@ -65,14 +47,14 @@ pub async fn route(
         // Authenticated (and authorized) by the form it carries.
         return post_object::post_object(app, &req, &parts, body).await;
     }
-    let auth = auth::authenticate(app, &parts, &req).await?;
+    let auth = sigauth::authenticate(app, &parts, &req).await?;
     let endpoint = match (endpoint, &auth.principal) {
         (Ok(e), _) => e,
         // An anonymous client learns nothing from how its request parsed.
-        (Err(_), Principal::Anonymous) => return Err(auth::anonymous_refused()),
+        (Err(_), Principal::Anonymous) => return Err(authz::anonymous_refused()),
         (Err(e), _) => return Err(e),
     };
-    auth::authorize(app, &auth.principal, &req, &endpoint).await?;
+    authz::authorize(app, &auth.principal, &req, &endpoint).await?;
     let (bucket, key, q) = (req.bucket.as_str(), req.key.as_str(), &req.query);
     let who = match &auth.principal {
         Principal::Key(k) => k.as_str(),
@@ -132,7 +114,7 @@ pub async fn route(
 /// Whether a PUT is the upload API's: a presigned URL carrying the
 /// declaration the presign API signed into it.
 /// (Authorization let such a URL through only when this gateway signed it.)
-fn is_upload_api_put(auth: &auth::Authenticated) -> bool {
+fn is_upload_api_put(auth: &sigauth::Authenticated) -> bool {
     auth.presigned
         .as_ref()
         .is_some_and(|p| p.param(super::presigned::SHA256_PARAM).is_some())

@@ -16,12 +16,16 @@ use http::request::Parts;
 use http::{header, HeaderValue, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::auth::Authenticated;
+use super::bucket;
 use super::object::{echo_checksums, meta_from, verify_digests};
 use super::router::CopySource;
+use super::router::Query;
 use super::xml::{self, timestamp, Xml, XmlEvent};
-use super::{bucket, empty, ingest, xml_response, Query};
-use crate::api::{ApiError, Body};
+use crate::api::body::Body;
+use crate::api::body::{empty, xml_response};
+use crate::api::error::ApiError;
+use crate::api::ingest;
+use crate::api::sigauth::Authenticated;
 use crate::app::App;
 use crate::index::MultipartUpload;
 use crate::storage::multipart::{
@@ -260,7 +264,8 @@ pub async fn complete(
         }
         Err(e) => return Err(e),
     };
-    let xml = super::ingest::read_xml_body(parts, body, MAX_COMPLETE_BODY, "part list").await?;
+    let xml =
+        crate::api::ingest::read_xml_body(parts, body, MAX_COMPLETE_BODY, "part list").await?;
     let cond = super::object::write_condition(&parts.headers)?;
     app.storage
         .precheck_condition(bucket_name, key, &cond)

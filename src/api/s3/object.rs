@@ -9,10 +9,13 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use time::OffsetDateTime;
 
-use super::auth::Authenticated;
-use super::ingest::{receive, BodySpec};
-use super::{bucket, empty, Query};
-use crate::api::{full, ApiError, Body};
+use super::bucket;
+use super::router::Query;
+use crate::api::body::empty;
+use crate::api::body::{full, Body};
+use crate::api::error::ApiError;
+use crate::api::ingest::{receive, BodySpec};
+use crate::api::sigauth::Authenticated;
 use crate::app::App;
 use crate::index::{BlobInfo, ObjectMeta, ObjectRecord};
 use crate::sigv4::PayloadMode;
@@ -189,7 +192,7 @@ pub async fn put_object(
 /// and form uploads.
 pub(super) async fn store_object(
     app: &App,
-    payload: super::ingest::Payload,
+    payload: crate::api::ingest::Payload,
     record: ObjectRecord,
     blob: BlobInfo,
     cond: WriteCondition,
@@ -665,7 +668,8 @@ pub async fn get_attributes(
     if want("ObjectSize") {
         x.elem("ObjectSize", &obj.size.to_string());
     }
-    let mut r = super::xml_response(StatusCode::OK, x.finish("GetObjectAttributesResponse"));
+    let mut r =
+        crate::api::body::xml_response(StatusCode::OK, x.finish("GetObjectAttributesResponse"));
     if let Some(v) = http_date(obj.last_modified) {
         r.headers_mut().insert(header::LAST_MODIFIED, v);
     }

@@ -14,14 +14,16 @@ use http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::auth::Principal;
+use super::bucket;
 use super::form_deadline::BodyDeadline;
-use super::ingest::receive_stream;
 use super::object::{meta_from, store_object};
 use super::router::{Endpoint, S3Request, MAX_KEY_LEN};
 use super::xml::Xml;
-use super::{bucket, empty, xml_response};
-use crate::api::{full, ApiError, Body};
+use crate::api::body::{empty, xml_response};
+use crate::api::body::{full, Body};
+use crate::api::error::ApiError;
+use crate::api::ingest::receive_stream;
+use crate::api::sigauth::Principal;
 use crate::app::App;
 use crate::index::{ObjectMeta, ObjectRecord};
 use crate::sigv4::post_policy::{parse_policy, post_key_id, verify_post_signature, PolicyError};
@@ -123,7 +125,7 @@ pub async fn post_object(
     // Verified: the rest of the form (the file) may take its time.
     deadline.signed();
     let who = Principal::Key(auth.access_key_id.clone());
-    super::auth::authorize(app, &who, req, &Endpoint::PostObject).await?;
+    super::authz::authorize(app, &who, req, &Endpoint::PostObject).await?;
     // The bucket is the path's, always: a form cannot name another one (a
     // policy signed for that other bucket would otherwise let it write
     // into this one).

@@ -19,7 +19,7 @@ use std::collections::HashSet;
 use http::request::Parts;
 use http::{header, HeaderMap, Method};
 
-use crate::api::ApiError;
+use crate::api::error::ApiError;
 use crate::sigv4::encode::percent_decode;
 
 /// S3's longest key, in bytes of UTF-8.

@@ -7,7 +7,7 @@
 use time::OffsetDateTime;
 
 use crate::api::error::xml_escape;
-use crate::api::ApiError;
+use crate::api::error::ApiError;
 
 /// The namespace S3 puts on every root element.
 const NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";

@@ -17,8 +17,8 @@ use sha2::{Digest as _, Sha256};
 
 use http::request::Parts;
 
-use super::auth::Authenticated;
-use crate::api::ApiError;
+use crate::api::error::ApiError;
+use crate::api::sigauth::Authenticated;
 use crate::app::App;
 use crate::index::BlobInfo;
 use crate::sigv4::{ChecksumAlgorithm, Checksummer, ChunkedDecoder};

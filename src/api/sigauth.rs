@@ -1,17 +1,17 @@
-//! Who sent an S3 request, and how its body is protected.
+//! Who sent a request, by its signature: the scheme it presents (SigV4
+//! query, SigV4 header, SigV2 query or header), checked by `sigv4` with the
+//! secret of the key it claims, and how its body is protected. Shared by
+//! both surfaces: S3 requests and the upload API's presigned PUTs.
 //!
-//! Owns checking the signature of the scheme the parsed request presents
-//! (SigV4 query, SigV4 header, SigV2 query or header; `sigv4` does the
-//! checking) and deciding, from the parsed request alone, whether its
-//! principal may perform it ([`authorize`]). Every S3 request passes through
-//! both before any handler runs. Must never read the raw path, query or
-//! copy-source text to decide anything: that is `router.rs`'s one parse.
+//! Must never decide what the principal may do (that is `s3/authz.rs`),
+//! nor read anything but the parsed request (`s3/router.rs`) and the
+//! signature's own raw text.
 
 use http::header;
 use http::request::Parts;
 
-use super::router::{Access, Endpoint, Presented, S3Request};
-use crate::api::ApiError;
+use crate::api::error::ApiError;
+use crate::api::s3::router::{Presented, S3Request};
 use crate::app::App;
 use crate::sigv4::{
     self, AuthError, PayloadMode, Presigned, RequestParts, StreamingMode, VerifyParams,
@@ -62,113 +62,6 @@ pub fn header_list(parts: &Parts) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-/// Whether `who` may perform `req`, read from the parsed request alone:
-/// which bucket, which access the operation needs there, and the bucket a
-/// copy reads from. The configured key may do everything; another key what
-/// its buckets and grants allow; an anonymous client only reads of a
-/// bucket in `[s3] public_read`, as S3 allows under a public-read ACL.
-pub async fn authorize(
-    app: &App,
-    who: &Principal,
-    req: &S3Request,
-    endpoint: &Endpoint,
-) -> Result<(), ApiError> {
-    upload_api_only(app, who, req, endpoint)?;
-    let key_id = match who {
-        Principal::Anonymous => return authorize_anonymous(app, req, endpoint),
-        Principal::Key(id) if app.is_main_key(id) => return Ok(()),
-        Principal::Key(id) => id.as_str(),
-    };
-    if let Some(need) = endpoint.access() {
-        check(app, key_id, &req.bucket, need).await?;
-    }
-    if let Some(source) = endpoint.copy_source() {
-        check(app, key_id, &source.bucket, Access::Read).await?;
-    }
-    Ok(())
-}
-
-/// What belongs to the upload API stays its own: its parameters
-/// (`X-Stowage-*`, which declare a file) are honoured only in a URL this
-/// gateway signed, and its part-wise uploads (`file-…`) take only the parts
-/// its part URLs carry — no key, the configured one included, declares a
-/// file or touches those uploads through S3 by other means.
-fn upload_api_only(
-    app: &App,
-    who: &Principal,
-    req: &S3Request,
-    endpoint: &Endpoint,
-) -> Result<(), ApiError> {
-    let gateways = matches!(who, Principal::Key(k) if app.is_main_key(k))
-        && req.presented == Presented::V4Query;
-    let declares = req.query.names().any(|n| n.starts_with("X-Stowage-"));
-    if declares && !gateways {
-        return Err(ApiError::AccessDenied(
-            "X-Stowage-* parameters belong to the upload API's own URLs, signed by this \
-             gateway; ask POST /api/inspect/v1/file/upload/presigned for one. Nothing was \
-             stored."
-                .into(),
-        ));
-    }
-    let api_upload = endpoint
-        .upload_id()
-        .is_some_and(|id| id.starts_with(crate::api::FILE_UPLOAD_PREFIX));
-    let part_url = gateways
-        && matches!(endpoint, Endpoint::UploadPart { .. })
-        && req.query.has(crate::api::presigned::SIZE_PARAM);
-    if api_upload && !part_url {
-        return Err(ApiError::NoSuchUpload);
-    }
-    Ok(())
-}
-
-/// Refuses unless key `who` has `need` on `bucket`. A bucket that does not
-/// exist is S3's NoSuchBucket here, not later: the handler must never act
-/// on a bucket created after this check by someone else.
-async fn check(app: &App, who: &str, bucket: &str, need: Access) -> Result<(), ApiError> {
-    let a = app.storage.bucket_access(who, bucket).await?;
-    if !a.exists {
-        return Err(super::bucket::no_such_bucket(bucket));
-    }
-    let (what, ok) = match need {
-        Access::Owner => ("owner", a.owner),
-        Access::Read => ("read", a.read),
-        Access::Write => ("write", a.write),
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::AccessDenied(format!(
-            "Access Denied: key {who} has no {what} permission on bucket {bucket}; the \
-             operator grants it with `stowage key allow`"
-        )))
-    }
-}
-
-fn authorize_anonymous(app: &App, req: &S3Request, endpoint: &Endpoint) -> Result<(), ApiError> {
-    let public = app.config.s3.public_read.contains(&req.bucket);
-    if !public || !endpoint.open_to_anonymous_readers() {
-        return Err(anonymous_refused());
-    }
-    if let Endpoint::GetObject { overrides: true } = endpoint {
-        // S3's answer: an anonymous reader cannot make an object answer
-        // with another type or disposition (e.g. as an HTML page of this
-        // origin).
-        return Err(ApiError::InvalidRequest(
-            "Request specific response headers cannot be used for anonymous GET requests.".into(),
-        ));
-    }
-    Ok(())
-}
-
-pub(super) fn anonymous_refused() -> ApiError {
-    ApiError::AccessDenied(
-        "Anonymous access is not allowed: sign the request (AWS SigV4) with this gateway's \
-         access key, or use a presigned URL"
-            .into(),
-    )
 }
 
 /// Checks the request's signature, whichever scheme it presents; a request
