@@ -5,13 +5,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::api::throttle::Throttle;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, PublicUrl};
 use crate::index::{Index, IndexError, SqliteIndex};
 use crate::sigv4::{ClaimedSecret, Credentials};
 use crate::storage::{Settings, Storage};
 use crate::store::{BlobStore, LocalStore};
+use crate::throttle::Throttle;
 
 pub use crate::storage::{inline_reader, INLINE_BLOB_MAX, PENDING_GRACE_SECS};
 
@@ -27,9 +27,6 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// Prometheus counters (`/metrics`).
     pub metrics: crate::metrics::Metrics,
-    /// The `[cors]` default rule, for the JSON API and the built-in bucket
-    /// (empty: no origin allowed).
-    pub default_cors: Vec<crate::api::s3::cors::CorsRule>,
     /// The HTTPS acceptor when `tls_cert`/`tls_key` are set.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Presign requests per token name (`[limits] presign_per_token_per_sec`).
@@ -37,8 +34,6 @@ pub struct App {
     /// Failed authentications per client address
     /// (`[limits] auth_failures_per_sec`).
     pub auth_failures: Throttle,
-    /// The last `/healthz` verdict (checks run at most once a second).
-    pub health: crate::api::HealthCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,7 +83,7 @@ impl App {
         let index = SqliteIndex::open_with(&config.data_dir, durable)?;
         let credentials = config.credentials()?;
         let tls = match &config.tls {
-            Some(files) => Some(crate::server::tls::acceptor(files).map_err(StartError::Tls)?),
+            Some(files) => Some(crate::tls::acceptor(files).map_err(StartError::Tls)?),
             None => None,
         };
         let public_url = config
@@ -114,18 +109,6 @@ impl App {
             clock,
             tls,
             metrics: crate::metrics::Metrics::new(),
-            default_cors: config
-                .cors
-                .iter()
-                .map(|c| crate::api::s3::cors::CorsRule {
-                    id: Some("config.toml [cors]".into()),
-                    allowed_origins: c.allowed_origins.clone(),
-                    allowed_methods: c.allowed_methods.clone(),
-                    allowed_headers: c.allowed_headers.clone(),
-                    expose_headers: c.expose_headers.clone(),
-                    max_age_seconds: Some(c.max_age_secs),
-                })
-                .collect(),
             presign_throttle: Throttle::new(
                 config.limits.presign_per_token_per_sec,
                 config.limits.presign_per_token_per_sec.saturating_mul(2),
@@ -134,7 +117,6 @@ impl App {
                 config.limits.auth_failures_per_sec,
                 config.limits.auth_failures_per_sec.saturating_mul(10),
             ),
-            health: Default::default(),
             config,
         })
     }

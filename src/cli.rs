@@ -247,10 +247,10 @@ fn upload(
     remote: RemoteArgs,
     opts: crate::client::upload::Options,
 ) -> Result<(), String> {
-    if opts.part_size < crate::api::MIN_PART {
+    if opts.part_size < crate::storage::multipart::MIN_PART {
         return Err(format!(
             "--part-size must be at least {} bytes (5M): S3's smallest part",
-            crate::api::MIN_PART
+            crate::storage::multipart::MIN_PART
         ));
     }
     let (target, http) = remote.connect()?;

@@ -53,6 +53,8 @@ pub mod server;
 pub mod sigv4;
 pub mod storage;
 pub mod store;
+pub mod throttle;
+pub mod tls;
 pub mod tokens;
 
 #[cfg(test)]

@@ -217,6 +217,26 @@ const fn meta(status: StatusCode, s3_code: &'static str, json_code: &'static str
 }
 
 impl ApiError {
+    /// Whether this refusal is a failed authentication — a missing,
+    /// malformed or unknown token, an unknown access key, a signature that
+    /// does not match — the refusals that guessing credentials produces. A
+    /// request that proved its credentials and was refused for something
+    /// else (no permission, an expired URL, a skewed clock, a bad body) is
+    /// not one.
+    pub fn is_authentication_failure(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Unauthorized(_)
+                | ApiError::SignatureDoesNotMatch(_)
+                | ApiError::Auth(
+                    AuthError::InvalidAccessKeyId
+                        | AuthError::SignatureDoesNotMatch
+                        | AuthError::RegionMismatch { .. }
+                        | AuthError::ServiceMismatch { .. }
+                )
+        )
+    }
+
     pub fn meta(&self) -> Meta {
         use StatusCode as S;
         match self {

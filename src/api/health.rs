@@ -1,36 +1,13 @@
-//! `GET /healthz`: 200 when the index answers and the data dir is writable.
-//!
-//! The check writes (an index transaction, a synced file in the data dir),
-//! and anyone may ask, so it runs at most once per [`FRESH_FOR`]: probes in
-//! between, however many, share the last verdict.
-
-use std::time::{Duration, Instant};
+//! `GET /healthz`: 200 when the index and the data dir take writes (the
+//! storage service's verdict, checked at most once a second), else 503.
 
 use http::{Response, StatusCode};
 
 use crate::api::body::{json, Body};
 use crate::app::App;
 
-/// How long a verdict answers for.
-const FRESH_FOR: Duration = Duration::from_secs(1);
-
-/// The last verdict and when it was reached.
-#[derive(Default)]
-pub struct HealthCache(tokio::sync::Mutex<Option<(Instant, bool)>>);
-
 pub async fn healthz(app: &App) -> Response<Body> {
-    // Held while checking: concurrent probes wait for this one's verdict.
-    let mut last = app.health.0.lock().await;
-    let healthy = match *last {
-        Some((at, healthy)) if at.elapsed() < FRESH_FOR => healthy,
-        _ => {
-            let healthy = check(app).await;
-            *last = Some((Instant::now(), healthy));
-            healthy
-        }
-    };
-    drop(last);
-    if healthy {
+    if app.storage.healthy().await {
         json(StatusCode::OK, serde_json::json!({"status": "ok"}))
     } else {
         json(
@@ -41,15 +18,4 @@ pub async fn healthz(app: &App) -> Response<Body> {
             }),
         )
     }
-}
-
-async fn check(app: &App) -> bool {
-    let db = app.storage.check().await;
-    let store = app.storage.check_store().await;
-    if db.is_ok() && store.is_ok() {
-        return true;
-    }
-    // Detail for the operator's log; the probe only needs the verdict.
-    tracing::error!(db = ?db.err(), store = ?store.err(), "health check failed");
-    false
 }

@@ -1,56 +1,36 @@
-//! The HTTP surfaces: the JSON upload API under `/api/inspect/v1/`, the
-//! S3-style object paths `/{bucket}/{id}` that presigned URLs point at,
-//! `/healthz`, and the built-in upload page at `/` (for unsigned requests).
+//! The HTTP surfaces: the JSON upload API under `/api/` (`inspect/`), the
+//! S3 API with the object paths `/{bucket}/{key}` presigned URLs point at
+//! (`s3/`), `/healthz`, `/metrics`, and the built-in upload page at `/`
+//! (for unsigned requests).
 //!
-//! This module owns routing and the shape of every response. Each operation
-//! family lives in its own file; signature checking lives in `sigv4`, never
-//! in a handler. Handlers return `Result<Response, ApiError>` and the router
-//! renders errors once, as JSON or S3 XML depending on the surface.
+//! This module picks the surface and owns what every answer shares: the
+//! one rendering of a refusal (JSON for the API, S3 XML elsewhere), CORS,
+//! the per-client limit on failed authentications and the count of
+//! refusals. Each surface parses its request once into a typed value, and
+//! handlers are given that value. Signatures are verified by `sigv4`
+//! (through `sigauth.rs`) and tokens by `auth.rs`, never in a handler.
 
 mod auth;
 pub mod body;
+mod cors;
 pub(crate) mod error;
-mod files;
 mod health;
 pub mod ingest;
+mod inspect;
 mod metrics;
-mod parts;
 pub mod presigned;
+mod query;
 pub mod s3;
 mod sigauth;
-pub mod throttle;
-mod upload;
 mod web;
 
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::{header, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 pub use body::{full, json, Body};
 pub use error::{ApiError, Internal};
-pub use health::HealthCache;
-pub use parts::FILE_UPLOAD_PREFIX;
-pub use s3::multipart::MIN_PART;
 
 use crate::app::App;
-
-/// Largest JSON request body accepted by the API.
-pub const MAX_JSON_BODY: usize = 64 * 1024;
-
-const API_PREFIX: &str = "/api/inspect/v1/";
-
-/// Where the API's OpenAPI description is served (no token needed).
-const OPENAPI_PATH: &str = "/api/openapi.json";
-
-/// The OpenAPI 3.1 description of the JSON API, embedded at build time
-/// (`src/api/openapi.json`; a test checks real answers against it).
-fn openapi() -> Response<Body> {
-    let mut r = Response::new(full(include_str!("openapi.json")));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
 
 /// The client address of a request, put in its extensions by the server:
 /// the TCP peer, or the address a trusted proxy forwarded
@@ -79,6 +59,11 @@ impl Peer {
 #[derive(Clone, Copy)]
 struct Rejected(&'static str);
 
+/// Marks a response that refuses a request for failed authentication (one
+/// the per-client limit of failures counts).
+#[derive(Clone, Copy, Debug)]
+struct AuthenticationFailed;
+
 /// Routes one request. Never fails: errors become responses here.
 pub async fn handle(app: &App, req: Request<Incoming>, request_id: &str) -> Response<Body> {
     let resp = answer(app, req, request_id).await;
@@ -98,7 +83,7 @@ async fn answer(app: &App, req: Request<Incoming>, request_id: &str) -> Response
     // limit below.
     let render = |e: ApiError| {
         let code = e.meta().s3_code;
-        let failed = throttle::is_authentication_failure(&e);
+        let failed = e.is_authentication_failure();
         let mut r = if is_api {
             e.into_json(request_id)
         } else {
@@ -106,7 +91,7 @@ async fn answer(app: &App, req: Request<Incoming>, request_id: &str) -> Response
         };
         r.extensions_mut().insert(Rejected(code));
         if failed {
-            r.extensions_mut().insert(throttle::AuthenticationFailed);
+            r.extensions_mut().insert(AuthenticationFailed);
         }
         r
     };
@@ -136,8 +121,8 @@ async fn answer(app: &App, req: Request<Incoming>, request_id: &str) -> Response
     if method == Method::OPTIONS {
         // A browser's preflight: answered from CORS rules, before (and
         // without) authentication, as S3 does.
-        let answer = match cors_rules(app, is_api, cors_bucket.as_deref()).await {
-            Ok(rules) => s3::cors::preflight(&rules, &parts.headers),
+        let answer = match cors::rules(app, is_api, cors_bucket.as_deref()).await {
+            Ok(rules) => cors::preflight(&rules, &parts.headers),
             Err(e) => Err(e),
         };
         return answer.unwrap_or_else(render);
@@ -152,10 +137,12 @@ async fn answer(app: &App, req: Request<Incoming>, request_id: &str) -> Response
     // page, `/healthz` or `/metrics` (a bucket may be named "metrics").
     let mut decorate_with = is_api.then_some(None);
     let mut resp = match s3 {
-        None if path == OPENAPI_PATH && method == Method::GET => openapi(),
-        None => api_route(app, Request::from_parts(parts, body), &method, &path)
-            .await
-            .unwrap_or_else(render),
+        None => match inspect::Endpoint::parse(&method, &path) {
+            Ok(endpoint) => inspect::route(app, endpoint, Request::from_parts(parts, body))
+                .await
+                .unwrap_or_else(render),
+            Err(e) => render(e),
+        },
         // `/metrics` is also the path of a bucket named "metrics": a
         // request presenting S3 credentials goes to the bucket, anything
         // else to the metrics. So with `/`: signed, it is S3's
@@ -194,10 +181,7 @@ async fn answer(app: &App, req: Request<Incoming>, request_id: &str) -> Response
     // served above, whoever else shares its address (a proxy, a NAT) and
     // however often they failed.
     let failed_auth = resp.status() == StatusCode::UNAUTHORIZED
-        || resp
-            .extensions()
-            .get::<throttle::AuthenticationFailed>()
-            .is_some();
+        || resp.extensions().get::<AuthenticationFailed>().is_some();
     if let (true, Some(client)) = (failed_auth, &client) {
         if let Err(retry_after) = app.auth_failures.take(client, std::time::Instant::now()) {
             resp = render(ApiError::TooManyRequests {
@@ -214,49 +198,9 @@ async fn answer(app: &App, req: Request<Incoming>, request_id: &str) -> Response
     // A browser's actual request: the matching rule's headers let the page
     // read the answer (errors included).
     if let (Some(origin), Some(bucket)) = (origin, decorate_with) {
-        if let Ok(rules) = cors_rules(app, is_api, bucket.as_deref()).await {
-            s3::cors::decorate(&rules, &origin, method.as_str(), &mut resp);
+        if let Ok(rules) = cors::rules(app, is_api, bucket.as_deref()).await {
+            cors::decorate(&rules, &origin, method.as_str(), &mut resp);
         }
     }
     resp
-}
-
-/// The CORS rules for a request: the `[cors]` default for the JSON API,
-/// the bucket's own (or default) rules for an S3 path naming a bucket.
-async fn cors_rules(
-    app: &App,
-    is_api: bool,
-    bucket: Option<&str>,
-) -> Result<Vec<s3::cors::CorsRule>, ApiError> {
-    if is_api {
-        return Ok(app.default_cors.clone());
-    }
-    match bucket {
-        Some(bucket) => s3::cors::rules_for(app, bucket).await,
-        None => Ok(Vec::new()),
-    }
-}
-
-async fn api_route(
-    app: &App,
-    req: Request<Incoming>,
-    method: &Method,
-    path: &str,
-) -> Result<Response<Body>, ApiError> {
-    let rest = path.strip_prefix(API_PREFIX).unwrap_or("");
-    match (method, rest) {
-        (&Method::POST, "file/upload/presigned") => upload::presign(app, req).await,
-        (&Method::POST, "file/upload/complete") => upload::complete(app, req).await,
-        (&Method::POST, "file/upload/parts") => parts::begin(app, req).await,
-        (&Method::GET, "files") => files::list(app, req).await,
-        (&Method::GET, r) if r.starts_with("file/") && !r[5..].contains('/') => {
-            files::get(app, req, &r[5..]).await
-        }
-        (_, "file/upload/presigned" | "file/upload/complete" | "file/upload/parts") => Err(
-            ApiError::MethodNotAllowed(format!("{path} accepts only POST")),
-        ),
-        _ => Err(ApiError::NotFound(format!(
-            "no API endpoint {method} {path}; see the README for the endpoints"
-        ))),
-    }
 }

@@ -35,7 +35,6 @@ use crate::app::App;
 
 pub mod forwarded;
 mod idle;
-pub mod tls;
 
 /// How often the housekeeping sweep runs.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);

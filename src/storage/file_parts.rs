@@ -13,7 +13,7 @@
 
 use uuid::Uuid;
 
-use super::files::{file_object, intact, occupied_by_other};
+use super::file_object::{file_object, intact, occupied_by_other};
 use super::{Assembled, Payload, Recorded, Storage, StorageError};
 use crate::index::{
     BlobInfo, BlobRow, FileRecord, MultipartUpload, ObjectMeta, PartRecord, Status, Tx, TxResult,
@@ -140,7 +140,7 @@ fn covering<'a>(
     if let Some(small) = parts
         .iter()
         .take(count.saturating_sub(1))
-        .find(|p| p.size < crate::api::MIN_PART)
+        .find(|p| p.size < crate::storage::multipart::MIN_PART)
     {
         return Err(PartsRefusal::TooSmall {
             part: small.part_number,

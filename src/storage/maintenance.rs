@@ -5,10 +5,15 @@
 //! Reads only, but for [`Storage::forget_blob`], which is for a backup's
 //! own copy of the index and must never be called on a live one.
 
+use std::time::{Duration, Instant};
+
 use crate::index::{BlobEntry, Dangling};
 use crate::store::Digest;
 
 use super::{Storage, StorageError};
+
+/// How long a health verdict answers for.
+pub const HEALTH_FRESH_FOR: Duration = Duration::from_secs(1);
 
 /// The counts `/metrics` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -38,19 +43,37 @@ impl Storage {
         })
     }
 
-    /// Proves the index answers and takes writes: a write transaction that
-    /// changes nothing (its commit, and in durable mode its sync, must
-    /// succeed).
-    pub async fn check(&self) -> Result<(), StorageError> {
-        Ok(self
-            .index
-            .write(|tx| Box::pin(async move { tx.check().await }))
-            .await?)
+    /// Whether the index takes writes (a transaction that changes nothing
+    /// commits, and in durable mode syncs) and the blob store does too (a
+    /// file written and synced) — the verdict of `/healthz`.
+    ///
+    /// The check writes and anyone may ask, so it runs at most once per
+    /// [`HEALTH_FRESH_FOR`]: callers in between, however many, share the
+    /// last verdict (and wait for a check under way rather than start one).
+    pub async fn healthy(&self) -> bool {
+        let mut last = self.health.lock().await;
+        match *last {
+            Some((at, healthy)) if at.elapsed() < HEALTH_FRESH_FOR => healthy,
+            _ => {
+                let healthy = self.check_now().await;
+                *last = Some((Instant::now(), healthy));
+                healthy
+            }
+        }
     }
 
-    /// Proves the blob store takes writes (a file written and synced).
-    pub async fn check_store(&self) -> Result<(), StorageError> {
-        Ok(self.store.check().await?)
+    async fn check_now(&self) -> bool {
+        let index = self
+            .index
+            .write(|tx| Box::pin(async move { tx.check().await }))
+            .await;
+        let store = self.store.check().await;
+        if index.is_ok() && store.is_ok() {
+            return true;
+        }
+        // Detail for the operator's log; a probe only needs the verdict.
+        tracing::error!(index = ?index.err(), store = ?store.err(), "health check failed");
+        false
     }
 
     /// Every blob file of the store, one by one.

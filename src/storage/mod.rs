@@ -15,6 +15,7 @@
 mod assemble;
 pub mod buckets;
 mod commit;
+mod file_object;
 pub mod file_parts;
 pub mod files;
 mod keys;
@@ -110,6 +111,9 @@ pub struct Storage {
     /// time (each copies the whole file; a second would find its parts
     /// gone).
     completion_locks: Vec<tokio::sync::Mutex<()>>,
+    /// The last health verdict and when it was reached (see
+    /// [`Storage::healthy`]).
+    health: tokio::sync::Mutex<Option<(std::time::Instant, bool)>>,
 }
 
 /// Registration of one PUT in progress; unregisters on drop, however the
@@ -152,6 +156,7 @@ impl Storage {
             completion_locks: (0..COMPLETION_LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            health: tokio::sync::Mutex::new(None),
         }
     }
 

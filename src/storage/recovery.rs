@@ -6,7 +6,7 @@ use futures_util::StreamExt;
 use md5::{Digest as _, Md5};
 use uuid::Uuid;
 
-use super::files::{file_object, occupied_by_other};
+use super::file_object::{file_object, occupied_by_other};
 use super::{Storage, StorageError, PENDING_GRACE_SECS};
 use crate::index::{BlobInfo, Cursor, Status, Tx, TxResult};
 use crate::store::Digest;

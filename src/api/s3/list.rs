@@ -10,11 +10,11 @@ use base64::Engine;
 use http::{Response, StatusCode};
 
 use super::bucket;
-use super::router::Query;
 use super::xml::{timestamp, Xml};
 use crate::api::body::xml_response;
 use crate::api::body::Body;
 use crate::api::error::ApiError;
+use crate::api::query::Query;
 use crate::app::App;
 use crate::index::ObjectRecord;
 use crate::sigv4::encode::uri_encode;

@@ -32,7 +32,7 @@ use crate::app::App;
 use router::Endpoint;
 
 pub use object::http_date;
-pub use router::{Query, S3Request};
+pub use router::S3Request;
 
 /// Serves a parsed S3 request: authenticates it, authorizes what it
 /// parsed to, and hands that same value to the handler.

@@ -19,12 +19,12 @@ use hyper::body::Incoming;
 use super::bucket;
 use super::object::{echo_checksums, meta_from, verify_digests};
 use super::router::CopySource;
-use super::router::Query;
 use super::xml::{self, timestamp, Xml, XmlEvent};
 use crate::api::body::Body;
 use crate::api::body::{empty, xml_response};
 use crate::api::error::ApiError;
 use crate::api::ingest;
+use crate::api::query::Query;
 use crate::api::sigauth::Authenticated;
 use crate::app::App;
 use crate::index::MultipartUpload;
@@ -32,7 +32,7 @@ use crate::storage::multipart::{
     CompleteMultipartOutcome, CopyPartOutcome, CreateMultipartOutcome, PutPartOutcome,
 };
 
-pub use crate::storage::multipart::{MAX_PART, MIN_PART};
+use crate::storage::multipart::{MAX_PART, MIN_PART};
 
 /// Largest CompleteMultipartUpload body accepted (10,000 parts fit easily).
 const MAX_COMPLETE_BODY: usize = 2 * 1024 * 1024;

@@ -10,11 +10,11 @@ use hyper::body::{Frame, Incoming};
 use time::OffsetDateTime;
 
 use super::bucket;
-use super::router::Query;
 use crate::api::body::empty;
 use crate::api::body::{full, Body};
 use crate::api::error::ApiError;
 use crate::api::ingest::{receive, BodySpec};
+use crate::api::query::Query;
 use crate::api::sigauth::Authenticated;
 use crate::app::App;
 use crate::index::{BlobInfo, ObjectMeta, ObjectRecord};

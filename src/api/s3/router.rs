@@ -14,86 +14,15 @@
 //! Must never: look at the index, decide who may do what, or accept a
 //! malformed escape leniently (a second reading would then differ).
 
-use std::collections::HashSet;
-
 use http::request::Parts;
 use http::{header, HeaderMap, Method};
 
 use crate::api::error::ApiError;
+use crate::api::query::{shorten, Query};
 use crate::sigv4::encode::percent_decode;
 
 /// S3's longest key, in bytes of UTF-8.
 pub const MAX_KEY_LEN: usize = 1024;
-
-/// Decoded query parameters, in wire order, each name at most once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Query(Vec<(String, String)>);
-
-impl Query {
-    /// Decodes a raw query string (no leading `?`). A malformed escape,
-    /// bytes that are not UTF-8, or a name given twice (`?uploadId=a&
-    /// uploadId=b`: which one would authorization see, which the handler?)
-    /// are refused.
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let mut pairs = Vec::new();
-        let mut seen = HashSet::new();
-        for seg in raw.split('&').filter(|s| !s.is_empty()) {
-            let (k, v) = seg.split_once('=').unwrap_or((seg, ""));
-            let (name, value) = match (percent_decode(k), percent_decode(v)) {
-                (Ok(n), Ok(v)) => (n, v),
-                _ => {
-                    return Err(ApiError::InvalidArgument(format!(
-                        "the query parameter '{}' is not valid percent-encoded UTF-8; encode \
-                         every reserved byte as %XX",
-                        shorten(k)
-                    )))
-                }
-            };
-            if !seen.insert(name.clone()) {
-                if name.starts_with("X-Amz-") {
-                    // An authentication parameter: S3's code for it.
-                    return Err(crate::sigv4::AuthError::QueryParameters(format!(
-                        "The {} parameter must be given only once",
-                        shorten(&name)
-                    ))
-                    .into());
-                }
-                return Err(ApiError::InvalidArgument(format!(
-                    "the query parameter '{}' is given more than once; send it once",
-                    shorten(&name)
-                )));
-            }
-            pairs.push((name, value));
-        }
-        Ok(Query(pairs))
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn has(&self, name: &str) -> bool {
-        self.0.iter().any(|(k, _)| k == name)
-    }
-
-    /// The names, in wire order.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(k, _)| k.as_str())
-    }
-}
-
-/// A client-supplied name cut for an error message.
-fn shorten(s: &str) -> String {
-    let cut: String = s.chars().take(64).collect();
-    if cut.len() < s.len() {
-        format!("{cut}…")
-    } else {
-        cut
-    }
-}
 
 /// How a request presents its credentials, read from the parsed query and
 /// the `Authorization` header (which wins when both are present).
@@ -445,9 +374,9 @@ fn resolve(
         return Ok(Preflight);
     }
     // `versionId=null` names the only version an unversioned object has.
-    if let Some(sub) = q.0.iter().find_map(|(k, v)| {
-        (S3_SUBRESOURCES.contains(&k.as_str())
-            && !IMPLEMENTED_SUBRESOURCES.contains(&k.as_str())
+    if let Some(sub) = q.pairs().find_map(|(k, v)| {
+        (S3_SUBRESOURCES.contains(&k)
+            && !IMPLEMENTED_SUBRESOURCES.contains(&k)
             && !(k == "versionId" && v == "null"))
             .then_some(k)
     }) {

@@ -2,8 +2,8 @@
 //! a client address), so one busy or hostile client is slowed down without
 //! touching the others.
 //!
-//! This module owns the arithmetic, the table of buckets, and which
-//! refusals count as failed authentication. It never sees a secret:
+//! This module owns the arithmetic and the table of buckets (which refusals
+//! count as failed authentication is the API's to say). It never sees a secret:
 //! callers key it by a token's *name* or a client's address, never by the
 //! token itself. It must never let its table grow with the
 //! number of keys clients invent, nor make one request wait on (or scan) the
@@ -14,32 +14,6 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::time::Instant;
-
-use crate::api::error::ApiError;
-use crate::sigv4::AuthError;
-
-/// Marks a response that refuses a request for failed authentication.
-#[derive(Clone, Copy, Debug)]
-pub struct AuthenticationFailed;
-
-/// Whether a refusal is a failed authentication — a missing, malformed or
-/// unknown token, an unknown access key, a signature that does not match —
-/// the refusals that guessing credentials produces. A request that proved
-/// its credentials and was refused for something else (no permission, an
-/// expired URL, a skewed clock, a bad body) is not one.
-pub fn is_authentication_failure(e: &ApiError) -> bool {
-    matches!(
-        e,
-        ApiError::Unauthorized(_)
-            | ApiError::SignatureDoesNotMatch(_)
-            | ApiError::Auth(
-                AuthError::InvalidAccessKeyId
-                    | AuthError::SignatureDoesNotMatch
-                    | AuthError::RegionMismatch { .. }
-                    | AuthError::ServiceMismatch { .. }
-            )
-    )
-}
 
 /// Shards of the table, each behind its own lock: requests for different
 /// keys rarely wait on each other.

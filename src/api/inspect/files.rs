@@ -12,9 +12,9 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{auth, presigned};
 use crate::api::body::{json, Body};
 use crate::api::error::ApiError;
+use crate::api::{auth, presigned};
 use crate::app::App;
 use crate::index::{Cursor, FileRecord, ObjectRecord, Status};
 use crate::storage::files::FileView;
@@ -108,7 +108,7 @@ const PAGE_MAX: usize = 1000;
 pub async fn list(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
     let (parts, _) = req.into_parts();
     auth::require(app, &parts, "read").await?;
-    let q = super::s3::router::Query::parse(parts.uri.query().unwrap_or(""))?;
+    let q = crate::api::query::Query::parse(parts.uri.query().unwrap_or(""))?;
     let limit = match q.get("limit") {
         None => PAGE_DEFAULT,
         Some(v) => v

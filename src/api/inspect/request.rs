@@ -1,183 +1,23 @@
-//! `POST /api/inspect/v1/file/upload/presigned` and `…/upload/complete`.
-//!
-//! Owns validation of what a client declares (every field checked, every
-//! error naming the field) and the answers 201 / 200 / 409. It never stores
-//! bytes: those arrive through the presigned URL (`presigned.rs`). 200
-//! ("already stored") is said only of intact bytes the upload API itself
-//! holds as a file; whether that is so is the storage service's decision
-//! (`Storage::presign`), in the transaction that records the declaration.
-//!
-//! The scope `upload` lets a client send files, not read them: its answers
-//! never carry what only `read` shows (another declaration's size or type,
-//! a stored file's name, hash or download URL). Ids are not secrets (the
-//! client derives them from a file's hash, size and name), so an upload
-//! token may well hold the id of a file it never sent.
+//! The JSON request of the upload API read once: the body (at most
+//! [`MAX_JSON_BODY`] bytes) parsed as one object, and each field checked —
+//! every refusal names the field and says what to send instead.
 
 use base64::Engine;
-use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
-use super::{auth, files, parts, presigned, MAX_JSON_BODY};
-use crate::api::body::{json, Body};
 use crate::api::error::ApiError;
-use crate::app::App;
-use crate::index::{Declared, FileRecord};
-use crate::storage::files::{CompleteOutcome, PresignOutcome};
+use crate::index::Declared;
 use crate::store::Digest;
-use crate::tokens;
+
+/// Largest JSON request body accepted by the API.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
 
 /// Longest file name accepted, in bytes (common filesystem limit).
 const MAX_FILE_NAME: usize = 255;
-
-pub async fn presign(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let (d, (), outcome) = declare(app, req, |_, _| Ok(())).await?;
-    match outcome {
-        Declaration::NeedsUpload => {
-            let url = presigned::presign_put_url(app, &d, app.clock.now());
-            Ok(json(
-                StatusCode::CREATED,
-                serde_json::json!({"data": {"presignedURL": url, "id": d.id.to_string()}}),
-            ))
-        }
-        Declaration::AlreadyStored => Ok(already_stored(&d)),
-    }
-}
-
-/// What a recorded declaration asks of the client.
-pub enum Declaration {
-    /// Send the bytes.
-    NeedsUpload,
-    /// Intact bytes are stored for this id: send nothing.
-    AlreadyStored,
-}
-
-/// The 200 that tells a client these bytes are stored: send nothing.
-pub fn already_stored(d: &Declared) -> Response<Body> {
-    json(
-        StatusCode::OK,
-        serde_json::json!({"data": {"id": d.id.to_string()}}),
-    )
-}
-
-/// What presign and the part-wise upload share: the `upload` scope, the
-/// per-token rate, every declared field checked, room on disk (the storage
-/// service's check), and the declaration recorded (or found already
-/// stored; a conflict is the 409).
-/// `extra` reads the caller's own fields, before anything is recorded.
-pub async fn declare<T>(
-    app: &App,
-    req: Request<Incoming>,
-    extra: impl FnOnce(&Map<String, Value>, &Declared) -> Result<T, ApiError>,
-) -> Result<(Declared, T, Declaration), ApiError> {
-    let (parts, body) = req.into_parts();
-    let record = auth::require_token(app, &parts, "upload").await?;
-    let may_read = tokens::allows(&record.scopes, "read");
-    let token = record.name;
-    if let Err(retry_after) = app.presign_throttle.take(&token, std::time::Instant::now()) {
-        return Err(ApiError::TooManyRequests {
-            message: format!(
-                "token '{token}' asked for more than {} upload URLs per second; \
-                 retry after {retry_after} s",
-                app.config.limits.presign_per_token_per_sec
-            ),
-            retry_after,
-        });
-    }
-    let obj = read_json_object(body).await?;
-    let d = parse_declared(&obj, app.config.upload.max_size)?;
-    let own = extra(&obj, &d)?;
-
-    let now = app.clock.now();
-    let url_expires_at = now.unix_timestamp() + app.config.upload.presign_expiry_secs as i64;
-    let outcome = match app
-        .storage
-        .presign(&d, url_expires_at, app.config.upload.dedupe)
-        .await?
-    {
-        PresignOutcome::NeedsUpload => Declaration::NeedsUpload,
-        PresignOutcome::AlreadyStored => Declaration::AlreadyStored,
-        PresignOutcome::Occupied => return Err(ApiError::Conflict(occupied(app, &d.id))),
-        PresignOutcome::Redeclared(existing) => {
-            return Err(ApiError::Conflict(redeclared(&existing, &d, may_read)))
-        }
-    };
-    Ok((d, own, outcome))
-}
-
-/// The refusal of a declaration under an id whose key holds an object the
-/// upload API did not write.
-fn occupied(app: &App, id: &Uuid) -> String {
-    format!(
-        "id {id} is already used by an object written through the S3 API (bucket '{}', \
-         key '{id}'), which the upload API never replaces; nothing was changed. Upload the \
-         file under a new id",
-        app.config.s3.bucket
-    )
-}
-
-/// The refusal of a declaration under an id already declared for another
-/// file. Only a client that may read files (and could look this one up)
-/// is told how the stored declaration differs; to an upload-only client
-/// the answer says nothing of a file it may never have seen.
-fn redeclared(existing: &FileRecord, d: &Declared, may_read: bool) -> String {
-    let id = d.id;
-    if !may_read {
-        return format!(
-            "id {id} is already declared for another file (a different hash, size or \
-             contentType); nothing was changed. Use a new id for a different file"
-        );
-    }
-    let mut diffs = Vec::new();
-    if existing.sha256 != d.sha256 {
-        diffs.push("hash".to_string());
-    }
-    if existing.size != d.size {
-        diffs.push(format!("size (stored {})", existing.size));
-    }
-    if existing.content_type != d.content_type {
-        diffs.push(format!("contentType (stored '{}')", existing.content_type));
-    }
-    format!(
-        "id {id} is already used for a file with a different {}; nothing was changed. Use \
-         a new id for a different file",
-        diffs.join(", ")
-    )
-}
-
-/// `POST …/upload/complete`: 200 once the file is stored and completed.
-/// The answer is the file's record (with its download URL) for a token
-/// that may read files; for an upload-only token, only the id and status:
-/// completing an id must not become a way to read the file behind it.
-pub async fn complete(app: &App, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let (parts, body) = req.into_parts();
-    let token = auth::require_token(app, &parts, "upload").await?;
-    let may_read = tokens::allows(&token.scopes, "read");
-    let answer = |rec: &FileRecord| {
-        let data = if may_read {
-            files::record_json(app, rec)
-        } else {
-            files::receipt_json(rec)
-        };
-        json(StatusCode::OK, serde_json::json!({ "data": data }))
-    };
-    let obj = read_json_object(body).await?;
-    let id = parse_id(&obj)?;
-    match app.storage.complete_file(id).await? {
-        CompleteOutcome::Completed(rec) => Ok(answer(&rec)),
-        CompleteOutcome::NotFound => Err(ApiError::NotFound(format!(
-            "no file with id {id}; request a presigned URL for it first"
-        ))),
-        CompleteOutcome::NotUploaded => Err(ApiError::Conflict(format!(
-            "no verified bytes have arrived for id {id} yet; PUT the file to its presigned URL \
-             (ask for a new one if it expired), then call complete again"
-        ))),
-        CompleteOutcome::Parts(why) => Err(parts::refusal(app, &id, why)),
-    }
-}
 
 /// Reads at most [`MAX_JSON_BODY`] bytes and parses a JSON object.
 pub async fn read_json_object(body: Incoming) -> Result<Map<String, Value>, ApiError> {
@@ -218,7 +58,7 @@ fn string_field<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a str, 
         .ok_or_else(|| ApiError::BadRequest(format!("field `{name}` must be a string")))
 }
 
-fn parse_id(obj: &Map<String, Value>) -> Result<Uuid, ApiError> {
+pub fn parse_id(obj: &Map<String, Value>) -> Result<Uuid, ApiError> {
     let s = string_field(obj, "id")?;
     // Only the hyphenated form; either case, normalised to lowercase, so
     // one id has one spelling everywhere after this point.

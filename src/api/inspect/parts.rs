@@ -19,7 +19,7 @@
 //! The part list a client might send is never trusted: the parts are read
 //! from the index and must cover the declared size. Only uploads the
 //! storage service opened for files are used (their ids start with
-//! [`FILE_UPLOAD_PREFIX`]): a multipart upload an S3 client opened on the
+//! [`FILE_UPLOAD_PREFIX`](crate::storage::file_parts::FILE_UPLOAD_PREFIX)): a multipart upload an S3 client opened on the
 //! same key is not this file's, and neither its parts' hashes nor its
 //! bytes are offered to the file's declarer.
 
@@ -29,16 +29,14 @@ use hyper::body::Incoming;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::presigned;
-use super::s3::multipart::{MAX_PART, MIN_PART};
-use super::upload::{already_stored, declare, Declaration};
+use super::declare::{already_stored, declare, Declaration};
 use crate::api::body::{json, Body};
 use crate::api::error::ApiError;
+use crate::api::presigned;
 use crate::app::App;
 use crate::storage::file_parts::{FilePartsUpload, PartsChange, PartsRefusal};
+use crate::storage::multipart::{MAX_PART, MIN_PART};
 use crate::store::Digest;
-
-pub use crate::storage::file_parts::FILE_UPLOAD_PREFIX;
 
 /// S3's most parts in one upload.
 const MAX_PARTS: u64 = 10_000;
