@@ -10,8 +10,8 @@ use uuid::Uuid;
 use crate::api::throttle::Throttle;
 use crate::api::ApiError;
 use crate::clock::Clock;
-use crate::config::{Config, ConfigError, PublicUrl};
-use crate::index::{DbError, Index, SqliteIndex};
+use crate::config::{Config, ConfigError, IndexConfig, PublicUrl};
+use crate::index::{DbError, Index, PostgresIndex, SqliteIndex};
 use crate::sigv4::Credentials;
 use crate::storage::{InFlight, Recovery, Settings, Storage};
 use crate::store::{BlobReader, BlobStore, Digest, LocalStore};
@@ -90,7 +90,12 @@ impl App {
             );
         }
         let store = LocalStore::open(&config.data_dir, durable).map_err(dir_err)?;
-        let index = SqliteIndex::open_with(&config.data_dir, durable)?;
+        let index: Arc<dyn Index> = match &config.index {
+            IndexConfig::Sqlite => Arc::new(SqliteIndex::open_with(&config.data_dir, durable)?),
+            IndexConfig::Postgres { url } => {
+                Arc::new(PostgresIndex::open(url).map_err(DbError::from)?)
+            }
+        };
         let credentials = config.credentials()?;
         let tls = match &config.tls {
             Some(files) => Some(crate::server::tls::acceptor(files).map_err(StartError::Tls)?),
@@ -100,7 +105,6 @@ impl App {
             .public_url
             .clone()
             .unwrap_or_else(|| PublicUrl::from_addr(bound, config.tls.is_some()));
-        let index: Arc<dyn Index> = Arc::new(index);
         let store: Arc<dyn BlobStore> = Arc::new(store);
         let storage = Storage::new(
             index.clone(),

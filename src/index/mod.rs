@@ -12,6 +12,7 @@
 pub(crate) mod contract;
 mod error;
 mod migrations;
+mod postgres;
 mod sqlite;
 pub mod tx;
 
@@ -23,6 +24,7 @@ use uuid::Uuid;
 use crate::store::Digest;
 
 pub use error::IndexError;
+pub use postgres::PostgresIndex;
 pub use sqlite::{SqliteIndex, DB_FILE};
 pub use tx::{BlobRow, BucketRow, Cursor, Tx, TxResult};
 
