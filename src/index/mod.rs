@@ -24,6 +24,8 @@ use uuid::Uuid;
 use crate::store::Digest;
 
 pub use error::IndexError;
+#[cfg(test)]
+pub(crate) use postgres::testing as postgres_testing;
 pub use postgres::PostgresIndex;
 pub use sqlite::{SqliteIndex, DB_FILE};
 pub use tx::{BlobRow, BucketRow, Cursor, Tx, TxResult};

@@ -71,9 +71,14 @@ impl PostgresIndex {
     /// runs on a thread of its own, and the pool connects on demand, in
     /// the runtime of whoever runs a body.
     pub fn open(url: &str) -> Result<Self, IndexError> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+        let config: tokio_postgres::Config = url.parse().map_err(|e| {
             IndexError::Backend(format!("the index URL is not a PostgreSQL URL: {e}"))
         })?;
+        Self::open_config(config)
+    }
+
+    /// [`Self::open`] with the connection settings parsed.
+    fn open_config(mut config: tokio_postgres::Config) -> Result<Self, IndexError> {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }

@@ -146,3 +146,74 @@ fn a_database_replaces_the_one_in_the_url() {
         "postgresql://u@%2Ftmp%2Fpg/x"
     );
 }
+
+/// A TCP proxy in front of the test server, on a thread of its own, that
+/// a test takes down (every connection through it cut, new ones refused,
+/// as when the server stops) and brings back up on the same port.
+pub struct Proxy {
+    pub port: u16,
+    ctl: tokio::sync::mpsc::UnboundedSender<(bool, tokio::sync::oneshot::Sender<()>)>,
+}
+
+impl Proxy {
+    /// A proxy to `target` (`host:port`), up.
+    pub fn start(target: String) -> Proxy {
+        let (ctl, mut orders) =
+            tokio::sync::mpsc::unbounded_channel::<(bool, tokio::sync::oneshot::Sender<()>)>();
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("a port");
+                let addr = listener.local_addr().expect("its address");
+                let _ = port_tx.send(addr.port());
+                let mut serving = Some(tokio::spawn(serve(listener, target.clone())));
+                while let Some((up, done)) = orders.recv().await {
+                    if let Some(s) = serving.take() {
+                        s.abort();
+                        let _ = s.await;
+                    }
+                    if up {
+                        let l = tokio::net::TcpListener::bind(addr)
+                            .await
+                            .expect("the port again");
+                        serving = Some(tokio::spawn(serve(l, target.clone())));
+                    }
+                    let _ = done.send(());
+                }
+            });
+        });
+        Proxy {
+            port: port_rx.recv().expect("the proxy's port"),
+            ctl,
+        }
+    }
+
+    /// Cuts every connection and refuses new ones (`false`), or accepts
+    /// again (`true`).
+    pub async fn set_up(&self, up: bool) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        self.ctl.send((up, done)).expect("the proxy runs");
+        wait.await.expect("the proxy answers");
+    }
+}
+
+/// Forwards each connection to `target`; aborting this task drops the
+/// listener and every forwarding task with it.
+async fn serve(listener: tokio::net::TcpListener, target: String) {
+    let mut conns = tokio::task::JoinSet::new();
+    while let Ok((mut inbound, _)) = listener.accept().await {
+        let target = target.clone();
+        conns.spawn(async move {
+            if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
+}
