@@ -76,22 +76,23 @@ fn verify_reports_a_flipped_byte_an_altered_row_a_lost_file_and_an_orphan() {
     // Rows altered behind the gateway's back: an inline blob's bytes, and a
     // file row pointed at a blob that does not exist.
     {
-        let db = rusqlite::Connection::open(s.data_dir.join("stowage.db")).unwrap();
-        db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
-        let n = db
-            .execute(
-                "UPDATE blob_bytes SET data = zeroblob(2000) WHERE id = \
-                 (SELECT bytes_id FROM blobs WHERE sha256 = ?1)",
-                [hex::encode(small.sha256())],
-            )
-            .unwrap();
+        let zeros = if crate::index_db::on_postgres() {
+            "decode(repeat('00', 2000), 'hex')"
+        } else {
+            "zeroblob(2000)"
+        };
+        let n = s.index().execute(
+            &format!(
+                "UPDATE blob_bytes SET data = {zeros} WHERE id = \
+                 (SELECT bytes_id FROM blobs WHERE sha256 = ?1)"
+            ),
+            &[&hex::encode(small.sha256())],
+        );
         assert_eq!(n, 1);
-        let n = db
-            .execute(
-                "UPDATE files SET sha256 = ?1 WHERE id = ?2",
-                [&"ab".repeat(32), &dangling.id],
-            )
-            .unwrap();
+        let n = s.index().execute(
+            "UPDATE files SET sha256 = ?1 WHERE id = ?2",
+            &[&"ab".repeat(32), &dangling.id],
+        );
         assert_eq!(n, 1);
     }
     let (code, out, err) = stowage(&["verify"], &s.data_dir);
