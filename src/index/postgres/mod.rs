@@ -85,6 +85,13 @@ impl PostgresIndex {
         if config.get_application_name().is_none() {
             config.application_name("stowage");
         }
+        // A commit is answered only once it is flushed, whatever the
+        // server's default says (an operator may still choose a stronger
+        // level, e.g. remote_apply, in the URL's `options`).
+        let options = config.get_options().unwrap_or_default().to_string();
+        if !options.contains("synchronous_commit") {
+            config.options(format!("{options} -c synchronous_commit=on").trim());
+        }
         let c = config.clone();
         std::thread::Builder::new()
             .name("stowage-migrate".into())
@@ -259,10 +266,11 @@ fn is_conflict(e: &tokio_postgres::Error) -> bool {
 /// What a tokio-postgres error means to the caller of the index.
 pub(super) fn index_error(e: tokio_postgres::Error) -> IndexError {
     let Some(db) = e.as_db_error() else {
-        // No answer from the server: it is down, unreachable, or the
-        // connection broke.
-        if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>())
-        {
+        // No answer from the server: it is down, unreachable, slow to
+        // answer a connection (tokio-postgres' timeout error carries no
+        // source: known by its text), or the connection broke.
+        let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+        if e.is_closed() || io || e.to_string().starts_with("timeout") {
             return IndexError::Unavailable(format!("PostgreSQL: {e}"));
         }
         return IndexError::Backend(format!("PostgreSQL: {e}"));

@@ -262,3 +262,27 @@ async fn a_server_that_goes_away_is_unavailable_until_it_comes_back() {
         .collect();
     assert_eq!(names, ["after", "before"]);
 }
+
+/// Every connection commits synchronously (a 200 is flushed), whatever the
+/// server's default.
+#[tokio::test]
+async fn commits_are_synchronous_whatever_the_server_default() {
+    let Some(db) = TestDb::create() else {
+        return;
+    };
+    let url = db.url.clone();
+    blocking(async move {
+        let name = url.rsplit('/').next().unwrap_or_default().to_string();
+        admin_exec(
+            &url,
+            &format!("ALTER DATABASE {name} SET synchronous_commit = off"),
+        )
+        .await
+    })
+    .unwrap();
+    let index = PostgresIndex::open(&db.url).unwrap();
+    let mut client = index.pool.get().await.unwrap();
+    let tx = client.transaction().await.unwrap();
+    let row = tx.query_one("SHOW synchronous_commit", &[]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "on");
+}
