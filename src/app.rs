@@ -12,7 +12,7 @@ use crate::api::ApiError;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, IndexConfig, PublicUrl};
 use crate::index::{DbError, Index, PostgresIndex, SqliteIndex};
-use crate::sigv4::Credentials;
+use crate::sigv4::{ClaimedSecret, Credentials};
 use crate::storage::{InFlight, Recovery, Settings, Storage};
 use crate::store::{BlobReader, BlobStore, Digest, LocalStore};
 
@@ -171,13 +171,26 @@ impl App {
         Ok(self.storage.open_blob(digest, size, start, len).await?)
     }
 
-    /// The secret of an S3 access key: the configured pair, or a live key
-    /// made with `stowage key create`.
-    pub fn secret_for(&self, access_key_id: &str) -> Option<String> {
-        if access_key_id == self.credentials.access_key_id {
-            return Some(self.credentials.secret_access_key.clone());
+    /// The secret of the S3 access key a request claims (`None`: it claims
+    /// none that could be read), for the signature check that follows: the
+    /// configured pair's, or a live key's made with `stowage key create`.
+    /// A key that is unknown, revoked, or cannot be looked up has none, and
+    /// the check refuses it as an unknown key.
+    pub async fn secret_for(&self, claimed: Option<&str>) -> ClaimedSecret {
+        let Some(id) = claimed else {
+            return ClaimedSecret::default();
+        };
+        if id == self.credentials.access_key_id {
+            return ClaimedSecret::known(id, self.credentials.secret_access_key.clone());
         }
-        self.index.access_key_secret(access_key_id).ok().flatten()
+        match self.storage.access_key_secret(id).await {
+            Ok(Some(secret)) => ClaimedSecret::known(id, secret),
+            Ok(None) => ClaimedSecret::default(),
+            Err(e) => {
+                tracing::error!(error = ?e, "could not look up an access key's secret");
+                ClaimedSecret::default()
+            }
+        }
     }
 
     /// Whether a request was signed with the configured key, which may do

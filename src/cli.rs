@@ -13,7 +13,8 @@ use time::OffsetDateTime;
 use crate::app::App;
 use crate::clock::SystemClock;
 use crate::config::{Config, Overrides};
-use crate::index::{DbError, Index, SqliteIndex};
+use crate::index::SqliteIndex;
+use crate::storage::{Settings, Storage};
 use crate::store::LocalStore;
 use crate::tokens;
 
@@ -388,11 +389,8 @@ fn serve(args: &ConfigArgs, overrides: Overrides, json_logs: bool) -> Result<(),
         app.recover()
             .await
             .map_err(|e| format!("start-up recovery failed: {e:?}"))?;
-        let now = app.now_unix();
-        let index = app.index.clone();
-        let initial = tokio::task::spawn_blocking(move || tokens::ensure_initial(&*index, now))
+        let initial = tokens::ensure_initial(&app.storage, app.now_unix())
             .await
-            .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         if let Some(token) = initial {
             // Not `println!`: with stdout closed (a reader that went away)
@@ -454,11 +452,33 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-fn open_index(args: &ConfigArgs) -> Result<SqliteIndex, String> {
+/// The storage service over the data dir of the configuration (created if
+/// need be), for the token and key commands: they change only settings
+/// rows, so a gateway may be serving it meanwhile.
+fn open_storage(args: &ConfigArgs) -> Result<Storage, String> {
     let config = args.load(Overrides::default())?;
-    crate::store::fsutil::create_dir_all_durable(&config.data_dir)
-        .map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
-    SqliteIndex::open(&config.data_dir).map_err(|e| e.to_string())
+    let dir = &config.data_dir;
+    crate::store::fsutil::create_dir_all_durable(dir)
+        .map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
+    let index = SqliteIndex::open(dir).map_err(|e| e.to_string())?;
+    let store = LocalStore::attach(dir, config.storage.fsync)
+        .map_err(|e| format!("cannot open the blob store in {}: {e}", dir.display()))?;
+    Ok(storage_of(&config, Arc::new(index), store))
+}
+
+/// The storage service over a data dir's index and store, as the gateway
+/// would set it up from `config`.
+fn storage_of(config: &Config, index: Arc<SqliteIndex>, store: LocalStore) -> Storage {
+    Storage::new(
+        index,
+        Arc::new(store),
+        Arc::new(SystemClock),
+        Settings {
+            upload_bucket: config.s3.bucket.clone(),
+            reserve_bytes: config.storage.reserve_bytes,
+            abandoned_multipart_secs: config.s3.abandoned_multipart_secs,
+        },
+    )
 }
 
 /// Opens the index and store of a data dir for a maintenance command
@@ -525,11 +545,12 @@ impl ProgressLine {
 
 fn verify(args: &ConfigArgs, data_dir: Option<PathBuf>) -> Result<(), String> {
     let (config, index, store) = open_data_dir(args, data_dir)?;
+    let storage = storage_of(&config, Arc::new(index), store);
     let rt = maintenance_runtime()?;
     let mut bar = ProgressLine::new();
     let started = std::time::Instant::now();
     let report = rt
-        .block_on(crate::ops::verify::verify(&index, &store, |p| {
+        .block_on(crate::ops::verify::verify(&storage, |p| {
             bar.draw(|| {
                 let pct = (p.bytes_done * 100)
                     .checked_div(p.bytes_total)
@@ -572,6 +593,8 @@ fn backup(
     dest: &std::path::Path,
 ) -> Result<(), String> {
     let (config, index, store) = open_data_dir(args, data_dir)?;
+    let index = Arc::new(index);
+    let storage = storage_of(&config, index.clone(), store);
     let rt = maintenance_runtime()?;
     let mut bar = ProgressLine::new();
     let started = std::time::Instant::now();
@@ -579,7 +602,7 @@ fn backup(
     let report = rt
         .block_on(crate::ops::backup::backup(
             &index,
-            &store,
+            &storage,
             Some(&credentials),
             dest,
             |r| {
@@ -637,22 +660,32 @@ fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// Runs a token or key command's work on the storage service of its data
+/// dir.
+fn with_storage<R>(
+    config: &ConfigArgs,
+    work: impl AsyncFnOnce(&Storage) -> Result<R, crate::storage::StorageError>,
+) -> Result<R, String> {
+    let storage = open_storage(config)?;
+    maintenance_runtime()?
+        .block_on(work(&storage))
+        .map_err(|e| e.to_string())
+}
+
 fn key(cmd: KeyCommand) -> Result<(), String> {
     let now = OffsetDateTime::now_utc().unix_timestamp();
     match cmd {
         KeyCommand::Create { name, config } => {
             check_name(&name)?;
-            let index = open_index(&config)?;
             let fresh = crate::config::generate_credentials();
-            let created = index
-                .create_access_key(&crate::index::AccessKey {
-                    access_key_id: fresh.access_key_id.clone(),
-                    secret: fresh.secret_access_key.clone(),
-                    name: name.clone(),
-                    created_at: now,
-                    revoked_at: None,
-                })
-                .map_err(|e| e.to_string())?;
+            let key = crate::index::AccessKey {
+                access_key_id: fresh.access_key_id.clone(),
+                secret: fresh.secret_access_key.clone(),
+                name: name.clone(),
+                created_at: now,
+                revoked_at: None,
+            };
+            let created = with_storage(&config, async |s| s.create_access_key(&key).await)?;
             if !created {
                 return Err(format!(
                     "a key named '{name}' already exists; pick another --name"
@@ -666,9 +699,9 @@ fn key(cmd: KeyCommand) -> Result<(), String> {
             Ok(())
         }
         KeyCommand::List { config } => {
-            let index = open_index(&config)?;
+            let keys = with_storage(&config, async |s| s.list_access_keys().await)?;
             println!("{:<24} {:<22} STATUS", "NAME", "ACCESS KEY ID");
-            for k in index.list_access_keys().map_err(|e| e.to_string())? {
+            for k in keys {
                 let status = if k.revoked_at.is_some() {
                     "revoked"
                 } else {
@@ -679,11 +712,7 @@ fn key(cmd: KeyCommand) -> Result<(), String> {
             Ok(())
         }
         KeyCommand::Revoke { name, config } => {
-            let index = open_index(&config)?;
-            if index
-                .revoke_access_key(&name, now)
-                .map_err(|e| e.to_string())?
-            {
+            if with_storage(&config, async |s| s.revoke_access_key(&name, now).await)? {
                 println!("Revoked key '{name}'.");
                 Ok(())
             } else {
@@ -697,11 +726,9 @@ fn key(cmd: KeyCommand) -> Result<(), String> {
             config,
         } => {
             crate::config::validate_bucket(&bucket)?;
-            let index = open_index(&config)?;
-            if index
-                .grant_bucket(&name, &bucket, write)
-                .map_err(|e| e.to_string())?
-            {
+            if with_storage(&config, async |s| {
+                s.grant_bucket(&name, &bucket, write).await
+            })? {
                 let what = if write { "read and write" } else { "read" };
                 println!("Key '{name}' may now {what} bucket '{bucket}'.");
                 Ok(())
@@ -722,11 +749,15 @@ fn token(cmd: TokenCommand) -> Result<(), String> {
         } => {
             check_name(&name)?;
             let scopes = tokens::parse_scopes(&scopes)?;
-            let index = open_index(&config)?;
-            let token = tokens::create(&index, &name, &scopes, now).map_err(|e| match e {
-                DbError::NameTaken(_) => format!("{e}; pick another --name or revoke it first"),
-                e => e.to_string(),
-            })?;
+            let storage = open_storage(&config)?;
+            let token = maintenance_runtime()?
+                .block_on(tokens::create(&storage, &name, &scopes, now))
+                .map_err(|e| match e {
+                    tokens::CreateError::NameTaken(_) => {
+                        format!("{e}; pick another --name or revoke it first")
+                    }
+                    e => e.to_string(),
+                })?;
             println!(
                 "Created token '{name}' with scopes {}. Keep it safe; it is not shown again:",
                 scopes.join(",")
@@ -735,8 +766,7 @@ fn token(cmd: TokenCommand) -> Result<(), String> {
             Ok(())
         }
         TokenCommand::List { config } => {
-            let index = open_index(&config)?;
-            let list = index.list_tokens().map_err(|e| e.to_string())?;
+            let list = with_storage(&config, async |s| s.list_tokens().await)?;
             println!("{:<24} {:<20} {:<22} STATUS", "NAME", "SCOPES", "CREATED");
             for t in list {
                 let when = |t: i64| {
@@ -762,8 +792,7 @@ fn token(cmd: TokenCommand) -> Result<(), String> {
             Ok(())
         }
         TokenCommand::Revoke { name, config } => {
-            let index = open_index(&config)?;
-            if index.revoke_token(&name, now).map_err(|e| e.to_string())? {
+            if with_storage(&config, async |s| s.revoke_token(&name, now).await)? {
                 println!("Revoked token '{name}'.");
                 Ok(())
             } else {

@@ -7,7 +7,7 @@
 use base64::Engine;
 use sha2::{Digest as _, Sha256};
 
-use crate::index::{DbError, Index};
+use crate::storage::{Storage, StorageError};
 use crate::store::Digest;
 
 /// Every scope a token can carry.
@@ -56,26 +56,41 @@ pub fn allows(scopes: &[String], needed: &str) -> bool {
     scopes.iter().any(|s| s == needed || s == "admin")
 }
 
+/// Why a token was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// A token (live or revoked) has the name: the caller's to change.
+    #[error("a token named '{0}' already exists")]
+    NameTaken(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
 /// Creates and stores a token; returns it in clear, the only time it exists.
-pub fn create(
-    index: &dyn Index,
+pub async fn create(
+    storage: &Storage,
     name: &str,
     scopes: &[String],
     now: i64,
-) -> Result<String, DbError> {
+) -> Result<String, CreateError> {
     let token = mint();
-    index.create_token(name, &hash(&token), scopes, now)?;
+    if !storage
+        .create_token(name, &hash(&token), scopes, now)
+        .await?
+    {
+        return Err(CreateError::NameTaken(name.to_string()));
+    }
     Ok(token)
 }
 
 /// On a data dir that has never had a token, creates `initial` with every
 /// scope so the first run is usable without another step.
-pub fn ensure_initial(index: &dyn Index, now: i64) -> Result<Option<String>, DbError> {
-    if index.token_count()? > 0 {
+pub async fn ensure_initial(storage: &Storage, now: i64) -> Result<Option<String>, CreateError> {
+    if storage.token_count().await? > 0 {
         return Ok(None);
     }
     let scopes: Vec<String> = SCOPES.iter().map(|s| s.to_string()).collect();
-    create(index, "initial", &scopes, now).map(Some)
+    create(storage, "initial", &scopes, now).await.map(Some)
 }
 
 #[cfg(test)]

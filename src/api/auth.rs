@@ -45,15 +45,13 @@ pub async fn require_token(
                 "malformed Authorization header; expected `Authorization: Bearer <token>`".into(),
             )
         })?;
-    let hash = tokens::hash(token);
-    // Most lookups are answered on this thread from an idle reader (a
-    // small, cached table); only when every reader is busy does it take
-    // the blocking pool.
-    let record = match app.index.find_token_now(&hash) {
-        Some(found) => found?,
-        None => app.db(move |db| db.find_token(&hash)).await?,
-    };
-    let record = record
+    // A settings read: SQLite answers it on this thread when a reader is
+    // idle (a small, cached table), and takes the blocking pool only when
+    // every reader is busy.
+    let record = app
+        .storage
+        .find_token(&tokens::hash(token))
+        .await?
         .ok_or_else(|| ApiError::Unauthorized("the token is unknown or has been revoked".into()))?;
     if !tokens::allows(&record.scopes, scope) {
         return Err(ApiError::Forbidden(format!(

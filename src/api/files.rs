@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use super::{auth, json, presigned, ApiError, Body};
 use crate::app::App;
-use crate::index::{FileRecord, ObjectRecord, Status};
+use crate::index::{Cursor, FileRecord, ObjectRecord, Status};
+use crate::storage::files::FileView;
 
 pub async fn get(
     app: &App,
@@ -27,17 +28,14 @@ pub async fn get(
         .ok()
         .filter(|_| raw_id.len() == 36)
         .ok_or_else(|| ApiError::BadRequest("the file id in the path must be a UUID".into()))?;
-    if let Some(rec) = app.db(move |db| db.get(&id)).await? {
-        return Ok(json(
-            StatusCode::OK,
-            serde_json::json!({"data": record_json(app, &rec)}),
-        ));
-    }
     // An object an S3 client stored under this id in the upload bucket is
     // the same kind of thing: one namespace, seen through either surface.
-    let (bucket, key) = (app.config.s3.bucket.clone(), id.to_string());
-    match app.db(move |db| db.get_object(&bucket, &key)).await? {
-        Some(obj) => Ok(json(
+    match app.storage.file_view(id).await? {
+        Some(FileView::File(rec)) => Ok(json(
+            StatusCode::OK,
+            serde_json::json!({"data": record_json(app, &rec)}),
+        )),
+        Some(FileView::Object(obj)) => Ok(json(
             StatusCode::OK,
             serde_json::json!({"data": object_json(app, &id, &obj)}),
         )),
@@ -122,17 +120,17 @@ pub async fn list(app: &App, req: Request<Incoming>) -> Result<Response<Body>, A
     let cursor = q
         .get("cursor")
         .map(|v| {
-            v.parse::<i64>().map_err(|_| {
+            v.parse::<i64>().map(Cursor).map_err(|_| {
                 ApiError::BadRequest(
                     "cursor is not one this API gave; use nextCursor from the previous page".into(),
                 )
             })
         })
         .transpose()?;
-    let (files, next) = app.db(move |db| db.list_files(cursor, limit)).await?;
+    let (files, next) = app.storage.list_files(cursor, limit).await?;
     let data: Vec<Value> = files.iter().map(|f| record_json(app, f)).collect();
     Ok(json(
         StatusCode::OK,
-        serde_json::json!({"data": data, "nextCursor": next.map(|n| n.to_string())}),
+        serde_json::json!({"data": data, "nextCursor": next.map(|n| n.0.to_string())}),
     ))
 }

@@ -44,7 +44,7 @@ pub async fn healthz(app: &App) -> Response<Body> {
 }
 
 async fn check(app: &App) -> bool {
-    let db = app.db(|db| db.check()).await;
+    let db = app.storage.check().await;
     let store = app.store.check().await;
     if db.is_ok() && store.is_ok() {
         return true;

@@ -29,7 +29,7 @@ pub async fn serve(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
             "/metrics accepts only GET".into(),
         ));
     }
-    let (pending, files, objects, bytes) = app.db(|db| db.stats()).await?;
+    let stats = app.storage.stats().await?;
     let dir = &app.config.data_dir;
     let size = |name: &str| {
         std::fs::metadata(dir.join(name))
@@ -38,10 +38,10 @@ pub async fn serve(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
     };
     let index_bytes = size(crate::index::DB_FILE) + size(&format!("{}-wal", crate::index::DB_FILE));
     let text = app.metrics.render(Snapshot {
-        pending_uploads: pending,
-        stored_files: files,
-        stored_objects: objects,
-        stored_bytes: bytes,
+        pending_uploads: stats.pending_files,
+        stored_files: stats.stored_files,
+        stored_objects: stats.objects,
+        stored_bytes: stats.blob_bytes,
         free_disk_bytes: app.store.free_space()?.unwrap_or(0),
         index_bytes,
     });

@@ -8,9 +8,10 @@
 //! `INLINE_BLOB_MAX`; small ones are checked in the transaction that
 //! records them), then the body is streamed to a staged blob (or gathered
 //! in memory, if small) while hashed (`s3/ingest.rs`), and its SHA-256
-//! compared with the declared one *before* the blob is committed and the
-//! index row marked uploaded. Downloads are plain S3 GetObject: an uploaded
-//! file is the object `{bucket}/{id}`.
+//! compared with the declared one *before* the storage service commits it
+//! (`Storage::put_file`: published, and the row marked uploaded, under the
+//! commit protocol). Downloads are plain S3 GetObject: an uploaded file is
+//! the object `{bucket}/{id}`.
 //!
 //! A URL never replaces an object an S3 client wrote under its key (409,
 //! decided in the transaction that would record the file), and answers
@@ -29,8 +30,9 @@ use super::s3::auth::Authenticated;
 use super::s3::ingest::{content_length, receive, BodySpec};
 use super::{full, ApiError, Body};
 use crate::app::{App, INLINE_BLOB_MAX};
-use crate::index::{Declared, FileRecord, MarkOutcome};
+use crate::index::Declared;
 use crate::sigv4::{self, PresignParams};
+use crate::storage::files::{PutCheck, PutFileOutcome};
 use crate::store::Digest;
 
 /// Query parameter binding the declared SHA-256 (hex) into a PUT URL.
@@ -266,49 +268,18 @@ pub async fn put(
         )));
     }
 
-    let blob = received.blob;
-    let etag = blob.md5.map(hex::encode).unwrap_or_default();
-    let bucket = app.config.s3.bucket.clone();
-    let now = app.now_unix();
-    // Publish and record under the blob's lock, so a concurrent delete of
-    // the same content cannot remove the file between the two.
-    let lock = app.blob_lock(&got).await;
-    let inline = received.payload.publish(&got).await?;
-    let marked = app
-        .db_write(move |db| {
-            db.mark_uploaded(
-                &id,
-                &blob,
-                inline.as_deref(),
-                declared.as_ref(),
-                &bucket,
-                now,
-            )
-        })
-        .await;
-    drop(lock);
-    match marked {
-        Ok((MarkOutcome::Marked | MarkOutcome::AlreadyStored, replaced)) => {
-            if let Some(old) = replaced {
-                app.release_after_failure(old).await;
-            }
-            Ok(stored_response(&etag, &got))
-        }
-        Ok((MarkOutcome::NotFound, _)) => {
-            app.release_after_failure(got).await;
-            Err(ApiError::NoSuchKey(format!(
-                "no upload of this file is pending under id {id} (never requested, or \
-                 withdrawn after its URL expired); request a new presigned URL"
-            )))
-        }
-        Ok((MarkOutcome::Occupied, _)) => {
-            app.release_after_failure(got).await;
-            Err(occupied(app, &id))
-        }
-        Err(e) => {
-            app.release_after_failure(got).await;
-            Err(e)
-        }
+    let etag = received.blob.md5.map(hex::encode).unwrap_or_default();
+    match app
+        .storage
+        .put_file(id, received.payload, received.blob, declared)
+        .await?
+    {
+        PutFileOutcome::Marked | PutFileOutcome::AlreadyStored => Ok(stored_response(&etag, &got)),
+        PutFileOutcome::NotFound => Err(ApiError::NoSuchKey(format!(
+            "no upload of this file is pending under id {id} (never requested, or \
+             withdrawn after its URL expired); request a new presigned URL"
+        ))),
+        PutFileOutcome::Occupied => Err(occupied(app, &id)),
     }
 }
 
@@ -324,59 +295,28 @@ async fn precheck(
     declared_size: u64,
     self_contained: bool,
 ) -> Result<Option<Response<Body>>, ApiError> {
-    // Nothing is stored for the id yet, so any object under its key is an
-    // S3 client's, and the upload would be refused at commit: say so
-    // before the client sends it all.
-    let refuse_if_occupied = || async {
-        let (b, k) = (app.config.s3.bucket.clone(), id.to_string());
-        match app.db(move |db| db.get_object(&b, &k)).await? {
-            Some(_) => Err(occupied(app, &id)),
-            None => Ok(None),
+    let checked = app
+        .storage
+        .check_file_put(id, declared_sha, declared_size, self_contained)
+        .await?;
+    match checked {
+        PutCheck::Proceed => Ok(None),
+        PutCheck::NotPending => Err(ApiError::NoSuchKey(format!(
+            "no upload of this file is pending under id {id}; request a new presigned URL"
+        ))),
+        PutCheck::Occupied => Err(occupied(app, &id)),
+        PutCheck::Stored { etag } => {
+            // Already verified and stored: answer as S3 would, write
+            // nothing. The body is not read (or only drained by the
+            // caller): close the connection after answering unless the
+            // caller read it to its end, so unread bytes are never taken
+            // for a next request.
+            let mut r = stored_response(&etag, &declared_sha);
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Ok(Some(r))
         }
-    };
-    let rec = app.db(move |db| db.get(&id)).await?;
-    if rec.is_none() && self_contained {
-        return refuse_if_occupied().await;
     }
-    let rec: FileRecord = rec
-        .filter(|r| r.sha256 == declared_sha && r.size == declared_size)
-        .ok_or_else(|| {
-            ApiError::NoSuchKey(format!(
-                "no upload of this file is pending under id {id}; request a new presigned URL"
-            ))
-        })?;
-    if !rec.status.has_bytes() {
-        return refuse_if_occupied().await;
-    }
-    // Stored once: answered from the row only while those bytes are
-    // intact. A damaged or missing blob is healed by reading this body.
-    if !intact(app, declared_sha, declared_size).await? {
-        return Ok(None);
-    }
-    // Already verified and stored: answer as S3 would, write nothing.
-    let b = app.config.s3.bucket.clone();
-    let k = id.to_string();
-    let etag = app
-        .db(move |db| db.get_object(&b, &k))
-        .await?
-        .map(|o| o.etag)
-        .unwrap_or_default();
-    // The body is not read (or only drained by the caller): close the
-    // connection after answering unless the caller read it to its end, so
-    // unread bytes are never taken for a next request.
-    let mut r = stored_response(&etag, &rec.sha256);
-    r.headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    Ok(Some(r))
-}
-
-/// Whether the stored blob `sha256` of `size` bytes is intact, as far as
-/// the index and a look at the store's file can tell (`Index::blob_intact`):
-/// only then may a file's bytes be taken as stored.
-pub async fn intact(app: &App, sha256: Digest, size: u64) -> Result<bool, ApiError> {
-    let store_len = app.store.stored_len(&sha256).await?;
-    app.db(move |db| db.blob_intact(&sha256, size, store_len))
-        .await
 }
 
 /// The refusal of an upload (whole or in parts) whose key holds an object

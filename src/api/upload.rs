@@ -4,8 +4,8 @@
 //! error naming the field) and the answers 201 / 200 / 409. It never stores
 //! bytes: those arrive through the presigned URL (`presigned.rs`). 200
 //! ("already stored") is said only of intact bytes the upload API itself
-//! holds as a file; whether that is so is the index's decision
-//! (`Index::presign`), in the transaction that records the declaration.
+//! holds as a file; whether that is so is the storage service's decision
+//! (`Storage::presign`), in the transaction that records the declaration.
 //!
 //! The scope `upload` lets a client send files, not read them: its answers
 //! never carry what only `read` shows (another declaration's size or type,
@@ -23,7 +23,8 @@ use uuid::Uuid;
 
 use super::{auth, files, json, parts, presigned, ApiError, Body, MAX_JSON_BODY};
 use crate::app::App;
-use crate::index::{CompleteOutcome, Declared, FileRecord, PresignOutcome};
+use crate::index::{Declared, FileRecord};
+use crate::storage::files::{CompleteOutcome, PresignOutcome};
 use crate::store::Digest;
 use crate::tokens;
 
@@ -61,8 +62,9 @@ pub fn already_stored(d: &Declared) -> Response<Body> {
 }
 
 /// What presign and the part-wise upload share: the `upload` scope, the
-/// per-token rate, every declared field checked, room on disk, and the
-/// declaration recorded (or found already stored; a conflict is the 409).
+/// per-token rate, every declared field checked, room on disk (the storage
+/// service's check), and the declaration recorded (or found already
+/// stored; a conflict is the 409).
 /// `extra` reads the caller's own fields, before anything is recorded.
 pub async fn declare<T>(
     app: &App,
@@ -86,45 +88,33 @@ pub async fn declare<T>(
     let obj = read_json_object(body).await?;
     let d = parse_declared(&obj, app.config.upload.max_size)?;
     let own = extra(&obj, &d)?;
-    app.check_space(d.size)?;
 
     let now = app.clock.now();
-    let expires = app.config.upload.presign_expiry_secs;
-    let url_expires_at = now.unix_timestamp() + expires as i64;
-    let dedupe = app.config.upload.dedupe;
-    // What the store holds under the declared hash: the index never looks
-    // at the store, and "already stored" is only ever said of bytes that
-    // are there (a stat, no byte read).
-    let store_len = app.store.stored_len(&d.sha256).await?;
-    let decl = d.clone();
-    let bucket = app.config.s3.bucket.clone();
-    // A URL needs no durable row (it carries the whole declaration, see
-    // `presigned::NAME_PARAM`), so it is answered once committed; anything
-    // that says "stored" waits for the sync.
-    let outcome = app
-        .db_write_with(
-            move |db| {
-                db.presign(
-                    &decl,
-                    &bucket,
-                    now.unix_timestamp(),
-                    url_expires_at,
-                    dedupe,
-                    store_len,
-                )
-            },
-            |o| !matches!(o, PresignOutcome::NeedsUpload),
-        )
-        .await?;
-    let outcome = match outcome {
+    let url_expires_at = now.unix_timestamp() + app.config.upload.presign_expiry_secs as i64;
+    let outcome = match app
+        .storage
+        .presign(&d, url_expires_at, app.config.upload.dedupe)
+        .await?
+    {
         PresignOutcome::NeedsUpload => Declaration::NeedsUpload,
         PresignOutcome::AlreadyStored => Declaration::AlreadyStored,
-        PresignOutcome::Conflict(why) => return Err(ApiError::Conflict(why)),
+        PresignOutcome::Occupied => return Err(ApiError::Conflict(occupied(app, &d.id))),
         PresignOutcome::Redeclared(existing) => {
             return Err(ApiError::Conflict(redeclared(&existing, &d, may_read)))
         }
     };
     Ok((d, own, outcome))
+}
+
+/// The refusal of a declaration under an id whose key holds an object the
+/// upload API did not write.
+fn occupied(app: &App, id: &Uuid) -> String {
+    format!(
+        "id {id} is already used by an object written through the S3 API (bucket '{}', \
+         key '{id}'), which the upload API never replaces; nothing was changed. Upload the \
+         file under a new id",
+        app.config.s3.bucket
+    )
 }
 
 /// The refusal of a declaration under an id already declared for another
@@ -174,27 +164,16 @@ pub async fn complete(app: &App, req: Request<Incoming>) -> Result<Response<Body
     };
     let obj = read_json_object(body).await?;
     let id = parse_id(&obj)?;
-    let now = app.now_unix();
-    match app.db_write(move |db| db.complete(&id, now)).await? {
-        CompleteOutcome::Completed(rec) => {
-            // Bytes once stored but damaged since may have been sent again
-            // in parts (presign asked for them): put them together now.
-            let rec = match parts::finish(app, rec.clone()).await? {
-                Some(healed) => healed,
-                None => rec,
-            };
-            Ok(answer(&rec))
-        }
+    match app.storage.complete_file(id).await? {
+        CompleteOutcome::Completed(rec) => Ok(answer(&rec)),
         CompleteOutcome::NotFound => Err(ApiError::NotFound(format!(
             "no file with id {id}; request a presigned URL for it first"
         ))),
-        CompleteOutcome::NotUploaded(rec) => match parts::finish(app, rec).await? {
-            Some(rec) => Ok(answer(&rec)),
-            None => Err(ApiError::Conflict(format!(
+        CompleteOutcome::NotUploaded => Err(ApiError::Conflict(format!(
             "no verified bytes have arrived for id {id} yet; PUT the file to its presigned URL \
              (ask for a new one if it expired), then call complete again"
-            ))),
-        },
+        ))),
+        CompleteOutcome::Parts(why) => Err(parts::refusal(app, &id, why)),
     }
 }
 

@@ -18,13 +18,15 @@
 //! This module never writes to the source data dir.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 
 use super::verify::Finding;
-use crate::index::{DbError, Index, SqliteIndex, DB_FILE};
+use crate::index::{DbError, SqliteIndex, DB_FILE};
+use crate::storage::{Storage, StorageError};
 use crate::store::fsutil::{create_dir_all_durable, fsync_dir};
-use crate::store::{BlobStore, Digest, LocalStore, StoreError};
+use crate::store::{Digest, LocalStore, StoreError};
 
 /// Blob rows read from the index copy at a time.
 const PAGE: usize = 1000;
@@ -35,6 +37,8 @@ pub enum BackupError {
     Destination(String),
     #[error("index: {0}")]
     Db(#[from] DbError),
+    #[error("index: {0}")]
+    Index(#[from] StorageError),
     #[error("blob store: {0}")]
     Store(#[from] StoreError),
     #[error("{action} {path}: {source}")]
@@ -70,11 +74,12 @@ pub struct BackupReport {
     pub problems: Vec<Finding>,
 }
 
-/// Copies the data dir behind `index` and `store` (whose credentials file,
-/// if any, is `credentials`) to the new directory `dest`.
+/// Copies the data dir behind `live` (whose index is `live_index`, and
+/// whose credentials file, if any, is `credentials`) to the new directory
+/// `dest`.
 pub async fn backup(
-    index: &dyn Index,
-    store: &dyn BlobStore,
+    live_index: &SqliteIndex,
+    live: &Storage,
     credentials: Option<&Path>,
     dest: &Path,
     mut progress: impl FnMut(&BackupReport),
@@ -96,15 +101,20 @@ pub async fn backup(
     }
     create_dir_all_durable(&partial).map_err(io_err("creating", &partial))?;
 
-    index.backup_to(&partial.join(DB_FILE))?;
+    live_index.backup_to(&partial.join(DB_FILE))?;
     let mut report = BackupReport::default();
     {
-        let copy = SqliteIndex::open_with(&partial, true)?;
         let out = LocalStore::attach(&partial, true)
             .map_err(io_err("creating the store in", &partial))?;
+        let copy = Storage::new(
+            Arc::new(SqliteIndex::open_with(&partial, true)?),
+            Arc::new(out),
+            live.clock.clone(),
+            live.settings.clone(),
+        );
         let mut after: Option<Digest> = None;
         loop {
-            let page = copy.blob_page(after.as_ref(), PAGE)?;
+            let page = copy.blob_page(after, PAGE).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.info.sha256);
             for entry in page {
@@ -112,16 +122,7 @@ pub async fn backup(
                     report.inline += 1;
                     continue;
                 }
-                copy_blob(
-                    index,
-                    store,
-                    &copy,
-                    &out,
-                    entry.info.sha256,
-                    entry.info.size,
-                    &mut report,
-                )
-                .await?;
+                copy_blob(live, &copy, entry.info.sha256, entry.info.size, &mut report).await?;
                 progress(&report);
             }
         }
@@ -139,26 +140,25 @@ pub async fn backup(
     Ok(report)
 }
 
-/// Copies one blob file, rehashing it; records what happened.
+/// Copies one blob file from `live` to `copy`, rehashing it; records what
+/// happened.
 async fn copy_blob(
-    live: &dyn Index,
-    from: &dyn BlobStore,
-    copy: &dyn Index,
-    to: &LocalStore,
+    live: &Storage,
+    copy: &Storage,
     sha256: Digest,
     size: u64,
     report: &mut BackupReport,
 ) -> Result<(), BackupError> {
-    let Some(mut blob) = from.open(&sha256).await? else {
-        if live.blob_entry(&sha256)?.is_some() {
+    let Some(mut blob) = live.store.open(&sha256).await? else {
+        if live.blob_entry(&sha256).await?.is_some() {
             report.problems.push(Finding::Missing { sha256, size });
         } else {
-            let dropped = copy.forget_blob(&sha256)?;
+            let dropped = copy.forget_blob(&sha256).await?;
             report.deleted_meanwhile.push((sha256, dropped));
         }
         return Ok(());
     };
-    let mut staged = to.stage().await?;
+    let mut staged = copy.store.stage().await?;
     let mut sha = Sha256::new();
     let n = crate::store::pump(&mut blob, Some(&mut staged), |piece| sha.update(piece)).await?;
     let got = Digest(sha.finalize().into());

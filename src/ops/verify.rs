@@ -12,8 +12,9 @@ use std::fmt;
 use md5::Md5;
 use sha2::{Digest as _, Sha256};
 
-use crate::index::{BlobEntry, DbError, Index};
-use crate::store::{BlobStore, Digest, StoreError};
+use crate::index::BlobEntry;
+use crate::storage::{Storage, StorageError};
+use crate::store::{Digest, StoreError};
 
 /// Blob rows read from the index at a time.
 const PAGE: usize = 1000;
@@ -96,31 +97,32 @@ pub struct Progress {
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error("reading the index: {0}")]
-    Db(#[from] DbError),
+    Index(#[from] StorageError),
     #[error("reading the blob store: {0}")]
     Store(#[from] StoreError),
 }
 
-/// Runs a whole pass; `progress` is called after each blob.
+/// Runs a whole pass over the data dir behind `storage`; `progress` is
+/// called after each blob.
 pub async fn verify(
-    index: &dyn Index,
-    store: &dyn BlobStore,
+    storage: &Storage,
     mut progress: impl FnMut(Progress),
 ) -> Result<Report, VerifyError> {
     let mut report = Report::default();
     // A first pass over the rows only, for the progress bar's totals.
     let (mut blobs_total, mut bytes_total) = (0u64, 0u64);
-    each_page(index, |page| {
+    each_page(storage, |page| {
         blobs_total += page.len() as u64;
         bytes_total += page.iter().map(|e| e.info.size).sum::<u64>();
-    })?;
+    })
+    .await?;
     let mut after: Option<Digest> = None;
     loop {
-        let page = index.blob_page(after.as_ref(), PAGE)?;
+        let page = storage.blob_page(after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.info.sha256);
         for entry in page {
-            if let Some(finding) = check_blob(index, store, &entry).await? {
+            if let Some(finding) = check_blob(storage, &entry).await? {
                 report.findings.push(finding);
             }
             report.blobs += 1;
@@ -133,12 +135,9 @@ pub async fn verify(
             });
         }
     }
-    let unowned = |sha256: &Digest| -> Result<bool, DbError> {
-        Ok(index.blob_entry(sha256)?.is_none_or(|e| e.inline))
-    };
     let mut candidates = Vec::new();
-    for (sha256, size) in store.list().await? {
-        if unowned(&sha256)? {
+    for (sha256, size) in storage.store.list().await? {
+        if unowned(storage, &sha256).await? {
             candidates.push((sha256, size));
         }
     }
@@ -147,12 +146,12 @@ pub async fn verify(
         // row; give such a row time to land, then look again.
         tokio::time::sleep(ORPHAN_RECHECK).await;
         for (sha256, size) in candidates {
-            if unowned(&sha256)? {
+            if unowned(storage, &sha256).await? {
                 report.findings.push(Finding::Orphan { sha256, size });
             }
         }
     }
-    for d in index.dangling()? {
+    for d in storage.dangling().await? {
         report.findings.push(Finding::Dangling {
             referrer: d.referrer,
             sha256: d.sha256,
@@ -161,10 +160,16 @@ pub async fn verify(
     Ok(report)
 }
 
-fn each_page(index: &dyn Index, mut f: impl FnMut(&[BlobEntry])) -> Result<(), DbError> {
+/// Whether no row owns the blob file `sha256` (a row of inline bytes does
+/// not own a file of the same digest).
+async fn unowned(storage: &Storage, sha256: &Digest) -> Result<bool, StorageError> {
+    Ok(storage.blob_entry(sha256).await?.is_none_or(|e| e.inline))
+}
+
+async fn each_page(storage: &Storage, mut f: impl FnMut(&[BlobEntry])) -> Result<(), StorageError> {
     let mut after: Option<Digest> = None;
     loop {
-        let page = index.blob_page(after.as_ref(), PAGE)?;
+        let page = storage.blob_page(after, PAGE).await?;
         let Some(last) = page.last() else {
             return Ok(());
         };
@@ -174,17 +179,13 @@ fn each_page(index: &dyn Index, mut f: impl FnMut(&[BlobEntry])) -> Result<(), D
 }
 
 /// Reads one blob back and compares it with its row.
-async fn check_blob(
-    index: &dyn Index,
-    store: &dyn BlobStore,
-    entry: &BlobEntry,
-) -> Result<Option<Finding>, VerifyError> {
+async fn check_blob(storage: &Storage, entry: &BlobEntry) -> Result<Option<Finding>, VerifyError> {
     let info = entry.info;
     let mut sha = Sha256::new();
     let mut md5 = info.md5.map(|_| Md5::new());
     let mut len = 0u64;
     if entry.inline {
-        match index.blob_data(&info.sha256)? {
+        match storage.inline_bytes(&info.sha256).await? {
             Some(data) => {
                 sha.update(&data);
                 if let Some(m) = md5.as_mut() {
@@ -192,11 +193,11 @@ async fn check_blob(
                 }
                 len = data.len() as u64;
             }
-            None => return missing_unless_gone(index, entry),
+            None => return missing_unless_gone(storage, entry).await,
         }
     } else {
-        let Some(mut blob) = store.open(&info.sha256).await? else {
-            return missing_unless_gone(index, entry);
+        let Some(mut blob) = storage.store.open(&info.sha256).await? else {
+            return missing_unless_gone(storage, entry).await;
         };
         if blob.len != info.size {
             return Ok(Some(Finding::Corrupt {
@@ -247,12 +248,13 @@ async fn check_blob(
 
 /// A blob whose bytes are gone is missing only if its row is still there
 /// (a gateway may have deleted both since the page was read).
-fn missing_unless_gone(
-    index: &dyn Index,
+async fn missing_unless_gone(
+    storage: &Storage,
     entry: &BlobEntry,
 ) -> Result<Option<Finding>, VerifyError> {
-    Ok(index
-        .blob_entry(&entry.info.sha256)?
+    Ok(storage
+        .blob_entry(&entry.info.sha256)
+        .await?
         .map(|_| Finding::Missing {
             sha256: entry.info.sha256,
             size: entry.info.size,

@@ -300,6 +300,15 @@ fn invalid_content_sha256() -> AuthError {
     )
 }
 
+/// The access key a request signed in its `Authorization` header claims (the credential's first
+/// part), read without checking anything else: the key whose secret the caller looks up before
+/// [`verify_header_auth`], which judges the request (and the claim) in S3's order.
+pub fn header_key_id<'r>(req: &RequestParts<'r>) -> Option<&'r str> {
+    let authorization = single_header(req.headers, "authorization").ok()??;
+    let auth = parse_authorization(authorization).ok()?;
+    Credential::parse(auth.credential).map(|c| c.access_key_id)
+}
+
 /// The value of a header that may appear at most once (`Err` when repeated). Names compare
 /// ASCII-case-insensitively.
 pub(crate) fn single_header<'h>(

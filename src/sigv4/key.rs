@@ -30,6 +30,29 @@ impl fmt::Debug for Credentials {
     }
 }
 
+/// The secret of the one access key a request claims, looked up by the caller before the
+/// (pure) verification, with the key id the claim functions read (e.g.
+/// [`presigned_key_id`](super::verify::presigned_key_id)). It answers the verifiers'
+/// `secret_for` for that key only: a verifier that reads another key from the request finds no
+/// secret (`InvalidAccessKeyId`), never this one. No `Debug`: it holds a secret.
+#[derive(Clone, Default)]
+pub struct ClaimedSecret(Option<(String, String)>);
+
+impl ClaimedSecret {
+    /// The secret of key `access_key_id`.
+    pub fn known(access_key_id: &str, secret: String) -> Self {
+        ClaimedSecret(Some((access_key_id.to_owned(), secret)))
+    }
+
+    /// The verifiers' `secret_for`: the secret, if `access_key_id` is the key it belongs to.
+    pub fn secret_for(&self, access_key_id: &str) -> Option<String> {
+        self.0
+            .as_ref()
+            .filter(|(id, _)| id == access_key_id)
+            .map(|(_, secret)| secret.clone())
+    }
+}
+
 type HmacSha256 = Hmac<Sha256>;
 
 /// HMAC-SHA256 of `data` under `key`.

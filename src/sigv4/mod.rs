@@ -18,7 +18,9 @@
 //!   variants.
 //! - [`http_date`]: RFC 2616 dates from `Date` / `x-amz-date` headers.
 //! - [`credential`]: the five parts of a SigV4 credential, shape-checked.
-//! - [`key`]: credentials, signing-key derivation ([`SigningKey`]), HMAC.
+//! - [`key`]: credentials, signing-key derivation ([`SigningKey`]), HMAC, and the secret the
+//!   caller looked up for the key a request claims ([`ClaimedSecret`]; each verifier has a
+//!   `*_key_id` function reading that claim without verifying anything).
 //! - [`mod@presign`]: building a presigned query string.
 //! - [`verify`]: checking a presigned (query) request, in S3's error order.
 //! - [`header`]: checking an `Authorization: AWS4-HMAC-SHA256 …` request and reading its
@@ -51,11 +53,14 @@ mod tests;
 pub use checksum::{ChecksumAlgorithm, Checksummer};
 pub use chunked::{ChunkError, ChunkedDecoder, StreamingMode, Trailers};
 pub use error::AuthError;
-pub use header::{verify_header_auth, HeaderAuth, PayloadMode};
-pub use key::{signing_key, Credentials, SigningKey};
+pub use header::{header_key_id, verify_header_auth, HeaderAuth, PayloadMode};
+pub use key::{signing_key, ClaimedSecret, Credentials, SigningKey};
 pub use presign::{presign, PresignParams};
-pub use v2::{presign_v2, verify_v2_header, verify_v2_query, PresignV2Params, V2Auth};
-pub use verify::{verify_presigned, Presigned, RequestParts, VerifyParams};
+pub use v2::{
+    presign_v2, v2_header_key_id, v2_query_key_id, verify_v2_header, verify_v2_query,
+    PresignV2Params, V2Auth,
+};
+pub use verify::{presigned_key_id, verify_presigned, Presigned, RequestParts, VerifyParams};
 
 /// Longest validity a presigned URL may have: 7 days, as in S3.
 pub const MAX_EXPIRES_SECS: u64 = 604_800;

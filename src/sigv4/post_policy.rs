@@ -44,6 +44,18 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// The access key a form claims to be signed with (SigV4: the first part
+/// of its `x-amz-credential`; SigV2: its `AWSAccessKeyId`), read without
+/// checking anything else: the key whose secret the caller looks up before
+/// [`verify_post_signature`], which judges the form (and the claim).
+pub fn post_key_id(fields: &[(String, String)]) -> Option<&str> {
+    if field(fields, "x-amz-signature").is_some() {
+        Credential::parse(field(fields, "x-amz-credential")?).map(|c| c.access_key_id)
+    } else {
+        field(fields, "awsaccesskeyid")
+    }
+}
+
 /// Checks a form's signature (SigV4 if it has `x-amz-signature`, else
 /// SigV2) against `secret_for(access key id)`.
 pub fn verify_post_signature(

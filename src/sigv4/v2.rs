@@ -204,6 +204,38 @@ fn unfold(v: &str) -> String {
         .join(" ")
 }
 
+/// The access key a SigV2 query-authenticated request claims (its single `AWSAccessKeyId`),
+/// read without checking anything else: the key whose secret the caller looks up before
+/// [`verify_v2_query`], which judges the request (and the claim) in S3's order.
+pub fn v2_query_key_id(req: &RequestParts<'_>) -> Option<String> {
+    let params = super::canonical::parse_query(req.raw_query).ok()?;
+    let mut found = params
+        .into_iter()
+        .filter(|(k, _)| k == ACCESS_KEY_PARAM)
+        .map(|(_, v)| v);
+    match (found.next(), found.next()) {
+        (Some(v), None) => Some(v),
+        _ => None,
+    }
+}
+
+/// The access key `Authorization: AWS <AWSAccessKeyId>:<Signature>` claims, read without
+/// checking anything else: the key whose secret the caller looks up before
+/// [`verify_v2_header`], which judges the request (and the claim) in S3's order.
+pub fn v2_header_key_id<'r>(req: &RequestParts<'r>) -> Option<&'r str> {
+    let authorization = single_header(req.headers, "authorization").ok()??;
+    split_v2_authorization(authorization).map(|(id, _)| id)
+}
+
+/// `AWS <AWSAccessKeyId>:<Signature>` → (key id, signature), both non-empty.
+fn split_v2_authorization(value: &str) -> Option<(&str, &str)> {
+    value
+        .trim()
+        .strip_prefix("AWS ")
+        .and_then(|rest| rest.trim_start().split_once(':'))
+        .filter(|(id, sig)| !id.is_empty() && !sig.is_empty())
+}
+
 /// Verifies a SigV2 query-authenticated (presigned) request.
 ///
 /// Order: `AWSAccessKeyId`, `Expires` and `Signature` present once each (403 `AccessDenied`);
@@ -339,13 +371,9 @@ pub fn verify_v2_header(
     };
     let authorization = single_header(req.headers, "authorization")
         .map_err(|()| invalid())?
-        .ok_or_else(invalid)?
-        .trim();
-    let (access_key_id, given_signature) = authorization
-        .strip_prefix("AWS ")
-        .and_then(|rest| rest.trim_start().split_once(':'))
-        .filter(|(id, sig)| !id.is_empty() && !sig.is_empty())
         .ok_or_else(invalid)?;
+    let (access_key_id, given_signature) =
+        split_v2_authorization(authorization).ok_or_else(invalid)?;
 
     let denied = || {
         AuthError::AccessDenied(

@@ -234,6 +234,15 @@ pub fn verify_presigned(
     })
 }
 
+/// The access key a presigned request claims (its single `X-Amz-Credential`'s first part), read
+/// without checking anything else: the key whose secret the caller looks up before
+/// [`verify_presigned`], which judges the request (and the claim) in S3's order.
+pub fn presigned_key_id(req: &RequestParts<'_>) -> Option<String> {
+    let params = parse_query(req.raw_query).ok()?;
+    let credential = optional_single_param(&params, CREDENTIAL_PARAM).ok()??;
+    Credential::parse(credential).map(|c| c.access_key_id.to_owned())
+}
+
 /// The value of an auth parameter that must appear exactly once.
 fn single_param<'q>(params: &'q [(String, String)], name: &str) -> Result<&'q str, AuthError> {
     optional_single_param(params, name)?.ok_or_else(|| {

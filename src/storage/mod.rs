@@ -13,8 +13,14 @@
 //! answers with outcomes, and its errors are [`StorageError`].
 
 mod assemble;
+pub mod buckets;
 mod commit;
-mod files;
+pub mod file_parts;
+pub mod files;
+mod keys;
+mod maintenance;
+pub mod multipart;
+pub mod objects;
 mod recovery;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -30,6 +36,8 @@ use crate::store::{BlobReader, BlobStore, Digest, StoreError};
 
 pub use assemble::Assembled;
 pub use commit::{Payload, Recorded};
+pub use keys::BucketAccess;
+pub use maintenance::Stats;
 pub use recovery::{Recovery, RECENT_BLOBS_SECS, RECOVERY_BUDGET};
 
 /// Blobs up to this size are kept inline in the index: their bytes are

@@ -122,13 +122,22 @@ fn tokens_and_scopes_are_enforced() {
     malformed.assert_json_error(401, "Unauthorized");
 
     let now = 0;
-    let reader = stowage::tokens::create(&*s.app.index, "reader", &["read".into()], now).unwrap();
+    let rt = s.rt.as_ref().unwrap();
+    let create = |name: &str, scope: &str| {
+        rt.block_on(stowage::tokens::create(
+            &s.app.storage,
+            name,
+            &[scope.into()],
+            now,
+        ))
+        .unwrap()
+    };
+    let reader = create("reader", "read");
     let d = s
         .post_raw(PRESIGN, &body, Some(&reader))
         .assert_json_error(403, "Forbidden");
     assert!(d.contains("upload"), "{d}");
-    let uploader =
-        stowage::tokens::create(&*s.app.index, "uploader", &["upload".into()], now).unwrap();
+    let uploader = create("uploader", "upload");
     assert_eq!(s.post_raw(PRESIGN, &body, Some(&uploader)).status, 201);
     s.get_api(&format!("/api/inspect/v1/file/{}", f.id), Some(&uploader))
         .assert_json_error(403, "Forbidden");
@@ -138,7 +147,9 @@ fn tokens_and_scopes_are_enforced() {
         200
     );
     // Revocation takes effect at once.
-    assert!(s.app.index.revoke_token("uploader", 1).unwrap());
+    assert!(rt
+        .block_on(s.app.storage.revoke_token("uploader", 1))
+        .unwrap());
     s.post_raw(PRESIGN, &body, Some(&uploader))
         .assert_json_error(401, "Unauthorized");
     // Tokens never appear in what the server says.

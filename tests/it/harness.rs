@@ -86,7 +86,8 @@ impl TestServer {
         rt.block_on(app.recover()).unwrap();
         let token = match token {
             Some(t) => t,
-            None => stowage::tokens::ensure_initial(&*app.index, 0)
+            None => rt
+                .block_on(stowage::tokens::ensure_initial(&app.storage, 0))
                 .unwrap()
                 .unwrap(),
         };

@@ -8,7 +8,7 @@ use super::{empty, xml_response};
 use crate::api::{ApiError, Body};
 use crate::app::App;
 use crate::config::validate_bucket;
-use crate::index::{CreateBucketOutcome, DeleteBucketOutcome};
+use crate::storage::buckets::{CreateBucketOutcome, DeleteBucketOutcome};
 
 /// The owner every bucket reports: one gateway, one owner (for now).
 pub const OWNER_ID: &str = "stowage";
@@ -17,10 +17,9 @@ pub const OWNER_ID: &str = "stowage";
 /// buckets it owns or was granted.
 pub async fn list_buckets(app: &App, who: &str) -> Result<Response<Body>, ApiError> {
     let buckets = if app.is_main_key(who) {
-        app.db(|db| db.list_buckets()).await?
+        app.storage.list_buckets().await?
     } else {
-        let w = who.to_string();
-        app.db(move |db| db.buckets_of(&w)).await?
+        app.storage.buckets_of(who).await?
     };
     let mut x = Xml::new("ListAllMyBucketsResult");
     x.open("Owner")
@@ -50,13 +49,8 @@ pub async fn create_bucket(app: &App, bucket: &str, who: &str) -> Result<Respons
     if bucket == app.config.s3.bucket && !app.is_main_key(who) {
         return Err(ApiError::BucketAlreadyExists);
     }
-    let now = app.now_unix();
-    let name = bucket.to_string();
-    let owner = (!app.is_main_key(who)).then(|| who.to_string());
-    match app
-        .db(move |db| db.create_bucket_for(&name, owner.as_deref(), now))
-        .await?
-    {
+    let owner = (!app.is_main_key(who)).then_some(who);
+    match app.storage.create_bucket_for(bucket, owner).await? {
         CreateBucketOutcome::Created => {}
         CreateBucketOutcome::OwnedByYou => return Err(ApiError::BucketAlreadyOwnedByYou),
         CreateBucketOutcome::Taken => return Err(ApiError::BucketAlreadyExists),
@@ -70,8 +64,7 @@ pub async fn create_bucket(app: &App, bucket: &str, who: &str) -> Result<Respons
 
 /// Errors unless the bucket exists.
 pub async fn require(app: &App, bucket: &str) -> Result<(), ApiError> {
-    let name = bucket.to_string();
-    if app.db(move |db| db.bucket_exists(&name)).await? {
+    if app.storage.bucket_exists(bucket).await? {
         Ok(())
     } else {
         Err(no_such_bucket(bucket))
@@ -98,22 +91,14 @@ pub async fn head_bucket(app: &App, bucket: &str) -> Result<Response<Body>, ApiE
 /// test suites' cleanup rely on that). Who may: see `auth::authorize` (the
 /// owner, or the configured key).
 pub async fn delete_bucket(app: &App, bucket: &str) -> Result<Response<Body>, ApiError> {
-    let name = bucket.to_string();
-    match app.db(move |db| db.delete_bucket(&name)).await? {
+    match app.storage.delete_bucket(bucket).await? {
         DeleteBucketOutcome::Deleted => {}
-        DeleteBucketOutcome::DeletedWithUploads { uploads, released } => {
+        DeleteBucketOutcome::DeletedWithUploads { uploads, .. } => {
             tracing::info!(
                 bucket,
                 uploads,
                 "DeleteBucket aborted unfinished multipart uploads"
             );
-            // The bucket is gone (committed): a blob that cannot be removed
-            // now is logged, not answered as a failure of the delete.
-            for d in released {
-                if let Err(e) = app.release_blob(d).await {
-                    tracing::warn!(error = ?e, bucket, "could not release a part of an aborted upload");
-                }
-            }
         }
         DeleteBucketOutcome::NotFound => return Err(no_such_bucket(bucket)),
         DeleteBucketOutcome::NotEmpty => return Err(ApiError::BucketNotEmpty),

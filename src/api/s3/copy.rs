@@ -13,7 +13,8 @@ use super::xml::{self, timestamp, Xml, XmlEvent};
 use super::{bucket, xml_response};
 use crate::api::{ApiError, Body};
 use crate::app::App;
-use crate::index::{BlobInfo, ObjectRecord, PutObjectOutcome, WriteCondition};
+use crate::index::ObjectRecord;
+use crate::storage::objects::{CopyOutcome, PutObjectOutcome};
 
 /// S3's limit on keys in one DeleteObjects request.
 const MAX_DELETE_KEYS: usize = 1000;
@@ -22,8 +23,8 @@ const MAX_DELETE_BODY: usize = 2 * 1024 * 1024;
 
 /// The object named by `x-amz-copy-source`, or S3's NoSuchKey for it.
 pub async fn source_object(app: &App, bucket: &str, key: &str) -> Result<ObjectRecord, ApiError> {
-    let (b, k) = (bucket.to_string(), key.to_string());
-    app.db(move |db| db.get_object(&b, &k))
+    app.storage
+        .get_object(bucket, key)
         .await?
         .ok_or_else(|| ApiError::NoSuchKey("The specified copy source key does not exist.".into()))
 }
@@ -79,37 +80,28 @@ pub async fn copy_object(
         meta,
         last_modified: app.now_unix(),
     };
-    let blob = BlobInfo {
-        sha256: src.sha256,
-        size: src.size,
-        md5: None,
-    };
     let lm = record.last_modified;
     let etag = record.etag.clone();
-    // Under the blob's lock: a concurrent delete of the source cannot free
-    // the bytes between our read and our reference.
-    let lock = app.blob_lock(&src.sha256).await;
-    let (b, k) = (src_bucket.clone(), src_key.clone());
-    let still = app.db(move |db| db.get_object(&b, &k)).await?;
-    if still.map(|o| o.sha256) != Some(src.sha256) {
-        return Err(ApiError::Conflict(
-            "the copy source changed while it was being copied; retry the copy".into(),
-        ));
-    }
-    let files_bucket = app.config.s3.bucket.clone();
-    let outcome = app
-        .db(move |db| db.put_object(&record, &blob, None, &WriteCondition::Always, &files_bucket))
-        .await?;
-    drop(lock);
-    match outcome {
-        PutObjectOutcome::Stored { replaced } => {
-            if let Some(old) = replaced {
-                app.release_blob(old).await?;
-            }
+    match app
+        .storage
+        .copy_object((&src_bucket, &src_key), record)
+        .await?
+    {
+        CopyOutcome::Put(PutObjectOutcome::Stored { .. }) => {}
+        CopyOutcome::SourceChanged => {
+            return Err(ApiError::Conflict(
+                "the copy source changed while it was being copied; retry the copy".into(),
+            ))
         }
-        PutObjectOutcome::NoSuchBucket => return Err(bucket::no_such_bucket(bucket_name)),
-        PutObjectOutcome::ConditionFailed(f) => return Err(super::object::condition_failed(f)),
-        PutObjectOutcome::WrittenOnce => return Err(super::object::written_once(bucket_name, key)),
+        CopyOutcome::Put(PutObjectOutcome::NoSuchBucket) => {
+            return Err(bucket::no_such_bucket(bucket_name))
+        }
+        CopyOutcome::Put(PutObjectOutcome::ConditionFailed(f)) => {
+            return Err(super::object::condition_failed(f))
+        }
+        CopyOutcome::Put(PutObjectOutcome::WrittenOnce) => {
+            return Err(super::object::written_once(bucket_name, key))
+        }
     }
     let mut x = Xml::new("CopyObjectResult");
     x.elem("LastModified", &timestamp(lm))
@@ -156,10 +148,9 @@ pub async fn delete_objects(
     let (keys, quiet) = parse_delete(&xml)?;
     let mut x = Xml::new("DeleteResult");
     for key in keys {
-        let (b, k) = (bucket_name.to_string(), key.clone());
-        if let Some(old) = app.db(move |db| db.delete_object(&b, &k)).await? {
-            app.release_blob(old.sha256).await?;
-        }
+        // A key that is not there is deleted all the same, as in S3 (and
+        // so is every key of a bucket deleted meanwhile).
+        app.storage.delete_object(bucket_name, &key).await?;
         if !quiet {
             x.open("Deleted").elem("Key", &key).close("Deleted");
         }

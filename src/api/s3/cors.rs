@@ -264,8 +264,7 @@ pub fn decorate(rules: &[CorsRule], origin: &str, method: &str, resp: &mut Respo
 /// The rules that apply to `bucket`: its own configuration, else the
 /// default rule for the built-in bucket.
 pub async fn rules_for(app: &App, bucket: &str) -> Result<Vec<CorsRule>, ApiError> {
-    let b = bucket.to_string();
-    let own = app.db(move |db| db.bucket_cors(&b)).await?;
+    let own = app.storage.bucket_cors(bucket).await?;
     if let Some(Some(json)) = own {
         return serde_json::from_str(&json).map_err(|e| {
             ApiError::Internal(crate::api::Internal::Other(format!(
@@ -295,9 +294,9 @@ pub async fn put(
     let rules = parse_config(&xml)?;
     let json = serde_json::to_string(&rules)
         .map_err(|e| ApiError::Internal(crate::api::Internal::Other(e.to_string())))?;
-    let b = bucket_name.to_string();
     if !app
-        .db(move |db| db.set_bucket_cors(&b, Some(&json)))
+        .storage
+        .set_bucket_cors(bucket_name, Some(&json))
         .await?
     {
         return Err(bucket::no_such_bucket(bucket_name));
@@ -309,8 +308,7 @@ pub async fn put(
 /// rule is not a bucket configuration, as S3 has none).
 pub async fn get(app: &App, bucket_name: &str) -> Result<Response<Body>, ApiError> {
     bucket::require(app, bucket_name).await?;
-    let b = bucket_name.to_string();
-    let Some(Some(json)) = app.db(move |db| db.bucket_cors(&b)).await? else {
+    let Some(Some(json)) = app.storage.bucket_cors(bucket_name).await? else {
         return Err(ApiError::NoSuchCorsConfiguration);
     };
     let rules: Vec<CorsRule> = serde_json::from_str(&json)
@@ -321,8 +319,7 @@ pub async fn get(app: &App, bucket_name: &str) -> Result<Response<Body>, ApiErro
 /// DeleteBucketCors.
 pub async fn delete(app: &App, bucket_name: &str) -> Result<Response<Body>, ApiError> {
     bucket::require(app, bucket_name).await?;
-    let b = bucket_name.to_string();
-    app.db(move |db| db.set_bucket_cors(&b, None)).await?;
+    app.storage.set_bucket_cors(bucket_name, None).await?;
     Ok(super::empty(StatusCode::NO_CONTENT))
 }
 

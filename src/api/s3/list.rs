@@ -61,8 +61,10 @@ async fn collect(
         _ => after.to_string(),
     };
     loop {
-        let (b, p, c) = (bucket.to_string(), prefix.to_string(), cursor.clone());
-        let page = app.db(move |db| db.list_objects(&b, &p, &c, PAGE)).await?;
+        let page = app
+            .storage
+            .list_objects(bucket, prefix, &cursor, PAGE)
+            .await?;
         let exhausted = page.len() < PAGE;
         let mut jumped = false;
         for obj in page {

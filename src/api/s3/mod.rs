@@ -65,7 +65,7 @@ pub async fn route(
         // Authenticated (and authorized) by the form it carries.
         return post_object::post_object(app, &req, &parts, body).await;
     }
-    let auth = auth::authenticate(app, &parts, &req)?;
+    let auth = auth::authenticate(app, &parts, &req).await?;
     let endpoint = match (endpoint, &auth.principal) {
         (Ok(e), _) => e,
         // An anonymous client learns nothing from how its request parsed.

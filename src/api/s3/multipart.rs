@@ -1,36 +1,35 @@
 //! Multipart uploads: Create, UploadPart, Complete, Abort, ListParts,
 //! ListMultipartUploads.
 //!
-//! Each part is received like any PUT (streamed, hashed, verified, then
-//! committed as a blob of its own). Completion checks the client's part
-//! list against what is stored, then streams the parts in order into one
-//! new staged blob — never holding the object in memory — and records the
-//! object and forgets the parts in one transaction, so the object appears
-//! whole or not at all.
+//! Each part is received like any PUT (streamed, hashed, verified), then
+//! committed by the storage service as a blob of its own. Completion hands
+//! the client's part list to the storage service, which checks it against
+//! what is stored, streams the parts in order into one new blob — never
+//! holding the object in memory — and records the object and forgets the
+//! parts in one transaction, so the object appears whole or not at all
+//! (`crate::storage::multipart`).
+//!
+//! These handlers parse and render: they never touch a lock, the index or
+//! the blob store.
 
 use http::request::Parts;
 use http::{header, HeaderValue, Response, StatusCode};
 use hyper::body::Incoming;
-use md5::{Digest as _, Md5};
-use sha2::Sha256;
 
 use super::auth::Authenticated;
 use super::object::{echo_checksums, meta_from, verify_digests};
 use super::router::CopySource;
 use super::xml::{self, timestamp, Xml, XmlEvent};
 use super::{bucket, empty, ingest, xml_response, Query};
-use crate::api::{ApiError, Body, Internal};
+use crate::api::{ApiError, Body};
 use crate::app::App;
-use crate::index::{
-    BlobInfo, CompleteMultipartOutcome, MultipartUpload, ObjectMeta, ObjectRecord, PartRecord,
-    PutPartOutcome,
+use crate::index::MultipartUpload;
+use crate::storage::multipart::{
+    CompleteMultipartOutcome, CopyPartOutcome, CreateMultipartOutcome, PutPartOutcome,
 };
-use crate::store::{self, Digest};
 
-/// S3's smallest part, except the last.
-pub const MIN_PART: u64 = 5 * 1024 * 1024;
-/// S3's largest part.
-pub const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
+pub use crate::storage::multipart::{MAX_PART, MIN_PART};
+
 /// Largest CompleteMultipartUpload body accepted (10,000 parts fit easily).
 const MAX_COMPLETE_BODY: usize = 2 * 1024 * 1024;
 
@@ -41,10 +40,9 @@ async fn find_upload(
     bucket: &str,
     key: &str,
 ) -> Result<MultipartUpload, ApiError> {
-    let id = upload_id.to_string();
-    app.db(move |db| db.get_multipart(&id))
+    app.storage
+        .find_upload(upload_id, bucket, key)
         .await?
-        .filter(|u| u.bucket == bucket && u.key == key)
         .ok_or(ApiError::NoSuchUpload)
 }
 
@@ -68,43 +66,9 @@ impl<'a> PartTarget<'a> {
     }
 
     /// Errors unless the upload exists for this bucket and key.
-    async fn check(&self, app: &App) -> Result<(u32, String), ApiError> {
+    async fn check(&self, app: &App) -> Result<(), ApiError> {
         find_upload(app, self.upload_id, self.bucket, self.key).await?;
-        Ok((self.number, self.upload_id.to_string()))
-    }
-}
-
-/// Records a committed part whose blob lock `lock` the caller holds, then
-/// (lock dropped: blob locks are not re-entrant) frees what it replaced, or
-/// the part itself if the upload was completed or aborted meanwhile.
-async fn record_part<G>(
-    app: &App,
-    lock: G,
-    upload_id: String,
-    part: PartRecord,
-    blob: BlobInfo,
-    inline: Option<bytes::Bytes>,
-) -> Result<(), ApiError> {
-    let digest = blob.sha256;
-    let outcome = app
-        .db(move |db| db.put_part(&upload_id, &part, &blob, inline.as_deref()))
-        .await;
-    drop(lock);
-    match outcome {
-        Ok(PutPartOutcome::Stored { replaced }) => {
-            if let Some(old) = replaced {
-                app.release_after_failure(old).await;
-            }
-            Ok(())
-        }
-        Ok(PutPartOutcome::NoSuchUpload) => {
-            app.release_after_failure(digest).await;
-            Err(ApiError::NoSuchUpload)
-        }
-        Err(e) => {
-            app.release_after_failure(digest).await;
-            Err(e)
-        }
+        Ok(())
     }
 }
 
@@ -115,7 +79,9 @@ pub async fn create(
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
     bucket::require(app, bucket_name).await?;
-    super::object::precheck_written_once(app, bucket_name, key).await?;
+    if app.storage.is_file_key(bucket_name, key).await? {
+        return Err(super::object::written_once(bucket_name, key));
+    }
     let upload = MultipartUpload {
         upload_id: crate::random::hex(16),
         bucket: bucket_name.to_string(),
@@ -130,9 +96,9 @@ pub async fn create(
         created_at: app.now_unix(),
     };
     let id = upload.upload_id.clone();
-    let u = upload.clone();
-    if !app.db(move |db| db.create_multipart(&u)).await? {
-        return Err(bucket::no_such_bucket(bucket_name));
+    match app.storage.create_multipart(upload).await? {
+        CreateMultipartOutcome::Created => {}
+        CreateMultipartOutcome::NoSuchBucket => return Err(bucket::no_such_bucket(bucket_name)),
     }
     let mut x = Xml::new("InitiateMultipartUploadResult");
     x.elem("Bucket", bucket_name)
@@ -151,7 +117,7 @@ pub async fn upload_part(
     body: Incoming,
     target: PartTarget<'_>,
 ) -> Result<Response<Body>, ApiError> {
-    let (number, upload_id) = target.check(app).await?;
+    target.check(app).await?;
     let spec = ingest::BodySpec::from_request(auth, &parts)?;
     let length = spec.length;
     // A part URL of the upload API is good for exactly its part's size.
@@ -163,19 +129,18 @@ pub async fn upload_part(
     }
     let received = ingest::receive(app, body, spec).await?;
     verify_digests(auth, &parts, &received.blob)?;
-    let checksums = received.checksums.clone();
+    let checksums = received.checksums;
     let blob = received.blob;
     let md5 = blob.md5.unwrap_or_default();
-    let part = PartRecord {
-        part_number: number,
-        sha256: blob.sha256,
-        size: length,
-        md5,
-        last_modified: app.now_unix(),
-    };
-    let lock = app.blob_lock(&blob.sha256).await;
-    let inline = received.payload.publish(&blob.sha256).await?;
-    record_part(app, lock, upload_id, part, blob, inline).await?;
+    match app
+        .storage
+        .put_part(target.upload_id, target.number, received.payload, blob)
+        .await?
+    {
+        PutPartOutcome::Stored => {}
+        // Completed or aborted while the part arrived.
+        PutPartOutcome::NoSuchUpload => return Err(ApiError::NoSuchUpload),
+    }
     let mut r = empty(StatusCode::OK);
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", hex::encode(md5))) {
         r.headers_mut().insert(header::ETAG, v);
@@ -193,9 +158,14 @@ pub async fn upload_part_copy(
     source: &CopySource,
     target: PartTarget<'_>,
 ) -> Result<Response<Body>, ApiError> {
-    let (number, upload_id) = target.check(app).await?;
-    let (sb, sk) = (source.bucket.clone(), source.key.clone());
-    let src = super::copy::source_object(app, &sb, &sk).await?;
+    target.check(app).await?;
+    let src = app
+        .storage
+        .copy_part_source(&source.bucket, &source.key)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NoSuchKey("The specified copy source key does not exist.".into())
+        })?;
     let (start, len) = match parts
         .headers
         .get("x-amz-copy-source-range")
@@ -222,71 +192,22 @@ pub async fn upload_part_copy(
             (a, b - a + 1)
         }
     };
-    // The source's own lock, then a re-read: a concurrent delete of the
-    // source cannot free its bytes while we take or open them.
-    let src_lock = app.blob_lock(&src.sha256).await;
-    let (b, k) = (sb, sk);
-    let still = app.db(move |db| db.get_object(&b, &k)).await?;
-    if still.map(|o| o.sha256) != Some(src.sha256) {
-        return Err(ApiError::Conflict(
-            "the copy source changed while it was being copied; retry".into(),
-        ));
-    }
-    let plain_md5 = (!src.etag.contains('-'))
-        .then(|| {
-            let mut m = [0u8; 16];
-            hex::decode_to_slice(&src.etag, &mut m).ok().map(|_| m)
-        })
-        .flatten();
-    let (blob, lock) = match plain_md5 {
-        // The whole of a single-part object: the part is its blob itself.
-        Some(md5) if start == 0 && len == src.size => (
-            BlobInfo {
-                sha256: src.sha256,
-                size: src.size,
-                md5: Some(md5),
-            },
-            src_lock,
-        ),
-        // Otherwise stream the range into a blob of its own.
-        _ => {
-            let mut reader = app
-                .open_blob(&src.sha256, src.size, start, len)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::Internal(Internal::Other("copy source blob missing".into()))
-                })?;
-            drop(src_lock); // an open file (or inline bytes read) stays readable
-            let mut staged = app.store.stage().await?;
-            let (mut sha, mut md5) = (Sha256::new(), Md5::new());
-            store::pump(&mut reader, Some(&mut staged), |b| {
-                sha.update(b);
-                md5.update(b);
-            })
-            .await?;
-            let blob = BlobInfo {
-                sha256: Digest(sha.finalize().into()),
-                size: len,
-                md5: Some(md5.finalize().into()),
-            };
-            let lock = app.blob_lock(&blob.sha256).await;
-            staged.commit(&blob.sha256).await?;
-            (blob, lock)
+    let part = match app
+        .storage
+        .copy_part(target.upload_id, target.number, &src, start, len)
+        .await?
+    {
+        CopyPartOutcome::Copied(part) => part,
+        CopyPartOutcome::NoSuchUpload => return Err(ApiError::NoSuchUpload),
+        CopyPartOutcome::SourceChanged => {
+            return Err(ApiError::Conflict(
+                "the copy source changed while it was being copied; retry".into(),
+            ))
         }
     };
-    let md5 = blob.md5.unwrap_or_default();
-    let now = app.now_unix();
-    let part = PartRecord {
-        part_number: number,
-        sha256: blob.sha256,
-        size: blob.size,
-        md5,
-        last_modified: now,
-    };
-    record_part(app, lock, upload_id, part, blob, None).await?;
     let mut x = Xml::new("CopyPartResult");
-    x.elem("LastModified", &timestamp(now))
-        .elem("ETag", &format!("\"{}\"", hex::encode(md5)));
+    x.elem("LastModified", &timestamp(part.last_modified))
+        .elem("ETag", &format!("\"{}\"", hex::encode(part.md5)));
     Ok(xml_response(StatusCode::OK, x.finish("CopyPartResult")))
 }
 
@@ -339,106 +260,52 @@ pub async fn complete(
         }
         Err(e) => return Err(e),
     };
-    let upload_id = upload_id.to_string();
     let xml = super::ingest::read_xml_body(parts, body, MAX_COMPLETE_BODY, "part list").await?;
     let cond = super::object::write_condition(&parts.headers)?;
-    super::object::precheck_condition(app, &cond, bucket_name, key).await?;
+    app.storage
+        .precheck_condition(bucket_name, key, &cond)
+        .await?
+        .map_err(super::object::condition_failed)?;
     let wanted = parse_complete(&xml)?;
     if wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
         return Err(ApiError::InvalidPartOrder);
     }
-    let id = upload_id.clone();
-    let stored = app.db(move |db| db.list_parts(&id, 0, 10_000)).await?;
-    // Every listed part must exist with its ETag before sizes are judged.
-    // `stored` is in part-number order: a search per listed part, so a
-    // list of 10,000 costs no more than reading it.
-    let mut chosen: Vec<PartRecord> = Vec::with_capacity(wanted.len());
-    for (n, etag) in &wanted {
-        let part = stored
-            .binary_search_by_key(n, |p| p.part_number)
-            .ok()
-            .map(|i| &stored[i])
-            .filter(|p| hex::encode(p.md5) == *etag)
-            .ok_or_else(|| {
-                ApiError::InvalidPart(format!(
-                    "One or more of the specified parts could not be found: part {n} with ETag \
-                     \"{etag}\" was not uploaded, or its ETag differs"
-                ))
-            })?;
-        chosen.push(part.clone());
-    }
-    if let Some(small) = chosen[..chosen.len() - 1]
-        .iter()
-        .find(|p| p.size < MIN_PART)
+    let etag = match app
+        .storage
+        .complete_multipart(upload, &wanted, cond)
+        .await?
     {
-        return Err(ApiError::EntityTooSmall(format!(
-            "Your proposed upload is smaller than the minimum allowed size: part {} is {} \
-             bytes; every part but the last must be at least {MIN_PART}",
-            small.part_number, small.size
-        )));
-    }
-
-    let crate::storage::Assembled { staged, blob, etag } = app.storage.assemble(&chosen).await?;
-    let digest = blob.sha256;
-    let size = blob.size;
-    let record = ObjectRecord {
-        bucket: bucket_name.to_string(),
-        key: key.to_string(),
-        sha256: digest,
-        size,
-        etag: etag.clone(),
-        content_type: upload.content_type,
-        meta: ObjectMeta {
-            parts: Some(chosen.len() as u32),
-            ..upload.meta
-        },
-        last_modified: app.now_unix(),
-    };
-    let assembled: Vec<(u32, Digest)> = chosen.iter().map(|p| (p.part_number, p.sha256)).collect();
-    let lock = app.blob_lock(&digest).await;
-    staged.commit(&digest).await?;
-    crate::failpoint::after_publish().await;
-    let files_bucket = app.config.s3.bucket.clone();
-    let outcome = app
-        .db(move |db| {
-            db.complete_multipart(&upload_id, &assembled, &record, &blob, &cond, &files_bucket)
-        })
-        .await;
-    drop(lock);
-    match outcome {
-        Ok(CompleteMultipartOutcome::Completed { released }) => {
-            for d in released {
-                app.release_after_failure(d).await;
-            }
+        CompleteMultipartOutcome::Completed { etag } => etag,
+        CompleteMultipartOutcome::NoSuchUpload => return Err(ApiError::NoSuchUpload),
+        CompleteMultipartOutcome::InvalidPart { number, etag } => {
+            return Err(ApiError::InvalidPart(format!(
+                "One or more of the specified parts could not be found: part {number} with ETag \
+                 \"{etag}\" was not uploaded, or its ETag differs"
+            )))
         }
-        Ok(CompleteMultipartOutcome::NoSuchUpload) => {
-            app.release_after_failure(digest).await;
-            return Err(ApiError::NoSuchUpload);
+        CompleteMultipartOutcome::TooSmall { number, size } => {
+            return Err(ApiError::EntityTooSmall(format!(
+                "Your proposed upload is smaller than the minimum allowed size: part {number} is \
+                 {size} bytes; every part but the last must be at least {MIN_PART}"
+            )))
         }
-        Ok(CompleteMultipartOutcome::ConditionFailed(f)) => {
-            // Another writer got there first; the upload stays open.
-            app.release_after_failure(digest).await;
-            return Err(super::object::condition_failed_at_commit(f));
+        // Another writer got there first; the upload stays open.
+        CompleteMultipartOutcome::ConditionFailed(f) => {
+            return Err(super::object::condition_failed_at_commit(f))
         }
-        Ok(CompleteMultipartOutcome::WrittenOnce) => {
-            // The upload stays open, as for a failed condition: the client
-            // aborts it to free its parts.
-            app.release_after_failure(digest).await;
-            return Err(super::object::written_once(bucket_name, key));
+        // The upload stays open, as for a failed condition: the client
+        // aborts it to free its parts.
+        CompleteMultipartOutcome::WrittenOnce => {
+            return Err(super::object::written_once(bucket_name, key))
         }
-        Ok(CompleteMultipartOutcome::PartsChanged) => {
-            app.release_after_failure(digest).await;
+        CompleteMultipartOutcome::PartsChanged => {
             return Err(ApiError::InvalidPart(
                 "a part was uploaded again while the upload was being completed; list the \
                  parts and retry"
                     .into(),
-            ));
+            ))
         }
-        Err(e) => {
-            app.release_after_failure(digest).await;
-            return Err(e);
-        }
-    }
+    };
     Ok(completion_result(app, bucket_name, key, &etag))
 }
 
@@ -450,20 +317,11 @@ async fn repeat_completion(
     bucket_name: &str,
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let id = upload_id.to_string();
-    let Some((b, k, etag)) = app.db(move |db| db.completed_upload(&id)).await? else {
-        return Err(ApiError::NoSuchUpload);
-    };
-    if b != bucket_name || k != key {
-        return Err(ApiError::NoSuchUpload);
-    }
-    let current = app
-        .db(move |db| db.get_object(&b, &k))
+    let etag = app
+        .storage
+        .completed_upload(upload_id, bucket_name, key)
         .await?
-        .map(|o| o.etag);
-    if current.as_deref() != Some(etag.as_str()) {
-        return Err(ApiError::NoSuchUpload);
-    }
+        .ok_or(ApiError::NoSuchUpload)?;
     Ok(completion_result(app, bucket_name, key, &etag))
 }
 
@@ -485,14 +343,12 @@ pub async fn abort(
     bucket_name: &str,
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    find_upload(app, upload_id, bucket_name, key).await?;
-    let upload_id = upload_id.to_string();
-    let blobs = app
-        .db(move |db| db.abort_multipart(&upload_id))
+    if !app
+        .storage
+        .abort_multipart(upload_id, bucket_name, key)
         .await?
-        .ok_or(ApiError::NoSuchUpload)?;
-    for d in blobs {
-        app.release_blob(d).await?;
+    {
+        return Err(ApiError::NoSuchUpload);
     }
     Ok(empty(StatusCode::NO_CONTENT))
 }
@@ -505,7 +361,6 @@ pub async fn list_parts(
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
     find_upload(app, upload_id, bucket_name, key).await?;
-    let upload_id = upload_id.to_string();
     let marker: u32 = q
         .get("part-number-marker")
         .and_then(|m| m.parse().ok())
@@ -515,16 +370,13 @@ pub async fn list_parts(
         .and_then(|m| m.parse().ok())
         .unwrap_or(1000)
         .min(1000);
-    let id = upload_id.clone();
-    let mut parts = app
-        .db(move |db| db.list_parts(&id, marker, max + 1))
-        .await?;
+    let mut parts = app.storage.list_parts(upload_id, marker, max + 1).await?;
     let truncated = parts.len() > max;
     parts.truncate(max);
     let mut x = Xml::new("ListPartsResult");
     x.elem("Bucket", bucket_name)
         .elem("Key", key)
-        .elem("UploadId", &upload_id)
+        .elem("UploadId", upload_id)
         .elem("PartNumberMarker", &marker.to_string())
         .elem("MaxParts", &max.to_string())
         .elem("IsTruncated", if truncated { "true" } else { "false" })
@@ -548,7 +400,6 @@ pub async fn list_uploads(
     q: &Query,
     bucket_name: &str,
 ) -> Result<Response<Body>, ApiError> {
-    bucket::require(app, bucket_name).await?;
     let prefix = q.get("prefix").unwrap_or("").to_string();
     let key_marker = q.get("key-marker").unwrap_or("").to_string();
     let id_marker = q.get("upload-id-marker").unwrap_or("").to_string();
@@ -557,15 +408,11 @@ pub async fn list_uploads(
         .and_then(|m| m.parse().ok())
         .unwrap_or(1000)
         .min(1000);
-    let (b, p, k, i) = (
-        bucket_name.to_string(),
-        prefix.clone(),
-        key_marker.clone(),
-        id_marker.clone(),
-    );
     let mut uploads = app
-        .db(move |db| db.list_multipart(&b, &p, &k, &i, max + 1))
-        .await?;
+        .storage
+        .list_multipart(bucket_name, &prefix, &key_marker, &id_marker, max + 1)
+        .await?
+        .ok_or_else(|| bucket::no_such_bucket(bucket_name))?;
     let truncated = uploads.len() > max;
     uploads.truncate(max);
     let mut x = Xml::new("ListMultipartUploadsResult");

@@ -12,12 +12,13 @@ use time::OffsetDateTime;
 use super::auth::Authenticated;
 use super::ingest::{receive, BodySpec};
 use super::{bucket, empty, Query};
-use crate::api::{full, ApiError, Body, Internal};
+use crate::api::{full, ApiError, Body};
 use crate::app::App;
-use crate::index::{
-    BlobInfo, ConditionFailure, ObjectMeta, ObjectRecord, PutObjectOutcome, WriteCondition,
-};
+use crate::index::{BlobInfo, ObjectMeta, ObjectRecord};
 use crate::sigv4::PayloadMode;
+use crate::storage::objects::{
+    ConditionFailure, DeleteObjectOutcome, PutObjectOutcome, WriteCondition,
+};
 
 /// S3's largest single PUT.
 const MAX_PUT: u64 = 5 * 1024 * 1024 * 1024;
@@ -124,12 +125,9 @@ pub(super) async fn precheck_condition(
     bucket_name: &str,
     key: &str,
 ) -> Result<(), ApiError> {
-    if *cond == WriteCondition::Always {
-        return Ok(());
-    }
-    let (b, k) = (bucket_name.to_string(), key.to_string());
-    let current = app.db(move |db| db.get_object(&b, &k)).await?;
-    cond.check(current.as_ref().map(|o| o.etag.as_str()))
+    app.storage
+        .precheck_condition(bucket_name, key, cond)
+        .await?
         .map_err(condition_failed)
 }
 
@@ -185,9 +183,10 @@ pub async fn put_object(
     Ok(r)
 }
 
-/// Publishes a received body and records it as `record`, if `cond` holds
-/// at commit; on any failure the blob is released again. The one commit of
-/// a whole object, for PutObject and form uploads.
+/// Stores a received body as `record`, if `cond` holds at commit (the
+/// storage service publishes it, records it, and releases what is no
+/// longer referred to). The one commit of a whole object, for PutObject
+/// and form uploads.
 pub(super) async fn store_object(
     app: &App,
     payload: super::ingest::Payload,
@@ -195,47 +194,21 @@ pub(super) async fn store_object(
     blob: BlobInfo,
     cond: WriteCondition,
 ) -> Result<(), ApiError> {
-    let digest = record.sha256;
     let bucket_name = record.bucket.clone();
     let key = record.key.clone();
-    let files_bucket = app.config.s3.bucket.clone();
-    let lock = app.blob_lock(&digest).await;
-    let inline = payload.publish(&digest).await?;
-    let outcome = app
-        .db_write(move |db| db.put_object(&record, &blob, inline.as_deref(), &cond, &files_bucket))
-        .await;
-    drop(lock);
-    match outcome {
-        Ok(PutObjectOutcome::Stored { replaced }) => {
-            if let Some(old) = replaced {
-                app.release_after_failure(old).await;
-            }
-            Ok(())
-        }
-        Ok(PutObjectOutcome::ConditionFailed(f)) => {
-            // Another writer (or a delete) got there first.
-            app.release_after_failure(digest).await;
-            Err(condition_failed_at_commit(f))
-        }
-        Ok(PutObjectOutcome::NoSuchBucket) => {
-            // Deleted while the body arrived.
-            app.release_after_failure(digest).await;
-            Err(bucket::no_such_bucket(&bucket_name))
-        }
-        Ok(PutObjectOutcome::WrittenOnce) => {
-            app.release_after_failure(digest).await;
-            Err(written_once(&bucket_name, &key))
-        }
-        Err(e) => {
-            app.release_after_failure(digest).await;
-            Err(e)
-        }
+    match app.storage.put_object(payload, record, blob, cond).await? {
+        PutObjectOutcome::Stored { .. } => Ok(()),
+        // Another writer (or a delete) got there first.
+        PutObjectOutcome::ConditionFailed(f) => Err(condition_failed_at_commit(f)),
+        // Deleted while the body arrived.
+        PutObjectOutcome::NoSuchBucket => Err(bucket::no_such_bucket(&bucket_name)),
+        PutObjectOutcome::WrittenOnce => Err(written_once(&bucket_name, &key)),
     }
 }
 
 /// The refusal of an S3 write onto the key of a file of the upload API,
-/// which is written once (`Index::put_object`): S3's 409 for a write that
-/// conflicts with the key's state.
+/// which is written once (`storage::objects::file_key`): S3's 409 for a
+/// write that conflicts with the key's state.
 pub(super) fn written_once(bucket_name: &str, key: &str) -> ApiError {
     ApiError::Conflict(format!(
         "'{key}' in bucket '{bucket_name}' is a file of the upload API, which is written \
@@ -252,20 +225,10 @@ pub(super) async fn precheck_written_once(
     bucket_name: &str,
     key: &str,
 ) -> Result<(), ApiError> {
-    if bucket_name != app.config.s3.bucket {
-        return Ok(());
+    if app.storage.is_file_key(bucket_name, key).await? {
+        return Err(written_once(bucket_name, key));
     }
-    // Only the id's own spelling is the file's key (as the index decides).
-    let Some(id) = uuid::Uuid::try_parse(key)
-        .ok()
-        .filter(|id| id.to_string() == key)
-    else {
-        return Ok(());
-    };
-    match app.db(move |db| db.get(&id)).await? {
-        Some(file) if file.status.has_bytes() => Err(written_once(bucket_name, key)),
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 /// Returns the checksums a write declared and the bytes matched, as S3
@@ -330,13 +293,13 @@ pub async fn delete_object(
     bucket_name: &str,
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let (b, k) = (bucket_name.to_string(), key.to_string());
-    match app.db(move |db| db.delete_object(&b, &k)).await? {
-        Some(old) => app.release_blob(old.sha256).await.map(|_| ())?,
+    match app.storage.delete_object(bucket_name, key).await? {
         // Deleting a missing key succeeds, as in S3; a missing bucket does not.
-        None => bucket::require(app, bucket_name).await?,
+        DeleteObjectOutcome::Deleted(_) | DeleteObjectOutcome::Absent => {
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        DeleteObjectOutcome::NoSuchBucket => Err(bucket::no_such_bucket(bucket_name)),
     }
-    Ok(empty(StatusCode::NO_CONTENT))
 }
 
 /// The byte range a `Range` header selects: `(start, len)`, `None` for the
@@ -489,8 +452,7 @@ pub async fn get_object(
     bucket_name: &str,
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let (b, k) = (bucket_name.to_string(), key.to_string());
-    let Some((obj, inline)) = app.db(move |db| db.get_object_inline(&b, &k)).await? else {
+    let Some((obj, inline)) = app.storage.get_object_inline(bucket_name, key).await? else {
         // Only a miss needs the second look, to name the right error.
         bucket::require(app, bucket_name).await?;
         return Err(ApiError::NoSuchKey(
@@ -514,27 +476,7 @@ pub async fn get_object(
     let blob = if head {
         None
     } else {
-        let b = match inline {
-            Some(data) => Some(crate::app::inline_reader(data.into(), start, len)),
-            None => app.store.open_range(&obj.sha256, start, len).await?,
-        };
-        let b = b.ok_or_else(|| {
-            ApiError::Internal(Internal::Other(format!(
-                "blob {} of {}/{} is missing",
-                obj.sha256.hex(),
-                obj.bucket,
-                obj.key
-            )))
-        })?;
-        if b.len != obj.size {
-            return Err(ApiError::Internal(Internal::Other(format!(
-                "blob {} has {} bytes, index says {}",
-                obj.sha256.hex(),
-                b.len,
-                obj.size
-            ))));
-        }
-        Some(b)
+        Some(app.storage.open_object(&obj, inline, start, len).await?)
     };
     let body: Body = match blob {
         None => full(""),
@@ -691,9 +633,9 @@ pub async fn get_attributes(
         )));
     }
     bucket::require(app, bucket_name).await?;
-    let (b, k) = (bucket_name.to_string(), key.to_string());
     let obj = app
-        .db(move |db| db.get_object(&b, &k))
+        .storage
+        .get_object(bucket_name, key)
         .await?
         .ok_or_else(|| ApiError::NoSuchKey("The specified key does not exist.".into()))?;
     let want = |a: &str| wanted.contains(&a);

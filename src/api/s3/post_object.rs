@@ -24,7 +24,7 @@ use super::{bucket, empty, xml_response};
 use crate::api::{full, ApiError, Body};
 use crate::app::App;
 use crate::index::{ObjectMeta, ObjectRecord, WriteCondition};
-use crate::sigv4::post_policy::{parse_policy, verify_post_signature, PolicyError};
+use crate::sigv4::post_policy::{parse_policy, post_key_id, verify_post_signature, PolicyError};
 use crate::sigv4::ChecksumAlgorithm;
 
 /// Largest value of one form field, and of all fields before the file
@@ -117,7 +117,8 @@ pub async fn post_object(
     };
 
     // Who signed it, and does the form meet its policy.
-    let auth = verify_post_signature(&fields, |k| app.secret_for(k), &app.config.s3.region)?;
+    let secret = app.secret_for(post_key_id(&fields)).await;
+    let auth = verify_post_signature(&fields, |k| secret.secret_for(k), &app.config.s3.region)?;
     // Verified: the rest of the form (the file) may take its time.
     deadline.signed();
     let who = Principal::Key(auth.access_key_id.clone());

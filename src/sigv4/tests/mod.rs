@@ -10,6 +10,7 @@ mod aws_suite;
 mod botocore;
 mod checksums;
 mod chunked_decode;
+mod claims;
 mod header_auth;
 mod presign_verify;
 mod s3_examples;

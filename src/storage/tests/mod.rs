@@ -6,6 +6,12 @@
 //! the server `scripts/test` starts); [`on_each_backend!`] makes a test of
 //! a check on each.
 
+mod buckets;
+mod objects;
+pub(crate) mod retired;
+
+mod files;
+mod multipart;
 use std::sync::Arc;
 
 use crate::clock::ShiftedClock;
@@ -13,6 +19,9 @@ use crate::index::{Index, SqliteIndex};
 use crate::store::LocalStore;
 
 use super::{Settings, Storage};
+
+mod keys;
+mod maintenance;
 
 /// The upload bucket of every test storage.
 pub const UPLOADS: &str = "uploads";

@@ -1,0 +1,227 @@
+//! The rules of S3 buckets, decided inside index transactions: who a new
+//! bucket belongs to, when a bucket may be deleted and what goes with it,
+//! and its CORS configuration (kept as opaque text).
+//!
+//! Must never decide who may *use* a bucket (that is authorization's, from
+//! owners and grants), nor parse a CORS configuration.
+
+use super::objects::file_id;
+use super::recovery::forget_upload;
+use super::{Storage, StorageError};
+use crate::index::{BucketRecord, Status, Tx, TxResult};
+use crate::store::Digest;
+
+/// The answer to creating a bucket for a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateBucketOutcome {
+    Created,
+    OwnedByYou,
+    /// Another key's bucket.
+    Taken,
+}
+
+/// The answer to deleting a bucket.
+#[derive(Debug, PartialEq, Eq)]
+pub enum DeleteBucketOutcome {
+    /// Deleted; it held nothing.
+    Deleted,
+    /// Deleted, and with it the unfinished multipart uploads it held (as
+    /// S3 does): `uploads` were aborted, and `released` are the blobs their
+    /// parts referred to, each released (removed from disk once nothing
+    /// refers to it any more) by the time the caller sees this.
+    DeletedWithUploads {
+        uploads: usize,
+        released: Vec<Digest>,
+    },
+    NotFound,
+    /// It holds objects, or a part-wise upload of the JSON API for a file
+    /// that is still pending (a field client's progress, not an S3 client's
+    /// leftover).
+    NotEmpty,
+}
+
+/// Creates a bucket owned by `owner` (`None`: the configured key), unless
+/// the name is taken: by the same owner, or another.
+pub(crate) async fn create_bucket_rule(
+    tx: &mut dyn Tx,
+    name: &str,
+    owner: Option<&str>,
+    now: i64,
+) -> TxResult<CreateBucketOutcome> {
+    match tx.get_bucket(name).await? {
+        Some(b) if b.owner.as_deref() == owner => Ok(CreateBucketOutcome::OwnedByYou),
+        Some(_) => Ok(CreateBucketOutcome::Taken),
+        None => {
+            tx.insert_bucket(name, owner, now).await?;
+            Ok(CreateBucketOutcome::Created)
+        }
+    }
+}
+
+/// Deletes a bucket unless it holds objects or a pending file's part-wise
+/// upload; its other uploads are aborted with it, and the grants on it
+/// dropped (they must not pass to whichever key creates the name next).
+/// One transaction: no object or upload can arrive between the check and
+/// the delete (their writes check the bucket in theirs).
+pub(crate) async fn delete_bucket_rule(
+    tx: &mut dyn Tx,
+    name: &str,
+) -> TxResult<DeleteBucketOutcome> {
+    if tx.get_bucket(name).await?.is_none() {
+        return Ok(DeleteBucketOutcome::NotFound);
+    }
+    if tx.bucket_has_objects(name).await? {
+        return Ok(DeleteBucketOutcome::NotEmpty);
+    }
+    let uploads = tx.uploads_in(name).await?;
+    // A part-wise upload of a file the JSON API still waits for (its key
+    // is the file's id): a field client's progress is no leftover to sweep
+    // away with the bucket.
+    for u in &uploads {
+        if let Some(id) = file_id(&u.key) {
+            if tx
+                .get_file(&id)
+                .await?
+                .is_some_and(|f| f.status == Status::Pending)
+            {
+                return Ok(DeleteBucketOutcome::NotEmpty);
+            }
+        }
+    }
+    let mut released = Vec::new();
+    for u in &uploads {
+        released.extend(forget_upload(tx, &u.upload_id).await?.unwrap_or_default());
+    }
+    released.sort_unstable_by_key(|d| d.0);
+    released.dedup();
+    tx.delete_bucket(name).await?;
+    Ok(if uploads.is_empty() {
+        DeleteBucketOutcome::Deleted
+    } else {
+        DeleteBucketOutcome::DeletedWithUploads {
+            uploads: uploads.len(),
+            released,
+        }
+    })
+}
+
+impl Storage {
+    /// Creates a bucket of the configured key's if there is none with the
+    /// name; whether it did.
+    pub async fn create_bucket(&self, name: &str) -> Result<bool, StorageError> {
+        let now = self.now();
+        let n = name.to_string();
+        Ok(self
+            .index
+            .write(move |tx| {
+                let n = n.clone();
+                Box::pin(async move { tx.insert_bucket(&n, None, now).await })
+            })
+            .await?)
+    }
+
+    /// Creates a bucket owned by `owner` (`None`: the configured key).
+    pub async fn create_bucket_for(
+        &self,
+        name: &str,
+        owner: Option<&str>,
+    ) -> Result<CreateBucketOutcome, StorageError> {
+        let now = self.now();
+        let (n, o) = (name.to_string(), owner.map(str::to_string));
+        Ok(self
+            .index
+            .write(move |tx| {
+                let (n, o) = (n.clone(), o.clone());
+                Box::pin(async move { create_bucket_rule(tx, &n, o.as_deref(), now).await })
+            })
+            .await?)
+    }
+
+    pub async fn bucket_exists(&self, name: &str) -> Result<bool, StorageError> {
+        let n = name.to_string();
+        Ok(self
+            .index
+            .read(move |tx| {
+                let n = n.clone();
+                Box::pin(async move { Ok(tx.get_bucket(&n).await?.is_some()) })
+            })
+            .await?)
+    }
+
+    /// Every bucket, by name.
+    pub async fn list_buckets(&self) -> Result<Vec<BucketRecord>, StorageError> {
+        Ok(self
+            .index
+            .read(|tx| Box::pin(async move { tx.list_buckets().await }))
+            .await?)
+    }
+
+    /// The buckets `access_key_id` owns or was granted, by name.
+    pub async fn buckets_of(&self, access_key_id: &str) -> Result<Vec<BucketRecord>, StorageError> {
+        let k = access_key_id.to_string();
+        Ok(self
+            .index
+            .read(move |tx| {
+                let k = k.clone();
+                Box::pin(async move { tx.buckets_of(&k).await })
+            })
+            .await?)
+    }
+
+    /// Sets (`Some`) or removes (`None`) a bucket's CORS configuration,
+    /// kept as an opaque text; false if there is no such bucket.
+    pub async fn set_bucket_cors(
+        &self,
+        name: &str,
+        cors: Option<&str>,
+    ) -> Result<bool, StorageError> {
+        let (n, c) = (name.to_string(), cors.map(str::to_string));
+        Ok(self
+            .index
+            .write(move |tx| {
+                let (n, c) = (n.clone(), c.clone());
+                Box::pin(async move { tx.set_bucket_cors(&n, c.as_deref()).await })
+            })
+            .await?)
+    }
+
+    /// A bucket's CORS configuration: `None` if no such bucket, `Some(None)`
+    /// if it has none.
+    pub async fn bucket_cors(&self, name: &str) -> Result<Option<Option<String>>, StorageError> {
+        let n = name.to_string();
+        Ok(self
+            .index
+            .read(move |tx| {
+                let n = n.clone();
+                Box::pin(async move { Ok(tx.get_bucket(&n).await?.map(|b| b.cors)) })
+            })
+            .await?)
+    }
+
+    /// Deletes a bucket (see [`delete_bucket_rule`]), then releases the
+    /// blobs of the parts of the uploads aborted with it. The bucket is
+    /// gone once the delete commits: a blob that cannot be removed then is
+    /// logged, not answered as a failure of the delete.
+    pub async fn delete_bucket(&self, name: &str) -> Result<DeleteBucketOutcome, StorageError> {
+        let n = name.to_string();
+        let out = self
+            .index
+            .write(move |tx| {
+                let n = n.clone();
+                Box::pin(async move { delete_bucket_rule(tx, &n).await })
+            })
+            .await?;
+        if let DeleteBucketOutcome::DeletedWithUploads { released, .. } = &out {
+            for d in released {
+                if let Err(e) = self.release(*d).await {
+                    tracing::warn!(
+                        error = ?e,
+                        bucket = name,
+                        "could not release a part of an aborted upload"
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+}
