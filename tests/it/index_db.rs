@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// `postgres`: run the gateways of this suite on PostgreSQL.
@@ -137,7 +137,7 @@ impl TestIndex {
                     client
                         .execute(&pg_sql, &refs)
                         .await
-                        .map_err(|e| format!("{pg_sql}: {e}"))
+                        .map_err(|e| format!("{pg_sql}: {}", pg_error(&e)))
                 })
                 .unwrap_or_else(|e| panic!("{e}"))
             }
@@ -199,28 +199,34 @@ impl Drop for TestIndex {
 pub fn for_config_dir(dir: &Path) -> String {
     let index = TestIndex::for_data_dir(&dir.join("data"));
     let toml = index.toml();
-    registry().lock().unwrap().insert(dir.to_path_buf(), index);
+    registry().insert(dir.to_path_buf(), Arc::new(index));
     toml
 }
 
 /// Runs `f` on the index of the gateway configured in `dir`.
 pub fn of_config_dir<R>(dir: &Path, f: impl FnOnce(&TestIndex) -> R) -> R {
-    let reg = registry().lock().unwrap();
-    match reg.get(dir) {
-        Some(index) => f(index),
+    // Not under the registry's lock: `f` may fail the test.
+    let index = registry().get(dir).cloned();
+    match index {
+        Some(index) => f(&index),
         None => f(&TestIndex::Sqlite(dir.join("data"))),
     }
 }
 
 /// Drops the index of the gateway configured in `dir` (its database).
 pub fn forget_config_dir(dir: &Path) {
-    let gone = registry().lock().unwrap().remove(dir);
+    let gone = registry().remove(dir);
     drop(gone);
 }
 
-fn registry() -> &'static Mutex<BTreeMap<PathBuf, TestIndex>> {
-    static REGISTRY: OnceLock<Mutex<BTreeMap<PathBuf, TestIndex>>> = OnceLock::new();
-    REGISTRY.get_or_init(Default::default)
+/// The indexes of gateways configured by `write_config`, by config dir. A
+/// test that failed while holding the lock leaves it usable to the others.
+fn registry() -> std::sync::MutexGuard<'static, BTreeMap<PathBuf, Arc<TestIndex>>> {
+    static REGISTRY: OnceLock<Mutex<BTreeMap<PathBuf, Arc<TestIndex>>>> = OnceLock::new();
+    REGISTRY
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn sqlite(data_dir: &Path) -> rusqlite::Connection {
@@ -253,7 +259,15 @@ async fn simple(url: &str, sql: &str) -> Result<(), String> {
         .await?
         .batch_execute(sql)
         .await
-        .map_err(|e| format!("{sql}: {e}"))
+        .map_err(|e| format!("{sql}: {}", pg_error(&e)))
+}
+
+/// The server's message, not just "db error".
+fn pg_error(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
 }
 
 async fn column(url: &str, sql: &str) -> Result<Vec<Option<String>>, String> {
@@ -261,7 +275,7 @@ async fn column(url: &str, sql: &str) -> Result<Vec<Option<String>>, String> {
         .await?
         .simple_query(sql)
         .await
-        .map_err(|e| format!("{sql}: {e}"))?;
+        .map_err(|e| format!("{sql}: {}", pg_error(&e)))?;
     Ok(msgs
         .into_iter()
         .filter_map(|m| match m {

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use tokio_postgres::Row;
 
-use super::{all, get, text, PgTx};
+use super::{all, get, text, unstorable, PgTx};
 use crate::index::tx::{KeyRows, TxResult};
 use crate::index::{AccessKey, IndexError, TokenRecord};
 use crate::store::Digest;
@@ -72,6 +72,10 @@ impl KeyRows for PgTx<'_> {
     }
 
     async fn revoke_token(&mut self, name: &str, now: i64) -> TxResult<bool> {
+        if unstorable(&[name]) {
+            // No row can hold it: there is none to find.
+            return Ok(false);
+        }
         Ok(self
             .exec(
                 "UPDATE tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
@@ -124,6 +128,10 @@ impl KeyRows for PgTx<'_> {
     }
 
     async fn revoke_access_key(&mut self, name: &str, now: i64) -> TxResult<bool> {
+        if unstorable(&[name]) {
+            // No row can hold it: there is none to find.
+            return Ok(false);
+        }
         Ok(self
             .exec(
                 "UPDATE access_keys SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
@@ -134,6 +142,10 @@ impl KeyRows for PgTx<'_> {
     }
 
     async fn access_key_secret(&mut self, access_key_id: &str) -> TxResult<Option<String>> {
+        if unstorable(&[access_key_id]) {
+            // No row can hold it: there is none to find.
+            return Ok(None);
+        }
         self.opt(
             "SELECT secret FROM access_keys WHERE access_key_id = $1 AND revoked_at IS NULL",
             &[&text("access key id", access_key_id)?],
@@ -144,6 +156,10 @@ impl KeyRows for PgTx<'_> {
     }
 
     async fn access_key_named(&mut self, name: &str) -> TxResult<Option<String>> {
+        if unstorable(&[name]) {
+            // No row can hold it: there is none to find.
+            return Ok(None);
+        }
         self.opt(
             "SELECT access_key_id FROM access_keys WHERE name = $1 AND revoked_at IS NULL",
             &[&text("access key name", name)?],

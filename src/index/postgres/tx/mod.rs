@@ -83,6 +83,21 @@ fn text<'s>(what: &'static str, s: &'s str) -> TxResult<&'s str> {
     Ok(s)
 }
 
+/// Whether one of `values` holds the NUL character, which no row can: a
+/// lookup by it finds nothing (as SQLite, which stores such keys, finds
+/// nothing when none was stored), where a write of it is refused
+/// ([`text`]).
+fn unstorable(values: &[&str]) -> bool {
+    values.iter().any(|v| v.contains('\0'))
+}
+
+/// Everything before the first NUL character of a listing's marker: no
+/// stored value has one, so "after `a\0b`" is exactly "after `a`" (every
+/// key above `a` sorts above `a\0b`, and `a` below it).
+fn marker(s: &str) -> &str {
+    s.split('\0').next().unwrap_or_default()
+}
+
 /// Column `i` of `row`; a value of another type is a corrupt column.
 fn get<'r, T: FromSql<'r>>(row: &'r Row, i: usize, what: &'static str) -> TxResult<T> {
     row.try_get(i).map_err(|_| IndexError::Corrupt(what))

@@ -3,7 +3,10 @@
 use async_trait::async_trait;
 use tokio_postgres::Row;
 
-use super::{all, digest, digests, get, limit, md5_of, part_number, signed, text, unsigned, PgTx};
+use super::{
+    all, digest, digests, get, limit, marker, md5_of, part_number, signed, text, unsigned,
+    unstorable, PgTx,
+};
 use crate::index::tx::{BucketRow, BucketRows, ObjectRows, TxResult, UploadRows};
 use crate::index::{BucketRecord, IndexError, MultipartUpload, ObjectRecord, PartRecord};
 use crate::store::Digest;
@@ -66,6 +69,10 @@ fn bucket_record(r: &Row) -> TxResult<BucketRecord> {
 #[async_trait]
 impl BucketRows for PgTx<'_> {
     async fn get_bucket(&mut self, name: &str) -> TxResult<Option<BucketRow>> {
+        if unstorable(&[name]) {
+            // No row can hold it: there is none to find.
+            return Ok(None);
+        }
         self.opt(
             "SELECT name, created_at, owner, cors FROM buckets WHERE name = $1",
             &[&text("bucket name", name)?],
@@ -95,6 +102,10 @@ impl BucketRows for PgTx<'_> {
     }
 
     async fn set_bucket_cors(&mut self, name: &str, cors: Option<&str>) -> TxResult<bool> {
+        if unstorable(&[name]) {
+            // No row can hold it: there is none to find.
+            return Ok(false);
+        }
         let cors = cors.map(|c| text("CORS configuration", c)).transpose()?;
         Ok(self
             .exec(
@@ -106,6 +117,10 @@ impl BucketRows for PgTx<'_> {
     }
 
     async fn delete_bucket(&mut self, name: &str) -> TxResult<()> {
+        if unstorable(&[name]) {
+            // No row can hold it: there is none to find.
+            return Ok(());
+        }
         let name = text("bucket name", name)?;
         self.exec("DELETE FROM bucket_grants WHERE bucket = $1", &[&name])
             .await?;
@@ -123,6 +138,10 @@ impl BucketRows for PgTx<'_> {
     }
 
     async fn buckets_of(&mut self, access_key_id: &str) -> TxResult<Vec<BucketRecord>> {
+        if unstorable(&[access_key_id]) {
+            // No row can hold it: there is none to find.
+            return Ok(Vec::new());
+        }
         all(
             self.query(
                 "SELECT name, created_at FROM buckets WHERE owner = $1 \
@@ -136,6 +155,10 @@ impl BucketRows for PgTx<'_> {
     }
 
     async fn bucket_has_objects(&mut self, name: &str) -> TxResult<bool> {
+        if unstorable(&[name]) {
+            // No row can hold it: there is none to find.
+            return Ok(false);
+        }
         self.exists(
             "SELECT 1 FROM objects WHERE bucket = $1 LIMIT 1",
             &[&text("bucket name", name)?],
@@ -144,6 +167,10 @@ impl BucketRows for PgTx<'_> {
     }
 
     async fn get_grant(&mut self, access_key_id: &str, bucket: &str) -> TxResult<Option<bool>> {
+        if unstorable(&[access_key_id, bucket]) {
+            // No row can hold it: there is none to find.
+            return Ok(None);
+        }
         self.opt(
             "SELECT can_write FROM bucket_grants WHERE access_key_id = $1 AND bucket = $2",
             &[
@@ -174,6 +201,10 @@ impl BucketRows for PgTx<'_> {
 #[async_trait]
 impl ObjectRows for PgTx<'_> {
     async fn get_object(&mut self, bucket: &str, key: &str) -> TxResult<Option<ObjectRecord>> {
+        if unstorable(&[bucket, key]) {
+            // No row can hold it: there is none to find.
+            return Ok(None);
+        }
         self.opt(
             &format!("SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = $1 AND key = $2"),
             &[&text("bucket name", bucket)?, &text("object key", key)?],
@@ -239,6 +270,10 @@ impl ObjectRows for PgTx<'_> {
         after: &str,
         limit_to: usize,
     ) -> TxResult<Vec<ObjectRecord>> {
+        if unstorable(&[bucket, prefix]) {
+            // No row can hold it: there is none to find.
+            return Ok(Vec::new());
+        }
         // Keys are COLLATE "C": compared and sorted by their bytes, S3's
         // order. `key >= prefix` lets the scan start where the prefix does.
         all(
@@ -250,7 +285,7 @@ impl ObjectRows for PgTx<'_> {
                 ),
                 &[
                     &text("bucket name", bucket)?,
-                    &text("key marker", after)?,
+                    &marker(after),
                     &text("prefix", prefix)?,
                     &limit(limit_to),
                 ],
@@ -285,6 +320,10 @@ impl UploadRows for PgTx<'_> {
     }
 
     async fn get_upload(&mut self, upload_id: &str) -> TxResult<Option<MultipartUpload>> {
+        if unstorable(&[upload_id]) {
+            // No row can hold it: there is none to find.
+            return Ok(None);
+        }
         self.opt(
             &format!("SELECT {MULTIPART_COLUMNS} FROM multipart_uploads WHERE upload_id = $1"),
             &[&text("upload id", upload_id)?],
@@ -296,6 +335,10 @@ impl UploadRows for PgTx<'_> {
     }
 
     async fn delete_upload(&mut self, upload_id: &str) -> TxResult<()> {
+        if unstorable(&[upload_id]) {
+            // No row can hold it: there is none to find.
+            return Ok(());
+        }
         let id = text("upload id", upload_id)?;
         self.exec("DELETE FROM multipart_parts WHERE upload_id = $1", &[&id])
             .await?;
@@ -305,6 +348,10 @@ impl UploadRows for PgTx<'_> {
     }
 
     async fn touch_upload(&mut self, upload_id: &str, now: i64) -> TxResult<bool> {
+        if unstorable(&[upload_id]) {
+            // No row can hold it: there is none to find.
+            return Ok(false);
+        }
         Ok(self
             .exec(
                 "UPDATE multipart_uploads SET created_at = $2 WHERE upload_id = $1",
@@ -315,6 +362,10 @@ impl UploadRows for PgTx<'_> {
     }
 
     async fn get_part(&mut self, upload_id: &str, number: u32) -> TxResult<Option<PartRecord>> {
+        if unstorable(&[upload_id]) {
+            // No row can hold it: there is none to find.
+            return Ok(None);
+        }
         // A number beyond any part's (a client's marker) finds none.
         let Ok(number) = i32::try_from(number) else {
             return Ok(None);
@@ -357,6 +408,10 @@ impl UploadRows for PgTx<'_> {
         after: u32,
         limit_to: usize,
     ) -> TxResult<Vec<PartRecord>> {
+        if unstorable(&[upload_id]) {
+            // No row can hold it: there is none to find.
+            return Ok(Vec::new());
+        }
         all(
             self.query(
                 &format!(
@@ -375,6 +430,10 @@ impl UploadRows for PgTx<'_> {
     }
 
     async fn part_blobs(&mut self, upload_id: &str) -> TxResult<Vec<Digest>> {
+        if unstorable(&[upload_id]) {
+            // No row can hold it: there is none to find.
+            return Ok(Vec::new());
+        }
         digests(
             self.query(
                 "SELECT DISTINCT sha256 FROM multipart_parts WHERE upload_id = $1",
@@ -393,6 +452,10 @@ impl UploadRows for PgTx<'_> {
         upload_id_marker: &str,
         limit_to: usize,
     ) -> TxResult<Vec<MultipartUpload>> {
+        if unstorable(&[bucket, prefix]) {
+            // No row can hold it: there is none to find.
+            return Ok(Vec::new());
+        }
         all(
             self.query(
                 &format!(
@@ -404,8 +467,14 @@ impl UploadRows for PgTx<'_> {
                 &[
                     &text("bucket name", bucket)?,
                     &text("prefix", prefix)?,
-                    &text("key marker", key_marker)?,
-                    &text("upload id marker", upload_id_marker)?,
+                    &marker(key_marker),
+                    // A key marker with a NUL is no stored key: nothing
+                    // has that key, so no upload id goes after it.
+                    &if unstorable(&[key_marker]) {
+                        ""
+                    } else {
+                        marker(upload_id_marker)
+                    },
                     &limit(limit_to),
                 ],
             )
@@ -415,6 +484,10 @@ impl UploadRows for PgTx<'_> {
     }
 
     async fn uploads_in(&mut self, bucket: &str) -> TxResult<Vec<MultipartUpload>> {
+        if unstorable(&[bucket]) {
+            // No row can hold it: there is none to find.
+            return Ok(Vec::new());
+        }
         all(
             self.query(
                 &format!("SELECT {MULTIPART_COLUMNS} FROM multipart_uploads WHERE bucket = $1"),
@@ -465,6 +538,10 @@ impl UploadRows for PgTx<'_> {
         &mut self,
         upload_id: &str,
     ) -> TxResult<Option<(String, String, String)>> {
+        if unstorable(&[upload_id]) {
+            // No row can hold it: there is none to find.
+            return Ok(None);
+        }
         self.opt(
             "SELECT bucket, key, etag FROM completed_uploads WHERE upload_id = $1",
             &[&text("upload id", upload_id)?],
