@@ -488,8 +488,13 @@ fn listed_keys(body: &str) -> Vec<String> {
 #[test]
 fn control_characters_in_keys_are_listed_as_references() {
     let s = TestServer::start();
-    let keys = ["a\tb", "a\nb", "a\rb", "a\r\nb", "a\0b", "a\u{1b}b"];
-    for key in keys {
+    let mut keys = vec!["a\tb", "a\nb", "a\rb", "a\r\nb", "a\0b", "a\u{1b}b"];
+    // PostgreSQL's text cannot hold NUL: that key is refused there.
+    let on_postgres = crate::index_db::on_postgres();
+    if on_postgres {
+        keys.retain(|k| !k.contains('\0'));
+    }
+    for key in &keys {
         let wire = stowage::sigv4::canonical::canonical_uri(&format!("/uploads/{key}"));
         let r = s3(&s, "PUT", &wire, key.as_bytes());
         assert_eq!(r.status, 200, "{key:?}: {}", r.body);
@@ -509,7 +514,7 @@ fn control_characters_in_keys_are_listed_as_references() {
         want.sort();
         assert_eq!(listed_keys(&body), want, "{query:?}");
         assert!(body.contains("<Key>a&#xD;b</Key>"), "{body}");
-        assert!(body.contains("<Key>a&#x0;b</Key>"), "{body}");
+        assert!(on_postgres || body.contains("<Key>a&#x0;b</Key>"), "{body}");
     }
     // With encoding-type=url the keys are percent-encoded, as in S3.
     let raw = presigned_get(
