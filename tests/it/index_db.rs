@@ -69,6 +69,18 @@ impl TestIndex {
         }
     }
 
+    /// The environment that names it to a `stowage` command (none for
+    /// SQLite, the default).
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        match self.url() {
+            Some(url) => vec![
+                ("STOWAGE_INDEX_BACKEND", "postgres".into()),
+                ("STOWAGE_INDEX_URL", url),
+            ],
+            None => Vec::new(),
+        }
+    }
+
     /// The URL of its database (PostgreSQL only).
     pub fn url(&self) -> Option<String> {
         match self {
