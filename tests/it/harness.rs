@@ -696,10 +696,20 @@ impl Served {
 impl Served {
     /// The token printed on first start.
     pub fn initial_token(&self) -> String {
-        self.stdout()
-            .into_iter()
-            .find(|l| l.starts_with("stw_"))
-            .unwrap_or_else(|| panic!("no token printed: {:?}", self.stdout()))
+        // Printed before the listen line, but stdout is read by a thread
+        // of its own: it may not have the line yet.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(t) = self.stdout().into_iter().find(|l| l.starts_with("stw_")) {
+                return t;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no token printed: {:?}",
+                self.stdout()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Peak resident memory of the server process, from /proc.
