@@ -62,6 +62,9 @@ pub fn on_postgres() -> Option<(PostgresGuard, Storage, Arc<ShiftedClock>)> {
     Some(((dir, db), storage, clock))
 }
 
+/// The clock a test storage's check is given.
+pub type TestClock = Arc<ShiftedClock>;
+
 /// What a PostgreSQL test storage lives on: its blob store's dir and its
 /// database (dropped with its connections).
 pub type PostgresGuard = (tempfile::TempDir, crate::index::postgres_testing::TestDb);
