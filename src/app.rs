@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::config::{Config, ConfigError, PublicUrl};
-use crate::index::{Index, IndexError, SqliteIndex};
+use crate::config::{Config, ConfigError, IndexConfig, PublicUrl};
+use crate::index::{Index, IndexError, PostgresIndex, SqliteIndex};
 use crate::sigv4::{ClaimedSecret, Credentials};
 use crate::storage::{Settings, Storage};
 use crate::store::{BlobStore, LocalStore};
@@ -80,7 +80,10 @@ impl App {
             );
         }
         let store = LocalStore::open(&config.data_dir, durable).map_err(dir_err)?;
-        let index = SqliteIndex::open_with(&config.data_dir, durable)?;
+        let index: Arc<dyn Index> = match &config.index {
+            IndexConfig::Sqlite => Arc::new(SqliteIndex::open_with(&config.data_dir, durable)?),
+            IndexConfig::Postgres { url } => Arc::new(PostgresIndex::open(url)?),
+        };
         let credentials = config.credentials()?;
         let tls = match &config.tls {
             Some(files) => Some(crate::tls::acceptor(files).map_err(StartError::Tls)?),
@@ -90,7 +93,6 @@ impl App {
             .public_url
             .clone()
             .unwrap_or_else(|| PublicUrl::from_addr(bound, config.tls.is_some()));
-        let index: Arc<dyn Index> = Arc::new(index);
         let store: Arc<dyn BlobStore> = Arc::new(store);
         let storage = Storage::new(
             index.clone(),

@@ -12,8 +12,9 @@ use time::OffsetDateTime;
 
 use crate::app::App;
 use crate::clock::SystemClock;
+use crate::config::IndexConfig;
 use crate::config::{Config, Overrides};
-use crate::index::SqliteIndex;
+use crate::index::{Index, PostgresIndex, SqliteIndex};
 use crate::storage::{Settings, Storage};
 use crate::store::LocalStore;
 use crate::tokens;
@@ -461,15 +462,28 @@ fn open_storage(args: &ConfigArgs) -> Result<Storage, String> {
     let dir = &config.data_dir;
     crate::store::fsutil::create_dir_all_durable(dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
-    let index = SqliteIndex::open(dir).map_err(|e| e.to_string())?;
+    let index = open_index(&config)?;
     let store = LocalStore::attach(dir, config.storage.fsync)
         .map_err(|e| format!("cannot open the blob store in {}: {e}", dir.display()))?;
-    Ok(storage_of(&config, Arc::new(index), store))
+    Ok(storage_of(&config, index, store))
+}
+
+/// The index the configuration names (`[index]`): the data dir's SQLite
+/// file, or the PostgreSQL database the gateway uses.
+fn open_index(config: &Config) -> Result<Arc<dyn Index>, String> {
+    Ok(match &config.index {
+        IndexConfig::Sqlite => {
+            Arc::new(SqliteIndex::open(&config.data_dir).map_err(|e| e.to_string())?)
+        }
+        IndexConfig::Postgres { url } => {
+            Arc::new(PostgresIndex::open(url).map_err(|e| e.to_string())?)
+        }
+    })
 }
 
 /// The storage service over a data dir's index and store, as the gateway
 /// would set it up from `config`.
-fn storage_of(config: &Config, index: Arc<SqliteIndex>, store: LocalStore) -> Storage {
+fn storage_of(config: &Config, index: Arc<dyn Index>, store: LocalStore) -> Storage {
     Storage::new(
         index,
         Arc::new(store),
@@ -482,28 +496,28 @@ fn storage_of(config: &Config, index: Arc<SqliteIndex>, store: LocalStore) -> St
     )
 }
 
-/// Opens the index and store of a data dir for a maintenance command
-/// (without the gateway's start-up sweep of temp files: one may be serving).
+/// The configuration and store of an existing data dir, for a maintenance
+/// command (without the gateway's start-up sweep of temp files: one may be
+/// serving).
 fn open_data_dir(
     args: &ConfigArgs,
     data_dir: Option<PathBuf>,
-) -> Result<(Config, SqliteIndex, LocalStore), String> {
+) -> Result<(Config, LocalStore), String> {
     let config = args.load(Overrides {
         data_dir,
         ..Overrides::default()
     })?;
     let dir = &config.data_dir;
-    if !dir.join(crate::index::DB_FILE).exists() {
+    if config.index == IndexConfig::Sqlite && !dir.join(crate::index::DB_FILE).exists() {
         return Err(format!(
             "{} holds no Stowage index ({}); name the data dir with --data-dir",
             dir.display(),
             crate::index::DB_FILE
         ));
     }
-    let index = SqliteIndex::open(dir).map_err(|e| e.to_string())?;
     let store = LocalStore::attach(dir, config.storage.fsync)
         .map_err(|e| format!("cannot open the blob store in {}: {e}", dir.display()))?;
-    Ok((config, index, store))
+    Ok((config, store))
 }
 
 fn maintenance_runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -545,8 +559,8 @@ impl ProgressLine {
 }
 
 fn verify(args: &ConfigArgs, data_dir: Option<PathBuf>) -> Result<(), String> {
-    let (config, index, store) = open_data_dir(args, data_dir)?;
-    let storage = storage_of(&config, Arc::new(index), store);
+    let (config, store) = open_data_dir(args, data_dir)?;
+    let storage = storage_of(&config, open_index(&config)?, store);
     let rt = maintenance_runtime()?;
     let mut bar = ProgressLine::new();
     let started = std::time::Instant::now();
@@ -593,8 +607,17 @@ fn backup(
     data_dir: Option<PathBuf>,
     dest: &std::path::Path,
 ) -> Result<(), String> {
-    let (config, index, store) = open_data_dir(args, data_dir)?;
-    let index = Arc::new(index);
+    let (config, store) = open_data_dir(args, data_dir)?;
+    if config.index != IndexConfig::Sqlite {
+        // The copy of the index is SQLite's online backup of its file.
+        return Err(
+            "stowage backup copies a SQLite index, and this data dir's index is in \
+             PostgreSQL: back the database up with PostgreSQL's tools (pg_dump) and copy the \
+             data dir (its blobs) beside it"
+                .into(),
+        );
+    }
+    let index = Arc::new(SqliteIndex::open(&config.data_dir).map_err(|e| e.to_string())?);
     let storage = storage_of(&config, index.clone(), store);
     let rt = maintenance_runtime()?;
     let mut bar = ProgressLine::new();

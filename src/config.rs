@@ -68,6 +68,15 @@ struct FileConfig {
     cors: FileCors,
     #[serde(default)]
     metrics: FileMetrics,
+    #[serde(default)]
+    index: FileIndex,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileIndex {
+    backend: Option<String>,
+    url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -157,6 +166,29 @@ pub struct Config {
     pub cors: Option<CorsDefault>,
     /// Who may read `GET /metrics`.
     pub metrics: MetricsAccess,
+    /// Where the index (the metadata) is kept (`[index]`).
+    pub index: IndexConfig,
+}
+
+/// `[index]`: the backend that keeps the index. Blobs, temp files and the
+/// generated S3 key pair stay in the data dir whichever it is.
+#[derive(Clone, PartialEq, Eq)]
+pub enum IndexConfig {
+    /// `data_dir/stowage.db` (the default).
+    Sqlite,
+    /// A PostgreSQL database, by its connection URL
+    /// (`postgresql://user@host:port/db`), which may hold a password.
+    Postgres { url: String },
+}
+
+impl fmt::Debug for IndexConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IndexConfig::Sqlite => f.write_str("Sqlite"),
+            // The URL may carry a password: never printed.
+            IndexConfig::Postgres { .. } => f.write_str("Postgres { url: <redacted> }"),
+        }
+    }
 }
 
 /// `[metrics] access`: who may read `/metrics`.
@@ -311,6 +343,7 @@ impl fmt::Debug for Config {
                 &self.s3.credentials.as_ref().map(|c| &c.access_key_id),
             )
             .field("upload", &self.upload)
+            .field("index", &self.index)
             .finish()
     }
 }
@@ -675,6 +708,10 @@ impl Config {
         let reserve_bytes = parse_u64("storage.reserve_bytes", &env, file.storage.reserve_bytes)?
             .unwrap_or(DEFAULT_RESERVE_BYTES);
         let dedupe = parse_bool("upload.dedupe", &env, file.upload.dedupe)?.unwrap_or(true);
+        let index = resolve_index(
+            pick("index.backend", file.index.backend),
+            pick("index.url", file.index.url),
+        )?;
 
         Ok(Config {
             listen,
@@ -695,6 +732,7 @@ impl Config {
             limits,
             cors,
             metrics,
+            index,
             upload: UploadConfig {
                 max_size,
                 presign_expiry_secs,
@@ -733,6 +771,43 @@ fn parse_file(text: &str) -> Result<FileConfig, String> {
             format!("`{path}`: {}{at}", inner.message())
         }
     })
+}
+
+/// `[index] backend` and `url` (or `STOWAGE_INDEX_BACKEND`,
+/// `STOWAGE_INDEX_URL`). A URL without `backend = "postgres"` is refused
+/// rather than ignored: an operator who names a server means to use it.
+/// The URL is never echoed (it may hold a password).
+fn resolve_index(backend: Option<String>, url: Option<String>) -> Result<IndexConfig, ConfigError> {
+    let url = url.filter(|u| !u.trim().is_empty());
+    match (backend.as_deref().map(str::trim), url) {
+        (None | Some("" | "sqlite"), None) => Ok(IndexConfig::Sqlite),
+        (None | Some("" | "sqlite"), Some(_)) => Err(invalid(
+            "index.url",
+            "is set, but index.backend is not \"postgres\": set backend = \"postgres\" to use \
+             that server, or remove url to keep the index in the data dir (SQLite)",
+        )),
+        (Some("postgres"), None) => Err(invalid(
+            "index.url",
+            "is required with backend = \"postgres\" (e.g. postgresql://stowage@127.0.0.1:5432/stowage)",
+        )),
+        (Some("postgres"), Some(url)) => {
+            if let Err(e) = url.parse::<tokio_postgres::Config>() {
+                // The parser's message names what is wrong, not the value.
+                return Err(invalid(
+                    "index.url",
+                    format!(
+                        "is not a PostgreSQL connection URL like \
+                         postgresql://user@host:port/db ({e})"
+                    ),
+                ));
+            }
+            Ok(IndexConfig::Postgres { url })
+        }
+        (Some(other), _) => Err(invalid(
+            "index.backend",
+            format!("'{other}' is not one of sqlite, postgres"),
+        )),
+    }
 }
 
 fn resolve_cors(file: FileCors) -> Result<Option<CorsDefault>, ConfigError> {
@@ -1230,6 +1305,42 @@ mod tests {
         let relaxed = |k: &str| (k == "STOWAGE_STORAGE_FSYNC").then(|| "false".to_string());
         let c = Config::resolve(FileConfig::default(), relaxed, &Overrides::default()).unwrap();
         assert!(!c.storage.fsync);
+    }
+
+    #[test]
+    fn the_index_backend_comes_from_file_or_env_and_its_url_is_never_shown() {
+        assert_eq!(Config::from_toml("").unwrap().index, IndexConfig::Sqlite);
+        let url = "postgresql://stowage:s3cret@db.example:5432/stowage";
+        let c = Config::from_toml(&format!("[index]\nbackend = \"postgres\"\nurl = \"{url}\""))
+            .unwrap();
+        assert_eq!(c.index, IndexConfig::Postgres { url: url.into() });
+        assert!(!format!("{:?}", c.index).contains("s3cret"));
+        let env = |k: &str| match k {
+            "STOWAGE_INDEX_BACKEND" => Some("postgres".to_string()),
+            "STOWAGE_INDEX_URL" => Some("postgresql://u@127.0.0.1:5433/db".to_string()),
+            _ => None,
+        };
+        let c = Config::resolve(FileConfig::default(), env, &Overrides::default()).unwrap();
+        assert_eq!(
+            c.index,
+            IndexConfig::Postgres {
+                url: "postgresql://u@127.0.0.1:5433/db".into()
+            }
+        );
+        // Each mistake names its key, never the URL.
+        for (toml, key) in [
+            ("[index]\nbackend = \"mysql\"", "`index.backend`"),
+            ("[index]\nbackend = \"postgres\"", "`index.url`"),
+            ("[index]\nurl = \"postgresql://u:pw@h/db\"", "`index.url`"),
+            (
+                "[index]\nbackend = \"postgres\"\nurl = \"postgresql://u:pw@h:notaport/db\"",
+                "`index.url`",
+            ),
+        ] {
+            let e = Config::from_toml(toml).unwrap_err().to_string();
+            assert!(e.contains(key), "{toml}: {e}");
+            assert!(!e.contains("pw"), "{toml}: {e}");
+        }
     }
 
     #[test]

@@ -17,9 +17,11 @@
 //! - [`app`]: the shared state every request sees.
 //! - [`store`]: blob bytes on disk, content-addressed, durable commit order
 //!   (blobs above 64 KiB; smaller ones live inline in the index).
-//! - [`index`]: the SQLite index — files, tokens, buckets, objects, multipart
-//!   uploads, small blobs — with migrations, group commit through its own
-//!   index and sync threads, and WAL checkpoints off the commit path.
+//! - [`index`]: the index — files, tokens, buckets, objects, multipart
+//!   uploads, small blobs — as rows that transaction bodies read and write:
+//!   SQLite (group commit through its own index and sync threads, WAL
+//!   checkpoints off the commit path) or PostgreSQL (a connection pool,
+//!   serializable transactions run again on conflict); migrations of both.
 //! - [`tokens`]: API bearer tokens (stored only as hashes).
 //! - [`metrics`]: Prometheus counters and the `/metrics` text.
 //! - [`failpoint`]: a test-only delay inside the commit sequence.

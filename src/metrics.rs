@@ -133,7 +133,7 @@ impl Metrics {
         let index_bytes = gauge(
             &mut registry,
             "index_bytes",
-            "Size of the SQLite index (database and WAL)",
+            "Size of the SQLite index (database and WAL); 0 when the index is in PostgreSQL",
         );
         Metrics {
             registry,

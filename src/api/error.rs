@@ -155,6 +155,10 @@ impl From<IndexError> for ApiError {
                         .into(),
                 )
             }
+            IndexError::NotStorable(what) => ApiError::InvalidArgument(format!(
+                "The {what} contains the NUL character (U+0000), which this gateway's index \
+                 (PostgreSQL) cannot store; nothing was stored or changed. Use a value without it."
+            )),
             e => ApiError::Internal(e.into()),
         }
     }

@@ -23,6 +23,12 @@ pub enum IndexError {
     /// bodies only read and write rows).
     #[error("a transaction body waited on something other than the index")]
     BodyBlocked,
+    /// A value this backend cannot store: PostgreSQL's text cannot hold the
+    /// NUL character, which S3 keys (and SQLite) may. `what` names the
+    /// value ("object key"). Nothing was changed; the client's request is
+    /// refused (400), not the server's fault.
+    #[error("the {0} contains the NUL character (U+0000), which this index backend cannot store")]
+    NotStorable(&'static str),
     /// Anything else the backend reported, as text for the log.
     #[error("index error: {0}")]
     Backend(String),

@@ -1,11 +1,15 @@
-//! Schema migrations, versioned by SQLite's `PRAGMA user_version`.
+//! Schema migrations of both backends, in one place: SQLite's, versioned
+//! by `PRAGMA user_version` ([`MIGRATIONS`]), and PostgreSQL's, versioned
+//! in the table `stowage_schema` ([`POSTGRES`]). A change to the schema is
+//! a new entry in each list.
 //!
 //! Append-only: a released migration is never edited, a change is a new
-//! entry. Each runs in its own transaction together with the version bump.
+//! entry. Each runs in a transaction together with its version bump, and a
+//! database of a newer schema is refused, never downgraded.
 
 use rusqlite::Connection;
 
-use super::DbError;
+use super::{DbError, IndexError};
 
 /// Index `i` upgrades the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -164,6 +168,189 @@ pub fn migrate(conn: &mut Connection) -> Result<(), DbError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+/// PostgreSQL's migrations: index `i` upgrades the schema from version `i`
+/// to `i + 1`.
+///
+/// Version 1 is SQLite's schema as of its version 10, table for table and
+/// column for column (the same statements read the same rows on both), in
+/// PostgreSQL's types: identifiers, keys, names and digests are `TEXT
+/// COLLATE "C"`, so they compare and sort by their bytes as S3 lists keys
+/// (SQLite's BINARY); integers are `BIGINT`; inline bytes `BYTEA`. Where
+/// SQLite's rowid gives a position (files newest first, blobs newest
+/// first), a `bigserial` column `seq` does.
+pub const POSTGRES: &[&str] = &[
+    // 1: the whole schema (see above).
+    r#"CREATE TABLE files (
+        seq            BIGSERIAL NOT NULL UNIQUE,
+        id             TEXT COLLATE "C" PRIMARY KEY,
+        file_name      TEXT NOT NULL,
+        content_type   TEXT NOT NULL,
+        size           BIGINT NOT NULL CHECK (size >= 0),
+        sha256         TEXT COLLATE "C" NOT NULL CHECK (length(sha256) = 64),
+        status         TEXT NOT NULL CHECK (status IN ('pending', 'uploaded', 'completed')),
+        created_at     BIGINT NOT NULL,
+        url_expires_at BIGINT NOT NULL,
+        uploaded_at    BIGINT,
+        completed_at   BIGINT
+     );
+     CREATE INDEX files_by_blob ON files (sha256, size);
+     CREATE INDEX files_pending_expiry ON files (url_expires_at) WHERE status = 'pending';
+     CREATE TABLE tokens (
+        name        TEXT COLLATE "C" PRIMARY KEY,
+        token_hash  TEXT COLLATE "C" NOT NULL UNIQUE,
+        scopes      TEXT NOT NULL,
+        created_at  BIGINT NOT NULL,
+        revoked_at  BIGINT
+     );
+     CREATE TABLE blob_bytes (
+        id    BIGSERIAL PRIMARY KEY,
+        data  BYTEA NOT NULL
+     );
+     CREATE TABLE blobs (
+        seq         BIGSERIAL NOT NULL UNIQUE,
+        sha256      TEXT COLLATE "C" PRIMARY KEY CHECK (length(sha256) = 64),
+        size        BIGINT NOT NULL CHECK (size >= 0),
+        md5         TEXT COLLATE "C" CHECK (md5 IS NULL OR length(md5) = 32),
+        created_at  BIGINT NOT NULL,
+        bytes_id    BIGINT REFERENCES blob_bytes (id),
+        damaged     TEXT
+     );
+     CREATE INDEX blobs_missing_md5 ON blobs (sha256) WHERE md5 IS NULL;
+     CREATE FUNCTION blobs_drop_bytes() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+        DELETE FROM blob_bytes WHERE id = OLD.bytes_id;
+        RETURN NULL;
+     END $$;
+     CREATE TRIGGER blobs_drop_bytes AFTER DELETE ON blobs
+        FOR EACH ROW WHEN (OLD.bytes_id IS NOT NULL) EXECUTE FUNCTION blobs_drop_bytes();
+     CREATE TABLE buckets (
+        name        TEXT COLLATE "C" PRIMARY KEY,
+        created_at  BIGINT NOT NULL,
+        cors        TEXT,
+        owner       TEXT COLLATE "C"
+     );
+     CREATE TABLE objects (
+        bucket         TEXT COLLATE "C" NOT NULL REFERENCES buckets (name),
+        key            TEXT COLLATE "C" NOT NULL,
+        sha256         TEXT COLLATE "C" NOT NULL REFERENCES blobs (sha256),
+        size           BIGINT NOT NULL,
+        etag           TEXT COLLATE "C" NOT NULL,
+        content_type   TEXT NOT NULL,
+        meta           TEXT NOT NULL,
+        last_modified  BIGINT NOT NULL,
+        PRIMARY KEY (bucket, key)
+     );
+     CREATE INDEX objects_by_blob ON objects (sha256);
+     CREATE TABLE multipart_uploads (
+        upload_id     TEXT COLLATE "C" PRIMARY KEY,
+        bucket        TEXT COLLATE "C" NOT NULL REFERENCES buckets (name),
+        key           TEXT COLLATE "C" NOT NULL,
+        content_type  TEXT NOT NULL,
+        meta          TEXT NOT NULL,
+        created_at    BIGINT NOT NULL
+     );
+     CREATE INDEX multipart_by_key ON multipart_uploads (bucket, key);
+     CREATE TABLE multipart_parts (
+        upload_id     TEXT COLLATE "C" NOT NULL
+                      REFERENCES multipart_uploads (upload_id) ON DELETE CASCADE,
+        part_number   INTEGER NOT NULL CHECK (part_number BETWEEN 1 AND 10000),
+        sha256        TEXT COLLATE "C" NOT NULL REFERENCES blobs (sha256),
+        size          BIGINT NOT NULL,
+        md5           TEXT COLLATE "C" NOT NULL,
+        last_modified BIGINT NOT NULL,
+        PRIMARY KEY (upload_id, part_number)
+     );
+     CREATE INDEX parts_by_blob ON multipart_parts (sha256);
+     CREATE TABLE completed_uploads (
+        upload_id     TEXT COLLATE "C" PRIMARY KEY,
+        bucket        TEXT COLLATE "C" NOT NULL,
+        key           TEXT COLLATE "C" NOT NULL,
+        etag          TEXT COLLATE "C" NOT NULL,
+        completed_at  BIGINT NOT NULL
+     );
+     CREATE TABLE access_keys (
+        access_key_id TEXT COLLATE "C" PRIMARY KEY,
+        secret        TEXT COLLATE "C" NOT NULL,
+        name          TEXT COLLATE "C" NOT NULL UNIQUE,
+        created_at    BIGINT NOT NULL,
+        revoked_at    BIGINT
+     );
+     CREATE TABLE bucket_grants (
+        access_key_id TEXT COLLATE "C" NOT NULL,
+        bucket        TEXT COLLATE "C" NOT NULL,
+        can_write     BOOLEAN NOT NULL,
+        PRIMARY KEY (access_key_id, bucket)
+     );"#,
+];
+
+pub const POSTGRES_LATEST: i64 = POSTGRES.len() as i64;
+
+/// The oldest PostgreSQL the schema and statements need (`starts_with`,
+/// `EXECUTE FUNCTION`).
+const POSTGRES_MIN_VERSION: i64 = 110000;
+
+/// An arbitrary constant: the advisory lock that serializes migrations of
+/// one database, so gateways started together migrate it once.
+const MIGRATION_LOCK: i64 = 0x0053_746f_7761_6765;
+
+/// Brings a PostgreSQL database up to [`POSTGRES_LATEST`], in one
+/// transaction under an advisory lock; refuses a database from a newer
+/// binary.
+pub async fn migrate_postgres(client: &mut tokio_postgres::Client) -> Result<(), IndexError> {
+    let err = super::postgres::error::index_error;
+    let version: i64 = client
+        .query_one("SELECT current_setting('server_version_num')::bigint", &[])
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(err)?;
+    if version < POSTGRES_MIN_VERSION {
+        return Err(IndexError::Backend(format!(
+            "PostgreSQL {} is too old for the index: version 11 or newer is needed",
+            version / 10000
+        )));
+    }
+    let tx = client.transaction().await.map_err(err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(err)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS stowage_schema (
+            one      BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
+            version  BIGINT NOT NULL
+         )",
+    )
+    .await
+    .map_err(err)?;
+    let current: i64 = tx
+        .query_opt("SELECT version FROM stowage_schema", &[])
+        .await
+        .map_err(err)?
+        .map(|r| r.try_get(0))
+        .transpose()
+        .map_err(err)?
+        .unwrap_or(0);
+    if current > POSTGRES_LATEST {
+        return Err(IndexError::TooNew {
+            found: current,
+            supported: POSTGRES_LATEST,
+        });
+    }
+    if current == POSTGRES_LATEST {
+        return Ok(());
+    }
+    for sql in &POSTGRES[current as usize..] {
+        tx.batch_execute(sql).await.map_err(err)?;
+    }
+    tx.execute(
+        "INSERT INTO stowage_schema (version) VALUES ($1) \
+         ON CONFLICT (one) DO UPDATE SET version = excluded.version",
+        &[&POSTGRES_LATEST],
+    )
+    .await
+    .map_err(err)?;
+    tx.commit().await.map_err(err)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 pub(crate) mod contract;
 mod error;
 mod migrations;
+mod postgres;
 mod sqlite;
 pub mod tx;
 
@@ -23,6 +24,9 @@ use uuid::Uuid;
 use crate::store::Digest;
 
 pub use error::IndexError;
+#[cfg(test)]
+pub(crate) use postgres::testing as postgres_testing;
+pub use postgres::PostgresIndex;
 pub use sqlite::{SqliteIndex, DB_FILE};
 pub use tx::{BlobRow, BucketRow, Cursor, Tx, TxResult};
 // Moved to the storage service (the rules' terms); here while the

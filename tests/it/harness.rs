@@ -1,5 +1,7 @@
 //! The test harness: a real Stowage server on `127.0.0.1:0` with a temp data
 //! dir and a shiftable clock, plus small HTTP helpers (ureq, raw TCP, curl).
+//! Its index is SQLite in the data dir, or a PostgreSQL database of its own
+//! with `STOWAGE_TEST_INDEX=postgres` (see `index_db`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -15,6 +17,8 @@ use stowage::app::App;
 use stowage::clock::ShiftedClock;
 use stowage::config::Config;
 
+use crate::index_db::TestIndex;
+
 pub struct TestServer {
     pub addr: SocketAddr,
     pub base: String,
@@ -27,6 +31,8 @@ pub struct TestServer {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     extra_toml: String,
     dir: Option<tempfile::TempDir>,
+    /// Dropped after the server (its database, on PostgreSQL).
+    index: Option<TestIndex>,
 }
 
 impl TestServer {
@@ -36,13 +42,13 @@ impl TestServer {
 
     /// Starts with extra TOML config (e.g. "[upload]\nmax_size = 100").
     pub fn start_with(extra_toml: &str) -> Self {
-        Self::start_in(tempfile::tempdir().unwrap(), extra_toml, None)
+        Self::start_in(tempfile::tempdir().unwrap(), extra_toml, None, None)
     }
 
     /// Starts with its data dir at `dir/data` (which the caller may have
     /// prepared, e.g. as a mount point).
     pub fn start_in_dir(dir: tempfile::TempDir, extra_toml: &str) -> Self {
-        Self::start_in(dir, extra_toml, None)
+        Self::start_in(dir, extra_toml, None, None)
     }
 
     /// Stops this server and starts a new one on the same data dir, as a
@@ -51,13 +57,20 @@ impl TestServer {
         let dir = self.dir.take().unwrap();
         let extra = std::mem::take(&mut self.extra_toml);
         let token = self.token.clone();
+        let index = self.index.take();
         drop(self);
-        Self::start_in(dir, &extra, Some(token))
+        Self::start_in(dir, &extra, Some(token), index)
     }
 
-    fn start_in(dir: tempfile::TempDir, extra_toml: &str, token: Option<String>) -> Self {
+    fn start_in(
+        dir: tempfile::TempDir,
+        extra_toml: &str,
+        token: Option<String>,
+        index: Option<TestIndex>,
+    ) -> Self {
         let data_dir = dir.path().join("data");
-        let mut config = Config::from_toml(extra_toml).unwrap();
+        let index = index.unwrap_or_else(|| TestIndex::for_data_dir(&data_dir));
+        let mut config = Config::from_toml(&format!("{extra_toml}{}", index.toml())).unwrap();
         config.data_dir = data_dir.clone();
         let clock = Arc::new(ShiftedClock::default());
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -98,7 +111,13 @@ impl TestServer {
             shutdown: Some(tx),
             extra_toml: extra_toml.to_string(),
             dir: Some(dir),
+            index: Some(index),
         }
+    }
+
+    /// The server's index, to look at its rows beside it.
+    pub fn index(&self) -> &TestIndex {
+        self.index.as_ref().expect("a running server has its index")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -196,21 +215,9 @@ impl TestServer {
     }
 
     /// Blobs kept inline in the index, with their bytes, read straight from
-    /// the SQLite file (a second connection, as an operator's would be).
+    /// it (a second connection, as an operator's would be).
     pub fn inline_blobs(&self) -> Vec<(String, Vec<u8>)> {
-        let db = self.data_dir.join("stowage.db");
-        let Ok(conn) = rusqlite::Connection::open(db) else {
-            return Vec::new();
-        };
-        let Ok(mut stmt) = conn.prepare(
-            "SELECT blobs.sha256, b.data FROM blobs JOIN blob_bytes b ON b.id = blobs.bytes_id",
-        ) else {
-            return Vec::new(); // before migration 7
-        };
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+        self.index().inline_blobs()
     }
 
     /// Where the store keeps the file of blob `hex` (blobs over 64 KiB).
@@ -616,12 +623,16 @@ fn capture(r: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
     lines
 }
 
+/// Writes `dir/config.toml` for a gateway with its data dir in `dir/data`
+/// and `extra` settings, and its index on this run's backend (see
+/// `index_db::for_config_dir`).
 pub fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
     let path = dir.join("config.toml");
+    let index = crate::index_db::for_config_dir(dir);
     std::fs::write(
         &path,
         format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{extra}",
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{extra}{index}",
             dir.join("data").display()
         ),
     )
@@ -650,6 +661,14 @@ impl Served {
             if let Some(b) = found {
                 break b;
             }
+            if let Ok(Some(status)) = child.try_wait() {
+                // Its last lines may still be on their way to the capture.
+                std::thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "stowage serve exited ({status}) before listening: {:?}",
+                    stderr.lock().unwrap()
+                );
+            }
             assert!(
                 Instant::now() < deadline,
                 "no listen line: {:?}",
@@ -677,10 +696,20 @@ impl Served {
 impl Served {
     /// The token printed on first start.
     pub fn initial_token(&self) -> String {
-        self.stdout()
-            .into_iter()
-            .find(|l| l.starts_with("stw_"))
-            .unwrap_or_else(|| panic!("no token printed: {:?}", self.stdout()))
+        // Printed before the listen line, but stdout is read by a thread
+        // of its own: it may not have the line yet.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(t) = self.stdout().into_iter().find(|l| l.starts_with("stw_")) {
+                return t;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no token printed: {:?}",
+                self.stdout()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Peak resident memory of the server process, from /proc.

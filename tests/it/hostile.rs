@@ -52,17 +52,9 @@ fn api_get(s: &TestServer, wire: &str) -> Resp {
 }
 
 /// One column of a query on the index, read as an operator would (a
-/// second connection to the SQLite file).
+/// second connection to it).
 fn index_column(s: &TestServer, sql: &str) -> Vec<String> {
-    let conn = rusqlite::Connection::open(s.data_dir.join("stowage.db")).unwrap();
-    let mut stmt = conn.prepare(sql).unwrap();
-    let mut rows: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    rows.sort();
-    rows
+    s.index().rows(sql)
 }
 
 /// Names of the entries of `dir`, sorted.
@@ -141,11 +133,12 @@ fn assert_contained(s: &TestServer) {
 
 /// The index still has its tables, and they hold what the test put there.
 fn assert_index_intact(s: &TestServer, files: usize) {
-    let tables = index_column(
-        s,
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN \
-         ('files', 'objects', 'buckets', 'blobs', 'tokens')",
-    );
+    let tables: Vec<String> = s
+        .index()
+        .tables()
+        .into_iter()
+        .filter(|t| ["files", "objects", "buckets", "blobs", "tokens"].contains(&t.as_str()))
+        .collect();
     assert_eq!(tables, ["blobs", "buckets", "files", "objects", "tokens"]);
     assert_eq!(index_column(s, "SELECT id FROM files").len(), files);
     assert_eq!(index_column(s, "SELECT name FROM buckets"), ["uploads"]);
@@ -347,10 +340,18 @@ fn s3_keys_with_dot_segments_nul_and_sql_are_plain_keys() {
         assert_eq!((r.status, r.body.as_str()), (200, "dots"), "{wire}");
     }
 
-    // NUL is a byte of the key like any other: not an end of string.
-    assert_eq!(s3(&s, "PUT", "/uploads/a%00b", b"nul").status, 200);
-    let r = s3(&s, "GET", "/uploads/a%00b", b"");
-    assert_eq!((r.status, r.body.as_str()), (200, "nul"));
+    // NUL is a byte of the key like any other: not an end of string. On
+    // PostgreSQL, whose text cannot hold it, such a key is refused, saying
+    // so, and nothing is stored.
+    let on_postgres = crate::index_db::on_postgres();
+    if on_postgres {
+        let m = s3(&s, "PUT", "/uploads/a%00b", b"nul").assert_s3_error(400, "InvalidArgument");
+        assert!(m.contains("NUL"), "{m}");
+    } else {
+        assert_eq!(s3(&s, "PUT", "/uploads/a%00b", b"nul").status, 200);
+        let r = s3(&s, "GET", "/uploads/a%00b", b"");
+        assert_eq!((r.status, r.body.as_str()), (200, "nul"));
+    }
     s3(&s, "GET", "/uploads/a", b"").assert_s3_error(404, "NoSuchKey");
 
     // SQL in a key is text.
@@ -366,16 +367,17 @@ fn s3_keys_with_dot_segments_nul_and_sql_are_plain_keys() {
     s3(&s, "PUT", &too_long, b"x").assert_s3_error(400, "KeyTooLongError");
     s3(&s, "GET", &too_long, b"").assert_s3_error(400, "KeyTooLongError");
 
-    assert_eq!(
-        index_column(&s, "SELECT key FROM objects"),
-        [
-            "'; DROP TABLE objects; --".to_string(),
-            "../".into(),
-            "../../etc/passwd".into(),
-            "a\0b".into(),
-            "k".repeat(1024),
-        ]
-    );
+    let mut keys = vec![
+        "'; DROP TABLE objects; --".to_string(),
+        "../".into(),
+        "../../etc/passwd".into(),
+        "a\0b".into(),
+        "k".repeat(1024),
+    ];
+    if on_postgres {
+        keys.retain(|k| !k.contains('\0'));
+    }
+    assert_eq!(index_column(&s, "SELECT key FROM objects"), keys);
     // The upload API still works beside them.
     let f = TestFile::new(100);
     upload(&s, &f);
@@ -486,8 +488,13 @@ fn listed_keys(body: &str) -> Vec<String> {
 #[test]
 fn control_characters_in_keys_are_listed_as_references() {
     let s = TestServer::start();
-    let keys = ["a\tb", "a\nb", "a\rb", "a\r\nb", "a\0b", "a\u{1b}b"];
-    for key in keys {
+    let mut keys = vec!["a\tb", "a\nb", "a\rb", "a\r\nb", "a\0b", "a\u{1b}b"];
+    // PostgreSQL's text cannot hold NUL: that key is refused there.
+    let on_postgres = crate::index_db::on_postgres();
+    if on_postgres {
+        keys.retain(|k| !k.contains('\0'));
+    }
+    for key in &keys {
         let wire = stowage::sigv4::canonical::canonical_uri(&format!("/uploads/{key}"));
         let r = s3(&s, "PUT", &wire, key.as_bytes());
         assert_eq!(r.status, 200, "{key:?}: {}", r.body);
@@ -507,7 +514,7 @@ fn control_characters_in_keys_are_listed_as_references() {
         want.sort();
         assert_eq!(listed_keys(&body), want, "{query:?}");
         assert!(body.contains("<Key>a&#xD;b</Key>"), "{body}");
-        assert!(body.contains("<Key>a&#x0;b</Key>"), "{body}");
+        assert!(on_postgres || body.contains("<Key>a&#x0;b</Key>"), "{body}");
     }
     // With encoding-type=url the keys are percent-encoded, as in S3.
     let raw = presigned_get(

@@ -742,10 +742,9 @@ fn aws_cli_rb_force_removes_a_bucket_with_unfinished_uploads() {
     t.aws(&["s3", "rb", "--force", &format!("s3://{bucket}")]);
     let listed = t.aws(&["s3", "ls"]);
     assert!(!listed.contains(bucket), "{listed}");
-    let conn = rusqlite::Connection::open(t.data_dir().join("stowage.db")).unwrap();
-    let uploads: i64 = conn
-        .query_row("SELECT count(*) FROM multipart_uploads", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(uploads, 0);
+    let uploads = crate::index_db::of_config_dir(t.dir.path(), |i| {
+        i.value("SELECT count(*) FROM multipart_uploads")
+    });
+    assert_eq!(uploads.as_deref(), Some("0"));
     t.assert_nothing_on_disk();
 }

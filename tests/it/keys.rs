@@ -13,7 +13,14 @@ use crate::harness::*;
 fn key_cli(s: &TestServer, args: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("config.toml");
-    std::fs::write(&cfg, format!("data_dir = \"{}\"\n", s.data_dir.display())).unwrap();
+    // The gateway's index too (a PostgreSQL database under
+    // STOWAGE_TEST_INDEX=postgres).
+    let index = s.index().toml();
+    std::fs::write(
+        &cfg,
+        format!("data_dir = \"{}\"\n{index}", s.data_dir.display()),
+    )
+    .unwrap();
     let out = Command::new(BIN)
         .arg("key")
         .args(args)

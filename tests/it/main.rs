@@ -1,5 +1,7 @@
 //! Integration tests: the real server over real sockets, with real SQLite
-//! files and blobs on disk in a temp dir. One binary, one module per area.
+//! files and blobs on disk in a temp dir — or, with
+//! `STOWAGE_TEST_INDEX=postgres`, each server's index in a PostgreSQL
+//! database of its own (`index_db`). One binary, one module per area.
 
 mod api;
 mod attacks;
@@ -12,6 +14,7 @@ mod disk_full;
 mod download;
 mod harness;
 mod hostile;
+mod index_db;
 mod interop;
 mod keys;
 mod limits;
@@ -19,6 +22,7 @@ mod maintenance;
 mod memory;
 mod metrics;
 mod parts;
+mod postgres;
 mod proxy;
 mod put;
 mod recovery;

@@ -781,11 +781,8 @@ fn a_percent_encoded_id_names_the_same_object() {
 /// Deletes the row of `id` behind the server's back, as a crash would lose
 /// a presign that was answered before its commit was durable.
 fn lose_row(s: &TestServer, id: &str) {
-    let conn = rusqlite::Connection::open(s.data_dir.join("stowage.db")).unwrap();
-    conn.busy_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(
-        conn.execute("DELETE FROM files WHERE id = ?1", [id])
-            .unwrap(),
+        s.index().execute("DELETE FROM files WHERE id = ?1", &[id]),
         1
     );
 }

@@ -72,14 +72,11 @@ fn restart_marks_and_reports_recent_blobs_whose_files_are_lost_or_cut() {
     drop(f);
 
     let s = s.restart();
-    let db = rusqlite::Connection::open(s.data_dir.join("stowage.db")).unwrap();
     let damaged = |f: &TestFile| -> Option<String> {
-        db.query_row(
-            "SELECT damaged FROM blobs WHERE sha256 = ?1",
-            [hex::encode(f.sha256())],
-            |r| r.get(0),
-        )
-        .unwrap()
+        s.index().value(&format!(
+            "SELECT damaged FROM blobs WHERE sha256 = '{}'",
+            hex::encode(f.sha256())
+        ))
     };
     assert!(damaged(&lost).unwrap().contains("missing"));
     assert!(damaged(&cut).unwrap().contains("1000 bytes, not 300000"));

@@ -276,18 +276,11 @@ fn reopening_keeps_schema_version() {
 
 /// The contract of every index backend (`crate::index::contract`).
 mod contract {
-    use super::*;
-    use crate::index::contract;
-
-    fn index() -> (tempfile::TempDir, std::sync::Arc<dyn Index>) {
+    fn index() -> Option<(tempfile::TempDir, std::sync::Arc<dyn super::Index>)> {
         let dir = tempfile::tempdir().unwrap();
-        let idx = SqliteIndex::open(dir.path()).unwrap();
-        (dir, std::sync::Arc::new(idx))
+        let idx = super::SqliteIndex::open(dir.path()).unwrap();
+        Some((dir, std::sync::Arc::new(idx)))
     }
 
-    #[tokio::test]
-    async fn writes_commit_whole_or_not_at_all() {
-        let (_dir, idx) = index();
-        contract::writes_commit_whole_or_not_at_all(idx).await;
-    }
+    crate::index::contract::contract_tests!(index());
 }

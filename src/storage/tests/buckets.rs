@@ -1,19 +1,23 @@
 //! S3 buckets: owners, listings per key, CORS text, and what a delete
 //! refuses, aborts and lets go.
 
-use super::on_sqlite;
 use crate::index::{BlobInfo, Declared, MultipartUpload, ObjectMeta, PartRecord, Status};
 use crate::storage::buckets::{CreateBucketOutcome, DeleteBucketOutcome};
 use crate::storage::Storage;
 use crate::store::Digest;
 
+crate::storage::tests::on_each_backend!(
+    a_bucket_belongs_to_the_key_that_made_it,
+    a_key_lists_the_buckets_it_owns_or_was_granted,
+    cors_text_is_kept_per_bucket,
+    a_delete_aborts_leftover_uploads_but_not_a_pending_files,
+);
+
 fn names(v: Vec<crate::index::BucketRecord>) -> Vec<String> {
     v.into_iter().map(|b| b.name).collect()
 }
 
-#[tokio::test]
-async fn a_bucket_belongs_to_the_key_that_made_it() {
-    let (_dir, s, _) = on_sqlite();
+async fn a_bucket_belongs_to_the_key_that_made_it(s: super::Storage, _clock: super::TestClock) {
     assert!(!s.bucket_exists("mine").await.unwrap());
     assert_eq!(
         s.create_bucket_for("mine", Some("AKIAONE")).await.unwrap(),
@@ -44,9 +48,10 @@ async fn a_bucket_belongs_to_the_key_that_made_it() {
     );
 }
 
-#[tokio::test]
-async fn a_key_lists_the_buckets_it_owns_or_was_granted() {
-    let (_dir, s, _) = on_sqlite();
+async fn a_key_lists_the_buckets_it_owns_or_was_granted(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     for (name, owner) in [("c", Some("AKIAONE")), ("a", None), ("b", Some("AKIATWO"))] {
         s.create_bucket_for(name, owner).await.unwrap();
     }
@@ -68,9 +73,7 @@ async fn grant(s: &Storage, key: &str, bucket: &str) {
         .unwrap();
 }
 
-#[tokio::test]
-async fn cors_text_is_kept_per_bucket() {
-    let (_dir, s, _) = on_sqlite();
+async fn cors_text_is_kept_per_bucket(s: super::Storage, _clock: super::TestClock) {
     assert_eq!(s.bucket_cors("b").await.unwrap(), None);
     assert!(!s.set_bucket_cors("b", Some("[]")).await.unwrap());
     s.create_bucket("b").await.unwrap();
@@ -125,9 +128,10 @@ async fn blob_row(s: &Storage, d: Digest) -> bool {
         .is_some()
 }
 
-#[tokio::test]
-async fn a_delete_aborts_leftover_uploads_but_not_a_pending_files() {
-    let (_dir, s, _) = on_sqlite();
+async fn a_delete_aborts_leftover_uploads_but_not_a_pending_files(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     assert_eq!(
         s.delete_bucket("b").await.unwrap(),
         DeleteBucketOutcome::NotFound

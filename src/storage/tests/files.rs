@@ -12,7 +12,7 @@ use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 use super::retired::Retired;
-use super::{on_sqlite, UPLOADS};
+use super::UPLOADS;
 use crate::index::{
     BlobInfo, DbError, Declared, FileRecord, Index, MultipartUpload, ObjectMeta, ObjectRecord,
     PartRecord, Status,
@@ -23,6 +23,15 @@ use crate::storage::objects::PutObjectOutcome;
 use crate::storage::objects::WriteCondition;
 use crate::storage::{Payload, Storage, PENDING_GRACE_SECS};
 use crate::store::Digest;
+
+crate::storage::tests::on_each_backend!(
+    sweep_removes_only_expired_pending,
+    lifecycle_pending_uploaded_completed,
+    dedupe_links_and_a_redeclaration_gets_the_stored_record,
+    dedupe_never_links_to_bytes_only_an_s3_object_holds,
+    parts_sent_again_heal_a_stored_files_damaged_blob_and_keep_its_times,
+    an_uploaded_file_is_visible_as_an_object_and_keeps_its_blob,
+);
 
 fn blob(sha256: Digest, size: u64) -> BlobInfo {
     BlobInfo {
@@ -140,9 +149,7 @@ async fn complete(s: &Storage, id: Uuid) -> CompleteOutcome {
     s.complete_file(id).await.unwrap()
 }
 
-#[tokio::test]
-async fn lifecycle_pending_uploaded_completed() {
-    let (_dir, s, clock) = on_sqlite();
+async fn lifecycle_pending_uploaded_completed(s: super::Storage, clock: super::TestClock) {
     let d = declared(1, 10);
     assert!(matches!(
         presign(&s, &d, true).await,
@@ -180,9 +187,10 @@ async fn lifecycle_pending_uploaded_completed() {
     assert_eq!(r.completed_at, Some(first));
 }
 
-#[tokio::test]
-async fn dedupe_links_and_a_redeclaration_gets_the_stored_record() {
-    let (_dir, s, _) = on_sqlite();
+async fn dedupe_links_and_a_redeclaration_gets_the_stored_record(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     let a = declared(7, 5);
     presign(&s, &a, true).await;
     put(&s, a.id, blob(a.sha256, 5), None, None).await;
@@ -207,9 +215,10 @@ async fn dedupe_links_and_a_redeclaration_gets_the_stored_record() {
     }
 }
 
-#[tokio::test]
-async fn dedupe_never_links_to_bytes_only_an_s3_object_holds() {
-    let (_dir, s, _) = on_sqlite();
+async fn dedupe_never_links_to_bytes_only_an_s3_object_holds(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     // Another key's private object, in the store and inline.
     legacy(&s, |db| {
         db.create_bucket_for("secret", Some("AKIAOTHER"), 0)
@@ -259,9 +268,10 @@ async fn dedupe_never_links_to_bytes_only_an_s3_object_holds() {
     ));
 }
 
+// It reaches retiring index methods (SQLite only) through `legacy`.
 #[tokio::test]
 async fn only_intact_bytes_count_as_stored_and_a_verified_write_heals_them() {
-    let (_dir, s, _) = on_sqlite();
+    let (_dir, s, _) = super::on_sqlite();
     let a = declared(4, 100);
     presign(&s, &a, true).await;
     put(&s, a.id, blob(a.sha256, 100), None, None).await;
@@ -364,9 +374,10 @@ async fn only_intact_bytes_count_as_stored_and_a_verified_write_heals_them() {
     ));
 }
 
-#[tokio::test]
-async fn parts_sent_again_heal_a_stored_files_damaged_blob_and_keep_its_times() {
-    let (_dir, s, clock) = on_sqlite();
+async fn parts_sent_again_heal_a_stored_files_damaged_blob_and_keep_its_times(
+    s: super::Storage,
+    clock: super::TestClock,
+) {
     // Real bytes: the parts are put together and checked against them.
     let mut a = declared(0, 3);
     a.sha256 = Digest(Sha256::digest(b"abc").into());
@@ -438,9 +449,10 @@ async fn parts_sent_again_heal_a_stored_files_damaged_blob_and_keep_its_times() 
     );
 }
 
+// It reaches retiring index methods (SQLite only) through `legacy`.
 #[tokio::test]
 async fn an_object_an_s3_client_wrote_under_an_id_is_never_replaced() {
-    let (_dir, s, _) = on_sqlite();
+    let (_dir, s, _) = super::on_sqlite();
     legacy(&s, |db| db.create_bucket(UPLOADS, 0)).await;
     let s3_put = |d: &Declared, sha: u8| {
         let mut o = object(UPLOADS, &d.id.to_string(), sha);
@@ -585,9 +597,7 @@ async fn an_object_an_s3_client_wrote_under_an_id_is_never_replaced() {
     ));
 }
 
-#[tokio::test]
-async fn sweep_removes_only_expired_pending() {
-    let (_dir, s, _) = on_sqlite();
+async fn sweep_removes_only_expired_pending(s: super::Storage, _clock: super::TestClock) {
     // Expired longer ago than the grace period, or not.
     let long_ago = s.now() - PENDING_GRACE_SECS - 100;
     let old = declared(1, 1);
@@ -610,9 +620,10 @@ async fn sweep_removes_only_expired_pending() {
     drop(arriving);
 }
 
-#[tokio::test]
-async fn an_uploaded_file_is_visible_as_an_object_and_keeps_its_blob() {
-    let (_dir, s, _) = on_sqlite();
+async fn an_uploaded_file_is_visible_as_an_object_and_keeps_its_blob(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     let d = declared(4, 10);
     presign(&s, &d, true).await;
     put(&s, d.id, blob(d.sha256, 10), None, None).await;
@@ -625,9 +636,10 @@ async fn an_uploaded_file_is_visible_as_an_object_and_keeps_its_blob() {
     assert!(!s.release(d.sha256).await.unwrap());
 }
 
+// It reaches retiring index methods (SQLite only) through `legacy`.
 #[tokio::test]
 async fn a_files_key_is_written_once_whether_or_not_its_object_is_there() {
-    let (_dir, s, _) = on_sqlite();
+    let (_dir, s, _) = super::on_sqlite();
     legacy(&s, |db| db.create_bucket("other", 0)).await;
     legacy(&s, |db| db.create_bucket(UPLOADS, 0)).await;
     let put_s3 = |bucket: &str, key: &str, cond: WriteCondition| {

@@ -1,13 +1,17 @@
 //! Tokens, access keys and what a key may do with a bucket.
 
-use super::on_sqlite;
 use crate::index::AccessKey;
 use crate::storage::BucketAccess;
 use crate::store::Digest;
 
-#[tokio::test]
-async fn tokens_are_unique_and_revocable() {
-    let (_dir, s, _) = on_sqlite();
+crate::storage::tests::on_each_backend!(
+    tokens_are_unique_and_revocable,
+    a_minted_token_is_found_by_its_hash_and_its_name_is_taken_once,
+    access_keys_are_unique_and_only_live_ones_have_a_secret,
+    a_key_may_do_what_it_owns_or_was_granted,
+);
+
+async fn tokens_are_unique_and_revocable(s: super::Storage, _clock: super::TestClock) {
     let h = Digest([9; 32]);
     assert!(s
         .create_token("ci", &h, &["upload".into()], 0)
@@ -35,9 +39,10 @@ async fn tokens_are_unique_and_revocable() {
     );
 }
 
-#[tokio::test]
-async fn a_minted_token_is_found_by_its_hash_and_its_name_is_taken_once() {
-    let (_dir, s, _) = on_sqlite();
+async fn a_minted_token_is_found_by_its_hash_and_its_name_is_taken_once(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     assert!(crate::tokens::ensure_initial(&s, 0)
         .await
         .unwrap()
@@ -75,9 +80,10 @@ fn key(id: &str, name: &str) -> AccessKey {
     }
 }
 
-#[tokio::test]
-async fn access_keys_are_unique_and_only_live_ones_have_a_secret() {
-    let (_dir, s, _) = on_sqlite();
+async fn access_keys_are_unique_and_only_live_ones_have_a_secret(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     assert!(s.create_access_key(&key("AKA", "alice")).await.unwrap());
     // The name, or the id, taken.
     assert!(!s.create_access_key(&key("AKB", "alice")).await.unwrap());
@@ -99,9 +105,7 @@ async fn access_keys_are_unique_and_only_live_ones_have_a_secret() {
     );
 }
 
-#[tokio::test]
-async fn a_key_may_do_what_it_owns_or_was_granted() {
-    let (_dir, s, _) = on_sqlite();
+async fn a_key_may_do_what_it_owns_or_was_granted(s: super::Storage, _clock: super::TestClock) {
     for (id, name) in [("AKA", "alice"), ("AKB", "bob"), ("AKC", "carol")] {
         assert!(s.create_access_key(&key(id, name)).await.unwrap());
     }

@@ -1,10 +1,15 @@
 //! What the operator's tools read: counts, the liveness check, and the
 //! blob rows `stowage verify` and `stowage backup` walk.
 
-use super::on_sqlite;
 use crate::index::{BlobEntry, BlobInfo, ObjectMeta, ObjectRecord};
 use crate::storage::{Stats, Storage};
 use crate::store::Digest;
+
+crate::storage::tests::on_each_backend!(
+    blob_rows_are_walked_in_digest_order_page_by_page,
+    a_forgotten_blob_takes_its_referrers_with_it,
+    stats_count_what_is_stored_and_the_check_passes,
+);
 
 fn blob(b: u8, size: u64) -> BlobInfo {
     BlobInfo {
@@ -44,9 +49,10 @@ async fn put_object(s: &Storage, key: &str, blob: BlobInfo) {
         .unwrap();
 }
 
-#[tokio::test]
-async fn blob_rows_are_walked_in_digest_order_page_by_page() {
-    let (_dir, s, _) = on_sqlite();
+async fn blob_rows_are_walked_in_digest_order_page_by_page(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     for b in [3u8, 1, 2] {
         record(&s, blob(b, 100 + b as u64), None).await;
     }
@@ -93,9 +99,7 @@ async fn blob_rows_are_walked_in_digest_order_page_by_page() {
     assert!(s.dangling().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_forgotten_blob_takes_its_referrers_with_it() {
-    let (_dir, s, _) = on_sqlite();
+async fn a_forgotten_blob_takes_its_referrers_with_it(s: super::Storage, _clock: super::TestClock) {
     record(&s, blob(1, 10), None).await;
     record(&s, blob(2, 20), None).await;
     put_object(&s, "one", blob(1, 10)).await;
@@ -115,9 +119,10 @@ async fn a_forgotten_blob_takes_its_referrers_with_it() {
     assert!(s.dangling().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn stats_count_what_is_stored_and_the_check_passes() {
-    let (_dir, s, _) = on_sqlite();
+async fn stats_count_what_is_stored_and_the_check_passes(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     assert_eq!(s.stats().await.unwrap(), Stats::default());
     record(&s, blob(1, 10), None).await;
     record(&s, blob(2, 20), None).await;

@@ -2,7 +2,9 @@
 //! check takes a [`Storage`] over some `Arc<dyn Index>`, so the same suite
 //! runs on every backend (the contract of issue 14: state transitions,
 //! refcounts, conditional writes racing, cursors). `on_sqlite` runs it on
-//! a SQLite index; a PostgreSQL runner gives it a database of its own.
+//! a SQLite index, `on_postgres` on a PostgreSQL database of its own (on
+//! the server `scripts/test` starts); [`on_each_backend!`] makes a test of
+//! a check on each.
 
 mod buckets;
 mod objects;
@@ -50,9 +52,55 @@ pub fn on_sqlite() -> (tempfile::TempDir, Storage, Arc<ShiftedClock>) {
     (dir, storage, clock)
 }
 
-#[tokio::test]
-async fn a_released_blob_goes_only_when_nothing_refers_to_it() {
-    let (_dir, s, _) = on_sqlite();
+/// A storage service over a fresh PostgreSQL database, with a local blob
+/// store in a temp dir (both go with the guard); `None` when PostgreSQL
+/// tests are switched off (see `crate::index::postgres_testing`).
+pub fn on_postgres() -> Option<(PostgresGuard, Storage, Arc<ShiftedClock>)> {
+    let (db, index) = crate::index::postgres_testing::dyn_index()?;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (storage, clock) = storage_over(index, dir.path());
+    Some(((dir, db), storage, clock))
+}
+
+/// The clock a test storage's check is given.
+pub type TestClock = Arc<ShiftedClock>;
+
+/// What a PostgreSQL test storage lives on: its blob store's dir and its
+/// database (dropped with its connections).
+pub type PostgresGuard = (tempfile::TempDir, crate::index::postgres_testing::TestDb);
+
+/// Makes each check — `async fn check(s: Storage, clock:
+/// Arc<ShiftedClock>)` in the invoking module — a test on SQLite
+/// (`sqlite::check`) and one on PostgreSQL (`postgres::check`).
+macro_rules! on_each_backend {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let (_dir, s, clock) = $crate::storage::tests::on_sqlite();
+                    super::$check(s, clock).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let Some((_guard, s, clock)) = $crate::storage::tests::on_postgres() else {
+                        return;
+                    };
+                    super::$check(s, clock).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_each_backend;
+
+crate::storage::tests::on_each_backend!(a_released_blob_goes_only_when_nothing_refers_to_it);
+
+async fn a_released_blob_goes_only_when_nothing_refers_to_it(s: Storage, _: Arc<ShiftedClock>) {
     let blob = crate::index::BlobInfo {
         sha256: crate::store::Digest([9; 32]),
         size: 3,

@@ -4,7 +4,7 @@ use md5::{Digest as _, Md5};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use super::{on_sqlite, UPLOADS};
+use super::UPLOADS;
 use crate::index::{BlobInfo, Declared, MultipartUpload, ObjectMeta, ObjectRecord, Status};
 use crate::storage::multipart::{
     CompleteMultipartOutcome as Complete, CopyPartOutcome, CreateMultipartOutcome, PutPartOutcome,
@@ -13,6 +13,19 @@ use crate::storage::multipart::{
 use crate::storage::objects::{ConditionFailure, WriteCondition};
 use crate::storage::{Payload, Storage, INLINE_BLOB_MAX};
 use crate::store::Digest;
+
+crate::storage::tests::on_each_backend!(
+    an_upload_opens_only_in_a_bucket_and_belongs_to_its_key,
+    a_replaced_part_releases_its_blob_and_a_part_of_no_upload_is_not_kept,
+    a_part_leaves_a_damage_mark_as_it_is,
+    a_part_copied_whole_shares_the_blob_and_a_range_gets_its_own,
+    a_completion_records_the_object_forgets_the_upload_and_remembers_it,
+    a_completions_condition_is_decided_when_it_commits,
+    a_part_uploaded_again_during_assembly_refuses_the_completion,
+    a_completion_never_writes_a_files_key,
+    an_abort_forgets_only_its_own_upload_and_releases_its_parts,
+    uploads_are_listed_by_key_then_id_after_the_marker,
+);
 
 /// The facts of `data`, as a received body's.
 fn blob_of(data: &[u8]) -> BlobInfo {
@@ -100,9 +113,10 @@ fn etag(data: &[u8]) -> String {
     hex::encode(Md5::digest(data))
 }
 
-#[tokio::test]
-async fn an_upload_opens_only_in_a_bucket_and_belongs_to_its_key() {
-    let (_dir, s, _) = on_sqlite();
+async fn an_upload_opens_only_in_a_bucket_and_belongs_to_its_key(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     assert_eq!(
         s.create_multipart(upload("u1", "b", "k")).await.unwrap(),
         CreateMultipartOutcome::NoSuchBucket
@@ -121,9 +135,10 @@ async fn an_upload_opens_only_in_a_bucket_and_belongs_to_its_key() {
     assert!(s.find_upload("u1", "c", "k").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn a_replaced_part_releases_its_blob_and_a_part_of_no_upload_is_not_kept() {
-    let (_dir, s, _) = on_sqlite();
+async fn a_replaced_part_releases_its_blob_and_a_part_of_no_upload_is_not_kept(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     make_bucket(&s, "b").await;
     s.create_multipart(upload("u1", "b", "k")).await.unwrap();
     assert_eq!(put(&s, "u1", 1, b"first").await, PutPartOutcome::Stored);
@@ -159,9 +174,7 @@ async fn a_replaced_part_releases_its_blob_and_a_part_of_no_upload_is_not_kept()
 /// Ported from the index's `only_intact_bytes_count_as_stored_and_a_
 /// verified_write_heals_them`: a part (received or copied whole) never
 /// clears a blob's damage mark.
-#[tokio::test]
-async fn a_part_leaves_a_damage_mark_as_it_is() {
-    let (_dir, s, _) = on_sqlite();
+async fn a_part_leaves_a_damage_mark_as_it_is(s: super::Storage, _clock: super::TestClock) {
     make_bucket(&s, "b").await;
     s.create_multipart(upload("u1", "b", "k")).await.unwrap();
     put(&s, "u1", 1, b"abc").await;
@@ -190,9 +203,10 @@ async fn a_part_leaves_a_damage_mark_as_it_is() {
     assert_eq!(blob_row(&s, d).await, Some(Some("missing".into())));
 }
 
-#[tokio::test]
-async fn a_part_copied_whole_shares_the_blob_and_a_range_gets_its_own() {
-    let (_dir, s, _) = on_sqlite();
+async fn a_part_copied_whole_shares_the_blob_and_a_range_gets_its_own(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     make_bucket(&s, "b").await;
     s.create_multipart(upload("u1", "b", "k")).await.unwrap();
     let (payload, blob) = received(&s, b"0123456789").await;
@@ -271,9 +285,10 @@ async fn a_part_copied_whole_shares_the_blob_and_a_range_gets_its_own() {
     assert!(s.list_parts("u1", 4, 10).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_completion_records_the_object_forgets_the_upload_and_remembers_it() {
-    let (_dir, s, _) = on_sqlite();
+async fn a_completion_records_the_object_forgets_the_upload_and_remembers_it(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     make_bucket(&s, "b").await;
     s.create_multipart(upload("u1", "b", "k")).await.unwrap();
     let big = vec![b'a'; MIN_PART as usize];
@@ -355,9 +370,10 @@ async fn a_completion_records_the_object_forgets_the_upload_and_remembers_it() {
     assert_eq!(s.completed_upload("u1", "b", "k").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn a_completions_condition_is_decided_when_it_commits() {
-    let (_dir, s, _) = on_sqlite();
+async fn a_completions_condition_is_decided_when_it_commits(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     make_bucket(&s, "b").await;
     s.create_multipart(upload("u1", "b", "k")).await.unwrap();
     put(&s, "u1", 1, b"part").await;
@@ -415,9 +431,10 @@ async fn a_completions_condition_is_decided_when_it_commits() {
     assert!(blob_row(&s, Digest([8; 32])).await.is_none());
 }
 
-#[tokio::test]
-async fn a_part_uploaded_again_during_assembly_refuses_the_completion() {
-    let (_dir, s, _) = on_sqlite();
+async fn a_part_uploaded_again_during_assembly_refuses_the_completion(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     make_bucket(&s, "b").await;
     s.create_multipart(upload("u1", "b", "k")).await.unwrap();
     put(&s, "u1", 1, b"old").await;
@@ -475,9 +492,7 @@ async fn a_part_uploaded_again_during_assembly_refuses_the_completion() {
 /// Ported from the index's `a_files_key_is_written_once_whether_or_not_its
 /// _object_is_there`: a multipart completion onto the key of a file of the
 /// upload API is refused, and its upload stays.
-#[tokio::test]
-async fn a_completion_never_writes_a_files_key() {
-    let (_dir, s, _) = on_sqlite();
+async fn a_completion_never_writes_a_files_key(s: super::Storage, _clock: super::TestClock) {
     make_bucket(&s, UPLOADS).await;
     make_bucket(&s, "other").await;
     let stored = Declared {
@@ -541,9 +556,10 @@ async fn a_completion_never_writes_a_files_key() {
     ));
 }
 
-#[tokio::test]
-async fn an_abort_forgets_only_its_own_upload_and_releases_its_parts() {
-    let (_dir, s, _) = on_sqlite();
+async fn an_abort_forgets_only_its_own_upload_and_releases_its_parts(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     make_bucket(&s, "b").await;
     s.create_multipart(upload("u1", "b", "k")).await.unwrap();
     put(&s, "u1", 1, b"one").await;
@@ -559,9 +575,10 @@ async fn an_abort_forgets_only_its_own_upload_and_releases_its_parts() {
     assert!(!s.abort_multipart("u1", "b", "k").await.unwrap());
 }
 
-#[tokio::test]
-async fn uploads_are_listed_by_key_then_id_after_the_marker() {
-    let (_dir, s, _) = on_sqlite();
+async fn uploads_are_listed_by_key_then_id_after_the_marker(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     assert_eq!(s.list_multipart("b", "", "", "", 10).await.unwrap(), None);
     make_bucket(&s, "b").await;
     for (id, key) in [("u3", "a/1"), ("u1", "a/1"), ("u2", "b"), ("u4", "a/2")] {

@@ -6,13 +6,26 @@ use bytes::Bytes;
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
-use super::{on_sqlite, UPLOADS};
+use super::UPLOADS;
 use crate::index::{BlobInfo, Declared, ObjectMeta, ObjectRecord, Status};
 use crate::storage::objects::{
     ConditionFailure, CopyOutcome, DeleteObjectOutcome, PutObjectOutcome, WriteCondition,
 };
 use crate::storage::{Payload, Storage, StorageError};
 use crate::store::Digest;
+
+crate::storage::tests::on_each_backend!(
+    objects_live_in_buckets_and_release_their_blobs,
+    a_delete_names_a_missing_key_or_a_missing_bucket,
+    blobs_in_the_store_go_with_the_last_object_naming_them,
+    listing_is_in_utf8_byte_order_with_prefix_and_marker,
+    conditions_are_decided_when_the_write_commits,
+    of_racing_writers_of_a_free_key_exactly_one_wins,
+    a_files_key_is_written_once_whether_or_not_its_object_is_there,
+    a_copy_names_the_same_blob_only_while_the_source_does,
+    a_copy_leaves_a_damage_mark_and_a_put_of_the_bytes_heals_it,
+    an_object_is_read_from_its_inline_bytes_or_the_store,
+);
 
 /// The blob of `bytes`, with its real hashes.
 fn blob_of(bytes: &[u8]) -> BlobInfo {
@@ -125,9 +138,10 @@ async fn file(s: &Storage, bytes: &[u8], status: Status) -> Declared {
     d
 }
 
-#[tokio::test]
-async fn objects_live_in_buckets_and_release_their_blobs() {
-    let (_dir, s, _) = on_sqlite();
+async fn objects_live_in_buckets_and_release_their_blobs(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     let key = "a/ü b+c";
     assert_eq!(
         put(&s, "b1", key, b"one", WriteCondition::Always).await,
@@ -173,9 +187,10 @@ async fn objects_live_in_buckets_and_release_their_blobs() {
     );
 }
 
-#[tokio::test]
-async fn a_delete_names_a_missing_key_or_a_missing_bucket() {
-    let (_dir, s, _) = on_sqlite();
+async fn a_delete_names_a_missing_key_or_a_missing_bucket(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     assert_eq!(
         s.delete_object("nope", "k").await.unwrap(),
         DeleteObjectOutcome::NoSuchBucket
@@ -187,9 +202,10 @@ async fn a_delete_names_a_missing_key_or_a_missing_bucket() {
     );
 }
 
-#[tokio::test]
-async fn blobs_in_the_store_go_with_the_last_object_naming_them() {
-    let (_dir, s, _) = on_sqlite();
+async fn blobs_in_the_store_go_with_the_last_object_naming_them(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     create_bucket(&s, "b").await;
     let (one, two) = (vec![1u8; 100_000], vec![2u8; 100_000]);
     let (d1, d2) = (blob_of(&one).sha256, blob_of(&two).sha256);
@@ -227,9 +243,10 @@ async fn blobs_in_the_store_go_with_the_last_object_naming_them() {
     assert!(s.store.open(&d2).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn listing_is_in_utf8_byte_order_with_prefix_and_marker() {
-    let (_dir, s, _) = on_sqlite();
+async fn listing_is_in_utf8_byte_order_with_prefix_and_marker(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     create_bucket(&s, "b").await;
     for (i, k) in ["b", "a/2", "a/1", "é", "Z", "a%"].iter().enumerate() {
         put(&s, "b", k, &[i as u8], WriteCondition::Always).await;
@@ -249,9 +266,10 @@ async fn listing_is_in_utf8_byte_order_with_prefix_and_marker() {
     );
 }
 
-#[tokio::test]
-async fn conditions_are_decided_when_the_write_commits() {
-    let (_dir, s, _) = on_sqlite();
+async fn conditions_are_decided_when_the_write_commits(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     create_bucket(&s, "b").await;
     assert_eq!(
         put(&s, "b", "k", b"v1", WriteCondition::IfEtag("00".into())).await,
@@ -279,9 +297,10 @@ async fn conditions_are_decided_when_the_write_commits() {
     );
 }
 
-#[tokio::test]
-async fn of_racing_writers_of_a_free_key_exactly_one_wins() {
-    let (_dir, s, _) = on_sqlite();
+async fn of_racing_writers_of_a_free_key_exactly_one_wins(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     create_bucket(&s, "b").await;
     let bodies: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 10]).collect();
     let outs = futures_util::future::join_all(
@@ -307,9 +326,10 @@ async fn of_racing_writers_of_a_free_key_exactly_one_wins() {
     assert_eq!(got.sha256, blob_of(&bodies[won[0]]).sha256);
 }
 
-#[tokio::test]
-async fn a_files_key_is_written_once_whether_or_not_its_object_is_there() {
-    let (_dir, mut s, _) = on_sqlite();
+async fn a_files_key_is_written_once_whether_or_not_its_object_is_there(
+    mut s: super::Storage,
+    _clock: super::TestClock,
+) {
     create_bucket(&s, "other").await;
     // Pending: the key is not the file's yet (the upload API refuses the
     // file if an S3 client writes there first).
@@ -368,9 +388,10 @@ async fn a_files_key_is_written_once_whether_or_not_its_object_is_there() {
     ));
 }
 
-#[tokio::test]
-async fn a_copy_names_the_same_blob_only_while_the_source_does() {
-    let (_dir, s, _) = on_sqlite();
+async fn a_copy_names_the_same_blob_only_while_the_source_does(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     create_bucket(&s, "b").await;
     put(&s, "b", "src", b"bytes", WriteCondition::Always).await;
     let src = s.get_object("b", "src").await.unwrap().unwrap();
@@ -441,9 +462,10 @@ async fn a_copy_names_the_same_blob_only_while_the_source_does() {
     );
 }
 
-#[tokio::test]
-async fn a_copy_leaves_a_damage_mark_and_a_put_of_the_bytes_heals_it() {
-    let (_dir, s, _) = on_sqlite();
+async fn a_copy_leaves_a_damage_mark_and_a_put_of_the_bytes_heals_it(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     create_bucket(&s, "b").await;
     put(&s, "b", "src", b"bytes", WriteCondition::Always).await;
     let src = s.get_object("b", "src").await.unwrap().unwrap();
@@ -462,9 +484,10 @@ async fn a_copy_leaves_a_damage_mark_and_a_put_of_the_bytes_heals_it() {
     assert_eq!(damage_of(&s, d).await, None);
 }
 
-#[tokio::test]
-async fn an_object_is_read_from_its_inline_bytes_or_the_store() {
-    let (_dir, s, _) = on_sqlite();
+async fn an_object_is_read_from_its_inline_bytes_or_the_store(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     create_bucket(&s, "b").await;
     put(&s, "b", "small", b"0123456789", WriteCondition::Always).await;
     let big = vec![7u8; 100_000];

@@ -49,6 +49,15 @@ pub struct Gateway {
     pub main: Credentials,
 }
 
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        // The process first, then its database (on PostgreSQL).
+        let _ = self.served.child.kill();
+        let _ = self.served.child.wait();
+        crate::index_db::forget_config_dir(self.dir.path());
+    }
+}
+
 impl Gateway {
     /// Starts the binary; `s3` is added to its `[s3]` table (e.g.
     /// `public_read = ["pub"]`), `extra` after it (other tables).
@@ -103,17 +112,10 @@ impl Gateway {
         created_key(&self.cli(&["key", "create", "--name", name]))
     }
 
-    /// One column of a query on the index, read beside the running gateway.
+    /// One column of a query on the index, read beside the running gateway
+    /// (sorted), on whichever backend it runs.
     pub fn index_rows(&self, sql: &str) -> Vec<String> {
-        let conn = rusqlite::Connection::open(self.data_dir().join("stowage.db")).unwrap();
-        let mut stmt = conn.prepare(sql).unwrap();
-        let mut rows: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        rows.sort();
-        rows
+        crate::index_db::of_config_dir(self.dir.path(), |i| i.rows(sql))
     }
 
     /// Sends `method target` (path and query exactly as given) with

@@ -66,7 +66,7 @@ fn state(g: &Gateway) -> Vec<Vec<String>> {
     vec![
         g.index_rows(
             "SELECT id || ' ' || file_name || ' ' || content_type || ' ' || size || ' ' || \
-             sha256 || ' ' || status || ' ' || coalesce(completed_at, '-') FROM files",
+             sha256 || ' ' || status || ' ' || coalesce(CAST(completed_at AS TEXT), '-') FROM files",
         ),
         g.index_rows(
             "SELECT bucket || '/' || key || ' ' || sha256 || ' ' || size || ' ' || etag || \

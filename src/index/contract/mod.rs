@@ -1,0 +1,137 @@
+//! The contract every [`Index`] backend keeps, as one suite run on each
+//! (SQLite always; PostgreSQL on the server `scripts/test` starts):
+//! transactions that commit or roll back whole, every row operation of
+//! [`super::Tx`] round-tripping (`rows`), and concurrent writers deciding
+//! one way (`concurrency`).
+//!
+//! Each check takes a fresh `Arc<dyn Index>` (an empty database); a
+//! backend runs them all with [`contract_tests!`], one test each.
+
+mod concurrency;
+mod rows;
+
+use std::sync::Arc;
+
+use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
+
+use super::{Declared, Index, IndexError, Status, Tx, TxFuture};
+use crate::store::Digest;
+
+pub use concurrency::*;
+pub use rows::*;
+
+/// One `#[tokio::test]` per check of the contract, each on the index
+/// `$make` gives: `Option<(guard, Arc<dyn Index>)>`, `None` to skip (the
+/// backend's tests are switched off, which its maker says), the guard
+/// dropped after the check.
+macro_rules! contract_tests {
+    ($make:expr) => {
+        $crate::index::contract::contract_tests!(@each $make;
+            writes_commit_whole_or_not_at_all,
+            files_round_trip,
+            files_page_newest_first,
+            blobs_round_trip_with_inline_bytes,
+            newest_blobs_page_through_every_stored_blob,
+            buckets_and_grants_round_trip,
+            objects_list_in_byte_order,
+            uploads_and_parts_round_trip,
+            tokens_and_access_keys_round_trip,
+            stats_count_rows,
+            concurrent_inserts_decide_one_way,
+            conflicting_updates_each_count_once,
+        );
+    };
+    (@each $make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let Some((_guard, index)) = $make else { return };
+                $crate::index::contract::$check(index).await;
+            }
+        )*
+    };
+}
+pub(crate) use contract_tests;
+
+/// Runs `f` as a write body on a clone of `v` each time it runs.
+pub(crate) async fn write<T, R>(
+    index: &Arc<dyn Index>,
+    v: T,
+    f: for<'t> fn(&'t mut dyn Tx, T) -> TxFuture<'t, R>,
+) -> Result<R, IndexError>
+where
+    T: Clone + Send + 'static,
+    R: Send + 'static,
+{
+    index.write(move |tx| f(tx, v.clone())).await
+}
+
+/// Runs `f` as a read body on a clone of `v`.
+pub(crate) async fn read<T, R>(
+    index: &Arc<dyn Index>,
+    v: T,
+    f: for<'t> fn(&'t mut dyn Tx, T) -> TxFuture<'t, R>,
+) -> Result<R, IndexError>
+where
+    T: Clone + Send + 'static,
+    R: Send + 'static,
+{
+    index.read(move |tx| f(tx, v.clone())).await
+}
+
+/// A declaration nobody else made.
+fn declared(size: u64) -> Declared {
+    let id = Uuid::new_v4();
+    Declared {
+        id,
+        file_name: format!("{id}.bin"),
+        content_type: "application/octet-stream".into(),
+        size,
+        sha256: Digest(Sha256::digest(id.as_bytes()).into()),
+    }
+}
+
+/// A write body's rows are visible to the next transaction once it
+/// answers; a body that fails leaves nothing behind.
+pub async fn writes_commit_whole_or_not_at_all(index: Arc<dyn Index>) {
+    let d = declared(10);
+    write(&index, d.clone(), |tx, d| {
+        Box::pin(async move { tx.insert_file(&d, Status::Pending, 1, 2, None).await })
+    })
+    .await
+    .unwrap();
+    let got = read(&index, d.id, |tx, id| {
+        Box::pin(async move { tx.get_file(&id).await })
+    })
+    .await
+    .unwrap()
+    .expect("the committed row");
+    assert_eq!((got.id, got.size, got.status), (d.id, 10, Status::Pending));
+
+    // Several writes, then an error: none of them is kept.
+    let undone = declared(20);
+    let r: Result<(), IndexError> = write(&index, undone.clone(), |tx, d| {
+        Box::pin(async move {
+            tx.insert_file(&d, Status::Pending, 1, 2, None).await?;
+            tx.insert_bucket("undone-bucket", None, 1).await?;
+            tx.insert_token("undone", &d.sha256, &["read".into()], 1)
+                .await?;
+            Err(IndexError::Backend("the body changed its mind".into()))
+        })
+    })
+    .await;
+    assert!(matches!(r, Err(IndexError::Backend(_))), "{r:?}");
+    let left = read(&index, undone.clone(), |tx, d| {
+        Box::pin(async move {
+            Ok((
+                tx.get_file(&d.id).await?.is_some(),
+                tx.get_bucket("undone-bucket").await?.is_some(),
+                tx.token_count().await?,
+            ))
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(left, (false, false, 0), "a failed body's writes were kept");
+}
