@@ -34,6 +34,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The request's header section is larger than the gateway reads.
+    #[error("{0}")]
+    HeaderSectionTooLarge(String),
 
     // ---- S3 surface (presigned PUT/GET) ----
     #[error(transparent)]
@@ -257,6 +260,11 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => {
                 meta(S::PAYLOAD_TOO_LARGE, "EntityTooLarge", "PayloadTooLarge")
             }
+            ApiError::HeaderSectionTooLarge(_) => meta(
+                S::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "RequestHeaderSectionTooLarge",
+                "HeaderSectionTooLarge",
+            ),
             ApiError::Auth(e) => Meta {
                 status: StatusCode::from_u16(e.http_status()).unwrap_or(S::FORBIDDEN),
                 s3_code: e.s3_code(),

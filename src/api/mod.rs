@@ -64,6 +64,21 @@ struct Rejected(&'static str);
 #[derive(Clone, Copy, Debug)]
 struct AuthenticationFailed;
 
+/// Most bytes of a request line and header section served.
+pub const MAX_HEADER_SECTION: usize = 64 * 1024;
+
+/// The bytes of a request's line and headers, as sent (near enough: the
+/// method, target, and each field with its separators).
+fn header_section_len<B>(req: &Request<B>) -> usize {
+    let target = req.uri().path_and_query().map_or(1, |p| p.as_str().len());
+    let line = req.method().as_str().len() + target + 11;
+    req.headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + line
+}
+
 /// Routes one request. Never fails: errors become responses here.
 pub async fn handle(app: &App, req: Request<Incoming>, request_id: &str) -> Response<Body> {
     let resp = answer(app, req, request_id).await;
@@ -102,6 +117,19 @@ async fn answer(app: &App, req: Request<Incoming>, request_id: &str) -> Response
              OPTIONS)",
             method.as_str().chars().take(16).collect::<String>()
         )));
+    }
+    // Hyper bounds what it buffers of a header section (`max_buf_size`),
+    // but where that bound falls depends on how the bytes arrived; this
+    // limit does not.
+    let head = header_section_len(&req);
+    if head > MAX_HEADER_SECTION {
+        let mut r = render(ApiError::HeaderSectionTooLarge(format!(
+            "the request line and headers are {head} bytes; this gateway reads at most \
+             {MAX_HEADER_SECTION}: send fewer or shorter headers"
+        )));
+        r.headers_mut()
+            .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+        return r;
     }
     let (parts, body) = req.into_parts();
     // Every path outside the JSON API is parsed once, as S3 would: its

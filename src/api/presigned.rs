@@ -236,7 +236,7 @@ pub async fn put(
 
     // Registered before the row is read, so the sweep cannot withdraw it
     // while the bytes arrive.
-    let _in_flight = app.storage.begin_upload(id).await;
+    let _in_flight = app.storage.begin_upload(id).await?;
     // A small body is read whole before anything is looked up: the one
     // index transaction that records it also finds out whether the id is
     // pending or already stored (saving a lookup per upload on the path

@@ -1,16 +1,25 @@
-//! The metadata index: which ids exist, what each declared, whether its
-//! bytes have arrived, and the API tokens.
+//! The index: the rows behind every answer (files, blobs and their
+//! references, buckets, objects, multipart uploads, tokens and keys),
+//! behind one backend-neutral interface.
 //!
-//! This module owns every state transition of an upload
-//! (`pending` → `uploaded` → `completed`) and makes each one a single
-//! transaction, so concurrent requests for one id see one consistent answer.
-//! It never touches blob bytes and never sees a token in clear, only its
-//! SHA-256. The [`Index`] trait is narrow so PostgreSQL can stand beside
-//! SQLite later.
+//! The [`Index`] trait runs *transaction bodies* — async code over the row
+//! operations of [`Tx`] (`tx.rs`) — in one write or read transaction,
+//! and grants the storage service's locks (`lock.rs`), which hold across
+//! every gateway sharing the index. Backends: SQLite (`sqlite/`, group
+//! commit on its own writer thread) and PostgreSQL (`postgres/`, a pool,
+//! SERIALIZABLE writes run again on conflict); both keep one contract
+//! (`contract/`, run on each). Schemas of both are migrated from one place
+//! (`migrations.rs`).
+//!
+//! Must never: decide a rule (what presign answers, whether a write's
+//! condition holds: the storage service's, in the bodies it runs), touch
+//! blob bytes in the store, see a token in clear (only its SHA-256), or let
+//! a backend's error type cross the trait ([`IndexError`]).
 
 #[cfg(test)]
 pub(crate) mod contract;
 mod error;
+pub mod lock;
 mod migrations;
 mod postgres;
 mod sqlite;
@@ -24,6 +33,7 @@ use uuid::Uuid;
 use crate::store::Digest;
 
 pub use error::IndexError;
+pub use lock::{IndexLock, LockMode, LockName, LockSpace};
 #[cfg(test)]
 pub(crate) use postgres::testing as postgres_testing;
 pub use postgres::PostgresIndex;
@@ -348,4 +358,14 @@ pub trait Index: Send + Sync + 'static {
         body: Body,
         fresh: bool,
     ) -> BoxFuture<'_, Result<Box<dyn Any + Send>, IndexError>>;
+    /// Waits for the lock `name` in `mode`, held against every gateway
+    /// sharing this index (and every task of this one) until the guard
+    /// drops. Never taken inside a transaction body.
+    fn lock(&self, name: LockName, mode: LockMode) -> BoxFuture<'_, Result<IndexLock, IndexError>>;
+    /// The lock `name` in `mode` if nobody holds it against that mode now.
+    fn try_lock(
+        &self,
+        name: LockName,
+        mode: LockMode,
+    ) -> BoxFuture<'_, Result<Option<IndexLock>, IndexError>>;
 }

@@ -93,7 +93,7 @@ impl Storage {
         B: for<'t> FnMut(&'t mut dyn Tx) -> TxFuture<'t, Recorded<T>> + Send + 'static,
     {
         let digest = blob.sha256;
-        let lock = self.blob_lock(&digest).await;
+        let lock = self.blob_lock(&digest).await?;
         let inline = payload.publish(&digest).await?;
         let outcome = self.index.write(record(inline)).await;
         drop(lock);

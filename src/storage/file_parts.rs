@@ -328,10 +328,10 @@ impl Storage {
         // One completion of this file at a time (a retried complete, or two
         // clients of the same folder, would each copy the whole file; the
         // loser would then find its parts gone). The next one finds it done.
-        let _completing = self.completion_lock(&rec.id).await;
+        let _completing = self.completion_lock(&rec.id).await?;
         // Registered, so the sweep of expired pending rows leaves this one
         // be while its parts are put together.
-        let _in_flight = self.begin_upload(rec.id).await;
+        let _in_flight = self.begin_upload(rec.id).await?;
         let healing = rec.status.has_bytes();
         // A stored file's blob counts as intact only with its store file
         // there (unless inline): looked at before the snapshot, as presign

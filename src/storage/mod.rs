@@ -7,7 +7,9 @@
 //! the upload API and of S3 (dedupe, conflicts, conditional writes, what a
 //! completion means), multipart assembly, recovery and the sweep. Handlers
 //! of both surfaces call it; none of them touches a lock, the index or the
-//! blob store.
+//! blob store. Its locks (a blob's content, a file's completion, a file
+//! whose bytes are arriving) are the index's, so they hold across every
+//! gateway on one index.
 //!
 //! It must never parse a request or render a response: it takes values and
 //! answers with outcomes, and its errors are [`StorageError`].
@@ -26,13 +28,12 @@ mod recovery;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use uuid::Uuid;
 
 use crate::clock::Clock;
-use crate::index::{Index, IndexError};
+use crate::index::{Index, IndexError, IndexLock, LockMode, LockName, LockSpace};
 use crate::store::{BlobReader, BlobStore, Digest, StoreError};
 
 pub use assemble::Assembled;
@@ -84,56 +85,15 @@ pub struct Settings {
     pub abandoned_multipart_secs: u64,
 }
 
-/// Number of blob lock stripes; contention only between uploads whose
-/// digests share a first byte.
-const BLOB_LOCK_STRIPES: usize = 256;
-/// Stripes of [`Storage::completion_lock`].
-const COMPLETION_LOCK_STRIPES: usize = 64;
-
 /// The storage service (see the module docs).
 pub struct Storage {
     pub index: Arc<dyn Index>,
     pub store: Arc<dyn BlobStore>,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
-    /// Ids whose bytes are arriving right now (with how many PUTs each), so
-    /// the sweep never withdraws a row under a slow upload that began
-    /// while its URL was valid.
-    in_flight: Arc<Mutex<HashMap<Uuid, usize>>>,
-    /// Taken (shared) to register an upload in flight, and (exclusive) by
-    /// the sweep across its snapshot of them and its delete.
-    sweep_gate: tokio::sync::RwLock<()>,
-    /// Striped locks by blob digest: publishing a blob and recording a
-    /// reference to it is one step, deleting an unreferenced blob another,
-    /// and the two must never interleave for the same content.
-    blob_locks: Vec<tokio::sync::Mutex<()>>,
-    /// Striped locks by file id: one part-wise completion of a file at a
-    /// time (each copies the whole file; a second would find its parts
-    /// gone).
-    completion_locks: Vec<tokio::sync::Mutex<()>>,
     /// The last health verdict and when it was reached (see
     /// [`Storage::healthy`]).
     health: tokio::sync::Mutex<Option<(std::time::Instant, bool)>>,
-}
-
-/// Registration of one PUT in progress; unregisters on drop, however the
-/// request ends.
-pub struct InFlight {
-    id: Uuid,
-    map: Arc<Mutex<HashMap<Uuid, usize>>>,
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if let Ok(mut m) = self.map.lock() {
-            if let Some(n) = m.get_mut(&self.id) {
-                *n -= 1;
-                if *n == 0 {
-                    m.remove(&self.id);
-                }
-            }
-        }
-    }
 }
 
 impl Storage {
@@ -148,14 +108,6 @@ impl Storage {
             store,
             clock,
             settings,
-            in_flight: Arc::default(),
-            sweep_gate: tokio::sync::RwLock::new(()),
-            blob_locks: (0..BLOB_LOCK_STRIPES)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
-            completion_locks: (0..COMPLETION_LOCK_STRIPES)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
             health: tokio::sync::Mutex::new(None),
         }
     }
@@ -165,33 +117,30 @@ impl Storage {
         self.clock.now().unix_timestamp()
     }
 
-    /// The lock of one blob digest (see `blob_locks`).
-    pub async fn blob_lock(&self, digest: &Digest) -> tokio::sync::MutexGuard<'_, ()> {
-        self.blob_locks[digest.0[0] as usize % BLOB_LOCK_STRIPES]
-            .lock()
-            .await
+    /// The lock of one blob's content: publishing it and recording a
+    /// reference to it is one step, deleting it unreferenced another, and
+    /// the two must never interleave for the same content — in this
+    /// gateway or any other on the same index. Taken one at a time (never
+    /// a second blob's while holding one).
+    pub async fn blob_lock(&self, digest: &Digest) -> Result<IndexLock, StorageError> {
+        let name = LockName::new(LockSpace::Blob, &digest.0);
+        Ok(self.index.lock(name, LockMode::Exclusive).await?)
     }
 
-    /// The lock of completing file `id` from its parts (see
-    /// `completion_locks`). Never held while waiting for a blob lock's
-    /// holder to wait for it: blob locks are taken inside, never around.
-    pub async fn completion_lock(&self, id: &Uuid) -> tokio::sync::MutexGuard<'_, ()> {
-        self.completion_locks[id.as_bytes()[15] as usize % COMPLETION_LOCK_STRIPES]
-            .lock()
-            .await
+    /// The lock of completing file `id` from its parts: one completion at
+    /// a time (each copies the whole file; a second would find its parts
+    /// gone). Blob locks are taken inside it, never around it.
+    pub async fn completion_lock(&self, id: &Uuid) -> Result<IndexLock, StorageError> {
+        let name = LockName::new(LockSpace::Completion, id.as_bytes());
+        Ok(self.index.lock(name, LockMode::Exclusive).await?)
     }
 
-    /// Marks `id` as receiving bytes until the returned guard drops (the
-    /// sweep leaves its pending row alone meanwhile).
-    pub async fn begin_upload(&self, id: Uuid) -> InFlight {
-        let _gate = self.sweep_gate.read().await;
-        if let Ok(mut m) = self.in_flight.lock() {
-            *m.entry(id).or_insert(0) += 1;
-        }
-        InFlight {
-            id,
-            map: self.in_flight.clone(),
-        }
+    /// Marks `id` as receiving bytes until the returned guard drops: the
+    /// sweep of expired pending rows, in any gateway, leaves its row be
+    /// meanwhile (a slow upload that began while its URL was valid).
+    pub async fn begin_upload(&self, id: Uuid) -> Result<IndexLock, StorageError> {
+        let name = LockName::new(LockSpace::Arriving, id.as_bytes());
+        Ok(self.index.lock(name, LockMode::Shared).await?)
     }
 
     /// Opens `len` bytes from `start` of a stored blob of `size` bytes,
@@ -253,7 +202,7 @@ impl Storage {
     /// whether it did. Under the blob's lock, so no upload records a
     /// reference to it in between.
     pub async fn release(&self, digest: Digest) -> Result<bool, StorageError> {
-        let _lock = self.blob_lock(&digest).await;
+        let _lock = self.blob_lock(&digest).await?;
         let free = self
             .index
             .write(move |tx| {

@@ -314,7 +314,7 @@ impl Storage {
         if let Some(md5) = whole {
             return self.share_part(upload_id, number, source, md5).await;
         }
-        let src_lock = self.blob_lock(&source.sha256).await;
+        let src_lock = self.blob_lock(&source.sha256).await?;
         let current = self
             .copy_part_source(&source.bucket, &source.key)
             .await?
@@ -384,7 +384,7 @@ impl Storage {
             last_modified: self.now(),
         };
         let (id, p, src) = (upload_id.to_string(), part.clone(), source.clone());
-        let lock = self.blob_lock(&source.sha256).await;
+        let lock = self.blob_lock(&source.sha256).await?;
         let recorded = self
             .index
             .write(move |tx| {

@@ -249,7 +249,7 @@ impl Storage {
             size: obj.size,
             md5: None,
         };
-        let lock = self.blob_lock(&digest).await;
+        let lock = self.blob_lock(&digest).await?;
         let out = self
             .index
             .write(move |tx| {

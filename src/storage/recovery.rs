@@ -8,7 +8,10 @@ use uuid::Uuid;
 
 use super::file_object::{file_object, occupied_by_other};
 use super::{Storage, StorageError, PENDING_GRACE_SECS};
-use crate::index::{BlobInfo, Cursor, Status, Tx, TxResult};
+
+/// Expired rows whose locks are tried, and which are deleted, together.
+const SWEEP_CHUNK: usize = 256;
+use crate::index::{BlobInfo, Cursor, LockMode, LockName, LockSpace, Status, Tx, TxResult};
 use crate::store::Digest;
 
 /// Longest the start-up recovery pass may take before serving begins.
@@ -226,37 +229,57 @@ impl Storage {
         Ok(())
     }
 
-    /// One pass of housekeeping: pending rows whose URL expired more than
-    /// [`PENDING_GRACE_SECS`] ago (except those whose bytes are arriving),
-    /// multipart uploads abandoned for `abandoned_multipart_secs`, and temp
-    /// files no upload owns. Returns (rows, temp files) removed.
-    pub async fn sweep(&self) -> Result<(usize, usize), StorageError> {
-        let cutoff = self.now() - PENDING_GRACE_SECS;
-        let rows = {
-            // Held across the delete: no upload registers between the
-            // snapshot of those in flight and the delete, only to find its
-            // row gone.
-            let _gate = self.sweep_gate.write().await;
-            let keep: Vec<Uuid> = self
-                .in_flight
-                .lock()
-                .map(|m| m.keys().copied().collect())
-                .unwrap_or_default();
-            self.index
+    /// Deletes pending rows whose URL expired before `cutoff`, but for
+    /// those whose bytes are arriving (in this gateway or another: their
+    /// upload's lock is held). Each row's lock is tried, not waited for,
+    /// and the row deleted only if it is still pending and expired when
+    /// the delete commits (a presign may have renewed it meanwhile).
+    async fn sweep_expired(&self, cutoff: i64) -> Result<usize, StorageError> {
+        let expired = self
+            .index
+            .read(move |tx| Box::pin(async move { tx.expired_pending(cutoff).await }))
+            .await?;
+        let mut removed = 0;
+        for chunk in expired.chunks(SWEEP_CHUNK) {
+            let mut locks = Vec::with_capacity(chunk.len());
+            let mut idle = Vec::with_capacity(chunk.len());
+            for id in chunk {
+                let name = LockName::new(LockSpace::Arriving, id.as_bytes());
+                if let Some(l) = self.index.try_lock(name, LockMode::Exclusive).await? {
+                    locks.push(l);
+                    idle.push(*id);
+                }
+            }
+            removed += self
+                .index
                 .write(move |tx| {
-                    let keep = keep.clone();
+                    let idle = idle.clone();
                     Box::pin(async move {
                         let mut removed = 0;
-                        for id in tx.expired_pending(cutoff).await? {
-                            if !keep.contains(&id) && tx.delete_pending_file(&id).await? {
+                        for id in &idle {
+                            let still = tx.get_file(id).await?.is_some_and(|r| {
+                                r.status == Status::Pending && r.url_expires_at < cutoff
+                            });
+                            if still && tx.delete_pending_file(id).await? {
                                 removed += 1;
                             }
                         }
                         Ok(removed)
                     })
                 })
-                .await?
-        };
+                .await?;
+            drop(locks);
+        }
+        Ok(removed)
+    }
+
+    /// One pass of housekeeping: pending rows whose URL expired more than
+    /// [`PENDING_GRACE_SECS`] ago (except those whose bytes are arriving),
+    /// multipart uploads abandoned for `abandoned_multipart_secs`, and temp
+    /// files no upload owns. Returns (rows, temp files) removed.
+    pub async fn sweep(&self) -> Result<(usize, usize), StorageError> {
+        let cutoff = self.now() - PENDING_GRACE_SECS;
+        let rows = self.sweep_expired(cutoff).await?;
         let cutoff = self.now() - self.settings.abandoned_multipart_secs as i64;
         let stale = self
             .index

@@ -2,12 +2,13 @@
 //! (SQLite always; PostgreSQL on the server `scripts/test` starts):
 //! transactions that commit or roll back whole, every row operation of
 //! [`super::Tx`] round-tripping (`rows`), and concurrent writers deciding
-//! one way (`concurrency`).
+//! one way (`concurrency`), and locks that exclude (`locks`).
 //!
 //! Each check takes a fresh `Arc<dyn Index>` (an empty database); a
 //! backend runs them all with [`contract_tests!`], one test each.
 
 mod concurrency;
+mod locks;
 mod rows;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use super::{Declared, Index, IndexError, Status, Tx, TxFuture};
 use crate::store::Digest;
 
 pub use concurrency::*;
+pub use locks::*;
 pub use rows::*;
 
 /// One `#[tokio::test]` per check of the contract, each on the index
@@ -40,6 +42,8 @@ macro_rules! contract_tests {
             stats_count_rows,
             concurrent_inserts_decide_one_way,
             conflicting_updates_each_count_once,
+            locks_exclude_and_share,
+            locked_sections_never_overlap,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {

@@ -25,6 +25,7 @@
 //! [`IndexError`] in `error.rs`.
 
 pub(super) mod error;
+mod lock;
 mod tx;
 
 #[cfg(test)]
@@ -41,6 +42,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures_util::future::BoxFuture;
 use tokio_postgres::{IsolationLevel, NoTls};
 
+use super::lock::{IndexLock, LockMode, LockName};
 use super::{migrations, Body, Index, IndexError, MustBeDurable};
 use error::{index_error, is_conflict, pool_error};
 use tx::PgTx;
@@ -81,6 +83,8 @@ pub struct PostgresIndex {
     /// Whether the task that closes idle connections runs (it starts with
     /// the first body, in the runtime that runs bodies).
     reaping: std::sync::Once,
+    /// The storage service's locks, held across gateways.
+    locks: lock::PgLocks,
 }
 
 impl PostgresIndex {
@@ -142,6 +146,7 @@ impl PostgresIndex {
             .map_err(|e| IndexError::Backend(format!("cannot start a thread: {e}")))?
             .join()
             .map_err(|_| IndexError::Backend("the migration of the index panicked".into()))??;
+        let locks = lock::PgLocks::new(config.clone());
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -165,6 +170,7 @@ impl PostgresIndex {
             writers: Arc::new(tokio::sync::Semaphore::new(WRITERS)),
             retries: Arc::new(AtomicU64::new(0)),
             reaping: std::sync::Once::new(),
+            locks,
         })
     }
 
@@ -316,6 +322,18 @@ fn classify(e: tokio_postgres::Error) -> Failed {
 }
 
 impl Index for PostgresIndex {
+    fn lock(&self, name: LockName, mode: LockMode) -> BoxFuture<'_, Result<IndexLock, IndexError>> {
+        Box::pin(self.locks.lock(name, mode))
+    }
+
+    fn try_lock(
+        &self,
+        name: LockName,
+        mode: LockMode,
+    ) -> BoxFuture<'_, Result<Option<IndexLock>, IndexError>> {
+        Box::pin(self.locks.try_lock(name, mode))
+    }
+
     fn run_write(
         &self,
         body: Body,

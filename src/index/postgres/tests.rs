@@ -352,6 +352,23 @@ impl Index for Several {
     {
         self.pick().run_read(body, fresh)
     }
+
+    fn lock(
+        &self,
+        name: crate::index::LockName,
+        mode: crate::index::LockMode,
+    ) -> futures_util::future::BoxFuture<'_, Result<crate::index::IndexLock, IndexError>> {
+        self.pick().lock(name, mode)
+    }
+
+    fn try_lock(
+        &self,
+        name: crate::index::LockName,
+        mode: crate::index::LockMode,
+    ) -> futures_util::future::BoxFuture<'_, Result<Option<crate::index::IndexLock>, IndexError>>
+    {
+        self.pick().try_lock(name, mode)
+    }
 }
 
 fn several(db: &TestDb, n: usize) -> Arc<Several> {
@@ -374,6 +391,9 @@ async fn racers_on_several_gateways_decide_one_way() {
     let gateways = several(&db, 4);
     crate::index::contract::concurrent_inserts_decide_one_way(gateways.clone()).await;
     crate::index::contract::conflicting_updates_each_count_once(gateways.clone()).await;
+    // Each lock call goes to the next gateway: exclusion holds between them.
+    crate::index::contract::locks_exclude_and_share(gateways.clone()).await;
+    crate::index::contract::locked_sections_never_overlap(gateways.clone()).await;
     let reruns: u64 = gateways.indexes.iter().map(|i| i.retries()).sum();
     eprintln!("conflicts run again: {reruns}");
 }

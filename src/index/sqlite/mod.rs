@@ -42,6 +42,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::future::BoxFuture;
 use rusqlite::Connection;
 
+use super::lock::{IndexLock, LocalLocks, LockMode, LockName};
 use super::{migrations, Body, DbError, Index, IndexError, MustBeDurable};
 use commit::{
     combine, read_body, run_body_in_batch, sync_and_checkpoint, Core, Delivery, GroupCommit,
@@ -96,6 +97,9 @@ pub struct SqliteIndex {
     /// Jobs for the combiner thread (`Index::submit_write`); dropping it
     /// stops the thread.
     submit: std::sync::mpsc::Sender<WriteJob>,
+    /// The storage service's locks: this process's alone, as the index
+    /// file is this gateway's alone.
+    locks: LocalLocks,
 }
 
 impl SqliteIndex {
@@ -185,6 +189,7 @@ impl SqliteIndex {
             readers,
             next_reader: AtomicUsize::new(0),
             submit,
+            locks: LocalLocks::default(),
         })
     }
 
@@ -226,6 +231,19 @@ impl SqliteIndex {
 }
 
 impl Index for SqliteIndex {
+    fn lock(&self, name: LockName, mode: LockMode) -> BoxFuture<'_, Result<IndexLock, IndexError>> {
+        Box::pin(async move { Ok(IndexLock::new(self.locks.lock(name, mode).await, None)) })
+    }
+
+    fn try_lock(
+        &self,
+        name: LockName,
+        mode: LockMode,
+    ) -> BoxFuture<'_, Result<Option<IndexLock>, IndexError>> {
+        let held = self.locks.try_lock(name, mode);
+        Box::pin(async move { Ok(held.map(|l| IndexLock::new(l, None))) })
+    }
+
     fn run_write(
         &self,
         mut body: Body,

@@ -614,7 +614,7 @@ async fn sweep_removes_only_expired_pending(s: super::Storage, _clock: super::Te
     // An expired row whose bytes are arriving is kept.
     let busy = declared(4, 1);
     s.presign(&busy, long_ago, true).await.unwrap();
-    let arriving = s.begin_upload(busy.id).await;
+    let arriving = s.begin_upload(busy.id).await.unwrap();
     assert_eq!(s.sweep().await.unwrap().0, 0);
     assert!(file(&s, busy.id).await.is_some());
     drop(arriving);
