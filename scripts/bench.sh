@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side load benchmark: Stowage vs the peer s3s-fs vs this machine's own limits,
-# measured in one run (issue 4). Prints one table.
+# measured in one run (issue 4), and Stowage on its two index backends, SQLite and
+# PostgreSQL (a throwaway durable server started here: fsync on), in the same run
+# (issue 14). Prints two tables.
 #
 #   scripts/bench.sh            # full: 256 MiB and 1 GiB large PUTs, 10 s runs (~5 minutes)
 #   scripts/bench.sh --quick    # smoke: small sizes, 2 s runs (CI)
@@ -8,6 +10,8 @@
 # Options: --quick, --dir DIR (where the data dirs and the dd test go; default target/bench,
 # i.e. the repo's filesystem), --keep (keep DIR/run.* and the logs), -h/--help.
 # Environment: S3S_FS (path to an s3s-fs binary; default: installed with cargo if missing).
+# The PostgreSQL rows need Debian's postgresql server binaries (scripts/test installs them);
+# without them the second table says so.
 #
 # Everything listens on 127.0.0.1 only; every process started here is stopped on exit, and
 # every wait is bounded in time.
@@ -30,6 +34,7 @@ done
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
+. scripts/lib/postgres.sh
 BASE_DIR="${BASE_DIR:-$ROOT/target/bench}"
 mkdir -p "$BASE_DIR"
 WORK="$(mktemp -d "$BASE_DIR/run.XXXXXX")"
@@ -48,6 +53,7 @@ cleanup() {
         for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$pid" 2>/dev/null || true
     done
+    pg_stop
     if [ "$KEEP" = 1 ] || [ "$rc" != 0 ]; then
         echo "logs and data kept in $WORK" >&2
     else
@@ -229,8 +235,35 @@ run "s3s get-small 64" "${S3S[@]}" --scenario get-small --connections 64 --durat
 run "stowage get-large L" "${STW[@]}" --scenario get-large --size "$LARGE" --count 5
 run "s3s get-large L" "${S3S[@]}" --scenario get-large --size "$LARGE" --count 5
 
-# Relaxed ([storage] fsync = false) on a second instance, if this build has the setting.
 stop_pid "$S_PID"
+
+# The same small-request scenarios on a PostgreSQL index: a durable server (fsync on,
+# synchronous commit) whose data is on the same filesystem as Stowage's.
+PG_NOTE=""
+log "starting PostgreSQL (fsync on) in $WORK"
+# Run as root, the server is the postgres user's: it must be able to reach its dir.
+chmod a+x "$WORK"
+if pg_start "$WORK" on; then
+    if start_stowage pg "$(printf '[index]\nbackend = "postgres"\nurl = "%s"' "$PG_URL")"; then
+        PGW=(--target stowage --endpoint "http://127.0.0.1:$STW_PORT" --token "$STW_TOKEN" --server-pid "$STW_PID")
+        run "pg small-put 16" "${PGW[@]}" --scenario small-put --connections 16 --duration "$DUR" --prepare "$PREP16"
+        run "pg small-put 64" "${PGW[@]}" --scenario small-put --connections 64 --duration "$DUR" --prepare "$PREP64"
+        run "pg e2e 16" "${PGW[@]}" --scenario e2e --connections 16 --duration "$DUR"
+        run "pg presign 16" "${PGW[@]}" --scenario presign --connections 16 --duration "$DUR"
+        run "pg presign 64" "${PGW[@]}" --scenario presign --connections 64 --duration "$DUR"
+        run "pg get-small 64" "${PGW[@]}" --scenario get-small --connections 64 --duration "$DUR" --objects "$OBJECTS"
+        stop_pid "$STW_PID"
+        PG_NOTE="PostgreSQL $PG_VERSION on loopback, fsync on, synchronous_commit on, data in the same filesystem."
+    else
+        PG_NOTE="Stowage did not start on the PostgreSQL index (see $WORK/pg.err): no PostgreSQL rows."
+    fi
+    pg_stop
+else
+    PG_NOTE="No PostgreSQL server binaries (Debian package postgresql; scripts/test installs it): no PostgreSQL rows."
+fi
+log "$PG_NOTE"
+
+# Relaxed ([storage] fsync = false) on a second instance, if this build has the setting.
 log "starting Stowage relaxed ([storage] fsync = false)"
 if start_stowage relaxed $'[storage]\nfsync = false'; then
     run "stowage large-put L relaxed" --target stowage --endpoint "http://127.0.0.1:$STW_PORT" \
@@ -296,6 +329,28 @@ print_table() {
         "$(num "$fs16" || true) files/s (16 writers)."
     echo "Peer: $S3S_VERSION. Mode: $([ "$QUICK" = 1 ] && echo quick || echo full)." \
         "Host: $(nproc) CPUs, $(uname -sr). MB = 10^6 bytes. Raw results: results.jsonl."
+    # brow SCENARIO SQLITE_LABEL PG_LABEL: the index backends side by side.
+    brow() {
+        local s p
+        s="$(get "$2" ops_per_sec)"; p="$(get "$3" ops_per_sec)"
+        local se pe; se="$(get "$2" errors)"; pe="$(get "$3" errors)"
+        printf '| %s | %s | %s | %s | %s | %s |\n' "$1" \
+            "$(num "$s" || true)${se:+$( [ "$se" != 0 ] && echo " (${se} err)")}" \
+            "$(num "$p" || true)${pe:+$( [ "$pe" != 0 ] && echo " (${pe} err)")}" \
+            "$(ratio "$p" "$s" || true)" \
+            "$(get "$2" p99_ms)" "$(get "$3" p99_ms)"
+    }
+    echo
+    echo "| index backend, same run | SQLite | PostgreSQL | PostgreSQL / SQLite | SQLite p99 ms | PostgreSQL p99 ms |"
+    echo "|---|---|---|---|---|---|"
+    brow "small PUT 4 KiB, 16 conn, obj/s" "stowage small-put 16" "pg small-put 16"
+    brow "small PUT 4 KiB, 64 conn, obj/s" "stowage small-put 64" "pg small-put 64"
+    brow "e2e presign+PUT+complete 4 KiB, 16 conn, files/s" "stowage e2e 16" "pg e2e 16"
+    brow "presign, 16 conn, req/s" "stowage presign 16" "pg presign 16"
+    brow "presign, 64 conn, req/s" "stowage presign 64" "pg presign 64"
+    brow "GET 4 KiB, 64 conn, obj/s" "stowage get-small 64" "pg get-small 64"
+    echo
+    echo "$PG_NOTE"
 }
 print_table | tee "$WORK/table.md"
 if [ "$KEEP" = 0 ]; then cp "$RESULTS" "$BASE_DIR/last-results.jsonl"; cp "$WORK/table.md" "$BASE_DIR/last-table.md"; fi

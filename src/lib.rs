@@ -5,38 +5,45 @@
 //!
 //! # Layout
 //!
-//! - [`sigv4`]: pure AWS Signature V4 — canonical request, signing key,
-//!   presign, verify. No I/O; the clock is passed in.
-//! - [`config`]: `config.toml` + `STOWAGE_*` env + flags, validated.
-//! - [`api`]: HTTP routing and handlers, one file per operation family, and
-//!   the one error type rendered as JSON or S3 XML. An S3 request is
-//!   parsed once (`api/s3/router.rs`: bucket, key, query, operation) and
-//!   authorized on that value (`api/s3/auth.rs`) before its handler gets
-//!   the same value.
-//! - [`server`]: accept loop, request ids, access log, housekeeping timer.
-//! - [`app`]: the shared state every request sees.
-//! - [`store`]: blob bytes on disk, content-addressed, durable commit order
-//!   (blobs above 64 KiB; smaller ones live inline in the index).
-//! - [`index`]: the index — files, tokens, buckets, objects, multipart
-//!   uploads, small blobs — as rows that transaction bodies read and write:
-//!   SQLite (group commit through its own index and sync threads, WAL
-//!   checkpoints off the commit path) or PostgreSQL (a connection pool,
-//!   serializable transactions run again on conflict); migrations of both.
-//! - [`tokens`]: API bearer tokens (stored only as hashes).
-//! - [`metrics`]: Prometheus counters and the `/metrics` text.
-//! - [`failpoint`]: a test-only delay inside the commit sequence.
-//! - [`ops`]: maintenance commands — `verify` (fsck) and `backup`.
-//! - [`cli`]: the `stowage` command line.
-//! - [`client`]: `stowage upload` / `download`, a client of the public API
-//!   (retries, progress, part-wise resume), sharing nothing with the server
-//!   but the binary.
+//! Layers only point down (`tests/layout.rs` holds it: no import loop
+//! among the files, and the top-level modules in the order below).
 //!
-//! The upload flow: `POST …/upload/presigned` (api/upload.rs) records the
-//! declaration and returns a URL carrying all of it (api/presigned.rs signs
-//! it with sigv4); the client PUTs the bytes (api/presigned.rs verifies,
-//! api/s3/ingest.rs streams them into store or gathers a small body, the
-//! row is marked in the index); `POST …/upload/complete` marks it completed; `GET
-//! …/file/{id}` returns metadata and a presigned download URL.
+//! - [`cli`] and [`client`]: the `stowage` command line; `stowage upload` /
+//!   `download`, a client of the public API sharing nothing with the server
+//!   but the binary.
+//! - [`server`]: accept loop, connection limits, request ids, access log,
+//!   housekeeping timer.
+//! - [`api`]: the HTTP surfaces. `api/mod.rs` picks the surface and renders
+//!   every refusal once (JSON or S3 XML); `api/inspect/` is the JSON API,
+//!   `api/s3/` the S3 API (each request parsed once into an `Endpoint`,
+//!   authorized on that value by `api/s3/authz.rs`); signatures
+//!   (`api/sigauth.rs`), tokens (`api/auth.rs`), bodies (`api/ingest.rs`)
+//!   and the presigned PUT/GET (`api/presigned.rs`) serve both surfaces.
+//! - [`app`]: the shared state every request sees.
+//! - [`storage`]: the storage service — the commit protocol
+//!   (`storage/commit.rs`), every rule of files, objects, buckets,
+//!   multipart uploads and keys, recovery and the sweep.
+//! - [`index`]: rows behind the [`index::Index`] trait (transaction bodies
+//!   over [`index::Tx`], and locks that hold across gateways), on SQLite or
+//!   PostgreSQL, one contract suite for both.
+//! - [`store`]: blob bytes, content-addressed, durable commit order (blobs
+//!   above 64 KiB; smaller ones live inline in the index).
+//! - [`config`]: `config.toml` + `STOWAGE_*` env + flags, validated.
+//! - [`sigv4`]: pure AWS Signature V4 (and V2) — canonical request,
+//!   signing key, presign, verify. No I/O; the clock is passed in.
+//! - [`tokens`], [`metrics`], [`throttle`], [`tls`], [`ops`] (`verify`,
+//!   `backup`), [`failpoint`] (a test-only delay inside the commit
+//!   sequence), and small leaves ([`clock`], [`random`], [`headers`],
+//!   [`md5_lane`]).
+//!
+//! The upload flow: `POST …/upload/presigned` (`api/inspect/upload.rs`)
+//! records the declaration through the storage service and returns a URL
+//! carrying all of it (`api/presigned.rs` signs it with `sigv4`); the
+//! client PUTs the bytes (`api/presigned.rs` verifies the signature and
+//! expiry, `api/ingest.rs` streams them, `storage/commit.rs` publishes and
+//! records them in one step); `POST …/upload/complete` marks the file
+//! completed; `GET …/file/{id}` returns metadata and a presigned download
+//! URL.
 
 pub mod api;
 pub mod app;
