@@ -2,11 +2,14 @@
 //! default) or a PostgreSQL server by its URL.
 //!
 //! Owns choosing the backend and checking that a URL is one PostgreSQL can
-//! connect with. Must never show the URL itself, which may hold a
-//! password: not in `Debug`, not in an error. Must never connect: the
-//! index does.
+//! connect with, and naming the index to an operator. Must never show the
+//! URL itself, which may hold a password: not in `Debug`, not in an error,
+//! not in [`IndexConfig::describe`]. Must never connect: the index does.
 
 use std::fmt;
+use std::path::Path;
+
+use tokio_postgres::config::Host;
 
 use super::error::{invalid, ConfigError};
 
@@ -29,6 +32,59 @@ impl fmt::Debug for IndexConfig {
             IndexConfig::Postgres { .. } => f.write_str("Postgres { url: <redacted> }"),
         }
     }
+}
+
+impl IndexConfig {
+    /// The index as an operator knows it, for messages: `SQLite index in
+    /// data dir ./data`, `PostgreSQL index stowage@db.example:5432/stowage`
+    /// (user, hosts, ports and database of the URL; never its password or
+    /// other parameters).
+    pub fn describe(&self, data_dir: &Path) -> String {
+        match self {
+            IndexConfig::Sqlite => format!("SQLite index in data dir {}", data_dir.display()),
+            IndexConfig::Postgres { url } => match url.parse::<tokio_postgres::Config>() {
+                Ok(c) => format!("PostgreSQL index {}", postgres_place(&c)),
+                // Resolving refuses such a URL; a `Config` built by hand may
+                // still hold one. What is wrong with it could quote it.
+                Err(_) => "PostgreSQL index (its URL does not parse)".into(),
+            },
+        }
+    }
+}
+
+/// `user@host:port,host:port/dbname`, each part only when the URL has it.
+fn postgres_place(c: &tokio_postgres::Config) -> String {
+    let ports = c.get_ports();
+    let hosts: Vec<String> = c
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let host = match h {
+                Host::Tcp(name) if name.contains(':') => format!("[{name}]"),
+                Host::Tcp(name) => name.clone(),
+                #[cfg(unix)]
+                Host::Unix(path) => path.display().to_string(),
+            };
+            // One port for all hosts, or one each (the parser fills in
+            // 5432 when the URL has none).
+            match ports.get(i).or(ports.first()) {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            }
+        })
+        .collect();
+    let mut place = String::new();
+    if let Some(user) = c.get_user() {
+        place.push_str(user);
+        place.push('@');
+    }
+    place.push_str(&hosts.join(","));
+    if let Some(db) = c.get_dbname() {
+        place.push('/');
+        place.push_str(db);
+    }
+    place
 }
 
 /// `[index] backend` and `url` (or `STOWAGE_INDEX_BACKEND`,
