@@ -40,8 +40,10 @@ pub struct App {
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("cannot open the index: {0}")]
-    Index(#[from] IndexError),
+    /// `backend` names the index (SQLite in which data dir, or PostgreSQL
+    /// at which host and database), never its URL's password.
+    #[error("cannot open the {backend}: {source}")]
+    Index { backend: String, source: IndexError },
     #[error("cannot prepare data dir {path}: {source}")]
     DataDir {
         path: std::path::PathBuf,
@@ -80,9 +82,15 @@ impl App {
             );
         }
         let store = LocalStore::open(&config.data_dir, durable).map_err(dir_err)?;
+        let index_err = |source| StartError::Index {
+            backend: config.index.describe(&config.data_dir),
+            source,
+        };
         let index: Arc<dyn Index> = match &config.index {
-            IndexConfig::Sqlite => Arc::new(SqliteIndex::open_with(&config.data_dir, durable)?),
-            IndexConfig::Postgres { url } => Arc::new(PostgresIndex::open(url)?),
+            IndexConfig::Sqlite => {
+                Arc::new(SqliteIndex::open_with(&config.data_dir, durable).map_err(index_err)?)
+            }
+            IndexConfig::Postgres { url } => Arc::new(PostgresIndex::open(url).map_err(index_err)?),
         };
         let credentials = config.credentials()?;
         let tls = match &config.tls {
