@@ -31,6 +31,9 @@ crate::storage::tests::on_each_backend!(
     dedupe_never_links_to_bytes_only_an_s3_object_holds,
     parts_sent_again_heal_a_stored_files_damaged_blob_and_keep_its_times,
     an_uploaded_file_is_visible_as_an_object_and_keeps_its_blob,
+    only_intact_bytes_count_as_stored_and_a_verified_write_heals_them,
+    an_object_an_s3_client_wrote_under_an_id_is_never_replaced,
+    a_files_key_is_written_once_whether_or_not_its_object_is_there,
 );
 
 fn blob(sha256: Digest, size: u64) -> BlobInfo {
@@ -268,10 +271,10 @@ async fn dedupe_never_links_to_bytes_only_an_s3_object_holds(
     ));
 }
 
-// It reaches retiring index methods (SQLite only) through `legacy`.
-#[tokio::test]
-async fn only_intact_bytes_count_as_stored_and_a_verified_write_heals_them() {
-    let (_dir, s, _) = super::on_sqlite();
+async fn only_intact_bytes_count_as_stored_and_a_verified_write_heals_them(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     let a = declared(4, 100);
     presign(&s, &a, true).await;
     put(&s, a.id, blob(a.sha256, 100), None, None).await;
@@ -449,10 +452,10 @@ async fn parts_sent_again_heal_a_stored_files_damaged_blob_and_keep_its_times(
     );
 }
 
-// It reaches retiring index methods (SQLite only) through `legacy`.
-#[tokio::test]
-async fn an_object_an_s3_client_wrote_under_an_id_is_never_replaced() {
-    let (_dir, s, _) = super::on_sqlite();
+async fn an_object_an_s3_client_wrote_under_an_id_is_never_replaced(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     legacy(&s, |db| db.create_bucket(UPLOADS, 0)).await;
     let s3_put = |d: &Declared, sha: u8| {
         let mut o = object(UPLOADS, &d.id.to_string(), sha);
@@ -636,10 +639,10 @@ async fn an_uploaded_file_is_visible_as_an_object_and_keeps_its_blob(
     assert!(!s.release(d.sha256).await.unwrap());
 }
 
-// It reaches retiring index methods (SQLite only) through `legacy`.
-#[tokio::test]
-async fn a_files_key_is_written_once_whether_or_not_its_object_is_there() {
-    let (_dir, s, _) = super::on_sqlite();
+async fn a_files_key_is_written_once_whether_or_not_its_object_is_there(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
     legacy(&s, |db| db.create_bucket("other", 0)).await;
     legacy(&s, |db| db.create_bucket(UPLOADS, 0)).await;
     let put_s3 = |bucket: &str, key: &str, cond: WriteCondition| {
