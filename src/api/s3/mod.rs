@@ -18,6 +18,7 @@ mod list;
 pub(crate) mod multipart;
 mod object;
 mod post_object;
+mod read;
 pub mod router;
 mod xml;
 
@@ -31,7 +32,7 @@ use crate::api::sigauth::{self, Principal};
 use crate::app::App;
 use router::Endpoint;
 
-pub use object::http_date;
+pub use read::http_date;
 pub use router::S3Request;
 
 /// Serves a parsed S3 request: authenticates it, authorizes what it
@@ -75,8 +76,8 @@ pub async fn route(
         ListObjectVersions => list::list_versions(app, bucket, q).await,
         ListMultipartUploads => multipart::list_uploads(app, q, bucket).await,
         DeleteObjects => copy::delete_objects(app, &parts, body, bucket).await,
-        GetObject { .. } | HeadObject => object::get_object(app, &parts, q, bucket, key).await,
-        GetObjectAttributes => object::get_attributes(app, &parts, bucket, key).await,
+        GetObject { .. } | HeadObject => read::get_object(app, &parts, q, bucket, key).await,
+        GetObjectAttributes => read::get_attributes(app, &parts, bucket, key).await,
         PutObject if is_upload_api_put(&auth) => {
             super::presigned::put(app, &auth, parts, body, bucket, key).await
         }
