@@ -26,9 +26,27 @@ use crate::store::Digest;
 pub type TxResult<T> = Result<T, IndexError>;
 
 /// A position in a listing that goes on: what the backend needs to go on
-/// from there, opaque to everyone else (a row number, in both backends).
+/// from there, opaque to everyone else (a row number, in both backends),
+/// who may only hand it back — or carry it as its [`token`](Cursor::token)
+/// and read it back with [`from_token`](Cursor::from_token).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Cursor(pub i64);
+pub struct Cursor(pub(in crate::index) i64);
+
+impl Cursor {
+    /// The cursor as text a client may carry (`nextCursor`).
+    pub fn token(&self) -> String {
+        self.0.to_string()
+    }
+
+    /// A cursor from its token; `None` for text no cursor gave.
+    pub fn from_token(token: &str) -> Option<Cursor> {
+        token
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0 && !token.starts_with('+'))
+            .map(Cursor)
+    }
+}
 
 /// One blob row.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -433,8 +433,13 @@ fn files_are_listed_newest_first_in_pages() {
     // Bad paging input and missing scope are refused.
     s.get_api("/api/inspect/v1/files?limit=0", Some(&s.token.clone()))
         .assert_json_error(400, "BadRequest");
-    s.get_api("/api/inspect/v1/files?cursor=abc", Some(&s.token.clone()))
+    for bad in ["abc", "-1", "%2B3", "1.5"] {
+        s.get_api(
+            &format!("/api/inspect/v1/files?cursor={bad}"),
+            Some(&s.token.clone()),
+        )
         .assert_json_error(400, "BadRequest");
+    }
     s.get_api("/api/inspect/v1/files", None)
         .assert_json_error(401, "Unauthorized");
 }

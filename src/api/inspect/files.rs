@@ -122,7 +122,7 @@ pub async fn list(app: &App, req: Request<Incoming>) -> Result<Response<Body>, A
     let cursor = q
         .get("cursor")
         .map(|v| {
-            v.parse::<i64>().map(Cursor).map_err(|_| {
+            Cursor::from_token(v).ok_or_else(|| {
                 ApiError::BadRequest(
                     "cursor is not one this API gave; use nextCursor from the previous page".into(),
                 )
@@ -133,6 +133,6 @@ pub async fn list(app: &App, req: Request<Incoming>) -> Result<Response<Body>, A
     let data: Vec<Value> = files.iter().map(|f| record_json(app, f)).collect();
     Ok(json(
         StatusCode::OK,
-        serde_json::json!({"data": data, "nextCursor": next.map(|n| n.0.to_string())}),
+        serde_json::json!({"data": data, "nextCursor": next.map(|n| n.token())}),
     ))
 }
