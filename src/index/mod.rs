@@ -14,6 +14,7 @@ mod error;
 mod migrations;
 mod postgres;
 mod sqlite;
+pub mod transfer;
 pub mod tx;
 
 use std::any::Any;
