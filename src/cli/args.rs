@@ -26,6 +26,15 @@ impl ConfigArgs {
         Config::load(&path, explicit, |k| std::env::var(k).ok(), &overrides)
             .map_err(|e| e.to_string())
     }
+
+    /// The `--config` flag as given (with a leading space), or nothing,
+    /// for a command line the user is told to run next.
+    pub(super) fn flag(&self) -> String {
+        self.config
+            .as_ref()
+            .map(|c| format!(" --config {}", c.display()))
+            .unwrap_or_default()
+    }
 }
 
 /// Which gateway a client command talks to, and how patiently.

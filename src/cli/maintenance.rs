@@ -1,6 +1,6 @@
-//! The maintenance commands of a data dir: `verify`, `backup` (the work is
-//! in [`crate::ops`]), with a progress line on a terminal and a report on
-//! stdout.
+//! The maintenance commands of a data dir: `verify`, `backup`, `index
+//! migrate` (the work is in [`crate::ops`]), with a progress line on a
+//! terminal and a report on stdout.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,7 +8,9 @@ use std::sync::Arc;
 use super::args::ConfigArgs;
 use super::open::{maintenance_runtime, open_data_dir, open_index, storage_of};
 use crate::config::IndexConfig;
+use crate::index::transfer::PostgresTarget;
 use crate::index::SqliteIndex;
+use crate::ops::backup::IndexSource;
 
 /// A one-line progress display on stderr, drawn only on a terminal and at
 /// most ten times a second.
@@ -90,38 +92,46 @@ pub(super) fn backup(
     dest: &std::path::Path,
 ) -> Result<(), String> {
     let (config, store) = open_data_dir(args, data_dir)?;
-    if config.index != IndexConfig::Sqlite {
-        // The copy of the index is SQLite's online backup of its file.
-        return Err(
-            "stowage backup copies a SQLite index, and this data dir's index is in \
-             PostgreSQL: back the database up with PostgreSQL's tools (pg_dump) and copy the \
-             data dir (its blobs) beside it"
-                .into(),
-        );
-    }
-    let index = Arc::new(SqliteIndex::open(&config.data_dir).map_err(|e| e.to_string())?);
-    let storage = storage_of(&config, index.clone(), store);
     let rt = maintenance_runtime()?;
     let mut bar = ProgressLine::new();
     let started = std::time::Instant::now();
     let credentials = config.data_dir.join(crate::config::CREDENTIALS_FILE);
-    let report = rt
-        .block_on(crate::ops::backup::backup(
-            &index,
-            &storage,
-            Some(&credentials),
-            dest,
-            |r| {
-                bar.draw(|| {
-                    format!(
-                        "backing up: {} blob files, {:.1} MB",
-                        r.files,
-                        r.bytes as f64 / 1e6
-                    )
-                })
-            },
-        ))
-        .map_err(|e| e.to_string())?;
+    let progress = |r: &crate::ops::backup::BackupReport| {
+        bar.draw(|| {
+            format!(
+                "backing up: {} blob files, {:.1} MB",
+                r.files,
+                r.bytes as f64 / 1e6
+            )
+        })
+    };
+    // The copy of the index is SQLite's online backup of its file, or
+    // every row of one snapshot of the PostgreSQL database.
+    let report = match &config.index {
+        IndexConfig::Sqlite => {
+            let index = Arc::new(SqliteIndex::open(&config.data_dir).map_err(|e| e.to_string())?);
+            let storage = storage_of(&config, index.clone(), store);
+            rt.block_on(crate::ops::backup::backup(
+                IndexSource::Sqlite(&index),
+                &storage,
+                Some(&credentials),
+                dest,
+                progress,
+            ))
+        }
+        IndexConfig::Postgres { url } => {
+            let db = PostgresTarget::configured(url).map_err(|e| e.to_string())?;
+            let storage = storage_of(&config, open_index(&config)?, store);
+            rt.block_on(crate::ops::backup::backup(
+                IndexSource::Postgres(&db),
+                &storage,
+                Some(&credentials),
+                dest,
+                progress,
+            ))
+        }
+    }
+    .map_err(|e| e.to_string())?;
     bar.clear();
     for (sha, rows) in &report.deleted_meanwhile {
         println!(
@@ -151,4 +161,53 @@ pub(super) fn backup(
         );
         Err(String::new())
     }
+}
+
+/// `stowage index migrate --to URL`: the data dir's SQLite index copied
+/// into an empty PostgreSQL database, then what to do next. Prints the
+/// URL only without its password.
+pub(super) fn migrate(
+    args: &ConfigArgs,
+    data_dir: Option<PathBuf>,
+    to: &str,
+) -> Result<(), String> {
+    let config = args.load(crate::config::Overrides {
+        data_dir,
+        ..Default::default()
+    })?;
+    let dir = &config.data_dir;
+    let started = std::time::Instant::now();
+    let done = maintenance_runtime()?
+        .block_on(crate::ops::migrate::to_postgres(dir, to))
+        .map_err(|e| format!("{e}\nindex migrate: nothing was committed to the target"))?;
+    println!(
+        "Copied the SQLite index of {} to {} in {:.1} s:",
+        dir.display(),
+        done.target,
+        started.elapsed().as_secs_f64()
+    );
+    for (table, rows) in &done.tables {
+        println!("  {table:<18} {rows:>10}");
+    }
+    println!(
+        "  {:<18} {:>10}",
+        "(all rows)",
+        done.tables.iter().map(|(_, n)| n).sum::<u64>()
+    );
+    println!(
+        "\nNext, with the gateway still stopped:\n\
+         \x20 1. Point it at the new index, in its config.toml:\n\
+         \x20      [index]\n\
+         \x20      backend = \"postgres\"\n\
+         \x20      url = \"{target}\"   (add the password, if it has one)\n\
+         \x20    or in its environment: STOWAGE_INDEX_BACKEND=postgres STOWAGE_INDEX_URL=…\n\
+         \x20 2. Check the data dir against it: stowage verify{config}\n\
+         \x20 3. Start it: stowage serve{config}\n\
+         {source} is left in place and no longer used once the gateway is on PostgreSQL; \
+         keep it until you are satisfied.",
+        target = done.target,
+        config = args.flag(),
+        source = done.source.display(),
+    );
+    Ok(())
 }

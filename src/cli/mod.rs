@@ -1,7 +1,8 @@
 //! The `stowage` command line: `serve`, `token`, `key`, `verify`, `backup`,
-//! and the client commands `upload` and `download` (in `client`). This file
-//! parses and dispatches; each family of commands is a file of its own:
-//! `serve.rs`, `maintenance.rs` (verify, backup), `access.rs` (tokens and
+//! `index migrate`, and the client commands `upload` and `download` (in
+//! `client`). This file parses and dispatches; each family of commands is a
+//! file of its own: `serve.rs`, `maintenance.rs` (verify, backup, index
+//! migrate), `access.rs` (tokens and
 //! keys), `remote.rs` (upload, download); `args.rs` and `open.rs` are what
 //! they share.
 //!
@@ -36,6 +37,11 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Move the index between backends.
+    Index {
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
     /// Run the gateway.
     Serve {
         #[command(flatten)]
@@ -107,13 +113,36 @@ enum Command {
         remote: RemoteArgs,
     },
     /// Copy the data dir to DEST (a new directory), consistently, while the
-    /// gateway keeps serving; DEST is a data dir of its own.
+    /// gateway keeps serving; DEST is a data dir of its own, with a SQLite
+    /// index whichever backend the source's index is on.
     Backup {
         /// The new directory to create.
         dest: PathBuf,
         #[command(flatten)]
         config: ConfigArgs,
         /// Data directory to copy (overrides `data_dir`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum IndexCommand {
+    /// Copy the data dir's SQLite index into an empty PostgreSQL database
+    /// (the gateway stopped); then set `[index]` to it and run `verify`.
+    Migrate {
+        /// The database: postgresql://user@host:port/database. A password
+        /// here is visible to other users in `ps`: prefer the environment.
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "STOWAGE_MIGRATE_TO",
+            hide_env_values = true
+        )]
+        to: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Data directory whose index is copied (overrides `data_dir`).
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -135,6 +164,14 @@ pub fn main() -> ExitCode {
         ),
         Command::Token { command } => access::token(command),
         Command::Key { command } => access::key(command),
+        Command::Index {
+            command:
+                IndexCommand::Migrate {
+                    to,
+                    config,
+                    data_dir,
+                },
+        } => maintenance::migrate(&config, data_dir, &to),
         Command::Verify { config, data_dir } => maintenance::verify(&config, data_dir),
         Command::Backup {
             dest,

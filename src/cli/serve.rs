@@ -2,7 +2,8 @@
 //! index, start-up recovery, the first token printed once, then the accept
 //! loop until SIGINT or SIGTERM.
 //!
-//! Prints the initial token only to stdout, only when created, and never
+//! Holds the data dir's lock while it runs (`crate::ops::lock`). Prints the
+//! initial token only to stdout, only when created, and never
 //! logs it.
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use super::args::ConfigArgs;
 use crate::app::App;
 use crate::clock::SystemClock;
 use crate::config::Overrides;
+use crate::ops::lock::{DataDirLock, LockError};
 use crate::tokens;
 
 /// Logs to stderr: text (colored on a terminal), or one JSON object per
@@ -41,6 +43,18 @@ pub(super) fn serve(
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    // Held until the gateway stops: no second gateway, and no `index
+    // migrate`, on this data dir meanwhile.
+    crate::app::create_data_dir(&config.data_dir)
+        .map_err(|e| format!("cannot create data dir {}: {e}", config.data_dir.display()))?;
+    let _lock = DataDirLock::acquire(&config.data_dir, "stowage serve").map_err(|e| match e {
+        LockError::Held { dir, holder } => format!(
+            "a Stowage process already uses {} ({holder}): one gateway serves a data dir at a \
+             time",
+            dir.display()
+        ),
+        e => e.to_string(),
+    })?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -44,13 +44,20 @@ impl PostgresTarget {
                 "it does not begin with postgresql://".into(),
             ));
         }
-        // The parser's messages name the option at fault, never a value.
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| TransferError::NotPostgresUrl(describe(&e)))?;
-        if config.get_dbname().is_none() {
+        let target = Self::configured(url)?;
+        if target.config.get_dbname().is_none() {
             return Err(TransferError::NotPostgresUrl("it names no database".into()));
         }
+        Ok(target)
+    }
+
+    /// The database of `[index] url`: whatever the gateway accepts there.
+    pub fn configured(url: &str) -> Result<PostgresTarget, TransferError> {
+        // The parser's messages name the option at fault, never a value.
+        let config: tokio_postgres::Config = url
+            .trim()
+            .parse()
+            .map_err(|e: tokio_postgres::Error| TransferError::NotPostgresUrl(describe(&e)))?;
         let shown = shown(&config);
         Ok(PostgresTarget { config, shown })
     }
