@@ -21,11 +21,14 @@
 //!   uploads, small blobs — as rows that transaction bodies read and write:
 //!   SQLite (group commit through its own index and sync threads, WAL
 //!   checkpoints off the commit path) or PostgreSQL (a connection pool,
-//!   serializable transactions run again on conflict); migrations of both.
+//!   serializable transactions run again on conflict); migrations of both;
+//!   whole-index copies between them (`index/transfer/`).
 //! - [`tokens`]: API bearer tokens (stored only as hashes).
 //! - [`metrics`]: Prometheus counters and the `/metrics` text.
 //! - [`failpoint`]: a test-only delay inside the commit sequence.
-//! - [`ops`]: maintenance commands — `verify` (fsck) and `backup`.
+//! - [`ops`]: maintenance commands — `verify` (fsck), `backup` (one format,
+//!   a SQLite data dir, from either backend) and `index migrate` (SQLite to
+//!   PostgreSQL) — and the data dir's lock that `serve` holds.
 //! - [`cli`]: the `stowage` command line.
 //! - [`client`]: `stowage upload` / `download`, a client of the public API
 //!   (retries, progress, part-wise resume), sharing nothing with the server
