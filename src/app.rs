@@ -53,6 +53,18 @@ pub enum StartError {
     Tls(String),
 }
 
+/// Creates the data dir `dir` (and its parents) if it is missing, durably
+/// and readable by its owner only: blobs, index and credentials. An
+/// existing data dir keeps the mode its operator chose.
+pub fn create_data_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    crate::store::fsutil::create_dir_all_durable(dir)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
 impl App {
     /// Opens the data dir (creating it on first run) for a server bound at
     /// `bound`.
@@ -65,15 +77,7 @@ impl App {
             path: config.data_dir.clone(),
             source,
         };
-        let new_dir = !config.data_dir.exists();
-        crate::store::fsutil::create_dir_all_durable(&config.data_dir).map_err(dir_err)?;
-        if new_dir {
-            // Blobs, index and credentials: the owner's only. (An existing
-            // data dir keeps the mode its operator chose.)
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(dir_err)?;
-        }
+        create_data_dir(&config.data_dir).map_err(dir_err)?;
         let durable = config.storage.fsync;
         if !durable {
             tracing::warn!(

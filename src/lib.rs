@@ -25,14 +25,17 @@
 //!   multipart uploads and keys, recovery and the sweep.
 //! - [`index`]: rows behind the [`index::Index`] trait (transaction bodies
 //!   over [`index::Tx`], and locks that hold across gateways), on SQLite or
-//!   PostgreSQL, one contract suite for both.
+//!   PostgreSQL, one contract suite for both; whole-index copies between
+//!   them (`index/transfer/`).
 //! - [`store`]: blob bytes, content-addressed, durable commit order (blobs
 //!   above 64 KiB; smaller ones live inline in the index).
 //! - [`config`]: `config.toml` + `STOWAGE_*` env + flags, validated.
 //! - [`sigv4`]: pure AWS Signature V4 (and V2) — canonical request,
 //!   signing key, presign, verify. No I/O; the clock is passed in.
-//! - [`tokens`], [`metrics`], [`throttle`], [`tls`], [`ops`] (`verify`,
-//!   `backup`), [`failpoint`] (a test-only delay inside the commit
+//! - [`ops`]: maintenance — `verify` (fsck), `backup` (one format, a SQLite
+//!   data dir, from either backend), `index migrate` (SQLite to PostgreSQL),
+//!   and the data dir's lock that `serve` holds.
+//! - [`tokens`], [`metrics`], [`throttle`], [`tls`], [`failpoint`] (a test-only delay inside the commit
 //!   sequence), and small leaves ([`clock`], [`random`], [`headers`],
 //!   [`md5_lane`]).
 //!

@@ -300,18 +300,32 @@ const MIGRATION_LOCK: i64 = 0x0053_746f_7761_6765;
 /// binary.
 pub async fn migrate_postgres(client: &mut tokio_postgres::Client) -> Result<(), IndexError> {
     let err = super::postgres::error::index_error;
+    check_postgres_version(client).await?;
+    let tx = client.transaction().await.map_err(err)?;
+    migrate_postgres_in(&tx).await?;
+    tx.commit().await.map_err(err)
+}
+
+/// Refuses a PostgreSQL server older than the schema needs.
+pub async fn check_postgres_version(client: &tokio_postgres::Client) -> Result<(), IndexError> {
     let version: i64 = client
         .query_one("SELECT current_setting('server_version_num')::bigint", &[])
         .await
         .and_then(|r| r.try_get(0))
-        .map_err(err)?;
+        .map_err(super::postgres::error::index_error)?;
     if version < POSTGRES_MIN_VERSION {
         return Err(IndexError::Backend(format!(
             "PostgreSQL {} is too old for the index: version 11 or newer is needed",
             version / 10000
         )));
     }
-    let tx = client.transaction().await.map_err(err)?;
+    Ok(())
+}
+
+/// [`migrate_postgres`] inside the caller's transaction `tx` (a copy of
+/// an index makes the schema and its rows in one), which it leaves open.
+pub async fn migrate_postgres_in(tx: &tokio_postgres::Transaction<'_>) -> Result<(), IndexError> {
+    let err = super::postgres::error::index_error;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(err)?;
@@ -350,7 +364,7 @@ pub async fn migrate_postgres(client: &mut tokio_postgres::Client) -> Result<(),
     )
     .await
     .map_err(err)?;
-    tx.commit().await.map_err(err)
+    Ok(())
 }
 
 #[cfg(test)]

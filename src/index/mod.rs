@@ -23,6 +23,7 @@ pub mod lock;
 mod migrations;
 mod postgres;
 mod sqlite;
+pub mod transfer;
 pub mod tx;
 
 use std::any::Any;

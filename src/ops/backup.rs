@@ -1,13 +1,17 @@
 //! `stowage backup DEST`: a consistent copy of a data dir, taken while the
 //! gateway goes on serving uploads.
 //!
-//! Order: the index is copied first, as of one moment (SQLite's online
-//! backup API, one step, so writers are never blocked); then every blob that
-//! copy refers to is copied from the live store, rehashed on the way and
-//! published in the copy with the store's own durable commit. The copy is
-//! built in `DEST.partial` and renamed to `DEST` only when whole, so a
+//! Order: the index is copied first, as of one moment, into a SQLite index
+//! file in the copy: SQLite's online backup API (one step, so writers are
+//! never blocked), or, for an index in PostgreSQL, every row of one
+//! REPEATABLE READ snapshot ([`crate::index::transfer`]). Then every blob
+//! that copy refers to is copied from the live store, rehashed on the way
+//! and published in the copy with the store's own durable commit. The copy
+//! is built in `DEST.partial` and renamed to `DEST` only when whole, so a
 //! `DEST` that exists is always a complete backup. `DEST` is itself a data
-//! dir: serve it, verify it, or put it back in place of the original.
+//! dir on SQLite, whichever backend the source used: serve it, verify it,
+//! put it back in place of the original, or move its index back to
+//! PostgreSQL with `stowage index migrate`.
 //!
 //! Blobs are immutable, so the only race is deletion: a blob deleted on the
 //! live gateway after the index copy's moment but before its bytes were
@@ -23,6 +27,7 @@ use std::sync::Arc;
 use sha2::{Digest as _, Sha256};
 
 use super::verify::Finding;
+use crate::index::transfer::{postgres_to_sqlite, PostgresTarget, TransferError};
 use crate::index::{IndexError, SqliteIndex, DB_FILE};
 use crate::storage::{Storage, StorageError};
 use crate::store::fsutil::{create_dir_all_durable, fsync_dir};
@@ -39,6 +44,8 @@ pub enum BackupError {
     Db(#[from] IndexError),
     #[error("index: {0}")]
     Index(#[from] StorageError),
+    #[error("copying the index: {0}")]
+    Transfer(#[from] TransferError),
     #[error("blob store: {0}")]
     Store(#[from] StoreError),
     #[error("{action} {path}: {source}")]
@@ -74,11 +81,19 @@ pub struct BackupReport {
     pub problems: Vec<Finding>,
 }
 
+/// Where the live index is, for its copy.
+pub enum IndexSource<'a> {
+    /// The data dir's SQLite file, through the gateway's own handle on it.
+    Sqlite(&'a SqliteIndex),
+    /// A PostgreSQL database.
+    Postgres(&'a PostgresTarget),
+}
+
 /// Copies the data dir behind `live` (whose index is `live_index`, and
 /// whose credentials file, if any, is `credentials`) to the new directory
 /// `dest`.
 pub async fn backup(
-    live_index: &SqliteIndex,
+    live_index: IndexSource<'_>,
     live: &Storage,
     credentials: Option<&Path>,
     dest: &Path,
@@ -101,7 +116,12 @@ pub async fn backup(
     }
     create_dir_all_durable(&partial).map_err(io_err("creating", &partial))?;
 
-    live_index.backup_to(&partial.join(DB_FILE))?;
+    match live_index {
+        IndexSource::Sqlite(index) => index.backup_to(&partial.join(DB_FILE))?,
+        IndexSource::Postgres(db) => {
+            postgres_to_sqlite(db, &partial.join(DB_FILE)).await?;
+        }
+    }
     let mut report = BackupReport::default();
     {
         let out = LocalStore::attach(&partial, true)

@@ -19,6 +19,9 @@ use std::time::Duration;
 pub const INDEX_VAR: &str = "STOWAGE_TEST_INDEX";
 /// The PostgreSQL server of the tests (scripts/test starts one).
 pub const URL_VAR: &str = "STOWAGE_TEST_POSTGRES_URL";
+/// `off`: tests that need PostgreSQL whatever the run's backend return at
+/// once (said on stderr).
+pub const SWITCH_VAR: &str = "STOWAGE_TEST_POSTGRES";
 
 /// Whether this run's gateways keep their index in PostgreSQL.
 pub fn on_postgres() -> bool {
@@ -50,6 +53,30 @@ impl TestIndex {
                  scripts/test, which starts one"
             )
         });
+        Self::create_database(admin)
+    }
+
+    /// A fresh, empty PostgreSQL database of its own, whichever backend
+    /// this run's gateways use (for tests that move an index between
+    /// backends); `None` when `STOWAGE_TEST_POSTGRES=off` leaves PostgreSQL
+    /// out. Without a server in `STOWAGE_TEST_POSTGRES_URL` the test fails,
+    /// saying how to get one: it never passes without having run.
+    pub fn fresh_postgres() -> Option<TestIndex> {
+        if std::env::var(SWITCH_VAR).is_ok_and(|v| v == "off") {
+            eprintln!("{SWITCH_VAR}=off: this PostgreSQL test did not run");
+            return None;
+        }
+        match std::env::var(URL_VAR) {
+            Ok(admin) if !admin.is_empty() => Some(Self::create_database(admin)),
+            _ => panic!(
+                "{URL_VAR} is not set: this test needs a PostgreSQL server. Run the tests with \
+                 scripts/test, which starts a throwaway one (or point {URL_VAR} at a server \
+                 whose user may create databases; {SWITCH_VAR}=off leaves PostgreSQL out)"
+            ),
+        }
+    }
+
+    fn create_database(admin: String) -> TestIndex {
         let name = format!("stowage_it_{}", stowage::random::hex(8));
         let (a, sql) = (admin.clone(), format!("CREATE DATABASE {name}"));
         blocking(async move { simple(&a, &sql).await })

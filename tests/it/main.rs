@@ -21,6 +21,7 @@ mod limits;
 mod maintenance;
 mod memory;
 mod metrics;
+mod migrate;
 mod parts;
 mod postgres;
 mod proxy;
