@@ -5,7 +5,10 @@
 
 /// The contract of every index backend.
 mod contract {
-    crate::index::contract::contract_tests!(super::super::testing::dyn_index());
+    crate::index::contract::contract_tests!(
+        super::super::testing::dyn_index(),
+        full: super::super::testing::full_index()
+    );
 }
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -376,4 +379,34 @@ async fn racers_on_several_gateways_decide_one_way() {
     crate::index::contract::conflicting_updates_each_count_once(gateways.clone()).await;
     let reruns: u64 = gateways.indexes.iter().map(|i| i.retries()).sum();
     eprintln!("conflicts run again: {reruns}");
+}
+
+/// The contract's other racers, spread over four gateways on one
+/// database the same way (each on a database of its own).
+mod racers_on_several_gateways {
+    use super::{several, TestDb};
+
+    macro_rules! on_several {
+        ($($check:ident),* $(,)?) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let Some(db) = TestDb::create() else {
+                        return;
+                    };
+                    let gateways = several(&db, 4);
+                    crate::index::contract::$check(gateways.clone()).await;
+                    let reruns: u64 = gateways.indexes.iter().map(|i| i.retries()).sum();
+                    eprintln!("conflicts run again: {reruns}");
+                }
+            )*
+        };
+    }
+
+    on_several!(
+        racing_creates_of_one_key_let_exactly_one_win,
+        racing_replacements_of_one_etag_let_exactly_one_win,
+        a_withdrawal_racing_an_upload_decides_one_way,
+        references_under_concurrency_keep_exactly_the_named_blobs,
+    );
 }

@@ -282,5 +282,29 @@ mod contract {
         Some((dir, std::sync::Arc::new(idx)))
     }
 
-    crate::index::contract::contract_tests!(index());
+    /// An index that may grow only a little past its empty schema (64
+    /// pages more, `PRAGMA max_page_count` on the writer): SQLite answers
+    /// SQLITE_FULL as on a full disk.
+    fn full_index() -> Option<(tempfile::TempDir, std::sync::Arc<dyn super::Index>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let idx = super::SqliteIndex::open(dir.path()).unwrap();
+        {
+            let writer = idx.core.lock_writer().unwrap();
+            let conn = writer.as_ref().expect("the writer is idle");
+            let pages: i64 = conn
+                .query_row("PRAGMA page_count", [], |r| r.get(0))
+                .unwrap();
+            let limit: i64 = conn
+                .query_row(
+                    &format!("PRAGMA max_page_count = {}", pages + 64),
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(limit, pages + 64);
+        }
+        Some((dir, std::sync::Arc::new(idx)))
+    }
+
+    crate::index::contract::contract_tests!(index(), full: full_index());
 }
