@@ -118,6 +118,7 @@ pub async fn a_full_disk_refuses_the_write_and_keeps_nothing_of_it(index: Arc<dy
     };
     assert!(matches!(err, IndexError::DiskFull), "not DiskFull: {err:?}");
     assert!(stored > 0, "nothing fit: the check proves little");
+    eprintln!("{stored} bodies of 16 KiB fit before the disk was full");
     assert_eq!(
         rows_of(&index, stored).await,
         (false, None, false),
