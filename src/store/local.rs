@@ -591,3 +591,28 @@ mod tests {
         );
     }
 }
+
+/// The contract of every blob store (`super::contract`), on local disk:
+/// in a temp dir, and on a tmpfs of 2 MiB for the full disk.
+#[cfg(test)]
+mod contract {
+    use std::sync::Arc;
+
+    use super::LocalStore;
+    use crate::store::tmpfs::Tmpfs;
+    use crate::store::BlobStore;
+
+    fn store() -> Option<(tempfile::TempDir, Arc<dyn BlobStore>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path(), true).unwrap();
+        Some((dir, Arc::new(store)))
+    }
+
+    fn full_store() -> Option<(Tmpfs, Arc<dyn BlobStore>)> {
+        let fs = Tmpfs::mount(2 << 20, None)?;
+        let store = LocalStore::open(fs.path(), true).unwrap();
+        Some((fs, Arc::new(store)))
+    }
+
+    crate::store::contract::blob_store_contract_tests!(store(), full: full_store());
+}

@@ -31,11 +31,15 @@
 //! Blobs of up to 64 KiB never reach this store: they are committed inside
 //! the index row's own transaction.
 
+#[cfg(test)]
+pub(crate) mod contract;
 pub mod fslog;
 pub mod fsutil;
 mod local;
 #[cfg(test)]
 mod power_loss_tests;
+#[cfg(test)]
+pub(crate) mod tmpfs;
 
 use std::pin::Pin;
 

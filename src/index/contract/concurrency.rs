@@ -95,3 +95,102 @@ pub async fn conflicting_updates_each_count_once(index: Arc<dyn Index>) {
     .and_then(|b| b.cors);
     assert_eq!(last, Some(racers.to_string()));
 }
+
+/// The object `n` of the racers writes at `cond/k`: its own blob and ETag.
+fn racer_object(n: usize) -> crate::index::ObjectRecord {
+    crate::index::ObjectRecord {
+        bucket: "cond".into(),
+        key: "k".into(),
+        sha256: crate::store::Digest([n as u8; 32]),
+        size: 1,
+        etag: format!("e{n}"),
+        content_type: "text/plain".into(),
+        meta: crate::index::ObjectMeta::default(),
+        last_modified: n as i64,
+    }
+}
+
+/// Records racer `n`'s object if the key's object has the ETag `want`
+/// (`None`: if there is none) — the read and the write of a conditional
+/// write, in one body; whether it did.
+async fn put_if(
+    tx: &mut dyn crate::index::Tx,
+    n: usize,
+    want: Option<&str>,
+) -> crate::index::TxResult<bool> {
+    let now = tx.get_object("cond", "k").await?;
+    if now.as_ref().map(|o| o.etag.as_str()) != want {
+        return Ok(false);
+    }
+    let obj = racer_object(n);
+    let blob = crate::index::BlobInfo {
+        sha256: obj.sha256,
+        size: 1,
+        md5: None,
+    };
+    tx.record_blob(&blob, None, 1, false).await?;
+    tx.put_object(&obj).await?;
+    Ok(true)
+}
+
+/// Runs `RACERS` conditional writes of one key at once (racer `n` writes
+/// `racer_object(n)` if the key's ETag is `want`); the winners, and the
+/// object the key ends with.
+async fn race_for_the_key(
+    index: &Arc<dyn Index>,
+    want: Option<&'static str>,
+) -> (Vec<usize>, Option<crate::index::ObjectRecord>) {
+    let mut tasks = Vec::new();
+    for n in 1..=RACERS {
+        let index = index.clone();
+        tasks.push(tokio::spawn(async move {
+            let won = write(&index, (n, want), |tx, (n, want)| {
+                Box::pin(async move { put_if(tx, n, want).await })
+            })
+            .await;
+            (n, won)
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (n, won) = t.await.expect("a racer");
+        if won.expect("an answer") {
+            winners.push(n);
+        }
+    }
+    let last = read(index, (), |tx, ()| {
+        Box::pin(async move { tx.get_object("cond", "k").await })
+    })
+    .await
+    .unwrap();
+    (winners, last)
+}
+
+/// Twenty bodies each create the same key only if it is absent: exactly
+/// one does, and the key holds its object.
+pub async fn racing_creates_of_one_key_let_exactly_one_win(index: Arc<dyn Index>) {
+    write(&index, (), |tx, ()| {
+        Box::pin(async move { tx.insert_bucket("cond", None, 1).await.map(drop) })
+    })
+    .await
+    .unwrap();
+    let (winners, last) = race_for_the_key(&index, None).await;
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    assert_eq!(last, Some(racer_object(winners[0])));
+}
+
+/// Twenty bodies each replace the key's object only if its ETag is still
+/// the first one's: exactly one does, and the key holds its object.
+pub async fn racing_replacements_of_one_etag_let_exactly_one_win(index: Arc<dyn Index>) {
+    write(&index, (), |tx, ()| {
+        Box::pin(async move {
+            tx.insert_bucket("cond", None, 1).await?;
+            put_if(tx, 0, None).await.map(drop)
+        })
+    })
+    .await
+    .unwrap();
+    let (winners, last) = race_for_the_key(&index, Some("e0")).await;
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    assert_eq!(last, Some(racer_object(winners[0])));
+}

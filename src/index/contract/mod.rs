@@ -1,14 +1,22 @@
 //! The contract every [`Index`] backend keeps, as one suite run on each
 //! (SQLite always; PostgreSQL on the server `scripts/test` starts):
 //! transactions that commit or roll back whole, every row operation of
-//! [`super::Tx`] round-tripping (`rows`), and concurrent writers deciding
-//! one way (`concurrency`), and locks that exclude (`locks`).
+//! [`super::Tx`] round-tripping (`rows`), concurrent writers deciding
+//! one way, conditional writes of one key among them (`concurrency`), the
+//! state transitions of files and multipart uploads (`lifecycle`), blobs
+//! kept exactly while rows name them under concurrent writers
+//! (`references`), listings that go on while rows come and go, in byte
+//! order (`cursors`), a full disk (`full`), and locks that exclude (`locks`).
 //!
 //! Each check takes a fresh `Arc<dyn Index>` (an empty database); a
 //! backend runs them all with [`contract_tests!`], one test each.
 
 mod concurrency;
+mod cursors;
+mod full;
+mod lifecycle;
 mod locks;
+mod references;
 mod rows;
 
 use std::sync::Arc;
@@ -20,14 +28,25 @@ use super::{Declared, Index, IndexError, Status, Tx, TxFuture};
 use crate::store::Digest;
 
 pub use concurrency::*;
+pub use cursors::*;
+pub use full::*;
+pub use lifecycle::*;
 pub use locks::*;
+pub use references::*;
 pub use rows::*;
 
 /// One `#[tokio::test]` per check of the contract, each on the index
 /// `$make` gives: `Option<(guard, Arc<dyn Index>)>`, `None` to skip (the
 /// backend's tests are switched off, which its maker says), the guard
-/// dropped after the check.
+/// dropped after the check. `full: $full` gives, the same way, an index on
+/// a disk small enough to fill (see `full`).
 macro_rules! contract_tests {
+    ($make:expr, full: $full:expr) => {
+        $crate::index::contract::contract_tests!($make);
+        $crate::index::contract::contract_tests!(@each $full;
+            a_full_disk_refuses_the_write_and_keeps_nothing_of_it,
+        );
+    };
     ($make:expr) => {
         $crate::index::contract::contract_tests!(@each $make;
             writes_commit_whole_or_not_at_all,
@@ -42,6 +61,16 @@ macro_rules! contract_tests {
             stats_count_rows,
             concurrent_inserts_decide_one_way,
             conflicting_updates_each_count_once,
+            racing_creates_of_one_key_let_exactly_one_win,
+            racing_replacements_of_one_etag_let_exactly_one_win,
+            file_rows_follow_a_files_life,
+            a_withdrawal_racing_an_upload_decides_one_way,
+            upload_rows_follow_an_uploads_life,
+            references_under_concurrency_keep_exactly_the_named_blobs,
+            files_page_without_skips_or_repeats_while_rows_come_and_go,
+            stored_blobs_page_without_skips_or_repeats_while_rows_come_and_go,
+            objects_page_without_skips_or_repeats_while_keys_come_and_go,
+            keys_sort_by_their_bytes_whatever_their_case_or_script,
             locks_exclude_and_share,
             locked_sections_never_overlap,
         );

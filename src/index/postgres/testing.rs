@@ -86,6 +86,98 @@ pub fn dyn_index() -> Option<(TestDb, Arc<dyn Index>)> {
     index().map(|(db, i)| (db, i as Arc<dyn Index>))
 }
 
+/// Bytes of the filesystem under [`full_index`]'s tables: room for the
+/// empty schema and a little more.
+const FULL_DISK: u64 = 1 << 20;
+
+/// A PostgreSQL database whose tables and indexes live on a tablespace of
+/// their own, on a small tmpfs (see `crate::store::tmpfs`): a write that
+/// does not fit fails as on a full disk. Dropped in order: the database,
+/// the tablespace, the filesystem.
+pub struct FullDb {
+    db: Option<TestDb>,
+    admin: String,
+    tablespace: String,
+    _fs: crate::store::tmpfs::Tmpfs,
+}
+
+impl Drop for FullDb {
+    fn drop(&mut self) {
+        drop(self.db.take());
+        let (admin, sql) = (
+            self.admin.clone(),
+            format!("DROP TABLESPACE IF EXISTS {}", self.tablespace),
+        );
+        if let Err(e) = blocking(async move { admin_exec(&admin, &sql).await }) {
+            eprintln!("could not drop tablespace {}: {e}", self.tablespace);
+        }
+    }
+}
+
+/// An index whose tables are on a disk of [`FULL_DISK`] bytes, filled for
+/// real by the test; `None` when PostgreSQL tests are off, or the tmpfs
+/// cannot be mounted and the mount tests are skipped. The server must run
+/// on this machine (its data directory is looked at, to give the tmpfs to
+/// the user it runs as) and the test's user be its superuser, as with the
+/// server `scripts/test` starts.
+pub fn full_index() -> Option<(FullDb, Arc<dyn Index>)> {
+    let admin = server_url()?;
+    let a = admin.clone();
+    let data_dir = blocking(async move { admin_query(&a, "SHOW data_directory").await })
+        .unwrap_or_else(|e| panic!("cannot ask the test server for its data directory: {e}"));
+    let Ok(meta) = std::fs::metadata(&data_dir) else {
+        return crate::store::tmpfs::skip_or_fail(&format!(
+            "the PostgreSQL server's data directory {data_dir} is not on this machine"
+        ));
+    };
+    use std::os::unix::fs::MetadataExt;
+    let fs = crate::store::tmpfs::Tmpfs::mount(FULL_DISK, Some((meta.uid(), meta.gid())))?;
+    let tablespace = format!("stowage_full_{}", crate::random::hex(8));
+    let sql = format!(
+        "CREATE TABLESPACE {tablespace} LOCATION '{}'",
+        fs.path().display()
+    );
+    let a = admin.clone();
+    blocking(async move { admin_exec(&a, &sql).await })
+        .unwrap_or_else(|e| panic!("cannot make a tablespace on the tmpfs: {e}"));
+    let mut full = FullDb {
+        db: None,
+        admin: admin.clone(),
+        tablespace: tablespace.clone(),
+        _fs: fs,
+    };
+    let db = TestDb::create()?;
+    // Every table and index the migrations make goes there.
+    let sql = format!(
+        "ALTER DATABASE {} SET default_tablespace = {tablespace}",
+        db.name
+    );
+    blocking(async move { admin_exec(&admin, &sql).await })
+        .unwrap_or_else(|e| panic!("cannot give the test database its tablespace: {e}"));
+    let index = PostgresIndex::open(&db.url).expect("a PostgreSQL index on the small disk");
+    let (url, sql) = (
+        db.url.clone(),
+        format!(
+            "SELECT count(*)::text FROM pg_class c JOIN pg_tablespace t \
+             ON c.reltablespace = t.oid WHERE t.spcname = '{tablespace}' AND c.relname = 'blobs'"
+        ),
+    );
+    let there = blocking(async move { admin_query(&url, &sql).await }).expect("a count");
+    assert_eq!(there, "1", "the blobs table is not on the small disk");
+    full.db = Some(db);
+    Some((full, Arc::new(index)))
+}
+
+/// The first column of the first row `sql` answers on the server at `url`.
+pub async fn admin_query(url: &str, sql: &str) -> Result<String, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await?;
+    let conn = tokio::spawn(conn);
+    let r = client.query_one(sql, &[]).await.map(|row| row.get(0));
+    drop(client);
+    let _ = conn.await;
+    r
+}
+
 /// `url` with its database replaced by `name`.
 pub fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {

@@ -5,7 +5,10 @@
 
 /// The contract of every index backend.
 mod contract {
-    crate::index::contract::contract_tests!(super::super::testing::dyn_index());
+    crate::index::contract::contract_tests!(
+        super::super::testing::dyn_index(),
+        full: super::super::testing::full_index()
+    );
 }
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -396,4 +399,115 @@ async fn racers_on_several_gateways_decide_one_way() {
     crate::index::contract::locked_sections_never_overlap(gateways.clone()).await;
     let reruns: u64 = gateways.indexes.iter().map(|i| i.retries()).sum();
     eprintln!("conflicts run again: {reruns}");
+}
+
+/// The contract's other racers, spread over four gateways on one
+/// database the same way (each on a database of its own).
+mod racers_on_several_gateways {
+    use super::{several, TestDb};
+
+    macro_rules! on_several {
+        ($($check:ident),* $(,)?) => {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let Some(db) = TestDb::create() else {
+                        return;
+                    };
+                    let gateways = several(&db, 4);
+                    crate::index::contract::$check(gateways.clone()).await;
+                    let reruns: u64 = gateways.indexes.iter().map(|i| i.retries()).sum();
+                    eprintln!("conflicts run again: {reruns}");
+                }
+            )*
+        };
+    }
+
+    on_several!(
+        racing_creates_of_one_key_let_exactly_one_win,
+        racing_replacements_of_one_etag_let_exactly_one_win,
+        a_withdrawal_racing_an_upload_decides_one_way,
+        references_under_concurrency_keep_exactly_the_named_blobs,
+    );
+}
+
+/// What each kind of server error becomes (`error.rs`), from errors the
+/// real server raises: a full disk is `DiskFull`, a conflict or a server
+/// short of resources or shutting down `Unavailable`, a character it
+/// cannot store `NotStorable`, anything else a fault.
+#[tokio::test]
+async fn server_errors_are_classified_by_their_sqlstate() {
+    let Some((_db, pg)) = testing::index() else {
+        return;
+    };
+    let client = pg.pool.get().await.unwrap();
+    for (code, want) in [
+        ("53100", "DiskFull"),
+        ("40001", "Unavailable"),
+        ("40P01", "Unavailable"),
+        ("53300", "Unavailable"),
+        ("57P01", "Unavailable"),
+        ("08006", "Unavailable"),
+        ("22021", "NotStorable"),
+        ("23505", "Backend"),
+        ("XX000", "Backend"),
+    ] {
+        let e = client
+            .batch_execute(&format!(
+                "DO $$ BEGIN RAISE EXCEPTION 'raised' USING ERRCODE = '{code}'; END $$"
+            ))
+            .await
+            .expect_err("the server raised it");
+        let got = super::error::index_error(e);
+        let kind = match got {
+            IndexError::DiskFull => "DiskFull",
+            IndexError::Unavailable(_) => "Unavailable",
+            IndexError::NotStorable(_) => "NotStorable",
+            IndexError::Backend(_) => "Backend",
+            ref other => panic!("{code}: {other:?}"),
+        };
+        assert_eq!(kind, want, "{code}: {got:?}");
+    }
+}
+
+/// A full disk met inside a write body — here the server raising it from
+/// a trigger, as it does when a table cannot grow (the contract's
+/// `a_full_disk_…` check fills a real one, where the tests may mount) —
+/// is answered `DiskFull`, is not run again as a conflict would be, and
+/// leaves nothing of the body.
+#[tokio::test]
+async fn a_full_disk_inside_a_body_is_disk_full_and_keeps_nothing() {
+    let Some((db, pg)) = testing::index() else {
+        return;
+    };
+    admin_exec(
+        &db.url,
+        "CREATE FUNCTION full_disk() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN RAISE EXCEPTION 'could not extend file' USING ERRCODE = 'disk_full'; END $$; \
+         CREATE TRIGGER full_disk BEFORE INSERT ON buckets \
+         FOR EACH ROW WHEN (NEW.name = 'full') EXECUTE FUNCTION full_disk();",
+    )
+    .await
+    .unwrap();
+    let index: Arc<dyn Index> = pg.clone();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = runs.clone();
+    let r = index
+        .write(move |tx| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                tx.insert_token("before", &Digest([1; 32]), &[], 1).await?;
+                tx.insert_bucket("full", None, 1).await?;
+                Ok(())
+            })
+        })
+        .await;
+    assert!(matches!(r, Err(IndexError::DiskFull)), "{r:?}");
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "run again as a conflict");
+    let left = index
+        .read(|tx| Box::pin(async move { tx.token_count().await }))
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the body's first write was kept");
+    assert_eq!(pg.retries(), 0);
 }

@@ -34,6 +34,9 @@ pub(super) struct BatchCtx {
     pub(super) conn: Option<Connection>,
     /// A savepoint could not be undone: the batch must roll back.
     pub(super) broken: bool,
+    /// What broke it was the disk being full: every write of the batch is
+    /// answered so (see `run_body_in_batch`).
+    pub(super) full: bool,
 }
 
 thread_local! {
@@ -262,6 +265,7 @@ pub(super) fn run_jobs(core: &Core, jobs: Vec<WriteJob>) -> Committed {
             *b.borrow_mut() = Some(BatchCtx {
                 conn: Some(conn),
                 broken: !ok,
+                full: false,
             })
         });
         // Every job runs even if BEGIN failed: its index calls then fail
@@ -287,9 +291,11 @@ pub(super) fn run_jobs(core: &Core, jobs: Vec<WriteJob>) -> Committed {
             Err(e) => Err(e.into()),
             Ok(()) if ctx.broken => {
                 let _ = conn.execute_batch("ROLLBACK");
-                Err(DbError::Batch(
-                    "a write of the batch could not be undone".into(),
-                ))
+                Err(if ctx.full {
+                    DbError::DiskFull
+                } else {
+                    DbError::Batch("a write of the batch could not be undone".into())
+                })
             }
             Ok(()) => conn.execute_batch("COMMIT").map_err(|e| {
                 let _ = conn.execute_batch("ROLLBACK");
@@ -353,6 +359,15 @@ pub(super) fn run_body_in_batch(body: &mut Body) -> Result<Box<dyn std::any::Any
         ctx.conn = Some(t.conn);
         if let Err(e) = undone {
             ctx.broken = true;
+            // SQLITE_FULL in a statement without a statement journal (a
+            // plain INSERT) makes SQLite roll back the whole transaction,
+            // savepoint and batch with it: the batch is lost for the disk
+            // being full, and every write of it is answered so (507, not
+            // a fault), this one included.
+            if matches!(r, Err(DbError::Index(IndexError::DiskFull))) {
+                ctx.full = true;
+                return r;
+            }
             return Err(e.into());
         }
         r

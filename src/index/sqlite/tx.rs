@@ -51,6 +51,15 @@ impl From<DbError> for IndexError {
     }
 }
 
+/// `key` starts with the prefix `?3`, byte for byte: compared as BLOBs,
+/// since as text `length` counts characters only up to a NUL, which a key
+/// may hold.
+const PREFIX_MATCHES: &str =
+    "substr(CAST(key AS BLOB), 1, length(CAST(?3 AS BLOB))) = CAST(?3 AS BLOB)";
+/// [`PREFIX_MATCHES`] with the prefix in `?2`.
+const PREFIX2_MATCHES: &str =
+    "substr(CAST(key AS BLOB), 1, length(CAST(?2 AS BLOB))) = CAST(?2 AS BLOB)";
+
 fn rows<T>(
     conn: &Connection,
     sql: &str,
@@ -460,13 +469,14 @@ impl ObjectRows for SqliteTx {
         after: &str,
         limit: usize,
     ) -> TxResult<Vec<ObjectRecord>> {
-        // Keys compare as BLOBs so the order is S3's: UTF-8 bytes.
+        // Keys compare as BLOBs so the order is S3's: UTF-8 bytes; so does
+        // the prefix.
         rows(
             &self.conn,
             &format!(
                 "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 \
                  AND CAST(key AS BLOB) > CAST(?2 AS BLOB) \
-                 AND substr(key, 1, length(?3)) = ?3 \
+                 AND {PREFIX_MATCHES} \
                  ORDER BY CAST(key AS BLOB) LIMIT ?4"
             ),
             params![bucket, after, prefix, limit as i64],
@@ -580,7 +590,7 @@ impl UploadRows for SqliteTx {
             &self.conn,
             &format!(
                 "SELECT {MULTIPART_COLUMNS} FROM multipart_uploads WHERE bucket = ?1 \
-                 AND substr(key, 1, length(?2)) = ?2 \
+                 AND {PREFIX2_MATCHES} \
                  AND (CAST(key AS BLOB) > CAST(?3 AS BLOB) \
                       OR (key = ?3 AND ?4 <> '' AND upload_id > ?4)) \
                  ORDER BY CAST(key AS BLOB), upload_id LIMIT ?5"

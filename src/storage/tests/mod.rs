@@ -22,6 +22,8 @@ use super::{Settings, Storage};
 
 mod keys;
 mod maintenance;
+mod references;
+mod transitions;
 
 /// The upload bucket of every test storage.
 pub const UPLOADS: &str = "uploads";

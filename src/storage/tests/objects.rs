@@ -21,6 +21,8 @@ crate::storage::tests::on_each_backend!(
     listing_is_in_utf8_byte_order_with_prefix_and_marker,
     conditions_are_decided_when_the_write_commits,
     of_racing_writers_of_a_free_key_exactly_one_wins,
+    of_racing_creates_of_one_key_exactly_one_wins_and_only_its_bytes_stay,
+    of_racing_replacements_of_one_etag_exactly_one_wins_and_only_its_bytes_stay,
     a_files_key_is_written_once_whether_or_not_its_object_is_there,
     a_copy_names_the_same_blob_only_while_the_source_does,
     a_copy_leaves_a_damage_mark_and_a_put_of_the_bytes_heals_it,
@@ -526,4 +528,105 @@ async fn read_all(r: crate::store::BlobReader) -> Vec<u8> {
         })
         .await
         .unwrap()
+}
+
+/// Racers of the conditional write checks, each with a body of its own:
+/// the even ones small (kept inline), the odd ones large (in the store).
+const RACERS: u8 = 10;
+
+fn racer_body(n: u8) -> Vec<u8> {
+    let len = if n % 2 == 0 { 50 } else { 70_000 };
+    vec![n; len + n as usize]
+}
+
+/// PutObject of `bytes` at `b/k` if `cond` holds when it commits: in
+/// memory if small, staged in the blob store if not.
+async fn put_any(s: &Storage, bytes: &[u8], cond: WriteCondition) -> PutObjectOutcome {
+    let blob = blob_of(bytes);
+    let payload = if s.keeps_inline(bytes.len() as u64) {
+        Payload::Inline(Bytes::copy_from_slice(bytes))
+    } else {
+        let mut staged = s.store.stage().await.unwrap();
+        staged.write(bytes).await.unwrap();
+        Payload::Staged(staged)
+    };
+    s.put_object(payload, object("b", "k", &blob), blob, cond)
+        .await
+        .unwrap()
+}
+
+/// Whether a body's blob is kept: (its row, its bytes in the store).
+async fn kept(s: &Storage, bytes: &[u8]) -> (bool, bool) {
+    let d = blob_of(bytes).sha256;
+    (
+        blob_row(s, d).await,
+        s.store.stored_len(&d).await.unwrap().is_some(),
+    )
+}
+
+/// Runs the racers at once, each writing its body at `b/k` if `cond`
+/// holds; their answers, by racer.
+async fn race(s: &std::sync::Arc<Storage>, cond: WriteCondition) -> Vec<PutObjectOutcome> {
+    let tasks: Vec<_> = (1..=RACERS)
+        .map(|n| {
+            let (s, cond) = (s.clone(), cond.clone());
+            tokio::spawn(async move { put_any(&s, &racer_body(n), cond).await })
+        })
+        .collect();
+    let mut outs = Vec::new();
+    for t in tasks {
+        outs.push(t.await.expect("a racer"));
+    }
+    outs
+}
+
+/// The one racer whose write was stored (its number); the others were
+/// refused for the condition and keep no blob; the key holds the winner's
+/// object, whose bytes are kept where they belong.
+async fn one_winner(s: &Storage, outs: &[PutObjectOutcome], replaced: Option<Digest>) -> u8 {
+    let won: Vec<u8> = (1..=RACERS)
+        .filter(|n| outs[*n as usize - 1] == PutObjectOutcome::Stored { replaced })
+        .collect();
+    assert_eq!(won.len(), 1, "{outs:?}");
+    let winner = won[0];
+    for n in (1..=RACERS).filter(|n| *n != winner) {
+        assert_eq!(
+            outs[n as usize - 1],
+            PutObjectOutcome::ConditionFailed(ConditionFailure::Precondition)
+        );
+        assert_eq!(kept(s, &racer_body(n)).await, (false, false), "loser {n}");
+    }
+    let body = racer_body(winner);
+    let got = s.get_object("b", "k").await.unwrap().expect("the object");
+    assert_eq!(got, object("b", "k", &blob_of(&body)));
+    assert_eq!(kept(s, &body).await, (true, winner % 2 == 1));
+    winner
+}
+
+async fn of_racing_creates_of_one_key_exactly_one_wins_and_only_its_bytes_stay(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
+    create_bucket(&s, "b").await;
+    let s = std::sync::Arc::new(s);
+    let outs = race(&s, WriteCondition::IfAbsent).await;
+    one_winner(&s, &outs, None).await;
+}
+
+async fn of_racing_replacements_of_one_etag_exactly_one_wins_and_only_its_bytes_stay(
+    s: super::Storage,
+    _clock: super::TestClock,
+) {
+    create_bucket(&s, "b").await;
+    let first = b"the first body".to_vec();
+    assert_eq!(
+        put_any(&s, &first, WriteCondition::IfAbsent).await,
+        PutObjectOutcome::Stored { replaced: None }
+    );
+    let etag = hex::encode(blob_of(&first).md5.unwrap());
+    let s = std::sync::Arc::new(s);
+    let outs = race(&s, WriteCondition::IfEtag(etag)).await;
+    one_winner(&s, &outs, Some(blob_of(&first).sha256)).await;
+    // The body it replaced is let go.
+    assert_eq!(kept(&s, &first).await, (false, false));
 }
