@@ -276,6 +276,11 @@ pub trait HealthRows: Send {
 }
 
 /// Every row operation of one transaction.
+///
+/// An error from an operation ends the body: pass it on (`?`). A body must
+/// not catch one and carry on, because the backends differ after it —
+/// PostgreSQL has aborted the transaction (every later statement fails),
+/// SQLite has not.
 pub trait Tx:
     FileRows + BlobRows + BucketRows + ObjectRows + UploadRows + KeyRows + HealthRows
 {
