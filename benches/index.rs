@@ -44,6 +44,7 @@ fn bench_index(c: &mut Criterion) {
             upload_bucket: "uploads".into(),
             reserve_bytes: 0,
             abandoned_multipart_secs: 86_400,
+            garbage_grace_secs: 3600,
         },
     );
     let mut n = 0u64;

@@ -114,6 +114,7 @@ impl App {
                 upload_bucket: config.s3.bucket.clone(),
                 reserve_bytes: config.storage.reserve_bytes,
                 abandoned_multipart_secs: config.s3.abandoned_multipart_secs,
+                garbage_grace_secs: crate::storage::GARBAGE_GRACE_SECS,
             },
         );
         Ok(App {

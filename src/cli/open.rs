@@ -51,6 +51,7 @@ pub(super) fn storage_of(config: &Config, index: Arc<dyn Index>, store: LocalSto
             upload_bucket: config.s3.bucket.clone(),
             reserve_bytes: config.storage.reserve_bytes,
             abandoned_multipart_secs: config.s3.abandoned_multipart_secs,
+            garbage_grace_secs: crate::storage::GARBAGE_GRACE_SECS,
         },
     )
 }

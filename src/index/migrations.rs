@@ -148,6 +148,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (access_key_id, bucket)
      ) WITHOUT ROWID;
      ALTER TABLE buckets ADD COLUMN owner TEXT;",
+    // 11: blobs in a store that names them by write-once ids (an upstream
+    // S3 cluster) record that id; NULL: the store names it by its digest.
+    // `garbage` holds ids no row refers to any more, deleted from the
+    // store once `due_at` (unix seconds) has passed: a reader streaming
+    // the bytes, or an index restored from a backup, may still need them.
+    "ALTER TABLE blobs ADD COLUMN location TEXT;
+     CREATE UNIQUE INDEX blobs_by_location ON blobs (location) WHERE location IS NOT NULL;
+     CREATE TABLE garbage (
+        name    TEXT PRIMARY KEY,
+        due_at  INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE INDEX garbage_due ON garbage (due_at);",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -283,6 +295,14 @@ pub const POSTGRES: &[&str] = &[
         can_write     BOOLEAN NOT NULL,
         PRIMARY KEY (access_key_id, bucket)
      );"#,
+    // 2: SQLite's 11 (write-once blob ids, and their garbage).
+    r#"ALTER TABLE blobs ADD COLUMN location TEXT COLLATE "C";
+     CREATE UNIQUE INDEX blobs_by_location ON blobs (location) WHERE location IS NOT NULL;
+     CREATE TABLE garbage (
+        name    TEXT COLLATE "C" PRIMARY KEY,
+        due_at  BIGINT NOT NULL
+     );
+     CREATE INDEX garbage_due ON garbage (due_at);"#,
 ];
 
 pub const POSTGRES_LATEST: i64 = POSTGRES.len() as i64;

@@ -58,6 +58,9 @@ pub struct BlobRow {
     pub damaged: Option<String>,
     /// Unix seconds of its first record.
     pub created_at: i64,
+    /// The write-once id its bytes are under, in a store that names blobs
+    /// by id; `None` where the digest names them (or they are inline).
+    pub location: Option<String>,
 }
 
 /// One bucket row.
@@ -121,7 +124,26 @@ pub trait BlobRows: Send {
     async fn blob_data(&mut self, sha256: &Digest) -> TxResult<Option<Vec<u8>>>;
     /// Whether a file with bytes, an object or a part refers to it.
     async fn blob_in_use(&mut self, sha256: &Digest) -> TxResult<bool>;
-    async fn delete_blob(&mut self, sha256: &Digest) -> TxResult<()>;
+    /// Deletes a blob's row; the id its bytes were under, if it had one,
+    /// goes to the garbage, due for deletion at `due_at`, and is returned.
+    async fn delete_blob(&mut self, sha256: &Digest, due_at: i64) -> TxResult<Option<String>>;
+    /// Records that a blob's bytes are now under the write-once id
+    /// `location`; the id they were under before, if another, goes to the
+    /// garbage, due at `due_at`.
+    async fn set_blob_location(
+        &mut self,
+        sha256: &Digest,
+        location: &str,
+        due_at: i64,
+    ) -> TxResult<()>;
+    /// Puts a write-once id in the garbage, due for deletion at `due_at`.
+    async fn add_garbage(&mut self, name: &str, due_at: i64) -> TxResult<()>;
+    /// Up to `limit` ids of the garbage due at or before `now`.
+    async fn due_garbage(&mut self, now: i64, limit: usize) -> TxResult<Vec<String>>;
+    /// Takes an id out of the garbage (its bytes were deleted).
+    async fn drop_garbage(&mut self, name: &str) -> TxResult<()>;
+    /// Whether a blob row or the garbage knows this id.
+    async fn location_known(&mut self, name: &str) -> TxResult<bool>;
     /// Records a blob's MD5, and gives the objects recorded without one
     /// their ETag (the MD5's hex).
     async fn set_blob_md5(&mut self, sha256: &Digest, md5: &[u8; 16]) -> TxResult<()>;

@@ -169,7 +169,7 @@ async fn copy_blob(
     size: u64,
     report: &mut BackupReport,
 ) -> Result<(), BackupError> {
-    let Some(mut blob) = live.store.open(&sha256).await? else {
+    let Some(mut blob) = live.open_stored(&sha256).await? else {
         if live.blob_entry(&sha256).await?.is_some() {
             report.problems.push(Finding::Missing { sha256, size });
         } else {

@@ -139,7 +139,13 @@ pub async fn verify(
     let mut candidates = Vec::new();
     let mut stored = storage.list_blobs();
     while let Some(found) = stored.next().await {
-        let (sha256, size) = found?;
+        let found = found?;
+        // Only a store that names blobs by content has orphans to report:
+        // in a store of ids an unrecorded id is garbage, the collector's.
+        let crate::store::BlobName::Content(sha256) = found.name else {
+            continue;
+        };
+        let size = found.len;
         if unowned(storage, &sha256).await? {
             candidates.push((sha256, size));
         }
@@ -199,7 +205,7 @@ async fn check_blob(storage: &Storage, entry: &BlobEntry) -> Result<Option<Findi
             None => return missing_unless_gone(storage, entry).await,
         }
     } else {
-        let Some(mut blob) = storage.store.open(&info.sha256).await? else {
+        let Some(mut blob) = storage.open_stored(&info.sha256).await? else {
             return missing_unless_gone(storage, entry).await;
         };
         if blob.len != info.size {

@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use super::{Storage, StorageError};
 use crate::index::{BlobInfo, Tx, TxFuture};
-use crate::store::{Digest, StagedBlob};
+use crate::store::{BlobName, Digest, StagedBlob};
 
 /// Where a received body waits for its verdict.
 pub enum Payload {
@@ -26,20 +26,27 @@ pub enum Payload {
 
 impl Payload {
     /// Makes verified bytes durable where they belong: a staged blob is
-    /// committed to the store (fsynced and published); inline bytes are
-    /// handed back for the index write, whose commit makes them durable.
-    /// (Only [`Storage::commit`] should call it; the handlers that still
-    /// do are being moved onto it.)
-    pub(crate) async fn publish(self, digest: &Digest) -> Result<Option<Bytes>, StorageError> {
+    /// committed to the store (fsynced and published; the name it is under
+    /// is returned); inline bytes are handed back for the index write,
+    /// whose commit makes them durable.
+    async fn publish(self, digest: &Digest) -> Result<Published, StorageError> {
         match self {
-            Payload::Inline(b) => Ok(Some(b)),
+            Payload::Inline(b) => Ok(Published::Inline(b)),
             Payload::Staged(s) => {
-                s.commit(digest).await?;
+                let name = s.commit(digest).await?;
                 crate::failpoint::after_publish().await;
-                Ok(None)
+                Ok(Published::Stored(name))
             }
         }
     }
+}
+
+/// Where published bytes are.
+enum Published {
+    /// In memory, for the index write.
+    Inline(Bytes),
+    /// In the blob store, under this name.
+    Stored(BlobName),
 }
 
 /// What a record body decided about the bytes just published.
@@ -79,9 +86,11 @@ impl Storage {
     /// and records it with the body `record` makes from its inline bytes
     /// (`Some` for a small body kept in the index), in one transaction,
     /// holding the blob's lock so that no release of the same content can
-    /// delete the bytes between publish and record. Then releases what the
-    /// record let go, and the new blob itself if the record refused it or
-    /// failed. Nothing partial is ever recorded.
+    /// delete the bytes between publish and record. Bytes a store put
+    /// under a write-once id are recorded under it in that transaction
+    /// (the id they were under before, if any, goes to the garbage). Then
+    /// releases what the record let go, and the new blob itself if the
+    /// record refused it or failed. Nothing partial is ever recorded.
     pub async fn commit<T, B>(
         &self,
         payload: Payload,
@@ -90,16 +99,40 @@ impl Storage {
     ) -> Result<T, StorageError>
     where
         T: Send + 'static,
-        B: for<'t> FnMut(&'t mut dyn Tx) -> TxFuture<'t, Recorded<T>> + Send + 'static,
+        B: for<'t> FnMut(&'t mut dyn Tx) -> TxFuture<'t, Recorded<T>> + Clone + Send + 'static,
     {
         let digest = blob.sha256;
         let lock = self.blob_lock(&digest).await?;
-        let inline = payload.publish(&digest).await?;
-        let outcome = self.index.write(record(inline)).await;
+        let (inline, id) = match payload.publish(&digest).await? {
+            Published::Inline(b) => (Some(b), None),
+            Published::Stored(BlobName::Content(_)) => (None, None),
+            Published::Stored(BlobName::Id(id)) => (None, Some(id)),
+        };
+        let body = record(inline);
+        let due = self.garbage_due();
+        let located = id.clone();
+        let outcome = self
+            .index
+            .write(move |tx| {
+                // A fresh copy of the body per run (a run may be retried).
+                let (mut body, located) = (body.clone(), located.clone());
+                Box::pin(async move {
+                    let r = body(&mut *tx).await?;
+                    if let (true, Some(id)) = (r.keep, &located) {
+                        tx.set_blob_location(&digest, id, due).await?;
+                    }
+                    Ok(r)
+                })
+            })
+            .await;
         drop(lock);
         match outcome {
             Ok(r) => {
                 if !r.keep {
+                    // Never recorded: no reader can have the id.
+                    if let Some(id) = id {
+                        self.remove_unrecorded(BlobName::Id(id)).await;
+                    }
                     self.release_after_failure(digest).await;
                 }
                 for d in r.released.into_iter().filter(|d| *d != digest) {
@@ -108,9 +141,20 @@ impl Storage {
                 Ok(r.answer)
             }
             Err(e) => {
+                // Bytes under an id are left for the collector: the index
+                // may have committed the record though it answered an
+                // error (a connection lost at COMMIT), and only it can say.
                 self.release_after_failure(digest).await;
                 Err(e.into())
             }
+        }
+    }
+
+    /// Deletes bytes published under an id no row ever recorded; a failure
+    /// is logged (the collector deletes them later).
+    async fn remove_unrecorded(&self, name: BlobName) {
+        if let Err(e) = self.store.remove(&name).await {
+            tracing::warn!(error = %e, "could not delete refused bytes; the collector will");
         }
     }
 }

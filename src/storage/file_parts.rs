@@ -337,7 +337,7 @@ impl Storage {
         // there (unless inline): looked at before the snapshot, as presign
         // does.
         let store_len = if healing {
-            self.store.stored_len(&rec.sha256).await?
+            self.stored_len(&rec.sha256).await?
         } else {
             None
         };

@@ -290,7 +290,7 @@ impl Storage {
         self.check_space(d.size)?;
         // The index never looks at the store, and "already stored" is only
         // ever said of bytes that are there (a stat, no byte read).
-        let store_len = self.store.stored_len(&d.sha256).await?;
+        let store_len = self.stored_len(&d.sha256).await?;
         let (d, bucket, now) = (d.clone(), self.settings.upload_bucket.clone(), self.now());
         let outcome = self
             .index
@@ -318,7 +318,7 @@ impl Storage {
     /// as its row and a look at the store's file can tell: only then may a
     /// file's bytes be taken as stored.
     pub async fn blob_intact(&self, sha256: Digest, size: u64) -> Result<bool, StorageError> {
-        let store_len = self.store.stored_len(&sha256).await?;
+        let store_len = self.stored_len(&sha256).await?;
         let row = self
             .index
             .read(move |tx| Box::pin(async move { tx.get_blob(&sha256).await }))
@@ -414,7 +414,7 @@ impl Storage {
         // Stored once: answered from the row only while those bytes are
         // intact. A damaged or missing blob is healed by reading the body.
         let store_len = match &blob {
-            Some(b) if !b.inline => self.store.stored_len(&sha256).await?,
+            Some(b) if !b.inline => self.stored_len(&sha256).await?,
             _ => None,
         };
         if intact(blob, size, store_len).is_none() {

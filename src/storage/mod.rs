@@ -34,7 +34,7 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::index::{Index, IndexError, IndexLock, LockMode, LockName, LockSpace};
-use crate::store::{BlobReader, BlobStore, Digest, StoreError};
+use crate::store::{BlobName, BlobReader, BlobStore, Digest, StoreError};
 
 pub use assemble::Assembled;
 pub use commit::{Payload, Recorded};
@@ -83,7 +83,16 @@ pub struct Settings {
     pub reserve_bytes: u64,
     /// Abandoned multipart uploads are aborted after this long.
     pub abandoned_multipart_secs: u64,
+    /// In a store of write-once ids, bytes no row refers to any more are
+    /// deleted this long after (`[storage] s3_gc_grace_secs`): a reader
+    /// may still be streaming them, and an index restored from a backup
+    /// taken meanwhile still finds them.
+    pub garbage_grace_secs: u64,
 }
+
+/// The default of [`Settings::garbage_grace_secs`]: a week, the longest
+/// we expect between an index backup and its restore.
+pub const GARBAGE_GRACE_SECS: u64 = 7 * 24 * 3600;
 
 /// The storage service (see the module docs).
 pub struct Storage {
@@ -143,6 +152,45 @@ impl Storage {
         Ok(self.index.lock(name, LockMode::Shared).await?)
     }
 
+    /// When bytes let go now may be deleted from a store of ids.
+    pub(crate) fn garbage_due(&self) -> i64 {
+        self.now()
+            .saturating_add(i64::try_from(self.settings.garbage_grace_secs).unwrap_or(i64::MAX))
+    }
+
+    /// Where a blob's bytes are in the store: its digest, in a store that
+    /// names by content (no index read); else the id its row records.
+    /// `None`: no row records any (inline bytes, or no row).
+    pub async fn locate(&self, digest: &Digest) -> Result<Option<BlobName>, StorageError> {
+        if self.store.names_by_content() {
+            return Ok(Some(BlobName::Content(*digest)));
+        }
+        let d = *digest;
+        let row = self
+            .index
+            .read(move |tx| Box::pin(async move { tx.get_blob(&d).await }))
+            .await?;
+        Ok(row.and_then(|r| r.location).map(BlobName::Id))
+    }
+
+    /// The size of a blob's bytes in the store (a look, no byte read);
+    /// `None` if the store has none.
+    pub async fn stored_len(&self, digest: &Digest) -> Result<Option<u64>, StorageError> {
+        match self.locate(digest).await? {
+            Some(name) => Ok(self.store.stored_len(&name).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// Opens the whole of a blob's bytes in the store; `None` if the store
+    /// has none.
+    pub async fn open_stored(&self, digest: &Digest) -> Result<Option<BlobReader>, StorageError> {
+        match self.locate(digest).await? {
+            Some(name) => Ok(self.store.open(&name).await?),
+            None => Ok(None),
+        }
+    }
+
     /// Opens `len` bytes from `start` of a stored blob of `size` bytes,
     /// wherever its bytes are: inline in the index (small blobs, looked up
     /// there first) or in the blob store. `None` if neither has it.
@@ -163,7 +211,10 @@ impl Storage {
                 return Ok(Some(inline_reader(data.into(), start, len)));
             }
         }
-        Ok(self.store.open_range(digest, start, len).await?)
+        match self.locate(digest).await? {
+            Some(name) => Ok(self.store.open_range(&name, start, len).await?),
+            None => Ok(None),
+        }
     }
 
     /// Whether a body of `length` bytes is kept inline in the index (and
@@ -200,23 +251,26 @@ impl Storage {
 
     /// Deletes a blob (row and bytes) if nothing refers to it any more;
     /// whether it did. Under the blob's lock, so no upload records a
-    /// reference to it in between.
+    /// reference to it in between. Bytes under a write-once id are not
+    /// deleted here: the row's delete puts the id in the garbage, in the
+    /// same transaction, and the collector deletes it after the grace.
     pub async fn release(&self, digest: Digest) -> Result<bool, StorageError> {
         let _lock = self.blob_lock(&digest).await?;
+        let due = self.garbage_due();
         let free = self
             .index
             .write(move |tx| {
                 Box::pin(async move {
-                    let free = !tx.blob_in_use(&digest).await?;
-                    if free {
-                        tx.delete_blob(&digest).await?;
+                    if tx.blob_in_use(&digest).await? {
+                        return Ok(false);
                     }
-                    Ok(free)
+                    tx.delete_blob(&digest, due).await?;
+                    Ok(true)
                 })
             })
             .await?;
-        if free {
-            self.store.remove(&digest).await?;
+        if free && self.store.names_by_content() {
+            self.store.remove(&BlobName::Content(digest)).await?;
         }
         Ok(free)
     }

@@ -363,7 +363,10 @@ impl Storage {
     ) -> Result<BlobReader, StorageError> {
         let b = match inline {
             Some(data) => Some(inline_reader(data.into(), start, len)),
-            None => self.store.open_range(&obj.sha256, start, len).await?,
+            None => match self.locate(&obj.sha256).await? {
+                Some(name) => self.store.open_range(&name, start, len).await?,
+                None => None,
+            },
         };
         let b = b.ok_or_else(|| {
             StorageError::Damaged(format!(

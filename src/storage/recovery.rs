@@ -12,7 +12,7 @@ use super::{Storage, StorageError, PENDING_GRACE_SECS};
 /// Expired rows whose locks are tried, and which are deleted, together.
 const SWEEP_CHUNK: usize = 256;
 use crate::index::{BlobInfo, Cursor, LockMode, LockName, LockSpace, Status, Tx, TxResult};
-use crate::store::Digest;
+use crate::store::{BlobName, Digest};
 
 /// Longest the start-up recovery pass may take before serving begins.
 pub const RECOVERY_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
@@ -79,7 +79,7 @@ async fn claim(
         }
     }
     if pending.is_empty() {
-        tx.delete_blob(&sha256).await?;
+        tx.delete_blob(&sha256, now).await?;
         return Ok(Claim::Unreferenced);
     }
     tx.record_blob(&info, None, now, false).await?;
@@ -126,9 +126,21 @@ impl Storage {
                 Box::pin(async move { tx.insert_bucket(&b, None, now).await })
             })
             .await?;
-        let mut blobs = self.list_blobs();
+        // Step 1 is for a store that names blobs by content (local disk):
+        // there a file is its digest, and an orphan can be adopted. In a
+        // store of write-once ids an unrecorded id is only ever garbage,
+        // which the collector deletes after its grace.
+        let mut blobs = if self.store.names_by_content() {
+            self.list_blobs()
+        } else {
+            Box::pin(futures_util::stream::empty())
+        };
         while let Some(found) = blobs.next().await {
-            let (digest, size) = found?;
+            let found = found?;
+            let BlobName::Content(digest) = found.name else {
+                continue;
+            };
+            let size = found.len;
             r.files_total += 1;
             if std::time::Instant::now() > deadline {
                 r.complete = false;
@@ -149,7 +161,7 @@ impl Storage {
                     r.relinked += n;
                 }
                 Claim::Unreferenced => {
-                    self.store.remove(&digest).await?;
+                    self.store.remove(&BlobName::Content(digest)).await?;
                     r.removed += 1;
                 }
             }
@@ -161,7 +173,10 @@ impl Storage {
             .read(|tx| Box::pin(async move { tx.blobs_missing_md5().await }))
             .await?;
         for digest in missing {
-            let Some(mut blob) = self.store.open(&digest).await? else {
+            let Some(name) = self.locate(&digest).await? else {
+                continue;
+            };
+            let Some(mut blob) = self.store.open(&name).await? else {
                 continue;
             };
             let mut md5 = Md5::new();
@@ -203,10 +218,10 @@ impl Storage {
                     break 'rows;
                 }
                 r.rows_checked += 1;
-                let why = match self.store.open(&e.info.sha256).await? {
+                let why = match self.stored_len(&e.info.sha256).await? {
                     None => "its file is missing".to_string(),
-                    Some(b) if b.len != e.info.size => {
-                        format!("its file has {} bytes, not {}", b.len, e.info.size)
+                    Some(len) if len != e.info.size => {
+                        format!("its file has {len} bytes, not {}", e.info.size)
                     }
                     Some(_) => continue,
                 };

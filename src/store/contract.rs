@@ -2,15 +2,16 @@
 //! (today [`super::LocalStore`]; a backend adds one line, see
 //! [`blob_store_contract_tests!`]):
 //!
-//! - staged bytes become visible only when committed under their digest,
-//!   and then exactly those bytes, whole or any range of them;
+//! - staged bytes become visible only when committed, under the name the
+//!   commit gives, and then exactly those bytes, whole or any range;
 //! - committing one digest twice (one after the other, or at once) is
-//!   fine and leaves one copy;
+//!   fine: a store that names by content keeps one copy under the digest,
+//!   a store of ids gives every commit a name of its own, never reused;
 //! - a staged blob dropped without commit leaves nothing, not even
 //!   something for the staging sweep, which leaves live stagings alone;
 //! - a removed blob is gone (removing it again, or one never stored, is
 //!   fine);
-//! - `list()` yields every committed blob once, with its size, however
+//! - `list()` yields every committed name once, with its size, however
 //!   many there are and wherever the backend puts them;
 //! - on a full disk the write fails with the error that says so
 //!   ([`StoreError::is_disk_full`], which the API answers 507), and
@@ -23,7 +24,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use sha2::{Digest as _, Sha256};
 
-use super::{BlobStore, Digest, StoreError};
+use super::{BlobName, BlobStore, Digest, StoreError};
 
 /// One `#[tokio::test]` per check, on the store `$make` gives:
 /// `Option<(guard, Arc<dyn BlobStore>)>`, `None` to skip (its maker says
@@ -32,7 +33,7 @@ use super::{BlobStore, Digest, StoreError};
 macro_rules! blob_store_contract_tests {
     ($make:expr, full: $full:expr) => {
         $crate::store::contract::blob_store_contract_tests!(@each $make;
-            a_staged_blob_is_visible_only_once_committed_under_its_digest,
+            a_staged_blob_is_visible_only_once_committed,
             committing_one_digest_twice_keeps_one_copy,
             a_staged_blob_dropped_without_commit_leaves_nothing,
             reads_return_the_exact_bytes_of_any_range,
@@ -71,26 +72,43 @@ fn digest(data: &[u8]) -> Digest {
     Digest(Sha256::digest(data).into())
 }
 
-/// Stages `data` in pieces of `piece` bytes and commits it under its
-/// digest.
-async fn commit(store: &Arc<dyn BlobStore>, data: &[u8], piece: usize) -> Digest {
+/// Stages `data` in pieces of `piece` bytes and commits it; the name the
+/// store gave it. A store that names by content names it by its digest.
+async fn commit(store: &Arc<dyn BlobStore>, data: &[u8], piece: usize) -> BlobName {
     let mut staged = store.stage().await.unwrap();
     for chunk in data.chunks(piece.max(1)) {
         staged.write(chunk).await.unwrap();
     }
     let d = digest(data);
-    staged.commit(&d).await.unwrap();
-    d
+    let name = staged.commit(&d).await.unwrap();
+    if store.names_by_content() {
+        assert_eq!(name, BlobName::Content(d));
+    } else {
+        assert!(matches!(name, BlobName::Id(_)), "{name:?}");
+    }
+    name
+}
+
+/// A name no store gave: of the kind this store gives.
+fn never_stored(store: &Arc<dyn BlobStore>, seed: &[u8]) -> BlobName {
+    if store.names_by_content() {
+        BlobName::Content(digest(seed))
+    } else {
+        BlobName::Id(format!(
+            "{}",
+            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, seed)
+        ))
+    }
 }
 
 /// The whole blob (its `len` and bytes), or `None` if it is not there.
-async fn read_all(store: &Arc<dyn BlobStore>, d: &Digest) -> Option<(u64, Vec<u8>)> {
+async fn read_all(store: &Arc<dyn BlobStore>, d: &BlobName) -> Option<(u64, Vec<u8>)> {
     read_range(store, d, 0, u64::MAX).await
 }
 
 async fn read_range(
     store: &Arc<dyn BlobStore>,
-    d: &Digest,
+    d: &BlobName,
     start: u64,
     len: u64,
 ) -> Option<(u64, Vec<u8>)> {
@@ -102,22 +120,23 @@ async fn read_range(
     Some((r.len, out))
 }
 
-/// Every blob `list()` yields, with how many times it yielded each.
-async fn listed(store: &Arc<dyn BlobStore>) -> BTreeMap<[u8; 32], (u64, usize)> {
-    let mut out: BTreeMap<[u8; 32], (u64, usize)> = BTreeMap::new();
+/// Every name `list()` yields, with its size and how many times it
+/// yielded each.
+async fn listed(store: &Arc<dyn BlobStore>) -> BTreeMap<String, (u64, usize)> {
+    let mut out: BTreeMap<String, (u64, usize)> = BTreeMap::new();
     let mut list = store.list();
     while let Some(item) = list.next().await {
-        let (d, size) = item.unwrap();
-        out.entry(d.0).or_insert((size, 0)).1 += 1;
+        let b = item.unwrap();
+        out.entry(b.name.to_string()).or_insert((b.len, 0)).1 += 1;
     }
     out
 }
 
 /// Whether the store shows `d` anywhere: its size, an open, the list.
-async fn visible(store: &Arc<dyn BlobStore>, d: &Digest) -> bool {
+async fn visible(store: &Arc<dyn BlobStore>, d: &BlobName) -> bool {
     let len = store.stored_len(d).await.unwrap();
     let opened = store.open(d).await.unwrap().is_some();
-    let in_list = listed(store).await.contains_key(&d.0);
+    let in_list = listed(store).await.contains_key(&d.to_string());
     assert_eq!(
         (len.is_some(), opened),
         (in_list, in_list),
@@ -127,10 +146,8 @@ async fn visible(store: &Arc<dyn BlobStore>, d: &Digest) -> bool {
 }
 
 /// Staged bytes are nowhere to be seen until committed; then they are
-/// there under their digest, exactly, and nowhere else.
-pub async fn a_staged_blob_is_visible_only_once_committed_under_its_digest(
-    store: Arc<dyn BlobStore>,
-) {
+/// there under the name the commit gave, exactly, and nowhere else.
+pub async fn a_staged_blob_is_visible_only_once_committed(store: Arc<dyn BlobStore>) {
     store.check().await.unwrap();
     // Larger than a backend's buffers, written in uneven pieces.
     let data = bytes(1, 700_001);
@@ -139,18 +156,23 @@ pub async fn a_staged_blob_is_visible_only_once_committed_under_its_digest(
     for chunk in data.chunks(65_537) {
         staged.write(chunk).await.unwrap();
     }
-    assert!(!visible(&store, &d).await, "visible before its commit");
+    if store.names_by_content() {
+        assert!(
+            !visible(&store, &BlobName::Content(d)).await,
+            "visible before its commit"
+        );
+    }
     assert!(listed(&store).await.is_empty());
-    staged.commit(&d).await.unwrap();
+    let d = staged.commit(&d).await.unwrap();
     assert!(visible(&store, &d).await);
     assert_eq!(store.stored_len(&d).await.unwrap(), Some(700_001));
     assert_eq!(read_all(&store, &d).await, Some((700_001, data)));
     assert_eq!(
         listed(&store).await.into_iter().collect::<Vec<_>>(),
-        vec![(d.0, (700_001, 1))]
+        vec![(d.to_string(), (700_001, 1))]
     );
-    // No other digest shows.
-    assert!(!visible(&store, &digest(b"other")).await);
+    // No other name shows.
+    assert!(!visible(&store, &never_stored(&store, b"other")).await);
     // An empty blob is a blob.
     let empty = commit(&store, b"", 1).await;
     assert_eq!(read_all(&store, &empty).await, Some((0, Vec::new())));
@@ -159,23 +181,33 @@ pub async fn a_staged_blob_is_visible_only_once_committed_under_its_digest(
 }
 
 /// The same digest committed again, after the first and at the same time
-/// as another: every commit succeeds, and one copy is there, whole.
+/// as others: every commit succeeds. A store that names by content keeps
+/// one copy under the digest; a store of ids gives six names, all
+/// different, each whole.
 pub async fn committing_one_digest_twice_keeps_one_copy(store: Arc<dyn BlobStore>) {
     let data = bytes(2, 300_000);
-    let d = commit(&store, &data, 100_000).await;
-    assert_eq!(commit(&store, &data, 7_000).await, d);
+    let mut names = vec![commit(&store, &data, 100_000).await];
+    names.push(commit(&store, &data, 7_000).await);
     let racers = (0..4).map(|_| {
         let (store, data) = (store.clone(), data.clone());
         tokio::spawn(async move { commit(&store, &data, 50_000).await })
     });
     for r in futures_util::future::join_all(racers).await {
-        assert_eq!(r.expect("a committer"), d);
+        names.push(r.expect("a committer"));
     }
-    assert_eq!(
-        listed(&store).await.into_iter().collect::<Vec<_>>(),
-        vec![(d.0, (300_000, 1))]
-    );
-    assert_eq!(read_all(&store, &d).await, Some((300_000, data)));
+    let distinct: std::collections::BTreeSet<String> =
+        names.iter().map(|n| n.to_string()).collect();
+    let want: BTreeMap<String, (u64, usize)> =
+        distinct.iter().map(|n| (n.clone(), (300_000, 1))).collect();
+    if store.names_by_content() {
+        assert_eq!(distinct.len(), 1);
+    } else {
+        assert_eq!(distinct.len(), 6, "a name was given twice");
+    }
+    assert_eq!(listed(&store).await, want);
+    for d in &names {
+        assert_eq!(read_all(&store, d).await, Some((300_000, data.clone())));
+    }
     assert_eq!(store.sweep_staging().await.unwrap(), 0, "staging left over");
 }
 
@@ -191,7 +223,8 @@ pub async fn a_staged_blob_dropped_without_commit_leaves_nothing(store: Arc<dyn 
     let mut whole = store.stage().await.unwrap();
     whole.write(&data).await.unwrap();
     drop(whole);
-    assert!(!visible(&store, &d).await);
+    assert!(listed(&store).await.is_empty());
+    assert!(!visible(&store, &never_stored(&store, &data)).await);
     assert_eq!(store.sweep_staging().await.unwrap(), 0, "staging left over");
 
     let mut live = store.stage().await.unwrap();
@@ -202,8 +235,8 @@ pub async fn a_staged_blob_dropped_without_commit_leaves_nothing(store: Arc<dyn 
         "a live staging swept"
     );
     live.write(&data[100_000..]).await.unwrap();
-    live.commit(&d).await.unwrap();
-    assert_eq!(read_all(&store, &d).await, Some((400_000, data)));
+    let name = live.commit(&d).await.unwrap();
+    assert_eq!(read_all(&store, &name).await, Some((400_000, data)));
     assert_eq!(store.sweep_staging().await.unwrap(), 0);
 }
 
@@ -241,7 +274,8 @@ pub async fn reads_return_the_exact_bytes_of_any_range(store: Arc<dyn BlobStore>
         );
     }
     assert_eq!(read_all(&store, &d).await, Some((whole, data)));
-    assert!(read_range(&store, &digest(b"nope"), 0, 1).await.is_none());
+    let nope = never_stored(&store, b"nope");
+    assert!(read_range(&store, &nope, 0, 1).await.is_none());
 }
 
 /// A removed blob is gone from every look; removing it again, or a
@@ -252,15 +286,23 @@ pub async fn a_removed_blob_is_gone(store: Arc<dyn BlobStore>) {
     store.remove(&da).await.unwrap();
     assert!(!visible(&store, &da).await);
     store.remove(&da).await.unwrap();
-    store.remove(&digest(b"never stored")).await.unwrap();
+    store
+        .remove(&never_stored(&store, b"never stored"))
+        .await
+        .unwrap();
     assert_eq!(read_all(&store, &db).await, Some((2000, b)));
     assert_eq!(
         listed(&store).await.into_iter().collect::<Vec<_>>(),
-        vec![(db.0, (2000, 1))]
+        vec![(db.to_string(), (2000, 1))]
     );
-    // Committed again after its removal: back.
-    assert_eq!(commit(&store, &a, 1000).await, da);
-    assert_eq!(read_all(&store, &da).await, Some((1000, a)));
+    // Committed again after its removal: back (under a new name, in a
+    // store of ids; the removed one stays gone).
+    let again = commit(&store, &a, 1000).await;
+    assert_eq!(read_all(&store, &again).await, Some((1000, a)));
+    if !store.names_by_content() {
+        assert_ne!(again, da);
+        assert!(!visible(&store, &da).await);
+    }
 }
 
 /// Blobs in the list's checks.
@@ -271,6 +313,7 @@ const MANY: u32 = 300;
 pub async fn the_list_yields_every_committed_blob_once(store: Arc<dyn BlobStore>) {
     assert!(listed(&store).await.is_empty(), "a new store lists blobs");
     let mut want = BTreeMap::new();
+    let mut names = Vec::new();
     for batch in (0..MANY).collect::<Vec<_>>().chunks(10) {
         let commits = batch.iter().map(|&n| {
             let store = store.clone();
@@ -281,22 +324,25 @@ pub async fn the_list_yields_every_committed_blob_once(store: Arc<dyn BlobStore>
         });
         for c in futures_util::future::join_all(commits).await {
             let (d, len) = c.expect("a commit");
-            want.insert(d.0, (len, 1));
+            want.insert(d.to_string(), (len, 1));
+            names.push(d);
         }
     }
     // Spread the way a backend may file them: over many first bytes, and
     // under one first byte over several second ones.
-    let mut by_first: BTreeMap<u8, std::collections::BTreeSet<u8>> = BTreeMap::new();
+    let mut by_first: BTreeMap<&[u8], std::collections::BTreeSet<u8>> = BTreeMap::new();
     for d in want.keys() {
-        by_first.entry(d[0]).or_default().insert(d[1]);
+        by_first
+            .entry(&d.as_bytes()[..2])
+            .or_default()
+            .insert(d.as_bytes()[2]);
     }
     assert!(by_first.len() > 100 && by_first.values().any(|s| s.len() > 1));
     assert_eq!(want.len(), MANY as usize);
     assert_eq!(listed(&store).await, want);
-    let gone: Vec<[u8; 32]> = want.keys().step_by(3).copied().collect();
-    for d in &gone {
-        store.remove(&Digest(*d)).await.unwrap();
-        want.remove(d);
+    for d in names.iter().step_by(3) {
+        store.remove(d).await.unwrap();
+        want.remove(&d.to_string());
     }
     assert_eq!(listed(&store).await, want);
 }
@@ -329,6 +375,7 @@ pub async fn a_full_disk_fails_the_write_and_leaves_nothing(store: Arc<dyn BlobS
         written += PIECE;
     }
     let d = Digest(hasher.finalize().into());
+    let listed_before = listed(&store).await;
     let err = match failed {
         Some(e) => {
             drop(staged);
@@ -346,7 +393,14 @@ pub async fn a_full_disk_fails_the_write_and_leaves_nothing(store: Arc<dyn BlobS
             "failed after {written} bytes with {free} free"
         );
     }
-    assert!(!visible(&store, &d).await, "a failed write is visible");
+    assert_eq!(
+        listed(&store).await,
+        listed_before,
+        "a failed write is visible"
+    );
+    if store.names_by_content() {
+        assert!(!visible(&store, &BlobName::Content(d)).await);
+    }
     assert_eq!(store.sweep_staging().await.unwrap(), 0, "staging left over");
     assert_eq!(read_all(&store, &db).await, Some((300_000, before)));
     if let (Some(then), Some(now)) = (free, store.free_space().unwrap()) {

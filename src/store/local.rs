@@ -14,7 +14,9 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 
 use super::fslog::{FsLog, FsOp};
 use super::fsutil::{create_dir_all_durable, create_dir_all_durable_noted, fsync_dir};
-use super::{BlobList, BlobReader, BlobStore, Digest, StagedBlob, StoreError};
+use super::{
+    BlobList, BlobName, BlobReader, BlobStore, Digest, ListedBlob, StagedBlob, StoreError,
+};
 
 /// While a durable upload streams in, every this many bytes a background
 /// fdatasync flushes what has arrived so far: the disk writes back while the
@@ -91,11 +93,27 @@ impl LocalStore {
         self.blobs.join(&hex[0..2]).join(&hex[2..4]).join(hex)
     }
 
+    /// The digest a name of this store is; `None` for an upstream id,
+    /// which no file here holds (logged: the index and the configured
+    /// store disagree).
+    fn digest_of<'a>(&self, name: &'a BlobName) -> Option<&'a Digest> {
+        match name {
+            BlobName::Content(d) => Some(d),
+            BlobName::Id(id) => {
+                tracing::warn!(name = %id, "local disk holds no upstream blob");
+                None
+            }
+        }
+    }
+
     /// A stored blob's file, opened once, with its size; `None` if absent.
     async fn open_file(
         &self,
-        digest: &Digest,
+        name: &BlobName,
     ) -> Result<Option<(tokio::fs::File, u64)>, StoreError> {
+        let Some(digest) = self.digest_of(name) else {
+            return Ok(None);
+        };
         let file = match tokio::fs::File::open(self.blob_path(digest)).await {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -129,6 +147,10 @@ impl LocalStore {
 
 #[async_trait]
 impl BlobStore for LocalStore {
+    fn names_by_content(&self) -> bool {
+        true
+    }
+
     fn free_space(&self) -> Result<Option<u64>, StoreError> {
         // The space an unprivileged writer may use (f_bavail), which is
         // what our writes get before ENOSPC.
@@ -182,17 +204,17 @@ impl BlobStore for LocalStore {
         }))
     }
 
-    async fn open(&self, digest: &Digest) -> Result<Option<BlobReader>, StoreError> {
-        self.open_range(digest, 0, u64::MAX).await
+    async fn open(&self, name: &BlobName) -> Result<Option<BlobReader>, StoreError> {
+        self.open_range(name, 0, u64::MAX).await
     }
 
     async fn open_range(
         &self,
-        digest: &Digest,
+        name: &BlobName,
         start: u64,
         len: u64,
     ) -> Result<Option<BlobReader>, StoreError> {
-        let Some((file, whole)) = self.open_file(digest).await? else {
+        let Some((file, whole)) = self.open_file(name).await? else {
             return Ok(None);
         };
         let file = Arc::new(file.into_std().await);
@@ -208,7 +230,10 @@ impl BlobStore for LocalStore {
         }))
     }
 
-    async fn stored_len(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
+    async fn stored_len(&self, name: &BlobName) -> Result<Option<u64>, StoreError> {
+        let Some(digest) = self.digest_of(name) else {
+            return Ok(None);
+        };
         match tokio::fs::metadata(self.blob_path(digest)).await {
             Ok(m) => Ok(Some(m.len())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -241,7 +266,10 @@ impl BlobStore for LocalStore {
         )
     }
 
-    async fn remove(&self, digest: &Digest) -> Result<(), StoreError> {
+    async fn remove(&self, name: &BlobName) -> Result<(), StoreError> {
+        let BlobName::Content(digest) = name else {
+            return Err(StoreError::ForeignName(name.to_string()));
+        };
         let path = self.blob_path(digest);
         let log = self.log.clone();
         tokio::task::spawn_blocking(move || -> io::Result<()> {
@@ -308,7 +336,7 @@ impl BlobStore for LocalStore {
 /// (and logged), never deleted.
 /// The blobs under one first-level directory `blobs/aa` (none if it does
 /// not exist).
-fn list_blobs(shard: &Path) -> io::Result<Vec<(Digest, u64)>> {
+fn list_blobs(shard: &Path) -> io::Result<Vec<ListedBlob>> {
     let mut out = Vec::new();
     let entries = match std::fs::read_dir(shard) {
         Ok(e) => e,
@@ -324,7 +352,19 @@ fn list_blobs(shard: &Path) -> io::Result<Vec<(Digest, u64)>> {
             let f = f?;
             let name = f.file_name();
             match name.to_str().and_then(Digest::from_hex) {
-                Some(d) if f.file_type()?.is_file() => out.push((d, f.metadata()?.len())),
+                Some(d) if f.file_type()?.is_file() => {
+                    let meta = f.metadata()?;
+                    let modified = meta
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_secs() as i64);
+                    out.push(ListedBlob {
+                        name: BlobName::Content(d),
+                        len: meta.len(),
+                        modified,
+                    })
+                }
                 _ => tracing::warn!(path = %f.path().display(), "unexpected file in blobs/"),
             }
         }
@@ -409,7 +449,7 @@ impl StagedBlob for LocalStaged {
         Ok(())
     }
 
-    async fn commit(mut self: Box<Self>, digest: &Digest) -> Result<(), StoreError> {
+    async fn commit(mut self: Box<Self>, digest: &Digest) -> Result<BlobName, StoreError> {
         self.file
             .flush()
             .await
@@ -455,7 +495,7 @@ impl StagedBlob for LocalStaged {
         .map_err(StoreError::io("publishing a blob"))?;
         // The temp file is the blob now: nothing left to remove.
         self.guard.armed = false;
-        Ok(())
+        Ok(BlobName::Content(*digest))
     }
 }
 
@@ -563,10 +603,11 @@ mod tests {
         let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         let digest = commit(&store, &bytes).await;
         let path = store.blob_path(&digest);
+        let name = BlobName::Content(digest);
 
         // Cut short, as a disk that lied about a flush could leave it.
         std::fs::write(&path, &bytes[..1000]).unwrap();
-        assert_eq!(store.stored_len(&digest).await.unwrap(), Some(1000));
+        assert_eq!(store.stored_len(&name).await.unwrap(), Some(1000));
         commit(&store, &bytes).await;
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
 
@@ -579,9 +620,9 @@ mod tests {
 
         // Gone.
         std::fs::remove_file(&path).unwrap();
-        assert_eq!(store.stored_len(&digest).await.unwrap(), None);
+        assert_eq!(store.stored_len(&name).await.unwrap(), None);
         commit(&store, &bytes).await;
-        assert_eq!(store.stored_len(&digest).await.unwrap(), Some(100_000));
+        assert_eq!(store.stored_len(&name).await.unwrap(), Some(100_000));
         assert_eq!(std::fs::read(&path).unwrap(), bytes);
 
         // Nothing is left in the staging area.

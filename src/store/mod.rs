@@ -16,6 +16,14 @@
 //! 4. the caller commits the row in the SQLite index (WAL fdatasync);
 //! 5. only then is the client answered 200.
 //!
+//! Names. A store names a blob either by its digest ([`BlobName::Content`],
+//! local disk: one file per content, replaced in place by a verified
+//! write) or by a write-once id chosen when it was staged
+//! ([`BlobName::Id`], an upstream S3 store: a second write of the same
+//! content is a second object, and no name is ever reused, so deleting one
+//! can never remove bytes a later write made). The index records an `Id`
+//! beside the blob's digest; a `Content` name needs no record.
+//!
 //! A blob already under that name is replaced in step 2, never kept: the
 //! new bytes are verified, the old file may be damaged, and the rename is
 //! atomic, so a verified upload heals a damaged or missing blob.
@@ -72,6 +80,44 @@ impl std::fmt::Debug for Digest {
     }
 }
 
+/// Where a stored blob's bytes are, in the store that holds them.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum BlobName {
+    /// Under its own digest (a content-addressed store: local disk).
+    Content(Digest),
+    /// Under a write-once id the store chose when the blob was staged.
+    Id(String),
+}
+
+impl BlobName {
+    /// The text the index records for an `Id` name; `None` for a
+    /// `Content` name, which the digest alone gives.
+    pub fn recorded(&self) -> Option<&str> {
+        match self {
+            BlobName::Content(_) => None,
+            BlobName::Id(id) => Some(id),
+        }
+    }
+}
+
+impl std::fmt::Display for BlobName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlobName::Content(d) => f.write_str(&d.hex()),
+            BlobName::Id(id) => f.write_str(id),
+        }
+    }
+}
+
+/// One stored blob, as a listing of the store gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedBlob {
+    pub name: BlobName,
+    pub len: u64,
+    /// Unix seconds of its last write, as the store tells it.
+    pub modified: i64,
+}
+
 /// Storage failures. None of them is the client's fault: they surface as
 /// `InternalError`, with detail only in the server log.
 #[derive(Debug, thiserror::Error)]
@@ -82,15 +128,44 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A name of another kind of store than this one (an upstream id given
+    /// to local disk): the index and the configured store disagree.
+    #[error("this blob store holds no blob named {0} (the index names a blob of another store)")]
+    ForeignName(String),
+    /// The upstream store refused or failed a request.
+    #[error("the upstream store failed while {action}: {detail}")]
+    Upstream {
+        action: &'static str,
+        detail: String,
+        /// It answered that it is out of space.
+        full: bool,
+        /// It could not be reached (or answered 503): a retry may work.
+        unreachable: bool,
+    },
 }
 
 impl StoreError {
     /// Whether the filesystem ran out of space (or quota).
     pub fn is_disk_full(&self) -> bool {
-        let StoreError::Io { source, .. } = self;
+        match self {
+            StoreError::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ),
+            StoreError::Upstream { full, .. } => *full,
+            StoreError::ForeignName(_) => false,
+        }
+    }
+
+    /// Whether the store could not be reached: the request may be retried
+    /// later (503), nothing is wrong with it.
+    pub fn is_unreachable(&self) -> bool {
         matches!(
-            source.kind(),
-            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            self,
+            StoreError::Upstream {
+                unreachable: true,
+                ..
+            }
         )
     }
 
@@ -130,35 +205,40 @@ pub async fn pump(
 }
 
 /// The blobs of a store, one by one.
-pub type BlobList = Pin<Box<dyn Stream<Item = Result<(Digest, u64), StoreError>> + Send>>;
+pub type BlobList = Pin<Box<dyn Stream<Item = Result<ListedBlob, StoreError>> + Send>>;
 
 /// Where blobs live.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
+    /// Whether this store names blobs by their digest ([`BlobName::Content`])
+    /// — then the index records no name — or by ids it chooses.
+    fn names_by_content(&self) -> bool;
     /// Bytes free for new blobs, if the backend can tell.
     fn free_space(&self) -> Result<Option<u64>, StoreError>;
     /// Starts a new upload's staging area.
     async fn stage(&self) -> Result<Box<dyn StagedBlob>, StoreError>;
     /// Opens a stored blob; `None` if it is not there. `BlobReader::len` is
     /// the whole blob's size.
-    async fn open(&self, digest: &Digest) -> Result<Option<BlobReader>, StoreError>;
+    async fn open(&self, name: &BlobName) -> Result<Option<BlobReader>, StoreError>;
     /// Opens `len` bytes of a stored blob from `start` (a Range request).
     async fn open_range(
         &self,
-        digest: &Digest,
+        name: &BlobName,
         start: u64,
         len: u64,
     ) -> Result<Option<BlobReader>, StoreError>;
-    /// The size of a stored blob's file, `None` if there is none: a cheap
-    /// look (no byte is read) at whether bytes the index records are still
+    /// The size of a stored blob, `None` if there is none: a cheap look
+    /// (no byte is read) at whether bytes the index records are still
     /// there, before anyone is told they are stored.
-    async fn stored_len(&self, digest: &Digest) -> Result<Option<u64>, StoreError>;
-    /// Every stored blob with its size (for the start-up recovery pass), as
-    /// a stream: a store of millions of blobs is never held in memory.
+    async fn stored_len(&self, name: &BlobName) -> Result<Option<u64>, StoreError>;
+    /// Every stored blob with its size and age (for the start-up recovery
+    /// pass and the garbage collector), as a stream: a store of millions
+    /// of blobs is never held in memory.
     fn list(&self) -> BlobList;
     /// Deletes a blob. Only for blobs no index row refers to.
-    async fn remove(&self, digest: &Digest) -> Result<(), StoreError>;
-    /// Removes staging data no live upload owns; returns how many.
+    async fn remove(&self, name: &BlobName) -> Result<(), StoreError>;
+    /// Removes staging data no live upload owns (temp files of this
+    /// gateway; upstream uploads nobody finished); returns how many.
     async fn sweep_staging(&self) -> Result<usize, StoreError>;
     /// Checks the store can be written (for `/healthz`).
     async fn check(&self) -> Result<(), StoreError>;
@@ -170,10 +250,10 @@ pub trait BlobStore: Send + Sync + 'static {
 pub trait StagedBlob: Send {
     /// Appends bytes.
     async fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError>;
-    /// Makes the bytes durable and publishes them as `digest`. The caller
-    /// must already have verified that `digest` is the hash of what it
-    /// wrote. A file already stored under that digest is replaced
-    /// atomically: it may be damaged, and these bytes are known good, so
-    /// a verified write heals it.
-    async fn commit(self: Box<Self>, digest: &Digest) -> Result<(), StoreError>;
+    /// Makes the bytes durable and visible, and says under which name. The
+    /// caller must already have verified that `digest` is the hash of what
+    /// it wrote. In a store that names blobs by content, a file already
+    /// stored under that digest is replaced atomically: it may be damaged,
+    /// and these bytes are known good, so a verified write heals it.
+    async fn commit(self: Box<Self>, digest: &Digest) -> Result<BlobName, StoreError>;
 }

@@ -61,7 +61,7 @@ async fn run_uploads(dir: &Path, durable: bool) -> (Vec<FsOp>, HashMap<PathBuf, 
         "release {}",
         store.blob_path(&gone).display()
     )));
-    store.remove(&gone).await.unwrap();
+    store.remove(&super::BlobName::Content(gone)).await.unwrap();
     let log = rec.0.lock().unwrap().clone();
     (log, sizes)
 }

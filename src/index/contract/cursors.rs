@@ -132,7 +132,7 @@ pub async fn stored_blobs_page_without_skips_or_repeats_while_rows_come_and_go(
         let index = index.clone();
         async move {
             write(&index, d, |tx, d| {
-                Box::pin(async move { tx.delete_blob(&d).await })
+                Box::pin(async move { tx.delete_blob(&d, 0).await })
             })
             .await
             .unwrap();

@@ -422,7 +422,8 @@ async fn references_to_missing_rows_are_refused(index: &Arc<dyn Index>) {
     .await;
     refused(|tx| Box::pin(async move { tx.put_part("never", &part(1, 1)).await })).await;
     // The blob of the completed object, still named by it.
-    refused(|tx| Box::pin(async move { tx.delete_blob(&Digest([3; 32])).await })).await;
+    refused(|tx| Box::pin(async move { tx.delete_blob(&Digest([3; 32]), 0).await.map(drop) }))
+        .await;
     let (b3, obj, fresh) = read(index, (), |tx, ()| {
         Box::pin(async move {
             Ok((

@@ -6,7 +6,8 @@
 //! state transitions of files and multipart uploads (`lifecycle`), blobs
 //! kept exactly while rows name them under concurrent writers
 //! (`references`), listings that go on while rows come and go, in byte
-//! order (`cursors`), a full disk (`full`), and locks that exclude (`locks`).
+//! order (`cursors`), a full disk (`full`), locks that exclude (`locks`),
+//! and write-once ids with their garbage (`garbage`).
 //!
 //! Each check takes a fresh `Arc<dyn Index>` (an empty database); a
 //! backend runs them all with [`contract_tests!`], one test each.
@@ -14,6 +15,7 @@
 mod concurrency;
 mod cursors;
 mod full;
+mod garbage;
 mod lifecycle;
 mod locks;
 mod references;
@@ -30,6 +32,7 @@ use crate::store::Digest;
 pub use concurrency::*;
 pub use cursors::*;
 pub use full::*;
+pub use garbage::*;
 pub use lifecycle::*;
 pub use locks::*;
 pub use references::*;
@@ -73,6 +76,8 @@ macro_rules! contract_tests {
             keys_sort_by_their_bytes_whatever_their_case_or_script,
             locks_exclude_and_share,
             locked_sections_never_overlap,
+            write_once_ids_move_to_the_garbage_when_let_go,
+            an_id_names_one_blob_only,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {

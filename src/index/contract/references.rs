@@ -77,7 +77,7 @@ impl Step {
 async fn let_go(tx: &mut dyn Tx, d: Option<Digest>) -> TxResult<()> {
     if let Some(d) = d {
         if !tx.blob_in_use(&d).await? {
-            tx.delete_blob(&d).await?;
+            tx.delete_blob(&d, 0).await?;
         }
     }
     Ok(())

@@ -10,7 +10,7 @@ use crate::index::{
 };
 use crate::store::Digest;
 
-fn blob(n: u8, size: u64) -> BlobInfo {
+pub(super) fn blob(n: u8, size: u64) -> BlobInfo {
     BlobInfo {
         sha256: Digest([n; 32]),
         size,
@@ -307,7 +307,7 @@ pub async fn blobs_round_trip_with_inline_bytes(index: Arc<dyn Index>) {
     // Deleting a blob takes its inline bytes.
     let (gone, data) = {
         write(&index, a.sha256, |tx, a| {
-            Box::pin(async move { tx.delete_blob(&a).await })
+            Box::pin(async move { tx.delete_blob(&a, 0).await })
         })
         .await
         .unwrap();

@@ -196,16 +196,19 @@ impl BlobRows for SqliteTx {
         let Some(info) = blob_info(&self.conn, sha256)? else {
             return Ok(None);
         };
-        let (inline, damaged, created_at): (bool, Option<String>, i64) = self.conn.cached_row(
-            "SELECT bytes_id IS NOT NULL, damaged, created_at FROM blobs WHERE sha256 = ?1",
-            [sha256.hex()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
+        let (inline, damaged, created_at, location): (bool, Option<String>, i64, Option<String>) =
+            self.conn.cached_row(
+                "SELECT bytes_id IS NOT NULL, damaged, created_at, location FROM blobs \
+                 WHERE sha256 = ?1",
+                [sha256.hex()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?;
         Ok(Some(BlobRow {
             info,
             inline,
             damaged,
             created_at,
+            location,
         }))
     }
 
@@ -227,11 +230,89 @@ impl BlobRows for SqliteTx {
         Ok(blob_in_use(&self.conn, sha256)?)
     }
 
-    async fn delete_blob(&mut self, sha256: &Digest) -> TxResult<()> {
+    async fn delete_blob(&mut self, sha256: &Digest, due_at: i64) -> TxResult<Option<String>> {
         // Its inline bytes go with it (a trigger of the schema).
-        self.conn
-            .cached_exec("DELETE FROM blobs WHERE sha256 = ?1", [sha256.hex()])?;
+        let location: Option<Option<String>> = self
+            .conn
+            .cached_row(
+                "DELETE FROM blobs WHERE sha256 = ?1 RETURNING location",
+                [sha256.hex()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let location = location.flatten();
+        if let Some(name) = &location {
+            self.add_garbage(name, due_at).await?;
+        }
+        Ok(location)
+    }
+
+    async fn set_blob_location(
+        &mut self,
+        sha256: &Digest,
+        location: &str,
+        due_at: i64,
+    ) -> TxResult<()> {
+        let old: Option<Option<String>> = self
+            .conn
+            .cached_row(
+                "SELECT location FROM blobs WHERE sha256 = ?1",
+                [sha256.hex()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(old) = old else {
+            return Err(IndexError::Corrupt("a location for a blob with no row"));
+        };
+        if old.as_deref() == Some(location) {
+            return Ok(());
+        }
+        self.conn.cached_exec(
+            "UPDATE blobs SET location = ?2 WHERE sha256 = ?1",
+            params![sha256.hex(), location],
+        )?;
+        if let Some(old) = old {
+            self.add_garbage(&old, due_at).await?;
+        }
         Ok(())
+    }
+
+    async fn add_garbage(&mut self, name: &str, due_at: i64) -> TxResult<()> {
+        self.conn.cached_exec(
+            "INSERT INTO garbage (name, due_at) VALUES (?1, ?2) \
+             ON CONFLICT (name) DO UPDATE SET due_at = max(garbage.due_at, excluded.due_at)",
+            params![name, due_at],
+        )?;
+        Ok(())
+    }
+
+    async fn due_garbage(&mut self, now: i64, limit: usize) -> TxResult<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name FROM garbage WHERE due_at <= ?1 ORDER BY due_at LIMIT ?2")
+            .map_err(DbError::from)?;
+        let names = stmt
+            .query_map(params![now, limit as i64], |r| r.get(0))
+            .map_err(DbError::from)?
+            .collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(DbError::from)?;
+        Ok(names)
+    }
+
+    async fn drop_garbage(&mut self, name: &str) -> TxResult<()> {
+        self.conn
+            .cached_exec("DELETE FROM garbage WHERE name = ?1", [name])?;
+        Ok(())
+    }
+
+    async fn location_known(&mut self, name: &str) -> TxResult<bool> {
+        let known: bool = self.conn.cached_row(
+            "SELECT EXISTS (SELECT 1 FROM blobs WHERE location = ?1) \
+             OR EXISTS (SELECT 1 FROM garbage WHERE name = ?1)",
+            [name],
+            |r| r.get(0),
+        )?;
+        Ok(known)
     }
 
     async fn set_blob_md5(&mut self, sha256: &Digest, md5: &[u8; 16]) -> TxResult<()> {
@@ -331,7 +412,9 @@ impl BlobRows for SqliteTx {
         )?;
         n += c.cached_exec("DELETE FROM objects WHERE sha256 = ?1", [&h])?;
         n += c.cached_exec("DELETE FROM multipart_parts WHERE sha256 = ?1", [&h])?;
-        self.delete_blob(sha256).await?;
+        // Its bytes are missing or damaged: an upstream copy, if any, is
+        // garbage at once.
+        self.delete_blob(sha256, 0).await?;
         Ok(n)
     }
 }

@@ -125,9 +125,16 @@ pub(super) const TABLES: &[Table] = &[
             col("created_at", Int),
             opt("bytes_id", Int),
             opt("damaged", Text),
+            opt("location", Text),
         ],
         key: &[1],
         serial: Some("seq"),
+    },
+    Table {
+        name: "garbage",
+        columns: &[col("name", Text), col("due_at", Int)],
+        key: &[0],
+        serial: None,
     },
     Table {
         name: "buckets",

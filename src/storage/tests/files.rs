@@ -282,7 +282,11 @@ async fn only_intact_bytes_count_as_stored_and_a_verified_write_heals_them(
     // The store's file is gone, or of another size: not stored.
     for store_len in [None, Some(99), Some(101)] {
         match store_len {
-            None => s.store.remove(&a.sha256).await.unwrap(),
+            None => s
+                .store
+                .remove(&crate::store::BlobName::Content(a.sha256))
+                .await
+                .unwrap(),
             Some(n) => store_file(&s, a.sha256, n).await,
         }
         assert!(!s.blob_intact(a.sha256, 100).await.unwrap());
@@ -369,7 +373,7 @@ async fn only_intact_bytes_count_as_stored_and_a_verified_write_heals_them(
     let small = declared(5, 3);
     presign(&s, &small, true).await;
     put(&s, small.id, blob(small.sha256, 3), Some(b"xyz"), None).await;
-    assert_eq!(s.store.stored_len(&small.sha256).await.unwrap(), None);
+    assert_eq!(s.stored_len(&small.sha256).await.unwrap(), None);
     assert!(s.blob_intact(small.sha256, 3).await.unwrap());
     assert!(matches!(
         presign(&s, &declared(5, 3), true).await,
@@ -516,7 +520,7 @@ async fn an_object_an_s3_client_wrote_under_an_id_is_never_replaced(
     store_file(&s, b.sha256, 3).await;
     let r = s.recover().await.unwrap();
     assert_eq!(r.relinked, 0);
-    assert_eq!(s.store.stored_len(&b.sha256).await.unwrap(), None);
+    assert_eq!(s.stored_len(&b.sha256).await.unwrap(), None);
     assert_eq!(file(&s, b.id).await.unwrap().status, Status::Pending);
     // Nor does a part-wise upload complete over it.
     let (id, sha) = (b.id, b.sha256);

@@ -41,6 +41,7 @@ pub fn storage_over(index: Arc<dyn Index>, dir: &std::path::Path) -> (Storage, A
             upload_bucket: UPLOADS.into(),
             reserve_bytes: 0,
             abandoned_multipart_secs: 86_400,
+            garbage_grace_secs: 3600,
         },
     );
     (storage, clock)

@@ -213,12 +213,12 @@ async fn blobs_in_the_store_go_with_the_last_object_naming_them(
     let (d1, d2) = (blob_of(&one).sha256, blob_of(&two).sha256);
     put_staged(&s, "b", "x", &one).await;
     put_staged(&s, "b", "y", &one).await;
-    assert!(s.store.open(&d1).await.unwrap().is_some());
+    assert!(s.open_stored(&d1).await.unwrap().is_some());
     // Another object still names it: replacing one keeps the file.
     put_staged(&s, "b", "x", &two).await;
-    assert!(s.store.open(&d1).await.unwrap().is_some());
+    assert!(s.open_stored(&d1).await.unwrap().is_some());
     put_staged(&s, "b", "y", &two).await;
-    assert!(s.store.open(&d1).await.unwrap().is_none());
+    assert!(s.open_stored(&d1).await.unwrap().is_none());
     // A refused write leaves no file behind.
     let three = vec![3u8; 100_000];
     let blob = blob_of(&three);
@@ -237,12 +237,12 @@ async fn blobs_in_the_store_go_with_the_last_object_naming_them(
         out,
         PutObjectOutcome::ConditionFailed(ConditionFailure::Precondition)
     );
-    assert!(s.store.open(&blob.sha256).await.unwrap().is_none());
-    assert!(s.store.open(&d2).await.unwrap().is_some());
+    assert!(s.open_stored(&blob.sha256).await.unwrap().is_none());
+    assert!(s.open_stored(&d2).await.unwrap().is_some());
     for k in ["x", "y"] {
         s.delete_object("b", k).await.unwrap();
     }
-    assert!(s.store.open(&d2).await.unwrap().is_none());
+    assert!(s.open_stored(&d2).await.unwrap().is_none());
 }
 
 async fn listing_is_in_utf8_byte_order_with_prefix_and_marker(
@@ -512,7 +512,10 @@ async fn an_object_is_read_from_its_inline_bytes_or_the_store(
     assert_eq!(r.len, 100_000);
     assert_eq!(read_all(r).await, [7, 7]);
     // Its file gone: damaged, not an empty body.
-    s.store.remove(&obj.sha256).await.unwrap();
+    s.store
+        .remove(&crate::store::BlobName::Content(obj.sha256))
+        .await
+        .unwrap();
     assert!(matches!(
         s.open_object(&obj, None, 0, 1).await,
         Err(StorageError::Damaged(_))
@@ -560,7 +563,7 @@ async fn kept(s: &Storage, bytes: &[u8]) -> (bool, bool) {
     let d = blob_of(bytes).sha256;
     (
         blob_row(s, d).await,
-        s.store.stored_len(&d).await.unwrap().is_some(),
+        s.stored_len(&d).await.unwrap().is_some(),
     )
 }
 

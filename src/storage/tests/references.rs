@@ -246,11 +246,14 @@ async fn blobs_are_kept_exactly_while_something_names_them(
     let mut in_store = Vec::new();
     let mut list = s.store.list();
     while let Some(item) = list.next().await {
-        in_store.push(item.unwrap().0);
+        in_store.push(item.unwrap().name);
     }
-    in_store.sort_by_key(|d| d.0);
-    let mut want = vec![blob(2).sha256, blob(3).sha256];
-    want.sort_by_key(|d| d.0);
+    in_store.sort_by_key(|d| d.to_string());
+    let mut want = vec![
+        crate::store::BlobName::Content(blob(2).sha256),
+        crate::store::BlobName::Content(blob(3).sha256),
+    ];
+    want.sort_by_key(|d| d.to_string());
     assert_eq!(in_store, want);
     assert_eq!(
         s.store.sweep_staging().await.unwrap(),

@@ -56,7 +56,7 @@ async fn kept(s: &Storage, data: &[u8]) -> (bool, bool) {
         .await
         .unwrap()
         .is_some();
-    (row, s.store.stored_len(&d).await.unwrap().is_some())
+    (row, s.stored_len(&d).await.unwrap().is_some())
 }
 
 fn declared(data: &[u8]) -> Declared {

@@ -307,8 +307,8 @@ impl BlobRows for PgTx<'_> {
     async fn get_blob(&mut self, sha256: &Digest) -> TxResult<Option<BlobRow>> {
         let Some(r) = self
             .opt(
-                "SELECT sha256, size, md5, bytes_id IS NOT NULL, damaged, created_at FROM blobs \
-                 WHERE sha256 = $1",
+                "SELECT sha256, size, md5, bytes_id IS NOT NULL, damaged, created_at, location \
+                 FROM blobs WHERE sha256 = $1",
                 &[&sha256.hex()],
             )
             .await?
@@ -321,6 +321,7 @@ impl BlobRows for PgTx<'_> {
             inline: entry.inline,
             damaged: get(&r, 4, "blobs.damaged")?,
             created_at: get(&r, 5, "blobs.created_at")?,
+            location: get(&r, 6, "blobs.location")?,
         }))
     }
 
@@ -391,11 +392,87 @@ impl BlobRows for PgTx<'_> {
         .await
     }
 
-    async fn delete_blob(&mut self, sha256: &Digest) -> TxResult<()> {
+    async fn delete_blob(&mut self, sha256: &Digest, due_at: i64) -> TxResult<Option<String>> {
         // Its inline bytes go with it (a trigger of the schema).
-        self.exec("DELETE FROM blobs WHERE sha256 = $1", &[&sha256.hex()])
+        let location: Option<String> = self
+            .opt(
+                "DELETE FROM blobs WHERE sha256 = $1 RETURNING location",
+                &[&sha256.hex()],
+            )
+            .await?
+            .map(|r| get::<Option<String>>(&r, 0, "blobs.location"))
+            .transpose()?
+            .flatten();
+        if let Some(name) = &location {
+            self.add_garbage(name, due_at).await?;
+        }
+        Ok(location)
+    }
+
+    async fn set_blob_location(
+        &mut self,
+        sha256: &Digest,
+        location: &str,
+        due_at: i64,
+    ) -> TxResult<()> {
+        let Some(r) = self
+            .opt(
+                "SELECT location FROM blobs WHERE sha256 = $1 FOR UPDATE",
+                &[&sha256.hex()],
+            )
+            .await?
+        else {
+            return Err(IndexError::Corrupt("a location for a blob with no row"));
+        };
+        let old: Option<String> = get(&r, 0, "blobs.location")?;
+        if old.as_deref() == Some(location) {
+            return Ok(());
+        }
+        self.exec(
+            "UPDATE blobs SET location = $2 WHERE sha256 = $1",
+            &[&sha256.hex(), &location],
+        )
+        .await?;
+        if let Some(old) = old {
+            self.add_garbage(&old, due_at).await?;
+        }
+        Ok(())
+    }
+
+    async fn add_garbage(&mut self, name: &str, due_at: i64) -> TxResult<()> {
+        self.exec(
+            "INSERT INTO garbage (name, due_at) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET due_at = greatest(garbage.due_at, excluded.due_at)",
+            &[&name, &due_at],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn due_garbage(&mut self, now: i64, limit_to: usize) -> TxResult<Vec<String>> {
+        self.query(
+            "SELECT name FROM garbage WHERE due_at <= $1 ORDER BY due_at LIMIT $2",
+            &[&now, &limit(limit_to)],
+        )
+        .await?
+        .iter()
+        .map(|r| get(r, 0, "garbage.name"))
+        .collect()
+    }
+
+    async fn drop_garbage(&mut self, name: &str) -> TxResult<()> {
+        self.exec("DELETE FROM garbage WHERE name = $1", &[&name])
             .await?;
         Ok(())
+    }
+
+    async fn location_known(&mut self, name: &str) -> TxResult<bool> {
+        self.exists(
+            "SELECT 1 FROM blobs WHERE location = $1 \
+             UNION ALL SELECT 1 FROM garbage WHERE name = $1 LIMIT 1",
+            &[&name],
+        )
+        .await
     }
 
     async fn set_blob_md5(&mut self, sha256: &Digest, md5: &[u8; 16]) -> TxResult<()> {
@@ -503,7 +580,9 @@ impl BlobRows for PgTx<'_> {
         n += self
             .exec("DELETE FROM multipart_parts WHERE sha256 = $1", &[&h])
             .await?;
-        self.delete_blob(sha256).await?;
+        // Its bytes are missing or damaged: an upstream copy, if any, is
+        // garbage at once.
+        self.delete_blob(sha256, 0).await?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 }
