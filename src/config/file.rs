@@ -80,6 +80,15 @@ pub(super) struct FileLimits {
 pub(super) struct FileStorage {
     pub(super) fsync: Option<bool>,
     pub(super) reserve_bytes: Option<u64>,
+    pub(super) backend: Option<String>,
+    pub(super) s3_endpoint: Option<String>,
+    pub(super) s3_bucket: Option<String>,
+    pub(super) s3_region: Option<String>,
+    pub(super) s3_access_key_id: Option<String>,
+    pub(super) s3_secret_access_key: Option<String>,
+    pub(super) s3_ca_cert: Option<String>,
+    pub(super) s3_part_size: Option<u64>,
+    pub(super) s3_gc_grace_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

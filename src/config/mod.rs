@@ -17,6 +17,7 @@
 //! - The sections with rules of their own: `s3.rs`, `credentials.rs` (the
 //!   key pair and its file in the data dir), `limits.rs` (with `ipnet.rs`,
 //!   the trusted proxies' ranges), `cors.rs`, `index.rs` (`[index]`),
+//!   `blob_store.rs` (`[storage] backend` and its `s3_*` keys),
 //!   `public_url.rs`, `tls_files.rs`.
 //!
 //! This file names its children only to re-export their items, so the
@@ -28,6 +29,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+mod blob_store;
 mod cors;
 mod credentials;
 mod defaults;
@@ -42,6 +44,7 @@ mod resolve;
 mod s3;
 mod tls_files;
 
+pub use blob_store::{BlobStoreConfig, S3StoreConfig, DEFAULT_S3_GC_GRACE_SECS, DEFAULT_S3_PART_SIZE};
 pub use cors::CorsDefault;
 pub use credentials::{generate_credentials, CREDENTIALS_FILE};
 pub use defaults::{
@@ -111,6 +114,8 @@ pub struct StorageConfig {
     /// leave less is refused up front (507), and one that reaches it while
     /// streaming stops, so the index and the system always have room.
     pub reserve_bytes: u64,
+    /// Where blob bytes are kept (`backend`, `s3_*`).
+    pub blobs: BlobStoreConfig,
 }
 
 /// `[upload]`: what the JSON upload API accepts and signs.

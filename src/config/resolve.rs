@@ -12,6 +12,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use super::blob_store::resolve_blob_store;
 use super::cors::resolve_cors;
 use super::defaults::{DEFAULT_MAX_SIZE, DEFAULT_PRESIGN_EXPIRY_SECS, DEFAULT_RESERVE_BYTES};
 use super::env::{env_name, parse_bool, parse_u64, pick};
@@ -162,6 +163,7 @@ impl Config {
         let reserve_bytes = parse_u64("storage.reserve_bytes", &env, file.storage.reserve_bytes)?
             .unwrap_or(DEFAULT_RESERVE_BYTES);
         let dedupe = parse_bool("upload.dedupe", &env, file.upload.dedupe)?.unwrap_or(true);
+        let blobs = resolve_blob_store(&env, &file.storage)?;
         let index = resolve_index(
             pick(&env, "index.backend", file.index.backend),
             pick(&env, "index.url", file.index.url),
@@ -176,6 +178,7 @@ impl Config {
             storage: StorageConfig {
                 fsync,
                 reserve_bytes,
+                blobs,
             },
             limits,
             cors,

@@ -4,6 +4,7 @@
 //! or its environment value, and that every mistake names its key and never
 //! a secret. Must never read the process environment: lookups are closures.
 
+mod blob_store;
 mod credentials;
 mod defaults;
 mod file;
