@@ -108,7 +108,10 @@ pub(super) fn resolve_blob_store(
                     .map(|v| v.trim().to_string())
                     .filter(|v| !v.is_empty())
                     .ok_or_else(|| {
-                        invalid(key, format!("is required with backend = \"s3\" ({example})"))
+                        invalid(
+                            key,
+                            format!("is required with backend = \"s3\" ({example})"),
+                        )
                     })
             };
             let endpoint = required(
@@ -147,9 +150,8 @@ pub(super) fn resolve_blob_store(
                     ),
                 ));
             }
-            let gc_grace_secs =
-                parse_u64("storage.s3_gc_grace_secs", env, file.s3_gc_grace_secs)?
-                    .unwrap_or(DEFAULT_S3_GC_GRACE_SECS);
+            let gc_grace_secs = parse_u64("storage.s3_gc_grace_secs", env, file.s3_gc_grace_secs)?
+                .unwrap_or(DEFAULT_S3_GC_GRACE_SECS);
             Ok(BlobStoreConfig::S3(S3StoreConfig {
                 endpoint: endpoint.trim_end_matches('/').to_string(),
                 bucket,

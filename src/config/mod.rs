@@ -44,7 +44,9 @@ mod resolve;
 mod s3;
 mod tls_files;
 
-pub use blob_store::{BlobStoreConfig, S3StoreConfig, DEFAULT_S3_GC_GRACE_SECS, DEFAULT_S3_PART_SIZE};
+pub use blob_store::{
+    BlobStoreConfig, S3StoreConfig, DEFAULT_S3_GC_GRACE_SECS, DEFAULT_S3_PART_SIZE,
+};
 pub use cors::CorsDefault;
 pub use credentials::{generate_credentials, CREDENTIALS_FILE};
 pub use defaults::{

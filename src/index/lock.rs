@@ -31,6 +31,10 @@ pub enum LockSpace {
     /// A file of the upload API whose bytes are arriving (taken shared by
     /// each PUT; the sweep of expired rows tries it exclusive).
     Arriving = 3,
+    /// Background work one gateway at a time does (the sweep, the garbage
+    /// collector): tried, never waited for; whoever holds it does the
+    /// round, the others skip it.
+    Housekeeping = 4,
 }
 
 /// One lock: a space and 16 bytes naming a thing in it (a digest's first

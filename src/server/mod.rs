@@ -182,16 +182,30 @@ async fn refuse_busy(mut stream: tokio::net::TcpStream, limit: usize) {
     let _ = tokio::time::timeout(Duration::from_secs(2), answer).await;
 }
 
+/// Housekeeping, every [`SWEEP_INTERVAL`]: the sweep, and the garbage
+/// collector of an upstream store (whose walk for orphans runs every
+/// [`ORPHAN_WALK_ROUNDS`] rounds). Each takes the index's housekeeping lock,
+/// so with several gateways one does the work.
 async fn sweep_loop(app: Arc<App>) {
     let mut tick = tokio::time::interval(SWEEP_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut round: u64 = 0;
     loop {
         tick.tick().await;
         if let Err(e) = app.storage.sweep().await {
             tracing::warn!(error = %e, "sweep failed; will retry");
         }
+        let orphans = round % ORPHAN_WALK_ROUNDS == ORPHAN_WALK_ROUNDS - 1;
+        if let Err(e) = app.storage.collect_garbage(orphans).await {
+            tracing::warn!(error = %e, "garbage collection failed; will retry");
+        }
+        round += 1;
     }
 }
+
+/// Rounds of housekeeping between two walks of the upstream store for
+/// orphans (an hour, at one round a minute).
+const ORPHAN_WALK_ROUNDS: u64 = 60;
 
 /// Largest read buffer of one connection (see `max_buf_size` above).
 const READ_BUFFER: usize = 128 * 1024;

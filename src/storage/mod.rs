@@ -20,6 +20,7 @@ mod commit;
 mod file_object;
 pub mod file_parts;
 pub mod files;
+mod garbage;
 mod keys;
 mod maintenance;
 pub mod multipart;
@@ -38,6 +39,7 @@ use crate::store::{BlobName, BlobReader, BlobStore, Digest, StoreError};
 
 pub use assemble::Assembled;
 pub use commit::{Payload, Recorded};
+pub use garbage::{Collected, ORPHAN_MIN_AGE_SECS};
 pub use keys::BucketAccess;
 pub use maintenance::Stats;
 pub use recovery::{Recovery, RECENT_BLOBS_SECS, RECOVERY_BUDGET};

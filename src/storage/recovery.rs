@@ -292,7 +292,31 @@ impl Storage {
     /// [`PENDING_GRACE_SECS`] ago (except those whose bytes are arriving),
     /// multipart uploads abandoned for `abandoned_multipart_secs`, and temp
     /// files no upload owns. Returns (rows, temp files) removed.
+    ///
+    /// The index's part runs on one gateway at a time (the housekeeping
+    /// lock, tried: a gateway that finds it held skips that part); each
+    /// gateway sweeps its own temp files.
     pub async fn sweep(&self) -> Result<(usize, usize), StorageError> {
+        let name = LockName::new(LockSpace::Housekeeping, b"sweep");
+        let (rows, uploads) = match self.index.try_lock(name, LockMode::Exclusive).await? {
+            Some(_lock) => self.sweep_index().await?,
+            None => (0, 0),
+        };
+        let temps = self.store.sweep_staging().await?;
+        if rows + uploads + temps > 0 {
+            tracing::info!(
+                pending_rows = rows,
+                uploads,
+                temp_files = temps,
+                "sweep removed stale data"
+            );
+        }
+        Ok((rows, temps))
+    }
+
+    /// The index's part of [`Self::sweep`]: (pending rows, multipart
+    /// uploads) removed.
+    async fn sweep_index(&self) -> Result<(usize, usize), StorageError> {
         let cutoff = self.now() - PENDING_GRACE_SECS;
         let rows = self.sweep_expired(cutoff).await?;
         let cutoff = self.now() - self.settings.abandoned_multipart_secs as i64;
@@ -313,18 +337,7 @@ impl Storage {
                 Err(e) => tracing::warn!(error = ?e, "could not abort an abandoned upload"),
             }
         }
-        if uploads > 0 {
-            tracing::info!(uploads, "sweep aborted abandoned multipart uploads");
-        }
-        let temps = self.store.sweep_staging().await?;
-        if rows + temps > 0 {
-            tracing::info!(
-                pending_rows = rows,
-                temp_files = temps,
-                "sweep removed stale data"
-            );
-        }
-        Ok((rows, temps))
+        Ok((rows, uploads))
     }
 
     /// Forgets a multipart upload and releases its parts' blobs; whether

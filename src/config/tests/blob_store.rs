@@ -72,7 +72,10 @@ fn each_blob_store_mistake_names_its_key_never_the_secret() {
             .join("\n")
     };
     let cases = [
-        ("[storage]\nbackend = \"ceph\"".to_string(), "`storage.backend`"),
+        (
+            "[storage]\nbackend = \"ceph\"".to_string(),
+            "`storage.backend`",
+        ),
         (
             "[storage]\ns3_secret_access_key = \"s3cretvalue\"".to_string(),
             "`storage.s3_secret_access_key`",
