@@ -29,6 +29,10 @@
 //!   them (`index/transfer/`).
 //! - [`store`]: blob bytes, content-addressed, durable commit order (blobs
 //!   above 64 KiB; smaller ones live inline in the index).
+//! - [`upstream`]: Stowage's own S3 client (signed by [`sigv4`], over
+//!   hyper): objects, ranges, multipart uploads, listings and the
+//!   streaming [`upstream::Upload`] writer, for bytes kept in an S3 store
+//!   (Garage or any S3-compatible one).
 //! - [`config`]: `config.toml` + `STOWAGE_*` env + flags, validated.
 //! - [`sigv4`]: pure AWS Signature V4 (and V2) — canonical request,
 //!   signing key, presign, verify. No I/O; the clock is passed in.
@@ -68,6 +72,7 @@ pub mod store;
 pub mod throttle;
 pub mod tls;
 pub mod tokens;
+pub mod upstream;
 
 #[cfg(test)]
 mod testing;

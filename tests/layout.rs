@@ -418,9 +418,10 @@ fn the_checker_sees_a_loop_through_super() {
 /// modules below it. The command line and the client on top; the server,
 /// then the HTTP surfaces (`api`), the shared state they are given (`app`),
 /// the storage service and below it its two halves, the index and the blob
-/// store; pure pieces (`sigv4`, `clock`, …) at the bottom. (`testing`,
+/// store; the S3 client the blob store can keep its bytes with
+/// (`upstream`); pure pieces (`sigv4`, `clock`, …) at the bottom. (`testing`,
 /// the unit tests' support, may name anything.)
-const LAYERS: [&str; 21] = [
+const LAYERS: [&str; 22] = [
     "testing",
     "cli",
     "client",
@@ -436,6 +437,7 @@ const LAYERS: [&str; 21] = [
     "index",
     "config",
     "store",
+    "upstream",
     "sigv4",
     "failpoint",
     "headers",

@@ -22,11 +22,9 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_rustls::rustls;
 
 use super::ClientError;
 
@@ -183,7 +181,7 @@ type Attempt<'a> =
 pub type OnRetry<'a> = &'a (dyn Fn(String) + Send + Sync);
 
 pub struct Http {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, ReqBody>,
+    client: Client<crate::upstream::connect::Connector, ReqBody>,
     pub retry: Retry,
     /// A transfer that moves no byte for this long is given up and retried.
     pub stall: Duration,
@@ -199,38 +197,8 @@ impl Http {
     pub fn new(server: &str, ca_file: Option<&Path>) -> Result<Http, ClientError> {
         // The system's roots even for an http:// server: the presigned URLs
         // point at its `public_url`, which may well be https.
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-        if let Some(path) = ca_file {
-            use rustls_pki_types::pem::PemObject;
-            let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
-                .map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
-            for cert in certs {
-                let cert =
-                    cert.map_err(|e| ClientError::Config(format!("{}: {e}", path.display())))?;
-                roots.add(cert).map_err(|e| {
-                    ClientError::Config(format!("{}: not a usable CA ({e})", path.display()))
-                })?;
-            }
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ClientError::Config(format!("TLS set-up failed: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let mut tcp = HttpConnector::new();
-        tcp.enforce_http(false);
-        tcp.set_connect_timeout(Some(Duration::from_secs(15)));
-        tcp.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(tcp);
+        let https = crate::upstream::connect::connector(ca_file, Duration::from_secs(15))
+            .map_err(ClientError::Config)?;
         Ok(Http {
             client: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))

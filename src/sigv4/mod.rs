@@ -25,6 +25,8 @@
 //! - [`verify`]: checking a presigned (query) request, in S3's error order.
 //! - [`header`]: checking an `Authorization: AWS4-HMAC-SHA256 …` request and reading its
 //!   payload mode ([`PayloadMode`]).
+//! - [`sign`]: signing an outgoing request with an `Authorization` header
+//!   ([`sign_request`]), as the S3 client of `src/upstream/` sends them.
 //! - [`chunked`]: the sans-I/O `aws-chunked` decoder ([`ChunkedDecoder`]) with chunk and
 //!   trailer signature verification.
 //! - [`checksum`]: CRC32 / CRC32C / CRC64NVME / SHA-1 / SHA-256 as S3 prints them.
@@ -43,6 +45,7 @@ pub mod http_date;
 pub mod key;
 pub mod post_policy;
 pub mod presign;
+pub mod sign;
 pub mod string_to_sign;
 pub mod v2;
 pub mod verify;
@@ -56,6 +59,7 @@ pub use error::AuthError;
 pub use header::{header_key_id, verify_header_auth, HeaderAuth, PayloadMode};
 pub use key::{signing_key, ClaimedSecret, Credentials, SigningKey};
 pub use presign::{presign, PresignParams};
+pub use sign::{sign_request, AuthHeaders, SignRequest};
 pub use v2::{
     presign_v2, v2_header_key_id, v2_query_key_id, verify_v2_header, verify_v2_query,
     PresignV2Params, V2Auth,

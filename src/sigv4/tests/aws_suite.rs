@@ -24,7 +24,7 @@ const AMZ_DATE: &str = "20150830T123600Z";
 
 /// How far a case gets before its first mismatch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
+pub(super) enum Stage {
     CanonicalRequest,
     StringToSign,
     Signature,
@@ -35,7 +35,7 @@ enum Stage {
 /// The two form-urlencoded cases are inconsistent upstream: their `.sts` hashes a canonical
 /// request without `content-length` (and, for `-parameters`, with `charset=utf8`), not the
 /// published `.creq`. We still require our canonical request to equal the `.creq`.
-const SKIP: &[(&str, Stage, &str)] = &[
+pub(super) const SKIP: &[(&str, Stage, &str)] = &[
     (
         "get-relative",
         Stage::CanonicalRequest,
@@ -78,11 +78,11 @@ const SKIP: &[(&str, Stage, &str)] = &[
     ),
 ];
 
-fn suite_dir() -> PathBuf {
+pub(super) fn suite_dir() -> PathBuf {
     super::data_dir().join("aws-sig-v4-test-suite")
 }
 
-fn find_cases(dir: &Path, out: &mut Vec<PathBuf>) {
+pub(super) fn find_cases(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
@@ -96,15 +96,15 @@ fn find_cases(dir: &Path, out: &mut Vec<PathBuf>) {
 /// A `.req` file: request line, `Name:value` headers (a line starting with whitespace
 /// continues the previous header and is kept as one more value of it, which canonicalises to
 /// the `,`-joined form), blank line, body.
-struct ParsedRequest {
-    method: String,
-    path: String,
-    query: String,
-    headers: Vec<(String, String)>,
-    body: String,
+pub(super) struct ParsedRequest {
+    pub(super) method: String,
+    pub(super) path: String,
+    pub(super) query: String,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) body: String,
 }
 
-fn parse_req(text: &str) -> ParsedRequest {
+pub(super) fn parse_req(text: &str) -> ParsedRequest {
     let (head, body) = text.split_once("\n\n").unwrap_or((text, ""));
     let mut lines = head.lines();
     let request_line = lines.next().unwrap();

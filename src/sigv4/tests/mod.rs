@@ -14,6 +14,7 @@ mod claims;
 mod header_auth;
 mod presign_verify;
 mod s3_examples;
+mod sign_request;
 mod v2_auth;
 
 use std::path::PathBuf;
