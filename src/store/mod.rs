@@ -46,6 +46,7 @@ pub mod fsutil;
 mod local;
 #[cfg(test)]
 mod power_loss_tests;
+mod s3;
 #[cfg(test)]
 pub(crate) mod tmpfs;
 
@@ -56,6 +57,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 pub use local::LocalStore;
+pub use s3::S3Store;
 
 /// A SHA-256 digest: the identity of a blob.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
