@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::config::{Config, ConfigError, IndexConfig, PublicUrl};
+use crate::config::{BlobStoreConfig, Config, ConfigError, IndexConfig, PublicUrl, S3StoreConfig};
 use crate::index::{Index, IndexError, PostgresIndex, SqliteIndex};
 use crate::sigv4::{ClaimedSecret, Credentials};
 use crate::storage::{Settings, Storage};
-use crate::store::{BlobStore, LocalStore};
+use crate::store::{BlobStore, LocalStore, S3Store};
 use crate::throttle::Throttle;
 
 pub use crate::storage::{inline_reader, INLINE_BLOB_MAX, PENDING_GRACE_SECS};
@@ -51,6 +51,63 @@ pub enum StartError {
     },
     #[error("{0}")]
     Tls(String),
+    /// `store` names the blob store (the S3 endpoint and bucket), never
+    /// its secret.
+    #[error("cannot open the {store}: {why}")]
+    BlobStore { store: String, why: String },
+}
+
+/// The blob store the configuration names: the data dir's files (opened
+/// by the gateway, which sweeps leftover temp files; attached by a
+/// maintenance command, which leaves them to a gateway that may be
+/// serving), or an S3 bucket.
+pub fn open_blob_store(config: &Config, gateway: bool) -> Result<Arc<dyn BlobStore>, StartError> {
+    match &config.storage.blobs {
+        BlobStoreConfig::Local => {
+            let dir = &config.data_dir;
+            let durable = config.storage.fsync;
+            let store = if gateway {
+                LocalStore::open(dir, durable)
+            } else {
+                LocalStore::attach(dir, durable)
+            };
+            let store = store.map_err(|source| StartError::DataDir {
+                path: dir.clone(),
+                source,
+            })?;
+            Ok(Arc::new(store))
+        }
+        BlobStoreConfig::S3(s3) => Ok(Arc::new(s3_store(s3).map_err(|why| {
+            StartError::BlobStore {
+                store: config.storage.blobs.describe(),
+                why,
+            }
+        })?)),
+    }
+}
+
+/// The S3 store of `[storage] backend = "s3"`.
+fn s3_store(c: &S3StoreConfig) -> Result<S3Store, String> {
+    let mut up = crate::upstream::Config::new(
+        c.endpoint.clone(),
+        c.region.clone(),
+        c.bucket.clone(),
+        c.access_key_id.clone(),
+        c.secret_access_key.clone(),
+    );
+    up.ca_file = c.ca_cert.clone();
+    let client = crate::upstream::Client::new(up).map_err(|e| e.to_string())?;
+    let part_size = usize::try_from(c.part_size).map_err(|_| "s3_part_size is too large")?;
+    Ok(S3Store::new(client, part_size))
+}
+
+/// How long unreferenced bytes are kept, for the store `config` names
+/// (only a store of write-once ids keeps any).
+pub fn garbage_grace_secs(config: &Config) -> u64 {
+    match &config.storage.blobs {
+        BlobStoreConfig::Local => 0,
+        BlobStoreConfig::S3(s3) => s3.gc_grace_secs,
+    }
 }
 
 /// Creates the data dir `dir` (and its parents) if it is missing, durably
@@ -85,7 +142,7 @@ impl App {
                  use this only for throwaway dev or CI data"
             );
         }
-        let store = LocalStore::open(&config.data_dir, durable).map_err(dir_err)?;
+        let store = open_blob_store(&config, true)?;
         let index_err = |source| StartError::Index {
             backend: config.index.describe(&config.data_dir),
             source,
@@ -105,7 +162,6 @@ impl App {
             .public_url
             .clone()
             .unwrap_or_else(|| PublicUrl::from_addr(bound, config.tls.is_some()));
-        let store: Arc<dyn BlobStore> = Arc::new(store);
         let storage = Storage::new(
             index.clone(),
             store.clone(),
@@ -114,7 +170,7 @@ impl App {
                 upload_bucket: config.s3.bucket.clone(),
                 reserve_bytes: config.storage.reserve_bytes,
                 abandoned_multipart_secs: config.s3.abandoned_multipart_secs,
-                garbage_grace_secs: crate::storage::GARBAGE_GRACE_SECS,
+                garbage_grace_secs: garbage_grace_secs(&config),
             },
         );
         Ok(App {

@@ -199,9 +199,24 @@ impl From<StorageError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        let upstream = matches!(e, StoreError::Upstream { .. });
         if e.is_disk_full() {
             tracing::warn!(error = %e, "blob write refused: disk full");
-            return ApiError::InsufficientStorage(DISK_FULL.into());
+            return ApiError::InsufficientStorage(if upstream {
+                "The storage cluster behind this gateway is full; nothing of this request was \
+                 stored. Retry later, once the operator has added space."
+                    .into()
+            } else {
+                DISK_FULL.into()
+            });
+        }
+        if e.is_unreachable() {
+            tracing::warn!(error = %e, "the storage cluster is unreachable");
+            return ApiError::ServiceUnavailable(
+                "The gateway cannot reach its storage cluster right now; nothing of this \
+                 request was stored or changed. Retry in a moment."
+                    .into(),
+            );
         }
         ApiError::Internal(e.into())
     }

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::args::ConfigArgs;
+use crate::app::{garbage_grace_secs, open_blob_store};
 use crate::clock::SystemClock;
 use crate::config::{Config, IndexConfig, Overrides};
 use crate::index::{Index, PostgresIndex, SqliteIndex};
 use crate::storage::{Settings, Storage};
-use crate::store::LocalStore;
+use crate::store::BlobStore;
 
 /// The storage service over the data dir of the configuration (created if
 /// need be), for the token and key commands: they change only settings
@@ -22,8 +23,7 @@ pub(super) fn open_storage(args: &ConfigArgs) -> Result<Storage, String> {
     crate::store::fsutil::create_dir_all_durable(dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", dir.display()))?;
     let index = open_index(&config)?;
-    let store = LocalStore::attach(dir, config.storage.fsync)
-        .map_err(|e| format!("cannot open the blob store in {}: {e}", dir.display()))?;
+    let store = open_blob_store(&config, false).map_err(|e| e.to_string())?;
     Ok(storage_of(&config, index, store))
 }
 
@@ -42,16 +42,20 @@ pub(super) fn open_index(config: &Config) -> Result<Arc<dyn Index>, String> {
 
 /// The storage service over a data dir's index and store, as the gateway
 /// would set it up from `config`.
-pub(super) fn storage_of(config: &Config, index: Arc<dyn Index>, store: LocalStore) -> Storage {
+pub(super) fn storage_of(
+    config: &Config,
+    index: Arc<dyn Index>,
+    store: Arc<dyn BlobStore>,
+) -> Storage {
     Storage::new(
         index,
-        Arc::new(store),
+        store,
         Arc::new(SystemClock),
         Settings {
             upload_bucket: config.s3.bucket.clone(),
             reserve_bytes: config.storage.reserve_bytes,
             abandoned_multipart_secs: config.s3.abandoned_multipart_secs,
-            garbage_grace_secs: crate::storage::GARBAGE_GRACE_SECS,
+            garbage_grace_secs: garbage_grace_secs(config),
         },
     )
 }
@@ -62,7 +66,7 @@ pub(super) fn storage_of(config: &Config, index: Arc<dyn Index>, store: LocalSto
 pub(super) fn open_data_dir(
     args: &ConfigArgs,
     data_dir: Option<PathBuf>,
-) -> Result<(Config, LocalStore), String> {
+) -> Result<(Config, Arc<dyn BlobStore>), String> {
     let config = args.load(Overrides {
         data_dir,
         ..Overrides::default()
@@ -75,8 +79,7 @@ pub(super) fn open_data_dir(
             crate::index::DB_FILE
         ));
     }
-    let store = LocalStore::attach(dir, config.storage.fsync)
-        .map_err(|e| format!("cannot open the blob store in {}: {e}", dir.display()))?;
+    let store = open_blob_store(&config, false).map_err(|e| e.to_string())?;
     Ok((config, store))
 }
 

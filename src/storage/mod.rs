@@ -92,10 +92,6 @@ pub struct Settings {
     pub garbage_grace_secs: u64,
 }
 
-/// The default of [`Settings::garbage_grace_secs`]: a week, the longest
-/// we expect between an index backup and its restore.
-pub const GARBAGE_GRACE_SECS: u64 = 7 * 24 * 3600;
-
 /// The storage service (see the module docs).
 pub struct Storage {
     pub index: Arc<dyn Index>,
