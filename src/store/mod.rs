@@ -48,6 +48,8 @@ mod local;
 mod power_loss_tests;
 mod s3;
 #[cfg(test)]
+pub(crate) use s3::tests as s3_testing;
+#[cfg(test)]
 pub(crate) mod tmpfs;
 
 use std::pin::Pin;

@@ -112,9 +112,7 @@ async fn put(
 /// Puts a file of `len` bytes under `digest` in the blob store (replacing
 /// one there), as if those were its bytes.
 async fn store_file(s: &Storage, digest: Digest, len: usize) {
-    let mut staged = s.store.stage().await.unwrap();
-    staged.write(&vec![1; len]).await.unwrap();
-    staged.commit(&digest).await.unwrap();
+    super::plant_bytes(s, digest, &vec![1; len]).await;
 }
 
 async fn file(s: &Storage, id: Uuid) -> Option<FileRecord> {
@@ -282,11 +280,7 @@ async fn only_intact_bytes_count_as_stored_and_a_verified_write_heals_them(
     // The store's file is gone, or of another size: not stored.
     for store_len in [None, Some(99), Some(101)] {
         match store_len {
-            None => s
-                .store
-                .remove(&crate::store::BlobName::Content(a.sha256))
-                .await
-                .unwrap(),
+            None => super::lose_bytes(&s, a.sha256).await,
             Some(n) => store_file(&s, a.sha256, n).await,
         }
         assert!(!s.blob_intact(a.sha256, 100).await.unwrap());
@@ -516,11 +510,14 @@ async fn an_object_an_s3_client_wrote_under_an_id_is_never_replaced(
         presign(&s, &b, true).await,
         PresignOutcome::Occupied
     ));
-    // The start-up pass does not adopt bytes for it either: they go.
-    store_file(&s, b.sha256, 3).await;
-    let r = s.recover().await.unwrap();
-    assert_eq!(r.relinked, 0);
-    assert_eq!(s.stored_len(&b.sha256).await.unwrap(), None);
+    // The start-up pass does not adopt bytes for it either: they go. (A
+    // store of ids has nothing to adopt: bytes no row names are garbage.)
+    if s.store.names_by_content() {
+        store_file(&s, b.sha256, 3).await;
+        let r = s.recover().await.unwrap();
+        assert_eq!(r.relinked, 0);
+        assert_eq!(s.stored_len(&b.sha256).await.unwrap(), None);
+    }
     assert_eq!(file(&s, b.id).await.unwrap().status, Status::Pending);
     // Nor does a part-wise upload complete over it.
     let (id, sha) = (b.id, b.sha256);

@@ -33,17 +33,7 @@ pub const UPLOADS: &str = "uploads";
 pub fn storage_over(index: Arc<dyn Index>, dir: &std::path::Path) -> (Storage, Arc<ShiftedClock>) {
     let clock = Arc::new(ShiftedClock::default());
     let store = LocalStore::open(dir, false).expect("a blob store in a temp dir");
-    let storage = Storage::new(
-        index,
-        Arc::new(store),
-        clock.clone(),
-        Settings {
-            upload_bucket: UPLOADS.into(),
-            reserve_bytes: 0,
-            abandoned_multipart_secs: 86_400,
-            garbage_grace_secs: 3600,
-        },
-    );
+    let storage = Storage::new(index, Arc::new(store), clock.clone(), settings());
     (storage, clock)
 }
 
@@ -65,6 +55,68 @@ pub fn on_postgres() -> Option<(PostgresGuard, Storage, Arc<ShiftedClock>)> {
     Some(((dir, db), storage, clock))
 }
 
+/// A storage service over a fresh PostgreSQL database and an S3 store on
+/// the test Garage cluster (under a prefix of its own) — the store of
+/// several gateways; `None` when either's tests are switched off.
+pub fn on_upstream() -> Option<(
+    crate::index::postgres_testing::TestDb,
+    Storage,
+    Arc<ShiftedClock>,
+)> {
+    let store = crate::store::s3_testing::test_store()?;
+    let (db, index) = crate::index::postgres_testing::dyn_index()?;
+    let clock = Arc::new(ShiftedClock::default());
+    let storage = Storage::new(index, Arc::new(store), clock.clone(), settings());
+    Some((db, storage, clock))
+}
+
+/// Deletes a blob's bytes from the store behind the index's back (a disk
+/// or cluster that lost them).
+pub async fn lose_bytes(s: &Storage, digest: crate::store::Digest) {
+    let name = s
+        .locate(&digest)
+        .await
+        .unwrap()
+        .expect("bytes in the store");
+    s.store.remove(&name).await.unwrap();
+}
+
+/// Publishes `data` in the store as the bytes of `digest` behind the
+/// storage service's back (what a test needs the store to hold: a file of
+/// the wrong size, bytes an old row names), recording the id it got in a
+/// store of ids, as the commit protocol would.
+pub async fn plant_bytes(s: &Storage, digest: crate::store::Digest, data: &[u8]) {
+    let mut staged = s.store.stage().await.unwrap();
+    staged.write(data).await.unwrap();
+    if let crate::store::BlobName::Id(id) = staged.commit(&digest).await.unwrap() {
+        let info = crate::index::BlobInfo {
+            sha256: digest,
+            size: data.len() as u64,
+            md5: None,
+        };
+        s.index
+            .write(move |tx| {
+                let id = id.clone();
+                Box::pin(async move {
+                    tx.record_blob(&info, None, 0, false).await?;
+                    tx.set_blob_location(&info.sha256, &id, 0).await
+                })
+            })
+            .await
+            .unwrap();
+    }
+}
+
+/// The settings of every test storage.
+fn settings() -> Settings {
+    Settings {
+        upload_bucket: UPLOADS.into(),
+        reserve_bytes: 0,
+        abandoned_multipart_secs: 86_400,
+        garbage_grace_secs: 3600,
+    }
+}
+
 /// The clock a test storage's check is given.
 pub type TestClock = Arc<ShiftedClock>;
 
@@ -74,7 +126,9 @@ pub type PostgresGuard = (tempfile::TempDir, crate::index::postgres_testing::Tes
 
 /// Makes each check — `async fn check(s: Storage, clock:
 /// Arc<ShiftedClock>)` in the invoking module — a test on SQLite
-/// (`sqlite::check`) and one on PostgreSQL (`postgres::check`).
+/// (`sqlite::check`), one on PostgreSQL (`postgres::check`), both with
+/// blobs on local disk, and one on PostgreSQL with blobs in the S3 store
+/// (`upstream::check`).
 macro_rules! on_each_backend {
     ($($check:ident),* $(,)?) => {
         mod sqlite {
@@ -91,6 +145,17 @@ macro_rules! on_each_backend {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $check() {
                     let Some((_guard, s, clock)) = $crate::storage::tests::on_postgres() else {
+                        return;
+                    };
+                    super::$check(s, clock).await;
+                }
+            )*
+        }
+        mod upstream {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let Some((_guard, s, clock)) = $crate::storage::tests::on_upstream() else {
                         return;
                     };
                     super::$check(s, clock).await;

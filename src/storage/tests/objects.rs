@@ -512,10 +512,7 @@ async fn an_object_is_read_from_its_inline_bytes_or_the_store(
     assert_eq!(r.len, 100_000);
     assert_eq!(read_all(r).await, [7, 7]);
     // Its file gone: damaged, not an empty body.
-    s.store
-        .remove(&crate::store::BlobName::Content(obj.sha256))
-        .await
-        .unwrap();
+    super::lose_bytes(&s, obj.sha256).await;
     assert!(matches!(
         s.open_object(&obj, None, 0, 1).await,
         Err(StorageError::Damaged(_))

@@ -170,7 +170,7 @@ async fn names(s: &Storage) -> BTreeMap<u8, usize> {
 
 async fn blobs_are_kept_exactly_while_something_names_them(
     s: super::Storage,
-    _clock: super::TestClock,
+    clock: super::TestClock,
 ) {
     assert!(s.create_bucket("rc").await.unwrap());
     s.create_multipart(MultipartUpload {
@@ -242,7 +242,13 @@ async fn blobs_are_kept_exactly_while_something_names_them(
             .unwrap();
         assert_eq!(row.is_some(), c != 1, "the row of content {c}");
     }
-    // The store holds the named large contents, nothing else.
+    // The store holds the named large contents, nothing else (a store of
+    // ids once the collector has deleted what is due).
+    if !s.store.names_by_content() {
+        clock.advance(s.settings.garbage_grace_secs as i64 + 1);
+        let done = s.collect_garbage(false).await.unwrap();
+        assert!(done.ran && done.garbage > 0, "{done:?}");
+    }
     let mut in_store = Vec::new();
     let mut list = s.store.list();
     while let Some(item) = list.next().await {
@@ -250,8 +256,8 @@ async fn blobs_are_kept_exactly_while_something_names_them(
     }
     in_store.sort_by_key(|d| d.to_string());
     let mut want = vec![
-        crate::store::BlobName::Content(blob(2).sha256),
-        crate::store::BlobName::Content(blob(3).sha256),
+        s.locate(&blob(2).sha256).await.unwrap().unwrap(),
+        s.locate(&blob(3).sha256).await.unwrap().unwrap(),
     ];
     want.sort_by_key(|d| d.to_string());
     assert_eq!(in_store, want);
