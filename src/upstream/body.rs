@@ -205,6 +205,15 @@ impl ObjectStream {
     }
 }
 
+impl std::fmt::Debug for ObjectStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStream")
+            .field("origin", &self.origin)
+            .field("remaining", &self.left)
+            .finish()
+    }
+}
+
 impl Stream for ObjectStream {
     type Item = Result<Bytes, UpstreamError>;
 
