@@ -504,6 +504,49 @@ fn gateway_wrong_secret_is_refused() {
     wrong_secret_is_refused(&t, "SignatureDoesNotMatch");
 }
 
+/// HTTPS with a self-signed certificate: refused as untrusted (an
+/// `Unreachable` naming the certificate) until its PEM is the config's
+/// extra CA, then served.
+#[test]
+fn https_trusts_the_extra_ca_file() {
+    let tls = crate::tls::Tls::new();
+    let s = TestServer::start_with(&tls.toml());
+    let mut config = Config::new(
+        format!("https://{}", s.addr),
+        &s.app.config.s3.region,
+        "uploads",
+        &s.app.credentials.access_key_id,
+        &s.app.credentials.secret_access_key,
+    );
+    block_on(async {
+        let e = Client::new(config.clone())
+            .unwrap()
+            .head_object("k")
+            .await
+            .unwrap_err();
+        match e {
+            UpstreamError::Unreachable { detail, .. } => {
+                assert!(detail.contains("certificate"), "{detail}")
+            }
+            other => panic!("{other:?}"),
+        }
+        config.ca_file = Some(tls.path("cert.pem").into());
+        let c = Client::new(config).unwrap();
+        let body = random_bytes(200_000);
+        c.put_object(
+            "tls/obj",
+            Body::from(body.clone()),
+            200_000,
+            Integrity::crc32c_of(&body),
+        )
+        .await
+        .unwrap();
+        let (total, stream) = c.get_object("tls/obj", Some((100, 1000))).await.unwrap();
+        assert_eq!(total, 200_000);
+        assert!(read_all(stream).await.unwrap() == body[100..1100]);
+    });
+}
+
 /// Nothing listening: `Unreachable`, naming the endpoint.
 #[test]
 fn an_unreachable_endpoint_is_unreachable() {
