@@ -78,9 +78,10 @@ impl Upload {
         self.written
     }
 
-    /// Appends `data`, sending each part as it fills. After an error the
-    /// upload is dead: every later call returns that error, and dropping
-    /// or aborting it cleans up.
+    /// Appends `data`, sending each part as it fills. After an error (or a
+    /// write cancelled while it sent a part) the upload is dead: every
+    /// later call returns that error, and dropping or aborting it cleans
+    /// up.
     pub async fn write(&mut self, data: &[u8]) -> Result<(), UpstreamError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
@@ -95,9 +96,18 @@ impl Upload {
                 // The buffer is empty now: it refills only once the part
                 // before this one is stored, so two parts at most.
                 Step::Part(part) => {
-                    if let Err(e) = self.send_part(part).await {
-                        self.failed = Some(e.clone());
-                        return Err(e);
+                    // Marked failed while the part is handed over: a write
+                    // cancelled here (its future dropped) has lost the part,
+                    // and the upload must not complete without it.
+                    self.failed = Some(UpstreamError::Body(
+                        "an earlier write was cancelled while it sent a part".into(),
+                    ));
+                    match self.send_part(part).await {
+                        Ok(()) => self.failed = None,
+                        Err(e) => {
+                            self.failed = Some(e.clone());
+                            return Err(e);
+                        }
                     }
                 }
             }

@@ -586,13 +586,10 @@ fn an_unreachable_endpoint_is_unreachable() {
     });
 }
 
-/// A store that accepts the connection and then says nothing: the idle
-/// timeout gives up on it (`Unreachable`), waiting with a deadline.
-#[test]
-fn a_silent_endpoint_times_out() {
+/// A server that accepts connections and never answers a byte.
+fn silent_endpoint() -> std::net::SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    // Holds every connection open without a byte of answer.
     std::thread::spawn(move || {
         let mut held = Vec::new();
         for conn in listener.incoming() {
@@ -602,6 +599,14 @@ fn a_silent_endpoint_times_out() {
             }
         }
     });
+    addr
+}
+
+/// A store that accepts the connection and then says nothing: the idle
+/// timeout gives up on it (`Unreachable`), waiting with a deadline.
+#[test]
+fn a_silent_endpoint_times_out() {
+    let addr = silent_endpoint();
     let mut config = Config::new(format!("http://{addr}"), "us-east-1", "blobs", "GK1", "s");
     config.idle_timeout = Duration::from_secs(1);
     let c = Client::new(config).unwrap();
@@ -616,6 +621,34 @@ fn a_silent_endpoint_times_out() {
             }
             other => panic!("{other:?}"),
         }
+    });
+}
+
+/// A write cancelled while it hands a part over (its future dropped, here
+/// while the store never answers) has lost that part: the upload is dead,
+/// and neither a later write nor `finish` pretends otherwise.
+#[test]
+fn a_write_cancelled_mid_part_kills_the_upload() {
+    let addr = silent_endpoint();
+    let c = Client::new(Config::new(
+        format!("http://{addr}"),
+        "us-east-1",
+        "blobs",
+        "GK1",
+        "s",
+    ))
+    .unwrap();
+    block_on(async {
+        let mut up = Upload::begin(&c, "k", MIN_PART_SIZE);
+        let body = random_bytes(MIN_PART_SIZE + 1);
+        let cancelled = tokio::time::timeout(Duration::from_millis(200), up.write(&body)).await;
+        assert!(cancelled.is_err(), "the silent store answered");
+        let e = up.write(b"more").await.unwrap_err();
+        assert!(
+            matches!(&e, UpstreamError::Body(why) if why.contains("cancelled")),
+            "{e:?}"
+        );
+        assert_eq!(up.finish().await.unwrap_err(), e);
     });
 }
 
