@@ -7,7 +7,8 @@
 
 use std::future::Future;
 
-use futures_util::Stream;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
 use http::Method;
 
 use super::client::{Call, Client};
@@ -22,7 +23,7 @@ impl Client {
     pub fn list_objects(
         &self,
         prefix: &str,
-    ) -> impl Stream<Item = Result<Vec<ObjectEntry>, UpstreamError>> + Send + 'static {
+    ) -> BoxStream<'static, Result<Vec<ObjectEntry>, UpstreamError>> {
         let client = self.clone();
         let prefix = prefix.to_owned();
         pages(move |token: Option<String>| {
@@ -50,9 +51,7 @@ enum Cursor<N> {
 
 /// The pages `fetch` returns, each asked with the marker the previous one
 /// gave (`None` first), until a page gives none or an error ends it.
-pub(super) fn pages<T, N, F, Fut>(
-    fetch: F,
-) -> impl Stream<Item = Result<Vec<T>, UpstreamError>> + Send + 'static
+pub(super) fn pages<T, N, F, Fut>(fetch: F) -> BoxStream<'static, Result<Vec<T>, UpstreamError>>
 where
     T: Send + 'static,
     N: Clone + PartialEq + Send + 'static,
@@ -81,6 +80,7 @@ where
             }
         }
     })
+    .boxed()
 }
 
 #[cfg(test)]
@@ -98,7 +98,7 @@ mod tests {
     fn pager(
         script: Script,
         asked: Arc<Mutex<Vec<Option<u32>>>>,
-    ) -> impl Stream<Item = Result<Vec<u32>, UpstreamError>> {
+    ) -> BoxStream<'static, Result<Vec<u32>, UpstreamError>> {
         let script = Arc::new(Mutex::new(script));
         pages(move |marker: Option<u32>| {
             let (script, asked) = (script.clone(), asked.clone());
@@ -124,14 +124,14 @@ mod tests {
     #[tokio::test]
     async fn pages_follow_their_markers_lazily_to_the_end() {
         let asked = Arc::new(Mutex::new(Vec::new()));
-        let mut s = Box::pin(pager(
+        let mut s = pager(
             vec![
                 (None, page(&[1, 2], Some(2))),
                 (Some(2), page(&[3, 4], Some(4))),
                 (Some(4), page(&[5], None)),
             ],
             asked.clone(),
-        ));
+        );
         assert!(asked.lock().unwrap().is_empty(), "fetched before polled");
         assert_eq!(s.next().await.unwrap().unwrap(), [1, 2]);
         assert_eq!(*asked.lock().unwrap(), [None]);

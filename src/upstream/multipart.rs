@@ -9,7 +9,7 @@
 //!
 //! Must never: let a completion that failed inside a 200 pass as done.
 
-use futures_util::Stream;
+use futures_util::stream::BoxStream;
 use http::{header, Method};
 
 use super::body::Body;
@@ -109,7 +109,7 @@ impl Client {
     pub fn list_multipart_uploads(
         &self,
         prefix: &str,
-    ) -> impl Stream<Item = Result<Vec<PendingUpload>, UpstreamError>> + Send + 'static {
+    ) -> BoxStream<'static, Result<Vec<PendingUpload>, UpstreamError>> {
         let client = self.clone();
         let prefix = prefix.to_owned();
         super::list::pages(move |marker: Option<(String, String)>| {

@@ -5,11 +5,22 @@
 //! the last part — whatever is left at the end — is never empty unless the
 //! whole body is.
 //!
-//! Pure: no I/O. Must never: hold more than one part, or grow its memory
+//! Pure: no I/O. Must never: hold more than one part (a full part leaves
+//! before a byte of the next is taken, so its sender can first wait for
+//! the part before it), or grow its memory
 //! past the part size (it grows as bytes come, so a small body costs only
 //! its own size).
 
 use bytes::Bytes;
+
+/// What [`PartBuffer::take`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Took this many bytes from the front.
+    Took(usize),
+    /// Took nothing: here is the full part; the buffer is empty now.
+    Part(Bytes),
+}
 
 pub struct PartBuffer {
     size: usize,
@@ -25,15 +36,17 @@ impl PartBuffer {
         }
     }
 
-    /// Takes bytes from the front of `data`: how many it took, and the
-    /// previous, full part when it had to make room for them. Call again
-    /// with the rest until all is taken.
-    pub fn take(&mut self, data: &[u8]) -> (usize, Option<Bytes>) {
+    /// One step of taking `data`: when the buffer is full and `data` is
+    /// not empty, the full part is handed out and nothing taken (the
+    /// caller sends it, then calls again); otherwise as many bytes as fit
+    /// are taken from the front of `data`.
+    pub fn take(&mut self, data: &[u8]) -> Step {
         if data.is_empty() {
-            return (0, None);
+            return Step::Took(0);
         }
-        let full =
-            (self.buf.len() == self.size).then(|| Bytes::from(std::mem::take(&mut self.buf)));
+        if self.buf.len() == self.size {
+            return Step::Part(Bytes::from(std::mem::take(&mut self.buf)));
+        }
         let n = data.len().min(self.size - self.buf.len());
         if self.buf.capacity() < self.buf.len() + n {
             // Doubling, capped at one part: never more than a part's room.
@@ -44,7 +57,7 @@ impl PartBuffer {
             self.buf.reserve_exact(want - self.buf.len());
         }
         self.buf.extend_from_slice(&data[..n]);
-        (n, full)
+        Step::Took(n)
     }
 
     /// Bytes held.
@@ -76,10 +89,16 @@ mod tests {
         for w in writes {
             let mut data = &w[..];
             while !data.is_empty() {
-                let (took, full) = b.take(data);
-                assert!(took > 0, "no progress");
-                parts.extend(full);
-                data = &data[took..];
+                match b.take(data) {
+                    Step::Took(n) => {
+                        assert!(n > 0, "no progress");
+                        data = &data[n..];
+                    }
+                    Step::Part(p) => {
+                        assert!(b.is_empty(), "a part handed out, the buffer still full");
+                        parts.push(p);
+                    }
+                }
                 assert!(b.len() <= size);
                 assert!(b.buf.capacity() <= size.max(64 << 10));
             }
@@ -123,8 +142,9 @@ mod tests {
         let rest = vec![1u8; (8 << 20) - 1000];
         let mut data = &rest[..];
         while !data.is_empty() {
-            let (n, full) = b.take(data);
-            assert!(full.is_none());
+            let Step::Took(n) = b.take(data) else {
+                panic!("cut before a byte beyond the part arrived");
+            };
             data = &data[n..];
             assert!(b.buf.capacity() <= 8 << 20);
         }

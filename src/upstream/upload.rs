@@ -4,7 +4,7 @@
 //!
 //! A part is sent while the next one is being received, so memory stays
 //! at most two parts per upload: the one filling and the one in flight (a
-//! third waits until the one in flight is stored).
+//! full part waits, the buffer empty, until the one before it is stored).
 //!
 //! Must never: make anything visible under the key before `finish`
 //! succeeds, or leave a multipart upload behind: `abort`, a failed
@@ -19,7 +19,7 @@ use super::client::Client;
 use super::error::UpstreamError;
 use super::model::{Integrity, Part};
 use super::multipart::MAX_PARTS;
-use super::parts::PartBuffer;
+use super::parts::{PartBuffer, Step};
 
 /// Default part size: 8 MiB, as the AWS CLI's.
 pub const DEFAULT_PART_SIZE: usize = 8 << 20;
@@ -78,22 +78,37 @@ impl Upload {
         self.written
     }
 
-    /// Appends `data`, sending each part as it fills. After an error the
-    /// upload is dead: every later call returns that error, and dropping
-    /// or aborting it cleans up.
+    /// Appends `data`, sending each part as it fills. After an error (or a
+    /// write cancelled while it sent a part) the upload is dead: every
+    /// later call returns that error, and dropping or aborting it cleans
+    /// up.
     pub async fn write(&mut self, data: &[u8]) -> Result<(), UpstreamError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
         let mut data = data;
         while !data.is_empty() {
-            let (took, full) = self.buffer.take(data);
-            data = &data[took..];
-            self.written += took as u64;
-            if let Some(part) = full {
-                if let Err(e) = self.send_part(part).await {
-                    self.failed = Some(e.clone());
-                    return Err(e);
+            match self.buffer.take(data) {
+                Step::Took(n) => {
+                    data = &data[n..];
+                    self.written += n as u64;
+                }
+                // The buffer is empty now: it refills only once the part
+                // before this one is stored, so two parts at most.
+                Step::Part(part) => {
+                    // Marked failed while the part is handed over: a write
+                    // cancelled here (its future dropped) has lost the part,
+                    // and the upload must not complete without it.
+                    self.failed = Some(UpstreamError::Body(
+                        "an earlier write was cancelled while it sent a part".into(),
+                    ));
+                    match self.send_part(part).await {
+                        Ok(()) => self.failed = None,
+                        Err(e) => {
+                            self.failed = Some(e.clone());
+                            return Err(e);
+                        }
+                    }
                 }
             }
         }

@@ -31,4 +31,5 @@ mod s3;
 mod s3_header;
 mod soak;
 mod tls;
+mod upstream;
 mod webpage;

@@ -28,7 +28,7 @@ impl Tls {
         self.dir.path().join(name).display().to_string()
     }
 
-    fn toml(&self) -> String {
+    pub(crate) fn toml(&self) -> String {
         format!(
             "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
             self.path("cert.pem"),
