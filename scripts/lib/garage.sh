@@ -1,5 +1,5 @@
 # A throwaway Garage cluster (S3-compatible, https://garagehq.deuxfleurs.fr),
-# for scripts/test and scripts/bench.sh (sourced, not run).
+# for scripts/test and the benchmark scripts (sourced, not run).
 #
 #   garage_found              # sets GARAGE_BIN if garage 2.5.0 is installed, else 1
 #   garage_install            # garage 2.5.0 from crates.io with cargo install,
