@@ -30,7 +30,7 @@ const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The venv's Python, creating the venv on first use. Concurrent test
 /// threads share one attempt (and its error, if it failed).
-fn venv_python() -> PathBuf {
+pub(crate) fn venv_python() -> PathBuf {
     static VENV: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     match VENV.get_or_init(ensure_venv) {
         Ok(p) => p.clone(),
@@ -140,14 +140,14 @@ fn ensure_venv() -> Result<PathBuf, String> {
 // Subprocesses
 // ---------------------------------------------------------------------------
 
-struct Output {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Output {
+    pub(crate) status: ExitStatus,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Output {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         format!(
             "--- stdout ---\n{}\n--- stderr ---\n{}",
             self.stdout.trim_end(),
@@ -158,7 +158,7 @@ impl Output {
 
 /// Runs a command to completion with its output captured, killing it after
 /// `timeout`.
-fn run_timed(cmd: &mut Command, timeout: Duration) -> Result<Output, String> {
+pub(crate) fn run_timed(cmd: &mut Command, timeout: Duration) -> Result<Output, String> {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

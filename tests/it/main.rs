@@ -12,6 +12,7 @@ mod cors;
 mod crash;
 mod disk_full;
 mod download;
+mod garage;
 mod harness;
 mod hostile;
 mod index_db;
