@@ -8,6 +8,7 @@ mod attacks;
 mod browser;
 mod cli;
 mod client;
+mod cluster;
 mod cors;
 mod crash;
 mod disk_full;

@@ -1,0 +1,248 @@
+//! Several gateways as one service: `stowage serve` processes, each with a
+//! data dir of its own, sharing one PostgreSQL index (a database of their
+//! own on the test server) and one Garage cluster of three nodes (started
+//! for the test) for their bytes, and one public URL,
+//! `http://stowage.test` — as behind a load balancer, but each request
+//! sent to the gateway a test picks (a resolver maps the public host to
+//! it), so "presign on one, PUT on a second, complete on a third" is
+//! exactly that.
+//!
+//! Needs PostgreSQL and Garage (scripts/test provides both); without them
+//! a test fails saying how to get them, unless `STOWAGE_TEST_POSTGRES=off`
+//! or `STOWAGE_TEST_GARAGE=off` leaves it out. They run in the suite's
+//! PostgreSQL pass (`STOWAGE_TEST_INDEX=postgres`) only: their index is
+//! PostgreSQL in either.
+
+mod faults;
+mod flows;
+mod s3;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::garage::GarageCluster;
+use crate::harness::Served;
+use crate::index_db::TestIndex;
+
+/// The public URL every gateway signs for.
+pub const PUBLIC_HOST: &str = "stowage.test";
+/// The S3 key pair every gateway is configured with (presigned URLs made
+/// by one are checked by another).
+pub const KEY_ID: &str = "AKIACLUSTERTEST00001";
+pub const SECRET: &str = "clusterTestSecretKey0000000000000000000000";
+
+/// Gateways over one index and one Garage cluster (see the module docs).
+pub struct Cluster {
+    /// `None` while killed.
+    gateways: Vec<Option<Served>>,
+    /// Where each gateway listens (kept while it is down, for messages).
+    addrs: Vec<SocketAddr>,
+    configs: Vec<PathBuf>,
+    /// A token with every scope, printed by the first gateway's first
+    /// start (the index holds it, so every gateway knows it).
+    pub token: String,
+    pub garage: GarageCluster,
+    index: TestIndex,
+    /// Last: removed after the gateways stopped.
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// `n` gateways on a fresh index and a fresh 3-node Garage cluster;
+    /// `None` when PostgreSQL or Garage tests are switched off.
+    pub fn start(n: usize) -> Option<Cluster> {
+        Self::start_with(n, "")
+    }
+
+    /// The same, with `extra` TOML in every gateway's configuration (its
+    /// own top-level keys or tables other than `[s3]`, `[index]` and
+    /// `[storage]`).
+    pub fn start_with(n: usize, extra: &str) -> Option<Cluster> {
+        // Their index is PostgreSQL whichever pass of the suite this is:
+        // they run once, in the pass on PostgreSQL.
+        if !crate::index_db::on_postgres() {
+            eprintln!("the cluster tests run in the suite's PostgreSQL pass");
+            return None;
+        }
+        let index = TestIndex::fresh_postgres()?;
+        let garage = GarageCluster::start(3)?;
+        let dir = tempfile::tempdir().unwrap();
+        let mut cluster = Cluster {
+            gateways: Vec::new(),
+            addrs: Vec::new(),
+            configs: Vec::new(),
+            token: String::new(),
+            garage,
+            index,
+            _dir: dir,
+        };
+        for i in 0..n {
+            let gw = cluster._dir.path().join(format!("gw{i}"));
+            std::fs::create_dir_all(&gw).unwrap();
+            let config = gw.join("config.toml");
+            std::fs::write(&config, cluster.config_text(i, &gw, extra)).unwrap();
+            cluster.configs.push(config);
+            // One after the other: the first start of the first gateway
+            // makes the initial token, the others find it in the index.
+            let served = Served::start(&cluster.configs[i]);
+            if i == 0 {
+                cluster.token = served.initial_token();
+            }
+            cluster.addrs.push(addr_of(&served.base));
+            cluster.gateways.push(Some(served));
+        }
+        Some(cluster)
+    }
+
+    /// Gateway `i`'s configuration: its own data dir and port, the shared
+    /// public URL, key pair, index and store (its bytes through Garage
+    /// node `i mod 3`, as a site would spread them).
+    fn config_text(&self, i: usize, dir: &std::path::Path, extra: &str) -> String {
+        let g = &self.garage;
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"{data}\"\npublic_url = \"http://{PUBLIC_HOST}\"\n\
+             {extra}\n[s3]\naccess_key_id = \"{KEY_ID}\"\nsecret_access_key = \"{SECRET}\"\n\
+             {index}\n[storage]\nfsync = false\nbackend = \"s3\"\ns3_endpoint = \"{endpoint}\"\n\
+             s3_bucket = \"{bucket}\"\ns3_region = \"{region}\"\ns3_access_key_id = \"{id}\"\n\
+             s3_secret_access_key = \"{secret}\"\n",
+            data = dir.join("data").display(),
+            index = self.index.toml(),
+            endpoint = g.endpoint(i % 3),
+            bucket = g.bucket(),
+            region = g.region(),
+            id = g.access_key_id(),
+            secret = g.secret_access_key(),
+        )
+    }
+
+    /// An HTTP client whose every request for the public host goes to
+    /// gateway `i`.
+    pub fn agent(&self, i: usize) -> ureq::Agent {
+        let to = self.addrs[i];
+        ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(120))
+            .resolver(move |host_port: &str| -> std::io::Result<Vec<SocketAddr>> {
+                if host_port == format!("{PUBLIC_HOST}:80") {
+                    Ok(vec![to])
+                } else {
+                    host_port.to_socket_addrs().map(|a| a.collect())
+                }
+            })
+            .build()
+    }
+
+    /// `path` under the public URL.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{PUBLIC_HOST}{path}")
+    }
+
+    /// curl's `--connect-to` for sending a public URL to gateway `i`.
+    pub fn connect_to(&self, i: usize) -> String {
+        format!("{PUBLIC_HOST}:80:{}", self.addrs[i])
+    }
+
+    /// Kills gateway `i` with SIGKILL.
+    pub fn kill(&mut self, i: usize) {
+        let mut served = self.gateways[i].take().expect("a running gateway");
+        served.child.kill().unwrap();
+        served.child.wait().unwrap();
+    }
+
+    /// Starts gateway `i` again on its data dir (on a new port).
+    pub fn restart(&mut self, i: usize) {
+        assert!(self.gateways[i].is_none(), "gateway {i} is running");
+        let served = Served::start(&self.configs[i]);
+        self.addrs[i] = addr_of(&served.base);
+        self.gateways[i] = Some(served);
+    }
+
+    /// Gateway `i`'s log so far.
+    pub fn log(&self, i: usize) -> String {
+        self.gateways[i]
+            .as_ref()
+            .map(|s| s.stderr())
+            .unwrap_or_default()
+    }
+
+    /// Gateway `i`'s data dir.
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.configs[i].parent().unwrap().join("data")
+    }
+
+    /// The index's database (to look at its rows).
+    pub fn index(&self) -> &TestIndex {
+        &self.index
+    }
+}
+
+/// `127.0.0.1:PORT` of a `http://127.0.0.1:PORT` base.
+fn addr_of(base: &str) -> SocketAddr {
+    base.trim_start_matches("http://")
+        .parse()
+        .unwrap_or_else(|_| panic!("not a listen address: {base}"))
+}
+
+impl Cluster {
+    /// A URL of gateway `i` (by its own address) for the S3 request
+    /// `method path?query`, presigned with the cluster's key pair, signing
+    /// `headers` too (lowercase names).
+    pub fn s3_url(
+        &self,
+        i: usize,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> String {
+        let creds = stowage::sigv4::Credentials {
+            access_key_id: KEY_ID.into(),
+            secret_access_key: SECRET.into(),
+        };
+        let host = self.addrs[i].to_string();
+        let q = stowage::sigv4::presign(
+            &creds,
+            &stowage::sigv4::PresignParams {
+                method,
+                host: &host,
+                path,
+                region: "us-east-1",
+                service: "s3",
+                expires_secs: 600,
+                extra_query: query,
+                extra_signed_headers: headers,
+            },
+            time::OffsetDateTime::now_utc(),
+        );
+        format!(
+            "http://{host}{}?{q}",
+            stowage::sigv4::encode::uri_encode(path, false)
+        )
+    }
+
+    /// An S3 request through gateway `i`, presigned: (status, body).
+    pub fn s3(
+        &self,
+        i: usize,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Vec<u8>) {
+        let url = self.s3_url(i, method, path, query, headers);
+        let mut req = self.agent(i).request(method, &url);
+        for (n, v) in headers {
+            req = req.set(n, v);
+        }
+        let resp = match req.send_bytes(body) {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("gateway {i}: {e}"),
+        };
+        let status = resp.status();
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut resp.into_reader(), &mut out).unwrap();
+        (status, out)
+    }
+}
