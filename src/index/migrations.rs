@@ -160,6 +160,20 @@ const MIGRATIONS: &[&str] = &[
         due_at  INTEGER NOT NULL
      ) WITHOUT ROWID;
      CREATE INDEX garbage_due ON garbage (due_at);",
+    // 12: composite blobs: an object put together from parts (S3's
+    // CompleteMultipartUpload, the upload API's part-wise completion) is
+    // the list of its parts' blobs, in order, not a copy of their bytes.
+    // A composite row has no bytes of its own; its segments are ordinary
+    // blobs, kept while a composite names them.
+    "ALTER TABLE blobs ADD COLUMN composite INTEGER NOT NULL DEFAULT 0;
+     CREATE TABLE blob_segments (
+        composite  TEXT NOT NULL REFERENCES blobs (sha256),
+        idx        INTEGER NOT NULL,
+        sha256     TEXT NOT NULL REFERENCES blobs (sha256),
+        size       INTEGER NOT NULL,
+        PRIMARY KEY (composite, idx)
+     ) WITHOUT ROWID;
+     CREATE INDEX segments_by_blob ON blob_segments (sha256);",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -303,6 +317,16 @@ pub const POSTGRES: &[&str] = &[
         due_at  BIGINT NOT NULL
      );
      CREATE INDEX garbage_due ON garbage (due_at);"#,
+    // 3: SQLite's 12 (composite blobs and their segments).
+    r#"ALTER TABLE blobs ADD COLUMN composite BOOLEAN NOT NULL DEFAULT false;
+     CREATE TABLE blob_segments (
+        composite  TEXT COLLATE "C" NOT NULL REFERENCES blobs (sha256),
+        idx        INTEGER NOT NULL,
+        sha256     TEXT COLLATE "C" NOT NULL REFERENCES blobs (sha256),
+        size       BIGINT NOT NULL,
+        PRIMARY KEY (composite, idx)
+     );
+     CREATE INDEX segments_by_blob ON blob_segments (sha256);"#,
 ];
 
 pub const POSTGRES_LATEST: i64 = POSTGRES.len() as i64;

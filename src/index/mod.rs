@@ -39,7 +39,7 @@ pub use lock::{IndexLock, LockMode, LockName, LockSpace};
 pub(crate) use postgres::testing as postgres_testing;
 pub use postgres::PostgresIndex;
 pub use sqlite::{SqliteIndex, DB_FILE};
-pub use tx::{BlobRow, BucketRow, Cursor, Tx, TxResult};
+pub use tx::{BlobRow, BucketRow, Cursor, DeletedBlob, Tx, TxResult};
 // Moved to the storage service (the rules' terms); here while the
 // multipart completion of the retiring interface still names them.
 
@@ -97,6 +97,13 @@ pub struct BlobInfo {
     /// MD5 of the bytes: S3's ETag of a single-part object. `None` only for
     /// blobs stored before it was recorded, until the start-up pass fills it.
     pub md5: Option<[u8; 16]>,
+}
+
+/// One segment of a composite blob: a blob of bytes, and its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub sha256: Digest,
+    pub size: u64,
 }
 
 /// A blob row as the maintenance commands see it.

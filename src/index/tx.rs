@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::{
     AccessKey, BlobEntry, BlobInfo, BucketRecord, Dangling, Declared, FileRecord, IndexError,
-    MultipartUpload, ObjectRecord, PartRecord, Status, TokenRecord,
+    MultipartUpload, ObjectRecord, PartRecord, Segment, Status, TokenRecord,
 };
 use crate::store::Digest;
 
@@ -61,6 +61,18 @@ pub struct BlobRow {
     /// The write-once id its bytes are under, in a store that names blobs
     /// by id; `None` where the digest names them (or they are inline).
     pub location: Option<String>,
+    /// It has no bytes of its own: it is its segments, in order
+    /// (`segments`).
+    pub composite: bool,
+}
+
+/// What deleting a blob's row let go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeletedBlob {
+    /// The id its bytes were under (now in the garbage), if it had one.
+    pub location: Option<String>,
+    /// A composite's segments, whose rows no longer name them through it.
+    pub segments: Vec<Digest>,
 }
 
 /// One bucket row.
@@ -125,8 +137,20 @@ pub trait BlobRows: Send {
     /// Whether a file with bytes, an object or a part refers to it.
     async fn blob_in_use(&mut self, sha256: &Digest) -> TxResult<bool>;
     /// Deletes a blob's row; the id its bytes were under, if it had one,
-    /// goes to the garbage, due for deletion at `due_at`, and is returned.
-    async fn delete_blob(&mut self, sha256: &Digest, due_at: i64) -> TxResult<Option<String>>;
+    /// goes to the garbage, due for deletion at `due_at`; a composite's
+    /// segment rows go with it. Says what it let go.
+    async fn delete_blob(&mut self, sha256: &Digest, due_at: i64) -> TxResult<DeletedBlob>;
+    /// Records a composite blob — `blob.sha256` is made of `segments`, in
+    /// order — if no blob row has that digest yet; whether it did (a row
+    /// already there is kept as it is).
+    async fn record_composite(
+        &mut self,
+        blob: &BlobInfo,
+        segments: &[Segment],
+        now: i64,
+    ) -> TxResult<bool>;
+    /// A composite blob's segments, in order (none for a blob of bytes).
+    async fn segments(&mut self, sha256: &Digest) -> TxResult<Vec<Segment>>;
     /// Records that a blob's bytes are now under the write-once id
     /// `location`; the id they were under before, if another, goes to the
     /// garbage, due at `due_at`.

@@ -1,5 +1,8 @@
-//! Putting parts together: the parts of a multipart upload streamed in
-//! order into one staged blob, hashed as they go, never held in memory.
+//! Reading parts together: the parts of an upload streamed in order,
+//! hashed as they go, never held in memory — to check a part-wise file's
+//! declared SHA-256 without writing its bytes again (it is then recorded
+//! as a composite of its parts), or, to heal a damaged file, into one new
+//! staged blob.
 
 use futures_util::StreamExt;
 use md5::{Digest as _, Md5};
@@ -27,6 +30,24 @@ impl Storage {
         let total: u64 = chosen.iter().map(|p| p.size).sum();
         self.check_space(total)?;
         let mut staged = self.store.stage().await?;
+        let (blob, etag) = self.read_parts(chosen, Some(&mut staged)).await?;
+        Ok(Assembled { staged, blob, etag })
+    }
+
+    /// The SHA-256, size and MD5 of `chosen` read in order, writing
+    /// nothing.
+    pub async fn hash_parts(&self, chosen: &[PartRecord]) -> Result<BlobInfo, StorageError> {
+        Ok(self.read_parts(chosen, None).await?.0)
+    }
+
+    /// Reads `chosen` in order (into `staged`, if given), hashing; the
+    /// whole's digests and the parts' multipart ETag.
+    async fn read_parts(
+        &self,
+        chosen: &[PartRecord],
+        mut staged: Option<&mut Box<dyn StagedBlob>>,
+    ) -> Result<(BlobInfo, String), StorageError> {
+        let total: u64 = chosen.iter().map(|p| p.size).sum();
         let mut sha = Sha256::new();
         // MD5 on a second core, as for a large PUT: SHA-256 then MD5 on one
         // core held assembly to about 215 MB/s.
@@ -44,19 +65,19 @@ impl Storage {
             while let Some(piece) = blob.chunks.next().await {
                 let piece = piece.map_err(StoreError::io("reading a part"))?;
                 sha.update(&piece);
-                staged.write(&piece).await?;
+                if let Some(s) = staged.as_mut() {
+                    s.write(&piece).await?;
+                }
                 size += piece.len() as u64;
                 md5.update(piece).await?;
             }
         }
-        Ok(Assembled {
-            staged,
-            blob: BlobInfo {
-                sha256: Digest(sha.finalize().into()),
-                size,
-                md5: Some(md5.finish().await?),
-            },
-            etag: format!("{}-{}", hex::encode(etag_md5.finalize()), chosen.len()),
-        })
+        let blob = BlobInfo {
+            sha256: Digest(sha.finalize().into()),
+            size,
+            md5: Some(md5.finish().await?),
+        };
+        let etag = format!("{}-{}", hex::encode(etag_md5.finalize()), chosen.len());
+        Ok((blob, etag))
     }
 }

@@ -16,7 +16,8 @@ use uuid::Uuid;
 use super::file_object::{file_object, intact, occupied_by_other};
 use super::{Assembled, Payload, Recorded, Storage, StorageError};
 use crate::index::{
-    BlobInfo, BlobRow, FileRecord, MultipartUpload, ObjectMeta, PartRecord, Status, Tx, TxResult,
+    BlobInfo, BlobRow, FileRecord, MultipartUpload, ObjectMeta, PartRecord, Segment, Status, Tx,
+    TxResult,
 };
 use crate::store::Digest;
 
@@ -212,12 +213,18 @@ async fn look(tx: &mut dyn Tx, rec: &FileRecord, upload_id: &str, bucket: &str) 
 /// ones, sent again in parts) keeps its times and its object; the blob is
 /// healed (damage mark cleared). The upload's parts and an object the file
 /// replaced are let go.
+///
+/// With `segments` the file is the composite of its parts (their blobs,
+/// kept by its segment rows; a blob of these bytes already recorded is
+/// used instead); without, `blob` is a copy of them just published.
+#[allow(clippy::too_many_arguments)]
 async fn record_parts_rule(
     tx: &mut dyn Tx,
     upload_id: &str,
     assembled: &[(u32, Digest)],
     id: &Uuid,
     blob: &BlobInfo,
+    segments: Option<&[Segment]>,
     bucket: &str,
     now: i64,
 ) -> TxResult<Recorded<PartsRecorded>> {
@@ -245,7 +252,12 @@ async fn record_parts_rule(
         }
     }
     let mut released = tx.part_blobs(upload_id).await?;
-    tx.record_blob(blob, None, now, true).await?;
+    match segments {
+        Some(segments) => {
+            tx.record_composite(blob, segments, now).await?;
+        }
+        None => tx.record_blob(blob, None, now, true).await?,
+    }
     tx.insert_bucket(bucket, None, now).await?;
     if !rec.status.has_bytes() || tx.get_object(bucket, &id.to_string()).await?.is_none() {
         if let Some(old) = tx.put_object(&file_object(bucket, &rec, blob, now)).await? {
@@ -365,7 +377,22 @@ impl Storage {
             Err(why) => return Ok(FileParts::Refused(why)),
         };
 
-        let Assembled { staged, blob, .. } = self.assemble(&stored).await?;
+        // A file stored before, or bytes of this digest recorded but not
+        // intact, are healed by a copy written whole; otherwise the file is
+        // the composite of its parts, and nothing is written.
+        let d = rec.sha256;
+        let recorded_before = self
+            .index
+            .read(move |tx| Box::pin(async move { tx.get_blob(&d).await }))
+            .await?
+            .is_some();
+        let copy = healing || (recorded_before && !self.blob_intact(d, rec.size).await?);
+        let (blob, staged) = if copy {
+            let Assembled { staged, blob, .. } = self.assemble(&stored).await?;
+            (blob, Some(staged))
+        } else {
+            (self.hash_parts(&stored).await?, None)
+        };
         if blob.sha256 != rec.sha256 {
             // Every part matched what its sender declared, yet together they
             // are not the declared file: the client is confused (or the
@@ -381,16 +408,40 @@ impl Storage {
         let assembled: Vec<(u32, Digest)> =
             stored.iter().map(|p| (p.part_number, p.sha256)).collect();
         let (id, now) = (rec.id, self.now());
-        let recorded = self
-            .commit(Payload::Staged(staged), blob, move |_| {
-                move |tx| {
-                    let (u, a, b) = (upload_id.clone(), assembled.clone(), bucket.clone());
-                    Box::pin(
-                        async move { record_parts_rule(tx, &u, &a, &id, &blob, &b, now).await },
-                    )
+        let recorded = match staged {
+            Some(staged) => {
+                self.commit(Payload::Staged(staged), blob, move |_| {
+                    move |tx| {
+                        let (u, a, b) = (upload_id.clone(), assembled.clone(), bucket.clone());
+                        Box::pin(async move {
+                            record_parts_rule(tx, &u, &a, &id, &blob, None, &b, now).await
+                        })
+                    }
+                })
+                .await?
+            }
+            None => {
+                let segments = self.segments_of_parts(&stored).await?;
+                let lock = self.blob_lock(&blob.sha256).await?;
+                let recorded = self
+                    .index
+                    .write(move |tx| {
+                        let (u, a, b) = (upload_id.clone(), assembled.clone(), bucket.clone());
+                        let segments = segments.clone();
+                        Box::pin(async move {
+                            let s = Some(&segments[..]);
+                            record_parts_rule(tx, &u, &a, &id, &blob, s, &b, now).await
+                        })
+                    })
+                    .await;
+                drop(lock);
+                let recorded = recorded?;
+                for d in recorded.released.into_iter().filter(|d| *d != blob.sha256) {
+                    self.release_after_failure(d).await;
                 }
-            })
-            .await?;
+                recorded.answer
+            }
+        };
         Ok(match recorded {
             PartsRecorded::Completed(r) => FileParts::Completed(r),
             PartsRecorded::Occupied => FileParts::Refused(PartsRefusal::Occupied),

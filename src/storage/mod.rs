@@ -17,6 +17,7 @@
 mod assemble;
 pub mod buckets;
 mod commit;
+mod composite;
 mod file_object;
 pub mod file_parts;
 pub mod files;
@@ -39,6 +40,7 @@ use crate::store::{BlobName, BlobReader, BlobStore, Digest, StoreError};
 
 pub use assemble::Assembled;
 pub use commit::{Payload, Recorded};
+pub use composite::composite_digest;
 pub use garbage::{Collected, ORPHAN_MIN_AGE_SECS};
 pub use keys::BucketAccess;
 pub use maintenance::Stats;
@@ -156,42 +158,26 @@ impl Storage {
             .saturating_add(i64::try_from(self.settings.garbage_grace_secs).unwrap_or(i64::MAX))
     }
 
-    /// Where a blob's bytes are in the store: its digest, in a store that
-    /// names by content (no index read); else the id its row records.
-    /// `None`: no row records any (inline bytes, or no row).
+    /// Where a blob's own bytes are in the store: its digest, in a store
+    /// that names by content; else the id its row records. `None`: none
+    /// of its own (inline bytes, a composite, or no row).
     pub async fn locate(&self, digest: &Digest) -> Result<Option<BlobName>, StorageError> {
-        if self.store.names_by_content() {
-            return Ok(Some(BlobName::Content(*digest)));
-        }
-        let d = *digest;
-        let row = self
-            .index
-            .read(move |tx| Box::pin(async move { tx.get_blob(&d).await }))
-            .await?;
-        Ok(row.and_then(|r| r.location).map(BlobName::Id))
+        Ok(match self.place(digest).await? {
+            composite::Place::Store(name) => Some(name),
+            _ => None,
+        })
     }
 
-    /// The size of a blob's bytes in the store (a look, no byte read);
-    /// `None` if the store has none.
-    pub async fn stored_len(&self, digest: &Digest) -> Result<Option<u64>, StorageError> {
-        match self.locate(digest).await? {
-            Some(name) => Ok(self.store.stored_len(&name).await?),
-            None => Ok(None),
-        }
-    }
-
-    /// Opens the whole of a blob's bytes in the store; `None` if the store
-    /// has none.
+    /// Opens the whole of a blob's bytes, wherever they are; `None` if
+    /// they are nowhere.
     pub async fn open_stored(&self, digest: &Digest) -> Result<Option<BlobReader>, StorageError> {
-        match self.locate(digest).await? {
-            Some(name) => Ok(self.store.open(&name).await?),
-            None => Ok(None),
-        }
+        self.open_placed(digest, 0, u64::MAX).await
     }
 
     /// Opens `len` bytes from `start` of a stored blob of `size` bytes,
     /// wherever its bytes are: inline in the index (small blobs, looked up
-    /// there first) or in the blob store. `None` if neither has it.
+    /// there first), in the blob store, or in its segments. `None` if none
+    /// has it.
     pub async fn open_blob(
         &self,
         digest: &Digest,
@@ -209,10 +195,7 @@ impl Storage {
                 return Ok(Some(inline_reader(data.into(), start, len)));
             }
         }
-        match self.locate(digest).await? {
-            Some(name) => Ok(self.store.open_range(&name, start, len).await?),
-            None => Ok(None),
-        }
+        self.open_placed(digest, start, len).await
     }
 
     /// Whether a body of `length` bytes is kept inline in the index (and
@@ -252,25 +235,43 @@ impl Storage {
     /// reference to it in between. Bytes under a write-once id are not
     /// deleted here: the row's delete puts the id in the garbage, in the
     /// same transaction, and the collector deletes it after the grace.
+    ///
+    /// A composite's segments are released after it, each the same way.
     pub async fn release(&self, digest: Digest) -> Result<bool, StorageError> {
+        let freed = self.release_one(digest).await?;
+        let Some(segments) = freed else {
+            return Ok(false);
+        };
+        for d in segments {
+            // A segment is a blob of bytes: it has no segments of its own.
+            self.release_one(d).await?;
+        }
+        Ok(true)
+    }
+
+    /// [`Self::release`] of one row: the segments it let go, if it was
+    /// free.
+    async fn release_one(&self, digest: Digest) -> Result<Option<Vec<Digest>>, StorageError> {
         let _lock = self.blob_lock(&digest).await?;
         let due = self.garbage_due();
-        let free = self
+        let freed = self
             .index
             .write(move |tx| {
                 Box::pin(async move {
                     if tx.blob_in_use(&digest).await? {
-                        return Ok(false);
+                        return Ok(None);
                     }
-                    tx.delete_blob(&digest, due).await?;
-                    Ok(true)
+                    Ok(Some(tx.delete_blob(&digest, due).await?))
                 })
             })
             .await?;
-        if free && self.store.names_by_content() {
+        let Some(freed) = freed else {
+            return Ok(None);
+        };
+        if self.store.names_by_content() {
             self.store.remove(&BlobName::Content(digest)).await?;
         }
-        Ok(free)
+        Ok(Some(freed.segments))
     }
 
     /// [`Self::release`] on a failure path: the request already failed, so

@@ -15,9 +15,10 @@ use sha2::Sha256;
 
 use super::objects::{check_condition, file_key, ConditionFailure, WriteCondition};
 use super::recovery::forget_upload;
-use super::{Assembled, Payload, Recorded, Storage, StorageError};
+use super::{Payload, Recorded, Storage, StorageError};
 use crate::index::{
-    BlobInfo, MultipartUpload, ObjectMeta, ObjectRecord, PartRecord, Tx, TxFuture, TxResult,
+    BlobInfo, MultipartUpload, ObjectMeta, ObjectRecord, PartRecord, Segment, Tx, TxFuture,
+    TxResult,
 };
 use crate::store::{self, Digest};
 
@@ -151,16 +152,18 @@ fn choose_parts(
 /// it: the upload is still open for this bucket and key, the key is no
 /// file's of the upload API, the write's condition holds, and the parts
 /// are the ones assembled (a part uploaded again meanwhile would make the
-/// object something never sent). Then the object is recorded (the
-/// assembled blob was just published, so a damage mark on it is cleared),
-/// the upload forgotten, and its completion remembered for a retry; the
-/// parts' blobs and the object's former blob are let go.
+/// object something never sent). Then the object is recorded as the
+/// composite of `segments` (the parts' blobs, which its segment rows now
+/// keep), the upload forgotten, and its completion remembered for a
+/// retry; the parts' rows and the object's former blob are let go.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn complete(
     tx: &mut dyn Tx,
     upload_id: &str,
     assembled: &[(u32, Digest)],
     obj: &ObjectRecord,
     blob: &BlobInfo,
+    segments: &[Segment],
     cond: &WriteCondition,
     files_bucket: &str,
 ) -> TxResult<Recorded<CompleteMultipartOutcome>> {
@@ -181,7 +184,8 @@ pub(super) async fn complete(
             return Ok(Recorded::refused(O::PartsChanged));
         }
     }
-    tx.record_blob(blob, None, obj.last_modified, true).await?;
+    tx.record_composite(blob, segments, obj.last_modified)
+        .await?;
     let mut released = tx.put_object(obj).await?.into_iter().collect::<Vec<_>>();
     released.extend(forget_upload(tx, upload_id).await?.unwrap_or_default());
     tx.put_completed(
@@ -432,8 +436,9 @@ impl Storage {
 
     /// CompleteMultipartUpload of `upload` (as [`Self::find_upload`] found
     /// it) from the parts `wanted` (number, ETag hex; ascending), if `cond`
-    /// holds when it commits: the parts are put together in order into one
-    /// new blob — never held in memory — and committed as the object.
+    /// holds when it commits: the object is the list of its parts' blobs
+    /// (a composite blob), recorded in one index transaction under the
+    /// composite's lock; no byte is read or written.
     pub async fn complete_multipart(
         &self,
         upload: MultipartUpload,
@@ -447,13 +452,22 @@ impl Storage {
             Ok(c) => c,
             Err(refused) => return Ok(refused),
         };
-        let Assembled { staged, blob, etag } = self.assemble(&chosen).await?;
+        let segments = self.segments_of_parts(&chosen).await?;
+        let blob = BlobInfo {
+            sha256: super::composite_digest(&segments),
+            size: chosen.iter().map(|p| p.size).sum(),
+            md5: None,
+        };
+        let mut etag_md5 = Md5::new();
+        for p in &chosen {
+            etag_md5.update(p.md5);
+        }
         let obj = ObjectRecord {
             bucket: upload.bucket,
             key: upload.key,
             sha256: blob.sha256,
             size: blob.size,
-            etag,
+            etag: format!("{}-{}", hex::encode(etag_md5.finalize()), chosen.len()),
             content_type: upload.content_type,
             meta: ObjectMeta {
                 parts: Some(chosen.len() as u32),
@@ -465,16 +479,57 @@ impl Storage {
             chosen.iter().map(|p| (p.part_number, p.sha256)).collect();
         let id = upload.upload_id;
         let files_bucket = self.settings.upload_bucket.clone();
-        self.commit(Payload::Staged(staged), blob, move |_| {
-            body(move |tx| {
+        let lock = self.blob_lock(&blob.sha256).await?;
+        let recorded = self
+            .index
+            .write(move |tx| {
                 let (id, assembled, obj) = (id.clone(), assembled.clone(), obj.clone());
-                let (cond, files_bucket) = (cond.clone(), files_bucket.clone());
+                let (cond, files_bucket, segments) =
+                    (cond.clone(), files_bucket.clone(), segments.clone());
                 Box::pin(async move {
-                    complete(tx, &id, &assembled, &obj, &blob, &cond, &files_bucket).await
+                    let s = &segments;
+                    complete(tx, &id, &assembled, &obj, &blob, s, &cond, &files_bucket).await
                 })
             })
-        })
-        .await
+            .await;
+        drop(lock);
+        let recorded = recorded?;
+        if !recorded.keep {
+            // Refused: the composite was not recorded, nothing to let go.
+            return Ok(recorded.answer);
+        }
+        for d in recorded.released {
+            self.release_after_failure(d).await;
+        }
+        Ok(recorded.answer)
+    }
+
+    /// The segments a composite of `parts` is made of, in order: each
+    /// part's blob, or the segments of a part that is itself a composite
+    /// (a multipart object copied whole as a part).
+    pub(crate) async fn segments_of_parts(
+        &self,
+        parts: &[PartRecord],
+    ) -> Result<Vec<Segment>, StorageError> {
+        let parts: Vec<(Digest, u64)> = parts.iter().map(|p| (p.sha256, p.size)).collect();
+        Ok(self
+            .index
+            .read(move |tx| {
+                let parts = parts.clone();
+                Box::pin(async move {
+                    let mut out = Vec::with_capacity(parts.len());
+                    for (sha256, size) in parts {
+                        let inner = tx.segments(&sha256).await?;
+                        if inner.is_empty() {
+                            out.push(Segment { sha256, size });
+                        } else {
+                            out.extend(inner);
+                        }
+                    }
+                    Ok(out)
+                })
+            })
+            .await?)
     }
 
     /// The ETag of the object a completed upload of `bucket/key` made, while

@@ -363,10 +363,7 @@ impl Storage {
     ) -> Result<BlobReader, StorageError> {
         let b = match inline {
             Some(data) => Some(inline_reader(data.into(), start, len)),
-            None => match self.locate(&obj.sha256).await? {
-                Some(name) => self.store.open_range(&name, start, len).await?,
-                None => None,
-            },
+            None => self.open_placed(&obj.sha256, start, len).await?,
         };
         let b = b.ok_or_else(|| {
             StorageError::Damaged(format!(

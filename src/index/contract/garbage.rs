@@ -62,7 +62,7 @@ pub async fn write_once_ids_move_to_the_garbage_when_let_go(index: Arc<dyn Index
     })
     .await
     .unwrap();
-    assert_eq!(moved.as_deref(), Some("id-two"));
+    assert_eq!(moved.location.as_deref(), Some("id-two"));
     assert_eq!(due(&index, 800).await, vec!["id-one".to_string()]);
     assert_eq!(
         due(&index, 900).await,
@@ -99,7 +99,7 @@ pub async fn write_once_ids_move_to_the_garbage_when_let_go(index: Arc<dyn Index
     })
     .await
     .unwrap();
-    assert_eq!(moved, None);
+    assert_eq!(moved.location, None);
     assert_eq!(due(&index, i64::MAX).await, vec!["id-two".to_string()]);
 }
 

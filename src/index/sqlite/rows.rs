@@ -209,7 +209,8 @@ pub(super) fn blob_in_use(conn: &Connection, sha256: &Digest) -> Result<bool, Db
         .cached_row(
             "SELECT 1 FROM files WHERE sha256 = ?1 AND status <> 'pending' \
              UNION ALL SELECT 1 FROM objects WHERE sha256 = ?1 \
-             UNION ALL SELECT 1 FROM multipart_parts WHERE sha256 = ?1 LIMIT 1",
+             UNION ALL SELECT 1 FROM multipart_parts WHERE sha256 = ?1 \
+             UNION ALL SELECT 1 FROM blob_segments WHERE sha256 = ?1 LIMIT 1",
             [sha256.hex()],
             |_| Ok(()),
         )

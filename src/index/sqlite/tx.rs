@@ -14,15 +14,31 @@ use super::rows::{
     MULTIPART_COLUMNS, OBJECT_COLUMNS,
 };
 use crate::index::tx::{
-    BlobRow, BlobRows, BucketRow, BucketRows, Cursor, FileRows, HealthRows, KeyRows, ObjectRows,
-    TxResult, UploadRows,
+    BlobRow, BlobRows, BucketRow, BucketRows, Cursor, DeletedBlob, FileRows, HealthRows, KeyRows,
+    ObjectRows, TxResult, UploadRows,
 };
 use crate::index::DbError;
 use crate::index::{
     AccessKey, BlobEntry, BlobInfo, BucketRecord, Dangling, Declared, FileRecord, IndexError,
-    MultipartUpload, ObjectRecord, PartRecord, Status, TokenRecord,
+    MultipartUpload, ObjectRecord, PartRecord, Segment, Status, TokenRecord,
 };
 use crate::store::Digest;
+
+impl SqliteTx {
+    /// Deletes the rows naming a blob (files with bytes, objects, parts);
+    /// how many.
+    fn forget_referrers(&self, sha256: &Digest) -> Result<usize, DbError> {
+        let h = sha256.hex();
+        let c = &self.conn;
+        let mut n = c.cached_exec(
+            "DELETE FROM files WHERE sha256 = ?1 AND status <> 'pending'",
+            [&h],
+        )?;
+        n += c.cached_exec("DELETE FROM objects WHERE sha256 = ?1", [&h])?;
+        n += c.cached_exec("DELETE FROM multipart_parts WHERE sha256 = ?1", [&h])?;
+        Ok(n)
+    }
+}
 
 /// One transaction's connection. It owns the connection while the body
 /// runs (a `&Connection` could not cross into a `Send` future: a
@@ -196,19 +212,20 @@ impl BlobRows for SqliteTx {
         let Some(info) = blob_info(&self.conn, sha256)? else {
             return Ok(None);
         };
-        let (inline, damaged, created_at, location): (bool, Option<String>, i64, Option<String>) =
-            self.conn.cached_row(
-                "SELECT bytes_id IS NOT NULL, damaged, created_at, location FROM blobs \
-                 WHERE sha256 = ?1",
-                [sha256.hex()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )?;
+        type Fields = (bool, Option<String>, i64, Option<String>, bool);
+        let (inline, damaged, created_at, location, composite): Fields = self.conn.cached_row(
+            "SELECT bytes_id IS NOT NULL, damaged, created_at, location, composite FROM blobs \
+             WHERE sha256 = ?1",
+            [sha256.hex()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?;
         Ok(Some(BlobRow {
             info,
             inline,
             damaged,
             created_at,
             location,
+            composite,
         }))
     }
 
@@ -230,7 +247,14 @@ impl BlobRows for SqliteTx {
         Ok(blob_in_use(&self.conn, sha256)?)
     }
 
-    async fn delete_blob(&mut self, sha256: &Digest, due_at: i64) -> TxResult<Option<String>> {
+    async fn delete_blob(&mut self, sha256: &Digest, due_at: i64) -> TxResult<DeletedBlob> {
+        let segments = self.segments(sha256).await?;
+        if !segments.is_empty() {
+            self.conn.cached_exec(
+                "DELETE FROM blob_segments WHERE composite = ?1",
+                [sha256.hex()],
+            )?;
+        }
         // Its inline bytes go with it (a trigger of the schema).
         let location: Option<Option<String>> = self
             .conn
@@ -244,7 +268,60 @@ impl BlobRows for SqliteTx {
         if let Some(name) = &location {
             self.add_garbage(name, due_at).await?;
         }
-        Ok(location)
+        Ok(DeletedBlob {
+            location,
+            segments: segments.into_iter().map(|s| s.sha256).collect(),
+        })
+    }
+
+    async fn record_composite(
+        &mut self,
+        blob: &BlobInfo,
+        segments: &[Segment],
+        now: i64,
+    ) -> TxResult<bool> {
+        let hex = blob.sha256.hex();
+        let inserted = self.conn.cached_exec(
+            "INSERT INTO blobs (sha256, size, md5, created_at, composite) \
+             VALUES (?1, ?2, ?3, ?4, 1) ON CONFLICT (sha256) DO NOTHING",
+            params![hex, blob.size as i64, blob.md5.map(hex::encode), now],
+        )?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        for (idx, seg) in segments.iter().enumerate() {
+            self.conn.cached_exec(
+                "INSERT INTO blob_segments (composite, idx, sha256, size) VALUES (?1, ?2, ?3, ?4)",
+                params![hex, idx as i64, seg.sha256.hex(), seg.size as i64],
+            )?;
+        }
+        Ok(true)
+    }
+
+    async fn segments(&mut self, sha256: &Digest) -> TxResult<Vec<Segment>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT sha256, size FROM blob_segments WHERE composite = ?1 ORDER BY idx",
+            )
+            .map_err(DbError::from)?;
+        let rows = stmt
+            .query_map([sha256.hex()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(DbError::from)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(DbError::from)?;
+        rows.into_iter()
+            .map(|(h, size)| {
+                Ok(Segment {
+                    sha256: Digest::from_hex(&h)
+                        .ok_or(IndexError::Corrupt("blob_segments.sha256"))?,
+                    size: u64::try_from(size)
+                        .map_err(|_| IndexError::Corrupt("blob_segments.size"))?,
+                })
+            })
+            .collect()
     }
 
     async fn set_blob_location(
@@ -339,7 +416,7 @@ impl BlobRows for SqliteTx {
         digests(
             rows(
                 &self.conn,
-                "SELECT sha256 FROM blobs WHERE md5 IS NULL",
+                "SELECT sha256 FROM blobs WHERE md5 IS NULL AND composite = 0",
                 [],
                 |r| r.get(0),
             )?,
@@ -356,7 +433,7 @@ impl BlobRows for SqliteTx {
         rows(
             &self.conn,
             "SELECT sha256, size, md5, bytes_id IS NOT NULL FROM blobs \
-             WHERE sha256 > ?1 ORDER BY sha256 LIMIT ?2",
+             WHERE sha256 > ?1 AND composite = 0 ORDER BY sha256 LIMIT ?2",
             params![after, limit as i64],
             blob_entry_row,
         )?
@@ -375,7 +452,8 @@ impl BlobRows for SqliteTx {
         rows(
             &self.conn,
             "SELECT sha256, size, md5, bytes_id IS NOT NULL, rowid, created_at FROM blobs \
-             WHERE rowid < ?1 AND bytes_id IS NULL ORDER BY rowid DESC LIMIT ?2",
+             WHERE rowid < ?1 AND bytes_id IS NULL AND composite = 0 \
+             ORDER BY rowid DESC LIMIT ?2",
             params![from.map_or(i64::MAX, |c| c.0), limit as i64],
             |r| Ok((r.get::<_, i64>(4)?, r.get::<_, i64>(5)?, blob_entry_row(r)?)),
         )?
@@ -392,7 +470,9 @@ impl BlobRows for SqliteTx {
              UNION ALL SELECT 'object ' || bucket || '/' || key, sha256 FROM objects \
                WHERE sha256 NOT IN (SELECT sha256 FROM blobs) \
              UNION ALL SELECT 'part ' || part_number || ' of upload ' || upload_id, sha256 \
-               FROM multipart_parts WHERE sha256 NOT IN (SELECT sha256 FROM blobs)",
+               FROM multipart_parts WHERE sha256 NOT IN (SELECT sha256 FROM blobs) \
+             UNION ALL SELECT 'segment ' || idx || ' of blob ' || composite, sha256 \
+               FROM blob_segments WHERE sha256 NOT IN (SELECT sha256 FROM blobs)",
             [],
             |r| {
                 Ok(Dangling {
@@ -404,14 +484,27 @@ impl BlobRows for SqliteTx {
     }
 
     async fn forget_blob(&mut self, sha256: &Digest) -> TxResult<usize> {
-        let h = sha256.hex();
-        let c = &self.conn;
-        let mut n = c.cached_exec(
-            "DELETE FROM files WHERE sha256 = ?1 AND status <> 'pending'",
-            [&h],
-        )?;
-        n += c.cached_exec("DELETE FROM objects WHERE sha256 = ?1", [&h])?;
-        n += c.cached_exec("DELETE FROM multipart_parts WHERE sha256 = ?1", [&h])?;
+        // The composites it is a segment of cannot be read either: they
+        // go first, with their referrers.
+        let composites = {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT DISTINCT composite FROM blob_segments WHERE sha256 = ?1")
+                .map_err(DbError::from)?;
+            let found = stmt
+                .query_map([sha256.hex()], |r| r.get::<_, String>(0))
+                .map_err(DbError::from)?
+                .collect::<rusqlite::Result<Vec<String>>>()
+                .map_err(DbError::from)?;
+            found
+        };
+        let mut n = 0;
+        for c in composites {
+            let c = Digest::from_hex(&c).ok_or(IndexError::Corrupt("blob_segments.composite"))?;
+            n += self.forget_referrers(&c)?;
+            self.delete_blob(&c, 0).await?;
+        }
+        n += self.forget_referrers(sha256)?;
         // Its bytes are missing or damaged: an upstream copy, if any, is
         // garbage at once.
         self.delete_blob(sha256, 0).await?;
@@ -852,7 +945,7 @@ impl HealthRows for SqliteTx {
             "SELECT (SELECT count(*) FROM files WHERE status = 'pending'), \
                     (SELECT count(*) FROM files WHERE status <> 'pending'), \
                     (SELECT count(*) FROM objects), \
-                    (SELECT coalesce(sum(size), 0) FROM blobs)",
+                    (SELECT coalesce(sum(size), 0) FROM blobs WHERE composite = 0)",
             [],
             |r| {
                 let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);

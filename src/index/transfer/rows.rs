@@ -126,9 +126,21 @@ pub(super) const TABLES: &[Table] = &[
             opt("bytes_id", Int),
             opt("damaged", Text),
             opt("location", Text),
+            col("composite", Bool),
         ],
         key: &[1],
         serial: Some("seq"),
+    },
+    Table {
+        name: "blob_segments",
+        columns: &[
+            col("composite", Text),
+            col("idx", Int4),
+            col("sha256", Text),
+            col("size", Int),
+        ],
+        key: &[0, 1],
+        serial: None,
     },
     Table {
         name: "garbage",

@@ -338,20 +338,42 @@ async fn a_completion_records_the_object_forgets_the_upload_and_remembers_it(
     let obj = object(&s, "b", "k").await.expect("the object");
     let mut whole = big.clone();
     whole.extend_from_slice(b"tail");
+    // The object is the list of its parts' blobs, no copy of their bytes.
+    let segments = [&big[..], b"tail"].map(|d| crate::index::Segment {
+        sha256: blob_of(d).sha256,
+        size: d.len() as u64,
+    });
     assert_eq!(
         (obj.sha256, obj.size, obj.etag.as_str()),
-        (blob_of(&whole).sha256, whole.len() as u64, made.as_str())
+        (
+            crate::storage::composite_digest(&segments),
+            whole.len() as u64,
+            made.as_str()
+        )
+    );
+    let mut read = s
+        .open_object(&obj, None, 0, obj.size)
+        .await
+        .expect("the object's bytes");
+    let mut got = Vec::new();
+    while let Some(piece) = futures_util::StreamExt::next(&mut read.chunks).await {
+        got.extend_from_slice(&piece.unwrap());
+    }
+    assert!(
+        got == whole,
+        "the object does not read as its parts in order"
     );
     assert_eq!(obj.content_type, "text/html");
     assert_eq!(obj.meta.parts, Some(2));
     assert_eq!(obj.meta.user, vec![("k".to_string(), "v".to_string())]);
-    // The upload and its parts are gone, their blobs too (the unlisted
-    // part's with them).
+    // The upload and its parts are gone; the listed parts' blobs are the
+    // object's segments now, the unlisted part's is let go.
     assert!(s.find_upload("u1", "b", "k").await.unwrap().is_none());
     assert!(s.list_parts("u1", 0, 10).await.unwrap().is_empty());
-    for data in [&big[..], b"tail", b"unlisted"] {
-        assert!(blob_row(&s, blob_of(data).sha256).await.is_none());
+    for data in [&big[..], b"tail"] {
+        assert!(blob_row(&s, blob_of(data).sha256).await.is_some());
     }
+    assert!(blob_row(&s, blob_of(b"unlisted").sha256).await.is_none());
     // A retry gets the same answer while the key holds that object.
     assert_eq!(
         s.completed_upload("u1", "b", "k").await.unwrap(),
@@ -469,6 +491,10 @@ async fn a_part_uploaded_again_during_assembly_refuses_the_completion(
                     &a,
                     &o,
                     &blob,
+                    &[crate::index::Segment {
+                        sha256: blob.sha256,
+                        size: blob.size,
+                    }],
                     &WriteCondition::Always,
                     UPLOADS,
                 )

@@ -258,17 +258,23 @@ async fn an_upload_goes_from_created_through_parts_to_completed_and_then_takes_n
         .unwrap()
         .expect("the object");
     let whole = [&one[..], &two[..]].concat();
+    let segments = [&one[..], &two[..]].map(|d| crate::index::Segment {
+        sha256: blob_of(d).sha256,
+        size: d.len() as u64,
+    });
+    let composite = crate::storage::composite_digest(&segments);
+    assert_eq!((obj.sha256, obj.etag.as_str()), (composite, made.as_str()));
+    // Its bytes are its parts' (every one there, so it is whole).
     assert_eq!(
-        (obj.sha256, obj.etag.as_str()),
-        (blob_of(&whole).sha256, made.as_str())
+        s.stored_len(&composite).await.unwrap(),
+        Some(whole.len() as u64)
     );
-    assert_eq!(kept(&s, &whole).await, (true, true));
-    // The upload is over: gone with its parts and their blobs,
-    // remembered for a retried completion.
+    // The upload is over: gone with its parts' rows, remembered for a
+    // retried completion; the parts' blobs are the object's now.
     assert_eq!(s.find_upload("u1", "b", "movie").await.unwrap(), None);
     assert!(parts(&s, "u1").await.is_empty());
-    assert_eq!(kept(&s, &one).await, (false, false));
-    assert!(!kept(&s, &two).await.0);
+    assert_eq!(kept(&s, &one).await, (true, true));
+    assert!(kept(&s, &two).await.0);
     assert_eq!(
         s.completed_upload("u1", "b", "movie").await.unwrap(),
         Some(made.clone())
@@ -289,7 +295,16 @@ async fn an_upload_goes_from_created_through_parts_to_completed_and_then_takes_n
         .unwrap();
     assert!(!matches!(again, Complete::Completed { .. }), "{again:?}");
     assert_eq!(s.get_object("b", "movie").await.unwrap(), Some(obj));
-    assert_eq!(kept(&s, &whole).await, (true, true));
+    assert_eq!(
+        s.stored_len(&composite).await.unwrap(),
+        Some(whole.len() as u64)
+    );
+
+    // Deleted: the composite goes, and its segments with it.
+    s.delete_object("b", "movie").await.unwrap();
+    assert_eq!(kept(&s, &one).await, (false, false));
+    assert!(!kept(&s, &two).await.0);
+    assert_eq!(s.stored_len(&composite).await.unwrap(), None);
 }
 
 async fn an_aborted_upload_takes_nothing_more(s: super::Storage, _clock: super::TestClock) {

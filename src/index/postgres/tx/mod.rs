@@ -18,8 +18,10 @@ use super::error::{index_error, is_conflict};
 
 mod keys;
 mod s3;
-use crate::index::tx::{BlobRow, BlobRows, Cursor, FileRows, HealthRows, TxResult};
-use crate::index::{BlobEntry, BlobInfo, Dangling, Declared, FileRecord, IndexError, Status};
+use crate::index::tx::{BlobRow, BlobRows, Cursor, DeletedBlob, FileRows, HealthRows, TxResult};
+use crate::index::{
+    BlobEntry, BlobInfo, Dangling, Declared, FileRecord, IndexError, Segment, Status,
+};
 use crate::store::Digest;
 
 type Params<'a> = [&'a (dyn ToSql + Sync)];
@@ -47,6 +49,25 @@ impl<'c> PgTx<'c> {
             self.conflict = Some(IndexError::Unavailable(err.to_string()));
         }
         err
+    }
+
+    /// Deletes the rows naming a blob (files with bytes, objects, parts);
+    /// how many.
+    async fn forget_referrers(&mut self, sha256: &Digest) -> TxResult<u64> {
+        let h = sha256.hex();
+        let mut n = self
+            .exec(
+                "DELETE FROM files WHERE sha256 = $1 AND status <> 'pending'",
+                &[&h],
+            )
+            .await?;
+        n += self
+            .exec("DELETE FROM objects WHERE sha256 = $1", &[&h])
+            .await?;
+        n += self
+            .exec("DELETE FROM multipart_parts WHERE sha256 = $1", &[&h])
+            .await?;
+        Ok(n)
     }
 
     async fn query(&mut self, sql: &str, p: &Params<'_>) -> TxResult<Vec<Row>> {
@@ -307,8 +328,8 @@ impl BlobRows for PgTx<'_> {
     async fn get_blob(&mut self, sha256: &Digest) -> TxResult<Option<BlobRow>> {
         let Some(r) = self
             .opt(
-                "SELECT sha256, size, md5, bytes_id IS NOT NULL, damaged, created_at, location \
-                 FROM blobs WHERE sha256 = $1",
+                "SELECT sha256, size, md5, bytes_id IS NOT NULL, damaged, created_at, location, \
+                 composite FROM blobs WHERE sha256 = $1",
                 &[&sha256.hex()],
             )
             .await?
@@ -322,6 +343,7 @@ impl BlobRows for PgTx<'_> {
             damaged: get(&r, 4, "blobs.damaged")?,
             created_at: get(&r, 5, "blobs.created_at")?,
             location: get(&r, 6, "blobs.location")?,
+            composite: get(&r, 7, "blobs.composite")?,
         }))
     }
 
@@ -386,13 +408,22 @@ impl BlobRows for PgTx<'_> {
         self.exists(
             "SELECT 1 FROM files WHERE sha256 = $1 AND status <> 'pending' \
              UNION ALL SELECT 1 FROM objects WHERE sha256 = $1 \
-             UNION ALL SELECT 1 FROM multipart_parts WHERE sha256 = $1 LIMIT 1",
+             UNION ALL SELECT 1 FROM multipart_parts WHERE sha256 = $1 \
+             UNION ALL SELECT 1 FROM blob_segments WHERE sha256 = $1 LIMIT 1",
             &[&sha256.hex()],
         )
         .await
     }
 
-    async fn delete_blob(&mut self, sha256: &Digest, due_at: i64) -> TxResult<Option<String>> {
+    async fn delete_blob(&mut self, sha256: &Digest, due_at: i64) -> TxResult<DeletedBlob> {
+        let segments = self.segments(sha256).await?;
+        if !segments.is_empty() {
+            self.exec(
+                "DELETE FROM blob_segments WHERE composite = $1",
+                &[&sha256.hex()],
+            )
+            .await?;
+        }
         // Its inline bytes go with it (a trigger of the schema).
         let location: Option<String> = self
             .opt(
@@ -406,7 +437,57 @@ impl BlobRows for PgTx<'_> {
         if let Some(name) = &location {
             self.add_garbage(name, due_at).await?;
         }
-        Ok(location)
+        Ok(DeletedBlob {
+            location,
+            segments: segments.into_iter().map(|s| s.sha256).collect(),
+        })
+    }
+
+    async fn record_composite(
+        &mut self,
+        blob: &BlobInfo,
+        segments: &[Segment],
+        now: i64,
+    ) -> TxResult<bool> {
+        let hex = blob.sha256.hex();
+        let md5 = blob.md5.map(hex::encode);
+        let inserted = self
+            .exec(
+                "INSERT INTO blobs (sha256, size, md5, created_at, composite) \
+                 VALUES ($1, $2, $3, $4, true) ON CONFLICT (sha256) DO NOTHING",
+                &[&hex, &signed(blob.size), &md5, &now],
+            )
+            .await?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        for (idx, seg) in segments.iter().enumerate() {
+            let idx = i32::try_from(idx).map_err(|_| IndexError::Corrupt("blob_segments.idx"))?;
+            self.exec(
+                "INSERT INTO blob_segments (composite, idx, sha256, size) VALUES ($1, $2, $3, $4)",
+                &[&hex, &idx, &seg.sha256.hex(), &signed(seg.size)],
+            )
+            .await?;
+        }
+        Ok(true)
+    }
+
+    async fn segments(&mut self, sha256: &Digest) -> TxResult<Vec<Segment>> {
+        self.query(
+            "SELECT sha256, size FROM blob_segments WHERE composite = $1 ORDER BY idx",
+            &[&sha256.hex()],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            let h: String = get(r, 0, "blob_segments.sha256")?;
+            let size: i64 = get(r, 1, "blob_segments.size")?;
+            Ok(Segment {
+                sha256: Digest::from_hex(&h).ok_or(IndexError::Corrupt("blob_segments.sha256"))?,
+                size: u64::try_from(size).map_err(|_| IndexError::Corrupt("blob_segments.size"))?,
+            })
+        })
+        .collect()
     }
 
     async fn set_blob_location(
@@ -498,8 +579,11 @@ impl BlobRows for PgTx<'_> {
 
     async fn blobs_missing_md5(&mut self) -> TxResult<Vec<Digest>> {
         digests(
-            self.query("SELECT sha256 FROM blobs WHERE md5 IS NULL", &[])
-                .await?,
+            self.query(
+                "SELECT sha256 FROM blobs WHERE md5 IS NULL AND NOT composite",
+                &[],
+            )
+            .await?,
             "blobs.sha256",
         )
     }
@@ -513,7 +597,7 @@ impl BlobRows for PgTx<'_> {
         all(
             self.query(
                 "SELECT sha256, size, md5, bytes_id IS NOT NULL FROM blobs \
-                 WHERE sha256 > $1 ORDER BY sha256 LIMIT $2",
+                 WHERE sha256 > $1 AND NOT composite ORDER BY sha256 LIMIT $2",
                 &[&after, &limit(limit_to)],
             )
             .await?,
@@ -531,7 +615,8 @@ impl BlobRows for PgTx<'_> {
         all(
             self.query(
                 "SELECT sha256, size, md5, bytes_id IS NOT NULL, seq, created_at FROM blobs \
-                 WHERE seq < $1 AND bytes_id IS NULL ORDER BY seq DESC LIMIT $2",
+                 WHERE seq < $1 AND bytes_id IS NULL AND NOT composite \
+                 ORDER BY seq DESC LIMIT $2",
                 &[&from.map_or(i64::MAX, |c| c.0), &limit(limit_to)],
             )
             .await?,
@@ -553,7 +638,9 @@ impl BlobRows for PgTx<'_> {
                  UNION ALL SELECT 'object ' || bucket || '/' || key, sha256 FROM objects \
                    WHERE sha256 NOT IN (SELECT sha256 FROM blobs) \
                  UNION ALL SELECT 'part ' || part_number || ' of upload ' || upload_id, sha256 \
-                   FROM multipart_parts WHERE sha256 NOT IN (SELECT sha256 FROM blobs)",
+                   FROM multipart_parts WHERE sha256 NOT IN (SELECT sha256 FROM blobs) \
+                 UNION ALL SELECT 'segment ' || idx || ' of blob ' || composite, sha256 \
+                   FROM blob_segments WHERE sha256 NOT IN (SELECT sha256 FROM blobs)",
                 &[],
             )
             .await?,
@@ -567,19 +654,26 @@ impl BlobRows for PgTx<'_> {
     }
 
     async fn forget_blob(&mut self, sha256: &Digest) -> TxResult<usize> {
-        let h = sha256.hex();
-        let mut n = self
-            .exec(
-                "DELETE FROM files WHERE sha256 = $1 AND status <> 'pending'",
-                &[&h],
+        // The composites it is a segment of cannot be read either: they
+        // go first, with their referrers.
+        let composites = self
+            .query(
+                "SELECT DISTINCT composite FROM blob_segments WHERE sha256 = $1",
+                &[&sha256.hex()],
             )
-            .await?;
-        n += self
-            .exec("DELETE FROM objects WHERE sha256 = $1", &[&h])
-            .await?;
-        n += self
-            .exec("DELETE FROM multipart_parts WHERE sha256 = $1", &[&h])
-            .await?;
+            .await?
+            .iter()
+            .map(|r| {
+                let h: String = get(r, 0, "blob_segments.composite")?;
+                Digest::from_hex(&h).ok_or(IndexError::Corrupt("blob_segments.composite"))
+            })
+            .collect::<TxResult<Vec<Digest>>>()?;
+        let mut n = 0;
+        for c in composites {
+            n += self.forget_referrers(&c).await?;
+            self.delete_blob(&c, 0).await?;
+        }
+        n += self.forget_referrers(sha256).await?;
         // Its bytes are missing or damaged: an upstream copy, if any, is
         // garbage at once.
         self.delete_blob(sha256, 0).await?;
@@ -595,7 +689,7 @@ impl HealthRows for PgTx<'_> {
                 "SELECT (SELECT count(*) FROM files WHERE status = 'pending'), \
                         (SELECT count(*) FROM files WHERE status <> 'pending'), \
                         (SELECT count(*) FROM objects), \
-                        (SELECT coalesce(sum(size), 0)::bigint FROM blobs)",
+                        (SELECT coalesce(sum(size), 0)::bigint FROM blobs WHERE NOT composite)",
                 &[],
             )
             .await?;
