@@ -7,11 +7,13 @@
 //! kept exactly while rows name them under concurrent writers
 //! (`references`), listings that go on while rows come and go, in byte
 //! order (`cursors`), a full disk (`full`), locks that exclude (`locks`),
-//! and write-once ids with their garbage (`garbage`).
+//! write-once ids with their garbage (`garbage`), and composite blobs
+//! (`composite`).
 //!
 //! Each check takes a fresh `Arc<dyn Index>` (an empty database); a
 //! backend runs them all with [`contract_tests!`], one test each.
 
+mod composite;
 mod concurrency;
 mod cursors;
 mod full;
@@ -29,6 +31,7 @@ use uuid::Uuid;
 use super::{Declared, Index, IndexError, Status, Tx, TxFuture};
 use crate::store::Digest;
 
+pub use composite::*;
 pub use concurrency::*;
 pub use cursors::*;
 pub use full::*;
@@ -78,6 +81,8 @@ macro_rules! contract_tests {
             locked_sections_never_overlap,
             write_once_ids_move_to_the_garbage_when_let_go,
             an_id_names_one_blob_only,
+            composites_keep_their_segments_in_order,
+            forgetting_a_segment_forgets_its_composites,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {

@@ -18,7 +18,7 @@ pub(super) fn blob(n: u8, size: u64) -> BlobInfo {
     }
 }
 
-fn object(bucket: &str, key: &str, sha: Digest) -> ObjectRecord {
+pub(super) fn object(bucket: &str, key: &str, sha: Digest) -> ObjectRecord {
     ObjectRecord {
         bucket: bucket.into(),
         key: key.into(),
