@@ -151,6 +151,10 @@ pub trait BlobRows: Send {
     ) -> TxResult<bool>;
     /// A composite blob's segments, in order (none for a blob of bytes).
     async fn segments(&mut self, sha256: &Digest) -> TxResult<Vec<Segment>>;
+    /// Makes a composite an ordinary blob (its bytes were just published
+    /// whole: a heal); the segments it no longer names (none if it was no
+    /// composite).
+    async fn dissolve_composite(&mut self, sha256: &Digest) -> TxResult<Vec<Digest>>;
     /// Records that a blob's bytes are now under the write-once id
     /// `location`; the id they were under before, if another, goes to the
     /// garbage, due at `due_at`.

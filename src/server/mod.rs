@@ -192,11 +192,11 @@ async fn sweep_loop(app: Arc<App>) {
     let mut round: u64 = 0;
     loop {
         tick.tick().await;
-        if let Err(e) = app.storage.sweep().await {
+        if let Err(e) = app.storage.sweep_round().await {
             tracing::warn!(error = %e, "sweep failed; will retry");
         }
         let orphans = round % ORPHAN_WALK_ROUNDS == ORPHAN_WALK_ROUNDS - 1;
-        if let Err(e) = app.storage.collect_garbage(orphans).await {
+        if let Err(e) = app.storage.collect_garbage_round(orphans).await {
             tracing::warn!(error = %e, "garbage collection failed; will retry");
         }
         round += 1;

@@ -256,7 +256,13 @@ async fn record_parts_rule(
         Some(segments) => {
             tx.record_composite(blob, segments, now).await?;
         }
-        None => tx.record_blob(blob, None, now, true).await?,
+        None => {
+            // The whole file was just published: a composite of these
+            // bytes (a part of it lost) becomes an ordinary blob, and its
+            // segments are let go.
+            released.extend(tx.dissolve_composite(&blob.sha256).await?);
+            tx.record_blob(blob, None, now, true).await?;
+        }
     }
     tx.insert_bucket(bucket, None, now).await?;
     if !rec.status.has_bytes() || tx.get_object(bucket, &id.to_string()).await?.is_none() {

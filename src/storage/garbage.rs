@@ -19,7 +19,6 @@
 use futures_util::StreamExt;
 
 use super::{Storage, StorageError};
-use crate::index::{LockMode, LockName, LockSpace};
 use crate::store::BlobName;
 
 /// Garbage rows deleted per index write.
@@ -48,12 +47,21 @@ impl Storage {
     /// also walks the whole store for ids no row knows (a listing of every
     /// blob: run it seldom).
     pub async fn collect_garbage(&self, orphans: bool) -> Result<Collected, StorageError> {
+        self.collect_when(orphans, true).await
+    }
+
+    /// [`Self::collect_garbage`] as the housekeeping timer runs it: only if
+    /// no other gateway is collecting now.
+    pub async fn collect_garbage_round(&self, orphans: bool) -> Result<Collected, StorageError> {
+        self.collect_when(orphans, false).await
+    }
+
+    async fn collect_when(&self, orphans: bool, wait: bool) -> Result<Collected, StorageError> {
         let mut done = Collected::default();
         if self.store.names_by_content() {
             return Ok(done);
         }
-        let name = LockName::new(LockSpace::Housekeeping, b"garbage");
-        let Some(_lock) = self.index.try_lock(name, LockMode::Exclusive).await? else {
+        let Some(_lock) = self.housekeeping_lock(b"garbage", wait).await? else {
             return Ok(done);
         };
         done.ran = true;

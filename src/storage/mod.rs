@@ -144,6 +144,23 @@ impl Storage {
         Ok(self.index.lock(name, LockMode::Exclusive).await?)
     }
 
+    /// The housekeeping lock of `work` (the sweep, the collector): one
+    /// gateway at a time does it. `wait`: until it is free (an operator's
+    /// or a test's call); else only if it is free now (the timer's round:
+    /// another gateway is doing the work). `None`: not free now.
+    pub(crate) async fn housekeeping_lock(
+        &self,
+        work: &[u8],
+        wait: bool,
+    ) -> Result<Option<IndexLock>, StorageError> {
+        let name = LockName::new(LockSpace::Housekeeping, work);
+        Ok(if wait {
+            Some(self.index.lock(name, LockMode::Exclusive).await?)
+        } else {
+            self.index.try_lock(name, LockMode::Exclusive).await?
+        })
+    }
+
     /// Marks `id` as receiving bytes until the returned guard drops: the
     /// sweep of expired pending rows, in any gateway, leaves its row be
     /// meanwhile (a slow upload that began while its URL was valid).

@@ -94,20 +94,24 @@ where
 
 /// Records `part` of an upload if it still exists, and its blob (the
 /// bytes inline, if they are kept there); the blob of the part it replaced
-/// is let go. Never clears a damage mark: a part copied whole names its
-/// blob without writing it.
+/// is let go. `heal`: its bytes were just received (or copied from a
+/// range), hashed and published, so a damage mark on the blob goes (a
+/// part is a composite's segment once completed, and a lost segment is
+/// healed by sending that part again); a part copied whole names its blob
+/// without writing it, and leaves a mark as it is.
 async fn record_part(
     tx: &mut dyn Tx,
     upload_id: &str,
     part: &PartRecord,
     blob: &BlobInfo,
     inline: Option<&[u8]>,
+    heal: bool,
 ) -> TxResult<Recorded<PutPartOutcome>> {
     if tx.get_upload(upload_id).await?.is_none() {
         return Ok(Recorded::refused(PutPartOutcome::NoSuchUpload));
     }
     let previous = tx.get_part(upload_id, part.part_number).await?;
-    tx.record_blob(blob, inline, part.last_modified, false)
+    tx.record_blob(blob, inline, part.last_modified, heal)
         .await?;
     tx.put_part(upload_id, part).await?;
     let replaced = previous.map(|p| p.sha256).filter(|d| *d != part.sha256);
@@ -274,7 +278,9 @@ impl Storage {
         self.commit(payload, blob, move |inline| {
             body(move |tx| {
                 let (id, part, inline) = (id.clone(), part.clone(), inline.clone());
-                Box::pin(async move { record_part(tx, &id, &part, &blob, inline.as_deref()).await })
+                Box::pin(async move {
+                    record_part(tx, &id, &part, &blob, inline.as_deref(), true).await
+                })
             })
         })
         .await
@@ -356,7 +362,7 @@ impl Storage {
             .commit(Payload::Staged(staged), blob, move |_| {
                 body(move |tx| {
                     let (id, p) = (id.clone(), p.clone());
-                    Box::pin(async move { record_part(tx, &id, &p, &blob, None).await })
+                    Box::pin(async move { record_part(tx, &id, &p, &blob, None, true).await })
                 })
             })
             .await?;
@@ -398,7 +404,7 @@ impl Storage {
                     if current.map(|o| o.sha256) != Some(src.sha256) {
                         return Ok(None);
                     }
-                    record_part(tx, &id, &p, &blob, None).await.map(Some)
+                    record_part(tx, &id, &p, &blob, None, false).await.map(Some)
                 })
             })
             .await;

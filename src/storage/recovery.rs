@@ -297,8 +297,17 @@ impl Storage {
     /// lock, tried: a gateway that finds it held skips that part); each
     /// gateway sweeps its own temp files.
     pub async fn sweep(&self) -> Result<(usize, usize), StorageError> {
-        let name = LockName::new(LockSpace::Housekeeping, b"sweep");
-        let (rows, uploads) = match self.index.try_lock(name, LockMode::Exclusive).await? {
+        self.sweep_when(true).await
+    }
+
+    /// [`Self::sweep`] as the housekeeping timer runs it: the index's part
+    /// only if no other gateway is sweeping it now.
+    pub async fn sweep_round(&self) -> Result<(usize, usize), StorageError> {
+        self.sweep_when(false).await
+    }
+
+    async fn sweep_when(&self, wait: bool) -> Result<(usize, usize), StorageError> {
+        let (rows, uploads) = match self.housekeeping_lock(b"sweep", wait).await? {
             Some(_lock) => self.sweep_index().await?,
             None => (0, 0),
         };

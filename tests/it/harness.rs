@@ -214,6 +214,21 @@ impl TestServer {
         files_under(&self.data_dir.join("blobs"))
     }
 
+    /// Bytes kept in all, in blob files and inline: what was written once.
+    pub fn stored_bytes(&self) -> u64 {
+        let files: u64 = self
+            .blob_files()
+            .iter()
+            .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+            .sum();
+        let inline: u64 = self
+            .inline_blobs()
+            .iter()
+            .map(|(_, b)| b.len() as u64)
+            .sum();
+        files + inline
+    }
+
     /// Blobs kept inline in the index, with their bytes, read straight from
     /// it (a second connection, as an operator's would be).
     pub fn inline_blobs(&self) -> Vec<(String, Vec<u8>)> {

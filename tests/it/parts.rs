@@ -88,10 +88,9 @@ fn parts_are_listed_sent_resumed_and_put_together() {
     // Completing again answers the same; asking for parts says "stored".
     assert_eq!(s.complete(&f.id).status, 200);
     assert_eq!(ask(&s, &f, 5 * MIB).status, 200);
-    // The parts' blobs were released: only the whole file remains.
+    // The file is its parts' blobs, kept once: no copy of the whole.
     assert!(s.temps().is_empty());
-    let hex = hex::encode(f.sha256());
-    assert_eq!(s.blobs(), vec![hex]);
+    assert_only_parts_kept(&s, &f);
 }
 
 #[test]
@@ -201,7 +200,7 @@ fn asking_again_with_another_part_size_still_completes() {
     assert_eq!(c.status, 200, "{}", c.body);
     let (_, _, body) = get(c.json()["data"]["downloadURL"].as_str().unwrap());
     assert!(body == f.bytes, "the stored bytes differ");
-    assert_eq!(s.blobs(), vec![hex::encode(f.sha256())]);
+    assert_only_parts_kept(&s, &f);
 }
 
 #[test]
@@ -252,6 +251,17 @@ fn two_completes_at_once_store_the_file_once_and_both_succeed() {
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.json()["data"]["hash"], f.hash_b64());
     }
-    assert_eq!(s.blobs(), vec![hex::encode(f.sha256())]);
+    assert_only_parts_kept(&s, &f);
     assert!(s.temps().is_empty(), "{:?}", s.temps());
+}
+
+/// `f`, completed from its parts, is kept as those parts only: no blob of
+/// the whole file, and exactly the file's bytes stored (the parts left out
+/// of it let go).
+fn assert_only_parts_kept(s: &TestServer, f: &TestFile) {
+    assert!(
+        !s.blobs().contains(&hex::encode(f.sha256())),
+        "the parts were copied into a blob of the whole"
+    );
+    assert_eq!(s.stored_bytes(), f.bytes.len() as u64, "{:?}", s.blobs());
 }

@@ -476,8 +476,9 @@ fn multipart_upload_assembles_the_object_whole() {
     assert_eq!(body.len(), p1.len() + p2.len() + p3.len());
     assert!(body[..mib5] == p1[..] && body[mib5..2 * mib5] == p2[..] && body[2 * mib5..] == p3[..]);
     assert!(headers.iter().any(|(k, v)| k == "etag" && *v == want));
-    // Parts are gone: only the assembled blob remains.
-    assert_eq!(s.blobs().len(), 1, "{:?}", s.blobs());
+    // The object is its three parts' blobs, nothing copied.
+    assert_eq!(s.blobs().len(), 3, "{:?}", s.blobs());
+    assert_eq!(s.stored_bytes(), body.len() as u64);
     // A retried completion (its answer lost to a timeout) gets the same
     // answer; once the object changed, the upload is just gone.
     let again = post(&s, path, &[("uploadId", &id)], &complete_xml(&[(1, &e1)]));

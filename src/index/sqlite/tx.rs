@@ -298,6 +298,19 @@ impl BlobRows for SqliteTx {
         Ok(true)
     }
 
+    async fn dissolve_composite(&mut self, sha256: &Digest) -> TxResult<Vec<Digest>> {
+        let segments = self.segments(sha256).await?;
+        self.conn.cached_exec(
+            "DELETE FROM blob_segments WHERE composite = ?1",
+            [sha256.hex()],
+        )?;
+        self.conn.cached_exec(
+            "UPDATE blobs SET composite = 0 WHERE sha256 = ?1",
+            [sha256.hex()],
+        )?;
+        Ok(segments.into_iter().map(|s| s.sha256).collect())
+    }
+
     async fn segments(&mut self, sha256: &Digest) -> TxResult<Vec<Segment>> {
         let mut stmt = self
             .conn

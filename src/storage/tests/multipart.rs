@@ -172,8 +172,9 @@ async fn a_replaced_part_releases_its_blob_and_a_part_of_no_upload_is_not_kept(
 }
 
 /// Ported from the index's `only_intact_bytes_count_as_stored_and_a_
-/// verified_write_heals_them`: a part (received or copied whole) never
-/// clears a blob's damage mark.
+/// verified_write_heals_them`: a part copied whole never clears a blob's
+/// damage mark (no byte was written); a part received does (its bytes were
+/// just hashed and published).
 async fn a_part_leaves_a_damage_mark_as_it_is(s: super::Storage, _clock: super::TestClock) {
     make_bucket(&s, "b").await;
     s.create_multipart(upload("u1", "b", "k")).await.unwrap();
@@ -183,8 +184,6 @@ async fn a_part_leaves_a_damage_mark_as_it_is(s: super::Storage, _clock: super::
         .write(move |tx| Box::pin(async move { tx.mark_damaged(&d, "missing").await }))
         .await
         .unwrap();
-    put(&s, "u1", 2, b"abc").await;
-    assert_eq!(blob_row(&s, d).await, Some(Some("missing".into())));
     let src = ObjectRecord {
         bucket: "b".into(),
         key: "src".into(),
@@ -201,6 +200,8 @@ async fn a_part_leaves_a_damage_mark_as_it_is(s: super::Storage, _clock: super::
         CopyPartOutcome::Copied(_)
     ));
     assert_eq!(blob_row(&s, d).await, Some(Some("missing".into())));
+    put(&s, "u1", 2, b"abc").await;
+    assert_eq!(blob_row(&s, d).await, Some(None), "a received part heals");
 }
 
 async fn a_part_copied_whole_shares_the_blob_and_a_range_gets_its_own(

@@ -472,6 +472,19 @@ impl BlobRows for PgTx<'_> {
         Ok(true)
     }
 
+    async fn dissolve_composite(&mut self, sha256: &Digest) -> TxResult<Vec<Digest>> {
+        let segments = self.segments(sha256).await?;
+        let h = sha256.hex();
+        self.exec("DELETE FROM blob_segments WHERE composite = $1", &[&h])
+            .await?;
+        self.exec(
+            "UPDATE blobs SET composite = false WHERE sha256 = $1 AND composite",
+            &[&h],
+        )
+        .await?;
+        Ok(segments.into_iter().map(|s| s.sha256).collect())
+    }
+
     async fn segments(&mut self, sha256: &Digest) -> TxResult<Vec<Segment>> {
         self.query(
             "SELECT sha256, size FROM blob_segments WHERE composite = $1 ORDER BY idx",
