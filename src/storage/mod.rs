@@ -175,46 +175,6 @@ impl Storage {
             .saturating_add(i64::try_from(self.settings.garbage_grace_secs).unwrap_or(i64::MAX))
     }
 
-    /// Where a blob's own bytes are in the store: its digest, in a store
-    /// that names by content; else the id its row records. `None`: none
-    /// of its own (inline bytes, a composite, or no row).
-    pub async fn locate(&self, digest: &Digest) -> Result<Option<BlobName>, StorageError> {
-        Ok(match self.place(digest).await? {
-            composite::Place::Store(name) => Some(name),
-            _ => None,
-        })
-    }
-
-    /// Opens the whole of a blob's bytes, wherever they are; `None` if
-    /// they are nowhere.
-    pub async fn open_stored(&self, digest: &Digest) -> Result<Option<BlobReader>, StorageError> {
-        self.open_placed(digest, 0, u64::MAX).await
-    }
-
-    /// Opens `len` bytes from `start` of a stored blob of `size` bytes,
-    /// wherever its bytes are: inline in the index (small blobs, looked up
-    /// there first), in the blob store, or in its segments. `None` if none
-    /// has it.
-    pub async fn open_blob(
-        &self,
-        digest: &Digest,
-        size: u64,
-        start: u64,
-        len: u64,
-    ) -> Result<Option<BlobReader>, StorageError> {
-        let d = *digest;
-        if size <= INLINE_BLOB_MAX {
-            let data = self
-                .index
-                .read(move |tx| Box::pin(async move { tx.blob_data(&d).await }))
-                .await?;
-            if let Some(data) = data {
-                return Ok(Some(inline_reader(data.into(), start, len)));
-            }
-        }
-        self.open_placed(digest, start, len).await
-    }
-
     /// Whether a body of `length` bytes is kept inline in the index (and
     /// gathered in memory while it arrives) rather than in the blob store.
     pub fn keeps_inline(&self, length: u64) -> bool {
