@@ -84,18 +84,44 @@ pub async fn create(
 }
 
 /// On a data dir that has never had a token, creates `initial` with every
-/// scope so the first run is usable without another step.
+/// scope so the first run is usable without another step. Gateways started
+/// together on one new index race for it: one makes it (and prints it),
+/// the others find the name taken and make none.
 pub async fn ensure_initial(storage: &Storage, now: i64) -> Result<Option<String>, CreateError> {
     if storage.token_count().await? > 0 {
         return Ok(None);
     }
     let scopes: Vec<String> = SCOPES.iter().map(|s| s.to_string()).collect();
-    create(storage, "initial", &scopes, now).await.map(Some)
+    match create(storage, "initial", &scopes, now).await {
+        Ok(token) => Ok(Some(token)),
+        Err(CreateError::NameTaken(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Gateways started together on one new index: however their checks
+    /// and creates interleave, one initial token is made and said, the
+    /// others make none and start.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn gateways_starting_together_make_one_initial_token() {
+        let (_dir, s, _clock) = crate::storage::tests::on_sqlite();
+        let s = std::sync::Arc::new(s);
+        let starts = (0..4).map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { ensure_initial(&s, 0).await })
+        });
+        let made: Vec<Option<String>> = futures_util::future::join_all(starts)
+            .await
+            .into_iter()
+            .map(|r| r.expect("a start").expect("no start fails"))
+            .collect();
+        assert_eq!(made.iter().flatten().count(), 1, "{made:?}");
+        assert_eq!(s.token_count().await.unwrap(), 1);
+    }
 
     #[test]
     fn tokens_are_unique_and_prefixed() {
