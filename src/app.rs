@@ -89,12 +89,13 @@ pub fn open_blob_store(config: &Config, gateway: bool) -> Result<Arc<dyn BlobSto
 /// The S3 store of `[storage] backend = "s3"`.
 fn s3_store(c: &S3StoreConfig) -> Result<S3Store, String> {
     let mut up = crate::upstream::Config::new(
-        c.endpoint.clone(),
+        String::new(),
         c.region.clone(),
         c.bucket.clone(),
         c.access_key_id.clone(),
         c.secret_access_key.clone(),
     );
+    up.endpoints = c.endpoints.clone();
     up.ca_file = c.ca_cert.clone();
     let client = crate::upstream::Client::new(up).map_err(|e| e.to_string())?;
     let part_size = usize::try_from(c.part_size).map_err(|_| "s3_part_size is too large")?;

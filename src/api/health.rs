@@ -1,5 +1,7 @@
-//! `GET /healthz`: 200 when the index and the data dir take writes (the
-//! storage service's verdict, checked at most once a second), else 503.
+//! `GET /healthz`: 200 when the index and the blob store (the data dir, or
+//! the storage cluster) take writes (the storage service's verdict,
+//! checked at most once a second), else 503: a load balancer sends this
+//! gateway's requests elsewhere while its index or storage is away.
 
 use http::{Response, StatusCode};
 
@@ -13,8 +15,9 @@ pub async fn healthz(app: &App) -> Response<Body> {
         json(
             StatusCode::SERVICE_UNAVAILABLE,
             serde_json::json!({
-                "error": "InternalError",
-                "errorDescription": "the database or the data dir is not usable; see the server log"
+                "error": "ServiceUnavailable",
+                "errorDescription": "the index or the blob store (the data dir, or the storage \
+                                     cluster) does not take writes now; see the server log"
             }),
         )
     }

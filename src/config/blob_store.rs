@@ -2,8 +2,9 @@
 //! (`local`, the default) or an S3-compatible cluster (`s3`: Garage, Ceph
 //! RGW, SeaweedFS, MinIO) under write-once names.
 //!
-//! Owns choosing the backend and checking its settings: an endpoint URL
-//! (http or https), a bucket name, credentials, the part size and the
+//! Owns choosing the backend and checking its settings: the endpoint URLs
+//! (http or https; several, comma-separated, for the nodes of one
+//! cluster), a bucket name, credentials, the part size and the
 //! garbage grace. Must never show the secret access key: not in `Debug`,
 //! not in an error. Must never connect: the store does.
 
@@ -38,8 +39,10 @@ pub enum BlobStoreConfig {
 /// `[storage] backend = "s3"` and its `s3_*` keys.
 #[derive(Clone, PartialEq, Eq)]
 pub struct S3StoreConfig {
-    /// `http://host:port` or `https://host:port`, path-style requests.
-    pub endpoint: String,
+    /// `http://host:port` or `https://host:port`, path-style requests: one,
+    /// or several nodes of one cluster (`s3_endpoint` comma-separated),
+    /// tried in this order when one cannot be connected to.
+    pub endpoints: Vec<String>,
     pub bucket: String,
     pub region: String,
     pub access_key_id: String,
@@ -55,7 +58,7 @@ pub struct S3StoreConfig {
 impl fmt::Debug for S3StoreConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("S3StoreConfig")
-            .field("endpoint", &self.endpoint)
+            .field("endpoints", &self.endpoints)
             .field("bucket", &self.bucket)
             .field("region", &self.region)
             .field("access_key_id", &self.access_key_id)
@@ -72,7 +75,9 @@ impl BlobStoreConfig {
     pub fn describe(&self) -> String {
         match self {
             BlobStoreConfig::Local => "local blob store in the data dir".into(),
-            BlobStoreConfig::S3(s) => format!("S3 blob store {}/{}", s.endpoint, s.bucket),
+            BlobStoreConfig::S3(s) => {
+                format!("S3 blob store {}/{}", s.endpoints.join(", "), s.bucket)
+            }
         }
     }
 }
@@ -117,9 +122,9 @@ pub(super) fn resolve_blob_store(
             let endpoint = required(
                 "storage.s3_endpoint",
                 &file.s3_endpoint,
-                "e.g. http://127.0.0.1:3900",
+                "e.g. http://127.0.0.1:3900, or several nodes' comma-separated",
             )?;
-            check_endpoint(&endpoint)?;
+            let endpoints = endpoint_list(&endpoint)?;
             let bucket = required("storage.s3_bucket", &file.s3_bucket, "the bucket's name")?;
             check_bucket(&bucket)?;
             let access_key_id = required(
@@ -153,7 +158,7 @@ pub(super) fn resolve_blob_store(
             let gc_grace_secs = parse_u64("storage.s3_gc_grace_secs", env, file.s3_gc_grace_secs)?
                 .unwrap_or(DEFAULT_S3_GC_GRACE_SECS);
             Ok(BlobStoreConfig::S3(S3StoreConfig {
-                endpoint: endpoint.trim_end_matches('/').to_string(),
+                endpoints,
                 bucket,
                 region,
                 access_key_id,
@@ -168,6 +173,30 @@ pub(super) fn resolve_blob_store(
             format!("'{other}' is not one of local, s3"),
         )),
     }
+}
+
+/// `s3_endpoint`'s endpoints: one, or several comma-separated (the nodes
+/// of one cluster), each checked, none twice; without a trailing `/`.
+fn endpoint_list(value: &str) -> Result<Vec<String>, ConfigError> {
+    let mut endpoints: Vec<String> = Vec::new();
+    for item in value.split(',').map(str::trim) {
+        if item.is_empty() {
+            return Err(invalid(
+                "storage.s3_endpoint",
+                "has an empty entry: separate endpoints with single commas",
+            ));
+        }
+        check_endpoint(item)?;
+        let item = item.trim_end_matches('/').to_string();
+        if endpoints.contains(&item) {
+            return Err(invalid(
+                "storage.s3_endpoint",
+                format!("names {item} twice"),
+            ));
+        }
+        endpoints.push(item);
+    }
+    Ok(endpoints)
 }
 
 /// An endpoint is `http://` or `https://`, a host, maybe a port, and no

@@ -36,6 +36,10 @@ pub const PREFIX: &str = "blobs/";
 /// aborted by the staging sweep once it is this old: another gateway's
 /// upload in progress is younger, a crashed one's is not.
 const STAGING_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// Most keys of abandoned stagings kept for the next sweep; past it (a
+/// store down a long while under many uploads) the rest wait for
+/// [`STAGING_MAX_AGE`].
+const MAX_ABANDONED: usize = 10_000;
 
 /// Blob bytes in an S3 bucket (see the module docs).
 pub struct S3Store {
@@ -46,6 +50,11 @@ pub struct S3Store {
     /// Keys of this gateway's stagings in progress, which its sweep leaves
     /// alone whatever their age.
     live: Arc<Mutex<HashSet<String>>>,
+    /// Keys of this gateway's stagings that ended without a commit. Their
+    /// upload was aborted as they ended, unless the store could not be
+    /// reached then: the next sweep aborts any still in progress, however
+    /// young (no other gateway owns these keys).
+    abandoned: Arc<Mutex<HashSet<String>>>,
 }
 
 impl S3Store {
@@ -57,6 +66,7 @@ impl S3Store {
             prefix: PREFIX.to_string(),
             part_size,
             live: Arc::new(Mutex::new(HashSet::new())),
+            abandoned: Arc::new(Mutex::new(HashSet::new())),
         }
     }
 
@@ -114,6 +124,8 @@ impl BlobStore for S3Store {
             id,
             key,
             live: self.live.clone(),
+            abandoned: self.abandoned.clone(),
+            committed: false,
         }))
     }
 
@@ -206,12 +218,15 @@ impl BlobStore for S3Store {
         let cutoff = SystemTime::now()
             .checked_sub(STAGING_MAX_AGE)
             .unwrap_or(SystemTime::UNIX_EPOCH);
+        let abandoned: HashSet<String> =
+            self.abandoned.lock().map(|a| a.clone()).unwrap_or_default();
         let mut pages = Box::pin(self.client.list_multipart_uploads(&self.prefix));
         let mut stale = Vec::new();
         while let Some(page) = pages.next().await {
             for u in page.map_err(upstream("listing uploads in progress"))? {
                 let owned = self.live.lock().map(|l| l.contains(&u.key)).unwrap_or(true);
-                if !owned && SystemTime::from(u.initiated) < cutoff {
+                let old = SystemTime::from(u.initiated) < cutoff;
+                if abandoned.contains(&u.key) || (!owned && old) {
                     stale.push(u);
                 }
             }
@@ -222,6 +237,10 @@ impl BlobStore for S3Store {
                 Ok(()) | Err(UpstreamError::NotFound) => aborted += 1,
                 Err(e) => return Err(upstream("aborting an abandoned upload")(e)),
             }
+        }
+        // Each is aborted now, or was not in progress: forgotten.
+        if let Ok(mut left) = self.abandoned.lock() {
+            left.retain(|k| !abandoned.contains(k));
         }
         Ok(aborted)
     }
@@ -250,11 +269,22 @@ struct S3Staged {
     id: String,
     key: String,
     live: Arc<Mutex<HashSet<String>>>,
+    abandoned: Arc<Mutex<HashSet<String>>>,
+    committed: bool,
 }
 
 impl Drop for S3Staged {
     fn drop(&mut self) {
-        // An unfinished `Upload` aborts itself as it drops.
+        // An unfinished `Upload` aborts itself as it drops (a failed
+        // `finish` already tried); if the store cannot be reached then,
+        // the next sweep does.
+        if !self.committed {
+            if let Ok(mut abandoned) = self.abandoned.lock() {
+                if abandoned.len() < MAX_ABANDONED {
+                    abandoned.insert(self.key.clone());
+                }
+            }
+        }
         if let Ok(mut live) = self.live.lock() {
             live.remove(&self.key);
         }
@@ -281,6 +311,7 @@ impl StagedBlob for S3Staged {
             .finish()
             .await
             .map_err(upstream("completing a blob upstream"))?;
+        self.committed = true;
         Ok(BlobName::Id(self.id.clone()))
     }
 }
@@ -382,6 +413,42 @@ pub(crate) mod tests {
             names.push(b.unwrap().name);
         }
         assert_eq!(names, vec![name]);
+    }
+
+    /// A staging dropped where its upload cannot be aborted at once (here
+    /// outside a runtime, as when the store is unreachable at that moment)
+    /// leaves its multipart upload in progress; the next sweep aborts it,
+    /// though it is far younger than a day, and forgets it.
+    #[test]
+    fn the_sweep_aborts_the_uploads_of_stagings_that_ended_uncommitted() {
+        let Some(store) = test_store() else { return };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let uploads = |store: &S3Store| {
+            rt.block_on(async {
+                let mut pages = Box::pin(store.client.list_multipart_uploads(&store.prefix));
+                let mut n = 0;
+                while let Some(page) = futures_util::StreamExt::next(&mut pages).await {
+                    n += page.unwrap().len();
+                }
+                n
+            })
+        };
+        let staged = rt.block_on(async {
+            let mut staged = store.stage().await.unwrap();
+            staged.write(&vec![7u8; (5 << 20) + 1]).await.unwrap();
+            staged
+        });
+        // Outside the runtime: the upload cannot abort itself.
+        drop(staged);
+        assert_eq!(uploads(&store), 1, "the part went up, the upload is there");
+        assert_eq!(rt.block_on(store.sweep_staging()).unwrap(), 1);
+        assert_eq!(uploads(&store), 0);
+        assert!(store.abandoned.lock().unwrap().is_empty());
+        assert_eq!(rt.block_on(store.sweep_staging()).unwrap(), 0);
     }
 
     /// A store that cannot be reached says so (the API answers 503), for a

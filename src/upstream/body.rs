@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -110,21 +110,50 @@ impl std::fmt::Display for BodyFailed {
 
 impl std::error::Error for BodyFailed {}
 
+/// A [`Body`] hyper has not begun to send, held where the sender can take
+/// it back: after a failed connect (nothing was sent) the same body goes
+/// to the next endpoint, streamed bodies included.
+pub(super) struct Unsent(Arc<Mutex<Option<BoxedBody>>>);
+
+type BoxedBody = UnsyncBoxBody<Bytes, std::io::Error>;
+
+impl Unsent {
+    /// The body back, if no byte of it was asked for.
+    pub(super) fn take_back(self) -> Option<Body> {
+        take(&self.0).map(Body)
+    }
+}
+
+/// The body in `slot`, taken out (a poisoned lock still holds it).
+fn take(slot: &Mutex<Option<BoxedBody>>) -> Option<BoxedBody> {
+    match slot.lock() {
+        Ok(mut held) => held.take(),
+        Err(poisoned) => poisoned.into_inner().take(),
+    }
+}
+
 /// A [`Body`] as it is sent: counted against its Content-Length, each
-/// piece resetting the request's idle clock.
+/// piece resetting the request's idle clock. It takes its body out of the
+/// [`Unsent`] slot at the first poll: until then the sender may take it
+/// back.
 pub(super) struct Sending {
-    inner: UnsyncBoxBody<Bytes, std::io::Error>,
+    unsent: Arc<Mutex<Option<BoxedBody>>>,
+    /// The body, once polled.
+    inner: Option<BoxedBody>,
     left: u64,
     activity: Arc<Activity>,
 }
 
 impl Sending {
-    pub(super) fn new(body: Body, length: u64, activity: Arc<Activity>) -> Sending {
-        Sending {
-            inner: body.0,
+    pub(super) fn new(body: Body, length: u64, activity: Arc<Activity>) -> (Sending, Unsent) {
+        let slot = Arc::new(Mutex::new(Some(body.0)));
+        let sending = Sending {
+            unsent: slot.clone(),
+            inner: None,
             left: length,
             activity,
-        }
+        };
+        (sending, Unsent(slot))
     }
 }
 
@@ -137,7 +166,15 @@ impl http_body::Body for Sending {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyFailed>>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        if this.inner.is_none() {
+            this.inner = take(&this.unsent);
+        }
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(Some(Err(BodyFailed(
+                "the body was taken back before it was sent".into(),
+            ))));
+        };
+        match Pin::new(inner).poll_frame(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(BodyFailed(e.to_string())))),
             Poll::Ready(Some(Ok(frame))) => {
@@ -163,7 +200,16 @@ impl http_body::Body for Sending {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.left == 0 && self.inner.is_end_stream()
+        if self.left > 0 {
+            return false;
+        }
+        match &self.inner {
+            Some(inner) => inner.is_end_stream(),
+            None => match self.unsent.lock() {
+                Ok(held) => held.as_ref().is_none_or(|b| b.is_end_stream()),
+                Err(_) => false,
+            },
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -349,7 +395,7 @@ mod tests {
     use super::*;
 
     async fn drain(body: Body, length: u64) -> Result<u64, String> {
-        let mut s = Sending::new(body, length, Activity::new());
+        let (mut s, _) = Sending::new(body, length, Activity::new());
         let mut n = 0;
         while let Some(frame) = s.frame().await {
             match frame {
@@ -384,7 +430,7 @@ mod tests {
     #[tokio::test]
     async fn bytes_go_out_in_pieces_without_a_copy() {
         let whole = Bytes::from(vec![7u8; (3 * PIECE) + 5]);
-        let mut s = Sending::new(
+        let (mut s, _) = Sending::new(
             Body::from_bytes(whole.clone()),
             whole.len() as u64,
             Activity::new(),
@@ -402,6 +448,27 @@ mod tests {
             drain(Body::from_bytes(Bytes::from_static(b"abc")), 3).await,
             Ok(3)
         );
+    }
+
+    /// A body not yet asked for comes back whole (a stream too), for the
+    /// next endpoint; once a byte of it was asked for, it does not, and a
+    /// sending whose body was taken back fails rather than send nothing.
+    #[tokio::test]
+    async fn an_unsent_body_is_taken_back_whole_and_a_sent_one_is_not() {
+        let (sending, unsent) = Sending::new(pieces(&[b"ab", b"cd"]), 4, Activity::new());
+        assert!(!http_body::Body::is_end_stream(&sending));
+        let body = unsent.take_back().expect("nothing was sent");
+        assert_eq!(drain(body, 4).await, Ok(4));
+        let mut gone = sending;
+        let e = gone.frame().await.unwrap().unwrap_err();
+        assert!(e.0.contains("taken back"), "{e}");
+
+        let (mut sending, unsent) = Sending::new(pieces(&[b"ab", b"cd"]), 4, Activity::new());
+        assert!(sending.frame().await.unwrap().is_ok());
+        assert!(unsent.take_back().is_none());
+
+        let (sending, _) = Sending::new(Body::empty(), 0, Activity::new());
+        assert!(http_body::Body::is_end_stream(&sending));
     }
 
     #[tokio::test(start_paused = true)]

@@ -9,12 +9,21 @@
 //! `content-md5` header. One attempt per call: whether to try again is
 //! the caller's decision ([`UpstreamError::is_transient`]).
 //!
+//! Several endpoints (the nodes of one cluster, any of which serves any
+//! request): a call goes to the one that answered last, and only when it
+//! cannot even be connected to — so nothing of the request was sent, and
+//! sending it elsewhere cannot do anything twice — to the next in the
+//! configured order, which then takes the following calls. A request cut
+//! or timed out after it was sent is not passed on: that is `Unreachable`
+//! for the caller to judge.
+//!
 //! Must never: log or put in an error a signature, the secret or a
 //! response body; wait on a silent store past the idle timeout; or read
 //! the clock other than through the injected [`Clock`].
 
 use std::fmt;
 use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +34,7 @@ use hyper_util::client::legacy::Client as Pool;
 use hyper_util::rt::TokioExecutor;
 
 use super::body::{chain, read_small, Activity, Body, BodyFailed, Sending};
-use super::config::{target, Config, Target};
+use super::config::{targets, Config, Target};
 use super::connect::{connector, Connector};
 use super::error::UpstreamError;
 use super::xml;
@@ -47,9 +56,10 @@ pub struct Client {
 
 struct Inner {
     pool: Pool<Connector, Sending>,
-    target: Target,
-    /// `scheme://host`, for messages.
-    origin: Arc<str>,
+    /// The endpoints in their configured order (at least one).
+    endpoints: Vec<Endpoint>,
+    /// The endpoint calls go to first: the one that answered last.
+    current: AtomicUsize,
     region: String,
     creds: Credentials,
     idle: Duration,
@@ -57,11 +67,43 @@ struct Inner {
     clock: Arc<dyn Clock>,
 }
 
+/// A [`Call`] without its body: what each attempt signs again.
+struct Head<'a> {
+    method: Method,
+    key: Option<&'a str>,
+    query: Vec<(&'a str, String)>,
+    headers: Vec<(&'static str, String)>,
+    length: u64,
+    payload_hash: String,
+}
+
+/// One endpoint of the store.
+struct Endpoint {
+    target: Target,
+    /// `scheme://host`, for messages.
+    origin: Arc<str>,
+}
+
+/// Which endpoint answered, kept in a response's extensions (for the
+/// messages of a body read later).
+#[derive(Clone)]
+struct AnsweredBy(Arc<str>);
+
+/// How one attempt at one endpoint failed.
+enum Attempt {
+    /// No connection could be made: nothing was sent, and the body is
+    /// back for the next endpoint.
+    NoConnection { body: Body, detail: String },
+    /// Anything else, final.
+    Failed(UpstreamError),
+}
+
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let origins: Vec<&str> = self.inner.endpoints.iter().map(|e| &*e.origin).collect();
         f.debug_struct("Client")
-            .field("origin", &self.inner.origin)
-            .field("base_path", &self.inner.target.base_path)
+            .field("endpoints", &origins)
+            .field("base_path", &self.base_path())
             .field("region", &self.inner.region)
             .field("access_key_id", &self.inner.creds.access_key_id)
             .finish()
@@ -123,7 +165,13 @@ impl Client {
 
     /// A client whose requests are signed at `clock`'s time.
     pub fn with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Client, UpstreamError> {
-        let target = target(&config)?;
+        let endpoints = targets(&config)?
+            .into_iter()
+            .map(|target| Endpoint {
+                origin: target.origin().into(),
+                target,
+            })
+            .collect();
         let connector = connector(config.ca_file.as_deref(), config.connect_timeout)
             .map_err(UpstreamError::Config)?;
         let pool = Pool::builder(TokioExecutor::new())
@@ -135,8 +183,8 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 pool,
-                origin: target.origin().into(),
-                target,
+                endpoints,
+                current: AtomicUsize::new(0),
                 region: config.region,
                 creds: Credentials {
                     access_key_id: config.access_key_id,
@@ -154,8 +202,26 @@ impl Client {
         self.inner.idle
     }
 
-    pub(super) fn origin(&self) -> &Arc<str> {
-        &self.inner.origin
+    /// The endpoint calls go to first (the one that answered last), as
+    /// `scheme://host`.
+    pub fn current_endpoint(&self) -> Arc<str> {
+        let inner = &*self.inner;
+        inner.endpoints[inner.current.load(Ordering::Relaxed) % inner.endpoints.len()]
+            .origin
+            .clone()
+    }
+
+    /// The endpoint that gave `answer` (for the messages of its body).
+    pub(super) fn answered_by(&self, answer: &http::response::Parts) -> Arc<str> {
+        match answer.extensions.get::<AnsweredBy>() {
+            Some(a) => a.0.clone(),
+            None => self.current_endpoint(),
+        }
+    }
+
+    /// The path before a key: the same at every endpoint.
+    fn base_path(&self) -> &str {
+        &self.inner.endpoints[0].target.base_path
     }
 
     pub(super) fn list_page_size(&self) -> u32 {
@@ -164,11 +230,11 @@ impl Client {
 
     /// The path of `key` (or of the bucket) as it goes on the wire.
     fn path(&self, key: Option<&str>) -> String {
-        let base = &self.inner.target.base_path;
+        let base = self.base_path();
         let raw = match key {
             Some(k) => format!("{base}/{k}"),
             None if base.is_empty() => "/".to_owned(),
-            None => base.clone(),
+            None => base.to_owned(),
         };
         uri_encode(&raw, false)
     }
@@ -176,12 +242,85 @@ impl Client {
     /// Signs and sends `call`; the answer's head as soon as it comes, its
     /// body still to read. `Err` only for a transport failure, a silent
     /// store or a failing request body: statuses are the caller's to read.
+    /// An endpoint that cannot be connected to passes the call to the next
+    /// (see the module docs).
     pub(super) async fn send(&self, call: Call<'_>) -> Result<Response<Incoming>, UpstreamError> {
         let inner = &*self.inner;
+        let Call {
+            method,
+            key,
+            query,
+            headers,
+            mut body,
+            length,
+            payload_hash,
+        } = call;
+        let head = Head {
+            method,
+            key,
+            query,
+            headers,
+            length,
+            payload_hash,
+        };
+        let count = inner.endpoints.len();
+        let first = inner.current.load(Ordering::Relaxed) % count;
+        let mut refused = Vec::new();
+        for step in 0..count {
+            let at = (first + step) % count;
+            let endpoint = &inner.endpoints[at];
+            match self.send_to(endpoint, &head, body).await {
+                Ok(mut answer) => {
+                    if step > 0 {
+                        inner.current.store(at, Ordering::Relaxed);
+                        tracing::warn!(
+                            unreachable = %inner.endpoints[first].origin,
+                            now = %endpoint.origin,
+                            "an upstream S3 endpoint cannot be connected to; calls go to \
+                             the next one"
+                        );
+                    }
+                    answer
+                        .extensions_mut()
+                        .insert(AnsweredBy(endpoint.origin.clone()));
+                    return Ok(answer);
+                }
+                Err(Attempt::NoConnection { body: back, detail }) => {
+                    refused.push((endpoint.origin.clone(), detail));
+                    body = back;
+                }
+                Err(Attempt::Failed(e)) => return Err(e),
+            }
+        }
+        Err(match <[_; 1]>::try_from(refused) {
+            Ok([(origin, detail)]) => UpstreamError::Unreachable {
+                endpoint: origin.to_string(),
+                detail,
+            },
+            Err(all) => UpstreamError::Unreachable {
+                endpoint: all.iter().map(|(o, _)| &**o).collect::<Vec<_>>().join(", "),
+                detail: all
+                    .iter()
+                    .map(|(o, d)| format!("{o}: {d}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            },
+        })
+    }
+
+    /// One attempt of `call`, with `body`, at `endpoint`.
+    async fn send_to(
+        &self,
+        endpoint: &Endpoint,
+        call: &Head<'_>,
+        body: Body,
+    ) -> Result<Response<Incoming>, Attempt> {
+        let inner = &*self.inner;
+        let target = &endpoint.target;
         let path = self.path(call.key);
         let query: Vec<(&str, &str)> = call.query.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let rendered_query = canonical_query(&query);
-        let mut signed: Vec<(&str, &str)> = vec![("host", inner.target.host.as_str())];
+        let mut signed: Vec<(&str, &str)> = vec![("host", target.host.as_str())];
         signed.extend(call.headers.iter().map(|(n, v)| (*n, v.as_str())));
         let auth = sign_request(
             &inner.creds,
@@ -198,12 +337,9 @@ impl Client {
             inner.clock.now(),
         );
         let uri = if rendered_query.is_empty() {
-            format!("{}://{}{path}", inner.target.scheme, inner.target.host)
+            format!("{}://{}{path}", target.scheme, target.host)
         } else {
-            format!(
-                "{}://{}{path}?{rendered_query}",
-                inner.target.scheme, inner.target.host
-            )
+            format!("{}://{}{path}?{rendered_query}", target.scheme, target.host)
         };
         let mut req = Request::builder().method(call.method.clone()).uri(uri);
         for (name, value) in &signed {
@@ -218,45 +354,44 @@ impl Client {
             req = req.header(http::header::CONTENT_LENGTH, call.length);
         }
         let activity = Activity::new();
-        let req = req
-            .body(Sending::new(call.body, call.length, activity.clone()))
-            .map_err(|e| UpstreamError::Config(format!("cannot build a request: {e}")))?;
+        let (sending, unsent) = Sending::new(body, call.length, activity.clone());
+        let req = req.body(sending).map_err(|e| {
+            Attempt::Failed(UpstreamError::Config(format!(
+                "cannot build a request: {e}"
+            )))
+        })?;
 
         let mut answer = pin!(inner.pool.request(req));
         loop {
             let wait = inner.idle.saturating_sub(activity.idle());
             tokio::select! {
-                r = &mut answer => return r.map_err(|e| self.transport(e)),
+                r = &mut answer => {
+                    let e = match r {
+                        Ok(answer) => return Ok(answer),
+                        Err(e) => e,
+                    };
+                    // Not connected: nothing was sent, the body is whole.
+                    if e.is_connect() {
+                        if let Some(body) = unsent.take_back() {
+                            return Err(Attempt::NoConnection { body, detail: chain(&e) });
+                        }
+                    }
+                    return Err(Attempt::Failed(transport(&endpoint.origin, e)));
+                }
                 _ = tokio::time::sleep(wait) => {
                     if activity.idle() >= inner.idle {
-                        return Err(UpstreamError::Unreachable {
-                            endpoint: inner.origin.to_string(),
+                        return Err(Attempt::Failed(UpstreamError::Unreachable {
+                            endpoint: endpoint.origin.to_string(),
                             detail: format!(
                                 "nothing moved for {} s ({} {})",
                                 inner.idle.as_secs(),
                                 call.method,
                                 path
                             ),
-                        });
+                        }));
                     }
                 }
             }
-        }
-    }
-
-    /// A transport failure: our own body's (the caller's to answer for)
-    /// or the store's (unreachable).
-    fn transport(&self, e: hyper_util::client::legacy::Error) -> UpstreamError {
-        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-        while let Some(c) = cause {
-            if let Some(b) = c.downcast_ref::<BodyFailed>() {
-                return UpstreamError::Body(b.0.clone());
-            }
-            cause = c.source();
-        }
-        UpstreamError::Unreachable {
-            endpoint: self.inner.origin.to_string(),
-            detail: chain(&e),
         }
     }
 
@@ -271,19 +406,39 @@ impl Client {
         if !parts.status.is_success() {
             return Err(self.refusal(parts.status, body).await);
         }
-        let body = read_small(body, MAX_ANSWER, self.inner.idle, &self.inner.origin).await?;
+        let origin = self.answered_by(&parts);
+        let body = read_small(body, MAX_ANSWER, self.inner.idle, &origin).await?;
         Ok((parts, body))
     }
 
     /// The error an unsuccessful answer means, from its status and the
     /// `<Code>` of its body (read up to a limit; never kept).
     pub(super) async fn refusal(&self, status: http::StatusCode, body: Incoming) -> UpstreamError {
-        let code = match read_small(body, 64 << 10, self.inner.idle, &self.inner.origin).await {
+        // Only the code is kept: the endpoint a failed read would name
+        // goes nowhere.
+        let origin = self.current_endpoint();
+        let code = match read_small(body, 64 << 10, self.inner.idle, &origin).await {
             Ok(doc) => xml::error_code(&doc).unwrap_or_default(),
             // The status alone still says what happened.
             Err(_) => String::new(),
         };
         UpstreamError::from_refusal(status.as_u16(), &code)
+    }
+}
+
+/// A transport failure at `origin`: our own body's (the caller's to
+/// answer for) or the store's (unreachable).
+fn transport(origin: &str, e: hyper_util::client::legacy::Error) -> UpstreamError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(c) = cause {
+        if let Some(b) = c.downcast_ref::<BodyFailed>() {
+            return UpstreamError::Body(b.0.clone());
+        }
+        cause = c.source();
+    }
+    UpstreamError::Unreachable {
+        endpoint: origin.to_owned(),
+        detail: chain(&e),
     }
 }
 

@@ -1,6 +1,6 @@
 //! [`Config`]: where the upstream S3 store is and how to talk to it, and
-//! its validation into the parts every request is built from
-//! ([`Target`]).
+//! its validation into the parts every request is built from (one
+//! [`Target`] per endpoint: the nodes of one cluster, tried in turn).
 //!
 //! Must never: show the secret (`Debug` hides it), or accept an endpoint
 //! the request builder would have to guess about (a path, a query, user
@@ -15,9 +15,13 @@ use super::error::UpstreamError;
 /// How to reach the upstream S3 store.
 #[derive(Clone)]
 pub struct Config {
-    /// `http://host:port` or `https://host[:port]`, nothing after the
-    /// authority (a trailing `/` is allowed).
-    pub endpoint: String,
+    /// Where the store answers, each `http://host:port` or
+    /// `https://host[:port]` with nothing after the authority (a trailing
+    /// `/` is allowed): at least one, several for the nodes of one
+    /// cluster (any of which serves any request). Requests go to the one
+    /// that answered last; one that cannot be connected to passes the
+    /// request to the next (see [`super::Client`]).
+    pub endpoints: Vec<String>,
     /// The region requests are signed for (Garage's `s3_region`, e.g.
     /// `garage`; AWS's `us-east-1`, …).
     pub region: String,
@@ -47,8 +51,9 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Config {
-    /// A configuration with the defaults: path-style, no extra CA, 10 s to
-    /// connect, 30 s idle, 1000 entries a listing page.
+    /// A configuration of one endpoint with the defaults: path-style, no
+    /// extra CA, 10 s to connect, 30 s idle, 1000 entries a listing page.
+    /// More endpoints go in [`Config::endpoints`].
     pub fn new(
         endpoint: impl Into<String>,
         region: impl Into<String>,
@@ -57,7 +62,7 @@ impl Config {
         secret_access_key: impl Into<String>,
     ) -> Config {
         Config {
-            endpoint: endpoint.into(),
+            endpoints: vec![endpoint.into()],
             region: region.into(),
             bucket: bucket.into(),
             access_key_id: access_key_id.into(),
@@ -74,7 +79,7 @@ impl Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
-            .field("endpoint", &self.endpoint)
+            .field("endpoints", &self.endpoints)
             .field("region", &self.region)
             .field("bucket", &self.bucket)
             .field("access_key_id", &self.access_key_id)
@@ -107,12 +112,34 @@ impl Target {
     }
 }
 
-/// Checks `c` and derives the request target from it.
-pub fn target(c: &Config) -> Result<Target, UpstreamError> {
-    let bad = |why: &str| UpstreamError::Config(format!("endpoint {:?}: {why}", c.endpoint));
-    let (scheme, rest) = if let Some(r) = c.endpoint.strip_prefix("https://") {
+/// Checks `c` and derives the request target of each of its endpoints,
+/// in their order.
+pub fn targets(c: &Config) -> Result<Vec<Target>, UpstreamError> {
+    if c.endpoints.is_empty() {
+        return Err(UpstreamError::Config("no endpoint is given".into()));
+    }
+    let targets = c
+        .endpoints
+        .iter()
+        .map(|e| target(c, e))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, t) in targets.iter().enumerate() {
+        if targets[..i].contains(t) {
+            return Err(UpstreamError::Config(format!(
+                "endpoint {:?} is given twice",
+                c.endpoints[i]
+            )));
+        }
+    }
+    Ok(targets)
+}
+
+/// Checks `c` and derives the request target of its `endpoint` from it.
+fn target(c: &Config, endpoint: &str) -> Result<Target, UpstreamError> {
+    let bad = |why: &str| UpstreamError::Config(format!("endpoint {endpoint:?}: {why}"));
+    let (scheme, rest) = if let Some(r) = endpoint.strip_prefix("https://") {
         ("https", r)
-    } else if let Some(r) = c.endpoint.strip_prefix("http://") {
+    } else if let Some(r) = endpoint.strip_prefix("http://") {
         ("http", r)
     } else {
         return Err(bad("must start with http:// or https://"));
@@ -195,18 +222,18 @@ mod tests {
 
     #[test]
     fn path_style_and_virtual_hosted_targets() {
-        let t = target(&config("http://127.0.0.1:3900/")).unwrap();
+        let t = targets(&config("http://127.0.0.1:3900/")).unwrap();
         assert_eq!(
             t,
-            Target {
+            [Target {
                 scheme: "http",
                 host: "127.0.0.1:3900".into(),
                 base_path: "/blobs".into()
-            }
+            }]
         );
         let mut c = config("https://s3.example.com");
         c.path_style = false;
-        let t = target(&c).unwrap();
+        let t = targets(&c).unwrap().remove(0);
         assert_eq!(t.host, "blobs.s3.example.com");
         assert_eq!(t.base_path, "");
         assert_eq!(t.origin(), "https://blobs.s3.example.com");
@@ -224,16 +251,37 @@ mod tests {
             "https://s3 example.com",
         ] {
             assert!(
-                matches!(target(&config(bad)), Err(UpstreamError::Config(_))),
+                matches!(targets(&config(bad)), Err(UpstreamError::Config(_))),
                 "{bad}"
             );
+            // A bad one among good ones is as bad.
+            let mut c = config("http://h:1");
+            c.endpoints.push(bad.into());
+            assert!(targets(&c).is_err(), "{bad}");
         }
         let mut c = config("http://h:1");
         c.bucket = "Bad_Bucket".into();
-        assert!(target(&c).is_err());
+        assert!(targets(&c).is_err());
         let mut c = config("http://h:1");
         c.list_page_size = 0;
-        assert!(target(&c).is_err());
+        assert!(targets(&c).is_err());
+        let mut c = config("http://h:1");
+        c.endpoints.clear();
+        assert!(targets(&c).is_err());
+    }
+
+    #[test]
+    fn several_endpoints_are_targets_in_their_order_each_named_once() {
+        let mut c = config("http://10.0.0.1:3900");
+        c.endpoints.push("https://10.0.0.2:3900/".into());
+        let t = targets(&c).unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].origin(), "http://10.0.0.1:3900");
+        assert_eq!(t[1].origin(), "https://10.0.0.2:3900");
+        assert_eq!(t[1].base_path, "/blobs");
+        c.endpoints.push("http://10.0.0.1:3900/".into());
+        let e = targets(&c).unwrap_err().to_string();
+        assert!(e.contains("given twice"), "{e}");
     }
 
     #[test]

@@ -58,7 +58,7 @@ impl Client {
                 }
                 return Ok((
                     total,
-                    ObjectStream::empty(self.idle(), self.origin().clone()),
+                    ObjectStream::empty(self.idle(), self.current_endpoint()),
                 ));
             }
             let last = start.saturating_add(len - 1);
@@ -100,10 +100,8 @@ impl Client {
             (status, _) => return Err(self.refusal(status, body).await),
         };
         let length = length.ok_or_else(|| no_length("GET"))?;
-        Ok((
-            total,
-            ObjectStream::new(body, length, self.idle(), self.origin().clone()),
-        ))
+        let origin = self.answered_by(&parts);
+        Ok((total, ObjectStream::new(body, length, self.idle(), origin)))
     }
 
     /// The length of object `key`, or `None` when there is no such object.

@@ -403,22 +403,35 @@ impl GarageCluster {
     /// Starts node `i` again with its configuration and data, and waits
     /// until every running node sees it up.
     pub fn start_node(&mut self, i: usize) {
-        assert!(self.nodes[i].child.is_none(), "node {i} is running");
+        self.start_nodes(&[i]);
+    }
+
+    /// Starts the killed nodes `which` again (all at once: a lone node of
+    /// three has no quorum to be healthy with), and waits until every
+    /// running node sees each up.
+    pub fn start_nodes(&mut self, which: &[usize]) {
         let started = Instant::now();
-        self.spawn_node(i);
-        if let Err(e) = self.wait_answers(i) {
-            panic!("node {i} did not start again: {e}");
+        for &i in which {
+            assert!(self.nodes[i].child.is_none(), "node {i} is running");
+            self.spawn_node(i);
+        }
+        for &i in which {
+            if let Err(e) = self.wait_answers(i) {
+                panic!("node {i} did not start again: {e}");
+            }
         }
         // The others would connect again on their own, after a backoff of
         // up to half a minute: ask them now.
-        for j in 0..self.nodes.len() {
-            if j != i && self.nodes[j].child.is_some() {
-                self.garage(j, &["node", "connect", &self.nodes[i].id]);
+        for &i in which {
+            for j in 0..self.nodes.len() {
+                if j != i && self.nodes[j].child.is_some() {
+                    self.garage(j, &["node", "connect", &self.nodes[i].id]);
+                }
             }
         }
         self.wait_whole();
         eprintln!(
-            "garage: node {i} back in {:.1} s",
+            "garage: nodes {which:?} back in {:.1} s",
             started.elapsed().as_secs_f64()
         );
     }

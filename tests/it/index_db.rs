@@ -76,6 +76,12 @@ impl TestIndex {
         }
     }
 
+    /// A fresh, empty database on the server at `admin_url` (a test's own
+    /// server, e.g. a `TempPostgres`); its user creates the database.
+    pub fn fresh_on(admin_url: &str) -> TestIndex {
+        Self::create_database(admin_url.to_string())
+    }
+
     fn create_database(admin: String) -> TestIndex {
         let name = format!("stowage_it_{}", stowage::random::hex(8));
         let (a, sql) = (admin.clone(), format!("CREATE DATABASE {name}"));

@@ -586,6 +586,73 @@ fn an_unreachable_endpoint_is_unreachable() {
     });
 }
 
+/// A loopback port nothing listens on.
+fn dead_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Several endpoints, the first one refusing connections (nothing listens
+/// there): every call — a PUT of a streamed body, a multipart upload, a
+/// GET, a listing — goes to the next, which then takes the calls first.
+/// With none to connect to, `Unreachable` names each and why.
+#[test]
+fn a_call_goes_to_the_next_endpoint_when_one_cannot_be_connected_to() {
+    let (_s, t) = gateway();
+    let dead = format!("http://127.0.0.1:{}", dead_port());
+    let mut config = t.config();
+    config.endpoints = vec![dead.clone(), t.endpoint.clone()];
+    let c = Client::new(config).unwrap();
+    let prefix = t.prefix("failover");
+    block_on(async {
+        assert_eq!(&*c.current_endpoint(), dead);
+        // A stream can be sent once only: it is passed on unsent.
+        let body = random_bytes(300_000);
+        let pieces: Vec<std::io::Result<bytes::Bytes>> = body
+            .chunks(65_000)
+            .map(|p| Ok(bytes::Bytes::copy_from_slice(p)))
+            .collect();
+        let key = format!("{prefix}streamed");
+        c.put_object(
+            &key,
+            Body::from_stream(futures_util::stream::iter(pieces)),
+            body.len() as u64,
+            Integrity::crc32c_of(&body),
+        )
+        .await
+        .unwrap();
+        assert_eq!(&*c.current_endpoint(), t.endpoint);
+        let (total, stream) = c.get_object(&key, None).await.unwrap();
+        assert_eq!(total, body.len() as u64);
+        assert!(read_all(stream).await.unwrap() == body);
+
+        let big = random_bytes(MIN_PART_SIZE + 1000);
+        let key = format!("{prefix}parts");
+        let mut up = Upload::begin(&c, &key, MIN_PART_SIZE);
+        up.write(&big).await.unwrap();
+        up.finish().await.unwrap();
+        assert_eq!(c.head_object(&key).await.unwrap(), Some(big.len() as u64));
+        assert_eq!(keys_under(&c, &prefix).await.len(), 2);
+    });
+
+    let other = format!("http://127.0.0.1:{}", dead_port());
+    let mut config = t.config();
+    config.endpoints = vec![dead.clone(), other.clone()];
+    let c = Client::new(config).unwrap();
+    block_on(async {
+        match c.head_object("k").await.unwrap_err() {
+            UpstreamError::Unreachable { endpoint, detail } => {
+                assert_eq!(endpoint, format!("{dead}, {other}"));
+                assert!(detail.starts_with(&format!("{dead}: ")), "{detail}");
+                assert!(detail.contains(&format!("; {other}: ")), "{detail}");
+                assert_eq!(detail.matches("refused").count(), 2, "{detail}");
+            }
+            e => panic!("{e:?}"),
+        }
+        assert_eq!(&*c.current_endpoint(), dead);
+    });
+}
+
 /// A server that accepts connections and never answers a byte.
 fn silent_endpoint() -> std::net::SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

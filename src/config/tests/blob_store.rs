@@ -20,7 +20,7 @@ fn the_blob_store_is_local_unless_s3_is_chosen_with_its_keys() {
     );
     let c = Config::from_toml(&format!("{S3_TOML}s3_region = \"garage\"\n")).unwrap();
     let want = S3StoreConfig {
-        endpoint: "http://127.0.0.1:3900".into(),
+        endpoints: vec!["http://127.0.0.1:3900".into()],
         bucket: "stowage-blobs".into(),
         region: "garage".into(),
         access_key_id: "GKabc".into(),
@@ -100,6 +100,18 @@ fn each_blob_store_mistake_names_its_key_never_the_secret() {
             "`storage.s3_endpoint`",
         ),
         (
+            S3_TOML.replace("http://127.0.0.1:3900/", "http://a:1, ftp://b:1"),
+            "`storage.s3_endpoint`",
+        ),
+        (
+            S3_TOML.replace("http://127.0.0.1:3900/", "http://a:1,,http://b:1"),
+            "`storage.s3_endpoint`",
+        ),
+        (
+            S3_TOML.replace("http://127.0.0.1:3900/", "http://a:1/, http://a:1"),
+            "`storage.s3_endpoint`",
+        ),
+        (
             S3_TOML.replace("stowage-blobs", "Stowage_Blobs"),
             "`storage.s3_bucket`",
         ),
@@ -113,4 +125,35 @@ fn each_blob_store_mistake_names_its_key_never_the_secret() {
         assert!(e.contains(key), "{toml}: {e}");
         assert!(!e.contains("s3cretvalue"), "{toml}: {e}");
     }
+}
+
+/// `s3_endpoint` names several nodes of one cluster, comma-separated (in
+/// the file or the environment): all kept, in their order, each without a
+/// trailing `/`.
+#[test]
+fn several_comma_separated_endpoints_are_kept_in_their_order() {
+    let toml = S3_TOML.replace(
+        "http://127.0.0.1:3900/",
+        "http://10.0.0.1:3900, https://node2.example:3900/ ,http://[::1]:3900",
+    );
+    let c = Config::from_toml(&toml).unwrap();
+    let BlobStoreConfig::S3(s3) = &c.storage.blobs else {
+        panic!("not the S3 store: {:?}", c.storage.blobs)
+    };
+    assert_eq!(
+        s3.endpoints,
+        [
+            "http://10.0.0.1:3900",
+            "https://node2.example:3900",
+            "http://[::1]:3900"
+        ]
+    );
+    assert!(
+        c.storage
+            .blobs
+            .describe()
+            .contains("https://node2.example:3900"),
+        "{}",
+        c.storage.blobs.describe()
+    );
 }

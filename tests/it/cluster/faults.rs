@@ -1,8 +1,5 @@
 //! Faults of a cluster: a gateway killed in the middle of an upload.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
 use super::Cluster;
 use crate::harness::TestFile;
 
@@ -26,61 +23,19 @@ fn a_gateway_killed_mid_upload_leaves_nothing_and_the_retry_elsewhere_succeeds()
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&presigned.into_string().unwrap()).unwrap();
     let url = v["data"]["presignedURL"].as_str().unwrap().to_string();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("f.bin");
-    std::fs::write(&path, &f.bytes).unwrap();
-    let curl = |to: String, rate: Option<&str>| {
-        let mut cmd = Command::new("curl");
-        cmd.args(["-sS", "--connect-to", &to, "-X", "PUT", "-H"])
-            .arg(format!("Content-Type: {}", f.content_type))
-            .arg("--upload-file")
-            .arg(&path)
-            .args(["-o", "/dev/null", "-w", "%{http_code}"]);
-        if let Some(r) = rate {
-            cmd.args(["--limit-rate", r]);
-        }
-        cmd.arg(&url).stdout(Stdio::piped()).stderr(Stdio::null());
-        cmd
-    };
-    let slow = curl(c.connect_to(1), Some("2M")).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let bucket = format!(
-        "s3api list-multipart-uploads --bucket {}",
-        c.garage.bucket()
-    );
-    let args: Vec<&str> = bucket.split(' ').collect();
-    loop {
-        let out = c.garage.aws(0, &args);
-        if out.contains("UploadId") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no upload went up to Garage: {}",
-            c.log(1)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let slow = c.slow_put(1, &url, &f.content_type, &f.bytes, "2M");
+    c.wait_upload_in_garage("the PUT through gateway 1");
     c.kill(1);
-    let out = slow.wait_with_output().unwrap();
-    assert_ne!(
-        String::from_utf8_lossy(&out.stdout),
-        "200",
-        "the cut PUT succeeded"
-    );
+    let (status, _, _) = slow.finish();
+    assert_ne!(status, 200, "the cut PUT succeeded");
     let status = c
         .index()
         .column(&format!("SELECT status FROM files WHERE id = '{}'", f.id));
     assert_eq!(status, vec![Some("pending".to_string())]);
     assert!(c.index().rows("SELECT sha256 FROM blobs").is_empty());
 
-    let retry = curl(c.connect_to(0), None).output().unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&retry.stdout),
-        "200",
-        "{}",
-        c.log(0)
-    );
+    let (status, answer) = c.curl_put(0, &url, &f.content_type, &f.bytes);
+    assert_eq!(status, 200, "{answer}\n{}", c.log(0));
     c.restart(1);
     let r = c
         .agent(1)

@@ -7,18 +7,32 @@
 //! it), so "presign on one, PUT on a second, complete on a third" is
 //! exactly that.
 //!
+//! Each gateway names all three Garage nodes in `s3_endpoint`, its own
+//! node first (gateway `i` starts with node `i mod 3`, as a site would
+//! spread them), so a node down sends its calls to the next. Requests
+//! through a gateway of a test's choosing: `requests.rs`.
+//!
 //! Needs PostgreSQL and Garage (scripts/test provides both); without them
 //! a test fails saying how to get them, unless `STOWAGE_TEST_POSTGRES=off`
 //! or `STOWAGE_TEST_GARAGE=off` leaves it out. They run in the suite's
 //! PostgreSQL pass (`STOWAGE_TEST_INDEX=postgres`) only: their index is
-//! PostgreSQL in either.
+//! PostgreSQL in either (the shared test server's, or with
+//! [`Cluster::start_on`] a server of the test's own, which it may stop).
+//!
+//! Tests: `flows.rs` and `s3.rs` (any gateway serves any request),
+//! `faults.rs` (a gateway killed mid-upload), `garage_faults.rs` (a Garage
+//! node down; the whole cluster down), `postgres_faults.rs` (the index's
+//! server stopped and started).
 
 mod faults;
 mod flows;
+mod garage_faults;
+mod postgres_faults;
+mod requests;
 mod s3;
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::garage::GarageCluster;
@@ -59,13 +73,33 @@ impl Cluster {
     /// own top-level keys or tables other than `[s3]`, `[index]` and
     /// `[storage]`).
     pub fn start_with(n: usize, extra: &str) -> Option<Cluster> {
-        // Their index is PostgreSQL whichever pass of the suite this is:
-        // they run once, in the pass on PostgreSQL.
-        if !crate::index_db::on_postgres() {
-            eprintln!("the cluster tests run in the suite's PostgreSQL pass");
+        if !Self::in_this_pass() {
             return None;
         }
-        let index = TestIndex::fresh_postgres()?;
+        Self::launch(n, extra, TestIndex::fresh_postgres()?)
+    }
+
+    /// `n` gateways whose index is a fresh database on the PostgreSQL
+    /// server at `admin_url` (one the test may stop, e.g. a
+    /// `TempPostgres`'s; its user creates the database).
+    pub fn start_on(n: usize, admin_url: &str) -> Option<Cluster> {
+        if !Self::in_this_pass() {
+            return None;
+        }
+        Self::launch(n, "", TestIndex::fresh_on(admin_url))
+    }
+
+    /// Their index is PostgreSQL whichever pass of the suite this is: they
+    /// run once, in the pass on PostgreSQL.
+    pub fn in_this_pass() -> bool {
+        let yes = crate::index_db::on_postgres();
+        if !yes {
+            eprintln!("the cluster tests run in the suite's PostgreSQL pass");
+        }
+        yes
+    }
+
+    fn launch(n: usize, extra: &str, index: TestIndex) -> Option<Cluster> {
         let garage = GarageCluster::start(3)?;
         let dir = tempfile::tempdir().unwrap();
         let mut cluster = Cluster {
@@ -96,10 +130,11 @@ impl Cluster {
     }
 
     /// Gateway `i`'s configuration: its own data dir and port, the shared
-    /// public URL, key pair, index and store (its bytes through Garage
-    /// node `i mod 3`, as a site would spread them).
-    fn config_text(&self, i: usize, dir: &std::path::Path, extra: &str) -> String {
+    /// public URL, key pair, index and store (every Garage node, node
+    /// `i mod 3` first).
+    fn config_text(&self, i: usize, dir: &Path, extra: &str) -> String {
         let g = &self.garage;
+        let endpoints: Vec<String> = (0..3).map(|k| g.endpoint((i + k) % 3)).collect();
         format!(
             "listen = \"127.0.0.1:0\"\ndata_dir = \"{data}\"\npublic_url = \"http://{PUBLIC_HOST}\"\n\
              {extra}\n[s3]\naccess_key_id = \"{KEY_ID}\"\nsecret_access_key = \"{SECRET}\"\n\
@@ -108,7 +143,7 @@ impl Cluster {
              s3_secret_access_key = \"{secret}\"\n",
             data = dir.join("data").display(),
             index = self.index.toml(),
-            endpoint = g.endpoint(i % 3),
+            endpoint = endpoints.join(", "),
             bucket = g.bucket(),
             region = g.region(),
             id = g.access_key_id(),
@@ -149,6 +184,13 @@ impl Cluster {
         served.child.wait().unwrap();
     }
 
+    /// How gateway `i`'s process ended, or `None` while it runs (a
+    /// gateway taken down by [`Self::kill`] panics).
+    pub fn exited(&mut self, i: usize) -> Option<std::process::ExitStatus> {
+        let served = self.gateways[i].as_mut().expect("a gateway not killed");
+        served.child.try_wait().unwrap()
+    }
+
     /// Starts gateway `i` again on its data dir (on a new port).
     pub fn restart(&mut self, i: usize) {
         assert!(self.gateways[i].is_none(), "gateway {i} is running");
@@ -183,66 +225,18 @@ fn addr_of(base: &str) -> SocketAddr {
         .unwrap_or_else(|_| panic!("not a listen address: {base}"))
 }
 
-impl Cluster {
-    /// A URL of gateway `i` (by its own address) for the S3 request
-    /// `method path?query`, presigned with the cluster's key pair, signing
-    /// `headers` too (lowercase names).
-    pub fn s3_url(
-        &self,
-        i: usize,
-        method: &str,
-        path: &str,
-        query: &[(&str, &str)],
-        headers: &[(&str, &str)],
-    ) -> String {
-        let creds = stowage::sigv4::Credentials {
-            access_key_id: KEY_ID.into(),
-            secret_access_key: SECRET.into(),
-        };
-        let host = self.addrs[i].to_string();
-        let q = stowage::sigv4::presign(
-            &creds,
-            &stowage::sigv4::PresignParams {
-                method,
-                host: &host,
-                path,
-                region: "us-east-1",
-                service: "s3",
-                expires_secs: 600,
-                extra_query: query,
-                extra_signed_headers: headers,
-            },
-            time::OffsetDateTime::now_utc(),
-        );
-        format!(
-            "http://{host}{}?{q}",
-            stowage::sigv4::encode::uri_encode(path, false)
-        )
-    }
-
-    /// An S3 request through gateway `i`, presigned: (status, body).
-    pub fn s3(
-        &self,
-        i: usize,
-        method: &str,
-        path: &str,
-        query: &[(&str, &str)],
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> (u16, Vec<u8>) {
-        let url = self.s3_url(i, method, path, query, headers);
-        let mut req = self.agent(i).request(method, &url);
-        for (n, v) in headers {
-            req = req.set(n, v);
+/// Every file under `dir` (none if it does not exist).
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
         }
-        let resp = match req.send_bytes(body) {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("gateway {i}: {e}"),
-        };
-        let status = resp.status();
-        let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut resp.into_reader(), &mut out).unwrap();
-        (status, out)
     }
+    out
 }
