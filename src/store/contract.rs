@@ -134,11 +134,41 @@ async fn listed(store: &Arc<dyn BlobStore>) -> BTreeMap<String, (u64, usize)> {
     out
 }
 
-/// Whether the store shows `d` anywhere: its size, an open, the list.
+/// How long a listing may lag a removal. Garage lists an object for a
+/// moment after its DELETE answered (its listing is eventually
+/// consistent; lookups are not): a store's list must catch up, but need
+/// not at once.
+const LIST_LAG: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// `listed(store)` once it equals `want`, or as it is when [`LIST_LAG`]
+/// has passed.
+async fn listed_settled(
+    store: &Arc<dyn BlobStore>,
+    want: &BTreeMap<String, (u64, usize)>,
+) -> BTreeMap<String, (u64, usize)> {
+    let deadline = std::time::Instant::now() + LIST_LAG;
+    loop {
+        let got = listed(store).await;
+        if got == *want || std::time::Instant::now() > deadline {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Whether the store shows `d` anywhere: its size, an open, the list (a
+/// listing that lags a removal is waited for, [`LIST_LAG`] at most).
 async fn visible(store: &Arc<dyn BlobStore>, d: &BlobName) -> bool {
     let len = store.stored_len(d).await.unwrap();
     let opened = store.open(d).await.unwrap().is_some();
-    let in_list = listed(store).await.contains_key(&d.to_string());
+    let deadline = std::time::Instant::now() + LIST_LAG;
+    let in_list = loop {
+        let in_list = listed(store).await.contains_key(&d.to_string());
+        if in_list == opened || std::time::Instant::now() > deadline {
+            break in_list;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_eq!(
         (len.is_some(), opened),
         (in_list, in_list),
@@ -293,10 +323,8 @@ pub async fn a_removed_blob_is_gone(store: Arc<dyn BlobStore>) {
         .await
         .unwrap();
     assert_eq!(read_all(&store, &db).await, Some((2000, b)));
-    assert_eq!(
-        listed(&store).await.into_iter().collect::<Vec<_>>(),
-        vec![(db.to_string(), (2000, 1))]
-    );
+    let want: BTreeMap<_, _> = [(db.to_string(), (2000, 1))].into();
+    assert_eq!(listed_settled(&store, &want).await, want);
     // Committed again after its removal: back (under a new name, in a
     // store of ids; the removed one stays gone).
     let again = commit(&store, &a, 1000).await;
@@ -346,7 +374,7 @@ pub async fn the_list_yields_every_committed_blob_once(store: Arc<dyn BlobStore>
         store.remove(d).await.unwrap();
         want.remove(&d.to_string());
     }
-    assert_eq!(listed(&store).await, want);
+    assert_eq!(listed_settled(&store, &want).await, want);
 }
 
 /// Pieces a full-disk write is sent in.

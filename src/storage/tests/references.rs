@@ -249,17 +249,26 @@ async fn blobs_are_kept_exactly_while_something_names_them(
         let done = s.collect_garbage(false).await.unwrap();
         assert!(done.ran && done.garbage > 0, "{done:?}");
     }
-    let mut in_store = Vec::new();
-    let mut list = s.store.list();
-    while let Some(item) = list.next().await {
-        in_store.push(item.unwrap().name);
-    }
-    in_store.sort_by_key(|d| d.to_string());
     let mut want = vec![
         s.locate(&blob(2).sha256).await.unwrap().unwrap(),
         s.locate(&blob(3).sha256).await.unwrap().unwrap(),
     ];
     want.sort_by_key(|d| d.to_string());
+    // Garage lists an object for a moment after its DELETE answered: the
+    // listing is given a few seconds to catch up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let in_store = loop {
+        let mut in_store = Vec::new();
+        let mut list = s.store.list();
+        while let Some(item) = list.next().await {
+            in_store.push(item.unwrap().name);
+        }
+        in_store.sort_by_key(|d| d.to_string());
+        if in_store == want || std::time::Instant::now() > deadline {
+            break in_store;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     if in_store != want {
         // What the index says of every id, to tell a leak from a late
         // listing (seen once under load on the upstream store).
