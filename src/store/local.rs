@@ -15,7 +15,8 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use super::fslog::{FsLog, FsOp};
 use super::fsutil::{create_dir_all_durable, create_dir_all_durable_noted, fsync_dir};
 use super::{
-    BlobList, BlobName, BlobReader, BlobStore, Digest, ListedBlob, StagedBlob, StoreError,
+    blobs_of_pages, BlobList, BlobName, BlobReader, BlobStore, Digest, ListedBlob, StagedBlob,
+    StoreError,
 };
 
 /// While a durable upload streams in, every this many bytes a background
@@ -204,10 +205,6 @@ impl BlobStore for LocalStore {
         }))
     }
 
-    async fn open(&self, name: &BlobName) -> Result<Option<BlobReader>, StoreError> {
-        self.open_range(name, 0, u64::MAX).await
-    }
-
     async fn open_range(
         &self,
         name: &BlobName,
@@ -245,25 +242,15 @@ impl BlobStore for LocalStore {
         // One first-level directory (1/256 of the blobs) read at a time.
         let root = self.blobs.clone();
         let shards = futures_util::stream::iter(0..=255u8);
-        Box::pin(
-            shards
-                .then(move |a| {
-                    let dir = root.join(format!("{a:02x}"));
-                    async move {
-                        tokio::task::spawn_blocking(move || list_blobs(&dir))
-                            .await
-                            .map_err(|e| StoreError::io("listing blobs")(io::Error::other(e)))?
-                            .map_err(StoreError::io("listing blobs"))
-                    }
-                })
-                .map(|shard| match shard {
-                    Ok(blobs) => {
-                        futures_util::stream::iter(blobs.into_iter().map(Ok)).left_stream()
-                    }
-                    Err(e) => futures_util::stream::once(async move { Err(e) }).right_stream(),
-                })
-                .flatten(),
-        )
+        blobs_of_pages(shards.then(move |a| {
+            let dir = root.join(format!("{a:02x}"));
+            async move {
+                tokio::task::spawn_blocking(move || list_blobs(&dir))
+                    .await
+                    .map_err(|e| StoreError::io("listing blobs")(io::Error::other(e)))?
+                    .map_err(StoreError::io("listing blobs"))
+            }
+        }))
     }
 
     async fn remove(&self, name: &BlobName) -> Result<(), StoreError> {

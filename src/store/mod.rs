@@ -211,6 +211,25 @@ pub async fn pump(
 /// The blobs of a store, one by one.
 pub type BlobList = Pin<Box<dyn Stream<Item = Result<ListedBlob, StoreError>> + Send>>;
 
+/// A stream of pages of blobs (a directory read, a listing page) as the
+/// stream of their blobs, one by one; a page that failed is its error, in
+/// its place.
+pub(crate) fn blobs_of_pages<P, B>(pages: P) -> BlobList
+where
+    P: Stream<Item = Result<B, StoreError>> + Send + 'static,
+    B: IntoIterator<Item = ListedBlob>,
+    B::IntoIter: Send + 'static,
+{
+    Box::pin(
+        pages
+            .map(|page| match page {
+                Ok(blobs) => futures_util::stream::iter(blobs.into_iter().map(Ok)).left_stream(),
+                Err(e) => futures_util::stream::once(async move { Err(e) }).right_stream(),
+            })
+            .flatten(),
+    )
+}
+
 /// Where blobs live.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
@@ -222,8 +241,10 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Starts a new upload's staging area.
     async fn stage(&self) -> Result<Box<dyn StagedBlob>, StoreError>;
     /// Opens a stored blob; `None` if it is not there. `BlobReader::len` is
-    /// the whole blob's size.
-    async fn open(&self, name: &BlobName) -> Result<Option<BlobReader>, StoreError>;
+    /// the whole blob's size. (All of it: from 0, `u64::MAX` bytes.)
+    async fn open(&self, name: &BlobName) -> Result<Option<BlobReader>, StoreError> {
+        self.open_range(name, 0, u64::MAX).await
+    }
     /// Opens `len` bytes of a stored blob from `start` (a Range request).
     async fn open_range(
         &self,

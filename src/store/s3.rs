@@ -26,7 +26,8 @@ use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::{
-    BlobList, BlobName, BlobReader, BlobStore, Digest, ListedBlob, StagedBlob, StoreError,
+    blobs_of_pages, BlobList, BlobName, BlobReader, BlobStore, Digest, ListedBlob, StagedBlob,
+    StoreError,
 };
 use crate::upstream::{Body, Client, Integrity, Upload, UpstreamError};
 
@@ -129,10 +130,6 @@ impl BlobStore for S3Store {
         }))
     }
 
-    async fn open(&self, name: &BlobName) -> Result<Option<BlobReader>, StoreError> {
-        self.open_range(name, 0, u64::MAX).await
-    }
-
     async fn open_range(
         &self,
         name: &BlobName,
@@ -179,31 +176,22 @@ impl BlobStore for S3Store {
     fn list(&self) -> BlobList {
         let pages = self.client.list_objects(&self.prefix);
         let prefix = self.prefix.clone();
-        Box::pin(
-            pages
-                .map(move |page| match page {
-                    Ok(entries) => {
-                        let blobs = entries.into_iter().filter_map(|e| {
-                            let id = e.key.strip_prefix(prefix.as_str())?;
-                            if !is_id(id) {
-                                tracing::warn!(key = %e.key, "an object of no blob in the blobs' prefix");
-                                return None;
-                            }
-                            Some(Ok(ListedBlob {
-                                name: BlobName::Id(id.to_string()),
-                                len: e.size,
-                                modified: e.last_modified.unix_timestamp(),
-                            }))
-                        });
-                        futures_util::stream::iter(blobs.collect::<Vec<_>>()).left_stream()
-                    }
-                    Err(e) => futures_util::stream::once(async move {
-                        Err(upstream("listing blobs")(e))
-                    })
-                    .right_stream(),
+        blobs_of_pages(pages.map(move |page| {
+            let entries = page.map_err(upstream("listing blobs"))?;
+            let blobs = entries.into_iter().filter_map(|e| {
+                let id = e.key.strip_prefix(prefix.as_str())?;
+                if !is_id(id) {
+                    tracing::warn!(key = %e.key, "an object of no blob in the blobs' prefix");
+                    return None;
+                }
+                Some(ListedBlob {
+                    name: BlobName::Id(id.to_string()),
+                    len: e.size,
+                    modified: e.last_modified.unix_timestamp(),
                 })
-                .flatten(),
-        )
+            });
+            Ok(blobs.collect::<Vec<_>>())
+        }))
     }
 
     async fn remove(&self, name: &BlobName) -> Result<(), StoreError> {

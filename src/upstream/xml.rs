@@ -128,39 +128,40 @@ fn truth(s: &str) -> Result<bool, String> {
     }
 }
 
-/// A `ListBucketResult` of ListObjectsV2; the next page's continuation
-/// token when truncated.
-pub fn object_page(doc: &[u8]) -> Result<Page<ObjectEntry, String>, String> {
+/// A listing page under `<root>`: each `<item>` made by `entry` from the
+/// texts of its child elements `fields` (in that order; the first bad
+/// entry fails the page), and, when `<IsTruncated>` is true, where the
+/// next page starts, made by `next` from the texts of `root`'s child
+/// elements `markers`.
+fn page<T, N, const F: usize, const M: usize>(
+    doc: &[u8],
+    (root, item): (&str, &str),
+    fields: [&str; F],
+    entry: impl Fn([String; F]) -> Result<T, String>,
+    markers: [&str; M],
+    next: impl FnOnce([String; M]) -> Result<N, String>,
+) -> Result<Page<T, N>, String> {
     let mut items = Vec::new();
-    let (mut key, mut size, mut modified) = (String::new(), String::new(), String::new());
-    let (mut truncated, mut token) = (String::new(), String::new());
+    let mut values: [String; F] = std::array::from_fn(|_| String::new());
+    let mut marks: [String; M] = std::array::from_fn(|_| String::new());
+    let mut truncated = String::new();
     let mut bad: Option<String> = None;
-    walk(doc, |path, text| match text {
-        Some(t) if is(path, &["ListBucketResult", "Contents", "Key"]) => key.push_str(t),
-        Some(t) if is(path, &["ListBucketResult", "Contents", "Size"]) => size.push_str(t),
-        Some(t) if is(path, &["ListBucketResult", "Contents", "LastModified"]) => {
-            modified.push_str(t)
+    walk(doc, |path, text| match (path, text) {
+        ([r, i, field], Some(t)) if r == root && i == item => {
+            if let Some(k) = fields.iter().position(|f| f == field) {
+                values[k].push_str(t);
+            }
         }
-        Some(t) if is(path, &["ListBucketResult", "IsTruncated"]) => truncated.push_str(t),
-        Some(t) if is(path, &["ListBucketResult", "NextContinuationToken"]) => token.push_str(t),
-        None if is(path, &["ListBucketResult", "Contents"]) => {
-            let entry = (|| {
-                if key.is_empty() {
-                    return Err("a Contents without a Key".to_owned());
-                }
-                Ok(ObjectEntry {
-                    key: std::mem::take(&mut key),
-                    size: size
-                        .trim()
-                        .parse()
-                        .map_err(|_| format!("a bad Size {size:?}"))?,
-                    last_modified: parse_time(&modified)?,
-                })
-            })();
-            key.clear();
-            size.clear();
-            modified.clear();
-            match entry {
+        ([r, child], Some(t)) if r == root => {
+            if child == "IsTruncated" {
+                truncated.push_str(t);
+            } else if let Some(k) = markers.iter().position(|m| m == child) {
+                marks[k].push_str(t);
+            }
+        }
+        ([r, i], None) if r == root && i == item => {
+            let taken = std::mem::replace(&mut values, std::array::from_fn(|_| String::new()));
+            match entry(taken) {
                 Ok(e) => items.push(e),
                 Err(e) => {
                     bad.get_or_insert(e);
@@ -173,74 +174,74 @@ pub fn object_page(doc: &[u8]) -> Result<Page<ObjectEntry, String>, String> {
         return Err(e);
     }
     if truncated.is_empty() {
-        return Err("no ListBucketResult/IsTruncated".into());
+        return Err(format!("no {root}/IsTruncated"));
     }
     let next = if truth(&truncated)? {
-        let token = token.trim();
-        if token.is_empty() {
-            return Err("a truncated listing without a NextContinuationToken".into());
-        }
-        Some(token.to_owned())
+        Some(next(marks)?)
     } else {
         None
     };
     Ok(Page { items, next })
 }
 
+/// A `ListBucketResult` of ListObjectsV2; the next page's continuation
+/// token when truncated.
+pub fn object_page(doc: &[u8]) -> Result<Page<ObjectEntry, String>, String> {
+    page(
+        doc,
+        ("ListBucketResult", "Contents"),
+        ["Key", "Size", "LastModified"],
+        |[key, size, modified]| {
+            if key.is_empty() {
+                return Err("a Contents without a Key".to_owned());
+            }
+            Ok(ObjectEntry {
+                size: size
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("a bad Size {size:?}"))?,
+                last_modified: parse_time(&modified)?,
+                key,
+            })
+        },
+        ["NextContinuationToken"],
+        |[token]| {
+            let token = token.trim();
+            if token.is_empty() {
+                return Err("a truncated listing without a NextContinuationToken".into());
+            }
+            Ok(token.to_owned())
+        },
+    )
+}
+
 /// A `ListMultipartUploadsResult`; the next page's (key marker, upload id
 /// marker) when truncated.
 pub fn upload_page(doc: &[u8]) -> Result<Page<PendingUpload, (String, String)>, String> {
-    const ROOT: &str = "ListMultipartUploadsResult";
-    let mut items = Vec::new();
-    let (mut key, mut id, mut initiated) = (String::new(), String::new(), String::new());
-    let (mut truncated, mut next_key, mut next_id) = (String::new(), String::new(), String::new());
-    let mut bad: Option<String> = None;
-    walk(doc, |path, text| match text {
-        Some(t) if is(path, &[ROOT, "Upload", "Key"]) => key.push_str(t),
-        Some(t) if is(path, &[ROOT, "Upload", "UploadId"]) => id.push_str(t),
-        Some(t) if is(path, &[ROOT, "Upload", "Initiated"]) => initiated.push_str(t),
-        Some(t) if is(path, &[ROOT, "IsTruncated"]) => truncated.push_str(t),
-        Some(t) if is(path, &[ROOT, "NextKeyMarker"]) => next_key.push_str(t),
-        Some(t) if is(path, &[ROOT, "NextUploadIdMarker"]) => next_id.push_str(t),
-        None if is(path, &[ROOT, "Upload"]) => {
-            let entry = parse_time(&initiated).and_then(|at| {
-                let upload_id = std::mem::take(&mut id).trim().to_owned();
-                if upload_id.is_empty() {
-                    return Err("an Upload without an UploadId".to_owned());
-                }
-                Ok(PendingUpload {
-                    key: std::mem::take(&mut key),
-                    upload_id,
-                    initiated: at,
-                })
-            });
-            key.clear();
-            id.clear();
-            initiated.clear();
-            match entry {
-                Ok(e) => items.push(e),
-                Err(e) => {
-                    bad.get_or_insert(e);
-                }
+    page(
+        doc,
+        ("ListMultipartUploadsResult", "Upload"),
+        ["Key", "UploadId", "Initiated"],
+        |[key, id, initiated]| {
+            let initiated = parse_time(&initiated)?;
+            let upload_id = id.trim().to_owned();
+            if upload_id.is_empty() {
+                return Err("an Upload without an UploadId".to_owned());
             }
-        }
-        _ => {}
-    })?;
-    if let Some(e) = bad {
-        return Err(e);
-    }
-    if truncated.is_empty() {
-        return Err(format!("no {ROOT}/IsTruncated"));
-    }
-    let next = if truth(&truncated)? {
-        if next_key.is_empty() {
-            return Err("a truncated upload listing without a NextKeyMarker".into());
-        }
-        Some((next_key, next_id.trim().to_owned()))
-    } else {
-        None
-    };
-    Ok(Page { items, next })
+            Ok(PendingUpload {
+                key,
+                upload_id,
+                initiated,
+            })
+        },
+        ["NextKeyMarker", "NextUploadIdMarker"],
+        |[next_key, next_id]| {
+            if next_key.is_empty() {
+                return Err("a truncated upload listing without a NextKeyMarker".into());
+            }
+            Ok((next_key, next_id.trim().to_owned()))
+        },
+    )
 }
 
 /// The body of CompleteMultipartUpload: every part's number and ETag, and

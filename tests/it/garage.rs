@@ -340,9 +340,15 @@ impl GarageCluster {
         let out = self
             .run_garage(i, args)
             .unwrap_or_else(|e| panic!("garage {}: {e}", args.join(" ")));
+        self.succeeded(i, "garage", args, out)
+    }
+
+    /// The stdout of `what args…` run through node `i`, failing the test
+    /// with its output and the node's log unless it succeeded.
+    fn succeeded(&self, i: usize, what: &str, args: &[&str], out: Output) -> String {
         assert!(
             out.status.success(),
-            "garage {} ({}):\n{}\n--- node {i}'s log ---\n{}",
+            "{what} (node {i}) {} failed ({}):\n{}\n--- node {i}'s log ---\n{}",
             args.join(" "),
             out.status,
             out.text(),
@@ -456,15 +462,7 @@ impl GarageCluster {
     /// [`Self::aws_output`], asserting success; its stdout.
     pub fn aws(&self, i: usize, args: &[&str]) -> String {
         let out = self.aws_output(i, args);
-        assert!(
-            out.status.success(),
-            "aws (node {i}) {} failed ({}):\n{}\n--- node {i}'s log ---\n{}",
-            args.join(" "),
-            out.status,
-            out.text(),
-            tail(&self.nodes[i].log, 30)
-        );
-        out.stdout
+        self.succeeded(i, "aws", args, out)
     }
 
     /// The interop venv's Python with this cluster's key in the standard

@@ -499,20 +499,44 @@ impl From<Result<ureq::Response, ureq::Error>> for Resp {
 
 /// curl PUT of `bytes` to `url`; returns (status, body).
 pub fn curl_put(url: &str, content_type: &str, bytes: &[u8]) -> (u16, String) {
+    curl_put_with(&[], url, content_type, bytes)
+}
+
+/// [`curl_put`] with `extra` curl arguments (`--connect-to`, …).
+pub fn curl_put_with(extra: &[&str], url: &str, content_type: &str, bytes: &[u8]) -> (u16, String) {
+    let (mut cmd, _dir) = curl_put_command(extra, url, content_type, bytes);
+    let out = cmd.output().expect("curl runs");
+    curl_answer(&out.stdout)
+}
+
+/// The curl command that PUTs `bytes` to `url` with `extra` curl
+/// arguments, not yet run, and the temp dir holding the body's file (keep
+/// it until curl is done). curl, because it reads an early answer while
+/// still sending. Its stdout ends with the status: [`curl_answer`].
+pub fn curl_put_command(
+    extra: &[&str],
+    url: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> (Command, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f.bin");
     std::fs::write(&path, bytes).unwrap();
-    // curl, because it reads an early answer while still sending.
-    let out = Command::new("curl")
-        .args(["-sS", "-X", "PUT", "-H"])
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "-X", "PUT", "-H"])
         .arg(format!("Content-Type: {content_type}"))
         .arg("--upload-file")
         .arg(&path)
-        .arg(url)
+        .args(extra)
         .args(["-w", "\n%{http_code}"])
-        .output()
-        .expect("curl runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        .arg(url);
+    (cmd, dir)
+}
+
+/// (status, body) of the stdout of a [`curl_put_command`]; status 0 when
+/// no answer came.
+pub fn curl_answer(stdout: &[u8]) -> (u16, String) {
+    let stdout = String::from_utf8_lossy(stdout).to_string();
     let (body, status) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
     (status.trim().parse().unwrap_or(0), body.to_string())
 }

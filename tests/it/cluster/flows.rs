@@ -15,14 +15,7 @@ fn the_upload_flow_crosses_gateways() {
     let Some(c) = Cluster::start(3) else { return };
     for (n, len) in [(0usize, 4096usize), (1, 3 << 20)] {
         let f = TestFile::new(len);
-        let (status, body) = c.api(
-            n % 3,
-            "POST",
-            "/api/inspect/v1/file/upload/presigned",
-            Some(&f.declaration()),
-        );
-        assert_eq!(status, 201, "presign: {body}");
-        let url = body["data"]["presignedURL"].as_str().unwrap().to_string();
+        let url = c.presign(n % 3, &f);
         assert!(url.starts_with("http://stowage.test/"), "{url}");
         let (status, text) = c.curl_put((n + 1) % 3, &url, &f.content_type, &f.bytes);
         assert_eq!(status, 200, "PUT through gateway {}: {text}", (n + 1) % 3);
@@ -45,16 +38,10 @@ fn the_upload_flow_crosses_gateways() {
     }
     // The large file's bytes: one object in the cluster, under the id its
     // row records; no blob file in any data dir.
-    let ids = c
-        .index()
-        .column("SELECT location FROM blobs WHERE location IS NOT NULL");
+    let ids = c.upstream_ids();
     assert_eq!(ids.len(), 1, "{ids:?}");
-    let listed = c.garage.aws(
-        0,
-        &["s3", "ls", &format!("s3://{}/blobs/", c.garage.bucket())],
-    );
-    let id = ids[0].clone().unwrap();
-    assert!(listed.contains(&id), "{listed}");
+    let listed = c.garage_blobs();
+    assert!(listed.contains(&ids[0]), "{listed}");
     assert!(listed.contains(&(3u64 << 20).to_string()), "{listed}");
     for i in 0..3 {
         let blobs = c.data_dir(i).join("blobs");

@@ -6,15 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use super::{walk, Cluster};
+use super::{text, walk, Cluster};
 use crate::harness::{Resp, TestFile};
 
 /// The blobs whose bytes are in Garage.
 const STORED_UPSTREAM: &str = "SELECT sha256 FROM blobs WHERE location IS NOT NULL";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
-}
 
 /// What gateway `i`'s log says when its calls left an endpoint it could
 /// not connect to for `now`.
@@ -109,14 +105,9 @@ fn with_one_garage_node_down_every_gateway_uploads_and_downloads() {
     }
     // Node 0 lists every blob the index names, those written while it
     // was down included.
-    let ids = c
-        .index()
-        .rows("SELECT location FROM blobs WHERE location IS NOT NULL");
+    let ids = c.upstream_ids();
     assert!(ids.len() >= 9, "{ids:?}");
-    let listed = c.garage.aws(
-        0,
-        &["s3", "ls", &format!("s3://{}/blobs/", c.garage.bucket())],
-    );
+    let listed = c.garage_blobs();
     for id in &ids {
         assert!(
             listed.contains(id.as_str()),
@@ -155,14 +146,7 @@ fn with_the_storage_cluster_down_large_bodies_answer_503_and_nothing_is_left() {
 
     // The cut upload: presigned on gateway 1, streamed slowly into 0.
     let cut = TestFile::new(24 << 20);
-    let (status, body) = c.api(
-        1,
-        "POST",
-        "/api/inspect/v1/file/upload/presigned",
-        Some(&cut.declaration()),
-    );
-    assert_eq!(status, 201, "{body}");
-    let cut_url = body["data"]["presignedURL"].as_str().unwrap().to_string();
+    let cut_url = c.presign(1, &cut);
     let slow = c.slow_put(0, &cut_url, &cut.content_type, &cut.bytes, "2M");
     c.wait_upload_in_garage("the cut PUT");
     for n in 0..3 {
@@ -171,22 +155,12 @@ fn with_the_storage_cluster_down_large_bodies_answer_503_and_nothing_is_left() {
     let (status, answer, stderr) = slow.finish();
     assert_eq!(status, 503, "the cut PUT: {answer} {stderr}\n{}", c.log(0));
     assert!(answer.contains("storage cluster"), "{answer}");
-    let pending = |c: &Cluster, id: &str| {
-        c.index()
-            .column(&format!("SELECT status FROM files WHERE id = '{id}'"))
-    };
-    assert_eq!(pending(&c, &cut.id), vec![Some("pending".to_string())]);
+    assert_eq!(c.file_status(&cut.id), vec![Some("pending".to_string())]);
 
     for (i, files) in files.iter().enumerate() {
         let f = TestFile::new(300_000);
-        let (status, body) = c.api(
-            i,
-            "POST",
-            "/api/inspect/v1/file/upload/presigned",
-            Some(&f.declaration()),
-        );
-        assert_eq!(status, 201, "presigning needs the index only: {body}");
-        let url = body["data"]["presignedURL"].as_str().unwrap().to_string();
+        // Presigning needs the index only.
+        let url = c.presign(i, &f);
         let (status, answer) = c.curl_put(i, &url, &f.content_type, &f.bytes);
         assert_eq!(status, 503, "gateway {i}: {answer}");
         assert!(
@@ -194,7 +168,7 @@ fn with_the_storage_cluster_down_large_bodies_answer_503_and_nothing_is_left() {
                 && answer.contains("nothing of this request was stored"),
             "{answer}"
         );
-        assert_eq!(pending(&c, &f.id), vec![Some("pending".to_string())]);
+        assert_eq!(c.file_status(&f.id), vec![Some("pending".to_string())]);
 
         let url = c.s3_url(i, "PUT", "/down/new-large", &[], &[]);
         let r = c.request(i, "PUT", &url, &[], &large_obj);

@@ -225,6 +225,11 @@ fn addr_of(base: &str) -> SocketAddr {
         .unwrap_or_else(|_| panic!("not a listen address: {base}"))
 }
 
+/// A body as text (for messages).
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
 /// Every file under `dir` (none if it does not exist).
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

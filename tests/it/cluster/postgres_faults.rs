@@ -6,13 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::Cluster;
+use super::{text, Cluster};
 use crate::harness::TestFile;
 use crate::postgres::TempPostgres;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
-}
 
 /// Files (small, kept in the index; large, in Garage) and S3 objects are
 /// stored and acknowledged; then PostgreSQL stops at once, as a crash
@@ -55,22 +51,8 @@ fn with_postgres_stopped_gateways_answer_503_stay_up_and_lose_nothing() {
     let later = TestFile::new(200_000);
     // Presigned before the outage, its bytes on their way when it begins.
     let cut = TestFile::new(24 << 20);
-    let (status, body) = c.api(
-        1,
-        "POST",
-        "/api/inspect/v1/file/upload/presigned",
-        Some(&cut.declaration()),
-    );
-    assert_eq!(status, 201, "{body}");
-    let cut_url = body["data"]["presignedURL"].as_str().unwrap().to_string();
-    let (status, body) = c.api(
-        0,
-        "POST",
-        "/api/inspect/v1/file/upload/presigned",
-        Some(&later.declaration()),
-    );
-    assert_eq!(status, 201, "{body}");
-    let later_url = body["data"]["presignedURL"].as_str().unwrap().to_string();
+    let cut_url = c.presign(1, &cut);
+    let later_url = c.presign(0, &later);
 
     let slow = c.slow_put(1, &cut_url, &cut.content_type, &cut.bytes, "2M");
     c.wait_upload_in_garage("the PUT through gateway 1");

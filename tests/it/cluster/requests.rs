@@ -4,13 +4,13 @@
 //! the whole upload flow, `/healthz`; and what a test reads of Garage.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use super::{Cluster, KEY_ID, SECRET};
-use crate::harness::{Resp, TestFile};
+use crate::harness::{curl_answer, curl_put_command, curl_put_with, Resp, TestFile};
 
 impl Cluster {
     /// A URL of gateway `i` (by its own address) for the S3 request
@@ -64,16 +64,22 @@ impl Cluster {
         for (n, v) in headers {
             req = req.set(n, v);
         }
-        let resp = match req.send_bytes(body) {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("gateway {i}: {e}"),
-        };
-        let status = resp.status();
-        let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut resp.into_reader(), &mut out).unwrap();
-        (status, out)
+        answer_bytes(i, req.send_bytes(body))
     }
+}
+
+/// (status, body) of gateway `i`'s answer, whatever its status; no answer
+/// fails the test.
+fn answer_bytes(i: usize, r: Result<ureq::Response, ureq::Error>) -> (u16, Vec<u8>) {
+    let resp = match r {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("gateway {i}: {e}"),
+    };
+    let status = resp.status();
+    let mut body = Vec::new();
+    resp.into_reader().read_to_end(&mut body).unwrap();
+    (status, body)
 }
 
 /// Requests through one gateway, for the tests of any file.
@@ -132,28 +138,8 @@ impl Cluster {
     /// curl PUT of `bytes` to a public URL, sent to gateway `i` (curl
     /// reads an early answer while still sending): (status, body).
     pub fn curl_put(&self, i: usize, url: &str, content_type: &str, bytes: &[u8]) -> (u16, String) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f.bin");
-        std::fs::write(&path, bytes).unwrap();
-        let out = Command::new("curl")
-            .args([
-                "-sS",
-                "--connect-to",
-                &self.connect_to(i),
-                "-X",
-                "PUT",
-                "-H",
-            ])
-            .arg(format!("Content-Type: {content_type}"))
-            .arg("--upload-file")
-            .arg(&path)
-            .arg(url)
-            .args(["-w", "\n%{http_code}"])
-            .output()
-            .expect("curl runs");
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let (body, status) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
-        (status.trim().parse().unwrap_or(0), body.to_string())
+        let to = self.connect_to(i);
+        curl_put_with(&["--connect-to", &to], url, content_type, bytes)
     }
 
     /// curl PUT of `bytes` to a public URL through gateway `i`, sent at
@@ -167,23 +153,10 @@ impl Cluster {
         bytes: &[u8],
         rate: &str,
     ) -> SlowPut {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f.bin");
-        std::fs::write(&path, bytes).unwrap();
-        let child = Command::new("curl")
-            .args([
-                "-sS",
-                "--connect-to",
-                &self.connect_to(i),
-                "-X",
-                "PUT",
-                "-H",
-            ])
-            .arg(format!("Content-Type: {content_type}"))
-            .arg("--upload-file")
-            .arg(&path)
-            .args(["--limit-rate", rate, "-w", "\n%{http_code}"])
-            .arg(url)
+        let to = self.connect_to(i);
+        let extra = ["--connect-to", &to, "--limit-rate", rate];
+        let (mut cmd, dir) = curl_put_command(&extra, url, content_type, bytes);
+        let child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -213,23 +186,36 @@ impl Cluster {
             .aws(0, &["s3api", "list-multipart-uploads", "--bucket", bucket])
     }
 
+    /// Garage's objects under the blobs' prefix, as the AWS CLI lists them
+    /// (through node 0).
+    pub fn garage_blobs(&self) -> String {
+        let prefix = format!("s3://{}/blobs/", self.garage.bucket());
+        self.garage.aws(0, &["s3", "ls", &prefix])
+    }
+
+    /// The upstream ids the index records (the locations of blob rows),
+    /// sorted.
+    pub fn upstream_ids(&self) -> Vec<String> {
+        self.index
+            .rows("SELECT location FROM blobs WHERE location IS NOT NULL")
+    }
+
+    /// The status of file `id`'s row (one a row: none when there is no
+    /// row).
+    pub fn file_status(&self, id: &str) -> Vec<Option<String>> {
+        self.index
+            .column(&format!("SELECT status FROM files WHERE id = '{id}'"))
+    }
+
     /// The bytes behind a public URL (a presigned download), from gateway
     /// `i`.
     pub fn fetch(&self, i: usize, url: &str) -> (u16, Vec<u8>) {
-        let resp = match self.agent(i).get(url).call() {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("gateway {i}: {e}"),
-        };
-        let status = resp.status();
-        let mut body = Vec::new();
-        resp.into_reader().read_to_end(&mut body).unwrap();
-        (status, body)
+        answer_bytes(i, self.agent(i).get(url).call())
     }
 
-    /// `f` presigned, PUT and completed through gateway `i`, each step
-    /// asserted: its download URL.
-    pub fn store_file(&self, i: usize, f: &TestFile) -> String {
+    /// `f` declared for upload through gateway `i`, asserted: its
+    /// presigned URL (presigning needs the index only).
+    pub fn presign(&self, i: usize, f: &TestFile) -> String {
         let (status, body) = self.api(
             i,
             "POST",
@@ -237,7 +223,13 @@ impl Cluster {
             Some(&f.declaration()),
         );
         assert_eq!(status, 201, "presign on gateway {i}: {body}");
-        let url = body["data"]["presignedURL"].as_str().unwrap().to_string();
+        body["data"]["presignedURL"].as_str().unwrap().to_string()
+    }
+
+    /// `f` presigned, PUT and completed through gateway `i`, each step
+    /// asserted: its download URL.
+    pub fn store_file(&self, i: usize, f: &TestFile) -> String {
+        let url = self.presign(i, f);
         let (status, text) = self.curl_put(i, &url, &f.content_type, &f.bytes);
         assert_eq!(
             status,
@@ -305,11 +297,10 @@ impl SlowPut {
     /// answer came.
     pub fn finish(self) -> (u16, String, String) {
         let out = self.child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let (body, status) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
+        let (status, body) = curl_answer(&out.stdout);
         (
-            status.trim().parse().unwrap_or(0),
-            body.to_string(),
+            status,
+            body,
             String::from_utf8_lossy(&out.stderr).to_string(),
         )
     }

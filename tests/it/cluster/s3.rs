@@ -5,12 +5,8 @@
 
 use std::sync::{Arc, Barrier};
 
-use super::Cluster;
+use super::{text, Cluster};
 use crate::harness::TestFile;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).to_string()
-}
 
 /// A bucket made on gateway 0, an object put on gateway 1, listed on
 /// gateway 2 right after, read (whole and a range) on gateway 0; deleted
@@ -168,15 +164,7 @@ fn the_same_id_put_on_two_gateways_at_once_is_one_file() {
     let Some(c) = Cluster::start(2) else { return };
     let c = Arc::new(c);
     let f = TestFile::new(2 << 20);
-    let r = c
-        .agent(0)
-        .post(&c.url("/api/inspect/v1/file/upload/presigned"))
-        .set("Authorization", &format!("Bearer {}", c.token))
-        .set("Content-Type", "application/json")
-        .send_string(&f.declaration().to_string())
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
-    let url = v["data"]["presignedURL"].as_str().unwrap().to_string();
+    let url = c.presign(0, &f);
     let gate = Arc::new(Barrier::new(2));
     let puts: Vec<_> = (0..2)
         .map(|i| {
@@ -201,19 +189,11 @@ fn the_same_id_put_on_two_gateways_at_once_is_one_file() {
     for p in puts {
         assert_eq!(p.join().unwrap(), 200);
     }
-    let files = c
-        .index()
-        .column(&format!("SELECT status FROM files WHERE id = '{}'", f.id));
-    assert_eq!(files, vec![Some("uploaded".to_string())]);
-    let rows = c
-        .index()
-        .column("SELECT location FROM blobs WHERE location IS NOT NULL");
-    assert_eq!(rows.len(), 1, "{rows:?}");
-    let listed = c.garage.aws(
-        0,
-        &["s3", "ls", &format!("s3://{}/blobs/", c.garage.bucket())],
-    );
-    assert!(listed.contains(rows[0].as_deref().unwrap()), "{listed}");
+    assert_eq!(c.file_status(&f.id), vec![Some("uploaded".to_string())]);
+    let ids = c.upstream_ids();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let listed = c.garage_blobs();
+    assert!(listed.contains(&ids[0]), "{listed}");
 }
 
 fn between(s: &str, a: &str, b: &str) -> String {
