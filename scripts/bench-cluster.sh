@@ -9,15 +9,17 @@
 #
 # --parts: instead, a file in parts against the same file whole (S3 multipart and the upload
 # API's part-wise flow, 8 MiB parts), on the local backend (SQLite), with this tree's binary
-# and with main's (built from a temporary `git worktree` into target/bench-main), side by side.
+# and with a base revision's (default main; built from a temporary `git worktree` into
+# target/bench-base), side by side.
 #
 #   scripts/bench-cluster.sh            # full: 10 s runs, 256 MiB large PUTs (~10 minutes)
 #   scripts/bench-cluster.sh --quick    # small sizes, 2 s runs (a couple of minutes)
 #   scripts/bench-cluster.sh --parts    # 1 GiB in parts vs whole, this tree vs main
+#   scripts/bench-cluster.sh --parts --base-ref 1e4e3f7   # … vs main before composite blobs
 #   scripts/bench-cluster.sh --parts --quick    # 64 MiB
 #
-# Options: --quick, --parts, --main-ref REF (default main), --main-bin PATH (main's stowage
-# already built: no worktree, no build), --dir DIR (where data dirs and the dd test go;
+# Options: --quick, --parts, --base-ref REF (default main), --base-bin PATH (the base's
+# stowage already built: no worktree, no build), --dir DIR (where data dirs and the dd test go;
 # default target/bench), --keep (keep DIR/cluster.* and the logs), -h/--help.
 # Needs garage 2.5.0 (installed with cargo install if missing, see scripts/lib/garage.sh) and
 # Debian's postgresql server binaries (scripts/test installs them).
@@ -31,17 +33,17 @@ QUICK=0
 KEEP=0
 PARTS=0
 BASE_DIR=""
-MAIN_REF=main
-MAIN_BIN=""
+BASE_REF=main
+BASE_BIN=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
         --keep) KEEP=1 ;;
         --parts) PARTS=1 ;;
         --dir) BASE_DIR="${2:?--dir needs a directory}"; shift ;;
-        --main-ref) MAIN_REF="${2:?--main-ref needs a git revision}"; shift ;;
-        --main-bin) MAIN_BIN="${2:?--main-bin needs a path}"; shift ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        --base-ref) BASE_REF="${2:?--base-ref needs a git revision}"; shift ;;
+        --base-bin) BASE_BIN="${2:?--base-bin needs a path}"; shift ;;
+        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
         *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -59,14 +61,14 @@ RESULTS="$WORK/results.jsonl"
 : > "$RESULTS"
 
 PIDS=()
-MAIN_TREE=""
+BASE_TREE=""
 cleanup() {
     local rc=$?
     bench_stop_all
     pg_stop
     garage_stop
-    if [ -n "$MAIN_TREE" ]; then
-        git worktree remove --force "$MAIN_TREE" >/dev/null 2>&1 || true
+    if [ -n "$BASE_TREE" ]; then
+        git worktree remove --force "$BASE_TREE" >/dev/null 2>&1 || true
     fi
     if [ "$KEEP" = 1 ] || [ "$rc" != 0 ]; then
         echo "logs and data kept in $WORK" >&2
@@ -132,31 +134,31 @@ cpu_row() {
 }
 
 # =============================================================================================
-# --parts: a file in parts against the same file whole, this tree against main.
+# --parts: a file in parts against the same file whole, this tree against a base revision.
 # =============================================================================================
 if [ "$PARTS" = 1 ]; then
-    if [ -z "$MAIN_BIN" ]; then
-        MAIN_TREE="$(mktemp -d /tmp/bench-main.XXXXXX)"
-        rmdir "$MAIN_TREE"
-        log "building $MAIN_REF's stowage in a temporary worktree ($MAIN_TREE, target dir target/bench-main)"
-        git worktree add --detach "$MAIN_TREE" "$MAIN_REF" >&2
-        (cd "$MAIN_TREE" && CARGO_TARGET_DIR="$ROOT/target/bench-main" cargo build --release --bin stowage >&2)
-        MAIN_BIN="$ROOT/target/bench-main/release/stowage"
-        MAIN_DESC="$MAIN_REF at $(git rev-parse --short "$MAIN_REF")"
-        git worktree remove --force "$MAIN_TREE" >&2
-        MAIN_TREE=""
+    if [ -z "$BASE_BIN" ]; then
+        BASE_TREE="$(mktemp -d /tmp/bench-base.XXXXXX)"
+        rmdir "$BASE_TREE"
+        log "building $BASE_REF's stowage in a temporary worktree ($BASE_TREE, target dir target/bench-base)"
+        git worktree add --detach "$BASE_TREE" "$BASE_REF" >&2
+        BASE_DESC="$BASE_REF at $(git -C "$BASE_TREE" rev-parse --short HEAD)"
+        (cd "$BASE_TREE" && CARGO_TARGET_DIR="$ROOT/target/bench-base" cargo build --release --bin stowage >&2)
+        BASE_BIN="$ROOT/target/bench-base/release/stowage"
+        git worktree remove --force "$BASE_TREE" >&2
+        BASE_TREE=""
     else
-        MAIN_DESC="$MAIN_BIN"
+        BASE_DESC="$BASE_BIN"
     fi
-    [ -x "$MAIN_BIN" ] || die "no stowage binary at $MAIN_BIN"
+    [ -x "$BASE_BIN" ] || die "no stowage binary at $BASE_BIN"
     LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
     measure_limits "$DUR" "$SHA_BYTES" "$LIMIT_LARGE" "$DD_COUNT"
     FMIB=$((FILE / MIB))
     # One instance per binary and round, each on a fresh data dir removed after it (a 1 GiB
-    # file four ways, and main's copies, would otherwise pile up on the disk).
+    # file four ways, and the copies of a base that copies parts, would otherwise pile up).
     for round in $(seq 1 "$ROUNDS"); do
-        for which in main tree; do
-            bin="$STOWAGE"; [ "$which" = main ] && bin="$MAIN_BIN"
+        for which in base tree; do
+            bin="$STOWAGE"; [ "$which" = base ] && bin="$BASE_BIN"
             STW_BIN="$bin" start_stowage "$which-$round" "" || die "$which's stowage did not start"
             creds="$STW_DATA/s3-credentials.json"
             ak="$(json_field "$creds" access_key_id)"; sk="$(json_field "$creds" secret_access_key)"
@@ -194,15 +196,15 @@ if [ "$PARTS" = 1 ]; then
             echo "$out"
         }
         echo
-        echo "| ${FMIB} MiB, one connection, local backend (SQLite) | $MAIN_DESC | this tree ($TREE_REV) | completion alone, ms: main | this tree |"
+        echo "| ${FMIB} MiB, one connection, local backend (SQLite) | base: $BASE_DESC | this tree ($TREE_REV) | completion alone, ms: base | this tree |"
         echo "|---|---|---|---|---|"
-        echo "| S3 PUT, whole | $(cell "main s3 whole") | $(cell "tree s3 whole") |  |  |"
-        echo "| S3 multipart, $((PART / MIB)) MiB parts | $(cell "main s3 parts") | $(cell "tree s3 parts") | $(cms "main s3 parts") | $(cms "tree s3 parts") |"
-        echo "| upload API, presign + PUT + complete | $(cell "main api whole") | $(cell "tree api whole") |  |  |"
-        echo "| upload API, part-wise, $((PART / MIB)) MiB parts | $(cell "main api parts") | $(cell "tree api parts") | $(cms "main api parts") | $(cms "tree api parts") |"
+        echo "| S3 PUT, whole | $(cell "base s3 whole") | $(cell "tree s3 whole") |  |  |"
+        echo "| S3 multipart, $((PART / MIB)) MiB parts | $(cell "base s3 parts") | $(cell "tree s3 parts") | $(cms "base s3 parts") | $(cms "tree s3 parts") |"
+        echo "| upload API, presign + PUT + complete | $(cell "base api whole") | $(cell "tree api whole") |  |  |"
+        echo "| upload API, part-wise, $((PART / MIB)) MiB parts | $(cell "base api parts") | $(cell "tree api parts") | $(cms "base api parts") | $(cms "tree api parts") |"
         echo
         limits_sentence
-        echo "Mode: $MODE, $ROUNDS round(s) (main then this tree, each on a fresh data dir, durable: the default config)." \
+        echo "Mode: $MODE, $ROUNDS round(s) (the base then this tree, each on a fresh data dir, durable: the default config)." \
             "Host: $(nproc) CPUs, $(uname -sr); load average $LOAD_BEFORE before the run, $LOAD_AFTER after. MB = 10^6 bytes. Raw results: results.jsonl."
     }
     LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
