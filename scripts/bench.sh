@@ -35,6 +35,7 @@ done
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 . scripts/lib/postgres.sh
+. scripts/lib/bench.sh
 BASE_DIR="${BASE_DIR:-$ROOT/target/bench}"
 mkdir -p "$BASE_DIR"
 WORK="$(mktemp -d "$BASE_DIR/run.XXXXXX")"
@@ -44,15 +45,7 @@ RESULTS="$WORK/results.jsonl"
 PIDS=()
 cleanup() {
     local rc=$?
-    for pid in "${PIDS[@]:-}"; do
-        [ -n "$pid" ] || continue
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]:-}"; do
-        [ -n "$pid" ] || continue
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    done
+    bench_stop_all
     pg_stop
     if [ "$KEEP" = 1 ] || [ "$rc" != 0 ]; then
         echo "logs and data kept in $WORK" >&2
@@ -63,9 +56,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-log() { echo "== $*" >&2; }
-die() { echo "bench.sh: $*" >&2; exit 1; }
 
 if [ "$QUICK" = 1 ]; then
     DUR=2; LARGE=$((32 * 1024 * 1024)); HUGE=$((64 * 1024 * 1024)); SHA_BYTES=$((256 * 1024 * 1024))
@@ -93,88 +83,6 @@ if [ -z "$S3S_FS" ]; then
 fi
 S3S_VERSION="$("$S3S_FS" --version 2>/dev/null || echo "s3s-fs ?")"
 
-# --- helpers ----------------------------------------------------------------------------------
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-free_port() {
-    local p
-    for _ in $(seq 1 100); do
-        p=$((20000 + RANDOM % 40000))
-        if ! port_open "$p"; then echo "$p"; return 0; fi
-    done
-    die "no free loopback port found"
-}
-
-# wait_port PORT PID NAME: up to 30 s for PORT to accept; fails (1) if PID died or time ran out.
-wait_port() {
-    for _ in $(seq 1 300); do
-        port_open "$1" && return 0
-        if ! kill -0 "$2" 2>/dev/null; then
-            echo "bench.sh: $3 exited during start-up (see $WORK/$3.err)" >&2
-            return 1
-        fi
-        sleep 0.1
-    done
-    echo "bench.sh: $3 did not listen on 127.0.0.1:$1 within 30 s" >&2
-    return 1
-}
-
-# stop_pid PID: TERM, up to 5 s, then KILL; forgets the pid.
-stop_pid() {
-    kill "$1" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-    local keep=() p
-    for p in "${PIDS[@]:-}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-    PIDS=("${keep[@]:-}")
-}
-
-# start_stowage NAME CONFIG_TEXT: sets STW_PORT, STW_PID, STW_TOKEN, STW_DATA; returns 1 (with
-# the instance stopped) if it does not come up.
-start_stowage() {
-    local name="$1" cfg="$WORK/$1.toml"
-    printf '%s\n' "$2" > "$cfg"
-    STW_PORT="$(free_port)" || return 1
-    STW_DATA="$WORK/$name-data"
-    # The driver presigns with one token at tens of thousands per second:
-    # the per-token limit (a guard against one runaway client) is lifted.
-    STOWAGE_LIMITS_PRESIGN_PER_TOKEN_PER_SEC=0 "$STOWAGE" serve --config "$cfg" --listen "127.0.0.1:$STW_PORT" --data-dir "$STW_DATA" \
-        > "$WORK/$name.out" 2> "$WORK/$name.err" &
-    STW_PID=$!
-    PIDS+=("$STW_PID")
-    if ! wait_port "$STW_PORT" "$STW_PID" "$name"; then stop_pid "$STW_PID"; return 1; fi
-    STW_TOKEN=""
-    for _ in $(seq 1 100); do
-        STW_TOKEN="$(grep -m1 -o '^stw_[A-Za-z0-9_-]*' "$WORK/$name.out" || true)"
-        [ -n "$STW_TOKEN" ] && break
-        sleep 0.1
-    done
-    if [ -z "$STW_TOKEN" ]; then
-        echo "bench.sh: $name printed no API token (see $WORK/$name.out)" >&2
-        stop_pid "$STW_PID"
-        return 1
-    fi
-}
-
-json_field() { # json_field FILE KEY
-    sed -n "s/.*\"$2\"[[:space:]]*:[[:space:]]*\"\([^\"]*\)\".*/\1/p" "$1" | head -n1
-}
-
-# run LABEL LOAD-ARGS...: runs the load driver, appends {"label":…,…} to results.jsonl.
-# A failing run is recorded as missing (its stderr is shown), not fatal.
-run() {
-    local label="$1"; shift
-    log "$label"
-    local out
-    if out="$(timeout 900 "$LOAD" "$@" 2> >(tee -a "$WORK/load.err" >&2) | tail -n1)" \
-        && [ -n "$out" ]; then
-        echo "{\"label\":\"$label\",${out#\{}" >> "$RESULTS"
-    else
-        echo "   (failed: $label)" >&2
-    fi
-}
-
 # --- servers ----------------------------------------------------------------------------------
 log "starting Stowage (durable, the default)"
 start_stowage stowage "" || die "Stowage did not start"
@@ -198,19 +106,7 @@ S3S=(--target s3 --endpoint "http://127.0.0.1:$F_PORT" --access-key "$AK" --secr
      --bucket bench --server-pid "$F_PID")
 
 # --- machine limits ---------------------------------------------------------------------------
-run "limit sha256" --scenario sha256 --size "$SHA_BYTES"
-run "limit sha256+md5" --scenario sha256-md5 --size "$SHA_BYTES"
-run "limit sink-put" --scenario sink-put --size "$LARGE"
-run "limit sink-get" --scenario sink-get --size "$LARGE"
-run "limit sink-get-curl" --scenario sink-get-curl --size "$LARGE"
-run "limit fsync-4k x1" --scenario fsync-4k --dir "$WORK" --connections 1 --duration "$DUR"
-run "limit fsync-4k x16" --scenario fsync-4k --dir "$WORK" --connections 16 --duration "$DUR"
-log "dd conv=fdatasync ($DD_COUNT MiB) into $WORK"
-DD_OUT="$(timeout 300 dd if=/dev/zero of="$WORK/ddtest" bs=1M count="$DD_COUNT" conv=fdatasync 2>&1 | tail -n1)" \
-    || DD_OUT=""
-rm -f "$WORK/ddtest"
-echo "   $DD_OUT" >&2
-DD_MBS="$(echo "$DD_OUT" | awk -F', ' '{ split($1, b, " "); split($(NF-1), s, " "); if (s[1] > 0) printf "%.1f", b[1] / s[1] / 1e6 }')"
+measure_limits "$DUR" "$SHA_BYTES" "$LARGE" "$DD_COUNT"
 
 # --- scenarios --------------------------------------------------------------------------------
 run "stowage large-put L" "${STW[@]}" --scenario large-put --size "$LARGE"
@@ -275,13 +171,6 @@ fi
 
 # --- the table --------------------------------------------------------------------------------
 print_table() {
-    # get LABEL FIELD → value or empty
-    get() { { grep -F "\"label\":\"$1\"," "$RESULTS" || true; } | head -n1 \
-        | sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" | tr -d '"' | sed 's/^null$//'; }
-    num() { [ -n "$1" ] && awk -v v="$1" 'BEGIN { printf (v >= 100 ? "%.0f" : "%.1f"), v }'; }
-    ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'; }
-    pct() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b }'; }
-    mib() { [ -n "$1" ] && awk -v v="$1" 'BEGIN { printf "%.1f", v / 1024 }'; }
     # row SCENARIO STOWAGE_LABEL S3S_LABEL FIELD LIMIT_VALUE LIMIT_NAME
     row() {
         local s f e lim
@@ -297,12 +186,9 @@ print_table() {
             "$(mib "$(get "$2" peak_rss_kib)" || true)" \
             "$(mib "$(get "$3" peak_rss_kib)" || true)"
     }
-    local sha sink_put sink_get sink_curl fs1 fs16 lmib hmib
-    sha="$(get "limit sha256" mb_per_sec)"
+    local sink_put sink_curl fs16 lmib hmib
     sink_put="$(get "limit sink-put" mb_per_sec)"
-    sink_get="$(get "limit sink-get" mb_per_sec)"
     sink_curl="$(get "limit sink-get-curl" mb_per_sec)"
-    fs1="$(get "limit fsync-4k x1" ops_per_sec)"
     fs16="$(get "limit fsync-4k x16" ops_per_sec)"
     lmib=$((LARGE / 1024 / 1024)); hmib=$((HUGE / 1024 / 1024))
     echo
@@ -320,13 +206,7 @@ print_table() {
     row "GET 4 KiB, 64 conn, obj/s" "stowage get-small 64" "s3s get-small 64" ops_per_sec "" ""
     row "GET ${lmib} MiB, MB/s" "stowage get-large L" "s3s get-large L" mb_per_sec "$sink_curl" "(loopback curl GET)"
     echo
-    echo "Machine limits measured in this run: SHA-256 one core $(num "$sha" || true) MB/s," \
-        "SHA-256+MD5 one core $(num "$(get "limit sha256+md5" mb_per_sec)" || true) MB/s," \
-        "hashing sink (loopback PUT, SHA-256) $(num "$sink_put" || true) MB/s," \
-        "loopback GET $(num "$sink_get" || true) MB/s (hyper client), $(num "$sink_curl" || true) MB/s (curl)," \
-        "dd conv=fdatasync ${DD_MBS:-?} MB/s," \
-        "write+fsync+rename+dir fsync of 4 KiB: $(num "$fs1" || true) files/s (1 writer)," \
-        "$(num "$fs16" || true) files/s (16 writers)."
+    limits_sentence
     echo "Peer: $S3S_VERSION. Mode: $([ "$QUICK" = 1 ] && echo quick || echo full)." \
         "Host: $(nproc) CPUs, $(uname -sr). MB = 10^6 bytes. Raw results: results.jsonl."
     # brow SCENARIO SQLITE_LABEL PG_LABEL: the index backends side by side.
