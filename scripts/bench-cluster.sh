@@ -19,10 +19,13 @@
 #   scripts/bench-cluster.sh --parts --quick    # 64 MiB
 #
 # Options: --quick, --parts, --base-ref REF (default main), --base-bin PATH (the base's
-# stowage already built: no worktree, no build), --dir DIR (where data dirs and the dd test go;
-# default target/bench), --keep (keep DIR/cluster.* and the logs), -h/--help.
-# Needs garage 2.5.0 (installed with cargo install if missing, see scripts/lib/garage.sh) and
-# Debian's postgresql server binaries (scripts/test installs them).
+# stowage already built: no worktree, no build), --garage-bin PATH (another garage 2.5.0, e.g.
+# a release build: `cargo install garage@2.5.0 --locked --no-default-features --features
+# bundled-libs,lmdb --root DIR`), --dir DIR (where data dirs and the dd test go; default
+# target/bench), --keep (keep DIR/cluster.* and the logs), -h/--help.
+# Needs garage 2.5.0 (by default the debug build the tests use, installed with cargo install
+# if missing, see scripts/lib/garage.sh) and Debian's postgresql server binaries (scripts/test
+# installs them).
 #
 # Everything listens on 127.0.0.1 only; every process started here is stopped on exit, and
 # every wait is bounded in time.
@@ -35,6 +38,7 @@ PARTS=0
 BASE_DIR=""
 BASE_REF=main
 BASE_BIN=""
+GARAGE_OPT=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
@@ -43,7 +47,8 @@ while [ $# -gt 0 ]; do
         --dir) BASE_DIR="${2:?--dir needs a directory}"; shift ;;
         --base-ref) BASE_REF="${2:?--base-ref needs a git revision}"; shift ;;
         --base-bin) BASE_BIN="${2:?--base-bin needs a path}"; shift ;;
-        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+        --garage-bin) GARAGE_OPT="${2:?--garage-bin needs a path}"; shift ;;
+        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
         *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -222,7 +227,14 @@ LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 measure_limits "$DUR" "$SHA_BYTES" "$LIMIT_LARGE" "$DD_COUNT"
 
 log "starting a 3-node Garage $GARAGE_VERSION in $WORK"
-garage_found || garage_install || die "no garage $GARAGE_VERSION"
+if [ -n "$GARAGE_OPT" ]; then
+    [ -x "$GARAGE_OPT" ] || die "no garage binary at $GARAGE_OPT"
+    GARAGE_BIN="$(readlink -f "$GARAGE_OPT")"
+    GARAGE_BUILD="$GARAGE_BIN (--garage-bin)"
+else
+    garage_found || garage_install || die "no garage $GARAGE_VERSION"
+    GARAGE_BUILD="built with cargo install --debug (scripts/lib/garage.sh)"
+fi
 garage_start "$WORK" 3 || die "Garage did not start"
 read -r -a GARAGE_EPS <<<"$GARAGE_S3_ENDPOINTS"
 GARAGE_DESC="$("$GARAGE_BIN" --version 2>/dev/null | head -n1)"
@@ -358,7 +370,7 @@ print_cluster() {
     limits_sentence
     echo "PostgreSQL $PG_VERSION (fsync on, synchronous_commit on, same filesystem): one INSERT per transaction" \
         "$(num "$PG_TPS1" || echo ?) commits/s from 1 client, $(num "$PG_TPS3" || echo ?) from 3 (pgbench, ${DUR} s)."
-    echo "$GARAGE_DESC, built with cargo install --debug; 3 nodes on loopback, replication_factor 3," \
+    echo "$GARAGE_DESC, $GARAGE_BUILD; 3 nodes on loopback, replication_factor 3," \
         "consistency_mode consistent, LMDB, metadata_fsync and data_fsync at Garage's default (off)," \
         "zstd level 1 (its default). Gateways: this tree ($TREE_REV), release build, durable defaults," \
         "gateway i sending its bytes to Garage node i."
