@@ -89,11 +89,11 @@ MODE="$([ "$QUICK" = 1 ] && echo quick || echo full)"
 MIB=$((1024 * 1024))
 if [ "$QUICK" = 1 ]; then
     DUR=2; SHA_BYTES=$((256 * MIB)); LIMIT_LARGE=$((32 * MIB)); DD_COUNT=128
-    PREP_SMALL=3000; PREP_MID=300; LARGE=$((32 * MIB)); OBJ_SMALL=200; OBJ_MID=30
+    PREP_SMALL=3000; PREP_MID=60; LARGE=$((32 * MIB)); OBJ_SMALL=200; OBJ_MID=30
     FILE=$((64 * MIB)); ROUNDS=1
 else
     DUR=10; SHA_BYTES=$((2048 * MIB)); LIMIT_LARGE=$((256 * MIB)); DD_COUNT=512
-    PREP_SMALL=20000; PREP_MID=2000; LARGE=$((256 * MIB)); OBJ_SMALL=1000; OBJ_MID=200
+    PREP_SMALL=20000; PREP_MID=400; LARGE=$((256 * MIB)); OBJ_SMALL=1000; OBJ_MID=200
     FILE=$((1024 * MIB)); ROUNDS=2
 fi
 LARGE_N=3   # large PUTs at once (one per gateway with three)
@@ -226,7 +226,6 @@ fi
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
 measure_limits "$DUR" "$SHA_BYTES" "$LIMIT_LARGE" "$DD_COUNT"
 
-log "starting a 3-node Garage $GARAGE_VERSION in $WORK"
 if [ -n "$GARAGE_OPT" ]; then
     [ -x "$GARAGE_OPT" ] || die "no garage binary at $GARAGE_OPT"
     GARAGE_BIN="$(readlink -f "$GARAGE_OPT")"
@@ -235,9 +234,17 @@ else
     garage_found || garage_install || die "no garage $GARAGE_VERSION"
     GARAGE_BUILD="built with cargo install --debug (scripts/lib/garage.sh)"
 fi
-garage_start "$WORK" 3 || die "Garage did not start"
-read -r -a GARAGE_EPS <<<"$GARAGE_S3_ENDPOINTS"
 GARAGE_DESC="$("$GARAGE_BIN" --version 2>/dev/null | head -n1)"
+
+# Garage keeps three copies of every byte and frees deleted blocks only after 10 minutes, so
+# each workload that sends bytes to it gets a cluster of its own (the one before is removed):
+# the disk then holds one workload's bytes at most. Check that it can.
+GROUP_MIB=$(( 3 * PREP_MID )); L=$(( 3 * LARGE_N * LARGE / MIB )); [ "$L" -gt "$GROUP_MIB" ] && GROUP_MIB=$L
+L=$(( 3 * OBJ_MID )); [ "$L" -gt "$GROUP_MIB" ] && GROUP_MIB=$L
+NEED_MIB=$(( 3 * GROUP_MIB + 2048 ))
+AVAIL_MIB=$(df -Pm "$WORK" | awk 'NR == 2 { print $4 }')
+[ "$AVAIL_MIB" -ge "$NEED_MIB" ] ||
+    die "$WORK's filesystem has $AVAIL_MIB MiB free; this mode needs about $NEED_MIB MiB (three copies of one workload's bytes, and room); use --quick or --dir"
 
 log "starting PostgreSQL (fsync on) in $WORK"
 # Run as root, the server is the postgres user's: it must be able to reach its dir.
@@ -286,26 +293,45 @@ s3_access_key_id = "$GARAGE_ACCESS_KEY_ID"
 s3_secret_access_key = "$GARAGE_SECRET_ACCESS_KEY"
 TOML
 }
-GW_PORTS=(); GW_PIDS=()
-for i in 0 1 2; do
-    log "starting gateway $((i + 1)) (Garage node $((i + 1)))"
-    # One after the other: the first start makes the initial token, the others find it in
-    # the index.
-    if [ "$i" = 0 ]; then
-        start_stowage "gw$i" "$(gateway_config "$i")" || die "gateway 1 did not start"
-        TOKEN="$STW_TOKEN"
-    else
-        start_stowage "gw$i" "$(gateway_config "$i")" notoken || die "gateway $((i + 1)) did not start"
-    fi
-    GW_PORTS+=("$STW_PORT"); GW_PIDS+=("$STW_PID")
-done
-ALL_GW="${GW_PIDS[0]},${GW_PIDS[1]},${GW_PIDS[2]}"
-set_watch "$ALL_GW"
-ONE=(--target stowage --token "$TOKEN" --endpoint "http://127.0.0.1:${GW_PORTS[0]}"
-     --server-pid "${GW_PIDS[0]}" "${WATCH[@]}")
-THREE=(--target stowage --token "$TOKEN"
-       --endpoint "http://127.0.0.1:${GW_PORTS[0]},http://127.0.0.1:${GW_PORTS[1]},http://127.0.0.1:${GW_PORTS[2]}"
-       --server-pid "$ALL_GW" "${WATCH[@]}")
+TOKEN=""
+GW_PIDS=()
+CLUSTERS=0
+# cluster_up: a fresh 3-node Garage, then the three gateways on it (and on the one index),
+# and the load driver's arguments for them: ONE, THREE, DIRECT (Garage itself).
+cluster_up() {
+    local i p
+    for p in "${GW_PIDS[@]:-}"; do [ -n "$p" ] && stop_pid "$p"; done
+    garage_stop
+    CLUSTERS=$((CLUSTERS + 1))
+    log "starting a 3-node Garage $GARAGE_VERSION in $WORK (cluster $CLUSTERS)"
+    garage_start "$WORK" 3 || die "Garage did not start"
+    read -r -a GARAGE_EPS <<<"$GARAGE_S3_ENDPOINTS"
+    GW_PORTS=(); GW_PIDS=()
+    for i in 0 1 2; do
+        log "starting gateway $((i + 1)) (Garage node $((i + 1)))"
+        # One after the other: the first start on the index makes the initial token, the
+        # others find it there.
+        if [ -z "$TOKEN" ]; then
+            start_stowage "gw$i-$CLUSTERS" "$(gateway_config "$i")" || die "gateway 1 did not start"
+            TOKEN="$STW_TOKEN"
+        else
+            start_stowage "gw$i-$CLUSTERS" "$(gateway_config "$i")" notoken || die "gateway $((i + 1)) did not start"
+        fi
+        GW_PORTS+=("$STW_PORT"); GW_PIDS+=("$STW_PID")
+    done
+    local all="${GW_PIDS[0]},${GW_PIDS[1]},${GW_PIDS[2]}"
+    set_watch "$all"
+    ONE=(--target stowage --token "$TOKEN" --endpoint "http://127.0.0.1:${GW_PORTS[0]}"
+         --server-pid "${GW_PIDS[0]}" "${WATCH[@]}")
+    THREE=(--target stowage --token "$TOKEN"
+           --endpoint "http://127.0.0.1:${GW_PORTS[0]},http://127.0.0.1:${GW_PORTS[1]},http://127.0.0.1:${GW_PORTS[2]}"
+           --server-pid "$all" "${WATCH[@]}")
+    # The ceiling of the Garage-bound rows: the same workload straight to the three Garage
+    # nodes (round-robin, the S3 target of the load driver, a bucket of its own).
+    DIRECT=(--target s3 --endpoint "$(echo "$GARAGE_S3_ENDPOINTS" | tr ' ' ',')" --region "$GARAGE_REGION"
+            --access-key "$GARAGE_ACCESS_KEY_ID" --secret-key "$GARAGE_SECRET_ACCESS_KEY"
+            --bucket bench-direct "${WATCH[@]}")
+}
 
 # side LABEL LOAD-ARGS...: the workload against one gateway, then against three.
 side() {
@@ -313,18 +339,17 @@ side() {
     run "1gw $label" "${ONE[@]}" "$@"
     run "3gw $label" "${THREE[@]}" "$@"
 }
-# The ceiling of the Garage-bound rows: the same workloads straight to the three Garage nodes
-# (round-robin, the S3 target of the load driver, a bucket of their own), each run just
-# before the gateways' runs of the same workload.
-DIRECT=(--target s3 --endpoint "$(echo "$GARAGE_S3_ENDPOINTS" | tr ' ' ',')" --region "$GARAGE_REGION"
-        --access-key "$GARAGE_ACCESS_KEY_ID" --secret-key "$GARAGE_SECRET_ACCESS_KEY"
-        --bucket bench-direct "${WATCH[@]}")
+# Bytes into Garage are capped by the URL pool (--prepare): a run that empties it ends there,
+# and its rate is over the time it took.
+cluster_up
 side "small-put" --scenario small-put --connections 64 --duration "$DUR" --prepare "$PREP_SMALL"
+side "get-small" --scenario get-small --connections 64 --duration "$DUR" --objects "$OBJ_SMALL"
 run "garage mid-put" "${DIRECT[@]}" --scenario small-put --size "$MIB" --connections 16 --duration "$DUR" --prepare "$PREP_MID"
 side "mid-put" --scenario small-put --size "$MIB" --connections 16 --duration "$DUR" --prepare "$PREP_MID"
+cluster_up
 run "garage large-put" "${DIRECT[@]}" --scenario large-put --size "$LARGE" --count "$LARGE_N" --connections "$LARGE_N"
 side "large-put" --scenario large-put --size "$LARGE" --count "$LARGE_N" --connections "$LARGE_N"
-side "get-small" --scenario get-small --connections 64 --duration "$DUR" --objects "$OBJ_SMALL"
+cluster_up
 run "garage get-mid" "${DIRECT[@]}" --scenario get-small --size "$MIB" --connections 16 --duration "$DUR" --objects "$OBJ_MID"
 side "get-mid" --scenario get-small --size "$MIB" --connections 16 --duration "$DUR" --objects "$OBJ_MID"
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -370,7 +395,7 @@ print_cluster() {
     limits_sentence
     echo "PostgreSQL $PG_VERSION (fsync on, synchronous_commit on, same filesystem): one INSERT per transaction" \
         "$(num "$PG_TPS1" || echo ?) commits/s from 1 client, $(num "$PG_TPS3" || echo ?) from 3 (pgbench, ${DUR} s)."
-    echo "$GARAGE_DESC, $GARAGE_BUILD; 3 nodes on loopback, replication_factor 3," \
+    echo "$GARAGE_DESC, $GARAGE_BUILD; 3 nodes on loopback (a fresh cluster for the 1 MiB PUTs, the large PUTs and the 1 MiB GETs each), replication_factor 3," \
         "consistency_mode consistent, LMDB, metadata_fsync and data_fsync at Garage's default (off)," \
         "zstd level 1 (its default). Gateways: this tree ($TREE_REV), release build, durable defaults," \
         "gateway i sending its bytes to Garage node i."
