@@ -238,7 +238,8 @@ GARAGE_DESC="$("$GARAGE_BIN" --version 2>/dev/null | head -n1)"
 
 # Garage keeps three copies of every byte and frees deleted blocks only after 10 minutes, so
 # each workload that sends bytes to it gets a cluster of its own (the one before is removed):
-# the disk then holds one workload's bytes at most. Check that it can.
+# the disk then holds one workload's bytes at most. Check that it can. (One gateway and three
+# are always compared on the same cluster.)
 GROUP_MIB=$(( 3 * PREP_MID )); L=$(( 3 * LARGE_N * LARGE / MIB )); [ "$L" -gt "$GROUP_MIB" ] && GROUP_MIB=$L
 L=$(( 3 * OBJ_MID )); [ "$L" -gt "$GROUP_MIB" ] && GROUP_MIB=$L
 NEED_MIB=$(( 3 * GROUP_MIB + 2048 ))
@@ -253,10 +254,10 @@ pg_start "$WORK" on || die "PostgreSQL did not start (Debian package postgresql;
 
 # The index's commit rate on this server: one INSERT per transaction from 1 and 3 clients
 # (a gateway runs its index writes one at a time: one writer per gateway).
-PGBENCH="$(ls -d /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | sort -V | tail -n1 || true)"
-PSQL="${PGBENCH%/pgbench}/psql"
+PGBENCH="$_pg_bin/pgbench"
+PSQL="$_pg_bin/psql"
 PG_TPS1=""; PG_TPS3=""
-if [ -n "$PGBENCH" ] && [ -x "$PGBENCH" ] && "$PSQL" -q "$PG_URL" -c 'CREATE TABLE bench_commit (id bigserial PRIMARY KEY, v text)' >/dev/null 2>&1; then
+if [ -x "$PGBENCH" ] && "$PSQL" -q "$PG_URL" -c 'CREATE TABLE bench_commit (id bigserial PRIMARY KEY, v text)' >/dev/null 2>&1; then
     echo "INSERT INTO bench_commit (v) VALUES (repeat('x', 200));" > "$WORK/commit.sql"
     for c in 1 3; do
         log "pgbench: commits/s from $c client(s)"
@@ -269,7 +270,9 @@ if [ -n "$PGBENCH" ] && [ -x "$PGBENCH" ] && "$PSQL" -q "$PG_URL" -c 'CREATE TAB
 fi
 
 # Three gateways: the same index, bucket, key pair and public URL; each its own data dir,
-# port and Garage node (gateway i talks to node i).
+# port and Garage node (gateway i talks to node i). Each cluster gets an index (a database on
+# the one PostgreSQL server) of its own: an index naming the bytes of a cluster that is gone
+# would have every gateway's start-up mark them damaged.
 KEY_ID="AKIABENCHCLUSTER0001"
 SECRET="$(od -An -N30 -tx1 /dev/urandom | tr -d ' \n' | cut -c1-40)"
 gateway_config() { # gateway_config I
@@ -282,7 +285,7 @@ secret_access_key = "$SECRET"
 
 [index]
 backend = "postgres"
-url = "$PG_URL"
+url = "$INDEX_URL"
 
 [storage]
 backend = "s3"
@@ -296,8 +299,8 @@ TOML
 TOKEN=""
 GW_PIDS=()
 CLUSTERS=0
-# cluster_up: a fresh 3-node Garage, then the three gateways on it (and on the one index),
-# and the load driver's arguments for them: ONE, THREE, DIRECT (Garage itself).
+# cluster_up: a fresh 3-node Garage and a fresh index, then the three gateways on them, and
+# the load driver's arguments for them: ONE, THREE, DIRECT (Garage itself).
 cluster_up() {
     local i p
     for p in "${GW_PIDS[@]:-}"; do [ -n "$p" ] && stop_pid "$p"; done
@@ -305,6 +308,9 @@ cluster_up() {
     CLUSTERS=$((CLUSTERS + 1))
     log "starting a 3-node Garage $GARAGE_VERSION in $WORK (cluster $CLUSTERS)"
     garage_start "$WORK" 3 || die "Garage did not start"
+    "$PSQL" -q "$PG_URL" -c "CREATE DATABASE stowage_$CLUSTERS" >/dev/null || die "cannot create a database"
+    INDEX_URL="${PG_URL%/*}/stowage_$CLUSTERS"
+    TOKEN=""
     read -r -a GARAGE_EPS <<<"$GARAGE_S3_ENDPOINTS"
     GW_PORTS=(); GW_PIDS=()
     for i in 0 1 2; do
@@ -367,8 +373,8 @@ print_cluster() {
     }
     # direct LABEL FIELD: the same workload straight to Garage.
     direct() {
-        local v; v="$(get "garage $1" "$2")"
-        [ -n "$v" ] && echo "$(num "$v") (Garage direct, p99 $(get "garage $1" p99_ms) ms)"
+        local v e; v="$(get "garage $1" "$2")"; e="$(get "garage $1" errors)"
+        [ -n "$v" ] && echo "$(num "$v") (Garage direct, p99 $(get "garage $1" p99_ms) ms$([ "${e:-0}" != 0 ] && echo ", $e errors"))"
     }
     local lmib=$((LARGE / MIB)) pgl=""
     [ -n "$PG_TPS1" ] && pgl="$(num "$PG_TPS1") / $(num "$PG_TPS3") commits/s (PostgreSQL, 1 / 3 clients)"
@@ -395,7 +401,7 @@ print_cluster() {
     limits_sentence
     echo "PostgreSQL $PG_VERSION (fsync on, synchronous_commit on, same filesystem): one INSERT per transaction" \
         "$(num "$PG_TPS1" || echo ?) commits/s from 1 client, $(num "$PG_TPS3" || echo ?) from 3 (pgbench, ${DUR} s)."
-    echo "$GARAGE_DESC, $GARAGE_BUILD; 3 nodes on loopback (a fresh cluster for the 1 MiB PUTs, the large PUTs and the 1 MiB GETs each), replication_factor 3," \
+    echo "$GARAGE_DESC, $GARAGE_BUILD; 3 nodes on loopback (a fresh cluster and index for the 1 MiB PUTs, the large PUTs and the 1 MiB GETs each), replication_factor 3," \
         "consistency_mode consistent, LMDB, metadata_fsync and data_fsync at Garage's default (off)," \
         "zstd level 1 (its default). Gateways: this tree ($TREE_REV), release build, durable defaults," \
         "gateway i sending its bytes to Garage node i."

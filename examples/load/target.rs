@@ -148,17 +148,37 @@ impl Ctx {
         let head = conn
             .call(self.s3_header_signed("HEAD", &path)?, true)
             .await?;
-        if head.status.is_success() {
-            return Ok(());
+        if !head.status.is_success() {
+            let put = conn
+                .call(self.s3_header_signed("PUT", &path)?, true)
+                .await?;
+            if !put.status.is_success() && put.status != StatusCode::CONFLICT {
+                return Err(put.describe(&format!("creating bucket {}", self.bucket)));
+            }
         }
-        let put = conn
-            .call(self.s3_header_signed("PUT", &path)?, true)
-            .await?;
-        if put.status.is_success() || put.status == StatusCode::CONFLICT {
-            Ok(())
-        } else {
-            Err(put.describe(&format!("creating bucket {}", self.bucket)))
+        // A cluster's other nodes may learn of a new bucket a moment later (Garage answers
+        // NoSuchBucket meanwhile): every endpoint must see it before the run starts.
+        for j in 1..self.addrs.len() {
+            let mut other = self.conn(j);
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let head = other
+                    .call(self.s3_header_signed("HEAD", &path)?, true)
+                    .await?;
+                if head.status.is_success() {
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(head.describe(&format!(
+                        "bucket {} not visible through endpoint {} after 30 s",
+                        self.bucket,
+                        j + 1
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
+        Ok(())
     }
 
     /// Stowage: `POST …/presigned` for object `idx`. Returns the URL (None: already stored).
