@@ -21,10 +21,13 @@ die() { echo "$BENCH_NAME: $*" >&2; exit 1; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# free_port: a loopback port nothing listens on, below the kernel's range for outgoing
+# connections' ports (a port an outgoing connection holds cannot be listened on, and a
+# connect test does not see it).
 free_port() {
     local p
     for _ in $(seq 1 100); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((20000 + RANDOM % 12000))
         if ! port_open "$p"; then echo "$p"; return 0; fi
     done
     die "no free loopback port found"
@@ -75,17 +78,23 @@ bench_stop_all() {
 # else $STOWAGE. With `notoken`, no API token is awaited (a gateway whose index already has
 # one prints none).
 start_stowage() {
-    local name="$1" cfg="$WORK/$1.toml" bin="${STW_BIN:-$STOWAGE}"
+    local name="$1" cfg="$WORK/$1.toml" bin="${STW_BIN:-$STOWAGE}" try
     printf '%s\n' "$2" > "$cfg"
-    STW_PORT="$(free_port)" || return 1
     STW_DATA="$WORK/$name-data"
-    # The driver presigns with one token at tens of thousands per second:
-    # the per-token limit (a guard against one runaway client) is lifted.
-    STOWAGE_LIMITS_PRESIGN_PER_TOKEN_PER_SEC=0 "$bin" serve --config "$cfg" --listen "127.0.0.1:$STW_PORT" --data-dir "$STW_DATA" \
-        > "$WORK/$name.out" 2> "$WORK/$name.err" &
-    STW_PID=$!
-    PIDS+=("$STW_PID")
-    if ! wait_port "$STW_PORT" "$STW_PID" "$name"; then stop_pid "$STW_PID"; return 1; fi
+    for try in 1 2 3; do
+        STW_PORT="$(free_port)" || return 1
+        # The driver presigns with one token at tens of thousands per second:
+        # the per-token limit (a guard against one runaway client) is lifted.
+        STOWAGE_LIMITS_PRESIGN_PER_TOKEN_PER_SEC=0 "$bin" serve --config "$cfg" --listen "127.0.0.1:$STW_PORT" --data-dir "$STW_DATA" \
+            > "$WORK/$name.out" 2> "$WORK/$name.err" &
+        STW_PID=$!
+        PIDS+=("$STW_PID")
+        wait_port "$STW_PORT" "$STW_PID" "$name" && break
+        stop_pid "$STW_PID"
+        # Taken between the check and the bind: another port.
+        grep -q "Address already in use" "$WORK/$name.err" && [ "$try" -lt 3 ] || return 1
+        echo "$BENCH_NAME: $name: port $STW_PORT was taken meanwhile; another" >&2
+    done
     STW_TOKEN=""
     [ "${3:-}" = notoken ] && return 0
     for _ in $(seq 1 100); do
