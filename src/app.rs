@@ -99,7 +99,7 @@ fn s3_store(c: &S3StoreConfig) -> Result<S3Store, String> {
     up.ca_file = c.ca_cert.clone();
     let client = crate::upstream::Client::new(up).map_err(|e| e.to_string())?;
     let part_size = usize::try_from(c.part_size).map_err(|_| "s3_part_size is too large")?;
-    Ok(S3Store::new(client, part_size))
+    Ok(S3Store::new(client, part_size).with_prefix(c.prefix.clone()))
 }
 
 /// How long unreferenced bytes are kept, for the store `config` names

@@ -49,6 +49,17 @@ pub struct Metrics {
     stored_bytes: Gauge,
     free_disk_bytes: Gauge,
     index_bytes: Gauge,
+    receiving: Gauge,
+}
+
+/// One request body being received: counted in `stowage_receiving_bodies`
+/// until dropped.
+pub struct Receiving(Gauge);
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// What a scrape reads from the index and the disk.
@@ -135,6 +146,12 @@ impl Metrics {
             "index_bytes",
             "Size of the SQLite index (database and WAL); 0 when the index is in PostgreSQL",
         );
+        let receiving = gauge(
+            &mut registry,
+            "receiving_bodies",
+            "Request bodies this gateway is receiving now (upload PUTs, PutObject, parts, POST \
+             forms): stop a gateway once it is 0, and no upload is cut",
+        );
         Metrics {
             registry,
             requests,
@@ -148,7 +165,19 @@ impl Metrics {
             stored_bytes,
             free_disk_bytes,
             index_bytes,
+            receiving,
         }
+    }
+
+    /// Counts a request body as being received until the guard drops.
+    pub fn receiving(&self) -> Receiving {
+        self.receiving.inc();
+        Receiving(self.receiving.clone())
+    }
+
+    /// Request bodies being received now.
+    pub fn receiving_now(&self) -> i64 {
+        self.receiving.get()
     }
 
     /// Counts one answered request.

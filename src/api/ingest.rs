@@ -165,6 +165,7 @@ pub async fn receive(
     mut body: Incoming,
     mut spec: BodySpec,
 ) -> Result<Received, ApiError> {
+    let _receiving = app.metrics.receiving();
     let length = spec.length;
     app.storage.check_space(length)?;
     let mut sink = if app.storage.keeps_inline(length) {
@@ -305,6 +306,7 @@ where
     E: std::fmt::Display,
 {
     use futures_util::StreamExt;
+    let _receiving = app.metrics.receiving();
     app.storage.check_space(range.0)?;
     let max = range.1.min(app.config.upload.max_size);
     let mut sink = Sink::Memory(bytes::BytesMut::new());

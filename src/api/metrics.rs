@@ -44,7 +44,12 @@ pub async fn serve(app: &App, req: Request<Incoming>) -> Result<Response<Body>, 
         stored_files: stats.stored_files,
         stored_objects: stats.objects,
         stored_bytes: stats.blob_bytes,
-        free_disk_bytes: app.storage.free_space()?.unwrap_or(0),
+        // The data dir's filesystem whichever the store: an S3 store's
+        // cluster has no free space to tell, and a 0 would read as full.
+        free_disk_bytes: match app.storage.free_space()? {
+            Some(free) => free,
+            None => crate::store::fsutil::free_space(dir).unwrap_or(0),
+        },
         index_bytes,
     });
     let mut r = Response::new(full(text));

@@ -26,6 +26,11 @@ const MAX_S3_PART_SIZE: u64 = 5 << 30;
 /// How long bytes no row refers to are kept upstream, when not set: a
 /// week, the longest we expect between an index backup and its restore.
 pub const DEFAULT_S3_GC_GRACE_SECS: u64 = 7 * 24 * 3600;
+/// Where in the bucket blobs go, when not set.
+pub const DEFAULT_S3_PREFIX: &str = crate::store::S3_PREFIX;
+/// Longest `s3_prefix`: S3 keys are at most 1024 bytes, and a blob's name
+/// after it is 32.
+const MAX_S3_PREFIX_LEN: usize = 512;
 
 /// Where the bytes of blobs larger than the inline limit are kept.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -53,6 +58,11 @@ pub struct S3StoreConfig {
     pub part_size: u64,
     /// Seconds bytes no row refers to are kept before they are deleted.
     pub gc_grace_secs: u64,
+    /// Where in the bucket the blobs' objects go (`blobs/` by default):
+    /// the store lists, sweeps and collects only under it, so a bucket may
+    /// hold other things, or several sites' blobs under prefixes of their
+    /// own.
+    pub prefix: String,
 }
 
 impl fmt::Debug for S3StoreConfig {
@@ -66,6 +76,7 @@ impl fmt::Debug for S3StoreConfig {
             .field("ca_cert", &self.ca_cert)
             .field("part_size", &self.part_size)
             .field("gc_grace_secs", &self.gc_grace_secs)
+            .field("prefix", &self.prefix)
             .finish()
     }
 }
@@ -157,6 +168,10 @@ pub(super) fn resolve_blob_store(
             }
             let gc_grace_secs = parse_u64("storage.s3_gc_grace_secs", env, file.s3_gc_grace_secs)?
                 .unwrap_or(DEFAULT_S3_GC_GRACE_SECS);
+            let prefix = match pick(env, "storage.s3_prefix", file.s3_prefix.clone()) {
+                Some(p) => check_prefix(p.trim())?,
+                None => DEFAULT_S3_PREFIX.to_string(),
+            };
             Ok(BlobStoreConfig::S3(S3StoreConfig {
                 endpoints,
                 bucket,
@@ -166,6 +181,7 @@ pub(super) fn resolve_blob_store(
                 ca_cert,
                 part_size,
                 gc_grace_secs,
+                prefix,
             }))
         }
         Some(other) => Err(invalid(
@@ -226,6 +242,34 @@ fn check_endpoint(endpoint: &str) -> Result<(), ConfigError> {
         return Err(bad("must not have a path or query"));
     }
     Ok(())
+}
+
+/// `s3_prefix`: segments of letters, digits, `.`, `_` and `-`, each ending
+/// in `/` (so one prefix is never the start of another's keys, e.g. `a/`
+/// and `a-b/`), none `.` or `..`, not starting with `/`.
+fn check_prefix(prefix: &str) -> Result<String, ConfigError> {
+    let segments_ok = prefix.strip_suffix('/').is_some_and(|body| {
+        body.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        })
+    });
+    if segments_ok && prefix.len() <= MAX_S3_PREFIX_LEN {
+        Ok(prefix.to_string())
+    } else {
+        Err(invalid(
+            "storage.s3_prefix",
+            format!(
+                "'{prefix}' is not a key prefix: give path segments of letters, digits, '.', '_' \
+                 and '-', each ending in '/' (e.g. \"stowage/blobs/\"), at most \
+                 {MAX_S3_PREFIX_LEN} bytes"
+            ),
+        ))
+    }
 }
 
 /// S3's bucket names: 3 to 63 lowercase letters, digits, dots and hyphens.

@@ -89,6 +89,7 @@ pub(super) struct FileStorage {
     pub(super) s3_ca_cert: Option<String>,
     pub(super) s3_part_size: Option<u64>,
     pub(super) s3_gc_grace_secs: Option<u64>,
+    pub(super) s3_prefix: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

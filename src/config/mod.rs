@@ -46,6 +46,7 @@ mod tls_files;
 
 pub use blob_store::{
     BlobStoreConfig, S3StoreConfig, DEFAULT_S3_GC_GRACE_SECS, DEFAULT_S3_PART_SIZE,
+    DEFAULT_S3_PREFIX,
 };
 pub use cors::CorsDefault;
 pub use credentials::{generate_credentials, CREDENTIALS_FILE};

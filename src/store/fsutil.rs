@@ -10,6 +10,13 @@ use std::path::Path;
 
 use super::fslog::FsOp;
 
+/// Free space on `dir`'s filesystem that an unprivileged writer may use
+/// (f_bavail), which is what our writes get before ENOSPC.
+pub fn free_space(dir: &Path) -> io::Result<u64> {
+    let st = rustix::fs::statvfs(dir)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 /// fsyncs a directory so that creates, renames and deletes in it survive a
 /// power cut.
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {

@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use super::fslog::{FsLog, FsOp};
-use super::fsutil::{create_dir_all_durable, create_dir_all_durable_noted, fsync_dir};
+use super::fsutil::{self, create_dir_all_durable, create_dir_all_durable_noted, fsync_dir};
 use super::{
     blobs_of_pages, BlobList, BlobName, BlobReader, BlobStore, Digest, ListedBlob, StagedBlob,
     StoreError,
@@ -153,11 +153,9 @@ impl BlobStore for LocalStore {
     }
 
     fn free_space(&self) -> Result<Option<u64>, StoreError> {
-        // The space an unprivileged writer may use (f_bavail), which is
-        // what our writes get before ENOSPC.
-        let st = rustix::fs::statvfs(&self.blobs)
-            .map_err(|e| StoreError::io("reading free space")(e.into()))?;
-        Ok(Some(st.f_bavail.saturating_mul(st.f_frsize)))
+        fsutil::free_space(&self.blobs)
+            .map(Some)
+            .map_err(StoreError::io("reading free space"))
     }
 
     async fn stage(&self) -> Result<Box<dyn StagedBlob>, StoreError> {

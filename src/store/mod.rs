@@ -59,7 +59,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 pub use local::LocalStore;
-pub use s3::S3Store;
+pub use s3::{S3Store, PREFIX as S3_PREFIX};
 
 /// A SHA-256 digest: the identity of a blob.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

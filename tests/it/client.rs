@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::harness::*;
-use crate::metrics::{sample, scrape};
+use crate::metrics::total;
 
 const MIB: usize = 1024 * 1024;
 
@@ -44,7 +44,7 @@ fn run_ok(cmd: &mut Command) -> String {
 
 /// Bytes of request bodies the server has read so far.
 fn bytes_in(s: &TestServer) -> u64 {
-    sample(&scrape(s), "stowage_http_request_bytes_total ") as u64
+    total(s, "stowage_http_request_bytes_total ") as u64
 }
 
 /// [`bytes_in`] once it stops moving: a request's bytes are counted when
@@ -428,10 +428,7 @@ fn downloads_prove_their_bytes_and_never_replace_by_accident() {
     std::fs::remove_file(out_dir.path().join("resumed.png")).unwrap();
 
     // Bytes damaged on the server's disk: refused, nothing left behind.
-    let blob = s.blob_path(&hex::encode(f.sha256()));
-    let mut damaged = std::fs::read(&blob).unwrap();
-    damaged[12_345] ^= 0x40;
-    std::fs::write(&blob, &damaged).unwrap();
+    s.damage_blob(&hex::encode(f.sha256()), |b| b[12_345] ^= 0x40);
     let (ok, _, e) = run(&["download", &f.id, "-o", "copy.png"]);
     assert!(!ok && e.contains("SHA-256") && e.contains("deleted"), "{e}");
     let left: Vec<_> = std::fs::read_dir(out_dir.path())

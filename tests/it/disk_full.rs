@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::harness::{curl_put, get, put, TestFile, TestServer};
-use crate::limits::{start_put, wait_for_temp};
+use crate::limits::start_put;
 
 const RESERVE: u64 = 8 << 20;
 
@@ -129,7 +129,7 @@ fn a_full_disk_refuses_with_507_keeps_nothing_and_serves_the_rest() {
     let d = TestFile::new(20 << 20);
     let d_url = server.presign_url(&d);
     let mut conn = start_put(&server, &d_url, &d, 2 << 20);
-    wait_for_temp(&server);
+    server.await_receiving(1);
     let filler = fill_until(&data, 1 << 20);
     conn.set_write_timeout(Some(Duration::from_secs(20)))
         .unwrap();

@@ -15,24 +15,46 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use stowage::app::App;
 use stowage::clock::ShiftedClock;
-use stowage::config::Config;
+use stowage::config::{BlobStoreConfig, Config};
 
 use crate::index_db::TestIndex;
+use crate::topology;
 
 pub struct TestServer {
+    /// Where the test sends its requests: the gateway, or in a cluster run
+    /// the balancer in front of the gateways (see `topology`).
     pub addr: SocketAddr,
     pub base: String,
+    /// The first gateway's data dir.
     pub data_dir: PathBuf,
     /// A token with every scope.
     pub token: String,
+    /// The first gateway.
     pub app: Arc<App>,
+    /// Every gateway, the first first (one, or three in a cluster run).
+    pub apps: Vec<Arc<App>>,
+    /// Where each gateway listens itself (in a cluster run, behind `addr`).
+    pub gateways: Vec<SocketAddr>,
+    /// The one clock of every gateway.
     pub clock: Arc<ShiftedClock>,
     pub rt: Option<tokio::runtime::Runtime>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    shutdown: Vec<tokio::sync::oneshot::Sender<()>>,
     extra_toml: String,
     dir: Option<tempfile::TempDir>,
     /// Dropped after the server (its database, on PostgreSQL).
     index: Option<TestIndex>,
+    /// In a cluster run, the key prefix of this server's blobs in the test
+    /// bucket (kept across a restart).
+    blob_prefix: Option<String>,
+}
+
+/// How a [`TestServer`] is laid out.
+enum Layout {
+    /// One gateway, blobs in its data dir.
+    Single,
+    /// Three behind one address, blobs in the test bucket under this
+    /// prefix (see `topology`).
+    Cluster(String),
 }
 
 impl TestServer {
@@ -42,24 +64,43 @@ impl TestServer {
 
     /// Starts with extra TOML config (e.g. "[upload]\nmax_size = 100").
     pub fn start_with(extra_toml: &str) -> Self {
-        Self::start_in(tempfile::tempdir().unwrap(), extra_toml, None, None)
+        Self::start_in(tempfile::tempdir().unwrap(), extra_toml, None, None, None)
     }
 
     /// Starts with its data dir at `dir/data` (which the caller may have
-    /// prepared, e.g. as a mount point).
+    /// prepared, e.g. as a mount point): one gateway on its local store,
+    /// whatever the run's layout.
     pub fn start_in_dir(dir: tempfile::TempDir, extra_toml: &str) -> Self {
-        Self::start_in(dir, extra_toml, None, None)
+        Self::start_in(dir, extra_toml, None, None, Some(Layout::Single))
+    }
+
+    /// One gateway on its local store whatever the run's layout (its index
+    /// still the run's), for what holds per gateway: rate and connection
+    /// limits, a gateway's own counters.
+    pub fn start_single_with(extra_toml: &str) -> Self {
+        Self::start_in(
+            tempfile::tempdir().unwrap(),
+            extra_toml,
+            None,
+            None,
+            Some(Layout::Single),
+        )
     }
 
     /// Stops this server and starts a new one on the same data dir, as a
-    /// restart of the process would (the recovery pass runs again).
+    /// restart of the process would (the recovery pass runs again); every
+    /// gateway of a cluster.
     pub fn restart(mut self) -> Self {
         let dir = self.dir.take().unwrap();
         let extra = std::mem::take(&mut self.extra_toml);
         let token = self.token.clone();
         let index = self.index.take();
+        let layout = match self.blob_prefix.take() {
+            Some(prefix) => Layout::Cluster(prefix),
+            None => Layout::Single,
+        };
         drop(self);
-        Self::start_in(dir, &extra, Some(token), index)
+        Self::start_in(dir, &extra, Some(token), index, Some(layout))
     }
 
     fn start_in(
@@ -67,23 +108,49 @@ impl TestServer {
         extra_toml: &str,
         token: Option<String>,
         index: Option<TestIndex>,
+        layout: Option<Layout>,
     ) -> Self {
         let data_dir = dir.path().join("data");
         let index = index.unwrap_or_else(|| TestIndex::for_data_dir(&data_dir));
-        let mut config = Config::from_toml(&format!("{extra_toml}{}", index.toml())).unwrap();
-        config.data_dir = data_dir.clone();
+        let layout = layout.unwrap_or_else(|| match topology::cluster() {
+            true => Layout::Cluster(format!("it-{}/", stowage::random::hex(8))),
+            false => Layout::Single,
+        });
+        let (count, blob_prefix) = match layout {
+            Layout::Single => (1, None),
+            Layout::Cluster(prefix) => (topology::GATEWAYS, Some(prefix)),
+        };
+        let bucket = blob_prefix.as_ref().map(|_| topology::Bucket::from_env());
         let clock = Arc::new(ShiftedClock::default());
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let listener = rt
+        let public = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = Arc::new(App::open(config, clock.clone(), addr).unwrap());
-        rt.block_on(app.storage.recover()).unwrap();
+        let addr = public.local_addr().unwrap();
+        let mut apps: Vec<Arc<App>> = Vec::new();
+        for i in 0..count {
+            let mut config = Config::from_toml(&format!("{extra_toml}{}", index.toml())).unwrap();
+            config.data_dir = match i {
+                0 => data_dir.clone(),
+                _ => dir.path().join(format!("data-{}", i + 1)),
+            };
+            if let (Some(bucket), Some(prefix)) = (&bucket, &blob_prefix) {
+                config.storage.blobs = BlobStoreConfig::S3(bucket.store_config(prefix));
+            }
+            if let Some(first) = apps.first() {
+                // One key pair for all, as a site configures its gateways.
+                config.s3.credentials = Some(first.credentials.clone());
+            }
+            // Every gateway signs for the public address.
+            let app = Arc::new(App::open(config, clock.clone(), addr).unwrap());
+            rt.block_on(app.storage.recover()).unwrap();
+            apps.push(app);
+        }
+        let app = apps[0].clone();
         let token = match token {
             Some(t) => t,
             None => rt
@@ -91,27 +158,48 @@ impl TestServer {
                 .unwrap()
                 .unwrap(),
         };
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let served = app.clone();
-        rt.spawn(async move {
-            stowage::server::run(listener, served, async {
-                let _ = rx.await;
-            })
-            .await
-            .unwrap();
-        });
+        let mut shutdown = Vec::new();
+        let listeners = match apps.len() {
+            1 => vec![public],
+            n => {
+                let own: Vec<_> = (0..n)
+                    .map(|_| {
+                        rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+                            .unwrap()
+                    })
+                    .collect();
+                let addrs = own.iter().map(|l| l.local_addr().unwrap()).collect();
+                rt.spawn(topology::balance(public, addrs));
+                own
+            }
+        };
+        let gateways: Vec<SocketAddr> = listeners.iter().map(|l| l.local_addr().unwrap()).collect();
+        for (listener, served) in listeners.into_iter().zip(apps.iter().cloned()) {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            shutdown.push(tx);
+            rt.spawn(async move {
+                stowage::server::run(listener, served, async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        }
         TestServer {
             addr,
             base: format!("http://{addr}"),
             data_dir,
             token,
             app,
+            apps,
+            gateways,
             clock,
             rt: Some(rt),
-            shutdown: Some(tx),
+            shutdown,
             extra_toml: extra_toml.to_string(),
             dir: Some(dir),
             index: Some(index),
+            blob_prefix,
         }
     }
 
@@ -189,6 +277,25 @@ impl TestServer {
             .unwrap()
     }
 
+    /// Request bodies the gateways are receiving now (their
+    /// `stowage_receiving_bodies`): a test knows an upload is streaming.
+    pub fn receiving(&self) -> i64 {
+        self.apps.iter().map(|a| a.metrics.receiving_now()).sum()
+    }
+
+    /// Waits (up to 10 s) until `n` request bodies are being received.
+    pub fn await_receiving(&self, n: i64) {
+        let until = Instant::now() + Duration::from_secs(10);
+        while self.receiving() < n {
+            assert!(
+                Instant::now() < until,
+                "{n} upload(s) never began streaming ({} did)",
+                self.receiving()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The server's idea of now.
     pub fn clock_now(&self) -> time::OffsetDateTime {
         use stowage::clock::Clock;
@@ -196,31 +303,92 @@ impl TestServer {
     }
 
     /// The hex digest of every stored blob, wherever its bytes are: a file
-    /// under `blobs/` or inline in the index (small blobs), sorted.
+    /// under `blobs/` or inline in the index (small blobs), sorted. In a
+    /// cluster run, an object in the bucket instead of a file: named by
+    /// the digest of the row naming it, or `unrecorded:KEY` when no row
+    /// (and no garbage entry awaiting its grace) does, which no test
+    /// expects to see.
     pub fn blobs(&self) -> Vec<String> {
-        let mut all: Vec<String> = self
-            .blob_files()
-            .iter()
-            .filter_map(|p| p.file_name()?.to_str().map(str::to_string))
-            .chain(self.inline_blobs().into_iter().map(|(hex, _)| hex))
-            .collect();
+        let mut all: Vec<String> = match &self.blob_prefix {
+            None => self
+                .blob_files()
+                .iter()
+                .filter_map(|p| p.file_name()?.to_str().map(str::to_string))
+                .collect(),
+            Some(_) => {
+                let rows = self.object_rows();
+                let garbage = self.index().rows("SELECT name FROM garbage");
+                self.objects()
+                    .into_iter()
+                    .filter(|(id, _)| !garbage.contains(id))
+                    .map(|(id, _)| match rows.get(&id) {
+                        Some(hex) => hex.clone(),
+                        None => format!("unrecorded:{id}"),
+                    })
+                    .collect()
+            }
+        };
+        all.extend(self.inline_blobs().into_iter().map(|(hex, _)| hex));
         all.sort();
         all.dedup();
         all
     }
 
-    /// Every blob file under `blobs/`.
+    /// Every blob file under `blobs/` (none in a cluster run: its blobs are
+    /// objects in the bucket, see [`Self::objects`]).
     pub fn blob_files(&self) -> Vec<PathBuf> {
         files_under(&self.data_dir.join("blobs"))
     }
 
-    /// Bytes kept in all, in blob files and inline: what was written once.
+    /// In a cluster run, every object under this server's prefix in the
+    /// test bucket, by name (the prefix left off), with its size; none
+    /// otherwise.
+    pub fn objects(&self) -> Vec<(String, u64)> {
+        match &self.blob_prefix {
+            Some(prefix) => topology::objects(prefix),
+            None => Vec::new(),
+        }
+    }
+
+    /// In a cluster run, the keys of upstream multipart uploads begun under
+    /// this server's prefix and neither completed nor aborted.
+    pub fn pending_uploads(&self) -> Vec<String> {
+        match &self.blob_prefix {
+            Some(prefix) => topology::pending_uploads(prefix),
+            None => Vec::new(),
+        }
+    }
+
+    /// Object name → digest, of every blob row naming an object.
+    fn object_rows(&self) -> std::collections::HashMap<String, String> {
+        self.index()
+            .rows("SELECT location || ' ' || sha256 FROM blobs WHERE location IS NOT NULL")
+            .into_iter()
+            .filter_map(|r| {
+                let (id, hex) = r.split_once(' ')?;
+                Some((id.to_string(), hex.to_string()))
+            })
+            .collect()
+    }
+
+    /// Bytes kept in all, in blob files (objects, in a cluster run) and
+    /// inline: what was written once.
     pub fn stored_bytes(&self) -> u64 {
-        let files: u64 = self
-            .blob_files()
-            .iter()
-            .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-            .sum();
+        let files: u64 = match &self.blob_prefix {
+            None => self
+                .blob_files()
+                .iter()
+                .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+                .sum(),
+            Some(_) => {
+                let garbage = self.index().rows("SELECT name FROM garbage");
+                self.objects()
+                    .into_iter()
+                    .filter(|(id, _)| !garbage.contains(id))
+                    .map(|(_, size)| size)
+                    .sum()
+            }
+        };
         let inline: u64 = self
             .inline_blobs()
             .iter()
@@ -235,13 +403,39 @@ impl TestServer {
         self.index().inline_blobs()
     }
 
-    /// Where the store keeps the file of blob `hex` (blobs over 64 KiB).
+    /// Where the store keeps the file of blob `hex` (blobs over 64 KiB) on
+    /// the local store; a cluster run keeps none (see [`Self::objects`]).
     pub fn blob_path(&self, hex: &str) -> PathBuf {
         self.data_dir
             .join("blobs")
             .join(&hex[0..2])
             .join(&hex[2..4])
             .join(hex)
+    }
+
+    /// Changes the stored bytes of blob `hex` behind the gateways' back, as
+    /// a failing disk or a store losing data would: its file, or in a
+    /// cluster run its object in the bucket.
+    pub fn damage_blob(&self, hex: &str, damage: impl FnOnce(&mut Vec<u8>)) {
+        match &self.blob_prefix {
+            None => {
+                let path = self.blob_path(hex);
+                let mut bytes = std::fs::read(&path).unwrap();
+                damage(&mut bytes);
+                std::fs::write(&path, &bytes).unwrap();
+            }
+            Some(prefix) => {
+                let (id, _) = self
+                    .object_rows()
+                    .into_iter()
+                    .find(|(_, h)| h == hex)
+                    .unwrap_or_else(|| panic!("no object holds blob {hex}"));
+                let key = format!("{prefix}{id}");
+                let mut bytes = topology::object_bytes(&key);
+                damage(&mut bytes);
+                topology::put_object(&key, bytes);
+            }
+        }
     }
 
     /// Uploads and completes `f`; returns its download URL.
@@ -258,9 +452,18 @@ impl TestServer {
             .to_string()
     }
 
-    /// The stored bytes of blob `hex`, from its file or the index.
+    /// The stored bytes of blob `hex`, from its file (its object, in a
+    /// cluster run) or the index.
     pub fn blob_bytes(&self, hex: &str) -> Option<Vec<u8>> {
-        std::fs::read(self.blob_path(hex)).ok().or_else(|| {
+        let stored = match &self.blob_prefix {
+            None => std::fs::read(self.blob_path(hex)).ok(),
+            Some(prefix) => self
+                .object_rows()
+                .into_iter()
+                .find(|(_, h)| h == hex)
+                .map(|(id, _)| topology::object_bytes(&format!("{prefix}{id}"))),
+        };
+        stored.or_else(|| {
             self.inline_blobs()
                 .into_iter()
                 .find(|(h, _)| h == hex)
@@ -268,9 +471,12 @@ impl TestServer {
         })
     }
 
-    /// Every file under `tmp/`.
+    /// Every file under `tmp/`, of every gateway.
     pub fn temps(&self) -> Vec<PathBuf> {
-        files_under(&self.data_dir.join("tmp"))
+        self.apps
+            .iter()
+            .flat_map(|a| files_under(&a.config.data_dir.join("tmp")))
+            .collect()
     }
 
     /// The invariant every rejection test checks: the id is still pending,
@@ -282,21 +488,29 @@ impl TestServer {
             !self.blobs().iter().any(|p| p.ends_with(&hex)),
             "a blob was committed"
         );
-        // The staged file is removed when the request ends; the handler may
-        // still be unwinding right after the response.
-        for _ in 0..50 {
-            if self.temps().is_empty() {
+        // The staged file (an upstream upload, in a cluster run) is removed
+        // when the request ends; the handler may still be unwinding right
+        // after the response.
+        for _ in 0..100 {
+            if self.temps().is_empty() && self.pending_uploads().is_empty() && self.receiving() == 0
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("temp files left behind: {:?}", self.temps());
+        panic!(
+            "temp files left behind: {:?}; upstream uploads left: {:?}; bodies still being \
+             received: {}",
+            self.temps(),
+            self.pending_uploads(),
+            self.receiving()
+        );
     }
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
+        for tx in self.shutdown.drain(..) {
             let _ = tx.send(());
         }
         if let Some(rt) = self.rt.take() {
@@ -305,7 +519,7 @@ impl Drop for TestServer {
     }
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(dir) else {
         return out;
@@ -649,6 +863,12 @@ pub struct Served {
     pub base: String,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
+    /// Started by [`Served::start_site`] in a cluster run: the other
+    /// gateways, and the balancer's runtime in front of all three.
+    site: Vec<Served>,
+    balancer: Option<tokio::runtime::Runtime>,
+    /// Where the site keeps its blobs in the test bucket (cluster runs).
+    pub blob_prefix: Option<String>,
 }
 
 fn capture(r: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
@@ -681,9 +901,67 @@ pub fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
 
 impl Served {
     pub fn start(config: &Path) -> Self {
+        Self::start_env(config, &[])
+    }
+
+    /// The gateway `config` describes, as this run lays servers out: one
+    /// process, or in a cluster run three (see `topology`) — the others on
+    /// data dirs of their own beside the configured one (`data-2`,
+    /// `data-3`, holding a copy of its generated key pair), all on the
+    /// configured index, blobs in the test bucket under a prefix of their
+    /// own, behind one address ([`Served::base`]) they all sign for. The
+    /// first gateway is [`Served::child`], and prints the initial token.
+    pub fn start_site(config: &Path) -> Self {
+        if !topology::cluster() {
+            return Self::start(config);
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let public = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let base = format!("http://{}", public.local_addr().unwrap());
+        let prefix = format!("it-{}/", stowage::random::hex(8));
+        let mut env = topology::Bucket::from_env().env(&prefix);
+        env.push(("STOWAGE_PUBLIC_URL".into(), base.clone()));
+        let mut first = Self::start_env(config, &env);
+        let data_dir = configured_data_dir(config);
+        let mut gateways = vec![addr_of(&first.base)];
+        for i in 2..=topology::GATEWAYS {
+            let dir = data_dir.with_file_name(format!("data-{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let key_pair = data_dir.join(stowage::config::CREDENTIALS_FILE);
+            if key_pair.exists() {
+                std::fs::copy(&key_pair, dir.join(stowage::config::CREDENTIALS_FILE)).unwrap();
+            }
+            let mut env = env.clone();
+            env.push(("STOWAGE_DATA_DIR".into(), dir.display().to_string()));
+            let other = Self::start_env(config, &env);
+            gateways.push(addr_of(&other.base));
+            first.site.push(other);
+        }
+        rt.spawn(topology::balance(public, gateways));
+        first.base = base;
+        first.balancer = Some(rt);
+        first.blob_prefix = Some(prefix);
+        first
+    }
+
+    /// Every gateway's process (one, or three of a cluster run's site).
+    pub fn children(&mut self) -> Vec<&mut Child> {
+        let mut all = vec![&mut self.child];
+        all.extend(self.site.iter_mut().map(|s| &mut s.child));
+        all
+    }
+
+    fn start_env(config: &Path, env: &[(String, String)]) -> Self {
         let mut child = Command::new(BIN)
             .args(["serve", "--config"])
             .arg(config)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -720,6 +998,9 @@ impl Served {
             base,
             stdout,
             stderr,
+            site: Vec::new(),
+            balancer: None,
+            blob_prefix: None,
         }
     }
 
@@ -727,9 +1008,71 @@ impl Served {
         self.stdout.lock().unwrap().clone()
     }
 
+    /// What the gateway logged (every gateway's, one after the other, in a
+    /// cluster run).
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
+        let mut all = self.stderr.lock().unwrap().join("\n");
+        for (i, other) in self.site.iter().enumerate() {
+            all.push_str(&format!("\n--- gateway {} ---\n{}", i + 2, other.stderr()));
+        }
+        all
     }
+}
+
+/// Blob bytes a gateway of [`Served::start_site`] keeps outside its index,
+/// as `name size` lines, sorted: the files under `data_dir/blobs`, or in a
+/// cluster run the objects under the site's prefix in the test bucket
+/// (those released and awaiting the garbage collector's grace left out).
+/// `rows` runs a query on the site's index.
+pub fn site_blobs(
+    served: &Served,
+    data_dir: &Path,
+    rows: impl Fn(&str) -> Vec<String>,
+) -> Vec<String> {
+    let mut out: Vec<String> = match &served.blob_prefix {
+        None => files_under(&data_dir.join("blobs"))
+            .iter()
+            .map(|p| {
+                let len = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                format!("{} {len}", p.display())
+            })
+            .collect(),
+        Some(prefix) => {
+            let garbage = rows("SELECT name FROM garbage");
+            topology::objects(prefix)
+                .into_iter()
+                .filter(|(id, _)| !garbage.contains(id))
+                .map(|(id, size)| format!("{id} {size}"))
+                .collect()
+        }
+    };
+    out.sort();
+    out
+}
+
+/// Files under `tmp/` of every gateway of a site whose first gateway's
+/// data dir is `data_dir` (the others' beside it, see
+/// [`Served::start_site`]).
+pub fn site_temps(data_dir: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![data_dir.join("tmp")];
+    for i in 2..=topology::GATEWAYS {
+        dirs.push(data_dir.with_file_name(format!("data-{i}")).join("tmp"));
+    }
+    dirs.iter().flat_map(|d| files_under(d)).collect()
+}
+
+/// The `data_dir` a configuration written by [`write_config`] names.
+fn configured_data_dir(config: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(config).unwrap();
+    let value: toml::Value = toml::from_str(&text).unwrap();
+    PathBuf::from(value["data_dir"].as_str().expect("data_dir in the config"))
+}
+
+/// `127.0.0.1:PORT` of a `http://127.0.0.1:PORT` base.
+pub fn addr_of(base: &str) -> SocketAddr {
+    base.trim_start_matches("http://")
+        .parse()
+        .unwrap_or_else(|_| panic!("not a listen address: {base}"))
 }
 
 impl Served {
@@ -766,5 +1109,6 @@ impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The other gateways drop after this, then the balancer.
     }
 }

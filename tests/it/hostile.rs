@@ -90,20 +90,35 @@ fn hostile_paths_under(dir: &Path, depth: usize, found: &mut Vec<String>) {
 /// named by a hostile input exists anywhere under the system temp dir.
 fn assert_contained(s: &TestServer) {
     let root = s.data_dir.parent().unwrap();
-    assert_eq!(entries(root), ["data"], "beside the data dir");
-    for name in entries(&s.data_dir) {
-        assert!(
-            [
-                "blobs",
-                "tmp",
-                "stowage.db",
-                "stowage.db-wal",
-                "stowage.db-shm",
-                "s3-credentials.json"
-            ]
-            .contains(&name.as_str()),
-            "unexpected entry in the data dir: {name:?}"
-        );
+    // Each gateway's data dir (`data`, and in a cluster run `data-2`, …).
+    let dirs: Vec<String> = s
+        .apps
+        .iter()
+        .map(|a| {
+            a.config
+                .data_dir
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(entries(root), dirs, "beside the data dirs");
+    for app in &s.apps {
+        for name in entries(&app.config.data_dir) {
+            assert!(
+                [
+                    "blobs",
+                    "tmp",
+                    "stowage.db",
+                    "stowage.db-wal",
+                    "stowage.db-shm",
+                    "s3-credentials.json"
+                ]
+                .contains(&name.as_str()),
+                "unexpected entry in the data dir: {name:?}"
+            );
+        }
     }
     for blob in s.blob_files() {
         let rel = blob.strip_prefix(s.data_dir.join("blobs")).unwrap();

@@ -227,7 +227,7 @@ impl Interop {
     fn start_with(extra: &str) -> Self {
         let python = venv_python();
         let dir = tempfile::tempdir().unwrap();
-        let served = Served::start(&write_config(dir.path(), extra));
+        let served = Served::start_site(&write_config(dir.path(), extra));
         let creds: serde_json::Value = serde_json::from_slice(
             &std::fs::read(dir.path().join("data").join("s3-credentials.json")).unwrap(),
         )
@@ -359,20 +359,27 @@ impl Interop {
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
+    /// Blob bytes the site keeps outside its index (`harness::site_blobs`).
+    fn stored_blobs(&self) -> Vec<String> {
+        crate::harness::site_blobs(&self.served, &self.data_dir(), |sql| {
+            crate::index_db::of_config_dir(self.dir.path(), |i| i.rows(sql))
+        })
+    }
+
     /// Asserts that no blob was committed and no temp file is left.
     fn assert_nothing_on_disk(&self) {
-        let data = self.data_dir();
-        let blobs = files_in(&data.join("blobs"));
+        let blobs = self.stored_blobs();
         assert!(blobs.is_empty(), "blobs were committed: {blobs:?}");
         // A staged file is removed when its request ends; allow the
         // handler a moment to unwind.
+        let data = self.data_dir();
         for _ in 0..100 {
-            if files_in(&data.join("tmp")).is_empty() {
+            if crate::harness::site_temps(&data).is_empty() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("temp files left: {:?}", files_in(&data.join("tmp")));
+        panic!("temp files left: {:?}", crate::harness::site_temps(&data));
     }
 }
 
@@ -737,7 +744,7 @@ fn aws_cli_rb_force_removes_a_bucket_with_unfinished_uploads() {
         "--body",
         path_str(&part),
     ]);
-    assert_eq!(files_in(&t.data_dir().join("blobs")).len(), 2);
+    assert_eq!(t.stored_blobs().len(), 2, "{:?}", t.stored_blobs());
 
     t.aws(&["s3", "rb", "--force", &format!("s3://{bucket}")]);
     let listed = t.aws(&["s3", "ls"]);

@@ -42,15 +42,6 @@ pub fn start_put(server: &TestServer, url: &str, file: &TestFile, sent: usize) -
     conn
 }
 
-/// Waits until the upload has staged a temp file (its handler is streaming).
-pub fn wait_for_temp(server: &TestServer) {
-    let until = Instant::now() + Duration::from_secs(10);
-    while server.temps().is_empty() {
-        assert!(Instant::now() < until, "the upload never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn slow_loris_headers_are_cut_off_while_others_are_served() {
     let server = TestServer::start_with("[limits]\nheader_timeout_secs = 1\n");
@@ -89,7 +80,7 @@ fn a_stalled_body_is_cut_off_and_leaves_nothing() {
     let file = TestFile::new(300_000);
     let url = server.presign_url(&file);
     let mut conn = start_put(&server, &url, &file, 100_000);
-    wait_for_temp(&server);
+    server.await_receiving(1);
     // The client sends nothing more; another client is served meanwhile.
     let other = TestFile::new(5_000);
     let other_url = server.presign_url(&other);
@@ -144,7 +135,7 @@ fn a_client_that_disconnects_mid_upload_leaves_nothing() {
     for file in [TestFile::new(200_000), TestFile::new(8 << 20)] {
         let url = server.presign_url(&file);
         let conn = start_put(&server, &url, &file, file.bytes.len() / 2);
-        wait_for_temp(&server);
+        server.await_receiving(1);
         drop(conn);
         server.assert_nothing_stored(&file);
         assert_eq!(put(&url, "image/png", &file.bytes).status, 200);
@@ -153,7 +144,8 @@ fn a_client_that_disconnects_mid_upload_leaves_nothing() {
 
 #[test]
 fn connections_over_the_limit_get_slow_down() {
-    let server = TestServer::start_with("[limits]\nmax_connections = 4\n");
+    // Limits hold per gateway (README, "Several machines").
+    let server = TestServer::start_single_with("[limits]\nmax_connections = 4\n");
     let held: Vec<TcpStream> = (0..4)
         .map(|_| TcpStream::connect(server.addr).unwrap())
         .collect();
@@ -232,7 +224,8 @@ fn too_many_or_too_large_headers_get_431() {
 
 #[test]
 fn presign_over_the_token_rate_gets_429_and_creates_nothing() {
-    let server = TestServer::start_with("[limits]\npresign_per_token_per_sec = 2\n");
+    // Limits hold per gateway (README, "Several machines").
+    let server = TestServer::start_single_with("[limits]\npresign_per_token_per_sec = 2\n");
     // A burst of twice the rate is allowed…
     let mut granted = 0;
     let mut refused = None;
@@ -260,7 +253,8 @@ fn presign_over_the_token_rate_gets_429_and_creates_nothing() {
 
 #[test]
 fn repeated_auth_failures_from_one_address_are_throttled() {
-    let server = TestServer::start_with("[limits]\nauth_failures_per_sec = 1\n");
+    // Limits hold per gateway (README, "Several machines").
+    let server = TestServer::start_single_with("[limits]\nauth_failures_per_sec = 1\n");
     let f = TestFile::new(100);
     let body = f.declaration().to_string();
     let path = "/api/inspect/v1/file/upload/presigned";

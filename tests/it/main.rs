@@ -1,7 +1,9 @@
 //! Integration tests: the real server over real sockets, with real SQLite
 //! files and blobs on disk in a temp dir — or, with
 //! `STOWAGE_TEST_INDEX=postgres`, each server's index in a PostgreSQL
-//! database of its own (`index_db`). One binary, one module per area.
+//! database of its own (`index_db`), and with `STOWAGE_TEST_TOPOLOGY=cluster`
+//! each server three gateways over that database and a Garage cluster,
+//! behind one address (`topology`). One binary, one module per area.
 
 mod api;
 mod attacks;
@@ -33,5 +35,6 @@ mod s3;
 mod s3_header;
 mod soak;
 mod tls;
+mod topology;
 mod upstream;
 mod webpage;

@@ -1176,14 +1176,7 @@ fn an_if_match_write_whose_object_is_deleted_meanwhile_gets_409() {
     .unwrap();
     conn.write_all(&body[..1 << 20]).unwrap();
     // The condition held when the body began; the object goes meanwhile.
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while s.temps().is_empty() {
-        assert!(
-            std::time::Instant::now() < until,
-            "the upload never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    s.await_receiving(1);
     assert_eq!(call(&s, "DELETE", path, &[]).status, 204);
     conn.write_all(&body[1 << 20..]).unwrap();
     conn.set_read_timeout(Some(std::time::Duration::from_secs(20)))

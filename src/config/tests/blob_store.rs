@@ -5,7 +5,7 @@
 use crate::config::file::FileConfig;
 use crate::config::{
     BlobStoreConfig, Config, Overrides, S3StoreConfig, DEFAULT_S3_GC_GRACE_SECS,
-    DEFAULT_S3_PART_SIZE,
+    DEFAULT_S3_PART_SIZE, DEFAULT_S3_PREFIX,
 };
 
 const S3_TOML: &str = "[storage]\nbackend = \"s3\"\ns3_endpoint = \"http://127.0.0.1:3900/\"\n\
@@ -28,6 +28,7 @@ fn the_blob_store_is_local_unless_s3_is_chosen_with_its_keys() {
         ca_cert: None,
         part_size: DEFAULT_S3_PART_SIZE,
         gc_grace_secs: DEFAULT_S3_GC_GRACE_SECS,
+        prefix: DEFAULT_S3_PREFIX.into(),
     };
     assert_eq!(c.storage.blobs, BlobStoreConfig::S3(want.clone()));
     assert!(!format!("{c:?} {:?}", c.storage.blobs).contains("s3cretvalue"));
@@ -45,6 +46,7 @@ fn the_blob_store_is_local_unless_s3_is_chosen_with_its_keys() {
                 "STOWAGE_STORAGE_S3_CA_CERT" => "/etc/ssl/site-ca.pem",
                 "STOWAGE_STORAGE_S3_PART_SIZE" => "16777216",
                 "STOWAGE_STORAGE_S3_GC_GRACE_SECS" => "60",
+                "STOWAGE_STORAGE_S3_PREFIX" => "site-a/blobs/",
                 _ => return None,
             }
             .to_string(),
@@ -57,6 +59,7 @@ fn the_blob_store_is_local_unless_s3_is_chosen_with_its_keys() {
             ca_cert: Some("/etc/ssl/site-ca.pem".into()),
             part_size: 16 << 20,
             gc_grace_secs: 60,
+            prefix: "site-a/blobs/".into(),
             ..want
         })
     );
@@ -120,6 +123,15 @@ fn each_blob_store_mistake_names_its_key_never_the_secret() {
             "`storage.s3_part_size`",
         ),
     ];
+    let bad_prefixes = [
+        "", "blobs", "/blobs/", "a//b/", "../x/", "a/./", "sp ace/", "ü/",
+    ];
+    let cases = cases.into_iter().chain(bad_prefixes.iter().map(|p| {
+        (
+            format!("{S3_TOML}s3_prefix = \"{p}\"\n"),
+            "`storage.s3_prefix`",
+        )
+    }));
     for (toml, key) in cases {
         let e = Config::from_toml(&toml).unwrap_err().to_string();
         assert!(e.contains(key), "{toml}: {e}");

@@ -128,7 +128,8 @@ fn flood_until_throttled(g: &Gateway, burst: usize, send: impl Fn(usize) -> Resp
 /// flood is stored, and the access log names each client.
 #[test]
 fn a_flood_of_bad_signatures_behind_the_proxy_throttles_only_its_failures() {
-    let g = Gateway::start(
+    // Limits hold per gateway.
+    let g = Gateway::start_single(
         "",
         "[limits]\ntrusted_proxies = [\"127.0.0.1\"]\nauth_failures_per_sec = 1\n",
     );
@@ -186,7 +187,8 @@ fn a_flood_of_bad_signatures_behind_the_proxy_throttles_only_its_failures() {
 /// its valid requests are still served.
 #[test]
 fn an_untrusted_peer_cannot_dodge_its_limit_with_forwarding_headers() {
-    let g = Gateway::start(
+    // Limits hold per gateway.
+    let g = Gateway::start_single(
         "",
         "[limits]\ntrusted_proxies = [\"127.0.0.1\"]\nauth_failures_per_sec = 1\n",
     );

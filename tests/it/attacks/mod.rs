@@ -51,17 +51,30 @@ pub struct Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        // The process first, then its database (on PostgreSQL).
-        let _ = self.served.child.kill();
-        let _ = self.served.child.wait();
+        // The processes first, then their database (on PostgreSQL).
+        for child in self.served.children() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         crate::index_db::forget_config_dir(self.dir.path());
     }
 }
 
 impl Gateway {
     /// Starts the binary; `s3` is added to its `[s3]` table (e.g.
-    /// `public_read = ["pub"]`), `extra` after it (other tables).
+    /// `public_read = ["pub"]`), `extra` after it (other tables). In a
+    /// cluster run, three of them behind one address (`Served::start_site`).
     pub fn start(s3: &str, extra: &str) -> Self {
+        Self::start_as(s3, extra, true)
+    }
+
+    /// One gateway on its local store whatever the run's layout, for the
+    /// attacks on blob files in its data dir.
+    pub fn start_single(s3: &str, extra: &str) -> Self {
+        Self::start_as(s3, extra, false)
+    }
+
+    fn start_as(s3: &str, extra: &str, site: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = write_config(
             dir.path(),
@@ -70,7 +83,11 @@ impl Gateway {
                  {s3}\n[storage]\nfsync = false\n{extra}"
             ),
         );
-        let served = Served::start(&config);
+        let served = if site {
+            Served::start_site(&config)
+        } else {
+            Served::start(&config)
+        };
         let token = served.initial_token();
         let host = served.base.trim_start_matches("http://").to_string();
         Gateway {
@@ -413,13 +430,40 @@ pub fn xml_value(body: &str, tag: &str) -> String {
 }
 
 impl Gateway {
-    /// Where the local store keeps the file of blob `hex`.
+    /// Where the local store keeps the file of blob `hex` (a gateway of
+    /// [`Gateway::start_single`]).
     pub fn blob_file(&self, hex: &str) -> PathBuf {
         self.data_dir()
             .join("blobs")
             .join(&hex[0..2])
             .join(&hex[2..4])
             .join(hex)
+    }
+
+    /// Whether the bytes of blob `hex` are kept outside the index: its file,
+    /// or in a cluster run its object in the test bucket under a row that
+    /// names it.
+    pub fn has_blob_bytes(&self, hex: &str) -> bool {
+        match &self.served.blob_prefix {
+            None => self.blob_file(hex).is_file(),
+            Some(prefix) => {
+                let named = self.index_rows(&format!(
+                    "SELECT location FROM blobs WHERE sha256 = '{hex}' AND location IS NOT NULL"
+                ));
+                let objects = crate::topology::objects(prefix);
+                named.iter().any(|id| objects.iter().any(|(o, _)| o == id))
+            }
+        }
+    }
+
+    /// Blob bytes kept outside the index (`harness::site_blobs`).
+    pub fn stored_blobs(&self) -> Vec<String> {
+        crate::harness::site_blobs(&self.served, &self.data_dir(), |sql| self.index_rows(sql))
+    }
+
+    /// Files under `tmp/` of every gateway of the site.
+    pub fn temps(&self) -> Vec<PathBuf> {
+        crate::harness::site_temps(&self.data_dir())
     }
 }
 

@@ -49,20 +49,7 @@ fn upload_token(g: &Gateway, name: &str) -> String {
 /// Everything the index and the store hold, as text: what a refused
 /// request must leave exactly as it was.
 fn state(g: &Gateway) -> Vec<Vec<String>> {
-    fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else {
-                let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
-                out.push(format!("{} {len}", p.display()));
-            }
-        }
-    }
-    let mut on_disk = Vec::new();
-    walk(&g.data_dir().join("blobs"), &mut on_disk);
-    on_disk.sort();
+    let on_disk = g.stored_blobs();
     vec![
         g.index_rows(
             "SELECT id || ' ' || file_name || ' ' || content_type || ' ' || size || ' ' || \
@@ -233,7 +220,7 @@ fn dedupe_never_hands_over_bytes_of_another_keys_private_bucket() {
 /// own — and a verified upload of its bytes replaces it.
 #[test]
 fn a_damaged_blob_is_never_stored_and_a_verified_upload_heals_it() {
-    let mut g = Gateway::start("", "");
+    let mut g = Gateway::start_single("", "");
     let f = TestFile::new(300_000);
     store(&g, &f);
     let hex = hex::encode(f.sha256());
@@ -283,7 +270,7 @@ fn a_damaged_blob_is_never_stored_and_a_verified_upload_heals_it() {
 /// the blob.
 #[test]
 fn a_missing_blob_is_never_stored_and_its_old_url_heals_it() {
-    let g = Gateway::start("", "");
+    let g = Gateway::start_single("", "");
     let f = TestFile::new(300_000);
     let url = presign_url(&g, &f);
     assert_eq!(put(&url, &f.content_type, &f.bytes).status, 200);
@@ -307,7 +294,7 @@ fn a_missing_blob_is_never_stored_and_its_old_url_heals_it() {
 /// damage no size check can see (a flipped bit).
 #[test]
 fn an_s3_put_of_the_same_bytes_heals_a_damaged_blob() {
-    let mut g = Gateway::start("", "");
+    let mut g = Gateway::start_single("", "");
     let f = TestFile::new(300_000);
     store(&g, &f);
     let hex = hex::encode(f.sha256());
@@ -369,7 +356,7 @@ fn send_in_parts(g: &Gateway, f: &TestFile) -> Resp {
 /// it: its bytes are back, the mark gone, the file whole.
 #[test]
 fn a_damaged_blob_sent_again_in_parts_is_healed() {
-    let mut g = Gateway::start("", "");
+    let mut g = Gateway::start_single("", "");
     let f = TestFile::new(PART + 400_000);
     assert_eq!(send_in_parts(&g, &f).status, 200);
     let hex = hex::encode(f.sha256());
@@ -455,7 +442,7 @@ fn an_upload_token_never_replaces_an_object_an_s3_client_wrote() {
         assert!(g
             .index_rows(&format!("SELECT sha256 FROM blobs WHERE sha256 = '{hex}'"))
             .is_empty());
-        assert!(!g.blob_file(&hex).exists());
+        assert!(!g.has_blob_bytes(&hex));
     }
 }
 

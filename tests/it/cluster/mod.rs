@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::garage::GarageCluster;
-use crate::harness::Served;
+use crate::harness::{addr_of, Served};
 use crate::index_db::TestIndex;
 
 /// The public URL every gateway signs for.
@@ -216,13 +216,6 @@ impl Cluster {
     pub fn index(&self) -> &TestIndex {
         &self.index
     }
-}
-
-/// `127.0.0.1:PORT` of a `http://127.0.0.1:PORT` base.
-fn addr_of(base: &str) -> SocketAddr {
-    base.trim_start_matches("http://")
-        .parse()
-        .unwrap_or_else(|_| panic!("not a listen address: {base}"))
 }
 
 /// A body as text (for messages).
