@@ -413,6 +413,16 @@ impl TestServer {
             .join(hex)
     }
 
+    /// The environment that names this server's blob store to a `stowage`
+    /// command (`STOWAGE_STORAGE_*` in a cluster run; none for the local
+    /// store, the default).
+    pub fn store_env(&self) -> Vec<(String, String)> {
+        match &self.blob_prefix {
+            Some(prefix) => topology::Bucket::from_env().env(prefix),
+            None => Vec::new(),
+        }
+    }
+
     /// Changes the stored bytes of blob `hex` behind the gateways' back, as
     /// a failing disk or a store losing data would: its file, or in a
     /// cluster run its object in the bucket.
@@ -957,7 +967,8 @@ impl Served {
         all
     }
 
-    fn start_env(config: &Path, env: &[(String, String)]) -> Self {
+    /// [`Served::start`] with these variables in its environment.
+    pub fn start_env(config: &Path, env: &[(String, String)]) -> Self {
         let mut child = Command::new(BIN)
             .args(["serve", "--config"])
             .arg(config)

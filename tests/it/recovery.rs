@@ -1,5 +1,10 @@
 //! Restarts: what a crash between publishing a blob and committing its row
 //! leaves behind is repaired by the start-up pass, and stored files survive.
+//!
+//! These plant and damage files of the local store (blobs named by their
+//! content), so they run on one gateway in every pass; a cluster's store
+//! names blobs by write-once ids instead, and its crash window (a gateway
+//! killed mid-upload) is `cluster::faults`'.
 
 use sha2::{Digest as _, Sha256};
 
@@ -18,7 +23,7 @@ fn plant_blob(s: &TestServer, bytes: &[u8]) -> std::path::PathBuf {
 
 #[test]
 fn restart_keeps_stored_files_and_repairs_crash_leftovers() {
-    let s = TestServer::start();
+    let s = TestServer::start_single_with("");
     let kept = TestFile::new(4000);
     assert_eq!(
         put(&s.presign_url(&kept), "image/png", &kept.bytes).status,
@@ -54,7 +59,7 @@ fn restart_keeps_stored_files_and_repairs_crash_leftovers() {
 
 #[test]
 fn restart_marks_and_reports_recent_blobs_whose_files_are_lost_or_cut() {
-    let s = TestServer::start();
+    let s = TestServer::start_single_with("");
     let lost = TestFile::new(200_000);
     let cut = TestFile::new(300_000);
     let fine = TestFile::new(100_000);
