@@ -190,6 +190,9 @@ impl From<StorageError> for ApiError {
             }),
             StorageError::Damaged(why) => ApiError::Internal(Internal::Other(why)),
             StorageError::Hashing(e) => e.into(),
+            StorageError::LocalStoreShared => {
+                ApiError::Internal(Internal::Other(StorageError::LocalStoreShared.to_string()))
+            }
             StorageError::PartGone(n) => ApiError::InvalidPart(format!(
                 "part {n} changed while the upload was being completed; list the parts and retry"
             )),

@@ -66,7 +66,7 @@ pub(super) fn serve(
         app.storage
             .recover()
             .await
-            .map_err(|e| format!("start-up recovery failed: {e:?}"))?;
+            .map_err(|e| format!("start-up recovery failed: {e}"))?;
         let initial = tokens::ensure_initial(&app.storage, app.now_unix())
             .await
             .map_err(|e| e.to_string())?;

@@ -35,6 +35,11 @@ pub enum LockSpace {
     /// collector): tried, never waited for; whoever holds it does the
     /// round, the others skip it.
     Housekeeping = 4,
+    /// The gateway keeping its blobs in its own data dir: held from its
+    /// start-up to its end, so that a second such gateway on a shared
+    /// index is refused (blob rows would name files only one data dir
+    /// has).
+    LocalStore = 5,
 }
 
 /// One lock: a space and 16 bytes naming a thing in it (a digest's first

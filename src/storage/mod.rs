@@ -76,6 +76,13 @@ pub enum StorageError {
     /// A part being assembled is gone (replaced, or its upload aborted).
     #[error("part {0} changed while the upload was being completed")]
     PartGone(u32),
+    /// Another gateway on this index keeps its blobs in its own data dir.
+    #[error(
+        "another gateway on this index keeps its blobs in its own data dir: gateways that share \
+         an index must keep their blobs in an S3 cluster ([storage] backend = \"s3\", see \
+         \"Several machines\" in the README), or each have an index of its own"
+    )]
+    LocalStoreShared,
 }
 
 /// What the storage service is set up with, from the configuration.
@@ -103,6 +110,9 @@ pub struct Storage {
     /// The last health verdict and when it was reached (see
     /// [`Storage::healthy`]).
     health: tokio::sync::Mutex<Option<(std::time::Instant, bool)>>,
+    /// On a local store, this gateway's claim to the index's blobs, held
+    /// from [`Storage::recover`] on (see [`LockSpace::LocalStore`]).
+    local_claim: std::sync::Mutex<Option<IndexLock>>,
 }
 
 impl Storage {
@@ -118,7 +128,28 @@ impl Storage {
             clock,
             settings,
             health: tokio::sync::Mutex::new(None),
+            local_claim: std::sync::Mutex::new(None),
         }
+    }
+
+    /// On a store that keeps blobs in this gateway's data dir, takes the
+    /// index's claim to them for as long as this service lives; refused
+    /// while another gateway on the same index holds it. A store of
+    /// write-once ids in a cluster is shared by design: no claim.
+    pub(crate) async fn claim_local_store(&self) -> Result<(), StorageError> {
+        if !self.store.names_by_content() {
+            return Ok(());
+        }
+        let name = LockName::new(LockSpace::LocalStore, b"blobs");
+        let claim = self
+            .index
+            .try_lock(name, LockMode::Exclusive)
+            .await?
+            .ok_or(StorageError::LocalStoreShared)?;
+        if let Ok(mut held) = self.local_claim.lock() {
+            *held = Some(claim);
+        }
+        Ok(())
     }
 
     /// Now, in unix seconds (the injected clock).

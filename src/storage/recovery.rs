@@ -112,6 +112,9 @@ impl Storage {
     /// Whatever the budget leaves unchecked waits for the next start or for
     /// `stowage verify` (the log says so). What the pass did is logged.
     pub async fn recover(&self) -> Result<Recovery, StorageError> {
+        // First, before looking at a blob: this gateway is the only one on
+        // this index with blobs in its own data dir.
+        self.claim_local_store().await?;
         let deadline = std::time::Instant::now() + RECOVERY_BUDGET;
         let mut r = Recovery {
             complete: true,

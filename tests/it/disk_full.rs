@@ -156,3 +156,83 @@ fn a_full_disk_refuses_with_507_keeps_nothing_and_serves_the_rest() {
     drop(server);
     drop(mnt);
 }
+
+/// A full storage cluster, for real: the gateway's S3 store is another
+/// Stowage gateway (an S3 server like any other) whose data dir is a
+/// 48 MiB tmpfs filled to its reserve, so it answers 507
+/// `InsufficientStorage`. The gateway answers 507 too, saying the storage
+/// cluster is full and nothing was stored; no object and no upstream
+/// upload is left, the file stays pending, and once the cluster has room
+/// the same URL stores it. (Garage out of space is not reproduced here:
+/// it would take filling three nodes' disks.)
+#[test]
+fn a_full_storage_cluster_answers_507_and_keeps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let Some(mnt) = Tmpfs::mount(&data, "48m") else {
+        return;
+    };
+    let cluster = TestServer::start_in_dir(dir, &format!("[storage]\nreserve_bytes = {RESERVE}\n"));
+    let creds = &cluster.app.credentials;
+    let server = TestServer::start_single_with(&format!(
+        "[storage]\nbackend = \"s3\"\ns3_endpoint = \"{}\"\ns3_bucket = \"uploads\"\n\
+         s3_region = \"{}\"\ns3_access_key_id = \"{}\"\ns3_secret_access_key = \"{}\"\n\
+         s3_prefix = \"site/blobs/\"\n",
+        cluster.base, cluster.app.config.s3.region, creds.access_key_id, creds.secret_access_key
+    ));
+    // What the cluster holds for the gateway: objects under its prefix,
+    // and multipart uploads in progress.
+    let upstream_state = || {
+        (
+            cluster.index().rows(
+                "SELECT key FROM objects WHERE bucket = 'uploads' AND key LIKE 'site/blobs/%'",
+            ),
+            cluster
+                .index()
+                .rows("SELECT key FROM multipart_uploads WHERE bucket = 'uploads'"),
+        )
+    };
+
+    // Room: a file goes up and reads back.
+    let stored = TestFile::new(1 << 20);
+    let url = server.store_completed(&stored);
+    assert!(get(&url).2 == stored.bytes);
+    assert_eq!(upstream_state().0.len(), 1);
+
+    // Full: one PUT (2 MiB) and a multipart upload (20 MiB, parts of
+    // 8 MiB) are both refused by the cluster.
+    let filler = fill_until(&data, RESERVE + (1 << 20));
+    for f in [TestFile::new(2 << 20), TestFile::new(20 << 20)] {
+        let f_url = server.presign_url(&f);
+        let (status, body) = curl_put(&f_url, "image/png", &f.bytes);
+        assert_eq!(status, 507, "{body}");
+        assert!(body.contains("<Code>InsufficientStorage</Code>"), "{body}");
+        assert!(
+            body.contains("storage cluster behind this gateway is full")
+                && body.contains("nothing of this request was stored"),
+            "{body}"
+        );
+        server.assert_nothing_stored(&f);
+        assert_eq!(upstream_state().0.len(), 1, "{:?}", upstream_state());
+        assert!(upstream_state().1.is_empty(), "{:?}", upstream_state());
+        assert!(
+            server.index().rows("SELECT sha256 FROM blobs").len() <= 2,
+            "a blob of the refused upload was recorded"
+        );
+    }
+    // What is stored still reads.
+    assert!(get(&url).2 == stored.bytes);
+
+    // Room again: the same kind of upload is stored.
+    std::fs::remove_file(&filler).unwrap();
+    let later = TestFile::new(20 << 20);
+    assert_eq!(
+        put(&server.presign_url(&later), "image/png", &later.bytes).status,
+        200
+    );
+    assert_eq!(server.status_of(&later.id), "uploaded");
+
+    drop(server);
+    drop(cluster);
+    drop(mnt);
+}

@@ -4,6 +4,9 @@
 //! up; once it is back requests succeed and nothing acknowledged before is
 //! lost.
 //!
+//! Also: two gateways keeping blobs on their own disks cannot share one
+//! database.
+//!
 //! The server is started here the way scripts/test starts the shared one
 //! (Debian's binaries, initdb into a temp dir, as the `postgres` user when
 //! run as root, loopback on a free port). A longer run of the same
@@ -304,4 +307,67 @@ fn write_postgres_config(dir: &Path, url: &str) -> PathBuf {
     )
     .unwrap();
     path
+}
+
+/// Gateways with blobs in their own data dirs cannot share one database
+/// (blob rows would name files only one of them has): the second to start
+/// is refused, saying what to configure, and starts once the first is
+/// gone.
+#[test]
+fn a_second_gateway_on_local_disk_is_refused_on_a_shared_database() {
+    let Some(index) = crate::index_db::TestIndex::fresh_postgres() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = |name: &str| {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[s3]\npublic_read = [\"uploads\"]\n\
+                 [storage]\nfsync = false\n{}",
+                dir.path().join(name).display(),
+                index.toml()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let (one, two) = (config("one"), config("two"));
+    let first = Served::start(&one);
+    let f = TestFile::new(100_000);
+    store(&first.base, &first.initial_token(), &f);
+
+    // (Bounded: a second gateway that started would serve forever.)
+    let refused = crate::interop::run_timed(
+        Command::new(crate::harness::BIN)
+            .args(["serve", "--config"])
+            .arg(&two),
+        Duration::from_secs(30),
+    )
+    .unwrap_or_else(|e| panic!("the second gateway was not refused: {e}"));
+    let err = &refused.stderr;
+    assert!(!refused.status.success(), "{err}");
+    assert!(
+        err.contains("another gateway on this index keeps its blobs in its own data dir")
+            && err.contains("backend = \"s3\""),
+        "{err}"
+    );
+    assert!(!err.contains("listening on"), "{err}");
+    // The first goes on serving what it stored.
+    let token = first.initial_token();
+    let (meta, status, body) = read_back(&first.base, &token, &f);
+    assert_eq!((meta.status, status), (200, 200), "{}", meta.body);
+    assert!(body == f.bytes);
+
+    // Gone (killed: its session, and the claim, go with it), the other
+    // starts.
+    drop(first);
+    let second = Served::start(&two);
+    assert_eq!(
+        get_json(&second.base, "/healthz", "").status,
+        200,
+        "{}",
+        second.stderr()
+    );
 }
