@@ -33,6 +33,9 @@ use crate::upstream::{Body, Client, Integrity, Upload, UpstreamError};
 
 /// Where blobs live in the bucket.
 pub const PREFIX: &str = "blobs/";
+/// The start of a health probe's name under the prefix (written and
+/// deleted by [`BlobStore::check`]; not an id, so listings pass it by).
+const HEALTH_PROBE: &str = "health-";
 /// An upstream multipart upload no live staging of this gateway owns is
 /// aborted by the staging sweep once it is this old: another gateway's
 /// upload in progress is younger, a crashed one's is not.
@@ -180,6 +183,9 @@ impl BlobStore for S3Store {
             let entries = page.map_err(upstream("listing blobs"))?;
             let blobs = entries.into_iter().filter_map(|e| {
                 let id = e.key.strip_prefix(prefix.as_str())?;
+                if id.starts_with(HEALTH_PROBE) {
+                    return None;
+                }
                 if !is_id(id) {
                     tracing::warn!(key = %e.key, "an object of no blob in the blobs' prefix");
                     return None;
@@ -236,7 +242,13 @@ impl BlobStore for S3Store {
     async fn check(&self) -> Result<(), StoreError> {
         // Written and deleted: a store that cannot take a write (full,
         // read-only, a key without write access) shows.
-        let key = format!("health/{}", uuid::Uuid::new_v4().simple());
+        // Under the prefix, where this store may write (a key restricted
+        // to it may write nowhere else); never an id, so never a blob.
+        let key = format!(
+            "{}{HEALTH_PROBE}{}",
+            self.prefix,
+            uuid::Uuid::new_v4().simple()
+        );
         let probe = bytes::Bytes::from_static(b"ok");
         let integrity = Integrity::crc32c_of(&probe);
         self.client

@@ -33,6 +33,7 @@ mod put;
 mod recovery;
 mod s3;
 mod s3_header;
+mod served;
 mod soak;
 mod tls;
 mod topology;
