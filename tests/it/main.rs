@@ -32,6 +32,7 @@ mod proxy;
 mod put;
 mod recovery;
 mod s3;
+mod s3_conditions;
 mod s3_header;
 mod served;
 mod soak;

@@ -8,13 +8,13 @@ use stowage::sigv4::encode::uri_encode;
 use crate::harness::*;
 
 /// A URL for `method path?query` signed with the gateway's key.
-fn signed(s: &TestServer, method: &str, path: &str, query: &[(&str, &str)]) -> String {
+pub(crate) fn signed(s: &TestServer, method: &str, path: &str, query: &[(&str, &str)]) -> String {
     signed_with(s, method, path, query, &[])
 }
 
 /// Like `signed`, also signing `headers` (lowercase names) the request will
 /// carry: S3 refuses unsigned `x-amz-*` headers.
-fn signed_with(
+pub(crate) fn signed_with(
     s: &TestServer,
     method: &str,
     path: &str,
@@ -24,16 +24,16 @@ fn signed_with(
     presigned_url(s, &s.app.credentials, method, path, query, headers)
 }
 
-fn call(s: &TestServer, method: &str, path: &str, query: &[(&str, &str)]) -> Resp {
+pub(crate) fn call(s: &TestServer, method: &str, path: &str, query: &[(&str, &str)]) -> Resp {
     Resp::from(ureq::request(method, &signed(s, method, path, query)).call())
 }
 
-fn put_obj(s: &TestServer, path: &str, body: &[u8], headers: &[(&str, &str)]) -> Resp {
+pub(crate) fn put_obj(s: &TestServer, path: &str, body: &[u8], headers: &[(&str, &str)]) -> Resp {
     Resp::from(put_req(s, path, &[], headers).send_bytes(body))
 }
 
 /// A presigned PUT request carrying `headers`, its `x-amz-*` ones signed.
-fn put_req(
+pub(crate) fn put_req(
     s: &TestServer,
     path: &str,
     query: &[(&str, &str)],
@@ -375,15 +375,15 @@ fn an_api_upload_is_an_s3_object() {
     );
 }
 
-fn post(s: &TestServer, path: &str, query: &[(&str, &str)], body: &str) -> Resp {
+pub(crate) fn post(s: &TestServer, path: &str, query: &[(&str, &str)], body: &str) -> Resp {
     Resp::from(ureq::post(&signed(s, "POST", path, query)).send_string(body))
 }
 
-fn between<'a>(s: &'a str, a: &str, b: &str) -> &'a str {
+pub(crate) fn between<'a>(s: &'a str, a: &str, b: &str) -> &'a str {
     s.split(a).nth(1).unwrap().split(b).next().unwrap()
 }
 
-fn create_upload(s: &TestServer, path: &str) -> String {
+pub(crate) fn create_upload(s: &TestServer, path: &str) -> String {
     let r = post(s, path, &[("uploads", "")], "");
     assert_eq!(r.status, 200, "{}", r.body);
     between(&r.body, "<UploadId>", "</UploadId>").to_string()

@@ -42,6 +42,7 @@ pub async fn copy_object(
     bucket::require(app, &src_bucket).await?;
     bucket::require(app, bucket_name).await?;
     let src = source_object(app, &src_bucket, &src_key).await?;
+    super::conditions::check_copy_source(&source.conditions, &src, app.now_unix())?;
     let replace = parts
         .headers
         .get("x-amz-metadata-directive")

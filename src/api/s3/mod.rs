@@ -11,6 +11,7 @@
 
 mod authz;
 mod bucket;
+pub mod conditions;
 pub(crate) mod copy;
 pub mod cors;
 mod form_deadline;

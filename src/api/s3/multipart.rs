@@ -170,6 +170,7 @@ pub async fn upload_part_copy(
         .ok_or_else(|| {
             ApiError::NoSuchKey("The specified copy source key does not exist.".into())
         })?;
+    super::conditions::check_copy_source(&source.conditions, &src, app.now_unix())?;
     let (start, len) = match parts
         .headers
         .get("x-amz-copy-source-range")

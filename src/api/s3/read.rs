@@ -13,6 +13,7 @@ use hyper::body::Frame;
 use time::OffsetDateTime;
 
 use super::bucket;
+use super::conditions::{Conditions, Verdict};
 use super::object::{echo_checksums, header_str};
 use crate::api::body::{empty, full, Body};
 use crate::api::error::ApiError;
@@ -82,15 +83,6 @@ fn parse_range(v: &str, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
     Ok(Some(range))
 }
 
-fn parse_http_date(v: &str) -> Option<i64> {
-    let fmt = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    time::PrimitiveDateTime::parse(v.trim(), &fmt)
-        .ok()
-        .map(|t| t.assume_utc().unix_timestamp())
-}
-
 pub fn http_date(unix: i64) -> Option<HeaderValue> {
     let fmt = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
@@ -100,37 +92,6 @@ pub fn http_date(unix: i64) -> Option<HeaderValue> {
         .format(&fmt)
         .ok()?;
     HeaderValue::from_str(&s).ok()
-}
-
-fn etag_matches(list: &str, etag: &str) -> bool {
-    list.split(',').any(|t| {
-        let t = t.trim();
-        t == "*" || t.trim_start_matches("W/").trim_matches('"') == etag
-    })
-}
-
-/// RFC 7232 evaluation in S3's order; `Some(status)` stops the request.
-fn preconditions(h: &HeaderMap, obj: &ObjectRecord) -> Result<Option<StatusCode>, ApiError> {
-    let if_match = header_str(h, "if-match");
-    if let Some(m) = if_match {
-        if !etag_matches(m, &obj.etag) {
-            return Err(ApiError::PreconditionFailed);
-        }
-    } else if let Some(t) = header_str(h, "if-unmodified-since").and_then(parse_http_date) {
-        if obj.last_modified > t {
-            return Err(ApiError::PreconditionFailed);
-        }
-    }
-    if let Some(m) = header_str(h, "if-none-match") {
-        if etag_matches(m, &obj.etag) {
-            return Ok(Some(StatusCode::NOT_MODIFIED));
-        }
-    } else if let Some(t) = header_str(h, "if-modified-since").and_then(parse_http_date) {
-        if obj.last_modified <= t {
-            return Ok(Some(StatusCode::NOT_MODIFIED));
-        }
-    }
-    Ok(None)
 }
 
 fn set(h: &mut HeaderMap, name: &'static str, v: Option<&str>) {
@@ -181,10 +142,14 @@ pub async fn get_object(
     let checksum_mode = header_str(&parts.headers, "x-amz-checksum-mode")
         .is_some_and(|v| v.eq_ignore_ascii_case("enabled"));
 
-    if let Some(status) = preconditions(&parts.headers, &obj)? {
-        let mut r = empty(status);
-        object_headers(r.headers_mut(), &obj, false);
-        return Ok(r);
+    match Conditions::of_read(&parts.headers).judge(&obj.etag, obj.last_modified, None) {
+        Verdict::Proceed => {}
+        Verdict::Failed => return Err(ApiError::PreconditionFailed),
+        Verdict::NotModified => {
+            let mut r = empty(StatusCode::NOT_MODIFIED);
+            object_headers(r.headers_mut(), &obj, false);
+            return Ok(r);
+        }
     }
     let range = match header_str(&parts.headers, "range") {
         Some(v) => parse_range(v, obj.size)?,
@@ -522,13 +487,5 @@ mod tests {
             let got = parse_range(&header, size).map_err(|_| ());
             prop_assert_eq!(got, model(a.as_deref(), b.as_deref(), size), "{}", header);
         }
-    }
-
-    #[test]
-    fn etag_lists_match_quoted_weak_and_star() {
-        assert!(etag_matches("\"abc\"", "abc"));
-        assert!(etag_matches("\"x\", W/\"abc\"", "abc"));
-        assert!(etag_matches("*", "abc"));
-        assert!(!etag_matches("\"abd\"", "abc"));
     }
 }

@@ -17,6 +17,7 @@
 use http::request::Parts;
 use http::{header, HeaderMap, Method};
 
+use super::conditions::Conditions;
 use crate::api::error::ApiError;
 use crate::api::query::{shorten, Query};
 use crate::sigv4::encode::percent_decode;
@@ -77,11 +78,13 @@ impl Presented {
     }
 }
 
-/// The object `x-amz-copy-source` names, decoded once.
+/// The object `x-amz-copy-source` names, decoded once, and the
+/// `x-amz-copy-source-if-*` conditions put on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopySource {
     pub bucket: String,
     pub key: String,
+    pub conditions: Conditions,
 }
 
 /// Every S3 operation this gateway serves, with what it needs beyond the
@@ -513,6 +516,7 @@ fn copy_source(h: &HeaderMap) -> Result<Option<CopySource>, ApiError> {
             Ok(Some(CopySource {
                 bucket: b.to_string(),
                 key: k.to_string(),
+                conditions: Conditions::of_copy_source(h),
             }))
         }
         _ => Err(ApiError::InvalidArgument(

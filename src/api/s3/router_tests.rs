@@ -96,7 +96,7 @@ proptest! {
             prop_assert!(matches!(endpoint, Err(ApiError::KeyTooLong)));
             return Ok(());
         }
-        let expected_source = CopySource { bucket: sb.clone(), key: sk.clone() };
+        let expected_source = CopySource { bucket: sb.clone(), key: sk.clone(), conditions: Default::default() };
         prop_assert_eq!(
             endpoint.as_ref().ok(),
             Some(&Endpoint::UploadPartCopy {
@@ -165,7 +165,8 @@ fn a_copy_source_is_decoded_before_it_is_split() {
         e.copy_source(),
         Some(&CopySource {
             bucket: "private-a".into(),
-            key: "secret.txt".into()
+            key: "secret.txt".into(),
+            conditions: Default::default(),
         })
     );
 }
