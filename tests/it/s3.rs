@@ -1013,9 +1013,18 @@ fn conditional_writes_protect_a_key() {
     // If-Match on a key with no object: 404, as S3.
     put_obj(&s, "/uploads/nothing-here", b"x", &[("If-Match", &etag)])
         .assert_s3_error(404, "NoSuchKey");
-    // If-None-Match with an ETag is not a write condition S3 supports.
+    // If-None-Match with an ETag is not a write condition S3 supports, nor
+    // both conditions at once: 501, as AWS answers; nothing stored.
     put_obj(&s, "/uploads/other", b"x", &[("If-None-Match", &etag)])
         .assert_s3_error(501, "NotImplemented");
+    put_obj(
+        &s,
+        "/uploads/other",
+        b"x",
+        &[("If-None-Match", "*"), ("If-Match", &etag)],
+    )
+    .assert_s3_error(501, "NotImplemented");
+    call(&s, "GET", "/uploads/other", &[]).assert_s3_error(404, "NoSuchKey");
 }
 
 #[test]

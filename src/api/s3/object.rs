@@ -81,8 +81,12 @@ pub(super) fn meta_from(h: &HeaderMap) -> Result<ObjectMeta, ApiError> {
 pub(super) fn write_condition(h: &HeaderMap) -> Result<WriteCondition, ApiError> {
     match (header_str(h, "if-none-match"), header_str(h, "if-match")) {
         (None, None) => Ok(WriteCondition::Always),
-        (Some(_), Some(_)) => Err(ApiError::InvalidRequest(
-            "send If-None-Match or If-Match on a write, not both".into(),
+        // AWS answers both at once as unimplemented, whatever their values
+        // (observed; its documentation is silent).
+        (Some(_), Some(_)) => Err(ApiError::NotImplemented(
+            "A header you provided implies functionality that is not implemented: send \
+             If-None-Match or If-Match on a write, not both."
+                .into(),
         )),
         (Some(v), None) if v.trim() == "*" => Ok(WriteCondition::IfAbsent),
         (Some(_), None) => Err(ApiError::NotImplemented(
