@@ -71,6 +71,22 @@ def buckets(s3):
         "PutObject into a missing bucket",
     )
     expect_error(lambda: s3.create_bucket(Bucket=b), "BucketAlreadyOwnedByYou", 409, "CreateBucket twice")
+
+    step("ListBuckets paged (MaxBuckets, ContinuationToken, Prefix)")
+    every = sorted(b_["Name"] for b_ in s3.list_buckets()["Buckets"])
+    paged, token = [], None
+    while True:
+        args = {"MaxBuckets": 1}
+        if token:
+            args["ContinuationToken"] = token
+        page = s3.list_buckets(**args)
+        eq(len(page["Buckets"]), 1, "one bucket per page")
+        paged += [b_["Name"] for b_ in page["Buckets"]]
+        token = page.get("ContinuationToken")
+        if not token:
+            break
+    eq(paged, every, "ListBuckets pages")
+    eq([b_["Name"] for b_ in s3.list_buckets(Prefix=b)["Buckets"]], [b], "ListBuckets Prefix")
     return b
 
 
@@ -302,6 +318,26 @@ def copy_and_delete(s3, b):
         404,
         "CopyObject of a missing source",
     )
+
+    step("CopyObject conditions (CopySourceIfMatch, IfNoneMatch, IfUnmodifiedSince)")
+    src_etag = s3.head_object(Bucket=b, Key="src")["ETag"]
+    src = {"Bucket": b, "Key": "src"}
+    s3.copy_object(Bucket=b, Key="cond-ok", CopySource=src, CopySourceIfMatch=src_etag)
+    eq(s3.get_object(Bucket=b, Key="cond-ok")["Body"].read(), body, "copied under CopySourceIfMatch")
+    long_ago = datetime.datetime(2001, 1, 1, tzinfo=datetime.timezone.utc)
+    for what, extra in [
+        ("CopySourceIfMatch, another ETag", {"CopySourceIfMatch": '"0123"'}),
+        ("CopySourceIfNoneMatch, its ETag", {"CopySourceIfNoneMatch": src_etag}),
+        ("CopySourceIfUnmodifiedSince, long ago", {"CopySourceIfUnmodifiedSince": long_ago}),
+    ]:
+        expect_error(
+            lambda: s3.copy_object(Bucket=b, Key="cond-no", CopySource=src, **extra),
+            "PreconditionFailed",
+            412,
+            f"CopyObject with {what}",
+        )
+    expect_error(lambda: s3.head_object(Bucket=b, Key="cond-no"), "404", 404, "nothing copied")
+    s3.delete_object(Bucket=b, Key="cond-ok")
 
     step("DeleteObject / DeleteObjects")
     eq(s3.delete_object(Bucket=b, Key="src")["ResponseMetadata"]["HTTPStatusCode"], 204, "DeleteObject status")

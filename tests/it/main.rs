@@ -34,6 +34,7 @@ mod recovery;
 mod s3;
 mod s3_conditions;
 mod s3_header;
+mod s3_list_buckets;
 mod served;
 mod soak;
 mod tls;

@@ -3,38 +3,80 @@
 
 use http::{Response, StatusCode};
 
+use super::token::{decode_token, encode_token};
 use super::xml::{timestamp, Xml};
 use crate::api::body::Body;
 use crate::api::body::{empty, xml_response};
 use crate::api::error::ApiError;
+use crate::api::query::Query;
 use crate::app::App;
 use crate::config::validate_bucket;
 use crate::storage::buckets::{CreateBucketOutcome, DeleteBucketOutcome};
 
 /// The owner every bucket reports: one gateway, one owner (for now).
 pub const OWNER_ID: &str = "stowage";
+/// The most buckets one ListBuckets page holds (`max-buckets`), as AWS.
+const MAX_BUCKETS_PER_PAGE: usize = 10_000;
 
 /// ListBuckets: every bucket for the configured key; for another key, the
-/// buckets it owns or was granted.
-pub async fn list_buckets(app: &App, who: &str) -> Result<Response<Body>, ApiError> {
+/// buckets it owns or was granted — by name, paged as AWS pages them:
+/// `max-buckets` (1 to 10,000; without it, all), `continuation-token` (a
+/// page's `ContinuationToken`), `prefix`, and `bucket-region` (this
+/// gateway's region, or no bucket).
+pub async fn list_buckets(app: &App, who: &str, q: &Query) -> Result<Response<Body>, ApiError> {
+    let max = match q.get("max-buckets") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_BUCKETS_PER_PAGE).contains(n))
+                .ok_or_else(|| {
+                    ApiError::InvalidArgument(format!(
+                        "max-buckets must be an integer between 1 and {MAX_BUCKETS_PER_PAGE}"
+                    ))
+                })?,
+        ),
+    };
+    let after = q.get("continuation-token").map(decode_token).transpose()?;
+    let prefix = q.get("prefix").unwrap_or("");
+    let region = &app.config.s3.region;
     let buckets = if app.is_main_key(who) {
         app.storage.list_buckets().await?
     } else {
         app.storage.buckets_of(who).await?
     };
+    let mut page: Vec<_> = buckets
+        .into_iter()
+        .filter(|b| b.name.starts_with(prefix))
+        .filter(|b| after.as_ref().is_none_or(|a| b.name.as_str() > a.as_str()))
+        .filter(|_| q.get("bucket-region").is_none_or(|r| r == region))
+        .collect();
+    let truncated = max.is_some_and(|m| page.len() > m);
+    if let Some(m) = max {
+        page.truncate(m);
+    }
     let mut x = Xml::new("ListAllMyBucketsResult");
     x.open("Owner")
         .elem("ID", OWNER_ID)
         .elem("DisplayName", OWNER_ID)
         .close("Owner");
     x.open("Buckets");
-    for b in buckets {
+    for b in &page {
         x.open("Bucket")
             .elem("Name", &b.name)
             .elem("CreationDate", &timestamp(b.created_at))
+            .elem("BucketRegion", region)
             .close("Bucket");
     }
     x.close("Buckets");
+    if truncated {
+        if let Some(last) = page.last() {
+            x.elem("ContinuationToken", &encode_token(&last.name));
+        }
+    }
+    if q.get("prefix").is_some() {
+        x.elem("Prefix", prefix);
+    }
     Ok(xml_response(
         StatusCode::OK,
         x.finish("ListAllMyBucketsResult"),

@@ -6,10 +6,10 @@
 //! here, over pages read from the index, so a "directory" with many keys
 //! counts once toward max-keys.
 
-use base64::Engine;
 use http::{Response, StatusCode};
 
 use super::bucket;
+use super::token::{decode_token, encode_token};
 use super::xml::{timestamp, Xml};
 use crate::api::body::xml_response;
 use crate::api::body::Body;
@@ -206,13 +206,7 @@ pub async fn list_v2(app: &App, bucket_name: &str, q: &Query) -> Result<Response
     let start_after = q.get("start-after").unwrap_or("");
     let token = q.get("continuation-token");
     let after = match token {
-        Some(t) => base64::engine::general_purpose::STANDARD
-            .decode(t)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| {
-                ApiError::InvalidArgument("The continuation token provided is incorrect".into())
-            })?,
+        Some(t) => decode_token(t)?,
         None => start_after.to_string(),
     };
     let (entries, truncated) = collect(app, bucket_name, prefix, delimiter, &after, max).await?;
@@ -231,10 +225,7 @@ pub async fn list_v2(app: &App, bucket_name: &str, q: &Query) -> Result<Response
     }
     if truncated {
         if let Some(last) = entries.last() {
-            x.elem(
-                "NextContinuationToken",
-                &base64::engine::general_purpose::STANDARD.encode(last.key()),
-            );
+            x.elem("NextContinuationToken", &encode_token(last.key()));
         }
     }
     write_entries(

@@ -21,6 +21,7 @@ mod object;
 mod post_object;
 mod read;
 pub mod router;
+mod token;
 mod xml;
 
 use http::request::Parts;
@@ -64,7 +65,7 @@ pub async fn route(
     };
     use Endpoint::*;
     match endpoint {
-        ListBuckets => bucket::list_buckets(app, who).await,
+        ListBuckets => bucket::list_buckets(app, who, q).await,
         CreateBucket => bucket::create_bucket(app, bucket, who).await,
         HeadBucket => bucket::head_bucket(app, bucket).await,
         DeleteBucket => bucket::delete_bucket(app, bucket).await,
