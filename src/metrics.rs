@@ -50,13 +50,14 @@ pub struct Metrics {
     free_disk_bytes: Gauge,
     index_bytes: Gauge,
     receiving: Gauge,
+    writes: Gauge,
 }
 
-/// One request body being received: counted in `stowage_receiving_bodies`
-/// until dropped.
-pub struct Receiving(Gauge);
+/// One request counted in a live gauge (`stowage_receiving_bodies`,
+/// `stowage_writes_in_flight`) until dropped.
+pub struct InFlight(Gauge);
 
-impl Drop for Receiving {
+impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.dec();
     }
@@ -149,8 +150,14 @@ impl Metrics {
         let receiving = gauge(
             &mut registry,
             "receiving_bodies",
-            "Request bodies this gateway is receiving now (upload PUTs, PutObject, parts, POST \
-             forms): stop a gateway once it is 0, and no upload is cut",
+            "Request bodies this gateway is reading now (upload PUTs, PutObject, parts, POST forms)",
+        );
+        let writes = gauge(
+            &mut registry,
+            "writes_in_flight",
+            "Requests with a body this gateway is handling now, from their arrival to their \
+             answer (the body read, checked and committed): stop a gateway once it is 0, and no \
+             upload is cut",
         );
         Metrics {
             registry,
@@ -166,13 +173,26 @@ impl Metrics {
             free_disk_bytes,
             index_bytes,
             receiving,
+            writes,
         }
     }
 
-    /// Counts a request body as being received until the guard drops.
-    pub fn receiving(&self) -> Receiving {
+    /// Counts a request body as being read until the guard drops.
+    pub fn receiving(&self) -> InFlight {
         self.receiving.inc();
-        Receiving(self.receiving.clone())
+        InFlight(self.receiving.clone())
+    }
+
+    /// Counts a request with a body as being handled until the guard
+    /// drops.
+    pub fn writing(&self) -> InFlight {
+        self.writes.inc();
+        InFlight(self.writes.clone())
+    }
+
+    /// Requests with a body being handled now.
+    pub fn writes_now(&self) -> i64 {
+        self.writes.get()
     }
 
     /// Request bodies being received now.

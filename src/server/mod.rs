@@ -235,6 +235,8 @@ async fn serve_one(app: Arc<App>, req: Request<Incoming>) -> Result<Response<Bod
     // in flight, or none coming at all; either way the connection's framing
     // can no longer be trusted for a next request.
     let announced_body = bytes_in > 0 || req.headers().contains_key(header::TRANSFER_ENCODING);
+    // Until the answer is counted and logged below.
+    let _writing = announced_body.then(|| app.metrics.writing());
 
     let mut resp = api::handle(&app, req, &request_id).await;
 

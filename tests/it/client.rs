@@ -49,15 +49,15 @@ fn bytes_in(s: &TestServer) -> u64 {
 
 /// [`bytes_in`] once it stops moving: a request's bytes are counted when
 /// it ends, and the server notices a killed client's requests a little
-/// after the kill (a gateway whose store is a cluster later still: its
-/// upstream upload is aborted first). So: once no body is being received,
-/// and then the count holds still.
+/// after the kill (a gateway whose store is a cluster later still: a part
+/// whose body had all arrived is still being committed upstream). So: once
+/// no request with a body is in flight, and then the count holds still.
 fn settled_bytes_in(s: &TestServer) -> u64 {
     let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while s.receiving() > 0 {
+    while s.writes_in_flight() > 0 {
         assert!(
             std::time::Instant::now() < until,
-            "bodies still being received"
+            "requests with a body still in flight"
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }

@@ -283,6 +283,12 @@ impl TestServer {
         self.apps.iter().map(|a| a.metrics.receiving_now()).sum()
     }
 
+    /// Requests with a body the gateways are handling now, arrival to
+    /// answer (their `stowage_writes_in_flight`).
+    pub fn writes_in_flight(&self) -> i64 {
+        self.apps.iter().map(|a| a.metrics.writes_now()).sum()
+    }
+
     /// Waits (up to 10 s) until `n` request bodies are being received.
     pub fn await_receiving(&self, n: i64) {
         let until = Instant::now() + Duration::from_secs(10);
