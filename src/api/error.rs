@@ -77,6 +77,9 @@ pub enum ApiError {
     BucketNotEmpty,
     #[error("{0}")]
     InvalidRange(String),
+    /// GetObject or HeadObject of a part the object does not have.
+    #[error("{0}")]
+    InvalidPartNumber(String),
     #[error("At least one of the preconditions you specified did not hold.")]
     PreconditionFailed,
     #[error("A conflicting operation occurred: the object this conditional write was to replace was deleted while it was being uploaded. Retry the request (for multipart uploads, start a new upload).")]
@@ -324,6 +327,9 @@ impl ApiError {
             ApiError::BucketNotEmpty => meta(S::CONFLICT, "BucketNotEmpty", "Conflict"),
             ApiError::InvalidRange(_) => {
                 meta(S::RANGE_NOT_SATISFIABLE, "InvalidRange", "BadRequest")
+            }
+            ApiError::InvalidPartNumber(_) => {
+                meta(S::RANGE_NOT_SATISFIABLE, "InvalidPartNumber", "BadRequest")
             }
             ApiError::PreconditionFailed => {
                 meta(S::PRECONDITION_FAILED, "PreconditionFailed", "Conflict")

@@ -12,7 +12,7 @@
 use sha2::{Digest as _, Sha256};
 
 use super::{inline_reader, Storage, StorageError, INLINE_BLOB_MAX};
-use crate::index::Segment;
+use crate::index::{ObjectRecord, Segment};
 use crate::store::{BlobName, BlobReader, Digest};
 
 /// Where a blob's bytes are.
@@ -53,6 +53,22 @@ pub fn composite_digest(segments: &[Segment]) -> Digest {
 /// Pieces in flight between the task reading a composite's segments and
 /// the response sending them.
 const READ_AHEAD: usize = 4;
+
+/// Where a part of an object lies (see [`Storage::part_of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartPlace {
+    /// Its bytes are `len` from `start` of the object's; `count`: the
+    /// object's parts, `None` for an object of one part (not multipart).
+    At {
+        start: u64,
+        len: u64,
+        count: Option<u32>,
+    },
+    /// The object has no such part.
+    NoSuchPart,
+    /// The object is multipart, but where its parts begin was not kept.
+    Unknown,
+}
 
 impl Storage {
     /// Where the bytes of blob `digest` are (one index read).
@@ -103,6 +119,48 @@ impl Storage {
                 Some(name) => Place::Store(name),
                 None => Place::Nowhere,
             },
+        })
+    }
+
+    /// Where part `n` (counted from 1) of object `obj` lies, as GetObject's
+    /// and HeadObject's `partNumber` reads it: a multipart object's part
+    /// is a segment of its composite blob; an object of one part is part 1.
+    pub async fn part_of(&self, obj: &ObjectRecord, n: u32) -> Result<PartPlace, StorageError> {
+        let Some(count) = obj.meta.parts else {
+            return Ok(match n {
+                1 => PartPlace::At {
+                    start: 0,
+                    len: obj.size,
+                    count: None,
+                },
+                _ => PartPlace::NoSuchPart,
+            });
+        };
+        if n == 0 || n > count {
+            return Ok(PartPlace::NoSuchPart);
+        }
+        let d = obj.sha256;
+        let segments = self
+            .index
+            .read(move |tx| {
+                Box::pin(async move {
+                    match tx.get_blob(&d).await? {
+                        Some(row) if row.composite => Ok(Some(tx.segments(&d).await?)),
+                        _ => Ok(None),
+                    }
+                })
+            })
+            .await?;
+        // A multipart object stored before composite blobs (or healed into
+        // one whole blob) kept no boundaries.
+        let Some(segments) = segments.filter(|s| s.len() == count as usize) else {
+            return Ok(PartPlace::Unknown);
+        };
+        let i = (n - 1) as usize;
+        Ok(PartPlace::At {
+            start: segments[..i].iter().map(|s| s.size).sum(),
+            len: segments[i].size,
+            count: Some(count),
         })
     }
 

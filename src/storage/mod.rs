@@ -40,7 +40,7 @@ use crate::store::{BlobName, BlobReader, BlobStore, Digest, StoreError};
 
 pub use assemble::Assembled;
 pub use commit::{Payload, Recorded};
-pub use composite::composite_digest;
+pub use composite::{composite_digest, PartPlace};
 pub use garbage::{Collected, ORPHAN_MIN_AGE_SECS};
 pub use keys::BucketAccess;
 pub use maintenance::Stats;

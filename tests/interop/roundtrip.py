@@ -485,6 +485,15 @@ def multipart(s3, b):
     uploads = s3.list_multipart_uploads(Bucket=b).get("Uploads", [])
     check(all(u["UploadId"] != uid for u in uploads), f"completed upload still listed: {uploads}")
 
+    step("GetObject / HeadObject of one part (PartNumber)")
+    check("PartsCount" not in got, f"PartsCount on a whole GET: {got.get('PartsCount')}")
+    part2 = s3.get_object(Bucket=b, Key=key, PartNumber=2)
+    eq(part2["Body"].read(), p2, "bytes of part 2")
+    eq(part2["PartsCount"], 2, "PartsCount of part 2")
+    eq(part2["ContentRange"], f"bytes {len(p1)}-{len(p1) + len(p2) - 1}/{len(p1) + len(p2)}", "ContentRange of part 2")
+    eq(s3.head_object(Bucket=b, Key=key, PartNumber=1)["ContentLength"], len(p1), "HEAD of part 1")
+    expect_error(lambda: s3.get_object(Bucket=b, Key=key, PartNumber=3), "InvalidPartNumber", 416, "a part it lacks")
+
     step("Range GETs of the multipart object (it has no stored checksum; see the ranges section)")
     whole = p1 + p2
     r = s3.get_object(Bucket=b, Key=key, Range="bytes=10-19")

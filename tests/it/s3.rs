@@ -389,7 +389,7 @@ pub(crate) fn create_upload(s: &TestServer, path: &str) -> String {
     between(&r.body, "<UploadId>", "</UploadId>").to_string()
 }
 
-fn upload_part(s: &TestServer, path: &str, id: &str, n: u32, body: &[u8]) -> String {
+pub(crate) fn upload_part(s: &TestServer, path: &str, id: &str, n: u32, body: &[u8]) -> String {
     let n = n.to_string();
     let r = Resp::from(
         ureq::put(&signed(
@@ -404,7 +404,7 @@ fn upload_part(s: &TestServer, path: &str, id: &str, n: u32, body: &[u8]) -> Str
     r.header("etag").unwrap().to_string()
 }
 
-fn complete_xml(parts: &[(u32, &str)]) -> String {
+pub(crate) fn complete_xml(parts: &[(u32, &str)]) -> String {
     let mut x = String::from("<CompleteMultipartUpload>");
     for (n, e) in parts {
         x.push_str(&format!(

@@ -20,6 +20,7 @@ use crate::api::error::ApiError;
 use crate::api::query::Query;
 use crate::app::App;
 use crate::index::ObjectRecord;
+use crate::storage::PartPlace;
 
 /// The byte range a `Range` header selects: `(start, len)`, `None` for the
 /// whole object.
@@ -119,9 +120,8 @@ fn object_headers(h: &mut HeaderMap, obj: &ObjectRecord, checksum_mode: bool) {
     if checksum_mode {
         echo_checksums(h, &obj.meta.checksums);
     }
-    if let Some(n) = obj.meta.parts {
-        set(h, "x-amz-mp-parts-count", Some(&n.to_string()));
-    }
+    // No x-amz-mp-parts-count here: AWS sends it only to a read of one part
+    // (`partNumber`), not with the whole object.
 }
 
 pub async fn get_object(
@@ -151,10 +151,45 @@ pub async fn get_object(
             return Ok(r);
         }
     }
-    let range = match header_str(&parts.headers, "range") {
-        Some(v) => parse_range(v, obj.size)?,
-        None => None,
-    };
+    // `partNumber`: a ranged read of one part (206, its parts counted);
+    // else `Range`.
+    let (range, parts_count) =
+        match q.get("partNumber") {
+            Some(v) => {
+                let n = v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::InvalidArgument(
+                            "Part number must be an integer between 1 and 10000, inclusive".into(),
+                        )
+                    })?;
+                if header_str(&parts.headers, "range").is_some() {
+                    return Err(ApiError::InvalidRequest(
+                        "Cannot specify both Range header and partNumber query parameter".into(),
+                    ));
+                }
+                match app.storage.part_of(&obj, n).await? {
+                    PartPlace::At { start, len, count } => (Some((start, len)), count),
+                    PartPlace::NoSuchPart => {
+                        return Err(ApiError::InvalidPartNumber(format!(
+                        "The requested partnumber is not satisfiable: the object has {} part(s)",
+                        obj.meta.parts.unwrap_or(1)
+                    )))
+                    }
+                    PartPlace::Unknown => return Err(ApiError::NotImplemented(
+                        "this multipart object was stored whole, and where its parts begin was \
+                         not kept; read it with a Range instead of partNumber"
+                            .into(),
+                    )),
+                }
+            }
+            None => match header_str(&parts.headers, "range") {
+                Some(v) => (parse_range(v, obj.size)?, None),
+                None => (None, None),
+            },
+        };
     let (start, len) = range.unwrap_or((0, obj.size));
     let blob = if head {
         None
@@ -172,6 +207,13 @@ pub async fn get_object(
     object_headers(h, &obj, checksum_mode && range.is_none());
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    if let Some(n) = parts_count {
+        set(
+            r.headers_mut(),
+            "x-amz-mp-parts-count",
+            Some(&n.to_string()),
+        );
+    }
     if range.is_some() {
         *r.status_mut() = StatusCode::PARTIAL_CONTENT;
         set(
