@@ -122,14 +122,7 @@ impl TestServer {
         };
         let bucket = blob_prefix.as_ref().map(|_| topology::Bucket::from_env());
         let clock = Arc::new(ShiftedClock::default());
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let public = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
+        let (rt, public) = topology::runtime_and_listener(2);
         let addr = public.local_addr().unwrap();
         let mut apps: Vec<Arc<App>> = Vec::new();
         for i in 0..count {

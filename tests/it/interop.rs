@@ -232,18 +232,7 @@ impl Interop {
             &std::fs::read(dir.path().join("data").join("s3-credentials.json")).unwrap(),
         )
         .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let token = loop {
-            if let Some(t) = served.stdout().into_iter().find(|l| l.starts_with("stw_")) {
-                break t;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no token printed: {:?}",
-                served.stdout()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let token = served.initial_token();
         Interop {
             endpoint: served.base.clone(),
             served,

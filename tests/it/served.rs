@@ -71,14 +71,7 @@ impl Served {
         if !topology::cluster() {
             return Self::start(config);
         }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let public = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
+        let (rt, public) = topology::runtime_and_listener(1);
         let base = format!("http://{}", public.local_addr().unwrap());
         let prefix = format!("it-{}/", stowage::random::hex(8));
         let mut env = topology::Bucket::from_env().env(&prefix);

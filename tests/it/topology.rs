@@ -124,6 +124,20 @@ impl Bucket {
     }
 }
 
+/// A runtime of `workers` threads for the servers of a test, and the
+/// listener on a free loopback port that will be their public address.
+pub fn runtime_and_listener(workers: usize) -> (tokio::runtime::Runtime, tokio::net::TcpListener) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .unwrap();
+    let public = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    (rt, public)
+}
+
 /// Serves `public`: each connection accepted is joined, byte for byte in
 /// both directions, to a new connection to the next of `gateways` in
 /// turn. A gateway that cannot be reached closes the client's connection
