@@ -560,7 +560,7 @@ pub fn presigned_url(
             method,
             host: &s.addr.to_string(),
             path,
-            region: "us-east-1",
+            region: &s.app.config.s3.region,
             service: "s3",
             expires_secs: 300,
             extra_query: query,

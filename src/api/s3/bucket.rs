@@ -15,6 +15,9 @@ use crate::storage::buckets::{CreateBucketOutcome, DeleteBucketOutcome};
 
 /// The owner every bucket reports: one gateway, one owner (for now).
 pub const OWNER_ID: &str = "stowage";
+/// The region where re-creating a bucket you own is 200, not
+/// BucketAlreadyOwnedByYou (AWS's North Virginia).
+const LEGACY_REGION: &str = "us-east-1";
 /// The most buckets one ListBuckets page holds (`max-buckets`), as AWS.
 const MAX_BUCKETS_PER_PAGE: usize = 10_000;
 
@@ -95,6 +98,10 @@ pub async fn create_bucket(app: &App, bucket: &str, who: &str) -> Result<Respons
     let owner = (!app.is_main_key(who)).then_some(who);
     match app.storage.create_bucket_for(bucket, owner).await? {
         CreateBucketOutcome::Created => {}
+        // AWS: 409 in every region but North Virginia, which for legacy
+        // compatibility answers 200 (and would reset the bucket's ACLs;
+        // this gateway keeps none yet).
+        CreateBucketOutcome::OwnedByYou if app.config.s3.region == LEGACY_REGION => {}
         CreateBucketOutcome::OwnedByYou => return Err(ApiError::BucketAlreadyOwnedByYou),
         CreateBucketOutcome::Taken => return Err(ApiError::BucketAlreadyExists),
     }
