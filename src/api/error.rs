@@ -80,6 +80,12 @@ pub enum ApiError {
     /// GetObject or HeadObject of a part the object does not have.
     #[error("{0}")]
     InvalidPartNumber(String),
+    /// A tag key or value S3 does not take.
+    #[error("{0}")]
+    InvalidTag(String),
+    /// More tags than an object may carry (S3's code is `BadRequest`).
+    #[error("{0}")]
+    TooManyTags(String),
     #[error("At least one of the preconditions you specified did not hold.")]
     PreconditionFailed,
     #[error("A conflicting operation occurred: the object this conditional write was to replace was deleted while it was being uploaded. Retry the request (for multipart uploads, start a new upload).")]
@@ -331,6 +337,8 @@ impl ApiError {
             ApiError::InvalidPartNumber(_) => {
                 meta(S::RANGE_NOT_SATISFIABLE, "InvalidPartNumber", "BadRequest")
             }
+            ApiError::InvalidTag(_) => meta(S::BAD_REQUEST, "InvalidTag", "BadRequest"),
+            ApiError::TooManyTags(_) => meta(S::BAD_REQUEST, "BadRequest", "BadRequest"),
             ApiError::PreconditionFailed => {
                 meta(S::PRECONDITION_FAILED, "PreconditionFailed", "Conflict")
             }

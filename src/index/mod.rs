@@ -145,6 +145,10 @@ pub struct ObjectMeta {
     /// Number of parts for a multipart object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parts: Option<u32>,
+    /// Object tags (`x-amz-tagging`, PutObjectTagging), in the order
+    /// given; at most 10, checked by the API.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
 }
 
 /// One S3 object: a key in a bucket naming a blob.

@@ -300,6 +300,33 @@ impl Storage {
         Ok(out)
     }
 
+    /// Replaces the tags of the object at `bucket/key` and nothing else of
+    /// it: its bytes, ETag and Last-Modified stay, and so does its blob's
+    /// reference (the row names the same blob before and after). False if
+    /// there is no such object.
+    pub async fn set_object_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        tags: Vec<(String, String)>,
+    ) -> Result<bool, StorageError> {
+        let (b, k) = (bucket.to_string(), key.to_string());
+        Ok(self
+            .index
+            .write(move |tx| {
+                let (b, k, tags) = (b.clone(), k.clone(), tags.clone());
+                Box::pin(async move {
+                    let Some(mut obj) = tx.get_object(&b, &k).await? else {
+                        return Ok(false);
+                    };
+                    obj.meta.tags = tags;
+                    tx.put_object(&obj).await?;
+                    Ok(true)
+                })
+            })
+            .await?)
+    }
+
     /// The object at `bucket/key`.
     pub async fn get_object(
         &self,

@@ -341,6 +341,40 @@ def copy_and_delete(s3, b):
     expect_error(lambda: s3.head_object(Bucket=b, Key="cond-no"), "404", 404, "nothing copied")
     s3.delete_object(Bucket=b, Key="cond-ok")
 
+    step("Object tags (Tagging on PUT, Put/Get/DeleteObjectTagging, TagCount, copy directive)")
+    s3.put_object(Bucket=b, Key="tagged", Body=b"t", Tagging="project=survey 7&site=north")
+    eq(s3.get_object(Bucket=b, Key="tagged")["TagCount"], 2, "TagCount")
+    eq(
+        s3.get_object_tagging(Bucket=b, Key="tagged")["TagSet"],
+        [{"Key": "project", "Value": "survey 7"}, {"Key": "site", "Value": "north"}],
+        "GetObjectTagging",
+    )
+    s3.put_object_tagging(Bucket=b, Key="tagged", Tagging={"TagSet": [{"Key": "stage", "Value": "raw"}]})
+    eq(s3.get_object_tagging(Bucket=b, Key="tagged")["TagSet"], [{"Key": "stage", "Value": "raw"}], "replaced")
+    s3.copy_object(Bucket=b, Key="tagged-copy", CopySource={"Bucket": b, "Key": "tagged"})
+    eq(s3.get_object_tagging(Bucket=b, Key="tagged-copy")["TagSet"], [{"Key": "stage", "Value": "raw"}], "copied tags")
+    s3.copy_object(
+        Bucket=b,
+        Key="tagged-copy",
+        CopySource={"Bucket": b, "Key": "tagged"},
+        TaggingDirective="REPLACE",
+        Tagging="other=tag",
+    )
+    eq(s3.get_object_tagging(Bucket=b, Key="tagged-copy")["TagSet"], [{"Key": "other", "Value": "tag"}], "replaced on copy")
+    expect_error(
+        lambda: s3.put_object_tagging(
+            Bucket=b, Key="tagged", Tagging={"TagSet": [{"Key": f"k{i}", "Value": "v"} for i in range(11)]}
+        ),
+        "BadRequest",
+        400,
+        "eleven tags",
+    )
+    s3.delete_object_tagging(Bucket=b, Key="tagged")
+    eq(s3.get_object_tagging(Bucket=b, Key="tagged")["TagSet"], [], "tags deleted")
+    check("TagCount" not in s3.head_object(Bucket=b, Key="tagged"), "no TagCount without tags")
+    s3.delete_object(Bucket=b, Key="tagged")
+    s3.delete_object(Bucket=b, Key="tagged-copy")
+
     step("DeleteObject / DeleteObjects")
     eq(s3.delete_object(Bucket=b, Key="src")["ResponseMetadata"]["HTTPStatusCode"], 204, "DeleteObject status")
     expect_error(lambda: s3.head_object(Bucket=b, Key="src"), "404", 404, "HEAD after delete")

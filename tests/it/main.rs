@@ -36,6 +36,7 @@ mod s3_conditions;
 mod s3_header;
 mod s3_list_buckets;
 mod s3_part_number;
+mod s3_tagging;
 mod served;
 mod soak;
 mod tls;

@@ -782,14 +782,25 @@ fn unsigned_amz_headers_and_unknown_subresources_change_nothing() {
     let m = r.assert_s3_error(403, "AccessDenied");
     assert!(m.contains("x-amz-copy-source"), "{m}");
     call(&s, "GET", "/uploads/dropbox", &[]).assert_s3_error(404, "NoSuchKey");
-    // Tagging, ACLs, lifecycle…: not implemented, and never mistaken for a
-    // plain PUT/DELETE of the object or bucket.
+    // ACLs, bucket tags, lifecycle…: not implemented, and never mistaken
+    // for a plain PUT/DELETE of the object or bucket; object tags are
+    // implemented, and change only the tags.
     let r = Resp::from(
-        ureq::put(&signed(&s, "PUT", "/uploads/mine", &[("tagging", "")]))
-            .send_bytes(b"<Tagging/>"),
+        ureq::put(&signed(&s, "PUT", "/uploads/mine", &[("acl", "")]))
+            .send_bytes(b"<AccessControlPolicy/>"),
     );
     r.assert_s3_error(501, "NotImplemented");
-    call(&s, "DELETE", "/uploads/mine", &[("tagging", "")]).assert_s3_error(501, "NotImplemented");
+    let r = Resp::from(
+        ureq::put(&signed(&s, "PUT", "/uploads/mine", &[("tagging", "")]))
+            .send_bytes(b"<Tagging><TagSet/></Tagging>"),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        call(&s, "DELETE", "/uploads/mine", &[("tagging", "")]).status,
+        204
+    );
+    call(&s, "DELETE", "/uploads", &[("tagging", "")]).assert_s3_error(501, "NotImplemented");
+    call(&s, "PUT", "/uploads", &[("tagging", "")]).assert_s3_error(501, "NotImplemented");
     call(&s, "DELETE", "/uploads", &[("lifecycle", "")]).assert_s3_error(501, "NotImplemented");
     // DeleteBucketCors deletes the CORS configuration, not the bucket.
     assert_eq!(call(&s, "DELETE", "/uploads", &[("cors", "")]).status, 204);

@@ -73,6 +73,8 @@ pub async fn copy_object(
     } else {
         (src.content_type.clone(), src.meta.clone())
     };
+    let mut meta = meta;
+    meta.tags = super::tagging::for_copy(&parts.headers, &src.meta.tags)?;
     let record = ObjectRecord {
         bucket: bucket_name.to_string(),
         key: key.to_string(),

@@ -21,6 +21,7 @@ mod object;
 mod post_object;
 mod read;
 pub mod router;
+mod tagging;
 mod token;
 mod xml;
 
@@ -80,6 +81,9 @@ pub async fn route(
         DeleteObjects => copy::delete_objects(app, &parts, body, bucket).await,
         GetObject { .. } | HeadObject => read::get_object(app, &parts, q, bucket, key).await,
         GetObjectAttributes => read::get_attributes(app, &parts, bucket, key).await,
+        PutObjectTagging => tagging::put(app, &parts, body, bucket, key).await,
+        GetObjectTagging => tagging::get(app, bucket, key).await,
+        DeleteObjectTagging => tagging::delete(app, bucket, key).await,
         PutObject if is_upload_api_put(&auth) => {
             super::presigned::put(app, &auth, parts, body, bucket, key).await
         }

@@ -57,6 +57,7 @@ pub(super) fn meta_from(h: &HeaderMap) -> Result<ObjectMeta, ApiError> {
     let get = |n: header::HeaderName| header_str(h, n.as_str()).map(str::to_string);
     Ok(ObjectMeta {
         user,
+        tags: super::tagging::from_header(h)?.unwrap_or_default(),
         content_disposition: get(header::CONTENT_DISPOSITION),
         cache_control: get(header::CACHE_CONTROL),
         // `aws-chunked` describes this request's framing, not the object.

@@ -120,6 +120,13 @@ fn object_headers(h: &mut HeaderMap, obj: &ObjectRecord, checksum_mode: bool) {
     if checksum_mode {
         echo_checksums(h, &obj.meta.checksums);
     }
+    if !obj.meta.tags.is_empty() {
+        set(
+            h,
+            "x-amz-tagging-count",
+            Some(&obj.meta.tags.len().to_string()),
+        );
+    }
     // No x-amz-mp-parts-count here: AWS sends it only to a read of one part
     // (`partNumber`), not with the whole object.
 }

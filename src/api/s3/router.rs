@@ -115,6 +115,9 @@ pub enum Endpoint {
     },
     HeadObject,
     GetObjectAttributes,
+    PutObjectTagging,
+    GetObjectTagging,
+    DeleteObjectTagging,
     /// PUT of a body (the upload API's presigned PUT among them).
     PutObject,
     CopyObject {
@@ -169,12 +172,15 @@ impl Endpoint {
             | GetObject { .. }
             | HeadObject
             | GetObjectAttributes
+            | GetObjectTagging
             | ListParts { .. } => Some(Access::Read),
             DeleteObjects
             | PostObject
             | PutObject
             | CopyObject { .. }
             | DeleteObject
+            | PutObjectTagging
+            | DeleteObjectTagging
             | CreateMultipartUpload
             | UploadPart { .. }
             | UploadPartCopy { .. }
@@ -275,6 +281,7 @@ impl S3Request {
 /// Subresources this gateway implements.
 const IMPLEMENTED_SUBRESOURCES: &[&str] = &[
     "attributes",
+    "tagging",
     "cors",
     "delete",
     "location",
@@ -361,7 +368,7 @@ fn known_on_writes(name: &str) -> bool {
                 | "partNumber"
                 | "versionId"
         )
-        || matches!(name, "uploads" | "delete" | "cors")
+        || matches!(name, "uploads" | "delete" | "cors" | "tagging")
         || matches!(lower.as_str(), "content-type" | "content-md5")
 }
 
@@ -405,6 +412,15 @@ fn resolve(
         };
     }
     if key.is_empty() {
+        // `tagging` is implemented on objects only: on a bucket it must not
+        // fall through to CreateBucket or DeleteBucket.
+        if q.has("tagging") {
+            return Err(ApiError::NotImplemented(
+                "the ?tagging subresource of a bucket (bucket tags) is not implemented by this \
+                 gateway; nothing was changed"
+                    .into(),
+            ));
+        }
         return Ok(match *method {
             // A browser's form upload carries its authentication in the form.
             Method::POST if is_form(headers) => PostObject,
@@ -441,6 +457,14 @@ fn resolve(
             (Method::GET, _) => ListParts { upload_id },
             _ => return Err(not_supported(method, "a multipart upload")),
         });
+    }
+    if q.has("tagging") {
+        return match *method {
+            Method::PUT => Ok(PutObjectTagging),
+            Method::GET => Ok(GetObjectTagging),
+            Method::DELETE => Ok(DeleteObjectTagging),
+            _ => Err(not_supported(method, "an object's tags")),
+        };
     }
     Ok(match (method.clone(), source) {
         (Method::POST, _) if q.has("uploads") => CreateMultipartUpload,

@@ -86,6 +86,15 @@ pub fn read(
     loop {
         match reader.read_event_into(&mut buf) {
             Err(e) => return Err(malformed(&e.to_string())),
+            // A body cut short (an element left open) is not the document
+            // it began: refused, so a truncated list never reads as a
+            // shorter one.
+            Ok(Event::Eof) if !path.is_empty() => {
+                return Err(malformed(&format!(
+                    "<{}> is never closed",
+                    path[path.len() - 1]
+                )))
+            }
             Ok(Event::Eof) => return Ok(()),
             Ok(Event::Start(e)) => {
                 path.push(String::from_utf8_lossy(e.local_name().as_ref()).into_owned())
@@ -121,6 +130,19 @@ pub fn timestamp(unix: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_document_cut_short_is_malformed() {
+        for cut in [
+            "<Delete><Object><Key>a</Key>",
+            "<Tagging><TagSet><Tag>",
+            "<A>",
+        ] {
+            let r = read(cut.as_bytes(), |_| Ok(()));
+            assert!(matches!(r, Err(ApiError::MalformedXml(_))), "{cut}: {r:?}");
+        }
+        read(b"<A><B>x</B></A>", |_| Ok(())).unwrap();
+    }
 
     #[test]
     fn text_is_escaped_and_times_are_s3_shaped() {
