@@ -91,6 +91,8 @@ fn tags_are_put_read_counted_and_deleted_without_touching_the_object() {
         put_tags(&s, path, &bad).assert_s3_error(400, "InvalidTag");
     }
     put_tags(&s, path, "<Tagging><TagSet><Tag>").assert_s3_error(400, "MalformedXML");
+    put_tags(&s, path, "<LegalHold><Status>ON</Status></LegalHold>")
+        .assert_s3_error(400, "MalformedXML");
     assert_eq!(tags_of(&s, path), pairs(&[("stage", "raw")]));
     // A PUT whose x-amz-tagging is refused stores nothing.
     put_obj(

@@ -99,8 +99,10 @@ pub fn from_header(h: &HeaderMap) -> Result<Option<Tags>, ApiError> {
 fn from_xml(body: &[u8]) -> Result<Tags, ApiError> {
     let mut tags = Tags::new();
     let (mut key, mut value): (Option<String>, Option<String>) = (None, None);
+    let mut tagging = false;
     xml::read(body, |event| {
         match event {
+            XmlEvent::End { element: "Tagging" } => tagging = true,
             XmlEvent::Text {
                 element: "Key",
                 text,
@@ -119,6 +121,9 @@ fn from_xml(body: &[u8]) -> Result<Tags, ApiError> {
         }
         Ok(())
     })?;
+    if !tagging {
+        return Err(xml::malformed("the body is not a Tagging document"));
+    }
     check(&tags)?;
     Ok(tags)
 }

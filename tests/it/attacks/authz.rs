@@ -338,7 +338,7 @@ fn unimplemented_operations_change_nothing() {
     for (method, path, query) in [
         ("PUT", "/vault/contract.pdf", "legal-hold"),
         ("PUT", "/vault/contract.pdf", "retention"),
-        ("PUT", "/vault/contract.pdf", "tagging"),
+        ("PUT", "/empty", "tagging"),
         ("PUT", "/vault/contract.pdf", "a-future-subresource"),
         ("DELETE", "/empty", "encryption"),
         ("DELETE", "/empty", "publicAccessBlock"),
@@ -354,8 +354,13 @@ fn unimplemented_operations_change_nothing() {
         g.v2(&m, method, path, query, &[], hold)
             .assert_s3_error(501, "NotImplemented");
     }
+    // Object tags are implemented: another document than a tag set is
+    // refused, and the object keeps no tags.
+    g.v4(&m, "PUT", "/vault/contract.pdf", "tagging", &[], hold)
+        .assert_s3_error(400, "MalformedXML");
     let r = g.v4(&m, "GET", "/vault/contract.pdf", "", &[], b"");
     assert_eq!(r.body, "original");
+    assert_eq!(r.header("x-amz-tagging-count"), None);
     assert_eq!(g.v4(&m, "HEAD", "/empty", "", &[], b"").status, 200);
 }
 
