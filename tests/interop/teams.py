@@ -261,6 +261,21 @@ def post_policy(s3):
     check(f'"{md5_hex(b"hello form")}"' in headers.get("etag", ""), f"ETag header: {headers}")
     got = s3.get_object(Bucket=b, Key="uploads/note.txt")
     eq(got["Body"].read(), b"hello form", "stored bytes")
+
+    step("POST Object with a tagging field")
+    tagging = "<Tagging><TagSet><Tag><Key>site</Key><Value>north</Value></Tag></TagSet></Tagging>"
+    tagged_post = s3.generate_presigned_post(
+        b, "tagged.txt", Fields={"tagging": tagging}, Conditions=[{"tagging": tagging}], ExpiresIn=300
+    )
+    status, _, body = post_form(tagged_post["url"], tagged_post["fields"], b"tagged form", "tagged.txt")
+    check(status in (200, 204), f"tagged form upload: {status} {body}")
+    eq(s3.get_object_tagging(Bucket=b, Key="tagged.txt")["TagSet"], [{"Key": "site", "Value": "north"}], "form tags")
+    bad = "<Tagging><TagSet><Tag><Key>aws:no</Key><Value>x</Value></Tag></TagSet></Tagging>"
+    bad_post = s3.generate_presigned_post(b, "badtag.txt", Fields={"tagging": bad}, Conditions=[{"tagging": bad}], ExpiresIn=300)
+    status, _, body = post_form(bad_post["url"], bad_post["fields"], b"x", "badtag.txt")
+    eq(status, 400, f"form with a bad tag: {body}")
+    check("<Code>InvalidTag</Code>" in body, f"form with a bad tag: {body}")
+    absent(s3, b, "badtag.txt", "form with a bad tag")
     eq(got["ContentType"], "text/plain", "stored Content-Type")
     eq(got["Metadata"], {"site": "7"}, "stored metadata")
 

@@ -194,7 +194,12 @@ pub async fn post_object(
             }
         }
     }
-    let meta = meta_from(&headers)?;
+    let mut meta = meta_from(&headers)?;
+    // A form's tags are a Tagging document, as AWS takes them (not the
+    // x-amz-tagging header's query form).
+    if let Some((_, doc)) = fields.iter().find(|(n, _)| n == "tagging") {
+        meta.tags = super::tagging::from_xml(doc.as_bytes())?;
+    }
     let declared: Vec<(ChecksumAlgorithm, String)> = fields
         .iter()
         .filter_map(|(n, v)| {

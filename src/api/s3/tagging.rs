@@ -1,6 +1,7 @@
 //! Object tags: PutObjectTagging, GetObjectTagging, DeleteObjectTagging,
-//! and the `x-amz-tagging` header of PutObject, CopyObject (with
-//! `x-amz-tagging-directive`) and CreateMultipartUpload — with AWS's
+//! the `x-amz-tagging` header of PutObject, CopyObject (with
+//! `x-amz-tagging-directive`) and CreateMultipartUpload, and a POST form's
+//! `tagging` field — with AWS's
 //! limits and codes: at most 10 tags (400 `BadRequest`), keys of 1 to 128
 //! characters not starting with `aws:`, values of at most 256, letters,
 //! digits, spaces and `+ - = . _ : / @` (400 `InvalidTag`), no key twice.
@@ -95,8 +96,10 @@ pub fn from_header(h: &HeaderMap) -> Result<Option<Tags>, ApiError> {
     Ok(Some(tags))
 }
 
-/// The tag set of a `<Tagging><TagSet><Tag><Key/><Value/></Tag>…` body.
-fn from_xml(body: &[u8]) -> Result<Tags, ApiError> {
+/// The tag set of a `<Tagging><TagSet><Tag><Key/><Value/></Tag>…`
+/// document (a PutObjectTagging body, a POST form's `tagging` field),
+/// checked.
+pub fn from_xml(body: &[u8]) -> Result<Tags, ApiError> {
     let mut tags = Tags::new();
     let (mut key, mut value): (Option<String>, Option<String>) = (None, None);
     let mut tagging = false;
