@@ -105,6 +105,23 @@ async fn uploads_under(c: &Client, prefix: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Waits, up to 30 s, until no upload is listed under `prefix`; `what` is
+/// the failure message. A listing can lag an abort: once in CI, under
+/// load, Garage still listed an upload just aborted with a part in flight
+/// (the node finishing that part after the client had gone). An upload
+/// that stays listed fails here.
+async fn await_no_uploads(c: &Client, prefix: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = uploads_under(c, prefix).await;
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {left:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Put, head, get and delete of small objects, under each way of proving
 /// the body; a body whose proof does not match is refused and not stored.
 pub(crate) fn small_put_get_head_delete(t: &Target) {
@@ -390,7 +407,7 @@ pub(crate) fn aborted_upload_leaves_nothing(t: &Target) {
         up.write(&random_bytes(12 << 20)).await.unwrap();
         assert_eq!(uploads_under(&c, &prefix).await.len(), 1);
         up.abort().await.unwrap();
-        assert!(uploads_under(&c, &prefix).await.is_empty());
+        await_no_uploads(&c, &prefix, "the aborted upload is still in progress").await;
         assert_eq!(c.head_object(&key).await.unwrap(), None);
         assert!(keys_under(&c, &prefix).await.is_empty());
     });
@@ -407,14 +424,7 @@ pub(crate) fn dropped_upload_leaves_nothing(t: &Target) {
         up.write(&random_bytes(11 << 20)).await.unwrap();
         assert_eq!(uploads_under(&c, &prefix).await.len(), 1);
         drop(up);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !uploads_under(&c, &prefix).await.is_empty() {
-            assert!(
-                Instant::now() < deadline,
-                "the dropped upload was not aborted"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        await_no_uploads(&c, &prefix, "the dropped upload was not aborted").await;
         assert_eq!(c.head_object(&key).await.unwrap(), None);
         assert!(keys_under(&c, &prefix).await.is_empty());
         // A dropped upload that never outgrew one part sent nothing at all.
