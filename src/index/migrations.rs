@@ -174,6 +174,32 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (composite, idx)
      ) WITHOUT ROWID;
      CREATE INDEX segments_by_blob ON blob_segments (sha256);",
+    // 13: versioning. A bucket's state (NULL: never enabled); each current
+    // object's version id ('null' unless written with versioning
+    // enabled); and each key's history: the versions it had before its
+    // current object and its delete markers (no blob), newest the highest
+    // `seq` of the key. A version in the history keeps its blob as an
+    // object does.
+    "ALTER TABLE buckets ADD COLUMN versioning TEXT
+        CHECK (versioning IS NULL OR versioning IN ('Enabled', 'Suspended'));
+     ALTER TABLE objects ADD COLUMN version_id TEXT NOT NULL DEFAULT 'null';
+     CREATE TABLE object_history (
+        bucket         TEXT NOT NULL REFERENCES buckets (name),
+        key            TEXT NOT NULL,
+        seq            INTEGER NOT NULL,
+        version_id     TEXT NOT NULL,
+        delete_marker  INTEGER NOT NULL CHECK (delete_marker IN (0, 1)),
+        sha256         TEXT REFERENCES blobs (sha256),
+        size           INTEGER NOT NULL,
+        etag           TEXT NOT NULL,
+        content_type   TEXT NOT NULL,
+        meta           TEXT NOT NULL,
+        last_modified  INTEGER NOT NULL,
+        PRIMARY KEY (bucket, key, seq),
+        UNIQUE (bucket, key, version_id),
+        CHECK ((delete_marker = 1) = (sha256 IS NULL))
+     ) WITHOUT ROWID;
+     CREATE INDEX history_by_blob ON object_history (sha256) WHERE sha256 IS NOT NULL;",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -327,6 +353,28 @@ pub const POSTGRES: &[&str] = &[
         PRIMARY KEY (composite, idx)
      );
      CREATE INDEX segments_by_blob ON blob_segments (sha256);"#,
+    // 4: SQLite's 13 (versioning: the bucket's state, version ids, and
+    // each key's history).
+    r#"ALTER TABLE buckets ADD COLUMN versioning TEXT
+        CHECK (versioning IS NULL OR versioning IN ('Enabled', 'Suspended'));
+     ALTER TABLE objects ADD COLUMN version_id TEXT COLLATE "C" NOT NULL DEFAULT 'null';
+     CREATE TABLE object_history (
+        bucket         TEXT COLLATE "C" NOT NULL REFERENCES buckets (name),
+        key            TEXT COLLATE "C" NOT NULL,
+        seq            BIGINT NOT NULL,
+        version_id     TEXT COLLATE "C" NOT NULL,
+        delete_marker  BOOLEAN NOT NULL,
+        sha256         TEXT COLLATE "C" REFERENCES blobs (sha256),
+        size           BIGINT NOT NULL,
+        etag           TEXT COLLATE "C" NOT NULL,
+        content_type   TEXT NOT NULL,
+        meta           TEXT NOT NULL,
+        last_modified  BIGINT NOT NULL,
+        PRIMARY KEY (bucket, key, seq),
+        UNIQUE (bucket, key, version_id),
+        CHECK (delete_marker = (sha256 IS NULL))
+     );
+     CREATE INDEX history_by_blob ON object_history (sha256) WHERE sha256 IS NOT NULL;"#,
 ];
 
 pub const POSTGRES_LATEST: i64 = POSTGRES.len() as i64;

@@ -25,6 +25,7 @@ mod postgres;
 mod sqlite;
 pub mod transfer;
 pub mod tx;
+pub mod versions;
 
 use std::any::Any;
 
@@ -40,6 +41,9 @@ pub(crate) use postgres::testing as postgres_testing;
 pub use postgres::PostgresIndex;
 pub use sqlite::{SqliteIndex, DB_FILE};
 pub use tx::{BlobRow, BucketRow, Cursor, DeletedBlob, Tx, TxResult};
+pub use versions::{
+    DeleteMarker, ListedVersion, PastVersion, Version, VersionPlace, Versioning, NULL_VERSION,
+};
 // Moved to the storage service (the rules' terms); here while the
 // multipart completion of the retiring interface still names them.
 
@@ -165,6 +169,9 @@ pub struct ObjectRecord {
     pub meta: ObjectMeta,
     /// Unix seconds.
     pub last_modified: i64,
+    /// Its version id: [`NULL_VERSION`] unless it was written while its
+    /// bucket's versioning was enabled.
+    pub version_id: String,
 }
 
 /// A bucket as listed.

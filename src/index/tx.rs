@@ -18,7 +18,8 @@ use uuid::Uuid;
 
 use super::{
     AccessKey, BlobEntry, BlobInfo, BucketRecord, Dangling, Declared, FileRecord, IndexError,
-    MultipartUpload, ObjectRecord, PartRecord, Segment, Status, TokenRecord,
+    ListedVersion, MultipartUpload, ObjectRecord, PartRecord, PastVersion, Segment, Status,
+    TokenRecord, Version, VersionPlace, Versioning,
 };
 use crate::store::Digest;
 
@@ -84,6 +85,7 @@ pub struct BucketRow {
     pub owner: Option<String>,
     /// Its CORS configuration, as opaque text.
     pub cors: Option<String>,
+    pub versioning: Versioning,
 }
 
 /// Files of the upload API.
@@ -207,7 +209,9 @@ pub trait BucketRows: Send {
     async fn list_buckets(&mut self) -> TxResult<Vec<BucketRecord>>;
     /// The buckets a key owns or was granted, by name.
     async fn buckets_of(&mut self, access_key_id: &str) -> TxResult<Vec<BucketRecord>>;
-    /// Whether the bucket holds any object.
+    /// Sets its versioning state; false if there is no such bucket.
+    async fn set_bucket_versioning(&mut self, name: &str, state: Versioning) -> TxResult<bool>;
+    /// Whether the bucket holds any object, version or delete marker.
     async fn bucket_has_objects(&mut self, name: &str) -> TxResult<bool>;
     /// The grant of a key on a bucket: `Some(can_write)`, or `None`.
     async fn get_grant(&mut self, access_key_id: &str, bucket: &str) -> TxResult<Option<bool>>;
@@ -232,6 +236,46 @@ pub trait ObjectRows: Send {
         after: &str,
         limit: usize,
     ) -> TxResult<Vec<ObjectRecord>>;
+}
+
+/// The history of versioned keys: the versions a key had before its
+/// current object, and its delete markers (see `super::versions`).
+#[async_trait]
+pub trait VersionRows: Send {
+    /// The version with this id in the history of `bucket/key`.
+    async fn past_version(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> TxResult<Option<PastVersion>>;
+    /// The newest version in the history of `bucket/key`.
+    async fn newest_past(&mut self, bucket: &str, key: &str) -> TxResult<Option<PastVersion>>;
+    /// Puts `v` into its key's history, newer than every version there;
+    /// its sequence number. Its version id must be new to that history.
+    async fn push_past(&mut self, v: &Version) -> TxResult<i64>;
+    /// Removes a version from the history of `bucket/key`; the one that
+    /// was there.
+    async fn remove_past(
+        &mut self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> TxResult<Option<PastVersion>>;
+    /// Rewrites the metadata of the object version `obj` names (bucket,
+    /// key, version id) in the history, keeping its place; false if the
+    /// history has no such object version.
+    async fn update_past(&mut self, obj: &ObjectRecord) -> TxResult<bool>;
+    /// Versions of `bucket` (current objects and history) whose key starts
+    /// with `prefix`, after `after` (see [`VersionPlace`]), by key in S3's
+    /// order and newest first under each key, at most `limit`.
+    async fn list_versions(
+        &mut self,
+        bucket: &str,
+        prefix: &str,
+        after: &VersionPlace,
+        limit: usize,
+    ) -> TxResult<Vec<ListedVersion>>;
 }
 
 /// Multipart uploads, their parts, and the uploads lately completed.
@@ -332,11 +376,18 @@ pub trait HealthRows: Send {
 /// PostgreSQL has aborted the transaction (every later statement fails),
 /// SQLite has not.
 pub trait Tx:
-    FileRows + BlobRows + BucketRows + ObjectRows + UploadRows + KeyRows + HealthRows
+    FileRows + BlobRows + BucketRows + ObjectRows + VersionRows + UploadRows + KeyRows + HealthRows
 {
 }
 
 impl<T> Tx for T where
-    T: FileRows + BlobRows + BucketRows + ObjectRows + UploadRows + KeyRows + HealthRows
+    T: FileRows
+        + BlobRows
+        + BucketRows
+        + ObjectRows
+        + VersionRows
+        + UploadRows
+        + KeyRows
+        + HealthRows
 {
 }

@@ -34,6 +34,7 @@ pub(super) async fn occupied_by_other(
 /// The S3 object through which a file of the upload API is visible.
 pub(super) fn file_object(bucket: &str, d: &FileRecord, blob: &BlobInfo, now: i64) -> ObjectRecord {
     ObjectRecord {
+        version_id: crate::index::NULL_VERSION.into(),
         bucket: bucket.to_string(),
         key: d.id.to_string(),
         sha256: blob.sha256,

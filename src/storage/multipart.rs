@@ -469,6 +469,7 @@ impl Storage {
             etag_md5.update(p.md5);
         }
         let obj = ObjectRecord {
+            version_id: crate::index::NULL_VERSION.into(),
             bucket: upload.bucket,
             key: upload.key,
             sha256: blob.sha256,

@@ -76,6 +76,7 @@ pub async fn copy_object(
     let mut meta = meta;
     meta.tags = super::tagging::for_copy(&parts.headers, &src.meta.tags)?;
     let record = ObjectRecord {
+        version_id: crate::index::NULL_VERSION.into(),
         bucket: bucket_name.to_string(),
         key: key.to_string(),
         sha256: src.sha256,

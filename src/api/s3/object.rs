@@ -168,6 +168,7 @@ pub async fn put_object(
     let digest = received.sha256();
     let blob = received.blob;
     let record = ObjectRecord {
+        version_id: crate::index::NULL_VERSION.into(),
         bucket: bucket_name.to_string(),
         key: key.to_string(),
         sha256: digest,

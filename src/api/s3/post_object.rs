@@ -214,6 +214,7 @@ pub async fn post_object(
     let payload = received.payload;
     let etag = blob.md5.map(hex::encode).unwrap_or_default();
     let record = ObjectRecord {
+        version_id: crate::index::NULL_VERSION.into(),
         bucket: bucket_name.to_string(),
         key: key.clone(),
         sha256: digest,

@@ -99,6 +99,7 @@ pub async fn conflicting_updates_each_count_once(index: Arc<dyn Index>) {
 /// The object `n` of the racers writes at `cond/k`: its own blob and ETag.
 fn racer_object(n: usize) -> crate::index::ObjectRecord {
     crate::index::ObjectRecord {
+        version_id: crate::index::NULL_VERSION.into(),
         bucket: "cond".into(),
         key: "k".into(),
         sha256: crate::store::Digest([n as u8; 32]),

@@ -189,6 +189,7 @@ pub async fn stored_blobs_page_without_skips_or_repeats_while_rows_come_and_go(
 
 fn object(key: &str) -> ObjectRecord {
     ObjectRecord {
+        version_id: crate::index::NULL_VERSION.into(),
         bucket: "cur".into(),
         key: key.into(),
         sha256: Digest([1; 32]),

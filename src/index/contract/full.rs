@@ -54,6 +54,7 @@ fn file_of(n: u32) -> Declared {
 
 fn object(n: u32) -> ObjectRecord {
     ObjectRecord {
+        version_id: crate::index::NULL_VERSION.into(),
         bucket: "full".into(),
         key: format!("o{n}"),
         sha256: info(n).sha256,

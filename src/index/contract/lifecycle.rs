@@ -295,6 +295,7 @@ pub async fn upload_rows_follow_an_uploads_life(index: Arc<dyn Index>) {
 
     // Completed: the object, the upload's end and its memory, at once.
     let obj = ObjectRecord {
+        version_id: crate::index::NULL_VERSION.into(),
         bucket: "life".into(),
         key: "movie".into(),
         sha256: Digest([3; 32]),
@@ -361,6 +362,7 @@ pub async fn upload_rows_follow_an_uploads_life(index: Arc<dyn Index>) {
 
 fn object(bucket: &str, sha: u8) -> ObjectRecord {
     ObjectRecord {
+        version_id: crate::index::NULL_VERSION.into(),
         bucket: bucket.into(),
         key: "k".into(),
         sha256: Digest([sha; 32]),

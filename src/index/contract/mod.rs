@@ -7,8 +7,8 @@
 //! kept exactly while rows name them under concurrent writers
 //! (`references`), listings that go on while rows come and go, in byte
 //! order (`cursors`), a full disk (`full`), locks that exclude (`locks`),
-//! write-once ids with their garbage (`garbage`), and composite blobs
-//! (`composite`).
+//! write-once ids with their garbage (`garbage`), composite blobs
+//! (`composite`), and the history of versioned keys (`versions`).
 //!
 //! Each check takes a fresh `Arc<dyn Index>` (an empty database); a
 //! backend runs them all with [`contract_tests!`], one test each.
@@ -22,6 +22,7 @@ mod lifecycle;
 mod locks;
 mod references;
 mod rows;
+mod versions;
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ pub use lifecycle::*;
 pub use locks::*;
 pub use references::*;
 pub use rows::*;
+pub use versions::*;
 
 /// One `#[tokio::test]` per check of the contract, each on the index
 /// `$make` gives: `Option<(guard, Arc<dyn Index>)>`, `None` to skip (the
@@ -83,6 +85,8 @@ macro_rules! contract_tests {
             an_id_names_one_blob_only,
             composites_keep_their_segments_in_order,
             forgetting_a_segment_forgets_its_composites,
+            versions_round_trip,
+            versions_list_newest_first_under_each_key,
         );
     };
     (@each $make:expr; $($check:ident),* $(,)?) => {

@@ -32,6 +32,7 @@ fn blob(j: u8) -> BlobInfo {
 
 fn object(key: u8, sha: Digest) -> ObjectRecord {
     ObjectRecord {
+        version_id: crate::index::NULL_VERSION.into(),
         bucket: "rc".into(),
         key: format!("k{key}"),
         sha256: sha,

@@ -20,6 +20,7 @@ pub(super) fn blob(n: u8, size: u64) -> BlobInfo {
 
 pub(super) fn object(bucket: &str, key: &str, sha: Digest) -> ObjectRecord {
     ObjectRecord {
+        version_id: crate::index::NULL_VERSION.into(),
         bucket: bucket.into(),
         key: key.into(),
         sha256: sha,

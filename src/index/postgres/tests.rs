@@ -107,6 +107,7 @@ async fn the_nul_character_is_refused_and_nothing_is_kept() {
                 };
                 tx.record_blob(&blob, Some(b"x"), 1, false).await?;
                 tx.put_object(&ObjectRecord {
+                    version_id: crate::index::NULL_VERSION.into(),
                     bucket: "nul".into(),
                     key: "a\0b".into(),
                     sha256: blob.sha256,
@@ -144,6 +145,7 @@ async fn the_nul_character_is_refused_and_nothing_is_kept() {
                 tx.record_blob(&blob, None, 1, false).await?;
                 for key in ["a", "a\u{1}", "ab"] {
                     tx.put_object(&ObjectRecord {
+                        version_id: crate::index::NULL_VERSION.into(),
                         bucket: "nul".into(),
                         key: key.into(),
                         sha256: blob.sha256,

@@ -34,6 +34,7 @@ mod rows;
 #[cfg(test)]
 mod tests;
 mod tx;
+mod versions;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

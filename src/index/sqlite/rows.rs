@@ -203,12 +203,14 @@ pub(super) fn inline_data(conn: &Connection, sha256: &Digest) -> Result<Option<V
         .optional()?)
 }
 
-/// Whether any file with bytes or any object refers to the blob.
+/// Whether any file with bytes, object, version, part or composite refers
+/// to the blob.
 pub(super) fn blob_in_use(conn: &Connection, sha256: &Digest) -> Result<bool, DbError> {
     Ok(conn
         .cached_row(
             "SELECT 1 FROM files WHERE sha256 = ?1 AND status <> 'pending' \
              UNION ALL SELECT 1 FROM objects WHERE sha256 = ?1 \
+             UNION ALL SELECT 1 FROM object_history WHERE sha256 = ?1 \
              UNION ALL SELECT 1 FROM multipart_parts WHERE sha256 = ?1 \
              UNION ALL SELECT 1 FROM blob_segments WHERE sha256 = ?1 LIMIT 1",
             [sha256.hex()],
@@ -232,11 +234,11 @@ pub(super) fn upsert_object(
         .optional()?;
     let meta = serde_json::to_string(&obj.meta).map_err(|_| DbError::Corrupt("objects.meta"))?;
     conn.cached_exec(
-        "INSERT INTO objects (bucket, key, sha256, size, etag, content_type, meta, last_modified) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+        "INSERT INTO objects (bucket, key, sha256, size, etag, content_type, meta, last_modified, \
+         version_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
          ON CONFLICT (bucket, key) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, \
          etag = excluded.etag, content_type = excluded.content_type, meta = excluded.meta, \
-         last_modified = excluded.last_modified",
+         last_modified = excluded.last_modified, version_id = excluded.version_id",
         params![
             obj.bucket,
             obj.key,
@@ -245,7 +247,8 @@ pub(super) fn upsert_object(
             obj.etag,
             obj.content_type,
             meta,
-            obj.last_modified
+            obj.last_modified,
+            obj.version_id
         ],
     )?;
     Ok(previous
@@ -254,7 +257,7 @@ pub(super) fn upsert_object(
 }
 
 pub(super) const OBJECT_COLUMNS: &str =
-    "bucket, key, sha256, size, etag, content_type, meta, last_modified";
+    "bucket, key, sha256, size, etag, content_type, meta, last_modified, version_id";
 
 pub(super) fn object_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ObjectRecord, DbError>> {
     let sha: String = row.get(2)?;
@@ -265,6 +268,7 @@ pub(super) fn object_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ObjectRe
     let etag: String = row.get(4)?;
     let content_type: String = row.get(5)?;
     let last_modified: i64 = row.get(7)?;
+    let version_id: String = row.get(8)?;
     Ok((|| {
         Ok(ObjectRecord {
             bucket,
@@ -275,6 +279,7 @@ pub(super) fn object_from_row(row: &Row<'_>) -> rusqlite::Result<Result<ObjectRe
             content_type,
             meta: serde_json::from_str(&meta).map_err(|_| DbError::Corrupt("objects.meta"))?,
             last_modified,
+            version_id,
         })
     })())
 }

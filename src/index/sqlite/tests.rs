@@ -330,6 +330,7 @@ async fn a_prefix_with_a_nul_matches_by_its_bytes() {
             tx.record_blob(&blob, None, 1, false).await?;
             for (n, k) in keys.iter().enumerate() {
                 let obj = ObjectRecord {
+                    version_id: crate::index::NULL_VERSION.into(),
                     bucket: "b".into(),
                     key: k.to_string(),
                     sha256: blob.sha256,

@@ -20,12 +20,13 @@ use crate::index::tx::{
 use crate::index::DbError;
 use crate::index::{
     AccessKey, BlobEntry, BlobInfo, BucketRecord, Dangling, Declared, FileRecord, IndexError,
-    MultipartUpload, ObjectRecord, PartRecord, Segment, Status, TokenRecord,
+    MultipartUpload, ObjectRecord, PartRecord, Segment, Status, TokenRecord, Versioning,
 };
 use crate::store::Digest;
 
 impl SqliteTx {
-    /// Deletes the rows naming a blob (files with bytes, objects, parts);
+    /// Deletes the rows naming a blob (files with bytes, objects and
+    /// versions, parts);
     /// how many.
     fn forget_referrers(&self, sha256: &Digest) -> Result<usize, DbError> {
         let h = sha256.hex();
@@ -35,6 +36,7 @@ impl SqliteTx {
             [&h],
         )?;
         n += c.cached_exec("DELETE FROM objects WHERE sha256 = ?1", [&h])?;
+        n += c.cached_exec("DELETE FROM object_history WHERE sha256 = ?1", [&h])?;
         n += c.cached_exec("DELETE FROM multipart_parts WHERE sha256 = ?1", [&h])?;
         Ok(n)
     }
@@ -70,13 +72,13 @@ impl From<DbError> for IndexError {
 /// `key` starts with the prefix `?3`, byte for byte: compared as BLOBs,
 /// since as text `length` counts characters only up to a NUL, which a key
 /// may hold.
-const PREFIX_MATCHES: &str =
+pub(super) const PREFIX_MATCHES: &str =
     "substr(CAST(key AS BLOB), 1, length(CAST(?3 AS BLOB))) = CAST(?3 AS BLOB)";
 /// [`PREFIX_MATCHES`] with the prefix in `?2`.
 const PREFIX2_MATCHES: &str =
     "substr(CAST(key AS BLOB), 1, length(CAST(?2 AS BLOB))) = CAST(?2 AS BLOB)";
 
-fn rows<T>(
+pub(super) fn rows<T>(
     conn: &Connection,
     sql: &str,
     p: impl rusqlite::Params,
@@ -414,6 +416,10 @@ impl BlobRows for SqliteTx {
             "UPDATE objects SET etag = ?2 WHERE sha256 = ?1 AND etag = ''",
             params![sha256.hex(), hex::encode(md5)],
         )?;
+        self.conn.cached_exec(
+            "UPDATE object_history SET etag = ?2 WHERE sha256 = ?1 AND etag = ''",
+            params![sha256.hex(), hex::encode(md5)],
+        )?;
         Ok(())
     }
 
@@ -482,6 +488,9 @@ impl BlobRows for SqliteTx {
                WHERE status <> 'pending' AND sha256 NOT IN (SELECT sha256 FROM blobs) \
              UNION ALL SELECT 'object ' || bucket || '/' || key, sha256 FROM objects \
                WHERE sha256 NOT IN (SELECT sha256 FROM blobs) \
+             UNION ALL SELECT 'version ' || version_id || ' of object ' || bucket || '/' || key, \
+               sha256 FROM object_history \
+               WHERE sha256 IS NOT NULL AND sha256 NOT IN (SELECT sha256 FROM blobs) \
              UNION ALL SELECT 'part ' || part_number || ' of upload ' || upload_id, sha256 \
                FROM multipart_parts WHERE sha256 NOT IN (SELECT sha256 FROM blobs) \
              UNION ALL SELECT 'segment ' || idx || ' of blob ' || composite, sha256 \
@@ -531,18 +540,34 @@ impl BucketRows for SqliteTx {
         Ok(self
             .conn
             .cached_row(
-                "SELECT name, created_at, owner, cors FROM buckets WHERE name = ?1",
+                "SELECT name, created_at, owner, cors, versioning FROM buckets WHERE name = ?1",
                 [name],
                 |r| {
-                    Ok(BucketRow {
-                        name: r.get(0)?,
-                        created_at: r.get(1)?,
-                        owner: r.get(2)?,
-                        cors: r.get(3)?,
-                    })
+                    Ok((
+                        BucketRow {
+                            name: r.get(0)?,
+                            created_at: r.get(1)?,
+                            owner: r.get(2)?,
+                            cors: r.get(3)?,
+                            versioning: Versioning::Unversioned,
+                        },
+                        r.get::<_, Option<String>>(4)?,
+                    ))
                 },
             )
-            .optional()?)
+            .optional()?
+            .map(|(mut row, v)| {
+                row.versioning = Versioning::from_column(v.as_deref())?;
+                Ok::<_, IndexError>(row)
+            })
+            .transpose()?)
+    }
+
+    async fn set_bucket_versioning(&mut self, name: &str, state: Versioning) -> TxResult<bool> {
+        Ok(self.conn.cached_exec(
+            "UPDATE buckets SET versioning = ?2 WHERE name = ?1",
+            params![name, state.to_column()],
+        )? > 0)
     }
 
     async fn insert_bucket(&mut self, name: &str, owner: Option<&str>, now: i64) -> TxResult<bool> {
@@ -601,7 +626,8 @@ impl BucketRows for SqliteTx {
         Ok(self
             .conn
             .cached_row(
-                "SELECT 1 FROM objects WHERE bucket = ?1 LIMIT 1",
+                "SELECT 1 FROM objects WHERE bucket = ?1 \
+                 UNION ALL SELECT 1 FROM object_history WHERE bucket = ?1 LIMIT 1",
                 [name],
                 |_| Ok(()),
             )

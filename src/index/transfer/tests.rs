@@ -36,11 +36,16 @@ fn populated() -> (tempfile::TempDir, PathBuf) {
            (2, '{a}', 256, '{}', 1, 3, NULL),
            (4, '{b}', 9000000000, NULL, 2, NULL, 'missing since 5'),
            (6, '{c}', 0, '{}', 3, 7, NULL);
-         INSERT INTO buckets VALUES ('uploads', 1, NULL, NULL),
-                                    ('photos', 2, '[{{\"AllowedOrigins\":[\"*\"]}}]', 'AKIDEXAMPLE');
+         INSERT INTO buckets VALUES ('uploads', 1, NULL, NULL, NULL),
+                                    ('photos', 2, '[{{\"AllowedOrigins\":[\"*\"]}}]', 'AKIDEXAMPLE',
+                                     'Enabled');
          INSERT INTO objects VALUES ('photos', 'a/b c/ü.jpg', '{a}', 256, 'etag1', 'image/jpeg',
-                                     '{{\"user\":[[\"k\",\"v\"]]}}', 10),
-                                    ('photos', 'zero', '{c}', 0, 'etag2', 'text/plain', '{{}}', 11);
+                                     '{{\"user\":[[\"k\",\"v\"]]}}', 10, 'v2'),
+                                    ('photos', 'zero', '{c}', 0, 'etag2', 'text/plain', '{{}}', 11,
+                                     'null');
+         INSERT INTO object_history VALUES
+           ('photos', 'a/b c/ü.jpg', 1, 'null', 0, '{b}', 9000000000, 'etag0', 'image/jpeg', '{{}}', 8),
+           ('photos', 'a/b c/ü.jpg', 2, 'v1', 1, NULL, 0, '', '', '{{}}', 9);
          INSERT INTO multipart_uploads VALUES ('up1', 'photos', 'big', 'video/mp4', '{{}}', 12);
          INSERT INTO multipart_parts VALUES ('up1', 1, '{b}', 9000000000, 'md5a', 13),
                                             ('up1', 10000, '{a}', 256, 'md5b', 14);
@@ -203,7 +208,7 @@ fn a_nul_character_refuses_the_whole_copy_naming_the_row() {
     let (_dir, file) = populated();
     let conn = Connection::open(&file).unwrap();
     conn.execute(
-        "INSERT INTO objects VALUES ('photos', ?1, ?2, 256, 'e', 't', '{}', 1)",
+        "INSERT INTO objects VALUES ('photos', ?1, ?2, 256, 'e', 't', '{}', 1, 'null')",
         rusqlite::params!["bad\0key", "a".repeat(64)],
     )
     .unwrap();

@@ -56,6 +56,7 @@ fn declared(sha: u8, size: u64) -> Declared {
 
 fn object(bucket: &str, key: &str, sha: u8) -> ObjectRecord {
     ObjectRecord {
+        version_id: crate::index::NULL_VERSION.into(),
         bucket: bucket.into(),
         key: key.into(),
         sha256: Digest([sha; 32]),

@@ -28,6 +28,7 @@ async fn record(s: &Storage, blob: BlobInfo, inline: Option<&'static [u8]>) {
 
 async fn put_object(s: &Storage, key: &str, blob: BlobInfo) {
     let obj = ObjectRecord {
+        version_id: crate::index::NULL_VERSION.into(),
         bucket: "b".into(),
         key: key.into(),
         sha256: blob.sha256,

@@ -185,6 +185,7 @@ async fn a_part_leaves_a_damage_mark_as_it_is(s: super::Storage, _clock: super::
         .await
         .unwrap();
     let src = ObjectRecord {
+        version_id: crate::index::NULL_VERSION.into(),
         bucket: "b".into(),
         key: "src".into(),
         sha256: d,
@@ -213,6 +214,7 @@ async fn a_part_copied_whole_shares_the_blob_and_a_range_gets_its_own(
     let (payload, blob) = received(&s, b"0123456789").await;
     s.put_part("u1", 1, payload, blob).await.unwrap();
     let src = ObjectRecord {
+        version_id: crate::index::NULL_VERSION.into(),
         bucket: "b".into(),
         key: "src".into(),
         sha256: blob.sha256,
@@ -417,6 +419,7 @@ async fn a_completions_condition_is_decided_when_it_commits(
     );
     // If-None-Match: * on a key that holds an object.
     let theirs = ObjectRecord {
+        version_id: crate::index::NULL_VERSION.into(),
         bucket: "b".into(),
         key: "k".into(),
         sha256: Digest([8; 32]),
@@ -462,6 +465,7 @@ async fn a_part_uploaded_again_during_assembly_refuses_the_completion(
     s.create_multipart(upload("u1", "b", "k")).await.unwrap();
     put(&s, "u1", 1, b"old").await;
     let obj = ObjectRecord {
+        version_id: crate::index::NULL_VERSION.into(),
         bucket: "b".into(),
         key: "k".into(),
         sha256: blob_of(b"old").sha256,

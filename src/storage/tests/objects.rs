@@ -41,6 +41,7 @@ fn blob_of(bytes: &[u8]) -> BlobInfo {
 /// An object at `bucket/key` holding `blob`.
 fn object(bucket: &str, key: &str, blob: &BlobInfo) -> ObjectRecord {
     ObjectRecord {
+        version_id: crate::index::NULL_VERSION.into(),
         bucket: bucket.into(),
         key: key.into(),
         sha256: blob.sha256,

@@ -43,6 +43,7 @@ fn blob(c: u8) -> BlobInfo {
 
 fn object(k: u8, b: &BlobInfo) -> ObjectRecord {
     ObjectRecord {
+        version_id: crate::index::NULL_VERSION.into(),
         bucket: "rc".into(),
         key: format!("k{k}"),
         sha256: b.sha256,

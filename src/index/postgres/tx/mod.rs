@@ -18,6 +18,7 @@ use super::error::{index_error, is_conflict};
 
 mod keys;
 mod s3;
+mod versions;
 use crate::index::tx::{BlobRow, BlobRows, Cursor, DeletedBlob, FileRows, HealthRows, TxResult};
 use crate::index::{
     BlobEntry, BlobInfo, Dangling, Declared, FileRecord, IndexError, Segment, Status,
@@ -51,7 +52,8 @@ impl<'c> PgTx<'c> {
         err
     }
 
-    /// Deletes the rows naming a blob (files with bytes, objects, parts);
+    /// Deletes the rows naming a blob (files with bytes, objects and
+    /// versions, parts);
     /// how many.
     async fn forget_referrers(&mut self, sha256: &Digest) -> TxResult<u64> {
         let h = sha256.hex();
@@ -63,6 +65,9 @@ impl<'c> PgTx<'c> {
             .await?;
         n += self
             .exec("DELETE FROM objects WHERE sha256 = $1", &[&h])
+            .await?;
+        n += self
+            .exec("DELETE FROM object_history WHERE sha256 = $1", &[&h])
             .await?;
         n += self
             .exec("DELETE FROM multipart_parts WHERE sha256 = $1", &[&h])
@@ -408,6 +413,7 @@ impl BlobRows for PgTx<'_> {
         self.exists(
             "SELECT 1 FROM files WHERE sha256 = $1 AND status <> 'pending' \
              UNION ALL SELECT 1 FROM objects WHERE sha256 = $1 \
+             UNION ALL SELECT 1 FROM object_history WHERE sha256 = $1 \
              UNION ALL SELECT 1 FROM multipart_parts WHERE sha256 = $1 \
              UNION ALL SELECT 1 FROM blob_segments WHERE sha256 = $1 LIMIT 1",
             &[&sha256.hex()],
@@ -578,6 +584,11 @@ impl BlobRows for PgTx<'_> {
             &[&h, &m],
         )
         .await?;
+        self.exec(
+            "UPDATE object_history SET etag = $2 WHERE sha256 = $1 AND etag = ''",
+            &[&h, &m],
+        )
+        .await?;
         Ok(())
     }
 
@@ -650,6 +661,9 @@ impl BlobRows for PgTx<'_> {
                    WHERE status <> 'pending' AND sha256 NOT IN (SELECT sha256 FROM blobs) \
                  UNION ALL SELECT 'object ' || bucket || '/' || key, sha256 FROM objects \
                    WHERE sha256 NOT IN (SELECT sha256 FROM blobs) \
+                 UNION ALL SELECT 'version ' || version_id || ' of object ' || bucket || '/' \
+                   || key, sha256 FROM object_history \
+                   WHERE sha256 IS NOT NULL AND sha256 NOT IN (SELECT sha256 FROM blobs) \
                  UNION ALL SELECT 'part ' || part_number || ' of upload ' || upload_id, sha256 \
                    FROM multipart_parts WHERE sha256 NOT IN (SELECT sha256 FROM blobs) \
                  UNION ALL SELECT 'segment ' || idx || ' of blob ' || composite, sha256 \

@@ -8,12 +8,15 @@ use super::{
     unstorable, PgTx,
 };
 use crate::index::tx::{BucketRow, BucketRows, ObjectRows, TxResult, UploadRows};
-use crate::index::{BucketRecord, IndexError, MultipartUpload, ObjectRecord, PartRecord};
+use crate::index::{
+    BucketRecord, IndexError, MultipartUpload, ObjectRecord, PartRecord, Versioning,
+};
 use crate::store::Digest;
 
-const OBJECT_COLUMNS: &str = "bucket, key, sha256, size, etag, content_type, meta, last_modified";
+pub(super) const OBJECT_COLUMNS: &str =
+    "bucket, key, sha256, size, etag, content_type, meta, last_modified, version_id";
 
-fn object_from_row(r: &Row) -> TxResult<ObjectRecord> {
+pub(super) fn object_from_row(r: &Row) -> TxResult<ObjectRecord> {
     let meta: &str = get(r, 6, "objects.meta")?;
     Ok(ObjectRecord {
         bucket: get(r, 0, "objects.bucket")?,
@@ -24,6 +27,7 @@ fn object_from_row(r: &Row) -> TxResult<ObjectRecord> {
         content_type: get(r, 5, "objects.content_type")?,
         meta: serde_json::from_str(meta).map_err(|_| IndexError::Corrupt("objects.meta"))?,
         last_modified: get(r, 7, "objects.last_modified")?,
+        version_id: get(r, 8, "objects.version_id")?,
     })
 }
 
@@ -74,19 +78,35 @@ impl BucketRows for PgTx<'_> {
             return Ok(None);
         }
         self.opt(
-            "SELECT name, created_at, owner, cors FROM buckets WHERE name = $1",
+            "SELECT name, created_at, owner, cors, versioning FROM buckets WHERE name = $1",
             &[&text("bucket name", name)?],
         )
         .await?
         .map(|r| {
+            let versioning: Option<&str> = get(&r, 4, "buckets.versioning")?;
             Ok(BucketRow {
                 name: get(&r, 0, "buckets.name")?,
                 created_at: get(&r, 1, "buckets.created_at")?,
                 owner: get(&r, 2, "buckets.owner")?,
                 cors: get(&r, 3, "buckets.cors")?,
+                versioning: Versioning::from_column(versioning)?,
             })
         })
         .transpose()
+    }
+
+    async fn set_bucket_versioning(&mut self, name: &str, state: Versioning) -> TxResult<bool> {
+        if unstorable(&[name]) {
+            // No row can hold it: there is none to find.
+            return Ok(false);
+        }
+        Ok(self
+            .exec(
+                "UPDATE buckets SET versioning = $2 WHERE name = $1",
+                &[&text("bucket name", name)?, &state.to_column()],
+            )
+            .await?
+            > 0)
     }
 
     async fn insert_bucket(&mut self, name: &str, owner: Option<&str>, now: i64) -> TxResult<bool> {
@@ -160,7 +180,8 @@ impl BucketRows for PgTx<'_> {
             return Ok(false);
         }
         self.exists(
-            "SELECT 1 FROM objects WHERE bucket = $1 LIMIT 1",
+            "SELECT 1 FROM objects WHERE bucket = $1 \
+             UNION ALL SELECT 1 FROM object_history WHERE bucket = $1 LIMIT 1",
             &[&text("bucket name", name)?],
         )
         .await
@@ -230,10 +251,11 @@ impl ObjectRows for PgTx<'_> {
             serde_json::to_string(&obj.meta).map_err(|_| IndexError::Corrupt("objects.meta"))?;
         self.exec(
             "INSERT INTO objects (bucket, key, sha256, size, etag, content_type, meta, \
-             last_modified) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             last_modified, version_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (bucket, key) DO UPDATE SET sha256 = excluded.sha256, \
              size = excluded.size, etag = excluded.etag, content_type = excluded.content_type, \
-             meta = excluded.meta, last_modified = excluded.last_modified",
+             meta = excluded.meta, last_modified = excluded.last_modified, \
+             version_id = excluded.version_id",
             &[
                 &bucket,
                 &key,
@@ -243,6 +265,7 @@ impl ObjectRows for PgTx<'_> {
                 &text("content type", &obj.content_type)?,
                 &text("metadata", &meta)?,
                 &obj.last_modified,
+                &text("version id", &obj.version_id)?,
             ],
         )
         .await?;
