@@ -68,7 +68,7 @@ pub struct DeleteMarker {
 /// One version of a key: an object, or a delete marker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Version {
-    Object(ObjectRecord),
+    Object(Box<ObjectRecord>),
     Marker(DeleteMarker),
 }
 

@@ -94,7 +94,7 @@ pub enum CompleteOutcome {
 #[derive(Debug)]
 pub enum FileView {
     File(FileRecord),
-    Object(ObjectRecord),
+    Object(Box<ObjectRecord>),
 }
 
 /// Whether a declaration differs from the record of its id in what makes
@@ -347,7 +347,7 @@ impl Storage {
                         return Ok(Some(FileView::File(rec)));
                     }
                     let obj = tx.get_object(&bucket, &id.to_string()).await?;
-                    Ok(obj.map(FileView::Object))
+                    Ok(obj.map(|o| FileView::Object(Box::new(o))))
                 })
             })
             .await?)

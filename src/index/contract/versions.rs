@@ -84,11 +84,11 @@ pub async fn versions_round_trip(index: Arc<dyn Index>) {
     let seqs = write(&index, (), |tx, ()| {
         Box::pin(async move {
             let a = tx
-                .push_past(&Version::Object(version("b", "k", "v1", 1)))
+                .push_past(&Version::Object(Box::new(version("b", "k", "v1", 1))))
                 .await?;
             let b = tx.push_past(&marker("b", "k", "m1", 2)).await?;
             let c = tx
-                .push_past(&Version::Object(version("b", "k", "v2", 2)))
+                .push_past(&Version::Object(Box::new(version("b", "k", "v2", 2))))
                 .await?;
             let other = tx.push_past(&marker("b", "other", "m9", 3)).await?;
             Ok((a, b, c, other))
@@ -114,7 +114,10 @@ pub async fn versions_round_trip(index: Arc<dyn Index>) {
     assert_eq!(found.version, marker("b", "k", "m1", 2));
     assert_eq!(found.seq, seqs.1);
     let newest = newest.expect("the newest version");
-    assert_eq!(newest.version, Version::Object(version("b", "k", "v2", 2)));
+    assert_eq!(
+        newest.version,
+        Version::Object(Box::new(version("b", "k", "v2", 2)))
+    );
     assert!(in_use && !unused && non_empty);
 
     // Tags change in place; a marker has none to change.
@@ -168,13 +171,13 @@ pub async fn versions_list_newest_first_under_each_key(index: Arc<dyn Index>) {
                 tx.record_blob(&blob(n, 3), None, 1, false).await?;
             }
             // "a": current v3, history v1, v2.
-            tx.push_past(&Version::Object(version("b", "a", "v1", 1)))
+            tx.push_past(&Version::Object(Box::new(version("b", "a", "v1", 1))))
                 .await?;
-            tx.push_past(&Version::Object(version("b", "a", "v2", 2)))
+            tx.push_past(&Version::Object(Box::new(version("b", "a", "v2", 2))))
                 .await?;
             tx.put_object(&version("b", "a", "v3", 3)).await?;
             // "a/x": a marker is its latest, over one version.
-            tx.push_past(&Version::Object(version("b", "a/x", "null", 4)))
+            tx.push_past(&Version::Object(Box::new(version("b", "a/x", "null", 4))))
                 .await?;
             tx.push_past(&marker("b", "a/x", "m1", 5)).await?;
             // "ä" sorts after "b" by its bytes; only a current object.

@@ -59,7 +59,7 @@ fn version_from_row(r: &Row<'_>) -> rusqlite::Result<Result<(Version, i64), DbEr
             last_modified,
             version_id,
         };
-        Ok((Version::Object(obj), rank))
+        Ok((Version::Object(Box::new(obj)), rank))
     })())
 }
 

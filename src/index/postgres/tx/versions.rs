@@ -48,7 +48,7 @@ fn version_from_row(r: &Row) -> TxResult<(Version, i64)> {
         last_modified,
         version_id,
     };
-    Ok((Version::Object(obj), rank))
+    Ok((Version::Object(Box::new(obj)), rank))
 }
 
 fn past(row: Option<Row>) -> TxResult<Option<PastVersion>> {
