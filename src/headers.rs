@@ -36,6 +36,19 @@ const RFC5987: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'|')
     .remove(b'~');
 
+/// Unix seconds as an HTTP date (`Last-Modified`); `None` outside the
+/// years a header can carry.
+pub fn http_date(unix: i64) -> Option<http::HeaderValue> {
+    let fmt = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let s = time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()?
+        .format(&fmt)
+        .ok()?;
+    http::HeaderValue::from_str(&s).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,6 +61,23 @@ pub enum ApiError {
     NoSuchBucket(String),
     #[error("{0}")]
     NoSuchKey(String),
+    /// A read of a key whose current version is a delete marker: S3's
+    /// 404 NoSuchKey, carrying the marker's version id.
+    #[error("The specified key does not exist: its current version is a delete marker. Read an earlier version by its versionId (ListObjectVersions lists them), or delete the marker to restore the one below it.")]
+    KeyIsDeleteMarker { version_id: String },
+    /// A GET or HEAD naming a delete marker's version: S3's 405.
+    #[error("The specified method is not allowed against this resource: the version named is a delete marker, which has no content. Name another version, or DELETE this one to remove the marker.")]
+    VersionIsDeleteMarker {
+        version_id: String,
+        last_modified: i64,
+    },
+    #[error("The specified version does not exist.")]
+    NoSuchVersion,
+    #[error("{0}")]
+    IllegalVersioningConfiguration(String),
+    /// The request does not fit the bucket's state (S3's 409).
+    #[error("{0}")]
+    InvalidBucketState(String),
     #[error("{0}")]
     InvalidRequest(String),
     #[error("{0}")]
@@ -146,6 +163,16 @@ pub enum Internal {
     Store(#[from] StoreError),
     #[error("{0}")]
     Other(String),
+}
+
+/// `x-amz-delete-marker: true` and the marker's `x-amz-version-id`, as S3
+/// sends them with an answer about a delete marker.
+fn marker_headers(resp: &mut Response<Body>, version_id: &str) {
+    let h = resp.headers_mut();
+    h.insert("x-amz-delete-marker", HeaderValue::from_static("true"));
+    if let Ok(v) = HeaderValue::from_str(version_id) {
+        h.insert("x-amz-version-id", v);
+    }
 }
 
 /// What a client is told when the server's disk filled under its request.
@@ -318,6 +345,19 @@ impl ApiError {
             }
             ApiError::NoSuchBucket(_) => meta(S::NOT_FOUND, "NoSuchBucket", "NotFound"),
             ApiError::NoSuchKey(_) => meta(S::NOT_FOUND, "NoSuchKey", "NotFound"),
+            ApiError::KeyIsDeleteMarker { .. } => meta(S::NOT_FOUND, "NoSuchKey", "NotFound"),
+            ApiError::VersionIsDeleteMarker { .. } => meta(
+                S::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "MethodNotAllowed",
+            ),
+            ApiError::NoSuchVersion => meta(S::NOT_FOUND, "NoSuchVersion", "NotFound"),
+            ApiError::InvalidBucketState(_) => meta(S::CONFLICT, "InvalidBucketState", "Conflict"),
+            ApiError::IllegalVersioningConfiguration(_) => meta(
+                S::BAD_REQUEST,
+                "IllegalVersioningConfigurationException",
+                "BadRequest",
+            ),
             ApiError::InvalidRequest(_) => meta(S::BAD_REQUEST, "InvalidRequest", "BadRequest"),
             ApiError::AccessDenied(_) => meta(S::FORBIDDEN, "AccessDenied", "Forbidden"),
             ApiError::NotImplemented(_) => {
@@ -407,6 +447,20 @@ impl ApiError {
             ApiError::ServiceUnavailable(_) => {
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::KeyIsDeleteMarker { version_id } => {
+                marker_headers(resp, version_id);
+            }
+            ApiError::VersionIsDeleteMarker {
+                version_id,
+                last_modified,
+            } => {
+                marker_headers(resp, version_id);
+                if let Some(v) = crate::headers::http_date(*last_modified) {
+                    resp.headers_mut().insert(header::LAST_MODIFIED, v);
+                }
+                resp.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("DELETE"));
             }
             _ => {}
         }

@@ -29,6 +29,7 @@ pub mod objects;
 mod recovery;
 #[cfg(test)]
 pub(crate) mod tests;
+pub mod versions;
 
 use std::sync::Arc;
 

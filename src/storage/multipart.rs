@@ -58,9 +58,11 @@ pub enum CopyPartOutcome {
 /// The answer to completing a multipart upload.
 #[derive(Debug, PartialEq, Eq)]
 pub enum CompleteMultipartOutcome {
-    /// The object now exists, with this (multipart) ETag.
+    /// The object now exists, with this (multipart) ETag, as this version
+    /// (`None` in an unversioned bucket).
     Completed {
         etag: String,
+        version_id: Option<String>,
     },
     NoSuchUpload,
     /// A listed part is not stored under that number with that ETag.
@@ -188,9 +190,14 @@ pub(super) async fn complete(
             return Ok(Recorded::refused(O::PartsChanged));
         }
     }
+    let Some(bucket) = tx.get_bucket(&obj.bucket).await? else {
+        return Ok(Recorded::refused(O::NoSuchUpload));
+    };
     tx.record_composite(blob, segments, obj.last_modified)
         .await?;
-    let mut released = tx.put_object(obj).await?.into_iter().collect::<Vec<_>>();
+    let mut obj = obj.clone();
+    let placed = super::versions::make_current(tx, &mut obj, bucket.versioning).await?;
+    let mut released = placed.released;
     released.extend(forget_upload(tx, upload_id).await?.unwrap_or_default());
     tx.put_completed(
         upload_id,
@@ -203,6 +210,7 @@ pub(super) async fn complete(
     Ok(Recorded::kept(
         O::Completed {
             etag: obj.etag.clone(),
+            version_id: placed.version_id,
         },
         released,
     ))
@@ -286,24 +294,8 @@ impl Storage {
         .await
     }
 
-    /// The object a part is copied from, if there is one.
-    pub async fn copy_part_source(
-        &self,
-        bucket: &str,
-        key: &str,
-    ) -> Result<Option<ObjectRecord>, StorageError> {
-        let (b, k) = (bucket.to_string(), key.to_string());
-        Ok(self
-            .index
-            .read(move |tx| {
-                let (b, k) = (b.clone(), k.clone());
-                Box::pin(async move { tx.get_object(&b, &k).await })
-            })
-            .await?)
-    }
-
     /// UploadPartCopy: part `number` of `upload_id` made of `len` bytes
-    /// from `start` of `source` (as [`Self::copy_part_source`] found it).
+    /// from `start` of `source` (a version, as [`Self::find`] found it).
     /// The whole of a single-part object is shared — the part names its
     /// blob, no byte is copied — under that blob's lock, so no delete of
     /// the source frees it meanwhile, and the transaction that records the
@@ -325,11 +317,7 @@ impl Storage {
             return self.share_part(upload_id, number, source, md5).await;
         }
         let src_lock = self.blob_lock(&source.sha256).await?;
-        let current = self
-            .copy_part_source(&source.bucket, &source.key)
-            .await?
-            .map(|o| o.sha256);
-        if current != Some(source.sha256) {
+        if !self.still_names(source).await? {
             return Ok(CopyPartOutcome::SourceChanged);
         }
         let mut reader = self
@@ -400,8 +388,7 @@ impl Storage {
             .write(move |tx| {
                 let (id, p, src) = (id.clone(), p.clone(), src.clone());
                 Box::pin(async move {
-                    let current = tx.get_object(&src.bucket, &src.key).await?;
-                    if current.map(|o| o.sha256) != Some(src.sha256) {
+                    if !super::versions::still_names(tx, &src).await? {
                         return Ok(None);
                     }
                     record_part(tx, &id, &p, &blob, None, false).await.map(Some)

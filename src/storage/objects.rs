@@ -9,8 +9,9 @@
 
 use uuid::Uuid;
 
+use super::versions::{self, KeyDeleted};
 use super::{inline_reader, Recorded, Storage, StorageError};
-use crate::index::{BlobInfo, ObjectRecord, Tx, TxResult};
+use crate::index::{BlobInfo, ObjectRecord, Tx, TxResult, Version};
 use crate::store::{BlobReader, Digest};
 
 use super::commit::Payload;
@@ -56,10 +57,13 @@ impl WriteCondition {
 /// The answer to putting (or copying onto) an object.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PutObjectOutcome {
-    /// Stored; `replaced` names the blob the key referred to before, if it
-    /// differs (already released by the time the caller sees this).
+    /// Stored as `version_id` (`None` in an unversioned bucket);
+    /// `released` are the blobs no version names any more (the replaced
+    /// object's, unless it is kept as an older version), released by the
+    /// time the caller sees this.
     Stored {
-        replaced: Option<Digest>,
+        released: Vec<Digest>,
+        version_id: Option<String>,
     },
     NoSuchBucket,
     /// The write's condition did not hold when it came to commit.
@@ -83,10 +87,16 @@ pub enum CopyOutcome {
 /// The answer to deleting an object.
 #[derive(Debug, PartialEq, Eq)]
 pub enum DeleteObjectOutcome {
-    /// The record that was there (its blob released if nothing else
-    /// refers to it).
+    /// An unversioned bucket's object, removed: the record that was there
+    /// (its blob released if nothing else refers to it).
     Deleted(Box<ObjectRecord>),
-    /// The bucket has no such key (a success in S3).
+    /// A versioned bucket's key now has a delete marker on top, with this
+    /// version id.
+    Marked(String),
+    /// The version named was removed for good (a marker, or an object
+    /// whose blob is released if nothing else refers to it).
+    RemovedVersion(Version),
+    /// The bucket has no such key, or no such version (a success in S3).
     Absent,
     NoSuchBucket,
 }
@@ -140,7 +150,9 @@ pub(crate) async fn check_condition(
 
 /// Records an object (and its blob), if its bucket exists, its key is no
 /// upload-API file's ([`file_key`]) and `cond` holds — all as this
-/// transaction sees them. `blob.md5` given means the caller has just
+/// transaction sees them — as its key's current version, by the bucket's
+/// versioning ([`versions::make_current`]; `obj`'s version id is set
+/// there). `blob.md5` given means the caller has just
 /// received, verified and published these bytes, which heals a blob
 /// marked damaged (the mark is cleared); a copy, which writes no byte,
 /// passes `None` and leaves a mark as it is.
@@ -155,9 +167,9 @@ pub(crate) async fn put_object_rule(
     cond: &WriteCondition,
     files_bucket: &str,
 ) -> TxResult<PutObjectOutcome> {
-    if tx.get_bucket(&obj.bucket).await?.is_none() {
+    let Some(bucket) = tx.get_bucket(&obj.bucket).await? else {
         return Ok(PutObjectOutcome::NoSuchBucket);
-    }
+    };
     if file_key(tx, files_bucket, &obj.bucket, &obj.key).await? {
         return Ok(PutObjectOutcome::WrittenOnce);
     }
@@ -166,34 +178,69 @@ pub(crate) async fn put_object_rule(
     }
     tx.record_blob(blob, inline, obj.last_modified, blob.md5.is_some())
         .await?;
-    let replaced = tx.put_object(obj).await?;
-    Ok(PutObjectOutcome::Stored { replaced })
+    let mut obj = obj.clone();
+    let placed = versions::make_current(tx, &mut obj, bucket.versioning).await?;
+    Ok(PutObjectOutcome::Stored {
+        released: placed
+            .released
+            .into_iter()
+            .filter(|d| *d != obj.sha256)
+            .collect(),
+        version_id: placed.version_id,
+    })
 }
 
-/// Removes `bucket/key`; whether the bucket exists decides the answer for
-/// a key that is not there.
+/// Deletes `bucket/key` at `now` — the version `version_id` of it for
+/// good if one is named, else the key as its bucket's versioning says;
+/// whether the bucket exists decides the answer for a key that is not
+/// there. Also says which blobs it let go.
 pub(crate) async fn delete_object_rule(
     tx: &mut dyn Tx,
     bucket: &str,
     key: &str,
-) -> TxResult<DeleteObjectOutcome> {
-    if let Some(old) = tx.delete_object(bucket, key).await? {
-        return Ok(DeleteObjectOutcome::Deleted(Box::new(old)));
+    version_id: Option<&str>,
+    now: i64,
+) -> TxResult<(DeleteObjectOutcome, Vec<Digest>)> {
+    let Some(b) = tx.get_bucket(bucket).await? else {
+        return Ok((DeleteObjectOutcome::NoSuchBucket, Vec::new()));
+    };
+    if let Some(v) = version_id {
+        return Ok(match versions::remove_version(tx, bucket, key, v).await? {
+            Some(removed) => {
+                let released = removed.blob().into_iter().collect();
+                (DeleteObjectOutcome::RemovedVersion(removed), released)
+            }
+            None => (DeleteObjectOutcome::Absent, Vec::new()),
+        });
     }
-    Ok(if tx.get_bucket(bucket).await?.is_some() {
-        DeleteObjectOutcome::Absent
-    } else {
-        DeleteObjectOutcome::NoSuchBucket
-    })
+    Ok(
+        match versions::delete_key(tx, bucket, key, b.versioning, now).await? {
+            KeyDeleted::Removed(old) => {
+                let released = vec![old.sha256];
+                (DeleteObjectOutcome::Deleted(old), released)
+            }
+            KeyDeleted::Absent => (DeleteObjectOutcome::Absent, Vec::new()),
+            KeyDeleted::Marked {
+                version_id,
+                released,
+            } => (DeleteObjectOutcome::Marked(version_id), released),
+        },
+    )
 }
 
 /// A recorded answer: the new blob kept if the object was stored (and the
-/// blob it replaced let go), refused otherwise.
+/// blobs it let go released), refused otherwise.
 fn recorded(out: PutObjectOutcome) -> Recorded<PutObjectOutcome> {
     match out {
-        PutObjectOutcome::Stored { replaced } => Recorded::kept(
-            PutObjectOutcome::Stored { replaced },
-            replaced.into_iter().collect(),
+        PutObjectOutcome::Stored {
+            released,
+            version_id,
+        } => Recorded::kept(
+            PutObjectOutcome::Stored {
+                released: released.clone(),
+                version_id,
+            },
+            released,
         ),
         refused => Recorded::refused(refused),
     }
@@ -231,17 +278,17 @@ impl Storage {
         .await
     }
 
-    /// Copies: records `obj`, naming the blob `source` names, unless
-    /// `source` (the copy source's bucket and key) no longer names that
-    /// blob — checked in the same transaction, under the blob's lock, so
-    /// no delete of the source can free the bytes between that check and
-    /// the new reference. No byte is read or written.
+    /// Copies: records `obj`, naming the blob `source` names, unless the
+    /// version `source` is (as [`Self::find`] found it) is gone or names
+    /// another blob — checked in the same transaction, under the blob's
+    /// lock, so no delete of the source can free the bytes between that
+    /// check and the new reference. No byte is read or written.
     pub async fn copy_object(
         &self,
-        source: (&str, &str),
+        source: &ObjectRecord,
         obj: ObjectRecord,
     ) -> Result<CopyOutcome, StorageError> {
-        let (src_bucket, src_key) = (source.0.to_string(), source.1.to_string());
+        let src = source.clone();
         let files_bucket = self.settings.upload_bucket.clone();
         let digest = obj.sha256;
         let blob = BlobInfo {
@@ -253,15 +300,9 @@ impl Storage {
         let out = self
             .index
             .write(move |tx| {
-                let (sb, sk, obj, fb) = (
-                    src_bucket.clone(),
-                    src_key.clone(),
-                    obj.clone(),
-                    files_bucket.clone(),
-                );
+                let (src, obj, fb) = (src.clone(), obj.clone(), files_bucket.clone());
                 Box::pin(async move {
-                    let still = tx.get_object(&sb, &sk).await?;
-                    if still.map(|o| o.sha256) != Some(obj.sha256) {
+                    if !versions::still_names(tx, &src).await? || src.sha256 != obj.sha256 {
                         return Ok(CopyOutcome::SourceChanged);
                     }
                     let out = put_object_rule(tx, &obj, &blob, None, &WriteCondition::Always, &fb)
@@ -271,57 +312,82 @@ impl Storage {
             })
             .await?;
         drop(lock);
-        if let CopyOutcome::Put(PutObjectOutcome::Stored {
-            replaced: Some(old),
-        }) = &out
-        {
-            self.release(*old).await?;
+        if let CopyOutcome::Put(PutObjectOutcome::Stored { released, .. }) = &out {
+            for d in released {
+                self.release(*d).await?;
+            }
         }
         Ok(out)
     }
 
-    /// Deletes `bucket/key` and releases its blob.
+    /// Deletes `bucket/key` — the version `version_id` of it for good, if
+    /// one is named — and releases what it let go (see
+    /// [`delete_object_rule`]).
     pub async fn delete_object(
         &self,
         bucket: &str,
         key: &str,
+        version_id: Option<&str>,
     ) -> Result<DeleteObjectOutcome, StorageError> {
-        let (b, k) = (bucket.to_string(), key.to_string());
-        let out = self
+        let (b, k, v) = (
+            bucket.to_string(),
+            key.to_string(),
+            version_id.map(str::to_string),
+        );
+        let now = self.now();
+        let (out, released) = self
             .index
             .write(move |tx| {
-                let (b, k) = (b.clone(), k.clone());
-                Box::pin(async move { delete_object_rule(tx, &b, &k).await })
+                let (b, k, v) = (b.clone(), k.clone(), v.clone());
+                Box::pin(async move { delete_object_rule(tx, &b, &k, v.as_deref(), now).await })
             })
             .await?;
-        if let DeleteObjectOutcome::Deleted(old) = &out {
-            self.release(old.sha256).await?;
+        for d in released {
+            self.release(d).await?;
         }
         Ok(out)
     }
 
-    /// Replaces the tags of the object at `bucket/key` and nothing else of
-    /// it: its bytes, ETag and Last-Modified stay, and so does its blob's
-    /// reference (the row names the same blob before and after). False if
-    /// there is no such object.
+    /// Replaces the tags of the object at `bucket/key` (its version
+    /// `version_id`, if one is named) and nothing else of it: its bytes,
+    /// ETag and Last-Modified stay, and so does its blob's reference (the
+    /// row names the same blob before and after). False if there is no
+    /// such object (a delete marker has no tags).
     pub async fn set_object_tags(
         &self,
         bucket: &str,
         key: &str,
+        version_id: Option<&str>,
         tags: Vec<(String, String)>,
     ) -> Result<bool, StorageError> {
-        let (b, k) = (bucket.to_string(), key.to_string());
+        let (b, k, v) = (
+            bucket.to_string(),
+            key.to_string(),
+            version_id.map(str::to_string),
+        );
         Ok(self
             .index
             .write(move |tx| {
-                let (b, k, tags) = (b.clone(), k.clone(), tags.clone());
+                let (b, k, v, tags) = (b.clone(), k.clone(), v.clone(), tags.clone());
                 Box::pin(async move {
-                    let Some(mut obj) = tx.get_object(&b, &k).await? else {
-                        return Ok(false);
-                    };
-                    obj.meta.tags = tags;
-                    tx.put_object(&obj).await?;
-                    Ok(true)
+                    let current = tx.get_object(&b, &k).await?;
+                    match current {
+                        Some(mut obj) if v.as_ref().is_none_or(|v| *v == obj.version_id) => {
+                            obj.meta.tags = tags;
+                            tx.put_object(&obj).await?;
+                            Ok(true)
+                        }
+                        _ => {
+                            let Some(v) = v else { return Ok(false) };
+                            match tx.past_version(&b, &k, &v).await?.map(|p| p.version) {
+                                Some(Version::Object(mut obj)) => {
+                                    obj.meta.tags = tags;
+                                    tx.update_past(&obj).await
+                                }
+                                _ => Ok(false),
+                            }
+                        }
+                    }
                 })
             })
             .await?)

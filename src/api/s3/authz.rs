@@ -99,7 +99,10 @@ fn authorize_anonymous(app: &App, req: &S3Request, endpoint: &Endpoint) -> Resul
     if !public || !endpoint.open_to_anonymous_readers() {
         return Err(anonymous_refused());
     }
-    if let Endpoint::GetObject { overrides: true } = endpoint {
+    if let Endpoint::GetObject {
+        overrides: true, ..
+    } = endpoint
+    {
         // S3's answer: an anonymous reader cannot make an object answer
         // with another type or disposition (e.g. as an HTML page of this
         // origin).

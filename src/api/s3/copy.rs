@@ -10,25 +10,37 @@ use hyper::body::Incoming;
 use super::bucket;
 use super::object::meta_from;
 use super::router::CopySource;
+use super::versioning;
 use super::xml::{self, timestamp, Xml, XmlEvent};
 use crate::api::body::xml_response;
 use crate::api::body::Body;
 use crate::api::error::ApiError;
 use crate::app::App;
-use crate::index::ObjectRecord;
-use crate::storage::objects::{CopyOutcome, PutObjectOutcome};
+use crate::index::{ObjectRecord, Version, Versioning};
+use crate::storage::objects::{CopyOutcome, DeleteObjectOutcome, PutObjectOutcome};
+use crate::storage::versions::is_version_id;
 
 /// S3's limit on keys in one DeleteObjects request.
 const MAX_DELETE_KEYS: usize = 1000;
 /// Largest DeleteObjects body read (1000 keys of 1024 bytes fit).
 const MAX_DELETE_BODY: usize = 2 * 1024 * 1024;
 
-/// The object named by `x-amz-copy-source`, or S3's NoSuchKey for it.
-pub async fn source_object(app: &App, bucket: &str, key: &str) -> Result<ObjectRecord, ApiError> {
-    app.storage
-        .get_object(bucket, key)
-        .await?
-        .ok_or_else(|| ApiError::NoSuchKey("The specified copy source key does not exist.".into()))
+/// The object `x-amz-copy-source` names (the version named, or the
+/// current object), or S3's answer for why there is none.
+pub async fn source_object(app: &App, source: &CopySource) -> Result<ObjectRecord, ApiError> {
+    let named = source.version_id.as_deref();
+    match app.storage.find(&source.bucket, &source.key, named).await? {
+        Some(Version::Object(o)) => Ok(*o),
+        Some(Version::Marker(_)) if named.is_some() => Err(ApiError::InvalidRequest(
+            "The source of a copy request may not specifically refer to a delete marker by \
+             version id."
+                .into(),
+        )),
+        _ if named.is_some() => Err(ApiError::NoSuchVersion),
+        _ => Err(ApiError::NoSuchKey(
+            "The specified copy source key does not exist.".into(),
+        )),
+    }
 }
 
 pub async fn copy_object(
@@ -41,7 +53,7 @@ pub async fn copy_object(
     let (src_bucket, src_key) = (source.bucket.clone(), source.key.clone());
     bucket::require(app, &src_bucket).await?;
     bucket::require(app, bucket_name).await?;
-    let src = source_object(app, &src_bucket, &src_key).await?;
+    let src = source_object(app, source).await?;
     super::conditions::check_copy_source(&source.conditions, &src, app.now_unix())?;
     let replace = parts
         .headers
@@ -88,12 +100,8 @@ pub async fn copy_object(
     };
     let lm = record.last_modified;
     let etag = record.etag.clone();
-    match app
-        .storage
-        .copy_object((&src_bucket, &src_key), record)
-        .await?
-    {
-        CopyOutcome::Put(PutObjectOutcome::Stored { .. }) => {}
+    let version_id = match app.storage.copy_object(&src, record).await? {
+        CopyOutcome::Put(PutObjectOutcome::Stored { version_id, .. }) => version_id,
         CopyOutcome::SourceChanged => {
             return Err(ApiError::Conflict(
                 "the copy source changed while it was being copied; retry the copy".into(),
@@ -108,22 +116,70 @@ pub async fn copy_object(
         CopyOutcome::Put(PutObjectOutcome::WrittenOnce) => {
             return Err(super::object::written_once(bucket_name, key))
         }
-    }
+    };
     let mut x = Xml::new("CopyObjectResult");
     x.elem("LastModified", &timestamp(lm))
         .elem("ETag", &format!("\"{etag}\""));
-    Ok(xml_response(StatusCode::OK, x.finish("CopyObjectResult")))
+    let mut r = xml_response(StatusCode::OK, x.finish("CopyObjectResult"));
+    copy_source_version(app, r.headers_mut(), source, &src).await?;
+    if let Some(v) = version_id {
+        versioning::set_version_id(r.headers_mut(), &v);
+    }
+    Ok(r)
 }
 
-/// Keys and the Quiet flag of a DeleteObjects body.
-fn parse_delete(body: &[u8]) -> Result<(Vec<String>, bool), ApiError> {
-    let (mut keys, mut quiet) = (Vec::new(), false);
+/// `x-amz-copy-source-version-id`: the version copied, where S3 names one
+/// (a version named, or a source bucket whose versioning was ever set).
+pub async fn copy_source_version(
+    app: &App,
+    h: &mut http::HeaderMap,
+    source: &CopySource,
+    src: &ObjectRecord,
+) -> Result<(), ApiError> {
+    let shown = source.version_id.is_some()
+        || src.version_id != crate::index::NULL_VERSION
+        || app
+            .storage
+            .versioning(&source.bucket)
+            .await?
+            .is_some_and(|v| v != Versioning::Unversioned);
+    if shown {
+        if let Ok(v) = http::HeaderValue::from_str(&src.version_id) {
+            h.insert("x-amz-copy-source-version-id", v);
+        }
+    }
+    Ok(())
+}
+
+/// One object of a DeleteObjects body: its key and the version named.
+struct ToDelete {
+    key: String,
+    version_id: Option<String>,
+}
+
+/// The objects and the Quiet flag of a DeleteObjects body.
+fn parse_delete(body: &[u8]) -> Result<(Vec<ToDelete>, bool), ApiError> {
+    let (mut objects, mut quiet) = (Vec::new(), false);
+    let (mut key, mut version_id): (Option<String>, Option<String>) = (None, None);
     xml::read(body, |event| {
         match event {
             XmlEvent::Text {
                 element: "Key",
                 text,
-            } => keys.push(text.to_string()),
+            } => key = Some(text.to_string()),
+            XmlEvent::Text {
+                element: "VersionId",
+                text,
+            } => version_id = Some(text.to_string()),
+            XmlEvent::End { element: "Object" } => {
+                let key = key
+                    .take()
+                    .ok_or_else(|| xml::malformed("an Object without a Key"))?;
+                objects.push(ToDelete {
+                    key,
+                    version_id: version_id.take(),
+                });
+            }
             XmlEvent::Text {
                 element: "Quiet",
                 text,
@@ -132,17 +188,19 @@ fn parse_delete(body: &[u8]) -> Result<(Vec<String>, bool), ApiError> {
         }
         Ok(())
     })?;
-    if keys.is_empty() {
+    if objects.is_empty() {
         return Err(xml::malformed("no Object elements"));
     }
-    if keys.len() > MAX_DELETE_KEYS {
+    if objects.len() > MAX_DELETE_KEYS {
         return Err(xml::malformed(
             "at most 1000 keys may be deleted in one request",
         ));
     }
-    Ok((keys, quiet))
+    Ok((objects, quiet))
 }
 
+/// DeleteObjects: each object as DeleteObject would delete it, answered
+/// one by one (`Deleted`, or `Error` for a version id that names none).
 pub async fn delete_objects(
     app: &App,
     parts: &Parts,
@@ -152,15 +210,43 @@ pub async fn delete_objects(
     bucket::require(app, bucket_name).await?;
     let xml =
         crate::api::ingest::read_xml_body(parts, body, MAX_DELETE_BODY, "delete list").await?;
-    let (keys, quiet) = parse_delete(&xml)?;
+    let (objects, quiet) = parse_delete(&xml)?;
     let mut x = Xml::new("DeleteResult");
-    for key in keys {
+    for o in objects {
+        if let Some(v) = o.version_id.as_deref().filter(|v| !is_version_id(v)) {
+            x.open("Error")
+                .elem("Key", &o.key)
+                .elem("VersionId", v)
+                .elem("Code", "InvalidArgument")
+                .elem("Message", "Invalid version id specified")
+                .close("Error");
+            continue;
+        }
         // A key that is not there is deleted all the same, as in S3 (and
         // so is every key of a bucket deleted meanwhile).
-        app.storage.delete_object(bucket_name, &key).await?;
-        if !quiet {
-            x.open("Deleted").elem("Key", &key).close("Deleted");
+        let out = app
+            .storage
+            .delete_object(bucket_name, &o.key, o.version_id.as_deref())
+            .await?;
+        if quiet {
+            continue;
         }
+        x.open("Deleted").elem("Key", &o.key);
+        if let Some(v) = &o.version_id {
+            x.elem("VersionId", v);
+        }
+        match out {
+            DeleteObjectOutcome::Marked(id) => {
+                x.elem("DeleteMarker", "true")
+                    .elem("DeleteMarkerVersionId", &id);
+            }
+            DeleteObjectOutcome::RemovedVersion(v) if v.is_marker() => {
+                x.elem("DeleteMarker", "true")
+                    .elem("DeleteMarkerVersionId", v.version_id());
+            }
+            _ => {}
+        }
+        x.close("Deleted");
     }
     Ok(xml_response(StatusCode::OK, x.finish("DeleteResult")))
 }

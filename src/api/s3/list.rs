@@ -1,5 +1,4 @@
-//! ListObjectsV2, ListObjects (v1) and ListObjectVersions: prefix, delimiter with
-//! CommonPrefixes, max-keys, continuation-token / start-after / marker,
+//! ListObjectsV2 and ListObjects (v1): prefix, delimiter with CommonPrefixes, max-keys, continuation-token / start-after / marker,
 //! encoding-type=url.
 //!
 //! Keys come back in S3's order (UTF-8 bytes). Common prefixes are folded
@@ -39,7 +38,7 @@ impl Entry {
 }
 
 /// The common prefix `key` rolls up into under `prefix` and `delimiter`.
-fn common_prefix(key: &str, prefix: &str, delimiter: Option<&str>) -> Option<String> {
+pub(super) fn common_prefix(key: &str, prefix: &str, delimiter: Option<&str>) -> Option<String> {
     let d = delimiter.filter(|d| !d.is_empty())?;
     let rest = key.get(prefix.len()..)?;
     rest.find(d)
@@ -100,11 +99,11 @@ async fn collect(
 
 /// A cursor sorting after every key that starts with `cp` (in UTF-8 byte
 /// order no character sorts after U+10FFFF).
-fn skip_past(cp: &str) -> String {
+pub(super) fn skip_past(cp: &str) -> String {
     format!("{cp}\u{10FFFF}")
 }
 
-fn max_keys(q: &Query) -> Result<usize, ApiError> {
+pub(super) fn max_keys(q: &Query) -> Result<usize, ApiError> {
     match q.get("max-keys") {
         None => Ok(MAX_KEYS),
         Some(v) => v.parse::<usize>().map(|n| n.min(MAX_KEYS)).map_err(|_| {
@@ -115,7 +114,7 @@ fn max_keys(q: &Query) -> Result<usize, ApiError> {
 
 /// The elements V1 and V2 listings share after their markers: Delimiter,
 /// EncodingType, IsTruncated.
-fn delimiter_encoding_truncated(
+pub(super) fn delimiter_encoding_truncated(
     x: &mut Xml,
     delimiter: Option<&str>,
     q: &Query,
@@ -131,7 +130,7 @@ fn delimiter_encoding_truncated(
     x.elem("IsTruncated", if truncated { "true" } else { "false" });
 }
 
-fn encoder(q: &Query) -> Result<impl Fn(&str) -> String, ApiError> {
+pub(super) fn encoder(q: &Query) -> Result<impl Fn(&str) -> String, ApiError> {
     let url = match q.get("encoding-type") {
         None => false,
         Some("url") => true,
@@ -150,51 +149,40 @@ fn encoder(q: &Query) -> Result<impl Fn(&str) -> String, ApiError> {
     })
 }
 
-/// How objects are written in a listing: `Contents`, or `Version` with the
-/// one version an unversioned bucket has (id `null`, the latest).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Shape {
-    Contents,
-    Versions,
-}
-
-fn write_entries(
-    x: &mut Xml,
-    entries: &[Entry],
-    enc: &impl Fn(&str) -> String,
-    owner: bool,
-    shape: Shape,
-) {
-    let element = match shape {
-        Shape::Contents => "Contents",
-        Shape::Versions => "Version",
-    };
+fn write_entries(x: &mut Xml, entries: &[Entry], enc: &impl Fn(&str) -> String, owner: bool) {
     for e in entries {
         if let Entry::Object(o) = e {
-            x.open(element).elem("Key", &enc(&o.key));
-            if shape == Shape::Versions {
-                x.elem("VersionId", "null").elem("IsLatest", "true");
-            }
+            x.open("Contents").elem("Key", &enc(&o.key));
             x.elem("LastModified", &timestamp(o.last_modified))
                 .elem("ETag", &format!("\"{}\"", o.etag))
                 .elem("Size", &o.size.to_string())
                 .elem("StorageClass", "STANDARD");
             if owner {
-                x.open("Owner")
-                    .elem("ID", bucket::OWNER_ID)
-                    .elem("DisplayName", bucket::OWNER_ID)
-                    .close("Owner");
+                write_owner(x);
             }
-            x.close(element);
+            x.close("Contents");
         }
     }
     for e in entries {
         if let Entry::Prefix(p) = e {
-            x.open("CommonPrefixes")
-                .elem("Prefix", &enc(p))
-                .close("CommonPrefixes");
+            write_prefix(x, p, enc);
         }
     }
+}
+
+/// The `Owner` of a listed object: the gateway's one owner.
+pub(super) fn write_owner(x: &mut Xml) {
+    x.open("Owner")
+        .elem("ID", bucket::OWNER_ID)
+        .elem("DisplayName", bucket::OWNER_ID)
+        .close("Owner");
+}
+
+/// One `CommonPrefixes` element.
+pub(super) fn write_prefix(x: &mut Xml, prefix: &str, enc: &impl Fn(&str) -> String) {
+    x.open("CommonPrefixes")
+        .elem("Prefix", &enc(prefix))
+        .close("CommonPrefixes");
 }
 
 pub async fn list_v2(app: &App, bucket_name: &str, q: &Query) -> Result<Response<Body>, ApiError> {
@@ -228,13 +216,7 @@ pub async fn list_v2(app: &App, bucket_name: &str, q: &Query) -> Result<Response
             x.elem("NextContinuationToken", &encode_token(last.key()));
         }
     }
-    write_entries(
-        &mut x,
-        &entries,
-        &enc,
-        q.get("fetch-owner") == Some("true"),
-        Shape::Contents,
-    );
+    write_entries(&mut x, &entries, &enc, q.get("fetch-owner") == Some("true"));
     Ok(xml_response(StatusCode::OK, x.finish("ListBucketResult")))
 }
 
@@ -258,55 +240,6 @@ pub async fn list_v1(app: &App, bucket_name: &str, q: &Query) -> Result<Response
             x.elem("NextMarker", &enc(last.key()));
         }
     }
-    write_entries(&mut x, &entries, &enc, true, Shape::Contents);
+    write_entries(&mut x, &entries, &enc, true);
     Ok(xml_response(StatusCode::OK, x.finish("ListBucketResult")))
-}
-
-/// ListObjectVersions on an unversioned bucket: every object once, as its
-/// only version, with version id `null` — what S3 returns for a bucket that
-/// never had versioning.
-pub async fn list_versions(
-    app: &App,
-    bucket_name: &str,
-    q: &Query,
-) -> Result<Response<Body>, ApiError> {
-    bucket::require(app, bucket_name).await?;
-    let prefix = q.get("prefix").unwrap_or("");
-    let delimiter = q.get("delimiter").filter(|d| !d.is_empty());
-    let max = max_keys(q)?;
-    let enc = encoder(q)?;
-    let key_marker = q.get("key-marker").unwrap_or("");
-    let version_marker = q.get("version-id-marker").unwrap_or("");
-    if !version_marker.is_empty() && key_marker.is_empty() {
-        return Err(ApiError::InvalidArgument(
-            "A version-id marker cannot be specified without a key marker.".into(),
-        ));
-    }
-    if !version_marker.is_empty() && version_marker != "null" {
-        return Err(ApiError::InvalidArgument(
-            "Invalid version id specified: this bucket is not versioned, its only version id \
-             is 'null'"
-                .into(),
-        ));
-    }
-    let (entries, truncated) =
-        collect(app, bucket_name, prefix, delimiter, key_marker, max).await?;
-
-    let mut x = Xml::new("ListVersionsResult");
-    x.elem("Name", bucket_name)
-        .elem("Prefix", &enc(prefix))
-        .elem("KeyMarker", &enc(key_marker))
-        .elem("VersionIdMarker", version_marker)
-        .elem("MaxKeys", &max.to_string());
-    delimiter_encoding_truncated(&mut x, delimiter, q, truncated, &enc);
-    if truncated {
-        if let Some(last) = entries.last() {
-            x.elem("NextKeyMarker", &enc(last.key()));
-            if matches!(last, Entry::Object(_)) {
-                x.elem("NextVersionIdMarker", "null");
-            }
-        }
-    }
-    write_entries(&mut x, &entries, &enc, true, Shape::Versions);
-    Ok(xml_response(StatusCode::OK, x.finish("ListVersionsResult")))
 }

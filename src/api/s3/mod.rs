@@ -4,7 +4,8 @@
 //! key, query and the operation, an [`router::Endpoint`]); it is
 //! authenticated and authorized on that value (`auth.rs`), and the same
 //! value goes to the file for its family: `bucket.rs`, `list.rs`,
-//! `object.rs`, `copy.rs`, `multipart.rs`, `cors.rs`, `post_object.rs`. A
+//! `object.rs`, `copy.rs`, `multipart.rs`, `cors.rs`, `post_object.rs`,
+//! `versioning.rs`, `list_versions.rs`, `tagging.rs`. A
 //! PUT whose signed URL carries the upload API's declaration
 //! (`X-Stowage-Sha256`) goes to `api/presigned.rs`, which checks it against
 //! that declaration.
@@ -16,6 +17,7 @@ pub(crate) mod copy;
 pub mod cors;
 mod form_deadline;
 mod list;
+mod list_versions;
 pub(crate) mod multipart;
 mod object;
 mod post_object;
@@ -23,6 +25,7 @@ mod read;
 pub mod router;
 mod tagging;
 mod token;
+mod versioning;
 mod xml;
 
 use http::request::Parts;
@@ -71,25 +74,37 @@ pub async fn route(
         HeadBucket => bucket::head_bucket(app, bucket).await,
         DeleteBucket => bucket::delete_bucket(app, bucket).await,
         GetBucketLocation => bucket::get_location(app, bucket).await,
+        PutBucketVersioning => versioning::put(app, &parts, body, bucket).await,
+        GetBucketVersioning => versioning::get(app, bucket).await,
         PutBucketCors => cors::put(app, &parts, body, bucket).await,
         GetBucketCors => cors::get(app, bucket).await,
         DeleteBucketCors => cors::delete(app, bucket).await,
         ListObjectsV1 => list::list_v1(app, bucket, q).await,
         ListObjectsV2 => list::list_v2(app, bucket, q).await,
-        ListObjectVersions => list::list_versions(app, bucket, q).await,
+        ListObjectVersions => list_versions::list_versions(app, bucket, q).await,
         ListMultipartUploads => multipart::list_uploads(app, q, bucket).await,
         DeleteObjects => copy::delete_objects(app, &parts, body, bucket).await,
-        GetObject { .. } | HeadObject => read::get_object(app, &parts, q, bucket, key).await,
-        GetObjectAttributes => read::get_attributes(app, &parts, bucket, key).await,
-        PutObjectTagging => tagging::put(app, &parts, body, bucket, key).await,
-        GetObjectTagging => tagging::get(app, bucket, key).await,
-        DeleteObjectTagging => tagging::delete(app, bucket, key).await,
+        GetObject { version, .. } | HeadObject { version } => {
+            read::get_object(app, &parts, q, bucket, key, version.as_deref()).await
+        }
+        GetObjectAttributes { version } => {
+            read::get_attributes(app, &parts, bucket, key, version.as_deref()).await
+        }
+        PutObjectTagging { version } => {
+            tagging::put(app, &parts, body, bucket, key, version.as_deref()).await
+        }
+        GetObjectTagging { version } => tagging::get(app, bucket, key, version.as_deref()).await,
+        DeleteObjectTagging { version } => {
+            tagging::delete(app, bucket, key, version.as_deref()).await
+        }
         PutObject if is_upload_api_put(&auth) => {
             super::presigned::put(app, &auth, parts, body, bucket, key).await
         }
         PutObject => object::put_object(app, &auth, parts, body, bucket, key).await,
         CopyObject { source } => copy::copy_object(app, &parts, &source, bucket, key).await,
-        DeleteObject => object::delete_object(app, bucket, key).await,
+        DeleteObject { version } => {
+            object::delete_object(app, bucket, key, version.as_deref()).await
+        }
         CreateMultipartUpload => multipart::create(app, &parts, bucket, key).await,
         UploadPart {
             upload_id,

@@ -163,13 +163,7 @@ pub async fn upload_part_copy(
     target: PartTarget<'_>,
 ) -> Result<Response<Body>, ApiError> {
     target.check(app).await?;
-    let src = app
-        .storage
-        .copy_part_source(&source.bucket, &source.key)
-        .await?
-        .ok_or_else(|| {
-            ApiError::NoSuchKey("The specified copy source key does not exist.".into())
-        })?;
+    let src = super::copy::source_object(app, source).await?;
     super::conditions::check_copy_source(&source.conditions, &src, app.now_unix())?;
     let (start, len) = match parts
         .headers
@@ -213,7 +207,9 @@ pub async fn upload_part_copy(
     let mut x = Xml::new("CopyPartResult");
     x.elem("LastModified", &timestamp(part.last_modified))
         .elem("ETag", &format!("\"{}\"", hex::encode(part.md5)));
-    Ok(xml_response(StatusCode::OK, x.finish("CopyPartResult")))
+    let mut r = xml_response(StatusCode::OK, x.finish("CopyPartResult"));
+    super::copy::copy_source_version(app, r.headers_mut(), source, &src).await?;
+    Ok(r)
 }
 
 /// The (part number, ETag) list of a CompleteMultipartUpload body.
@@ -276,12 +272,12 @@ pub async fn complete(
     if wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
         return Err(ApiError::InvalidPartOrder);
     }
-    let etag = match app
+    let (etag, version_id) = match app
         .storage
         .complete_multipart(upload, &wanted, cond)
         .await?
     {
-        CompleteMultipartOutcome::Completed { etag } => etag,
+        CompleteMultipartOutcome::Completed { etag, version_id } => (etag, version_id),
         CompleteMultipartOutcome::NoSuchUpload => return Err(ApiError::NoSuchUpload),
         CompleteMultipartOutcome::InvalidPart { number, etag } => {
             return Err(ApiError::InvalidPart(format!(
@@ -312,7 +308,11 @@ pub async fn complete(
             ))
         }
     };
-    Ok(completion_result(app, bucket_name, key, &etag))
+    let mut r = completion_result(app, bucket_name, key, &etag);
+    if let Some(v) = version_id {
+        super::versioning::set_version_id(r.headers_mut(), &v);
+    }
+    Ok(r)
 }
 
 /// A retried CompleteMultipartUpload of an upload that already completed

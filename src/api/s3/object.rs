@@ -9,6 +9,7 @@ use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::bucket;
+use super::versioning;
 use crate::api::body::empty;
 use crate::api::body::Body;
 use crate::api::error::ApiError;
@@ -181,10 +182,13 @@ pub async fn put_object(
         last_modified: app.now_unix(),
     };
     let etag = record.etag.clone();
-    store_object(app, received.payload, record, blob, cond).await?;
+    let version_id = store_object(app, received.payload, record, blob, cond).await?;
     let mut r = empty(StatusCode::OK);
     if let Ok(v) = HeaderValue::from_str(&format!("\"{etag}\"")) {
         r.headers_mut().insert(header::ETAG, v);
+    }
+    if let Some(v) = version_id {
+        versioning::set_version_id(r.headers_mut(), &v);
     }
     echo_checksums(r.headers_mut(), &checksums_out);
     Ok(r)
@@ -193,18 +197,18 @@ pub async fn put_object(
 /// Stores a received body as `record`, if `cond` holds at commit (the
 /// storage service publishes it, records it, and releases what is no
 /// longer referred to). The one commit of a whole object, for PutObject
-/// and form uploads.
+/// and form uploads. The version id it was stored as, where S3 names one.
 pub(super) async fn store_object(
     app: &App,
     payload: crate::api::ingest::Payload,
     record: ObjectRecord,
     blob: BlobInfo,
     cond: WriteCondition,
-) -> Result<(), ApiError> {
+) -> Result<Option<String>, ApiError> {
     let bucket_name = record.bucket.clone();
     let key = record.key.clone();
     match app.storage.put_object(payload, record, blob, cond).await? {
-        PutObjectOutcome::Stored { .. } => Ok(()),
+        PutObjectOutcome::Stored { version_id, .. } => Ok(version_id),
         // Another writer (or a delete) got there first.
         PutObjectOutcome::ConditionFailed(f) => Err(condition_failed_at_commit(f)),
         // Deleted while the body arrived.
@@ -295,16 +299,33 @@ pub(super) fn verify_digests(
     Ok(())
 }
 
+/// DeleteObject: the key (a delete marker in a versioned bucket), or the
+/// version named, for good.
 pub async fn delete_object(
     app: &App,
     bucket_name: &str,
     key: &str,
+    version: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
-    match app.storage.delete_object(bucket_name, key).await? {
+    let mut r = empty(StatusCode::NO_CONTENT);
+    let h = r.headers_mut();
+    let marker = |h: &mut HeaderMap| {
+        h.insert("x-amz-delete-marker", HeaderValue::from_static("true"));
+    };
+    match app.storage.delete_object(bucket_name, key, version).await? {
         // Deleting a missing key succeeds, as in S3; a missing bucket does not.
-        DeleteObjectOutcome::Deleted(_) | DeleteObjectOutcome::Absent => {
-            Ok(empty(StatusCode::NO_CONTENT))
+        DeleteObjectOutcome::Deleted(_) | DeleteObjectOutcome::Absent => {}
+        DeleteObjectOutcome::Marked(id) => {
+            marker(h);
+            versioning::set_version_id(h, &id);
         }
-        DeleteObjectOutcome::NoSuchBucket => Err(bucket::no_such_bucket(bucket_name)),
+        DeleteObjectOutcome::RemovedVersion(v) => {
+            if v.is_marker() {
+                marker(h);
+            }
+            versioning::set_version_id(h, v.version_id());
+        }
+        DeleteObjectOutcome::NoSuchBucket => return Err(bucket::no_such_bucket(bucket_name)),
     }
+    Ok(r)
 }

@@ -231,10 +231,14 @@ pub async fn post_object(
         },
         last_modified: app.now_unix(),
     };
-    store_object(app, payload, record, blob, WriteCondition::Always).await?;
+    let version_id = store_object(app, payload, record, blob, WriteCondition::Always).await?;
     // Drain whatever follows the file (a submit button's field).
     while let Ok(Some(_)) = form.next_field().await {}
-    answer(app, &fields, bucket_name, &key, &etag)
+    let mut r = answer(app, &fields, bucket_name, &key, &etag)?;
+    if let Some(v) = version_id {
+        super::versioning::set_version_id(r.headers_mut(), &v);
+    }
+    Ok(r)
 }
 
 /// The answer S3 gives a stored form upload: a 303 to

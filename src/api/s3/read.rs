@@ -10,11 +10,10 @@ use http::request::Parts;
 use http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
-use time::OffsetDateTime;
 
-use super::bucket;
 use super::conditions::{Conditions, Verdict};
 use super::object::{echo_checksums, header_str};
+use super::versioning;
 use crate::api::body::{empty, full, Body};
 use crate::api::error::ApiError;
 use crate::api::query::Query;
@@ -84,16 +83,7 @@ fn parse_range(v: &str, size: u64) -> Result<Option<(u64, u64)>, ApiError> {
     Ok(Some(range))
 }
 
-pub fn http_date(unix: i64) -> Option<HeaderValue> {
-    let fmt = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    let s = OffsetDateTime::from_unix_timestamp(unix)
-        .ok()?
-        .format(&fmt)
-        .ok()?;
-    HeaderValue::from_str(&s).ok()
-}
+pub use crate::headers::http_date;
 
 fn set(h: &mut HeaderMap, name: &'static str, v: Option<&str>) {
     if let Some(v) = v.and_then(|v| HeaderValue::from_str(v).ok()) {
@@ -137,14 +127,10 @@ pub async fn get_object(
     q: &Query,
     bucket_name: &str,
     key: &str,
+    version: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
-    let Some((obj, inline)) = app.storage.get_object_inline(bucket_name, key).await? else {
-        // Only a miss needs the second look, to name the right error.
-        bucket::require(app, bucket_name).await?;
-        return Err(ApiError::NoSuchKey(
-            "The specified key does not exist.".into(),
-        ));
-    };
+    let (obj, inline, show_version) =
+        versioning::read_target(app, bucket_name, key, version).await?;
     let head = parts.method == Method::HEAD;
     let checksum_mode = header_str(&parts.headers, "x-amz-checksum-mode")
         .is_some_and(|v| v.eq_ignore_ascii_case("enabled"));
@@ -155,6 +141,9 @@ pub async fn get_object(
         Verdict::NotModified => {
             let mut r = empty(StatusCode::NOT_MODIFIED);
             object_headers(r.headers_mut(), &obj, false);
+            if show_version {
+                versioning::set_version_id(r.headers_mut(), &obj.version_id);
+            }
             return Ok(r);
         }
     }
@@ -214,6 +203,9 @@ pub async fn get_object(
     object_headers(h, &obj, checksum_mode && range.is_none());
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    if show_version {
+        versioning::set_version_id(h, &obj.version_id);
+    }
     if let Some(n) = parts_count {
         set(
             r.headers_mut(),
@@ -340,6 +332,7 @@ pub async fn get_attributes(
     parts: &Parts,
     bucket_name: &str,
     key: &str,
+    version: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
     let wanted: Vec<&str> = parts
         .headers
@@ -364,12 +357,7 @@ pub async fn get_attributes(
              StorageClass or ObjectSize"
         )));
     }
-    bucket::require(app, bucket_name).await?;
-    let obj = app
-        .storage
-        .get_object(bucket_name, key)
-        .await?
-        .ok_or_else(|| ApiError::NoSuchKey("The specified key does not exist.".into()))?;
+    let (obj, _, show_version) = versioning::read_target(app, bucket_name, key, version).await?;
     let want = |a: &str| wanted.contains(&a);
     let mut x = super::xml::Xml::new("GetObjectAttributesResponse");
     if want("ETag") {
@@ -401,6 +389,9 @@ pub async fn get_attributes(
         crate::api::body::xml_response(StatusCode::OK, x.finish("GetObjectAttributesResponse"));
     if let Some(v) = http_date(obj.last_modified) {
         r.headers_mut().insert(header::LAST_MODIFIED, v);
+    }
+    if show_version {
+        versioning::set_version_id(r.headers_mut(), &obj.version_id);
     }
     Ok(r)
 }

@@ -21,6 +21,7 @@ use super::conditions::Conditions;
 use crate::api::error::ApiError;
 use crate::api::query::{shorten, Query};
 use crate::sigv4::encode::percent_decode;
+use crate::storage::versions::is_version_id;
 
 /// S3's longest key, in bytes of UTF-8.
 pub const MAX_KEY_LEN: usize = 1024;
@@ -84,6 +85,8 @@ impl Presented {
 pub struct CopySource {
     pub bucket: String,
     pub key: String,
+    /// `?versionId=` of the source: that version, not the current object.
+    pub version_id: Option<String>,
     pub conditions: Conditions,
 }
 
@@ -96,6 +99,8 @@ pub enum Endpoint {
     HeadBucket,
     DeleteBucket,
     GetBucketLocation,
+    PutBucketVersioning,
+    GetBucketVersioning,
     PutBucketCors,
     GetBucketCors,
     DeleteBucketCors,
@@ -109,21 +114,36 @@ pub enum Endpoint {
     /// A CORS preflight, answered before authentication.
     Preflight,
     /// GET; `overrides` when `response-*` parameters ask for other
-    /// response headers.
+    /// response headers. `version`, here and below: the `versionId` named
+    /// (checked to be one this gateway gives out), else the current
+    /// object.
     GetObject {
         overrides: bool,
+        version: Option<String>,
     },
-    HeadObject,
-    GetObjectAttributes,
-    PutObjectTagging,
-    GetObjectTagging,
-    DeleteObjectTagging,
+    HeadObject {
+        version: Option<String>,
+    },
+    GetObjectAttributes {
+        version: Option<String>,
+    },
+    PutObjectTagging {
+        version: Option<String>,
+    },
+    GetObjectTagging {
+        version: Option<String>,
+    },
+    DeleteObjectTagging {
+        version: Option<String>,
+    },
     /// PUT of a body (the upload API's presigned PUT among them).
     PutObject,
     CopyObject {
         source: CopySource,
     },
-    DeleteObject,
+    DeleteObject {
+        version: Option<String>,
+    },
     CreateMultipartUpload,
     UploadPart {
         upload_id: String,
@@ -162,7 +182,8 @@ impl Endpoint {
         use Endpoint::*;
         match self {
             ListBuckets | CreateBucket | Preflight => None,
-            DeleteBucket | PutBucketCors | GetBucketCors | DeleteBucketCors => Some(Access::Owner),
+            DeleteBucket | PutBucketCors | GetBucketCors | DeleteBucketCors
+            | PutBucketVersioning | GetBucketVersioning => Some(Access::Owner),
             HeadBucket
             | GetBucketLocation
             | ListObjectsV1
@@ -170,17 +191,17 @@ impl Endpoint {
             | ListObjectVersions
             | ListMultipartUploads
             | GetObject { .. }
-            | HeadObject
-            | GetObjectAttributes
-            | GetObjectTagging
+            | HeadObject { .. }
+            | GetObjectAttributes { .. }
+            | GetObjectTagging { .. }
             | ListParts { .. } => Some(Access::Read),
             DeleteObjects
             | PostObject
             | PutObject
             | CopyObject { .. }
-            | DeleteObject
-            | PutObjectTagging
-            | DeleteObjectTagging
+            | DeleteObject { .. }
+            | PutObjectTagging { .. }
+            | DeleteObjectTagging { .. }
             | CreateMultipartUpload
             | UploadPart { .. }
             | UploadPartCopy { .. }
@@ -217,8 +238,8 @@ impl Endpoint {
     pub fn open_to_anonymous_readers(&self) -> bool {
         matches!(
             self,
-            Endpoint::GetObject { .. }
-                | Endpoint::HeadObject
+            Endpoint::GetObject { version: None, .. }
+                | Endpoint::HeadObject { version: None }
                 | Endpoint::HeadBucket
                 | Endpoint::ListObjectsV1
                 | Endpoint::ListObjectsV2
@@ -288,6 +309,8 @@ const IMPLEMENTED_SUBRESOURCES: &[&str] = &[
     "partNumber",
     "uploadId",
     "uploads",
+    "versionId",
+    "versioning",
     "versions",
     "response-cache-control",
     "response-content-disposition",
@@ -368,7 +391,10 @@ fn known_on_writes(name: &str) -> bool {
                 | "partNumber"
                 | "versionId"
         )
-        || matches!(name, "uploads" | "delete" | "cors" | "tagging")
+        || matches!(
+            name,
+            "uploads" | "delete" | "cors" | "tagging" | "versioning"
+        )
         || matches!(lower.as_str(), "content-type" | "content-md5")
 }
 
@@ -383,13 +409,10 @@ fn resolve(
     if *method == Method::OPTIONS {
         return Ok(Preflight);
     }
-    // `versionId=null` names the only version an unversioned object has.
-    if let Some(sub) = q.pairs().find_map(|(k, v)| {
-        (S3_SUBRESOURCES.contains(&k)
-            && !IMPLEMENTED_SUBRESOURCES.contains(&k)
-            && !(k == "versionId" && v == "null"))
-            .then_some(k)
-    }) {
+    if let Some(sub) = q
+        .names()
+        .find(|k| S3_SUBRESOURCES.contains(k) && !IMPLEMENTED_SUBRESOURCES.contains(k))
+    {
         return Err(ApiError::NotImplemented(format!(
             "the ?{sub} subresource is not implemented by this gateway; nothing was changed"
         )));
@@ -411,7 +434,11 @@ fn resolve(
             _ => Err(not_supported(method, "the service")),
         };
     }
+    let version = version_id(q)?;
     if key.is_empty() {
+        if version.is_some() {
+            return Err(no_version_here("a bucket request"));
+        }
         // `tagging` is implemented on objects only: on a bucket it must not
         // fall through to CreateBucket or DeleteBucket.
         if q.has("tagging") {
@@ -427,8 +454,13 @@ fn resolve(
             Method::PUT if q.has("cors") => PutBucketCors,
             Method::GET if q.has("cors") => GetBucketCors,
             Method::DELETE if q.has("cors") => DeleteBucketCors,
+            Method::PUT if q.has("versioning") => PutBucketVersioning,
+            Method::GET if q.has("versioning") => GetBucketVersioning,
             Method::PUT => CreateBucket,
             Method::HEAD => HeadBucket,
+            Method::DELETE if q.has("versioning") => {
+                return Err(not_supported(method, "a bucket's versioning"))
+            }
             Method::DELETE => DeleteBucket,
             Method::GET if q.has("location") => GetBucketLocation,
             Method::GET if q.has("uploads") => ListMultipartUploads,
@@ -439,7 +471,18 @@ fn resolve(
             _ => return Err(not_supported(method, "a bucket")),
         });
     }
+    if q.has("versioning") {
+        return Err(not_supported(method, "an object's versioning"));
+    }
     let source = copy_source(headers)?;
+    // Only reads, deletes and tags name a version; a write makes one.
+    let names_version = matches!(*method, Method::GET | Method::HEAD | Method::DELETE)
+        && !q.has("uploadId")
+        && !q.has("uploads")
+        || q.has("tagging");
+    if version.is_some() && !names_version {
+        return Err(no_version_here("this request"));
+    }
     if let Some(upload_id) = q.get("uploadId") {
         let upload_id = upload_id.to_string();
         return Ok(match (method.clone(), source) {
@@ -460,9 +503,9 @@ fn resolve(
     }
     if q.has("tagging") {
         return match *method {
-            Method::PUT => Ok(PutObjectTagging),
-            Method::GET => Ok(GetObjectTagging),
-            Method::DELETE => Ok(DeleteObjectTagging),
+            Method::PUT => Ok(PutObjectTagging { version }),
+            Method::GET => Ok(GetObjectTagging { version }),
+            Method::DELETE => Ok(DeleteObjectTagging { version }),
             _ => Err(not_supported(method, "an object's tags")),
         };
     }
@@ -470,14 +513,38 @@ fn resolve(
         (Method::POST, _) if q.has("uploads") => CreateMultipartUpload,
         (Method::PUT, Some(source)) => CopyObject { source },
         (Method::PUT, None) => PutObject,
-        (Method::GET, _) if q.has("attributes") => GetObjectAttributes,
+        (Method::GET, _) if q.has("attributes") => GetObjectAttributes { version },
         (Method::GET, _) => GetObject {
             overrides: q.names().any(|n| n.starts_with("response-")),
+            version,
         },
-        (Method::HEAD, _) => HeadObject,
-        (Method::DELETE, _) => DeleteObject,
+        (Method::HEAD, _) => HeadObject { version },
+        (Method::DELETE, _) => DeleteObject { version },
         _ => return Err(not_supported(method, "an object")),
     })
+}
+
+/// `?versionId=`: a version id this gateway could have given out (see
+/// [`is_version_id`]), or none. Any other text names no version: S3
+/// answers 400 for it, where a well-formed id with no version is 404.
+fn version_id(q: &Query) -> Result<Option<String>, ApiError> {
+    match q.get("versionId") {
+        None => Ok(None),
+        Some("") => Err(ApiError::InvalidArgument(
+            "Version id cannot be the empty string".into(),
+        )),
+        Some(v) if is_version_id(v) => Ok(Some(v.to_string())),
+        Some(_) => Err(ApiError::InvalidArgument(
+            "Invalid version id specified".into(),
+        )),
+    }
+}
+
+fn no_version_here(what: &str) -> ApiError {
+    ApiError::InvalidArgument(format!(
+        "versionId is not a parameter of {what}: only reads, deletes and tag operations on an \
+         object name a version; nothing was changed"
+    ))
 }
 
 /// Whether a POST body is a form (multipart/form-data).
@@ -519,17 +586,19 @@ fn copy_source(h: &HeaderMap) -> Result<Option<CopySource>, ApiError> {
         Some((p, q)) => (p, Some(q)),
         None => (raw, None),
     };
-    if let Some(q) = version {
-        let q = Query::parse(q)?;
-        let only_null = q.names().all(|n| n == "versionId") && q.get("versionId") == Some("null");
-        if !only_null {
-            return Err(ApiError::NotImplemented(
-                "x-amz-copy-source names a version: this gateway keeps one version of each \
-                 object (versionId=null); leave the version out to copy the current object"
-                    .into(),
-            ));
+    let version_id = match version {
+        Some(q) => {
+            let q = Query::parse(q)?;
+            if let Some(other) = q.names().find(|n| *n != "versionId") {
+                return Err(ApiError::InvalidArgument(format!(
+                    "x-amz-copy-source may name a versionId and nothing else, not '{}'",
+                    shorten(other)
+                )));
+            }
+            version_id(&q)?
         }
-    }
+        None => None,
+    };
     let decoded = percent_decode(path).map_err(|_| invalid())?;
     let trimmed = decoded.strip_prefix('/').unwrap_or(&decoded);
     match trimmed.split_once('/') {
@@ -540,6 +609,7 @@ fn copy_source(h: &HeaderMap) -> Result<Option<CopySource>, ApiError> {
             Ok(Some(CopySource {
                 bucket: b.to_string(),
                 key: k.to_string(),
+                version_id,
                 conditions: Conditions::of_copy_source(h),
             }))
         }

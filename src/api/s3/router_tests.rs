@@ -96,7 +96,12 @@ proptest! {
             prop_assert!(matches!(endpoint, Err(ApiError::KeyTooLong)));
             return Ok(());
         }
-        let expected_source = CopySource { bucket: sb.clone(), key: sk.clone(), conditions: Default::default() };
+        let expected_source = CopySource {
+            bucket: sb.clone(),
+            key: sk.clone(),
+            version_id: version.then(|| "null".to_string()),
+            conditions: Default::default(),
+        };
         prop_assert_eq!(
             endpoint.as_ref().ok(),
             Some(&Endpoint::UploadPartCopy {
@@ -138,7 +143,7 @@ proptest! {
             ("cors", "/pub", Endpoint::GetBucketCors),
             ("versions", "/pub", Endpoint::ListObjectVersions),
             ("uploadId", "/pub/k", Endpoint::ListParts { upload_id: "u".into() }),
-            ("response-content-type", "/pub/k", Endpoint::GetObject { overrides: true }),
+            ("response-content-type", "/pub/k", Endpoint::GetObject { overrides: true, version: None }),
         ][which].clone();
         let value = if name == "uploads" || name == "cors" || name == "versions" { "" } else { "u" };
         let target = format!("{target_of}?{}={value}", wire(name, b"", &c));
@@ -147,7 +152,7 @@ proptest! {
         prop_assert_eq!(req.presented, Presented::Nothing);
         let e = req.endpoint(&p).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
         prop_assert_eq!(&e, &expected);
-        let overriding_get = Endpoint::GetObject { overrides: true };
+        let overriding_get = Endpoint::GetObject { overrides: true, version: None };
         prop_assert!(!e.open_to_anonymous_readers() || e == overriding_get);
     }
 }
@@ -166,6 +171,7 @@ fn a_copy_source_is_decoded_before_it_is_split() {
         Some(&CopySource {
             bucket: "private-a".into(),
             key: "secret.txt".into(),
+            version_id: None,
             conditions: Default::default(),
         })
     );
@@ -184,7 +190,6 @@ fn unimplemented_subresources_and_unknown_write_parameters_are_refused() {
         ("PUT", "/b/k?some-future-thing"),
         ("POST", "/b/k?renameObject"),
         ("GET", "/b?%6cifecycle"),
-        ("PUT", "/b/k?versionId=3"),
     ] {
         let p = parts(method, target, &[]);
         let e = S3Request::parse(&p).unwrap().endpoint(&p);
@@ -196,7 +201,13 @@ fn unimplemented_subresources_and_unknown_write_parameters_are_refused() {
     // What SDKs send on writes is still served.
     for (method, target, expected) in [
         ("PUT", "/b/k?x-id=PutObject", Endpoint::PutObject),
-        ("DELETE", "/b/k?versionId=null", Endpoint::DeleteObject),
+        (
+            "DELETE",
+            "/b/k?versionId=null",
+            Endpoint::DeleteObject {
+                version: Some("null".into()),
+            },
+        ),
         ("POST", "/b?delete=", Endpoint::DeleteObjects),
         ("POST", "/b/k?uploads", Endpoint::CreateMultipartUpload),
     ] {
@@ -204,6 +215,85 @@ fn unimplemented_subresources_and_unknown_write_parameters_are_refused() {
         let e = S3Request::parse(&p).unwrap().endpoint(&p).unwrap();
         assert_eq!(e, expected, "{method} {target}");
     }
+}
+
+#[test]
+fn a_version_is_parsed_once_where_an_operation_names_one() {
+    let id = "0123456789abcdef0123456789abcdef";
+    for (method, target, expected) in [
+        (
+            "GET",
+            format!("/b/k?versionId={id}"),
+            Endpoint::GetObject {
+                overrides: false,
+                version: Some(id.into()),
+            },
+        ),
+        (
+            "HEAD",
+            "/b/k?version%49d=null".to_string(),
+            Endpoint::HeadObject {
+                version: Some("null".into()),
+            },
+        ),
+        (
+            "PUT",
+            format!("/b/k?tagging&versionId={id}"),
+            Endpoint::PutObjectTagging {
+                version: Some(id.into()),
+            },
+        ),
+        (
+            "PUT",
+            "/b?versioning".to_string(),
+            Endpoint::PutBucketVersioning,
+        ),
+        (
+            "GET",
+            "/b?versioning".to_string(),
+            Endpoint::GetBucketVersioning,
+        ),
+    ] {
+        let p = parts(method, &target, &[]);
+        let e = S3Request::parse(&p).unwrap().endpoint(&p).unwrap();
+        assert_eq!(e, expected, "{method} {target}");
+    }
+    // A malformed id names no version (400, not 404); a write or a bucket
+    // request names none at all.
+    for (method, target) in [
+        ("GET", "/b/k?versionId=3"),
+        ("GET", "/b/k?versionId="),
+        ("DELETE", "/b/k?versionId=NULL"),
+        ("PUT", "/b/k?versionId=null"),
+        ("POST", "/b/k?uploads&versionId=null"),
+        ("GET", "/b?versionId=null"),
+    ] {
+        let p = parts(method, target, &[]);
+        let e = S3Request::parse(&p).unwrap().endpoint(&p);
+        assert!(
+            matches!(e, Err(ApiError::InvalidArgument(_))),
+            "{method} {target}: {e:?}"
+        );
+    }
+    // A copy source's version, decoded with it.
+    let p = parts(
+        "PUT",
+        "/b/dst",
+        &[("x-amz-copy-source", &format!("/b/a%3Fb?versionId={id}"))],
+    );
+    let e = S3Request::parse(&p).unwrap().endpoint(&p).unwrap();
+    assert_eq!(
+        e.copy_source()
+            .map(|s| (s.key.as_str(), s.version_id.as_deref())),
+        Some(("a?b", Some(id)))
+    );
+    let p = parts(
+        "PUT",
+        "/b/dst",
+        &[("x-amz-copy-source", "/b/a?versionId=1")],
+    );
+    let e = S3Request::parse(&p).unwrap().endpoint(&p);
+    assert!(matches!(e, Err(ApiError::InvalidArgument(_))), "{e:?}");
 }
 
 #[test]

@@ -14,6 +14,7 @@ use http::request::Parts;
 use http::{HeaderMap, Response, StatusCode};
 use hyper::body::Incoming;
 
+use super::versioning;
 use super::xml::{self, Xml, XmlEvent};
 use crate::api::body::{empty, xml_response, Body};
 use crate::api::error::ApiError;
@@ -131,48 +132,83 @@ pub fn from_xml(body: &[u8]) -> Result<Tags, ApiError> {
     Ok(tags)
 }
 
-/// PutObjectTagging: replaces the object's tag set.
+/// PutObjectTagging: replaces the tag set of the object (or of the
+/// version named).
 pub async fn put(
     app: &App,
     parts: &Parts,
     body: Incoming,
     bucket: &str,
     key: &str,
+    version: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
     let xml = crate::api::ingest::read_xml_body(parts, body, MAX_TAGGING_BODY, "tag set").await?;
     let tags = from_xml(&xml)?;
-    set(app, bucket, key, tags).await?;
-    Ok(empty(StatusCode::OK))
+    set(app, bucket, key, version, tags).await
 }
 
-/// DeleteObjectTagging: the object keeps no tags.
-pub async fn delete(app: &App, bucket: &str, key: &str) -> Result<Response<Body>, ApiError> {
-    set(app, bucket, key, Tags::new()).await?;
-    Ok(empty(StatusCode::NO_CONTENT))
+/// DeleteObjectTagging: the object (or the version named) keeps no tags.
+pub async fn delete(
+    app: &App,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
+    let mut r = set(app, bucket, key, version, Tags::new()).await?;
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    Ok(r)
 }
 
-async fn set(app: &App, bucket: &str, key: &str, tags: Tags) -> Result<(), ApiError> {
-    if app.storage.set_object_tags(bucket, key, tags).await? {
-        Ok(())
-    } else {
-        Err(no_such_key())
+/// Sets the tags of the object a tagging request names (found as a read
+/// finds it: a delete marker is refused as S3 refuses it), answering with
+/// its version id where S3 shows one.
+async fn set(
+    app: &App,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+    tags: Tags,
+) -> Result<Response<Body>, ApiError> {
+    let (obj, _, shown) = versioning::read_target(app, bucket, key, version).await?;
+    // The version found, by its id: a write racing this one cannot move
+    // the tags onto another version.
+    let named = Some(obj.version_id.as_str());
+    if !app
+        .storage
+        .set_object_tags(bucket, key, named, tags)
+        .await?
+    {
+        return Err(match version {
+            Some(_) => ApiError::NoSuchVersion,
+            None => no_such_key(),
+        });
     }
+    let mut r = empty(StatusCode::OK);
+    if shown {
+        versioning::set_version_id(r.headers_mut(), &obj.version_id);
+    }
+    Ok(r)
 }
 
 /// GetObjectTagging: the tag set, in the order it was given.
-pub async fn get(app: &App, bucket: &str, key: &str) -> Result<Response<Body>, ApiError> {
-    let obj = app
-        .storage
-        .get_object(bucket, key)
-        .await?
-        .ok_or_else(no_such_key)?;
+pub async fn get(
+    app: &App,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
+    let (obj, _, shown) = versioning::read_target(app, bucket, key, version).await?;
     let mut x = Xml::new("Tagging");
     x.open("TagSet");
     for (k, v) in &obj.meta.tags {
         x.open("Tag").elem("Key", k).elem("Value", v).close("Tag");
     }
     x.close("TagSet");
-    Ok(xml_response(StatusCode::OK, x.finish("Tagging")))
+    let mut r = xml_response(StatusCode::OK, x.finish("Tagging"));
+    if shown {
+        versioning::set_version_id(r.headers_mut(), &obj.version_id);
+    }
+    Ok(r)
 }
 
 fn no_such_key() -> ApiError {

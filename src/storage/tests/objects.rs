@@ -156,7 +156,10 @@ async fn objects_live_in_buckets_and_release_their_blobs(
     assert!(!s.create_bucket("b1").await.unwrap());
     assert_eq!(
         put(&s, "b1", key, b"one", WriteCondition::Always).await,
-        PutObjectOutcome::Stored { replaced: None }
+        PutObjectOutcome::Stored {
+            released: vec![],
+            version_id: None,
+        }
     );
     let o = object("b1", key, &blob_of(b"one"));
     assert_eq!(s.get_object("b1", key).await.unwrap().unwrap(), o);
@@ -165,7 +168,8 @@ async fn objects_live_in_buckets_and_release_their_blobs(
     assert_eq!(
         put(&s, "b1", key, b"two", WriteCondition::Always).await,
         PutObjectOutcome::Stored {
-            replaced: Some(o.sha256)
+            released: vec![o.sha256],
+            version_id: None,
         }
     );
     assert!(!blob_row(&s, o.sha256).await);
@@ -176,7 +180,7 @@ async fn objects_live_in_buckets_and_release_their_blobs(
         crate::storage::buckets::DeleteBucketOutcome::NotEmpty
     );
     assert_eq!(
-        s.delete_object("b1", key).await.unwrap(),
+        s.delete_object("b1", key, None).await.unwrap(),
         DeleteObjectOutcome::Deleted(Box::new(o2.clone()))
     );
     assert!(!blob_row(&s, o2.sha256).await, "released with its object");
@@ -195,12 +199,12 @@ async fn a_delete_names_a_missing_key_or_a_missing_bucket(
     _clock: super::TestClock,
 ) {
     assert_eq!(
-        s.delete_object("nope", "k").await.unwrap(),
+        s.delete_object("nope", "k", None).await.unwrap(),
         DeleteObjectOutcome::NoSuchBucket
     );
     create_bucket(&s, "b").await;
     assert_eq!(
-        s.delete_object("b", "k").await.unwrap(),
+        s.delete_object("b", "k", None).await.unwrap(),
         DeleteObjectOutcome::Absent
     );
 }
@@ -241,7 +245,7 @@ async fn blobs_in_the_store_go_with_the_last_object_naming_them(
     assert!(s.open_stored(&blob.sha256).await.unwrap().is_none());
     assert!(s.open_stored(&d2).await.unwrap().is_some());
     for k in ["x", "y"] {
-        s.delete_object("b", k).await.unwrap();
+        s.delete_object("b", k, None).await.unwrap();
     }
     assert!(s.open_stored(&d2).await.unwrap().is_none());
 }
@@ -280,7 +284,10 @@ async fn conditions_are_decided_when_the_write_commits(
     );
     assert_eq!(
         put(&s, "b", "k", b"v1", WriteCondition::IfAbsent).await,
-        PutObjectOutcome::Stored { replaced: None }
+        PutObjectOutcome::Stored {
+            released: vec![],
+            version_id: None,
+        }
     );
     assert_eq!(
         put(&s, "b", "k", b"v2", WriteCondition::IfAbsent).await,
@@ -295,7 +302,8 @@ async fn conditions_are_decided_when_the_write_commits(
     assert_eq!(
         put(&s, "b", "k", b"v2", WriteCondition::IfEtag(etag)).await,
         PutObjectOutcome::Stored {
-            replaced: Some(blob_of(b"v1").sha256)
+            released: vec![blob_of(b"v1").sha256],
+            version_id: None,
         }
     );
 }
@@ -313,7 +321,13 @@ async fn of_racing_writers_of_a_free_key_exactly_one_wins(
     )
     .await;
     let won: Vec<usize> = (0..outs.len())
-        .filter(|&i| outs[i] == PutObjectOutcome::Stored { replaced: None })
+        .filter(|&i| {
+            outs[i]
+                == PutObjectOutcome::Stored {
+                    released: vec![],
+                    version_id: None,
+                }
+        })
         .collect();
     assert_eq!(won.len(), 1, "{outs:?}");
     for (i, o) in outs.iter().enumerate() {
@@ -358,7 +372,7 @@ async fn a_files_key_is_written_once_whether_or_not_its_object_is_there(
     }
     assert_eq!(theirs().await, Some(d.sha256));
     // Deleted through S3: still the file's key.
-    s.delete_object(UPLOADS, &key).await.unwrap();
+    s.delete_object(UPLOADS, &key, None).await.unwrap();
     assert!(blob_row(&s, d.sha256).await, "the file still refers to it");
     assert_eq!(
         put(&s, UPLOADS, &key, b"s3", WriteCondition::IfAbsent).await,
@@ -403,25 +417,28 @@ async fn a_copy_names_the_same_blob_only_while_the_source_does(
         ..src.clone()
     };
     assert_eq!(
-        s.copy_object(("b", "src"), copy("dst")).await.unwrap(),
-        CopyOutcome::Put(PutObjectOutcome::Stored { replaced: None })
+        s.copy_object(&src, copy("dst")).await.unwrap(),
+        CopyOutcome::Put(PutObjectOutcome::Stored {
+            released: vec![],
+            version_id: None,
+        })
     );
     assert_eq!(
         s.get_object("b", "dst").await.unwrap().unwrap().sha256,
         src.sha256
     );
     // Both name it: deleting the source keeps it for the copy.
-    s.delete_object("b", "src").await.unwrap();
+    s.delete_object("b", "src", None).await.unwrap();
     assert!(blob_row(&s, src.sha256).await);
     // The source gone (or holding other bytes) when the copy commits:
     // nothing is recorded.
     assert_eq!(
-        s.copy_object(("b", "src"), copy("again")).await.unwrap(),
+        s.copy_object(&src, copy("again")).await.unwrap(),
         CopyOutcome::SourceChanged
     );
     put(&s, "b", "src", b"other", WriteCondition::Always).await;
     assert_eq!(
-        s.copy_object(("b", "src"), copy("again")).await.unwrap(),
+        s.copy_object(&src, copy("again")).await.unwrap(),
         CopyOutcome::SourceChanged
     );
     assert!(s.get_object("b", "again").await.unwrap().is_none());
@@ -434,9 +451,10 @@ async fn a_copy_names_the_same_blob_only_while_the_source_does(
         ..src.clone()
     };
     assert_eq!(
-        s.copy_object(("b", "src"), onto).await.unwrap(),
+        s.copy_object(&src, onto).await.unwrap(),
         CopyOutcome::Put(PutObjectOutcome::Stored {
-            replaced: Some(blob_of(b"gone").sha256)
+            released: vec![blob_of(b"gone").sha256],
+            version_id: None,
         })
     );
     assert!(!blob_row(&s, blob_of(b"gone").sha256).await);
@@ -450,17 +468,17 @@ async fn a_copy_names_the_same_blob_only_while_the_source_does(
         ..src.clone()
     };
     assert_eq!(
-        s.copy_object(("b", "src"), elsewhere).await.unwrap(),
+        s.copy_object(&src, elsewhere).await.unwrap(),
         CopyOutcome::Put(PutObjectOutcome::NoSuchBucket)
     );
     let d = file(&s, b"stored", Status::Completed).await;
     let onto_file = ObjectRecord {
         bucket: UPLOADS.into(),
         key: d.id.to_string(),
-        ..src
+        ..src.clone()
     };
     assert_eq!(
-        s.copy_object(("b", "src"), onto_file).await.unwrap(),
+        s.copy_object(&src, onto_file).await.unwrap(),
         CopyOutcome::Put(PutObjectOutcome::WrittenOnce)
     );
 }
@@ -479,9 +497,9 @@ async fn a_copy_leaves_a_damage_mark_and_a_put_of_the_bytes_heals_it(
         .unwrap();
     let copy = ObjectRecord {
         key: "copy".into(),
-        ..src
+        ..src.clone()
     };
-    s.copy_object(("b", "src"), copy).await.unwrap();
+    s.copy_object(&src, copy).await.unwrap();
     assert!(damage_of(&s, d).await.is_some(), "a copy wrote no byte");
     put(&s, "b", "put", b"bytes", WriteCondition::Always).await;
     assert_eq!(damage_of(&s, d).await, None);
@@ -585,8 +603,12 @@ async fn race(s: &std::sync::Arc<Storage>, cond: WriteCondition) -> Vec<PutObjec
 /// refused for the condition and keep no blob; the key holds the winner's
 /// object, whose bytes are kept where they belong.
 async fn one_winner(s: &Storage, outs: &[PutObjectOutcome], replaced: Option<Digest>) -> u8 {
+    let stored = PutObjectOutcome::Stored {
+        released: replaced.into_iter().collect(),
+        version_id: None,
+    };
     let won: Vec<u8> = (1..=RACERS)
-        .filter(|n| outs[*n as usize - 1] == PutObjectOutcome::Stored { replaced })
+        .filter(|n| outs[*n as usize - 1] == stored)
         .collect();
     assert_eq!(won.len(), 1, "{outs:?}");
     let winner = won[0];
@@ -622,7 +644,10 @@ async fn of_racing_replacements_of_one_etag_exactly_one_wins_and_only_its_bytes_
     let first = b"the first body".to_vec();
     assert_eq!(
         put_any(&s, &first, WriteCondition::IfAbsent).await,
-        PutObjectOutcome::Stored { replaced: None }
+        PutObjectOutcome::Stored {
+            released: vec![],
+            version_id: None,
+        }
     );
     let etag = hex::encode(blob_of(&first).md5.unwrap());
     let s = std::sync::Arc::new(s);

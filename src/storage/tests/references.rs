@@ -103,7 +103,7 @@ impl Step {
                 .unwrap();
             }
             Step::Delete { k } => {
-                s.delete_object("rc", &format!("k{k}")).await.unwrap();
+                s.delete_object("rc", &format!("k{k}"), None).await.unwrap();
             }
             Step::Copy { from, to } => {
                 let Some(src) = s.get_object("rc", &format!("k{from}")).await.unwrap() else {
@@ -119,7 +119,7 @@ impl Step {
                     ..object(to, &info)
                 };
                 // The source may change meanwhile: then nothing is copied.
-                s.copy_object(("rc", &src.key), dst).await.unwrap();
+                s.copy_object(&src, dst).await.unwrap();
             }
             Step::Part { n, c } => {
                 let payload = received(s, c).await;

@@ -245,7 +245,7 @@ async fn an_upload_goes_from_created_through_parts_to_completed_and_then_takes_n
     assert!(kept(&s, &two).await.0);
 
     let wanted = [(1, etag(&one)), (2, etag(&two))];
-    let Complete::Completed { etag: made } = s
+    let Complete::Completed { etag: made, .. } = s
         .complete_multipart(up.clone(), &wanted, WriteCondition::Always)
         .await
         .unwrap()
@@ -301,7 +301,7 @@ async fn an_upload_goes_from_created_through_parts_to_completed_and_then_takes_n
     );
 
     // Deleted: the composite goes, and its segments with it.
-    s.delete_object("b", "movie").await.unwrap();
+    s.delete_object("b", "movie", None).await.unwrap();
     assert_eq!(kept(&s, &one).await, (false, false));
     assert!(!kept(&s, &two).await.0);
     assert_eq!(s.stored_len(&composite).await.unwrap(), None);
