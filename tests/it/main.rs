@@ -37,6 +37,7 @@ mod s3_header;
 mod s3_list_buckets;
 mod s3_part_number;
 mod s3_tagging;
+mod s3_versioning;
 mod served;
 mod soak;
 mod tls;

@@ -24,6 +24,7 @@ mod keys;
 mod maintenance;
 mod references;
 mod transitions;
+mod versions;
 
 /// The upload bucket of every test storage.
 pub const UPLOADS: &str = "uploads";

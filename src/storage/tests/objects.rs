@@ -30,7 +30,7 @@ crate::storage::tests::on_each_backend!(
 );
 
 /// The blob of `bytes`, with its real hashes.
-fn blob_of(bytes: &[u8]) -> BlobInfo {
+pub(super) fn blob_of(bytes: &[u8]) -> BlobInfo {
     BlobInfo {
         sha256: Digest(Sha256::digest(bytes).into()),
         size: bytes.len() as u64,
@@ -39,7 +39,7 @@ fn blob_of(bytes: &[u8]) -> BlobInfo {
 }
 
 /// An object at `bucket/key` holding `blob`.
-fn object(bucket: &str, key: &str, blob: &BlobInfo) -> ObjectRecord {
+pub(super) fn object(bucket: &str, key: &str, blob: &BlobInfo) -> ObjectRecord {
     ObjectRecord {
         version_id: crate::index::NULL_VERSION.into(),
         bucket: bucket.into(),
@@ -57,7 +57,7 @@ fn object(bucket: &str, key: &str, blob: &BlobInfo) -> ObjectRecord {
 }
 
 /// PutObject of `bytes` (kept inline: they are small) at `bucket/key`.
-async fn put(
+pub(super) async fn put(
     s: &Storage,
     bucket: &str,
     key: &str,
@@ -86,12 +86,12 @@ async fn put_staged(s: &Storage, bucket: &str, key: &str, bytes: &[u8]) -> PutOb
     .unwrap()
 }
 
-async fn create_bucket(s: &Storage, name: &str) {
+pub(super) async fn create_bucket(s: &Storage, name: &str) {
     assert!(s.create_bucket(name).await.unwrap());
 }
 
 /// Whether the index still has a row for the blob.
-async fn blob_row(s: &Storage, d: Digest) -> bool {
+pub(super) async fn blob_row(s: &Storage, d: Digest) -> bool {
     s.index
         .read(move |tx| Box::pin(async move { tx.get_blob(&d).await }))
         .await
