@@ -483,6 +483,15 @@ fn boto3_conditional_writes_attributes_and_versions() {
     );
 }
 
+/// Versioning driven by boto3: version ids, delete markers, suspended
+/// buckets, paginated ListObjectVersions, DeleteObjects by version, and
+/// emptying a versioned bucket (issue 16).
+#[test]
+fn boto3_versioning() {
+    let t = Interop::start();
+    t.python("versioning.py", &["versioning"]);
+}
+
 /// Unsigned boto3 (`signature_version=UNSIGNED`) reads a bucket listed in
 /// `[s3] public_read`, and nothing else.
 #[test]
@@ -694,6 +703,73 @@ fn aws_cli_cp_ls_sync_rm_and_s3api() {
 
 /// `aws s3 rb --force` empties a bucket and deletes it; its unfinished
 /// multipart uploads go with it (as in S3), their parts with them.
+/// The AWS CLI's versioning commands: put/get-bucket-versioning, the
+/// version id of a put, list-object-versions with a delete marker, a read
+/// of an older version and the removal of the marker (issue 16).
+#[test]
+fn aws_cli_versioning() {
+    let t = Interop::start();
+    let work = t.dir.path().join("cli-versions");
+    std::fs::create_dir_all(&work).unwrap();
+    let bucket = "cli-versions";
+    t.aws(&["s3", "mb", &format!("s3://{bucket}")]);
+    t.aws(&[
+        "s3api",
+        "put-bucket-versioning",
+        "--bucket",
+        bucket,
+        "--versioning-configuration",
+        "Status=Enabled",
+    ]);
+    let state = t.s3api(&["get-bucket-versioning", "--bucket", bucket]);
+    assert_eq!(state["Status"], "Enabled", "{state}");
+    let mut ids = Vec::new();
+    for body in ["first", "second"] {
+        let f = work.join(body);
+        std::fs::write(&f, body).unwrap();
+        let put = t.s3api(&[
+            "put-object",
+            "--bucket",
+            bucket,
+            "--key",
+            "report.txt",
+            "--body",
+            path_str(&f),
+        ]);
+        ids.push(put["VersionId"].as_str().expect("a version id").to_string());
+    }
+    t.aws(&["s3", "rm", &format!("s3://{bucket}/report.txt")]);
+    let listed = t.s3api(&["list-object-versions", "--bucket", bucket]);
+    let versions = listed["Versions"].as_array().expect("versions");
+    let markers = listed["DeleteMarkers"].as_array().expect("a delete marker");
+    assert_eq!((versions.len(), markers.len()), (2, 1), "{listed}");
+    assert_eq!(markers[0]["IsLatest"], true, "{listed}");
+    let old = work.join("old");
+    t.s3api(&[
+        "get-object",
+        "--bucket",
+        bucket,
+        "--key",
+        "report.txt",
+        "--version-id",
+        &ids[0],
+        path_str(&old),
+    ]);
+    assert_eq!(std::fs::read(&old).unwrap(), b"first");
+    let marker = markers[0]["VersionId"].as_str().unwrap();
+    t.s3api(&[
+        "delete-object",
+        "--bucket",
+        bucket,
+        "--key",
+        "report.txt",
+        "--version-id",
+        marker,
+    ]);
+    let back = t.aws(&["s3", "cp", &format!("s3://{bucket}/report.txt"), "-"]);
+    assert_eq!(back, "second");
+}
+
 #[test]
 fn aws_cli_rb_force_removes_a_bucket_with_unfinished_uploads() {
     let t = Interop::start();

@@ -1,0 +1,140 @@
+"""boto3 against versioning (issue 16), section by section:
+
+  versioning   Put/GetBucketVersioning; VersionId on PUT, GET, HEAD, copy
+               and multipart; delete markers (404 and 405 as AWS answers,
+               removed by deleting their version); suspended buckets and the
+               null version; ListObjectVersions paginated with markers;
+               DeleteObjects with version ids; the loop tools use to empty a
+               versioned bucket before deleting it
+
+Usage: versioning.py ENDPOINT [section ...]  (default: all)
+"""
+
+import sys
+
+from common import check, client, eq, expect_error, new_bucket, run, step
+
+
+def all_versions(s3, bucket, page_size=2):
+    """(key, version id, is a marker, is latest) of every version, through
+    boto3's paginator (KeyMarker / VersionIdMarker)."""
+    out = []
+    pages = s3.get_paginator("list_object_versions").paginate(
+        Bucket=bucket, PaginationConfig={"PageSize": page_size}
+    )
+    for page in pages:
+        # boto3 splits one ordered list into two: merge them back by the
+        # order S3 gives (key, then newest first) using the response order.
+        items = [(v["Key"], v["VersionId"], False, v["IsLatest"]) for v in page.get("Versions", [])]
+        items += [(m["Key"], m["VersionId"], True, m["IsLatest"]) for m in page.get("DeleteMarkers", [])]
+        out.extend(items)
+    return out
+
+
+def versioning(s3):
+    step("versioning: enable, version ids, reads by version")
+    b = new_bucket(s3, "versioned")
+    check("Status" not in s3.get_bucket_versioning(Bucket=b), "a new bucket has no versioning status")
+    s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+    eq(s3.get_bucket_versioning(Bucket=b).get("Status"), "Enabled", "versioning status")
+    ids = [s3.put_object(Bucket=b, Key="doc", Body=f"v{i}".encode())["VersionId"] for i in range(3)]
+    check(len(set(ids)) == 3 and "null" not in ids, f"distinct version ids: {ids}")
+    got = s3.get_object(Bucket=b, Key="doc")
+    eq((got["Body"].read(), got["VersionId"]), (b"v2", ids[2]), "current version")
+    eq(s3.get_object(Bucket=b, Key="doc", VersionId=ids[0])["Body"].read(), b"v0", "oldest version")
+    eq(s3.head_object(Bucket=b, Key="doc", VersionId=ids[1])["ContentLength"], 2, "HEAD by version")
+    expect_error(
+        lambda: s3.get_object(Bucket=b, Key="doc", VersionId="0" * 32),
+        "NoSuchVersion",
+        404,
+        "GET of a version that does not exist",
+    )
+
+    step("versioning: delete markers")
+    deleted = s3.delete_object(Bucket=b, Key="doc")
+    check(deleted.get("DeleteMarker") is True, f"DeleteMarker in {deleted}")
+    marker = deleted["VersionId"]
+    err = expect_error(lambda: s3.get_object(Bucket=b, Key="doc"), "NoSuchKey", 404, "GET behind a marker")
+    eq(
+        err["ResponseMetadata"]["HTTPHeaders"].get("x-amz-delete-marker"),
+        "true",
+        "x-amz-delete-marker on the 404",
+    )
+    expect_error(
+        lambda: s3.get_object(Bucket=b, Key="doc", VersionId=marker),
+        "MethodNotAllowed",
+        405,
+        "GET of the marker's version",
+    )
+    eq(s3.list_objects_v2(Bucket=b).get("KeyCount"), 0, "objects listed behind a marker")
+    listed = all_versions(s3, b, page_size=1)
+    eq(len(listed), 4, f"three versions and a marker: {listed}")
+    eq(sorted(listed), sorted(all_versions(s3, b, page_size=100)), "pages of one and of a hundred")
+    eq({v[1] for v in listed}, set(ids) | {marker}, "version ids listed")
+    eq([v for v in listed if v[3]], [("doc", marker, True, True)], "the marker is the latest")
+    removed = s3.delete_object(Bucket=b, Key="doc", VersionId=marker)
+    check(removed.get("DeleteMarker") is True, f"removing a marker says so: {removed}")
+    eq(s3.get_object(Bucket=b, Key="doc")["Body"].read(), b"v2", "the key is back")
+
+    step("versioning: copy and multipart")
+    copied = s3.copy_object(Bucket=b, Key="copy", CopySource={"Bucket": b, "Key": "doc", "VersionId": ids[0]})
+    eq(copied["CopySourceVersionId"], ids[0], "CopySourceVersionId")
+    eq(s3.get_object(Bucket=b, Key="copy", VersionId=copied["VersionId"])["Body"].read(), b"v0", "copied version")
+    mp = s3.create_multipart_upload(Bucket=b, Key="big")
+    part = s3.upload_part(Bucket=b, Key="big", UploadId=mp["UploadId"], PartNumber=1, Body=b"p" * (5 << 20))
+    done = s3.complete_multipart_upload(
+        Bucket=b,
+        Key="big",
+        UploadId=mp["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
+    check(done.get("VersionId") not in (None, "null"), f"a multipart version id: {done}")
+
+    step("versioning: suspended buckets write the null version")
+    s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Suspended"})
+    eq(s3.get_bucket_versioning(Bucket=b).get("Status"), "Suspended", "suspended status")
+    eq(s3.put_object(Bucket=b, Key="doc", Body=b"n1").get("VersionId"), "null", "suspended PUT")
+    eq(s3.put_object(Bucket=b, Key="doc", Body=b"n2").get("VersionId"), "null", "second suspended PUT")
+    doc = [v for v in all_versions(s3, b) if v[0] == "doc"]
+    eq(len(doc), 4, f"the null version replaced, the others kept: {doc}")
+    eq(s3.get_object(Bucket=b, Key="doc", VersionId="null")["Body"].read(), b"n2", "the null version")
+
+    step("versioning: DeleteObjects with version ids, then empty and delete the bucket")
+    s3.put_bucket_versioning(Bucket=b, VersioningConfiguration={"Status": "Enabled"})
+    result = s3.delete_objects(
+        Bucket=b,
+        Delete={"Objects": [{"Key": "doc", "VersionId": ids[0]}, {"Key": "copy"}]},
+    )
+    by_key = {d["Key"]: d for d in result.get("Deleted", [])}
+    eq(by_key["doc"].get("VersionId"), ids[0], "a version deleted for good")
+    check(by_key["copy"].get("DeleteMarker") is True, f"a marker for the key: {by_key['copy']}")
+    expect_error(lambda: s3.delete_bucket(Bucket=b), "BucketNotEmpty", 409, "a bucket with versions")
+    # What rclone, restic's cleanup and `aws s3 rb` scripts do: delete
+    # every version and marker, page by page.
+    while True:
+        page = s3.list_object_versions(Bucket=b)
+        objects = [
+            {"Key": v["Key"], "VersionId": v["VersionId"]}
+            for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+        ]
+        if not objects:
+            break
+        s3.delete_objects(Bucket=b, Delete={"Objects": objects, "Quiet": True})
+    s3.delete_bucket(Bucket=b)
+    expect_error(lambda: s3.head_bucket(Bucket=b), "404", 404, "the bucket is gone")
+
+
+SECTIONS = {"versioning": versioning}
+
+
+def main():
+    wanted = [a for a in sys.argv[1:] if not a.startswith("http")] or list(SECTIONS)
+    for name in wanted:
+        check(name in SECTIONS, f"unknown section {name!r}; sections: {list(SECTIONS)}")
+    s3 = client()
+    for name in wanted:
+        SECTIONS[name](s3)
+
+
+if __name__ == "__main__":
+    run(main)
