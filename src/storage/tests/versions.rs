@@ -13,6 +13,7 @@ crate::storage::tests::on_each_backend!(
     every_version_keeps_its_blob_and_removing_one_frees_exactly_its_reference,
     a_suspended_bucket_replaces_the_null_version_wherever_it_is,
     the_upload_bucket_and_missing_buckets_are_refused,
+    racing_writers_and_deleters_of_a_versioned_key_each_leave_one_version,
 );
 
 /// The version id a put was stored as.
@@ -182,4 +183,39 @@ async fn the_upload_bucket_and_missing_buckets_are_refused(s: Storage, _clock: s
         SetVersioningOutcome::NoSuchBucket
     );
     assert_eq!(s.versioning("nope").await.unwrap(), None);
+}
+
+async fn racing_writers_and_deleters_of_a_versioned_key_each_leave_one_version(
+    s: Storage,
+    _clock: super::TestClock,
+) {
+    create_bucket(&s, "v").await;
+    s.set_versioning("v", Versioning::Enabled).await.unwrap();
+    let s = std::sync::Arc::new(s);
+    // Ten writers and five deleters of one key at once: every write is a
+    // version and every delete a marker, none lost to another.
+    let mut tasks = Vec::new();
+    for n in 0..15u8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            if n < 10 {
+                put_version(&s, "k", &[b'w', n]).await.map(|_| ())
+            } else {
+                match s.delete_object("v", "k", None).await.unwrap() {
+                    DeleteObjectOutcome::Marked(_) => Some(()),
+                    _ => None,
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("a racer"), Some(()));
+    }
+    let listed = versions(&s).await;
+    assert_eq!(listed.iter().filter(|v| !v.2).count(), 10, "{listed:?}");
+    assert_eq!(listed.iter().filter(|v| v.2).count(), 5, "{listed:?}");
+    assert_eq!(listed.iter().filter(|v| v.3).count(), 1, "{listed:?}");
+    for n in 0..10u8 {
+        assert!(blob_row(&s, blob_of(&[b'w', n]).sha256).await);
+    }
 }
