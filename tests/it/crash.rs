@@ -1,6 +1,7 @@
 //! The kill -9 test: the real binary takes uploads from several clients at
 //! once — small ones (kept in the index by the batched group commit), large
-//! ones (files), and S3 multipart uploads — and is killed with SIGKILL at a
+//! ones (files), S3 multipart uploads, and versions and delete markers in a
+//! versioned bucket — and is killed with SIGKILL at a
 //! random moment, over and over, with a fixed seed. A test-only delay
 //! between publishing a blob and committing its row (`STOWAGE_FAILPOINT_
 //! DELAY_MS`) widens that window so kills land in it too.
@@ -9,7 +10,8 @@
 //! for byte; an upload that was not answered is either absent or whole
 //! (a commit can land just before the kill, its answer lost — never half of
 //! it); no temp file is left; and every upload that failed succeeds when
-//! retried. At the end `stowage verify` finds no missing, corrupt or
+//! retried; every version answered reads back by its id, the answered
+//! marker on top. At the end `stowage verify` finds no missing, corrupt or
 //! orphaned data.
 //!
 //! `STOWAGE_CRASH_ROUNDS` sets the number of rounds (default 25, for CI);
@@ -64,7 +66,13 @@ enum Kind {
     Api,
     /// S3 multipart: create, parts, complete, under key `name`.
     Multipart,
+    /// S3 in a versioned bucket: two versions of key `name` (bodies from
+    /// `seed` and `seed + 1`), then a DELETE, which writes a marker.
+    Versioned,
 }
+
+/// The versioned bucket of [`Kind::Versioned`].
+const VERSIONED: &str = "/crashver";
 
 #[derive(Clone, Debug)]
 struct Upload {
@@ -73,6 +81,8 @@ struct Upload {
     name: String,
     seed: u64,
     len: usize,
+    /// Versioned: its two versions' ids and its marker's, as answered.
+    versions: Vec<String>,
 }
 
 impl Upload {
@@ -80,9 +90,17 @@ impl Upload {
         bytes_of(self.seed, self.len)
     }
 
+    /// The body of a versioned upload's `i`th version.
+    fn version_bytes(&self, i: u64) -> Vec<u8> {
+        bytes_of(self.seed + i, self.len)
+    }
+
     /// Where the bytes read back from: API files are S3 objects too.
     fn object_path(&self) -> String {
-        format!("/uploads/{}", self.name)
+        match self.kind {
+            Kind::Versioned => format!("{VERSIONED}/{}", self.name),
+            _ => format!("/uploads/{}", self.name),
+        }
     }
 }
 
@@ -295,11 +313,100 @@ impl Client {
         Ok(true)
     }
 
-    fn upload(&self, u: &Upload) -> Result<bool, String> {
+    /// Two versions, then a delete marker. Ok(true) once the DELETE was
+    /// answered; the ids answered are in `u.versions`.
+    fn versioned_upload(&self, u: &mut Upload) -> Result<bool, String> {
+        u.versions.clear();
+        let path = u.object_path();
+        for i in 0..2 {
+            let url = self.signed("PUT", &path, &[]);
+            let r = send(self.agent.put(&url).send_bytes(&u.version_bytes(i)))?;
+            assert_eq!(r.status, 200, "versioned PUT of {}: {}", u.name, r.body);
+            u.versions
+                .push(r.header("x-amz-version-id").expect("an id").to_string());
+        }
+        let r = send(self.agent.delete(&self.signed("DELETE", &path, &[])).call())?;
+        assert_eq!(r.status, 204, "versioned DELETE of {}: {}", u.name, r.body);
+        assert_eq!(r.header("x-amz-delete-marker"), Some("true"));
+        u.versions
+            .push(r.header("x-amz-version-id").expect("an id").to_string());
+        Ok(true)
+    }
+
+    fn upload(&self, u: &mut Upload) -> Result<bool, String> {
         match u.kind {
             Kind::Api => self.api_upload(u),
             Kind::Multipart => self.multipart_upload(u),
+            Kind::Versioned => self.versioned_upload(u),
         }
+    }
+
+    /// (version id, is a marker, is latest) of every version of a
+    /// versioned upload's key, newest first.
+    fn versions_of(&self, u: &Upload) -> Vec<(String, bool, bool)> {
+        let url = self.signed("GET", VERSIONED, &[("versions", ""), ("prefix", &u.name)]);
+        let r = send(self.agent.get(&url).call()).expect("a listing");
+        assert_eq!(r.status, 200, "{}", r.body);
+        let mut out = Vec::new();
+        let mut rest = r.body.as_str();
+        while let Some(i) = ["<Version>", "<DeleteMarker>"]
+            .iter()
+            .filter_map(|t| rest.find(t))
+            .min()
+        {
+            let marker = rest[i..].starts_with("<DeleteMarker>");
+            let e = &rest[i..];
+            let end = e
+                .find(if marker {
+                    "</DeleteMarker>"
+                } else {
+                    "</Version>"
+                })
+                .unwrap();
+            let e = &e[..end];
+            assert_eq!(between(e, "<Key>", "</Key>"), u.name);
+            out.push((
+                between(e, "<VersionId>", "</VersionId>").to_string(),
+                marker,
+                between(e, "<IsLatest>", "</IsLatest>") == "true",
+            ));
+            rest = &rest[i + end..];
+        }
+        out
+    }
+
+    /// The bytes of one version of `u`'s key, or None if it has none.
+    fn read_version(&self, u: &Upload, id: &str) -> Option<Vec<u8>> {
+        let url = self.signed("GET", &u.object_path(), &[("versionId", id)]);
+        match self.agent.get(&url).call() {
+            Ok(r) => {
+                let mut body = Vec::new();
+                std::io::Read::read_to_end(&mut r.into_reader(), &mut body).unwrap();
+                Some(body)
+            }
+            Err(ureq::Error::Status(404, _)) => None,
+            Err(e) => panic!("reading a version of {} failed: {e}", u.name),
+        }
+    }
+
+    /// An answered versioned upload's versions are there, each whole, its
+    /// marker the latest; `Err` says what is not.
+    fn check_versions(&self, u: &Upload) -> Result<(), String> {
+        let listed = self.versions_of(u);
+        let want = vec![
+            (u.versions[2].clone(), true, true),
+            (u.versions[1].clone(), false, false),
+            (u.versions[0].clone(), false, false),
+        ];
+        if listed[..listed.len().min(3)] != want[..] {
+            return Err(format!("versions {listed:?}, want {want:?} on top"));
+        }
+        for i in 0..2 {
+            if self.read_version(u, &u.versions[i]) != Some(u.version_bytes(i as u64)) {
+                return Err(format!("version {i} does not read back whole"));
+            }
+        }
+        Ok(())
     }
 
     /// The object's bytes, or None if it does not exist.
@@ -360,15 +467,17 @@ pub fn free_port() -> u16 {
 /// A new upload of a random kind and size.
 fn new_upload(rng: &mut Rng, round: u64, n: u64) -> Upload {
     let seed = rng.next();
-    let pick = rng.below(10);
+    let pick = rng.below(12);
     let (kind, len) = match pick {
+        // Versioned: small (inline) or up to 256 KiB (a file).
+        10.. => (Kind::Versioned, 1 + rng.below(256 << 10) as usize),
         // Small: inline in the index, batched commit.
         0..=4 => (Kind::Api, 1 + rng.below(8 << 10) as usize),
         // Large: a file, published then committed.
         5..=7 => (Kind::Api, (100 << 10) + rng.below(2 << 20) as usize),
         // Multipart, one part or two (5 MiB + a tail).
         8 => (Kind::Multipart, (64 << 10) + rng.below(1 << 20) as usize),
-        _ => (
+        9 => (
             Kind::Multipart,
             (5 << 20) + 1 + rng.below(512 << 10) as usize,
         ),
@@ -376,12 +485,14 @@ fn new_upload(rng: &mut Rng, round: u64, n: u64) -> Upload {
     let name = match kind {
         Kind::Api => uuid::Uuid::from_u64_pair(round, n).to_string(),
         Kind::Multipart => format!("crash/r{round}/n{n}.bin"),
+        Kind::Versioned => format!("v/r{round}/n{n}/k"),
     };
     Upload {
         kind,
         name,
         seed,
         len,
+        versions: Vec::new(),
     }
 }
 
@@ -429,6 +540,16 @@ fn acknowledged_uploads_survive_kill_9_at_random_moments() {
             .timeout(Duration::from_secs(20))
             .build(),
     };
+    {
+        // The bucket of the versioned writes and deletes.
+        let c = client(&gw);
+        let r = send(c.agent.put(&c.signed("PUT", VERSIONED, &[])).call()).unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        let on = "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
+        let url = c.signed("PUT", VERSIONED, &[("versioning", "")]);
+        let r = send(c.agent.put(&url).send_string(on)).unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
     let mut gw = Some(gw);
     let mut all_acked: Vec<Upload> = Vec::new();
     let (mut killed_mid_flight, mut unacked_total, mut unacked_visible) = (0u64, 0u64, 0u64);
@@ -447,9 +568,9 @@ fn acknowledged_uploads_survive_kill_9_at_random_moments() {
                 std::thread::spawn(move || {
                     let mut n = w * 1_000_000;
                     while !stop.load(Ordering::Relaxed) {
-                        let u = new_upload(&mut rng, round, n);
+                        let mut u = new_upload(&mut rng, round, n);
                         n += 1;
-                        match c.upload(&u) {
+                        match c.upload(&mut u) {
                             Ok(true) => ledger.lock().unwrap().acked.push(u),
                             _ => {
                                 ledger.lock().unwrap().unacked.push(u);
@@ -491,6 +612,13 @@ fn acknowledged_uploads_survive_kill_9_at_random_moments() {
             temps(&data)
         );
         for u in &ledger.acked {
+            if let Kind::Versioned = u.kind {
+                c.check_versions(u).unwrap_or_else(|e| {
+                    panic!("round {round} (seed {seed:#x}): acknowledged {u:?}: {e}")
+                });
+                bytes_checked += 2 * u.len as u64;
+                continue;
+            }
             let got = c.read(u).unwrap_or_else(|| {
                 panic!("round {round} (seed {seed:#x}): acknowledged {u:?} is gone")
             });
@@ -502,6 +630,33 @@ fn acknowledged_uploads_survive_kill_9_at_random_moments() {
         }
         for u in &ledger.unacked {
             unacked_total += 1;
+            if let Kind::Versioned = u.kind {
+                // Whatever of it committed is whole: each version listed
+                // reads back as one of its two bodies.
+                let listed = c.versions_of(u);
+                for (id, marker, _) in &listed {
+                    if *marker {
+                        continue;
+                    }
+                    let got = c.read_version(u, id);
+                    assert!(
+                        got == Some(u.version_bytes(0)) || got == Some(u.version_bytes(1)),
+                        "round {round} (seed {seed:#x}): a version of unacknowledged {u:?} is \
+                         not whole"
+                    );
+                }
+                unacked_visible += u64::from(!listed.is_empty());
+                let mut retry = u.clone();
+                assert_eq!(
+                    c.upload(&mut retry),
+                    Ok(true),
+                    "round {round}: retry of {u:?}"
+                );
+                c.check_versions(&retry)
+                    .unwrap_or_else(|e| panic!("round {round}: retried {u:?}: {e}"));
+                all_acked.push(retry);
+                continue;
+            }
             if let Some(got) = c.read(u) {
                 // Committed just before the kill, its answer lost: whole.
                 assert!(
@@ -512,7 +667,7 @@ fn acknowledged_uploads_survive_kill_9_at_random_moments() {
             }
             // The retry succeeds.
             assert_eq!(
-                c.upload(u),
+                c.upload(&mut u.clone()),
                 Ok(true),
                 "round {round}: retry of {u:?} failed"
             );
@@ -527,6 +682,12 @@ fn acknowledged_uploads_survive_kill_9_at_random_moments() {
     let g = gw.take().unwrap();
     let c = client(&g);
     for u in &all_acked {
+        if let Kind::Versioned = u.kind {
+            c.check_versions(u)
+                .unwrap_or_else(|e| panic!("{u:?} at the end: {e}"));
+            bytes_checked += 2 * u.len as u64;
+            continue;
+        }
         assert!(
             c.read(u).unwrap() == u.bytes(),
             "{u:?} reads back wrong at the end"
