@@ -147,3 +147,25 @@ pub struct ListedVersion {
     pub is_latest: bool,
     pub place: VersionPlace,
 }
+
+/// Versions as a listing gives them from `after` on (by key, newest first
+/// under each key, each with its rank), with their latest marked: the
+/// first of each key in that order is its newest — its current object, or
+/// the marker it currently is — unless the listing began inside that key
+/// (`after` is one of its versions), past its newest. (A listing after a
+/// whole key has none of that key's versions.)
+pub(crate) fn mark_latest(after: &VersionPlace, rows: Vec<(Version, i64)>) -> Vec<ListedVersion> {
+    let mut previous = after.key.clone();
+    rows.into_iter()
+        .map(|(version, rank)| {
+            let key = version.key().to_string();
+            let is_latest = key != previous;
+            previous.clone_from(&key);
+            ListedVersion {
+                version,
+                is_latest,
+                place: VersionPlace { key, rank },
+            }
+        })
+        .collect()
+}

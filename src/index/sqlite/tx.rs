@@ -684,15 +684,17 @@ impl ObjectRows for SqliteTx {
         after: &str,
         limit: usize,
     ) -> TxResult<Vec<ObjectRecord>> {
-        // Keys compare as BLOBs so the order is S3's: UTF-8 bytes; so does
-        // the prefix.
+        // Keys compare under BINARY, memcmp over their whole length (a NUL
+        // included): S3's order, UTF-8 bytes, which the primary key keeps,
+        // so a page reads its rows off the index from `after` (and from
+        // the prefix) on, never the whole bucket. The prefix itself is
+        // matched as BLOBs (see `PREFIX_MATCHES`).
         rows(
             &self.conn,
             &format!(
                 "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket = ?1 \
-                 AND CAST(key AS BLOB) > CAST(?2 AS BLOB) \
-                 AND {PREFIX_MATCHES} \
-                 ORDER BY CAST(key AS BLOB) LIMIT ?4"
+                 AND key > ?2 AND key >= ?3 AND {PREFIX_MATCHES} \
+                 ORDER BY key LIMIT ?4"
             ),
             params![bucket, after, prefix, limit as i64],
             object_from_row,

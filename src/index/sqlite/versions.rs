@@ -8,6 +8,7 @@ use rusqlite::{params, OptionalExtension, Row};
 use super::rows::Cached;
 use super::tx::{rows, SqliteTx, PREFIX_MATCHES};
 use crate::index::tx::{TxResult, VersionRows};
+use crate::index::versions::mark_latest;
 use crate::index::{
     DbError, DeleteMarker, IndexError, ListedVersion, ObjectRecord, PastVersion, Version,
     VersionPlace,
@@ -189,47 +190,28 @@ impl VersionRows for SqliteTx {
         after: &VersionPlace,
         limit: usize,
     ) -> TxResult<Vec<ListedVersion>> {
-        // Current objects rank above every version of their history; a
-        // version of the history is the latest when its key has no
-        // current object and nothing newer in the history. Keys compare
-        // as BLOBs (S3's order: UTF-8 bytes), as in `list_objects`.
+        // Current objects rank above every version of their history.
+        // Keys compare under BINARY (S3's order, as in `list_objects`):
+        // both arms read their primary keys from `after` on and merge,
+        // sorting only the versions of one key at a time.
         let sql = format!(
-            "SELECT * FROM ( \
-               SELECT bucket, key, {current} AS rank, version_id, 0 AS delete_marker, sha256, \
-                 size, etag, content_type, meta, last_modified, 1 AS latest \
-                 FROM objects WHERE bucket = ?1 AND {PREFIX_MATCHES} \
-               UNION ALL \
-               SELECT bucket, key, seq, version_id, delete_marker, sha256, size, etag, \
-                 content_type, meta, last_modified, \
-                 (NOT EXISTS (SELECT 1 FROM objects o WHERE o.bucket = h.bucket AND o.key = h.key) \
-                  AND seq = (SELECT max(m.seq) FROM object_history m \
-                             WHERE m.bucket = h.bucket AND m.key = h.key)) \
-                 FROM object_history h WHERE bucket = ?1 AND {PREFIX_MATCHES} \
-             ) WHERE CAST(key AS BLOB) > CAST(?2 AS BLOB) \
-                  OR (CAST(key AS BLOB) = CAST(?2 AS BLOB) AND rank < ?4) \
-             ORDER BY CAST(key AS BLOB), rank DESC LIMIT ?5",
+            "SELECT bucket, key, {current} AS rank, version_id, 0 AS delete_marker, sha256, \
+               size, etag, content_type, meta, last_modified \
+               FROM objects WHERE bucket = ?1 AND key > ?2 AND key >= ?3 AND {PREFIX_MATCHES} \
+             UNION ALL \
+             SELECT {HISTORY_COLUMNS} FROM object_history \
+               WHERE bucket = ?1 AND key >= ?2 AND (key > ?2 OR seq < ?4) \
+               AND key >= ?3 AND {PREFIX_MATCHES} \
+             ORDER BY 2, 3 DESC LIMIT ?5",
             current = VersionPlace::CURRENT,
         );
         let found = rows(
             &self.conn,
             &sql,
             params![bucket, after.key, prefix, after.rank, limit as i64],
-            |r| Ok((version_from_row(r)?, r.get::<_, bool>(11)?)),
+            version_from_row,
         )?;
-        found
-            .into_iter()
-            .map(|(v, latest)| {
-                let (version, rank) = v?;
-                let place = VersionPlace {
-                    key: version.key().to_string(),
-                    rank,
-                };
-                Ok(ListedVersion {
-                    version,
-                    is_latest: latest,
-                    place,
-                })
-            })
-            .collect()
+        let found = found.into_iter().collect::<Result<Vec<_>, DbError>>()?;
+        Ok(mark_latest(after, found))
     }
 }

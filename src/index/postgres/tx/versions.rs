@@ -6,6 +6,7 @@ use tokio_postgres::Row;
 
 use super::{all, digest, get, limit, marker, signed, text, unsigned, unstorable, PgTx};
 use crate::index::tx::{TxResult, VersionRows};
+use crate::index::versions::mark_latest;
 use crate::index::{
     DeleteMarker, IndexError, ListedVersion, ObjectRecord, PastVersion, Version, VersionPlace,
 };
@@ -216,23 +217,23 @@ impl VersionRows for PgTx<'_> {
         } else {
             (after.key.as_str(), after.rank)
         };
-        // As in SQLite: current objects rank above their history; a
-        // version of the history is the latest when its key has no current
-        // object and nothing newer. Keys are COLLATE "C" (S3's order).
+        // As in SQLite: current objects rank above their history. Each arm
+        // reads its primary key from `after` on, at most `limit` rows, and
+        // the two merge (keys are COLLATE "C": S3's order); the versions of
+        // one key alone are sorted.
         let sql = format!(
             "SELECT * FROM ( \
-               SELECT bucket, key, {current}::bigint AS rank, version_id, false AS delete_marker, \
-                 sha256, size, etag, content_type, meta, last_modified, true AS latest \
-                 FROM objects WHERE bucket = $1 AND key >= $3 AND starts_with(key, $3) \
+               (SELECT bucket, key, {current}::bigint AS rank, version_id, \
+                  false AS delete_marker, sha256, size, etag, content_type, meta, last_modified \
+                FROM objects WHERE bucket = $1 AND key > $2 \
+                  AND key >= $3 AND starts_with(key, $3) \
+                ORDER BY key LIMIT $5) \
                UNION ALL \
-               SELECT bucket, key, seq, version_id, delete_marker, sha256, size, etag, \
-                 content_type, meta, last_modified, \
-                 (NOT EXISTS (SELECT 1 FROM objects o WHERE o.bucket = h.bucket AND o.key = h.key) \
-                  AND seq = (SELECT max(m.seq) FROM object_history m \
-                             WHERE m.bucket = h.bucket AND m.key = h.key)) \
-                 FROM object_history h WHERE bucket = $1 AND key >= $3 AND starts_with(key, $3) \
-             ) v WHERE key > $2 OR (key = $2 AND rank < $4) \
-             ORDER BY key, rank DESC LIMIT $5",
+               (SELECT {HISTORY_COLUMNS} FROM object_history \
+                WHERE bucket = $1 AND key >= $2 AND (key > $2 OR seq < $4) \
+                  AND key >= $3 AND starts_with(key, $3) \
+                ORDER BY key, seq DESC LIMIT $5) \
+             ) v ORDER BY key, rank DESC LIMIT $5",
             current = VersionPlace::CURRENT,
         );
         let rows = self
@@ -247,17 +248,11 @@ impl VersionRows for PgTx<'_> {
                 ],
             )
             .await?;
-        all(rows, |r| {
-            let (version, rank) = version_from_row(r)?;
-            let place = VersionPlace {
-                key: version.key().to_string(),
-                rank,
-            };
-            Ok(ListedVersion {
-                is_latest: get(r, 11, "object_history.latest")?,
-                version,
-                place,
-            })
-        })
+        let found = all(rows, version_from_row)?;
+        let after = VersionPlace {
+            key: after_key.to_string(),
+            rank: after_rank,
+        };
+        Ok(mark_latest(&after, found))
     }
 }
