@@ -78,6 +78,10 @@ pub enum ApiError {
     /// The request does not fit the bucket's state (S3's 409).
     #[error("{0}")]
     InvalidBucketState(String),
+    #[error("Object Lock configuration does not exist for this bucket")]
+    ObjectLockConfigurationNotFound,
+    #[error("{0}")]
+    NoSuchObjectLockConfiguration(String),
     #[error("{0}")]
     InvalidRequest(String),
     #[error("{0}")]
@@ -353,6 +357,14 @@ impl ApiError {
             ),
             ApiError::NoSuchVersion => meta(S::NOT_FOUND, "NoSuchVersion", "NotFound"),
             ApiError::InvalidBucketState(_) => meta(S::CONFLICT, "InvalidBucketState", "Conflict"),
+            ApiError::ObjectLockConfigurationNotFound => meta(
+                S::NOT_FOUND,
+                "ObjectLockConfigurationNotFoundError",
+                "NotFound",
+            ),
+            ApiError::NoSuchObjectLockConfiguration(_) => {
+                meta(S::NOT_FOUND, "NoSuchObjectLockConfiguration", "NotFound")
+            }
             ApiError::IllegalVersioningConfiguration(_) => meta(
                 S::BAD_REQUEST,
                 "IllegalVersioningConfigurationException",

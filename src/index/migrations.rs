@@ -200,6 +200,10 @@ const MIGRATIONS: &[&str] = &[
         CHECK ((delete_marker = 1) = (sha256 IS NULL))
      ) WITHOUT ROWID;
      CREATE INDEX history_by_blob ON object_history (sha256) WHERE sha256 IS NOT NULL;",
+    // 14: Object Lock. A bucket's configuration (NULL: not enabled), as
+    // opaque text the storage service reads; each version's retention and
+    // legal hold live in its metadata.
+    "ALTER TABLE buckets ADD COLUMN object_lock TEXT;",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -375,6 +379,8 @@ pub const POSTGRES: &[&str] = &[
         CHECK (delete_marker = (sha256 IS NULL))
      );
      CREATE INDEX history_by_blob ON object_history (sha256) WHERE sha256 IS NOT NULL;"#,
+    // 5: SQLite's 14 (a bucket's Object Lock configuration).
+    "ALTER TABLE buckets ADD COLUMN object_lock TEXT;",
 ];
 
 pub const POSTGRES_LATEST: i64 = POSTGRES.len() as i64;

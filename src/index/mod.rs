@@ -42,7 +42,8 @@ pub use postgres::PostgresIndex;
 pub use sqlite::{SqliteIndex, DB_FILE};
 pub use tx::{BlobRow, BucketRow, Cursor, DeletedBlob, Tx, TxResult};
 pub use versions::{
-    DeleteMarker, ListedVersion, PastVersion, Version, VersionPlace, Versioning, NULL_VERSION,
+    DeleteMarker, ListedVersion, PastVersion, Retention, RetentionMode, Version, VersionPlace,
+    Versioning, NULL_VERSION,
 };
 // Moved to the storage service (the rules' terms); here while the
 // multipart completion of the retiring interface still names them.
@@ -153,6 +154,12 @@ pub struct ObjectMeta {
     /// given; at most 10, checked by the API.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// Object Lock: this version may not be removed before `until`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// Object Lock: this version may not be removed while it is held.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
 }
 
 /// One S3 object: a key in a bucket naming a blob.

@@ -86,6 +86,9 @@ pub struct BucketRow {
     /// Its CORS configuration, as opaque text.
     pub cors: Option<String>,
     pub versioning: Versioning,
+    /// Its Object Lock configuration, as opaque text (`None`: not
+    /// enabled).
+    pub object_lock: Option<String>,
 }
 
 /// Files of the upload API.
@@ -209,6 +212,9 @@ pub trait BucketRows: Send {
     async fn list_buckets(&mut self) -> TxResult<Vec<BucketRecord>>;
     /// The buckets a key owns or was granted, by name.
     async fn buckets_of(&mut self, access_key_id: &str) -> TxResult<Vec<BucketRecord>>;
+    /// Sets its Object Lock configuration text; false if there is no such
+    /// bucket.
+    async fn set_bucket_object_lock(&mut self, name: &str, config: &str) -> TxResult<bool>;
     /// Sets its versioning state; false if there is no such bucket.
     async fn set_bucket_versioning(&mut self, name: &str, state: Versioning) -> TxResult<bool>;
     /// Whether the bucket holds any object, version or delete marker.

@@ -55,6 +55,44 @@ impl Versioning {
     }
 }
 
+/// Object Lock's retention modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RetentionMode {
+    /// Removable early only with `x-amz-bypass-governance-retention` by a
+    /// key allowed to bypass.
+    #[serde(rename = "GOVERNANCE")]
+    Governance,
+    /// Removable early by nobody.
+    #[serde(rename = "COMPLIANCE")]
+    Compliance,
+}
+
+impl RetentionMode {
+    /// As S3 spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetentionMode::Governance => "GOVERNANCE",
+            RetentionMode::Compliance => "COMPLIANCE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "GOVERNANCE" => Some(RetentionMode::Governance),
+            "COMPLIANCE" => Some(RetentionMode::Compliance),
+            _ => None,
+        }
+    }
+}
+
+/// A version's retention: its mode, and until when (unix seconds) it may
+/// not be removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Retention {
+    pub mode: RetentionMode,
+    pub until: i64,
+}
+
 /// A delete marker: a version saying the key was deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeleteMarker {

@@ -5,10 +5,11 @@
 //! Must never decide who may *use* a bucket (that is authorization's, from
 //! owners and grants), nor parse a CORS configuration.
 
+use super::object_lock::LockConfig;
 use super::objects::file_id;
 use super::recovery::forget_upload;
 use super::{Storage, StorageError};
-use crate::index::{BucketRecord, Status, Tx, TxResult};
+use crate::index::{BucketRecord, Status, Tx, TxResult, Versioning};
 use crate::store::Digest;
 
 /// The answer to creating a bucket for a key.
@@ -41,18 +42,27 @@ pub enum DeleteBucketOutcome {
 }
 
 /// Creates a bucket owned by `owner` (`None`: the configured key), unless
-/// the name is taken: by the same owner, or another.
+/// the name is taken: by the same owner, or another. With `object_lock`,
+/// Object Lock is enabled on it (no default retention) and with it
+/// versioning, in the same transaction, as S3's
+/// `x-amz-bucket-object-lock-enabled` does.
 pub(crate) async fn create_bucket_rule(
     tx: &mut dyn Tx,
     name: &str,
     owner: Option<&str>,
     now: i64,
+    object_lock: bool,
 ) -> TxResult<CreateBucketOutcome> {
     match tx.get_bucket(name).await? {
         Some(b) if b.owner.as_deref() == owner => Ok(CreateBucketOutcome::OwnedByYou),
         Some(_) => Ok(CreateBucketOutcome::Taken),
         None => {
             tx.insert_bucket(name, owner, now).await?;
+            if object_lock {
+                tx.set_bucket_versioning(name, Versioning::Enabled).await?;
+                tx.set_bucket_object_lock(name, &LockConfig::default().text())
+                    .await?;
+            }
             Ok(CreateBucketOutcome::Created)
         }
     }
@@ -120,11 +130,13 @@ impl Storage {
             .await?)
     }
 
-    /// Creates a bucket owned by `owner` (`None`: the configured key).
+    /// Creates a bucket owned by `owner` (`None`: the configured key), with
+    /// Object Lock enabled if `object_lock` (see [`create_bucket_rule`]).
     pub async fn create_bucket_for(
         &self,
         name: &str,
         owner: Option<&str>,
+        object_lock: bool,
     ) -> Result<CreateBucketOutcome, StorageError> {
         let now = self.now();
         let (n, o) = (name.to_string(), owner.map(str::to_string));
@@ -132,7 +144,9 @@ impl Storage {
             .index
             .write(move |tx| {
                 let (n, o) = (n.clone(), o.clone());
-                Box::pin(async move { create_bucket_rule(tx, &n, o.as_deref(), now).await })
+                Box::pin(
+                    async move { create_bucket_rule(tx, &n, o.as_deref(), now, object_lock).await },
+                )
             })
             .await?)
     }

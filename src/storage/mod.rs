@@ -25,6 +25,7 @@ mod garbage;
 mod keys;
 mod maintenance;
 pub mod multipart;
+pub mod object_lock;
 pub mod objects;
 mod recovery;
 #[cfg(test)]

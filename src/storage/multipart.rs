@@ -64,6 +64,9 @@ pub enum CompleteMultipartOutcome {
         etag: String,
         version_id: Option<String>,
     },
+    /// The upload asks for a retention or legal hold and the bucket has no
+    /// Object Lock: nothing was recorded.
+    NoObjectLock,
     NoSuchUpload,
     /// A listed part is not stored under that number with that ETag.
     InvalidPart {
@@ -193,9 +196,12 @@ pub(super) async fn complete(
     let Some(bucket) = tx.get_bucket(&obj.bucket).await? else {
         return Ok(Recorded::refused(O::NoSuchUpload));
     };
+    let mut obj = obj.clone();
+    if !super::object_lock::settle_new_version(&bucket, &mut obj)? {
+        return Ok(Recorded::refused(O::NoObjectLock));
+    }
     tx.record_composite(blob, segments, obj.last_modified)
         .await?;
-    let mut obj = obj.clone();
     let placed = super::versions::make_current(tx, &mut obj, bucket.versioning).await?;
     let mut released = placed.released;
     released.extend(forget_upload(tx, upload_id).await?.unwrap_or_default());

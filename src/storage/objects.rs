@@ -9,7 +9,8 @@
 
 use uuid::Uuid;
 
-use super::versions::{self, KeyDeleted};
+use super::object_lock::{self, Hold};
+use super::versions::{self, KeyDeleted, Removal};
 use super::{inline_reader, Recorded, Storage, StorageError};
 use crate::index::{BlobInfo, ObjectRecord, Tx, TxResult, Version};
 use crate::store::{BlobReader, Digest};
@@ -71,6 +72,9 @@ pub enum PutObjectOutcome {
     /// The key is a file's of the upload API, which is written once (see
     /// [`put_object_rule`]): nothing was recorded.
     WrittenOnce,
+    /// It asks for a retention or legal hold in a bucket without Object
+    /// Lock: nothing was recorded.
+    NoObjectLock,
 }
 
 /// The answer to copying an object.
@@ -98,6 +102,8 @@ pub enum DeleteObjectOutcome {
     RemovedVersion(Version),
     /// The bucket has no such key, or no such version (a success in S3).
     Absent,
+    /// The version named is held by Object Lock: nothing was removed.
+    Locked(Hold),
     NoSuchBucket,
 }
 
@@ -176,9 +182,12 @@ pub(crate) async fn put_object_rule(
     if let Err(f) = check_condition(tx, &obj.bucket, &obj.key, cond).await? {
         return Ok(PutObjectOutcome::ConditionFailed(f));
     }
+    let mut obj = obj.clone();
+    if !object_lock::settle_new_version(&bucket, &mut obj)? {
+        return Ok(PutObjectOutcome::NoObjectLock);
+    }
     tx.record_blob(blob, inline, obj.last_modified, blob.md5.is_some())
         .await?;
-    let mut obj = obj.clone();
     let placed = versions::make_current(tx, &mut obj, bucket.versioning).await?;
     Ok(PutObjectOutcome::Stored {
         released: placed
@@ -191,27 +200,32 @@ pub(crate) async fn put_object_rule(
 }
 
 /// Deletes `bucket/key` at `now` — the version `version_id` of it for
-/// good if one is named, else the key as its bucket's versioning says;
-/// whether the bucket exists decides the answer for a key that is not
-/// there. Also says which blobs it let go.
+/// good if one is named and Object Lock lets it go (`bypass`: governance
+/// retention may be bypassed), else the key as its bucket's versioning
+/// says; whether the bucket exists decides the answer for a key that is
+/// not there. Also says which blobs it let go.
 pub(crate) async fn delete_object_rule(
     tx: &mut dyn Tx,
     bucket: &str,
     key: &str,
     version_id: Option<&str>,
     now: i64,
+    bypass: bool,
 ) -> TxResult<(DeleteObjectOutcome, Vec<Digest>)> {
     let Some(b) = tx.get_bucket(bucket).await? else {
         return Ok((DeleteObjectOutcome::NoSuchBucket, Vec::new()));
     };
     if let Some(v) = version_id {
-        return Ok(match versions::remove_version(tx, bucket, key, v).await? {
-            Some(removed) => {
-                let released = removed.blob().into_iter().collect();
-                (DeleteObjectOutcome::RemovedVersion(removed), released)
-            }
-            None => (DeleteObjectOutcome::Absent, Vec::new()),
-        });
+        return Ok(
+            match versions::remove_version(tx, bucket, key, v, now, bypass).await? {
+                Removal::Removed(removed) => {
+                    let released = removed.blob().into_iter().collect();
+                    (DeleteObjectOutcome::RemovedVersion(removed), released)
+                }
+                Removal::Held(hold) => (DeleteObjectOutcome::Locked(hold), Vec::new()),
+                Removal::Absent => (DeleteObjectOutcome::Absent, Vec::new()),
+            },
+        );
     }
     Ok(
         match versions::delete_key(tx, bucket, key, b.versioning, now).await? {
@@ -321,13 +335,26 @@ impl Storage {
     }
 
     /// Deletes `bucket/key` — the version `version_id` of it for good, if
-    /// one is named — and releases what it let go (see
-    /// [`delete_object_rule`]).
+    /// one is named and Object Lock lets it go — and releases what it let
+    /// go (see [`delete_object_rule`]).
     pub async fn delete_object(
         &self,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
+    ) -> Result<DeleteObjectOutcome, StorageError> {
+        self.delete_object_bypassing(bucket, key, version_id, false)
+            .await
+    }
+
+    /// [`Self::delete_object`]; `bypass`: the request asked to bypass
+    /// governance retention, and may.
+    pub async fn delete_object_bypassing(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        bypass: bool,
     ) -> Result<DeleteObjectOutcome, StorageError> {
         let (b, k, v) = (
             bucket.to_string(),
@@ -339,7 +366,9 @@ impl Storage {
             .index
             .write(move |tx| {
                 let (b, k, v) = (b.clone(), k.clone(), v.clone());
-                Box::pin(async move { delete_object_rule(tx, &b, &k, v.as_deref(), now).await })
+                Box::pin(
+                    async move { delete_object_rule(tx, &b, &k, v.as_deref(), now, bypass).await },
+                )
             })
             .await?;
         for d in released {

@@ -163,31 +163,45 @@ pub(crate) async fn delete_key(
     })
 }
 
+/// What removing one version came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    Removed(Version),
+    /// Object Lock holds it: nothing was removed.
+    Held(super::object_lock::Hold),
+    Absent,
+}
+
 /// Removes the version `version_id` of `bucket/key` for good, wherever it
-/// is; if the key is left with no current object and the newest of its
-/// history is an object, that object becomes current (as in S3, deleting
-/// the current version or the marker over it brings the one below back).
-/// The version removed, if there was one.
+/// is — unless Object Lock holds it at `now` (`bypass`: governance
+/// retention may be bypassed). If the key is left with no current object
+/// and the newest of its history is an object, that object becomes current
+/// (as in S3, deleting the current version or the marker over it brings
+/// the one below back).
 pub(crate) async fn remove_version(
     tx: &mut dyn Tx,
     bucket: &str,
     key: &str,
     version_id: &str,
-) -> TxResult<Option<Version>> {
-    let current = tx.get_object(bucket, key).await?;
-    let removed = if current.is_some_and(|c| c.version_id == version_id) {
-        tx.delete_object(bucket, key)
-            .await?
-            .map(|o| Version::Object(Box::new(o)))
-    } else {
-        tx.remove_past(bucket, key, version_id)
-            .await?
-            .map(|p| p.version)
+    now: i64,
+    bypass: bool,
+) -> TxResult<Removal> {
+    let Some(found) = find_version(tx, bucket, key, version_id).await? else {
+        return Ok(Removal::Absent);
     };
-    if removed.is_some() {
-        settle(tx, bucket, key).await?;
+    if let Version::Object(o) = &found {
+        if let Some(hold) = super::object_lock::removal_refused(&o.meta, now, bypass) {
+            return Ok(Removal::Held(hold));
+        }
     }
-    Ok(removed)
+    let current = tx.get_object(bucket, key).await?;
+    if current.is_some_and(|c| c.version_id == version_id) {
+        tx.delete_object(bucket, key).await?;
+    } else {
+        tx.remove_past(bucket, key, version_id).await?;
+    }
+    settle(tx, bucket, key).await?;
+    Ok(Removal::Removed(found))
 }
 
 /// A key with no current object whose newest version is an object gets it
@@ -252,6 +266,8 @@ pub enum SetVersioningOutcome {
     /// The upload API's bucket keeps one object per file (see
     /// [`Storage::set_versioning`]).
     UploadBucket,
+    /// Object Lock is enabled: versioning stays enabled (S3's 409).
+    LockEnabled,
 }
 
 impl Storage {
@@ -274,11 +290,14 @@ impl Storage {
             .write(move |tx| {
                 let b = b.clone();
                 Box::pin(async move {
-                    Ok(if tx.set_bucket_versioning(&b, state).await? {
-                        SetVersioningOutcome::Set
-                    } else {
-                        SetVersioningOutcome::NoSuchBucket
-                    })
+                    let Some(row) = tx.get_bucket(&b).await? else {
+                        return Ok(SetVersioningOutcome::NoSuchBucket);
+                    };
+                    if row.object_lock.is_some() && state != Versioning::Enabled {
+                        return Ok(SetVersioningOutcome::LockEnabled);
+                    }
+                    tx.set_bucket_versioning(&b, state).await?;
+                    Ok(SetVersioningOutcome::Set)
                 })
             })
             .await?)

@@ -10,7 +10,7 @@ use stowage::sigv4::Credentials;
 use crate::harness::*;
 
 /// Runs `stowage key ARGS…` against the data dir of `s`; returns stdout.
-fn key_cli(s: &TestServer, args: &[&str]) -> String {
+pub(crate) fn key_cli(s: &TestServer, args: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("config.toml");
     // The gateway's index too (a PostgreSQL database under
@@ -37,7 +37,7 @@ fn key_cli(s: &TestServer, args: &[&str]) -> String {
 }
 
 /// A key made with the CLI.
-fn new_key(s: &TestServer, name: &str) -> Credentials {
+pub(crate) fn new_key(s: &TestServer, name: &str) -> Credentials {
     created_key(&key_cli(s, &["create", "--name", name]))
 }
 

@@ -90,13 +90,36 @@ pub async fn list_buckets(app: &App, who: &str, q: &Query) -> Result<Response<Bo
 /// bucket is the gateway's (the configured key's) even while it does not
 /// exist (deleted while empty): a key that made it again would own every
 /// file the JSON API then stores.
-pub async fn create_bucket(app: &App, bucket: &str, who: &str) -> Result<Response<Body>, ApiError> {
+pub async fn create_bucket(
+    app: &App,
+    parts: &http::request::Parts,
+    bucket: &str,
+    who: &str,
+) -> Result<Response<Body>, ApiError> {
     validate_bucket(bucket).map_err(ApiError::InvalidBucketName)?;
     if bucket == app.config.s3.bucket && !app.is_main_key(who) {
         return Err(ApiError::BucketAlreadyExists);
     }
     let owner = (!app.is_main_key(who)).then_some(who);
-    match app.storage.create_bucket_for(bucket, owner).await? {
+    let object_lock = match parts
+        .headers
+        .get("x-amz-bucket-object-lock-enabled")
+        .map(|v| v.to_str().unwrap_or_default().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::InvalidArgument(
+                "x-amz-bucket-object-lock-enabled is true or false".into(),
+            ))
+        }
+    };
+    match app
+        .storage
+        .create_bucket_for(bucket, owner, object_lock)
+        .await?
+    {
         CreateBucketOutcome::Created => {}
         // AWS: 409 in every region but North Virginia, which for legacy
         // compatibility answers 200 (and would reset the bucket's ACLs;

@@ -79,7 +79,7 @@ pub async fn copy_object(
             crate::index::ObjectMeta {
                 checksums: src.meta.checksums.clone(),
                 parts: src.meta.parts,
-                ..meta_from(&parts.headers)?
+                ..meta_from(&parts.headers, app.now_unix())?
             },
         )
     } else {
@@ -87,6 +87,11 @@ pub async fn copy_object(
     };
     let mut meta = meta;
     meta.tags = super::tagging::for_copy(&parts.headers, &src.meta.tags)?;
+    // A copy is a new version: its lock is what this request (or the
+    // destination's default) gives it, never the source's.
+    (meta.retention, meta.legal_hold) =
+        super::object_lock::from_headers(&parts.headers, app.now_unix())?;
+    super::object_lock::precheck(app, bucket_name, &meta).await?;
     let record = ObjectRecord {
         version_id: crate::index::NULL_VERSION.into(),
         bucket: bucket_name.to_string(),
@@ -112,6 +117,9 @@ pub async fn copy_object(
         }
         CopyOutcome::Put(PutObjectOutcome::ConditionFailed(f)) => {
             return Err(super::object::condition_failed(f))
+        }
+        CopyOutcome::Put(PutObjectOutcome::NoObjectLock) => {
+            return Err(super::object_lock::not_enabled())
         }
         CopyOutcome::Put(PutObjectOutcome::WrittenOnce) => {
             return Err(super::object::written_once(bucket_name, key))
@@ -203,6 +211,7 @@ fn parse_delete(body: &[u8]) -> Result<(Vec<ToDelete>, bool), ApiError> {
 /// one by one (`Deleted`, or `Error` for a version id that names none).
 pub async fn delete_objects(
     app: &App,
+    who: &str,
     parts: &Parts,
     body: Incoming,
     bucket_name: &str,
@@ -211,6 +220,7 @@ pub async fn delete_objects(
     let xml =
         crate::api::ingest::read_xml_body(parts, body, MAX_DELETE_BODY, "delete list").await?;
     let (objects, quiet) = parse_delete(&xml)?;
+    let bypass = super::object_lock::bypass(app, who, &parts.headers, bucket_name).await?;
     let mut x = Xml::new("DeleteResult");
     for o in objects {
         if let Some(v) = o.version_id.as_deref().filter(|v| !is_version_id(v)) {
@@ -226,8 +236,22 @@ pub async fn delete_objects(
         // so is every key of a bucket deleted meanwhile).
         let out = app
             .storage
-            .delete_object(bucket_name, &o.key, o.version_id.as_deref())
+            .delete_object_bypassing(bucket_name, &o.key, o.version_id.as_deref(), bypass)
             .await?;
+        if let DeleteObjectOutcome::Locked(_) = out {
+            // Reported even when quiet: Quiet leaves out only successes.
+            x.open("Error").elem("Key", &o.key);
+            if let Some(v) = &o.version_id {
+                x.elem("VersionId", v);
+            }
+            x.elem("Code", "AccessDenied")
+                .elem(
+                    "Message",
+                    "Access Denied because object protected by object lock.",
+                )
+                .close("Error");
+            continue;
+        }
         if quiet {
             continue;
         }

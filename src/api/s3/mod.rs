@@ -5,7 +5,7 @@
 //! authenticated and authorized on that value (`auth.rs`), and the same
 //! value goes to the file for its family: `bucket.rs`, `list.rs`,
 //! `object.rs`, `copy.rs`, `multipart.rs`, `cors.rs`, `post_object.rs`,
-//! `versioning.rs`, `list_versions.rs`, `tagging.rs`. A
+//! `versioning.rs`, `list_versions.rs`, `tagging.rs`, `object_lock.rs`. A
 //! PUT whose signed URL carries the upload API's declaration
 //! (`X-Stowage-Sha256`) goes to `api/presigned.rs`, which checks it against
 //! that declaration.
@@ -20,6 +20,7 @@ mod list;
 mod list_versions;
 pub(crate) mod multipart;
 mod object;
+mod object_lock;
 mod post_object;
 mod read;
 pub mod router;
@@ -70,12 +71,28 @@ pub async fn route(
     use Endpoint::*;
     match endpoint {
         ListBuckets => bucket::list_buckets(app, who, q).await,
-        CreateBucket => bucket::create_bucket(app, bucket, who).await,
+        CreateBucket => bucket::create_bucket(app, &parts, bucket, who).await,
         HeadBucket => bucket::head_bucket(app, bucket).await,
         DeleteBucket => bucket::delete_bucket(app, bucket).await,
         GetBucketLocation => bucket::get_location(app, bucket).await,
         PutBucketVersioning => versioning::put(app, &parts, body, bucket).await,
         GetBucketVersioning => versioning::get(app, bucket).await,
+        PutObjectLockConfiguration => object_lock::put_config(app, &parts, body, bucket).await,
+        GetObjectLockConfiguration => object_lock::get_config(app, bucket).await,
+        PutObjectRetention { version } => {
+            let v = version.as_deref();
+            object_lock::put_retention(app, who, &parts, body, bucket, key, v).await
+        }
+        GetObjectRetention { version } => {
+            object_lock::get_retention(app, bucket, key, version.as_deref()).await
+        }
+        PutObjectLegalHold { version } => {
+            let v = version.as_deref();
+            object_lock::put_legal_hold(app, &parts, body, bucket, key, v).await
+        }
+        GetObjectLegalHold { version } => {
+            object_lock::get_legal_hold(app, bucket, key, version.as_deref()).await
+        }
         PutBucketCors => cors::put(app, &parts, body, bucket).await,
         GetBucketCors => cors::get(app, bucket).await,
         DeleteBucketCors => cors::delete(app, bucket).await,
@@ -83,7 +100,7 @@ pub async fn route(
         ListObjectsV2 => list::list_v2(app, bucket, q).await,
         ListObjectVersions => list_versions::list_versions(app, bucket, q).await,
         ListMultipartUploads => multipart::list_uploads(app, q, bucket).await,
-        DeleteObjects => copy::delete_objects(app, &parts, body, bucket).await,
+        DeleteObjects => copy::delete_objects(app, who, &parts, body, bucket).await,
         GetObject { version, .. } | HeadObject { version } => {
             read::get_object(app, &parts, q, bucket, key, version.as_deref()).await
         }
@@ -103,7 +120,7 @@ pub async fn route(
         PutObject => object::put_object(app, &auth, parts, body, bucket, key).await,
         CopyObject { source } => copy::copy_object(app, &parts, &source, bucket, key).await,
         DeleteObject { version } => {
-            object::delete_object(app, bucket, key, version.as_deref()).await
+            object::delete_object(app, who, &parts, bucket, key, version.as_deref()).await
         }
         CreateMultipartUpload => multipart::create(app, &parts, bucket, key).await,
         UploadPart {

@@ -96,9 +96,10 @@ pub async fn create(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("binary/octet-stream")
             .to_string(),
-        meta: meta_from(&parts.headers)?,
+        meta: meta_from(&parts.headers, app.now_unix())?,
         created_at: app.now_unix(),
     };
+    super::object_lock::precheck(app, bucket_name, &upload.meta).await?;
     let id = upload.upload_id.clone();
     match app.storage.create_multipart(upload).await? {
         CreateMultipartOutcome::Created => {}
@@ -292,6 +293,7 @@ pub async fn complete(
             )))
         }
         // Another writer got there first; the upload stays open.
+        CompleteMultipartOutcome::NoObjectLock => return Err(super::object_lock::not_enabled()),
         CompleteMultipartOutcome::ConditionFailed(f) => {
             return Err(super::object::condition_failed_at_commit(f))
         }

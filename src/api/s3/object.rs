@@ -35,7 +35,8 @@ pub const MAX_USER_METADATA: usize = 2048;
 
 /// The metadata S3 keeps from a write's headers; refuses user metadata over
 /// [`MAX_USER_METADATA`] bytes, as S3 does.
-pub(super) fn meta_from(h: &HeaderMap) -> Result<ObjectMeta, ApiError> {
+pub(super) fn meta_from(h: &HeaderMap, now: i64) -> Result<ObjectMeta, ApiError> {
+    let (retention, legal_hold) = super::object_lock::from_headers(h, now)?;
     let mut user: Vec<(String, String)> = h
         .iter()
         .filter_map(|(n, v)| {
@@ -73,6 +74,8 @@ pub(super) fn meta_from(h: &HeaderMap) -> Result<ObjectMeta, ApiError> {
             .filter(|e| !e.is_empty()),
         content_language: get(header::CONTENT_LANGUAGE),
         expires: get(header::EXPIRES),
+        retention,
+        legal_hold,
         ..ObjectMeta::default()
     })
 }
@@ -157,7 +160,8 @@ pub async fn put_object(
     bucket::require(app, bucket_name).await?;
     declared_md5(&parts.headers)?;
     // Checked before the body is read: a refusal costs the client no upload.
-    let meta = meta_from(&parts.headers)?;
+    let meta = meta_from(&parts.headers, app.now_unix())?;
+    super::object_lock::precheck(app, bucket_name, &meta).await?;
     let cond = write_condition(&parts.headers)?;
     precheck_condition(app, &cond, bucket_name, key).await?;
     precheck_written_once(app, bucket_name, key).await?;
@@ -214,6 +218,7 @@ pub(super) async fn store_object(
         // Deleted while the body arrived.
         PutObjectOutcome::NoSuchBucket => Err(bucket::no_such_bucket(&bucket_name)),
         PutObjectOutcome::WrittenOnce => Err(written_once(&bucket_name, &key)),
+        PutObjectOutcome::NoObjectLock => Err(super::object_lock::not_enabled()),
     }
 }
 
@@ -303,16 +308,23 @@ pub(super) fn verify_digests(
 /// version named, for good.
 pub async fn delete_object(
     app: &App,
+    who: &str,
+    parts: &Parts,
     bucket_name: &str,
     key: &str,
     version: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
+    let bypass = super::object_lock::bypass(app, who, &parts.headers, bucket_name).await?;
     let mut r = empty(StatusCode::NO_CONTENT);
     let h = r.headers_mut();
     let marker = |h: &mut HeaderMap| {
         h.insert("x-amz-delete-marker", HeaderValue::from_static("true"));
     };
-    match app.storage.delete_object(bucket_name, key, version).await? {
+    match app
+        .storage
+        .delete_object_bypassing(bucket_name, key, version, bypass)
+        .await?
+    {
         // Deleting a missing key succeeds, as in S3; a missing bucket does not.
         DeleteObjectOutcome::Deleted(_) | DeleteObjectOutcome::Absent => {}
         DeleteObjectOutcome::Marked(id) => {
@@ -326,6 +338,7 @@ pub async fn delete_object(
             versioning::set_version_id(h, v.version_id());
         }
         DeleteObjectOutcome::NoSuchBucket => return Err(bucket::no_such_bucket(bucket_name)),
+        DeleteObjectOutcome::Locked(hold) => return Err(super::object_lock::locked(hold)),
     }
     Ok(r)
 }

@@ -194,7 +194,7 @@ pub async fn post_object(
             }
         }
     }
-    let mut meta = meta_from(&headers)?;
+    let mut meta = meta_from(&headers, app.now_unix())?;
     // A form's tags are a Tagging document, as AWS takes them (not the
     // x-amz-tagging header's query form).
     if let Some((_, doc)) = fields.iter().find(|(n, _)| n == "tagging") {

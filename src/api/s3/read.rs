@@ -117,6 +117,7 @@ fn object_headers(h: &mut HeaderMap, obj: &ObjectRecord, checksum_mode: bool) {
             Some(&obj.meta.tags.len().to_string()),
         );
     }
+    super::object_lock::write_headers(h, &obj.meta);
     // No x-amz-mp-parts-count here: AWS sends it only to a read of one part
     // (`partNumber`), not with the whole object.
 }

@@ -101,6 +101,8 @@ pub enum Endpoint {
     GetBucketLocation,
     PutBucketVersioning,
     GetBucketVersioning,
+    PutObjectLockConfiguration,
+    GetObjectLockConfiguration,
     PutBucketCors,
     GetBucketCors,
     DeleteBucketCors,
@@ -134,6 +136,18 @@ pub enum Endpoint {
         version: Option<String>,
     },
     DeleteObjectTagging {
+        version: Option<String>,
+    },
+    PutObjectRetention {
+        version: Option<String>,
+    },
+    GetObjectRetention {
+        version: Option<String>,
+    },
+    PutObjectLegalHold {
+        version: Option<String>,
+    },
+    GetObjectLegalHold {
         version: Option<String>,
     },
     /// PUT of a body (the upload API's presigned PUT among them).
@@ -182,8 +196,14 @@ impl Endpoint {
         use Endpoint::*;
         match self {
             ListBuckets | CreateBucket | Preflight => None,
-            DeleteBucket | PutBucketCors | GetBucketCors | DeleteBucketCors
-            | PutBucketVersioning | GetBucketVersioning => Some(Access::Owner),
+            DeleteBucket
+            | PutBucketCors
+            | GetBucketCors
+            | DeleteBucketCors
+            | PutBucketVersioning
+            | GetBucketVersioning
+            | PutObjectLockConfiguration
+            | GetObjectLockConfiguration => Some(Access::Owner),
             HeadBucket
             | GetBucketLocation
             | ListObjectsV1
@@ -194,6 +214,8 @@ impl Endpoint {
             | HeadObject { .. }
             | GetObjectAttributes { .. }
             | GetObjectTagging { .. }
+            | GetObjectRetention { .. }
+            | GetObjectLegalHold { .. }
             | ListParts { .. } => Some(Access::Read),
             DeleteObjects
             | PostObject
@@ -202,6 +224,8 @@ impl Endpoint {
             | DeleteObject { .. }
             | PutObjectTagging { .. }
             | DeleteObjectTagging { .. }
+            | PutObjectRetention { .. }
+            | PutObjectLegalHold { .. }
             | CreateMultipartUpload
             | UploadPart { .. }
             | UploadPartCopy { .. }
@@ -305,8 +329,11 @@ const IMPLEMENTED_SUBRESOURCES: &[&str] = &[
     "tagging",
     "cors",
     "delete",
+    "legal-hold",
     "location",
+    "object-lock",
     "partNumber",
+    "retention",
     "uploadId",
     "uploads",
     "versionId",
@@ -393,7 +420,14 @@ fn known_on_writes(name: &str) -> bool {
         )
         || matches!(
             name,
-            "uploads" | "delete" | "cors" | "tagging" | "versioning"
+            "uploads"
+                | "delete"
+                | "cors"
+                | "tagging"
+                | "versioning"
+                | "object-lock"
+                | "retention"
+                | "legal-hold"
         )
         || matches!(lower.as_str(), "content-type" | "content-md5")
 }
@@ -456,10 +490,15 @@ fn resolve(
             Method::DELETE if q.has("cors") => DeleteBucketCors,
             Method::PUT if q.has("versioning") => PutBucketVersioning,
             Method::GET if q.has("versioning") => GetBucketVersioning,
+            Method::PUT if q.has("object-lock") => PutObjectLockConfiguration,
+            Method::GET if q.has("object-lock") => GetObjectLockConfiguration,
             Method::PUT => CreateBucket,
             Method::HEAD => HeadBucket,
-            Method::DELETE if q.has("versioning") => {
-                return Err(not_supported(method, "a bucket's versioning"))
+            Method::DELETE if q.has("versioning") || q.has("object-lock") => {
+                return Err(not_supported(
+                    method,
+                    "a bucket's versioning or Object Lock",
+                ))
             }
             Method::DELETE => DeleteBucket,
             Method::GET if q.has("location") => GetBucketLocation,
@@ -471,15 +510,20 @@ fn resolve(
             _ => return Err(not_supported(method, "a bucket")),
         });
     }
-    if q.has("versioning") {
-        return Err(not_supported(method, "an object's versioning"));
+    if q.has("versioning") || q.has("object-lock") {
+        return Err(not_supported(
+            method,
+            "an object's versioning or Object Lock",
+        ));
     }
     let source = copy_source(headers)?;
     // Only reads, deletes and tags name a version; a write makes one.
     let names_version = matches!(*method, Method::GET | Method::HEAD | Method::DELETE)
         && !q.has("uploadId")
         && !q.has("uploads")
-        || q.has("tagging");
+        || q.has("tagging")
+        || q.has("retention")
+        || q.has("legal-hold");
     if version.is_some() && !names_version {
         return Err(no_version_here("this request"));
     }
@@ -500,6 +544,20 @@ fn resolve(
             (Method::GET, _) => ListParts { upload_id },
             _ => return Err(not_supported(method, "a multipart upload")),
         });
+    }
+    if q.has("retention") {
+        return match *method {
+            Method::PUT => Ok(PutObjectRetention { version }),
+            Method::GET => Ok(GetObjectRetention { version }),
+            _ => Err(not_supported(method, "an object's retention")),
+        };
+    }
+    if q.has("legal-hold") {
+        return match *method {
+            Method::PUT => Ok(PutObjectLegalHold { version }),
+            Method::GET => Ok(GetObjectLegalHold { version }),
+            _ => Err(not_supported(method, "an object's legal hold")),
+        };
     }
     if q.has("tagging") {
         return match *method {

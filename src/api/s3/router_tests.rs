@@ -180,8 +180,8 @@ fn a_copy_source_is_decoded_before_it_is_split() {
 #[test]
 fn unimplemented_subresources_and_unknown_write_parameters_are_refused() {
     for (method, target) in [
-        ("PUT", "/b/k?legal-hold"),
-        ("PUT", "/b/k?retention"),
+        ("PUT", "/b/k?restore"),
+        ("POST", "/b/k?select&select-type=2"),
         ("DELETE", "/b?encryption"),
         ("DELETE", "/b?publicAccessBlock"),
         ("PUT", "/b/k?acl"),

@@ -88,6 +88,11 @@ pub async fn put(
     match app.storage.set_versioning(bucket_name, state).await? {
         SetVersioningOutcome::Set => Ok(empty(StatusCode::OK)),
         SetVersioningOutcome::NoSuchBucket => Err(bucket::no_such_bucket(bucket_name)),
+        SetVersioningOutcome::LockEnabled => Err(ApiError::InvalidBucketState(
+            "An Object Lock configuration is present on this bucket, so the versioning state \
+             cannot be changed: it stays Enabled. Nothing was changed."
+                .into(),
+        )),
         SetVersioningOutcome::UploadBucket => Err(ApiError::InvalidBucketState(
             "This is the upload API's bucket: each of its files is written once and is its only \
              version, so versioning cannot be enabled on it. Use another bucket for versioned \

@@ -73,12 +73,31 @@ pub async fn versions_round_trip(index: Arc<dyn Index>) {
         (fresh, set, missing),
         (Some(Versioning::Unversioned), true, false)
     );
-    let state = read(&index, (), |tx, ()| {
-        Box::pin(async move { Ok(tx.get_bucket("b").await?.map(|b| b.versioning)) })
+    let locked = write(&index, (), |tx, ()| {
+        Box::pin(async move {
+            Ok((
+                tx.set_bucket_object_lock("b", "{\"days\":1}").await?,
+                tx.set_bucket_object_lock("nobucket", "{}").await?,
+            ))
+        })
     })
     .await
     .unwrap();
-    assert_eq!(state, Some(Versioning::Enabled));
+    assert_eq!(locked, (true, false));
+    let state = read(&index, (), |tx, ()| {
+        Box::pin(async move {
+            Ok(tx
+                .get_bucket("b")
+                .await?
+                .map(|b| (b.versioning, b.object_lock)))
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        state,
+        Some((Versioning::Enabled, Some("{\"days\":1}".to_string())))
+    );
 
     // Only the history names blob 1; a marker names none.
     let seqs = write(&index, (), |tx, ()| {

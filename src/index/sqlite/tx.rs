@@ -540,7 +540,8 @@ impl BucketRows for SqliteTx {
         Ok(self
             .conn
             .cached_row(
-                "SELECT name, created_at, owner, cors, versioning FROM buckets WHERE name = ?1",
+                "SELECT name, created_at, owner, cors, versioning, object_lock FROM buckets \
+                 WHERE name = ?1",
                 [name],
                 |r| {
                     Ok((
@@ -550,6 +551,7 @@ impl BucketRows for SqliteTx {
                             owner: r.get(2)?,
                             cors: r.get(3)?,
                             versioning: Versioning::Unversioned,
+                            object_lock: r.get(5)?,
                         },
                         r.get::<_, Option<String>>(4)?,
                     ))
@@ -561,6 +563,13 @@ impl BucketRows for SqliteTx {
                 Ok::<_, IndexError>(row)
             })
             .transpose()?)
+    }
+
+    async fn set_bucket_object_lock(&mut self, name: &str, config: &str) -> TxResult<bool> {
+        Ok(self.conn.cached_exec(
+            "UPDATE buckets SET object_lock = ?2 WHERE name = ?1",
+            params![name, config],
+        )? > 0)
     }
 
     async fn set_bucket_versioning(&mut self, name: &str, state: Versioning) -> TxResult<bool> {

@@ -156,6 +156,7 @@ pub(super) const TABLES: &[Table] = &[
             opt("cors", Text),
             opt("owner", Text),
             opt("versioning", Text),
+            opt("object_lock", Text),
         ],
         key: &[0],
         serial: None,

@@ -20,30 +20,38 @@ fn names(v: Vec<crate::index::BucketRecord>) -> Vec<String> {
 async fn a_bucket_belongs_to_the_key_that_made_it(s: super::Storage, _clock: super::TestClock) {
     assert!(!s.bucket_exists("mine").await.unwrap());
     assert_eq!(
-        s.create_bucket_for("mine", Some("AKIAONE")).await.unwrap(),
+        s.create_bucket_for("mine", Some("AKIAONE"), false)
+            .await
+            .unwrap(),
         CreateBucketOutcome::Created
     );
     assert!(s.bucket_exists("mine").await.unwrap());
     assert_eq!(
-        s.create_bucket_for("mine", Some("AKIAONE")).await.unwrap(),
+        s.create_bucket_for("mine", Some("AKIAONE"), false)
+            .await
+            .unwrap(),
         CreateBucketOutcome::OwnedByYou
     );
     assert_eq!(
-        s.create_bucket_for("mine", Some("AKIATWO")).await.unwrap(),
+        s.create_bucket_for("mine", Some("AKIATWO"), false)
+            .await
+            .unwrap(),
         CreateBucketOutcome::Taken
     );
     assert_eq!(
-        s.create_bucket_for("mine", None).await.unwrap(),
+        s.create_bucket_for("mine", None, false).await.unwrap(),
         CreateBucketOutcome::Taken
     );
     // The configured key's (no owner) bucket.
     assert!(s.create_bucket("main").await.unwrap());
     assert_eq!(
-        s.create_bucket_for("main", None).await.unwrap(),
+        s.create_bucket_for("main", None, false).await.unwrap(),
         CreateBucketOutcome::OwnedByYou
     );
     assert_eq!(
-        s.create_bucket_for("main", Some("AKIAONE")).await.unwrap(),
+        s.create_bucket_for("main", Some("AKIAONE"), false)
+            .await
+            .unwrap(),
         CreateBucketOutcome::Taken
     );
 }
@@ -53,7 +61,7 @@ async fn a_key_lists_the_buckets_it_owns_or_was_granted(
     _clock: super::TestClock,
 ) {
     for (name, owner) in [("c", Some("AKIAONE")), ("a", None), ("b", Some("AKIATWO"))] {
-        s.create_bucket_for(name, owner).await.unwrap();
+        s.create_bucket_for(name, owner, false).await.unwrap();
     }
     grant(&s, "AKIAONE", "a").await;
     assert_eq!(names(s.list_buckets().await.unwrap()), ["a", "b", "c"]);
@@ -136,7 +144,9 @@ async fn a_delete_aborts_leftover_uploads_but_not_a_pending_files(
         s.delete_bucket("b").await.unwrap(),
         DeleteBucketOutcome::NotFound
     );
-    s.create_bucket_for("b", Some("AKIAONE")).await.unwrap();
+    s.create_bucket_for("b", Some("AKIAONE"), false)
+        .await
+        .unwrap();
     grant(&s, "AKIATWO", "b").await;
     // A part-wise upload of a file the upload API still waits for: the
     // field client's progress keeps the bucket.
@@ -190,6 +200,8 @@ async fn a_delete_aborts_leftover_uploads_but_not_a_pending_files(
     assert!(!blob_row(&s, Digest([2; 32])).await);
     assert!(!s.bucket_exists("b").await.unwrap());
     // Grants do not pass to whoever makes the name next.
-    s.create_bucket_for("b", Some("AKIATHREE")).await.unwrap();
+    s.create_bucket_for("b", Some("AKIATHREE"), false)
+        .await
+        .unwrap();
     assert!(s.buckets_of("AKIATWO").await.unwrap().is_empty());
 }

@@ -94,7 +94,7 @@ impl Retired for dyn Index {
         let (n, o) = (name.to_string(), owner.map(str::to_string));
         to_db(block_on(self.write(move |tx| {
             let (n, o) = (n.clone(), o.clone());
-            Box::pin(async move { create_bucket_rule(tx, &n, o.as_deref(), now).await })
+            Box::pin(async move { create_bucket_rule(tx, &n, o.as_deref(), now, false).await })
         })))
     }
 

@@ -336,8 +336,8 @@ fn unimplemented_operations_change_nothing() {
     assert_eq!(r.status, 200);
     let hold = b"<LegalHold><Status>ON</Status></LegalHold>";
     for (method, path, query) in [
-        ("PUT", "/vault/contract.pdf", "legal-hold"),
-        ("PUT", "/vault/contract.pdf", "retention"),
+        ("POST", "/vault/contract.pdf", "restore"),
+        ("PUT", "/vault/contract.pdf", "acl"),
         ("PUT", "/empty", "tagging"),
         ("PUT", "/vault/contract.pdf", "a-future-subresource"),
         ("DELETE", "/empty", "encryption"),

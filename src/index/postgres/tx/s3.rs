@@ -78,7 +78,8 @@ impl BucketRows for PgTx<'_> {
             return Ok(None);
         }
         self.opt(
-            "SELECT name, created_at, owner, cors, versioning FROM buckets WHERE name = $1",
+            "SELECT name, created_at, owner, cors, versioning, object_lock FROM buckets \
+             WHERE name = $1",
             &[&text("bucket name", name)?],
         )
         .await?
@@ -90,9 +91,27 @@ impl BucketRows for PgTx<'_> {
                 owner: get(&r, 2, "buckets.owner")?,
                 cors: get(&r, 3, "buckets.cors")?,
                 versioning: Versioning::from_column(versioning)?,
+                object_lock: get(&r, 5, "buckets.object_lock")?,
             })
         })
         .transpose()
+    }
+
+    async fn set_bucket_object_lock(&mut self, name: &str, config: &str) -> TxResult<bool> {
+        if unstorable(&[name]) {
+            // No row can hold it: there is none to find.
+            return Ok(false);
+        }
+        Ok(self
+            .exec(
+                "UPDATE buckets SET object_lock = $2 WHERE name = $1",
+                &[
+                    &text("bucket name", name)?,
+                    &text("Object Lock configuration", config)?,
+                ],
+            )
+            .await?
+            > 0)
     }
 
     async fn set_bucket_versioning(&mut self, name: &str, state: Versioning) -> TxResult<bool> {

@@ -1,0 +1,423 @@
+//! Object Lock (WORM), decided inside index transactions at the injected
+//! clock: a bucket's configuration (enabled, with or without a default
+//! retention), what retention a new version gets, whether a version may be
+//! removed, and whether its retention may change.
+//!
+//! A version is protected while it has a legal hold, or a retention whose
+//! date is still ahead: COMPLIANCE against everyone, GOVERNANCE against
+//! everyone who does not both ask to bypass it and may. Every path that
+//! removes a version for good asks [`removal_refused`] in the transaction
+//! that removes it. Must never: let a version go, or its retention shrink,
+//! without that answer; read a clock of its own (it is given `now`).
+
+use serde::{Deserialize, Serialize};
+
+use super::{Storage, StorageError};
+use crate::index::{
+    BucketRow, IndexError, ObjectMeta, ObjectRecord, Retention, RetentionMode, Tx, TxResult,
+    Version, Versioning,
+};
+
+/// A day, in seconds; S3's years are 365 of them.
+const DAY_SECS: i64 = 86_400;
+
+/// How long a default retention lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Period {
+    Days(u32),
+    Years(u32),
+}
+
+impl Period {
+    fn secs(self) -> i64 {
+        match self {
+            Period::Days(d) => i64::from(d) * DAY_SECS,
+            Period::Years(y) => i64::from(y) * 365 * DAY_SECS,
+        }
+    }
+}
+
+/// The retention every new version of a bucket gets unless it names one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DefaultRetention {
+    pub mode: RetentionMode,
+    pub period: Period,
+}
+
+/// A bucket's Object Lock configuration (its existence: Object Lock is
+/// enabled, for good).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct LockConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<DefaultRetention>,
+}
+
+impl LockConfig {
+    /// A bucket's configuration; `None` when Object Lock is not enabled.
+    pub fn of(bucket: &BucketRow) -> TxResult<Option<LockConfig>> {
+        bucket
+            .object_lock
+            .as_deref()
+            .map(|t| {
+                serde_json::from_str(t).map_err(|_| IndexError::Corrupt("buckets.object_lock"))
+            })
+            .transpose()
+    }
+
+    pub(crate) fn text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+/// What keeps a version from being removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    LegalHold,
+    Retained(Retention),
+}
+
+/// Whether the version with `meta` may not be removed at `now`; `bypass`:
+/// the request asked to bypass governance retention and may.
+pub fn removal_refused(meta: &ObjectMeta, now: i64, bypass: bool) -> Option<Hold> {
+    if meta.legal_hold {
+        return Some(Hold::LegalHold);
+    }
+    let r = meta.retention.filter(|r| r.until > now)?;
+    match r.mode {
+        RetentionMode::Governance if bypass => None,
+        _ => Some(Hold::Retained(r)),
+    }
+}
+
+/// Whether retention `old` may not become `new` at `now`: a retention in
+/// force may be extended (same mode, a date no earlier) by anyone; any
+/// other change — shortened, removed, another mode — only of GOVERNANCE,
+/// with `bypass`. One that has run out may become anything.
+pub fn change_refused(
+    old: Option<Retention>,
+    new: Option<Retention>,
+    now: i64,
+    bypass: bool,
+) -> Option<Retention> {
+    let old = old.filter(|o| o.until > now)?;
+    let extends = new.is_some_and(|n| n.mode == old.mode && n.until >= old.until);
+    match old.mode {
+        _ if extends => None,
+        RetentionMode::Governance if bypass => None,
+        _ => Some(old),
+    }
+}
+
+/// Gives a new version of `bucket` its Object Lock settings: the
+/// bucket's default retention (from the version's creation) unless it
+/// names one. False if it asks for retention or a legal hold in a bucket
+/// without Object Lock: nothing may be recorded.
+pub(crate) fn settle_new_version(bucket: &BucketRow, obj: &mut ObjectRecord) -> TxResult<bool> {
+    let Some(config) = LockConfig::of(bucket)? else {
+        return Ok(obj.meta.retention.is_none() && !obj.meta.legal_hold);
+    };
+    if obj.meta.retention.is_none() {
+        obj.meta.retention = config.default.map(|d| Retention {
+            mode: d.mode,
+            until: obj.last_modified.saturating_add(d.period.secs()),
+        });
+    }
+    Ok(true)
+}
+
+/// The answer to setting a bucket's Object Lock configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetLockOutcome {
+    Set,
+    NoSuchBucket,
+    /// Object Lock needs versioning enabled (S3's 409 InvalidBucketState).
+    VersioningNotEnabled,
+}
+
+/// The answer to changing a version's retention or legal hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetHoldOutcome {
+    /// Done, on this version.
+    Set { version_id: String },
+    /// No such key, or no such version.
+    Absent,
+    /// The version is a delete marker, which holds nothing.
+    Marker,
+    /// The bucket has no Object Lock configuration.
+    NotEnabled,
+    /// The retention in force may not become what was asked.
+    Refused(Retention),
+}
+
+/// The version a retention or legal-hold request names: `version_id`, or
+/// the key's current object.
+async fn named(
+    tx: &mut dyn Tx,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> TxResult<Option<Version>> {
+    match version_id {
+        Some(v) => super::versions::find_version(tx, bucket, key, v).await,
+        None => Ok(match tx.get_object(bucket, key).await? {
+            Some(o) => Some(Version::Object(Box::new(o))),
+            None => tx
+                .newest_past(bucket, key)
+                .await?
+                .map(|p| p.version)
+                .filter(Version::is_marker),
+        }),
+    }
+}
+
+/// Rewrites the metadata of `obj`, a version of its key, where it is.
+async fn rewrite(tx: &mut dyn Tx, obj: &ObjectRecord) -> TxResult<()> {
+    let current = tx.get_object(&obj.bucket, &obj.key).await?;
+    if current.is_some_and(|c| c.version_id == obj.version_id) {
+        tx.put_object(obj).await?;
+    } else {
+        tx.update_past(obj).await?;
+    }
+    Ok(())
+}
+
+/// Applies `change` to the metadata of the version a request names, if
+/// the bucket has Object Lock and the change is allowed (`check`).
+async fn change_hold(
+    tx: &mut dyn Tx,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+    change: &(dyn Fn(&mut ObjectMeta) -> Option<Retention> + Sync),
+) -> TxResult<SetHoldOutcome> {
+    let Some(row) = tx.get_bucket(bucket).await? else {
+        return Ok(SetHoldOutcome::Absent);
+    };
+    if LockConfig::of(&row)?.is_none() {
+        return Ok(SetHoldOutcome::NotEnabled);
+    }
+    let mut obj = match named(tx, bucket, key, version_id).await? {
+        None => return Ok(SetHoldOutcome::Absent),
+        Some(Version::Marker(_)) => return Ok(SetHoldOutcome::Marker),
+        Some(Version::Object(o)) => *o,
+    };
+    if let Some(refused) = change(&mut obj.meta) {
+        return Ok(SetHoldOutcome::Refused(refused));
+    }
+    rewrite(tx, &obj).await?;
+    Ok(SetHoldOutcome::Set {
+        version_id: obj.version_id,
+    })
+}
+
+impl Storage {
+    /// Enables Object Lock on a bucket (for good) with `config`'s default
+    /// retention, or changes that default; versioning must be enabled.
+    pub async fn set_object_lock(
+        &self,
+        bucket: &str,
+        config: LockConfig,
+    ) -> Result<SetLockOutcome, StorageError> {
+        let b = bucket.to_string();
+        Ok(self
+            .index
+            .write(move |tx| {
+                let b = b.clone();
+                Box::pin(async move {
+                    let Some(row) = tx.get_bucket(&b).await? else {
+                        return Ok(SetLockOutcome::NoSuchBucket);
+                    };
+                    if row.versioning != Versioning::Enabled {
+                        return Ok(SetLockOutcome::VersioningNotEnabled);
+                    }
+                    tx.set_bucket_object_lock(&b, &config.text()).await?;
+                    Ok(SetLockOutcome::Set)
+                })
+            })
+            .await?)
+    }
+
+    /// A bucket's Object Lock configuration: `None` if there is no such
+    /// bucket, `Some(None)` if Object Lock is not enabled on it.
+    pub async fn object_lock(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<Option<LockConfig>>, StorageError> {
+        let b = bucket.to_string();
+        Ok(self
+            .index
+            .read_settings(move |tx| {
+                let b = b.clone();
+                Box::pin(async move {
+                    tx.get_bucket(&b)
+                        .await?
+                        .map(|row| LockConfig::of(&row))
+                        .transpose()
+                })
+            })
+            .await?)
+    }
+
+    /// PutObjectRetention: the retention of the version named becomes
+    /// `retention` (`None`: removed), if [`change_refused`] allows it at
+    /// the injected clock.
+    pub async fn set_retention(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        retention: Option<Retention>,
+        bypass: bool,
+    ) -> Result<SetHoldOutcome, StorageError> {
+        let (b, k, v) = (
+            bucket.to_string(),
+            key.to_string(),
+            version_id.map(str::to_string),
+        );
+        let now = self.now();
+        Ok(self
+            .index
+            .write(move |tx| {
+                let (b, k, v) = (b.clone(), k.clone(), v.clone());
+                Box::pin(async move {
+                    let change = move |meta: &mut ObjectMeta| {
+                        let refused = change_refused(meta.retention, retention, now, bypass);
+                        if refused.is_none() {
+                            meta.retention = retention;
+                        }
+                        refused
+                    };
+                    change_hold(tx, &b, &k, v.as_deref(), &change).await
+                })
+            })
+            .await?)
+    }
+
+    /// PutObjectLegalHold: the version named is held (`on`) or not.
+    pub async fn set_legal_hold(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        on: bool,
+    ) -> Result<SetHoldOutcome, StorageError> {
+        let (b, k, v) = (
+            bucket.to_string(),
+            key.to_string(),
+            version_id.map(str::to_string),
+        );
+        Ok(self
+            .index
+            .write(move |tx| {
+                let (b, k, v) = (b.clone(), k.clone(), v.clone());
+                Box::pin(async move {
+                    let change = move |meta: &mut ObjectMeta| {
+                        meta.legal_hold = on;
+                        None
+                    };
+                    change_hold(tx, &b, &k, v.as_deref(), &change).await
+                })
+            })
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(mode: RetentionMode, until: i64) -> Option<Retention> {
+        Some(Retention { mode, until })
+    }
+
+    #[test]
+    fn a_version_goes_only_when_nothing_holds_it() {
+        use RetentionMode::*;
+        let meta = |retention, legal_hold| ObjectMeta {
+            retention,
+            legal_hold,
+            ..ObjectMeta::default()
+        };
+        assert_eq!(removal_refused(&meta(None, false), 10, false), None);
+        assert_eq!(
+            removal_refused(&meta(None, true), 10, true),
+            Some(Hold::LegalHold)
+        );
+        for bypass in [false, true] {
+            assert!(removal_refused(&meta(r(Compliance, 11), false), 10, bypass).is_some());
+        }
+        assert!(removal_refused(&meta(r(Governance, 11), false), 10, false).is_some());
+        assert_eq!(
+            removal_refused(&meta(r(Governance, 11), false), 10, true),
+            None
+        );
+        // Its date reached, nothing holds it.
+        assert_eq!(
+            removal_refused(&meta(r(Compliance, 10), false), 10, false),
+            None
+        );
+    }
+
+    #[test]
+    fn retention_in_force_only_grows_unless_governance_is_bypassed() {
+        use RetentionMode::*;
+        let old = r(Compliance, 100);
+        assert_eq!(change_refused(old, r(Compliance, 200), 50, false), None);
+        assert_eq!(change_refused(old, r(Compliance, 100), 50, false), None);
+        for bypass in [false, true] {
+            assert!(change_refused(old, r(Compliance, 99), 50, bypass).is_some());
+            assert!(change_refused(old, None, 50, bypass).is_some());
+            assert!(change_refused(old, r(Governance, 200), 50, bypass).is_some());
+        }
+        let gov = r(Governance, 100);
+        assert!(change_refused(gov, r(Governance, 99), 50, false).is_some());
+        assert!(change_refused(gov, None, 50, false).is_some());
+        assert_eq!(change_refused(gov, None, 50, true), None);
+        assert_eq!(change_refused(gov, r(Governance, 150), 50, false), None);
+        // Run out: anything.
+        assert_eq!(change_refused(old, None, 100, false), None);
+    }
+
+    #[test]
+    fn a_new_version_gets_the_default_from_its_creation() {
+        let mut bucket = BucketRow {
+            name: "b".into(),
+            created_at: 0,
+            owner: None,
+            cors: None,
+            versioning: Versioning::Enabled,
+            object_lock: None,
+        };
+        let mut obj = ObjectRecord {
+            bucket: "b".into(),
+            key: "k".into(),
+            sha256: crate::store::Digest([0; 32]),
+            size: 0,
+            etag: String::new(),
+            content_type: String::new(),
+            meta: ObjectMeta::default(),
+            last_modified: 1_000,
+            version_id: "null".into(),
+        };
+        assert!(settle_new_version(&bucket, &mut obj).unwrap());
+        obj.meta.legal_hold = true;
+        assert!(!settle_new_version(&bucket, &mut obj).unwrap());
+        obj.meta.legal_hold = false;
+        let config = LockConfig {
+            default: Some(DefaultRetention {
+                mode: RetentionMode::Governance,
+                period: Period::Days(2),
+            }),
+        };
+        bucket.object_lock = Some(config.text());
+        assert!(settle_new_version(&bucket, &mut obj).unwrap());
+        assert_eq!(
+            obj.meta.retention,
+            r(RetentionMode::Governance, 1_000 + 2 * DAY_SECS)
+        );
+        // One it names is kept.
+        obj.meta.retention = r(RetentionMode::Compliance, 5);
+        assert!(settle_new_version(&bucket, &mut obj).unwrap());
+        assert_eq!(obj.meta.retention, r(RetentionMode::Compliance, 5));
+    }
+}
