@@ -96,9 +96,9 @@ def rand_bytes(n):
     return os.urandom(n)
 
 
-def new_bucket(s3, prefix):
+def new_bucket(s3, prefix, **kwargs):
     name = f"{prefix}-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
+    s3.create_bucket(Bucket=name, **kwargs)
     return name
 
 

@@ -1,5 +1,8 @@
 """boto3 against versioning (issue 16), section by section:
 
+  object_lock  a bucket created with Object Lock, a default retention,
+               COMPLIANCE and GOVERNANCE versions and a legal hold against
+               DeleteObject, DeleteObjects and PutObjectRetention
   versioning   Put/GetBucketVersioning; VersionId on PUT, GET, HEAD, copy
                and multipart; delete markers (404 and 405 as AWS answers,
                removed by deleting their version); suspended buckets and the
@@ -124,7 +127,89 @@ def versioning(s3):
     expect_error(lambda: s3.head_bucket(Bucket=b), "404", 404, "the bucket is gone")
 
 
-SECTIONS = {"versioning": versioning}
+def object_lock(s3):
+    step("object lock: a bucket created locked, a default retention, every delete refused")
+    import datetime
+
+    b = new_bucket(s3, "locked", ObjectLockEnabledForBucket=True)
+    eq(s3.get_bucket_versioning(Bucket=b).get("Status"), "Enabled", "versioning under Object Lock")
+    s3.put_object_lock_configuration(
+        Bucket=b,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}},
+        },
+    )
+    got = s3.get_object_lock_configuration(Bucket=b)["ObjectLockConfiguration"]
+    eq(got["Rule"]["DefaultRetention"], {"Mode": "GOVERNANCE", "Days": 1}, "default retention")
+    until = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2)
+    put = s3.put_object(
+        Bucket=b,
+        Key="backup.tar",
+        Body=b"immutable",
+        ObjectLockMode="COMPLIANCE",
+        ObjectLockRetainUntilDate=until,
+    )
+    vid = put["VersionId"]
+    head = s3.head_object(Bucket=b, Key="backup.tar", VersionId=vid)
+    eq(head["ObjectLockMode"], "COMPLIANCE", "ObjectLockMode on HEAD")
+    eq(int(head["ObjectLockRetainUntilDate"].timestamp()), int(until.timestamp()), "retain-until on HEAD")
+    ret = s3.get_object_retention(Bucket=b, Key="backup.tar", VersionId=vid)["Retention"]
+    eq(ret["Mode"], "COMPLIANCE", "GetObjectRetention")
+    for bypass in (False, True):
+        expect_error(
+            lambda: s3.delete_object(
+                Bucket=b, Key="backup.tar", VersionId=vid, BypassGovernanceRetention=bypass
+            ),
+            "AccessDenied",
+            403,
+            f"DeleteObject of a COMPLIANCE version (bypass={bypass})",
+        )
+    result = s3.delete_objects(Bucket=b, Delete={"Objects": [{"Key": "backup.tar", "VersionId": vid}]})
+    eq([e["Code"] for e in result.get("Errors", [])], ["AccessDenied"], "DeleteObjects of it")
+    expect_error(
+        lambda: s3.put_object_retention(
+            Bucket=b,
+            Key="backup.tar",
+            VersionId=vid,
+            Retention={"Mode": "GOVERNANCE", "RetainUntilDate": until},
+            BypassGovernanceRetention=True,
+        ),
+        "AccessDenied",
+        403,
+        "COMPLIANCE turned into GOVERNANCE",
+    )
+    eq(s3.get_object(Bucket=b, Key="backup.tar", VersionId=vid)["Body"].read(), b"immutable", "bytes kept")
+
+    step("object lock: governance by default, a legal hold")
+    second = s3.put_object(Bucket=b, Key="daily.tar", Body=b"daily")["VersionId"]
+    eq(
+        s3.get_object_retention(Bucket=b, Key="daily.tar", VersionId=second)["Retention"]["Mode"],
+        "GOVERNANCE",
+        "the default retention applied",
+    )
+    expect_error(
+        lambda: s3.delete_object(Bucket=b, Key="daily.tar", VersionId=second),
+        "AccessDenied",
+        403,
+        "GOVERNANCE without a bypass",
+    )
+    s3.put_object_legal_hold(Bucket=b, Key="daily.tar", VersionId=second, LegalHold={"Status": "ON"})
+    eq(s3.get_object_legal_hold(Bucket=b, Key="daily.tar", VersionId=second)["LegalHold"]["Status"], "ON", "hold")
+    expect_error(
+        lambda: s3.delete_object(Bucket=b, Key="daily.tar", VersionId=second, BypassGovernanceRetention=True),
+        "AccessDenied",
+        403,
+        "a legal hold, bypassing governance",
+    )
+    s3.put_object_legal_hold(Bucket=b, Key="daily.tar", VersionId=second, LegalHold={"Status": "OFF"})
+    s3.delete_object(Bucket=b, Key="daily.tar", VersionId=second, BypassGovernanceRetention=True)
+    expect_error(
+        lambda: s3.head_object(Bucket=b, Key="daily.tar", VersionId=second), "404", 404, "removed by a bypass"
+    )
+
+
+SECTIONS = {"versioning": versioning, "object_lock": object_lock}
 
 
 def main():

@@ -483,13 +483,15 @@ fn boto3_conditional_writes_attributes_and_versions() {
     );
 }
 
-/// Versioning driven by boto3: version ids, delete markers, suspended
-/// buckets, paginated ListObjectVersions, DeleteObjects by version, and
-/// emptying a versioned bucket (issue 16).
+/// Versioning and Object Lock driven by boto3: version ids, delete
+/// markers, suspended buckets, paginated ListObjectVersions, DeleteObjects
+/// by version, emptying a versioned bucket; locked buckets, default
+/// retention, COMPLIANCE and GOVERNANCE versions and legal holds against
+/// every delete boto3 can send (issue 16).
 #[test]
 fn boto3_versioning() {
     let t = Interop::start();
-    t.python("versioning.py", &["versioning"]);
+    t.python("versioning.py", &["versioning", "object_lock"]);
 }
 
 /// Unsigned boto3 (`signature_version=UNSIGNED`) reads a bucket listed in
@@ -768,6 +770,73 @@ fn aws_cli_versioning() {
     ]);
     let back = t.aws(&["s3", "cp", &format!("s3://{bucket}/report.txt"), "-"]);
     assert_eq!(back, "second");
+
+    // Object Lock from the CLI: a locked bucket, a held version that
+    // delete-object cannot remove until the hold is lifted.
+    let locked = "cli-locked";
+    t.s3api(&[
+        "create-bucket",
+        "--bucket",
+        locked,
+        "--object-lock-enabled-for-bucket",
+    ]);
+    let config = t.s3api(&["get-object-lock-configuration", "--bucket", locked]);
+    assert_eq!(
+        config["ObjectLockConfiguration"]["ObjectLockEnabled"], "Enabled",
+        "{config}"
+    );
+    let f = work.join("held");
+    std::fs::write(&f, "held").unwrap();
+    let put = t.s3api(&[
+        "put-object",
+        "--bucket",
+        locked,
+        "--key",
+        "held.txt",
+        "--body",
+        path_str(&f),
+        "--object-lock-legal-hold-status",
+        "ON",
+    ]);
+    let id = put["VersionId"].as_str().unwrap();
+    let refused = t.aws_output(&[
+        "s3api",
+        "delete-object",
+        "--bucket",
+        locked,
+        "--key",
+        "held.txt",
+        "--version-id",
+        id,
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        refused.text().contains("AccessDenied"),
+        "{}",
+        refused.text()
+    );
+    t.aws(&[
+        "s3api",
+        "put-object-legal-hold",
+        "--bucket",
+        locked,
+        "--key",
+        "held.txt",
+        "--version-id",
+        id,
+        "--legal-hold",
+        "Status=OFF",
+    ]);
+    t.aws(&[
+        "s3api",
+        "delete-object",
+        "--bucket",
+        locked,
+        "--key",
+        "held.txt",
+        "--version-id",
+        id,
+    ]);
 }
 
 #[test]
