@@ -208,9 +208,9 @@ fn drain<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<Stri
 pub(crate) struct Interop {
     // Dropped first: the server stops before its data dir goes.
     served: Served,
-    dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
     python: PathBuf,
-    endpoint: String,
+    pub(crate) endpoint: String,
     access_key: String,
     secret_key: String,
     token: String,
@@ -224,7 +224,7 @@ impl Interop {
     }
 
     /// [`Self::start`] with extra config (TOML).
-    fn start_with(extra: &str) -> Self {
+    pub(crate) fn start_with(extra: &str) -> Self {
         let python = venv_python();
         let dir = tempfile::tempdir().unwrap();
         let served = Served::start_site(&write_config(dir.path(), extra));
@@ -250,7 +250,7 @@ impl Interop {
 
     /// A command with only our AWS settings: no AWS_* variables or config
     /// files of whoever runs the tests, so the clients' defaults apply.
-    fn command(&self, program: &Path) -> Command {
+    pub(crate) fn command(&self, program: &Path) -> Command {
         let mut cmd = Command::new(program);
         for (k, _) in std::env::vars_os() {
             let k = k.to_string_lossy().into_owned();
@@ -274,7 +274,7 @@ impl Interop {
 
     /// Runs `tests/interop/<script> <endpoint> <args…>` and asserts it
     /// exits 0, printing its output either way.
-    fn python(&self, script: &str, args: &[&str]) {
+    pub(crate) fn python(&self, script: &str, args: &[&str]) {
         self.python_with(script, args, &[]);
     }
 
@@ -305,7 +305,7 @@ impl Interop {
     }
 
     /// `aws --endpoint-url <endpoint> <args…>`, whatever its exit status.
-    fn aws_output(&self, args: &[&str]) -> Output {
+    pub(crate) fn aws_output(&self, args: &[&str]) -> Output {
         let mut cmd = self.command(&self.python);
         cmd.args(["-m", "awscli", "--endpoint-url", &self.endpoint])
             .args(args);
@@ -320,7 +320,7 @@ impl Interop {
     }
 
     /// `aws …`, asserting exit status 0; returns stdout.
-    fn aws(&self, args: &[&str]) -> String {
+    pub(crate) fn aws(&self, args: &[&str]) -> String {
         let out = self.aws_output(args);
         assert!(
             out.status.success(),
@@ -334,7 +334,7 @@ impl Interop {
     }
 
     /// `aws s3api …` whose stdout is JSON.
-    fn s3api(&self, args: &[&str]) -> serde_json::Value {
+    pub(crate) fn s3api(&self, args: &[&str]) -> serde_json::Value {
         let mut full = vec!["s3api"];
         full.extend_from_slice(args);
         full.extend_from_slice(&["--output", "json"]);
@@ -342,7 +342,7 @@ impl Interop {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
     }
 
-    fn server_log_tail(&self) -> String {
+    pub(crate) fn server_log_tail(&self) -> String {
         let log = self.served.stderr();
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
@@ -404,7 +404,7 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         .collect()
 }
 
-fn random_bytes(n: usize) -> Vec<u8> {
+pub(crate) fn random_bytes(n: usize) -> Vec<u8> {
     let mut b = vec![0u8; n];
     stowage::random::fill(&mut b);
     b

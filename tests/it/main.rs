@@ -7,6 +7,7 @@
 
 mod api;
 mod attacks;
+mod backup_tools;
 mod browser;
 mod cli;
 mod client;
