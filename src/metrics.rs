@@ -30,6 +30,11 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabel {
+    action: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms to about 65 s.
     Histogram::new(exponential_buckets(0.0005, 2.0, 18))
@@ -51,6 +56,9 @@ pub struct Metrics {
     index_bytes: Gauge,
     receiving: Gauge,
     writes: Gauge,
+    lifecycle_rounds: Counter,
+    lifecycle_scanned: Counter,
+    lifecycle_actions: Family<ActionLabel, Counter>,
 }
 
 /// One request counted in a live gauge (`stowage_receiving_bodies`,
@@ -159,8 +167,30 @@ impl Metrics {
              answer (the body read, checked and committed): stop a gateway once it is 0, and no \
              upload is cut",
         );
+        let lifecycle_rounds = Counter::default();
+        registry.register(
+            "lifecycle_rounds",
+            "Lifecycle rounds this gateway ran (one gateway at a time runs one)",
+            lifecycle_rounds.clone(),
+        );
+        let lifecycle_scanned = Counter::default();
+        registry.register(
+            "lifecycle_versions_scanned",
+            "Object versions and delete markers the lifecycle worker looked at",
+            lifecycle_scanned.clone(),
+        );
+        let lifecycle_actions = Family::<ActionLabel, Counter>::default();
+        registry.register(
+            "lifecycle_actions",
+            "What the lifecycle worker did, by action (expired, noncurrent_removed, \
+             markers_removed, uploads_aborted; locked_kept: due but held by Object Lock)",
+            lifecycle_actions.clone(),
+        );
         Metrics {
             registry,
+            lifecycle_rounds,
+            lifecycle_scanned,
+            lifecycle_actions,
             requests,
             duration,
             bytes_in,
@@ -174,6 +204,18 @@ impl Metrics {
             index_bytes,
             receiving,
             writes,
+        }
+    }
+
+    /// Counts a lifecycle round: the versions it scanned and what it did,
+    /// by action.
+    pub fn lifecycle_round(&self, scanned: u64, actions: &[(&'static str, u64)]) {
+        self.lifecycle_rounds.inc();
+        self.lifecycle_scanned.inc_by(scanned);
+        for (action, n) in actions {
+            self.lifecycle_actions
+                .get_or_create(&ActionLabel { action })
+                .inc_by(*n);
         }
     }
 

@@ -80,6 +80,8 @@ pub enum ApiError {
     InvalidBucketState(String),
     #[error("Object Lock configuration does not exist for this bucket")]
     ObjectLockConfigurationNotFound,
+    #[error("The lifecycle configuration does not exist")]
+    NoSuchLifecycleConfiguration,
     #[error("{0}")]
     NoSuchObjectLockConfiguration(String),
     #[error("{0}")]
@@ -362,6 +364,9 @@ impl ApiError {
                 "ObjectLockConfigurationNotFoundError",
                 "NotFound",
             ),
+            ApiError::NoSuchLifecycleConfiguration => {
+                meta(S::NOT_FOUND, "NoSuchLifecycleConfiguration", "NotFound")
+            }
             ApiError::NoSuchObjectLockConfiguration(_) => {
                 meta(S::NOT_FOUND, "NoSuchObjectLockConfiguration", "NotFound")
             }

@@ -204,6 +204,9 @@ const MIGRATIONS: &[&str] = &[
     // opaque text the storage service reads; each version's retention and
     // legal hold live in its metadata.
     "ALTER TABLE buckets ADD COLUMN object_lock TEXT;",
+    // 15: a bucket's lifecycle configuration (NULL: none), as opaque text
+    // the storage service reads.
+    "ALTER TABLE buckets ADD COLUMN lifecycle TEXT;",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -381,6 +384,8 @@ pub const POSTGRES: &[&str] = &[
      CREATE INDEX history_by_blob ON object_history (sha256) WHERE sha256 IS NOT NULL;"#,
     // 5: SQLite's 14 (a bucket's Object Lock configuration).
     "ALTER TABLE buckets ADD COLUMN object_lock TEXT;",
+    // 6: SQLite's 15 (a bucket's lifecycle configuration).
+    "ALTER TABLE buckets ADD COLUMN lifecycle TEXT;",
 ];
 
 pub const POSTGRES_LATEST: i64 = POSTGRES.len() as i64;

@@ -89,6 +89,8 @@ pub struct BucketRow {
     /// Its Object Lock configuration, as opaque text (`None`: not
     /// enabled).
     pub object_lock: Option<String>,
+    /// Its lifecycle configuration, as opaque text (`None`: none).
+    pub lifecycle: Option<String>,
 }
 
 /// Files of the upload API.
@@ -215,6 +217,12 @@ pub trait BucketRows: Send {
     /// Sets its Object Lock configuration text; false if there is no such
     /// bucket.
     async fn set_bucket_object_lock(&mut self, name: &str, config: &str) -> TxResult<bool>;
+    /// Sets (or removes) its lifecycle configuration text; false if there
+    /// is no such bucket.
+    async fn set_bucket_lifecycle(&mut self, name: &str, config: Option<&str>) -> TxResult<bool>;
+    /// The buckets with a lifecycle configuration: (name, its text), by
+    /// name.
+    async fn lifecycle_buckets(&mut self) -> TxResult<Vec<(String, String)>>;
     /// Sets its versioning state; false if there is no such bucket.
     async fn set_bucket_versioning(&mut self, name: &str, state: Versioning) -> TxResult<bool>;
     /// Whether the bucket holds any object, version or delete marker.

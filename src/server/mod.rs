@@ -182,9 +182,10 @@ async fn refuse_busy(mut stream: tokio::net::TcpStream, limit: usize) {
     let _ = tokio::time::timeout(Duration::from_secs(2), answer).await;
 }
 
-/// Housekeeping, every [`SWEEP_INTERVAL`]: the sweep, and the garbage
+/// Housekeeping, every [`SWEEP_INTERVAL`]: the sweep, the garbage
 /// collector of an upstream store (whose walk for orphans runs every
-/// [`ORPHAN_WALK_ROUNDS`] rounds). Each takes the index's housekeeping lock,
+/// [`ORPHAN_WALK_ROUNDS`] rounds), and the lifecycle worker (every
+/// [`LIFECYCLE_ROUNDS`]). Each takes the index's housekeeping lock,
 /// so with several gateways one does the work.
 async fn sweep_loop(app: Arc<App>) {
     let mut tick = tokio::time::interval(SWEEP_INTERVAL);
@@ -199,7 +200,39 @@ async fn sweep_loop(app: Arc<App>) {
         if let Err(e) = app.storage.collect_garbage_round(orphans).await {
             tracing::warn!(error = %e, "garbage collection failed; will retry");
         }
+        if round % LIFECYCLE_ROUNDS == 0 {
+            lifecycle_round(&app, false).await;
+        }
         round += 1;
+    }
+}
+
+/// Rounds of housekeeping between two lifecycle rounds (an hour, at one
+/// round a minute; the first at start-up): each walks every version of
+/// the buckets with rules, so not every minute.
+const LIFECYCLE_ROUNDS: u64 = 60;
+
+/// One lifecycle round, counted in `/metrics`: if no other gateway runs
+/// one now, or (`wait`) once it has.
+pub async fn lifecycle_round(app: &App, wait: bool) {
+    let round = if wait {
+        app.storage.run_lifecycle().await
+    } else {
+        app.storage.lifecycle_round().await
+    };
+    match round {
+        Ok(r) if r.ran => app.metrics.lifecycle_round(
+            r.versions_scanned,
+            &[
+                ("expired", r.expired),
+                ("noncurrent_removed", r.noncurrent_removed),
+                ("markers_removed", r.markers_removed),
+                ("uploads_aborted", r.uploads_aborted),
+                ("locked_kept", r.locked_kept),
+            ],
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "lifecycle round failed; will retry"),
     }
 }
 

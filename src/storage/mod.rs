@@ -23,6 +23,7 @@ pub mod file_parts;
 pub mod files;
 mod garbage;
 mod keys;
+pub mod lifecycle;
 mod maintenance;
 pub mod multipart;
 pub mod object_lock;

@@ -387,6 +387,7 @@ mod tests {
             cors: None,
             versioning: Versioning::Enabled,
             object_lock: None,
+            lifecycle: None,
         };
         let mut obj = ObjectRecord {
             bucket: "b".into(),

@@ -258,6 +258,19 @@ pub enum Latest {
     Absent,
 }
 
+/// What a read naming no version finds (see
+/// [`Storage::get_latest_inline`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestRead {
+    pub latest: Latest,
+    /// The object's bytes, if they are kept inline.
+    pub data: Option<Vec<u8>>,
+    /// Its bucket's versioning was ever set.
+    pub versioned: bool,
+    /// Its bucket's lifecycle configuration text, if any.
+    pub lifecycle: Option<String>,
+}
+
 /// The answer to setting a bucket's versioning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SetVersioningOutcome {
@@ -344,36 +357,44 @@ impl Storage {
 
     /// What `bucket/key` is now: its object (with inline bytes, as
     /// [`Self::get_object_inline`]), the delete marker hiding it, or
-    /// nothing; and whether its bucket's versioning was ever set (S3 then
-    /// names even the `null` version), read in the same transaction.
+    /// nothing; whether its bucket's versioning was ever set (S3 then
+    /// names even the `null` version); and the bucket's lifecycle text (a
+    /// read answers with the object's expiry) — read in one transaction.
     pub async fn get_latest_inline(
         &self,
         bucket: &str,
         key: &str,
-    ) -> Result<(Latest, Option<Vec<u8>>, bool), StorageError> {
+    ) -> Result<LatestRead, StorageError> {
         let (b, k) = (bucket.to_string(), key.to_string());
         Ok(self
             .index
             .read(move |tx| {
                 let (b, k) = (b.clone(), k.clone());
                 Box::pin(async move {
-                    if let Some(obj) = tx.get_object(&b, &k).await? {
-                        let data = tx.blob_data(&obj.sha256).await?;
-                        // Only a `null` version leaves it open.
-                        let versioned = obj.version_id != NULL_VERSION
-                            || tx
-                                .get_bucket(&b)
-                                .await?
-                                .is_some_and(|b| b.versioning != Versioning::Unversioned);
-                        return Ok((Latest::Object(Box::new(obj)), data, versioned));
-                    }
-                    Ok(match tx.newest_past(&b, &k).await? {
-                        Some(p) => match p.version {
-                            Version::Marker(m) => (Latest::Marker(m), None, true),
+                    let Some(obj) = tx.get_object(&b, &k).await? else {
+                        let latest = match tx.newest_past(&b, &k).await?.map(|p| p.version) {
+                            Some(Version::Marker(m)) => Latest::Marker(m),
                             // Never left so (see `settle`); read as absent.
-                            Version::Object(_) => (Latest::Absent, None, true),
-                        },
-                        None => (Latest::Absent, None, false),
+                            Some(Version::Object(_)) | None => Latest::Absent,
+                        };
+                        return Ok(LatestRead {
+                            latest,
+                            data: None,
+                            versioned: true,
+                            lifecycle: None,
+                        });
+                    };
+                    let data = tx.blob_data(&obj.sha256).await?;
+                    let row = tx.get_bucket(&b).await?;
+                    let versioned = obj.version_id != NULL_VERSION
+                        || row
+                            .as_ref()
+                            .is_some_and(|b| b.versioning != Versioning::Unversioned);
+                    Ok(LatestRead {
+                        latest: Latest::Object(Box::new(obj)),
+                        data,
+                        versioned,
+                        lifecycle: row.and_then(|b| b.lifecycle),
                     })
                 })
             })

@@ -35,6 +35,7 @@ mod recovery;
 mod s3;
 mod s3_conditions;
 mod s3_header;
+mod s3_lifecycle;
 mod s3_list_buckets;
 mod s3_object_lock;
 mod s3_part_number;

@@ -5,7 +5,8 @@
 //! authenticated and authorized on that value (`auth.rs`), and the same
 //! value goes to the file for its family: `bucket.rs`, `list.rs`,
 //! `object.rs`, `copy.rs`, `multipart.rs`, `cors.rs`, `post_object.rs`,
-//! `versioning.rs`, `list_versions.rs`, `tagging.rs`, `object_lock.rs`. A
+//! `versioning.rs`, `list_versions.rs`, `tagging.rs`, `object_lock.rs`,
+//! `lifecycle.rs`. A
 //! PUT whose signed URL carries the upload API's declaration
 //! (`X-Stowage-Sha256`) goes to `api/presigned.rs`, which checks it against
 //! that declaration.
@@ -16,6 +17,7 @@ pub mod conditions;
 pub(crate) mod copy;
 pub mod cors;
 mod form_deadline;
+mod lifecycle;
 mod list;
 mod list_versions;
 pub(crate) mod multipart;
@@ -79,6 +81,9 @@ pub async fn route(
         GetBucketVersioning => versioning::get(app, bucket).await,
         PutObjectLockConfiguration => object_lock::put_config(app, &parts, body, bucket).await,
         GetObjectLockConfiguration => object_lock::get_config(app, bucket).await,
+        PutBucketLifecycleConfiguration => lifecycle::put(app, &parts, body, bucket).await,
+        GetBucketLifecycleConfiguration => lifecycle::get(app, bucket).await,
+        DeleteBucketLifecycle => lifecycle::delete(app, bucket).await,
         PutObjectRetention { version } => {
             let v = version.as_deref();
             object_lock::put_retention(app, who, &parts, body, bucket, key, v).await

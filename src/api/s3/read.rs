@@ -130,8 +130,8 @@ pub async fn get_object(
     key: &str,
     version: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
-    let (obj, inline, show_version) =
-        versioning::read_target(app, bucket_name, key, version).await?;
+    let (obj, inline, show_version, expiry) =
+        versioning::read_current(app, bucket_name, key, version).await?;
     let head = parts.method == Method::HEAD;
     let checksum_mode = header_str(&parts.headers, "x-amz-checksum-mode")
         .is_some_and(|v| v.eq_ignore_ascii_case("enabled"));
@@ -207,6 +207,7 @@ pub async fn get_object(
     if show_version {
         versioning::set_version_id(h, &obj.version_id);
     }
+    super::lifecycle::expiration_header(h, expiry);
     if let Some(n) = parts_count {
         set(
             r.headers_mut(),

@@ -103,6 +103,9 @@ pub enum Endpoint {
     GetBucketVersioning,
     PutObjectLockConfiguration,
     GetObjectLockConfiguration,
+    PutBucketLifecycleConfiguration,
+    GetBucketLifecycleConfiguration,
+    DeleteBucketLifecycle,
     PutBucketCors,
     GetBucketCors,
     DeleteBucketCors,
@@ -203,7 +206,10 @@ impl Endpoint {
             | PutBucketVersioning
             | GetBucketVersioning
             | PutObjectLockConfiguration
-            | GetObjectLockConfiguration => Some(Access::Owner),
+            | GetObjectLockConfiguration
+            | PutBucketLifecycleConfiguration
+            | GetBucketLifecycleConfiguration
+            | DeleteBucketLifecycle => Some(Access::Owner),
             HeadBucket
             | GetBucketLocation
             | ListObjectsV1
@@ -330,6 +336,7 @@ const IMPLEMENTED_SUBRESOURCES: &[&str] = &[
     "cors",
     "delete",
     "legal-hold",
+    "lifecycle",
     "location",
     "object-lock",
     "partNumber",
@@ -428,6 +435,7 @@ fn known_on_writes(name: &str) -> bool {
                 | "object-lock"
                 | "retention"
                 | "legal-hold"
+                | "lifecycle"
         )
         || matches!(lower.as_str(), "content-type" | "content-md5")
 }
@@ -492,6 +500,9 @@ fn resolve(
             Method::GET if q.has("versioning") => GetBucketVersioning,
             Method::PUT if q.has("object-lock") => PutObjectLockConfiguration,
             Method::GET if q.has("object-lock") => GetObjectLockConfiguration,
+            Method::PUT if q.has("lifecycle") => PutBucketLifecycleConfiguration,
+            Method::GET if q.has("lifecycle") => GetBucketLifecycleConfiguration,
+            Method::DELETE if q.has("lifecycle") => DeleteBucketLifecycle,
             Method::PUT => CreateBucket,
             Method::HEAD => HeadBucket,
             Method::DELETE if q.has("versioning") || q.has("object-lock") => {
@@ -510,10 +521,10 @@ fn resolve(
             _ => return Err(not_supported(method, "a bucket")),
         });
     }
-    if q.has("versioning") || q.has("object-lock") {
+    if q.has("versioning") || q.has("object-lock") || q.has("lifecycle") {
         return Err(not_supported(
             method,
-            "an object's versioning or Object Lock",
+            "an object's versioning, Object Lock or lifecycle",
         ));
     }
     let source = copy_source(headers)?;

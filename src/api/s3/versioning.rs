@@ -17,6 +17,7 @@ use crate::api::body::{empty, xml_response, Body};
 use crate::api::error::ApiError;
 use crate::app::App;
 use crate::index::{ObjectRecord, Version, Versioning};
+use crate::storage::lifecycle::LifecycleConfig;
 use crate::storage::versions::{Latest, SetVersioningOutcome};
 
 /// Largest PutBucketVersioning body read.
@@ -124,40 +125,65 @@ pub async fn get(app: &App, bucket_name: &str) -> Result<Response<Body>, ApiErro
     ))
 }
 
-/// The object a read names: the version `version` of `bucket/key`, or its
-/// current object; with its inline bytes if it has them, and whether its
-/// version id is shown (`x-amz-version-id`: always for a version named,
-/// never in a bucket whose versioning was never set). A delete marker
-/// answers as S3 does: 404 NoSuchKey when it is the key's current version,
-/// 405 when named.
+/// [`read_current`] without the expiry.
 pub async fn read_target(
     app: &App,
     bucket_name: &str,
     key: &str,
     version: Option<&str>,
 ) -> Result<(ObjectRecord, Option<Vec<u8>>, bool), ApiError> {
+    let (obj, data, shown, _) = read_current(app, bucket_name, key, version).await?;
+    Ok((obj, data, shown))
+}
+
+/// The object a read names: the version `version` of `bucket/key`, or its
+/// current object; with its inline bytes if it has them, and whether its
+/// version id is shown (`x-amz-version-id`: always for a version named,
+/// never in a bucket whose versioning was never set). A delete marker
+/// answers as S3 does: 404 NoSuchKey when it is the key's current version,
+/// 405 when named. A current object comes with when (and by which rule)
+/// its bucket's lifecycle expires it.
+#[allow(clippy::type_complexity)]
+pub async fn read_current(
+    app: &App,
+    bucket_name: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Result<(ObjectRecord, Option<Vec<u8>>, bool, Option<(i64, String)>), ApiError> {
     let found = match version {
         Some(v) => app
             .storage
             .get_version_inline(bucket_name, key, v)
             .await?
             .map(|(found, data)| match found {
-                Version::Object(o) => Ok((*o, data, true)),
+                Version::Object(o) => Ok((*o, data, true, None)),
                 Version::Marker(m) => Err(ApiError::VersionIsDeleteMarker {
                     version_id: m.version_id,
                     last_modified: m.last_modified,
                 }),
             })
             .transpose()?,
-        None => match app.storage.get_latest_inline(bucket_name, key).await? {
-            (Latest::Object(o), data, shown) => Some((*o, data, shown)),
-            (Latest::Marker(m), _, _) => {
-                return Err(ApiError::KeyIsDeleteMarker {
-                    version_id: m.version_id,
-                })
+        None => {
+            let read = app.storage.get_latest_inline(bucket_name, key).await?;
+            match read.latest {
+                Latest::Object(o) => {
+                    let expiry = match &read.lifecycle {
+                        Some(text) => LifecycleConfig::from_text(text)
+                            .map_err(crate::storage::StorageError::from)?
+                            .expiry_of(&o.key, &o.meta, o.size, o.last_modified)
+                            .map(|(at, id)| (at, id.to_string())),
+                        None => None,
+                    };
+                    Some((*o, read.data, read.versioned, expiry))
+                }
+                Latest::Marker(m) => {
+                    return Err(ApiError::KeyIsDeleteMarker {
+                        version_id: m.version_id,
+                    })
+                }
+                Latest::Absent => None,
             }
-            (Latest::Absent, _, _) => None,
-        },
+        }
     };
     match found {
         Some(f) => Ok(f),

@@ -78,12 +78,22 @@ pub async fn versions_round_trip(index: Arc<dyn Index>) {
             Ok((
                 tx.set_bucket_object_lock("b", "{\"days\":1}").await?,
                 tx.set_bucket_object_lock("nobucket", "{}").await?,
+                tx.set_bucket_lifecycle("b", Some("{\"rules\":[]}")).await?,
             ))
         })
     })
     .await
     .unwrap();
-    assert_eq!(locked, (true, false));
+    assert_eq!(locked, (true, false, true));
+    let with_lifecycle = read(&index, (), |tx, ()| {
+        Box::pin(async move { tx.lifecycle_buckets().await })
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        with_lifecycle,
+        vec![("b".to_string(), "{\"rules\":[]}".to_string())]
+    );
     let state = read(&index, (), |tx, ()| {
         Box::pin(async move {
             Ok(tx

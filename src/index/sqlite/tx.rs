@@ -540,8 +540,8 @@ impl BucketRows for SqliteTx {
         Ok(self
             .conn
             .cached_row(
-                "SELECT name, created_at, owner, cors, versioning, object_lock FROM buckets \
-                 WHERE name = ?1",
+                "SELECT name, created_at, owner, cors, versioning, object_lock, lifecycle \
+                 FROM buckets WHERE name = ?1",
                 [name],
                 |r| {
                     Ok((
@@ -552,6 +552,7 @@ impl BucketRows for SqliteTx {
                             cors: r.get(3)?,
                             versioning: Versioning::Unversioned,
                             object_lock: r.get(5)?,
+                            lifecycle: r.get(6)?,
                         },
                         r.get::<_, Option<String>>(4)?,
                     ))
@@ -563,6 +564,22 @@ impl BucketRows for SqliteTx {
                 Ok::<_, IndexError>(row)
             })
             .transpose()?)
+    }
+
+    async fn set_bucket_lifecycle(&mut self, name: &str, config: Option<&str>) -> TxResult<bool> {
+        Ok(self.conn.cached_exec(
+            "UPDATE buckets SET lifecycle = ?2 WHERE name = ?1",
+            params![name, config],
+        )? > 0)
+    }
+
+    async fn lifecycle_buckets(&mut self) -> TxResult<Vec<(String, String)>> {
+        rows(
+            &self.conn,
+            "SELECT name, lifecycle FROM buckets WHERE lifecycle IS NOT NULL ORDER BY name",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     async fn set_bucket_object_lock(&mut self, name: &str, config: &str) -> TxResult<bool> {

@@ -157,6 +157,7 @@ pub(super) const TABLES: &[Table] = &[
             opt("owner", Text),
             opt("versioning", Text),
             opt("object_lock", Text),
+            opt("lifecycle", Text),
         ],
         key: &[0],
         serial: None,

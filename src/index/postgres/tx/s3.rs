@@ -78,8 +78,8 @@ impl BucketRows for PgTx<'_> {
             return Ok(None);
         }
         self.opt(
-            "SELECT name, created_at, owner, cors, versioning, object_lock FROM buckets \
-             WHERE name = $1",
+            "SELECT name, created_at, owner, cors, versioning, object_lock, lifecycle \
+             FROM buckets WHERE name = $1",
             &[&text("bucket name", name)?],
         )
         .await?
@@ -92,9 +92,38 @@ impl BucketRows for PgTx<'_> {
                 cors: get(&r, 3, "buckets.cors")?,
                 versioning: Versioning::from_column(versioning)?,
                 object_lock: get(&r, 5, "buckets.object_lock")?,
+                lifecycle: get(&r, 6, "buckets.lifecycle")?,
             })
         })
         .transpose()
+    }
+
+    async fn set_bucket_lifecycle(&mut self, name: &str, config: Option<&str>) -> TxResult<bool> {
+        if unstorable(&[name]) {
+            // No row can hold it: there is none to find.
+            return Ok(false);
+        }
+        let config = config
+            .map(|c| text("lifecycle configuration", c))
+            .transpose()?;
+        Ok(self
+            .exec(
+                "UPDATE buckets SET lifecycle = $2 WHERE name = $1",
+                &[&text("bucket name", name)?, &config],
+            )
+            .await?
+            > 0)
+    }
+
+    async fn lifecycle_buckets(&mut self) -> TxResult<Vec<(String, String)>> {
+        all(
+            self.query(
+                "SELECT name, lifecycle FROM buckets WHERE lifecycle IS NOT NULL ORDER BY name",
+                &[],
+            )
+            .await?,
+            |r| Ok((get(r, 0, "buckets.name")?, get(r, 1, "buckets.lifecycle")?)),
+        )
     }
 
     async fn set_bucket_object_lock(&mut self, name: &str, config: &str) -> TxResult<bool> {
