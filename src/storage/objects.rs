@@ -9,6 +9,7 @@
 
 use uuid::Uuid;
 
+use super::lifecycle::LifecycleConfig;
 use super::object_lock::{self, Hold};
 use super::versions::{self, KeyDeleted, Removal};
 use super::{inline_reader, Recorded, Storage, StorageError};
@@ -65,6 +66,8 @@ pub enum PutObjectOutcome {
     Stored {
         released: Vec<Digest>,
         version_id: Option<String>,
+        /// When (and by which rule) the bucket's lifecycle expires it.
+        expiry: Option<(i64, String)>,
     },
     NoSuchBucket,
     /// The write's condition did not hold when it came to commit.
@@ -189,6 +192,12 @@ pub(crate) async fn put_object_rule(
     tx.record_blob(blob, inline, obj.last_modified, blob.md5.is_some())
         .await?;
     let placed = versions::make_current(tx, &mut obj, bucket.versioning).await?;
+    let expiry = match bucket.lifecycle.as_deref() {
+        Some(text) => LifecycleConfig::from_text(text)?
+            .expiry_of(&obj.key, &obj.meta, obj.size, obj.last_modified)
+            .map(|(at, id)| (at, id.to_string())),
+        None => None,
+    };
     Ok(PutObjectOutcome::Stored {
         released: placed
             .released
@@ -196,6 +205,7 @@ pub(crate) async fn put_object_rule(
             .filter(|d| *d != obj.sha256)
             .collect(),
         version_id: placed.version_id,
+        expiry,
     })
 }
 
@@ -249,10 +259,12 @@ fn recorded(out: PutObjectOutcome) -> Recorded<PutObjectOutcome> {
         PutObjectOutcome::Stored {
             released,
             version_id,
+            expiry,
         } => Recorded::kept(
             PutObjectOutcome::Stored {
                 released: released.clone(),
                 version_id,
+                expiry,
             },
             released,
         ),

@@ -186,7 +186,7 @@ pub async fn put_object(
         last_modified: app.now_unix(),
     };
     let etag = record.etag.clone();
-    let version_id = store_object(app, received.payload, record, blob, cond).await?;
+    let (version_id, expiry) = store_object(app, received.payload, record, blob, cond).await?;
     let mut r = empty(StatusCode::OK);
     if let Ok(v) = HeaderValue::from_str(&format!("\"{etag}\"")) {
         r.headers_mut().insert(header::ETAG, v);
@@ -194,6 +194,7 @@ pub async fn put_object(
     if let Some(v) = version_id {
         versioning::set_version_id(r.headers_mut(), &v);
     }
+    super::lifecycle::expiration_header(r.headers_mut(), expiry);
     echo_checksums(r.headers_mut(), &checksums_out);
     Ok(r)
 }
@@ -201,18 +202,21 @@ pub async fn put_object(
 /// Stores a received body as `record`, if `cond` holds at commit (the
 /// storage service publishes it, records it, and releases what is no
 /// longer referred to). The one commit of a whole object, for PutObject
-/// and form uploads. The version id it was stored as, where S3 names one.
+/// and form uploads. The version id it was stored as, where S3 names one,
+/// and when its bucket's lifecycle expires it.
 pub(super) async fn store_object(
     app: &App,
     payload: crate::api::ingest::Payload,
     record: ObjectRecord,
     blob: BlobInfo,
     cond: WriteCondition,
-) -> Result<Option<String>, ApiError> {
+) -> Result<(Option<String>, Option<(i64, String)>), ApiError> {
     let bucket_name = record.bucket.clone();
     let key = record.key.clone();
     match app.storage.put_object(payload, record, blob, cond).await? {
-        PutObjectOutcome::Stored { version_id, .. } => Ok(version_id),
+        PutObjectOutcome::Stored {
+            version_id, expiry, ..
+        } => Ok((version_id, expiry)),
         // Another writer (or a delete) got there first.
         PutObjectOutcome::ConditionFailed(f) => Err(condition_failed_at_commit(f)),
         // Deleted while the body arrived.

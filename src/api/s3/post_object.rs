@@ -231,7 +231,7 @@ pub async fn post_object(
         },
         last_modified: app.now_unix(),
     };
-    let version_id = store_object(app, payload, record, blob, WriteCondition::Always).await?;
+    let (version_id, _) = store_object(app, payload, record, blob, WriteCondition::Always).await?;
     // Drain whatever follows the file (a submit button's field).
     while let Ok(Some(_)) = form.next_field().await {}
     let mut r = answer(app, &fields, bucket_name, &key, &etag)?;

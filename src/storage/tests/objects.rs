@@ -159,6 +159,7 @@ async fn objects_live_in_buckets_and_release_their_blobs(
         PutObjectOutcome::Stored {
             released: vec![],
             version_id: None,
+            expiry: None,
         }
     );
     let o = object("b1", key, &blob_of(b"one"));
@@ -170,6 +171,7 @@ async fn objects_live_in_buckets_and_release_their_blobs(
         PutObjectOutcome::Stored {
             released: vec![o.sha256],
             version_id: None,
+            expiry: None,
         }
     );
     assert!(!blob_row(&s, o.sha256).await);
@@ -287,6 +289,7 @@ async fn conditions_are_decided_when_the_write_commits(
         PutObjectOutcome::Stored {
             released: vec![],
             version_id: None,
+            expiry: None,
         }
     );
     assert_eq!(
@@ -304,6 +307,7 @@ async fn conditions_are_decided_when_the_write_commits(
         PutObjectOutcome::Stored {
             released: vec![blob_of(b"v1").sha256],
             version_id: None,
+            expiry: None,
         }
     );
 }
@@ -326,6 +330,7 @@ async fn of_racing_writers_of_a_free_key_exactly_one_wins(
                 == PutObjectOutcome::Stored {
                     released: vec![],
                     version_id: None,
+                    expiry: None,
                 }
         })
         .collect();
@@ -421,6 +426,7 @@ async fn a_copy_names_the_same_blob_only_while_the_source_does(
         CopyOutcome::Put(PutObjectOutcome::Stored {
             released: vec![],
             version_id: None,
+            expiry: None,
         })
     );
     assert_eq!(
@@ -455,6 +461,7 @@ async fn a_copy_names_the_same_blob_only_while_the_source_does(
         CopyOutcome::Put(PutObjectOutcome::Stored {
             released: vec![blob_of(b"gone").sha256],
             version_id: None,
+            expiry: None,
         })
     );
     assert!(!blob_row(&s, blob_of(b"gone").sha256).await);
@@ -606,6 +613,7 @@ async fn one_winner(s: &Storage, outs: &[PutObjectOutcome], replaced: Option<Dig
     let stored = PutObjectOutcome::Stored {
         released: replaced.into_iter().collect(),
         version_id: None,
+        expiry: None,
     };
     let won: Vec<u8> = (1..=RACERS)
         .filter(|n| outs[*n as usize - 1] == stored)
@@ -647,6 +655,7 @@ async fn of_racing_replacements_of_one_etag_exactly_one_wins_and_only_its_bytes_
         PutObjectOutcome::Stored {
             released: vec![],
             version_id: None,
+            expiry: None,
         }
     );
     let etag = hex::encode(blob_of(&first).md5.unwrap());
