@@ -116,6 +116,12 @@ fn current_objects_expire_on_the_gateways_clock() {
         call(&s, "GET", "/life/keep/b.txt", &[]).header("x-amz-expiration"),
         None
     );
+    // A PUT the rule covers says so in its answer too.
+    let r = put_obj(&s, "/life/logs/c.log", b"new log", &[]);
+    let on_put = r
+        .header("x-amz-expiration")
+        .expect("x-amz-expiration on PUT");
+    assert!(on_put.contains("rule-id=\"expire-logs\""), "{on_put}");
 
     // Not yet due: nothing happens.
     run_lifecycle(&s);
@@ -126,7 +132,7 @@ fn current_objects_expire_on_the_gateways_clock() {
     call(&s, "GET", "/life/logs/a.log", &[]).assert_s3_error(404, "NoSuchKey");
     assert_eq!(call(&s, "GET", "/life/keep/b.txt", &[]).body, "kept");
     assert!(
-        metric(&s, "stowage_lifecycle_actions_total{action=\"expired\"}").ends_with(" 1"),
+        metric(&s, "stowage_lifecycle_actions_total{action=\"expired\"}").ends_with(" 2"),
         "{}",
         metric(&s, "stowage_lifecycle_actions_total")
     );
