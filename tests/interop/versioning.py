@@ -1,5 +1,7 @@
 """boto3 against versioning (issue 16), section by section:
 
+  lifecycle    Put/Get/DeleteBucketLifecycleConfiguration, Expiration on PUT
+               and HEAD, a rule without an action refused
   object_lock  a bucket created with Object Lock, a default retention,
                COMPLIANCE and GOVERNANCE versions and a legal hold against
                DeleteObject, DeleteObjects and PutObjectRetention
@@ -209,7 +211,54 @@ def object_lock(s3):
     )
 
 
-SECTIONS = {"versioning": versioning, "object_lock": object_lock}
+def lifecycle(s3):
+    step("lifecycle: configuration round trip, Expiration on reads, AWS's refusals")
+    b = new_bucket(s3, "rules")
+    rules = [
+        {
+            "ID": "logs",
+            "Filter": {"Prefix": "logs/"},
+            "Status": "Enabled",
+            "Expiration": {"Days": 30},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 7, "NewerNoncurrentVersions": 3},
+        },
+        {
+            "ID": "uploads",
+            "Filter": {"And": {"Prefix": "tmp/", "ObjectSizeGreaterThan": 10}},
+            "Status": "Disabled",
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2},
+        },
+    ]
+    s3.put_bucket_lifecycle_configuration(Bucket=b, LifecycleConfiguration={"Rules": rules})
+    got = s3.get_bucket_lifecycle_configuration(Bucket=b)["Rules"]
+    eq([r["ID"] for r in got], ["logs", "uploads"], "rule ids")
+    eq(got[0]["Expiration"], {"Days": 30}, "Expiration")
+    eq(got[0]["NoncurrentVersionExpiration"], {"NoncurrentDays": 7, "NewerNoncurrentVersions": 3}, "noncurrent")
+    eq(got[1]["Filter"]["And"]["ObjectSizeGreaterThan"], 10, "size filter")
+    put = s3.put_object(Bucket=b, Key="logs/today.log", Body=b"x")
+    check('rule-id="logs"' in put.get("Expiration", ""), f"Expiration on PUT: {put}")
+    head = s3.head_object(Bucket=b, Key="logs/today.log")
+    check('rule-id="logs"' in head.get("Expiration", ""), f"Expiration on HEAD: {head}")
+    expect_error(
+        lambda: s3.put_bucket_lifecycle_configuration(
+            Bucket=b,
+            LifecycleConfiguration={"Rules": [{"ID": "x", "Filter": {"Prefix": ""}, "Status": "Enabled"}]},
+        ),
+        "InvalidRequest",
+        400,
+        "a rule without an action",
+    )
+    eq(len(s3.get_bucket_lifecycle_configuration(Bucket=b)["Rules"]), 2, "rules after a refusal")
+    s3.delete_bucket_lifecycle(Bucket=b)
+    expect_error(
+        lambda: s3.get_bucket_lifecycle_configuration(Bucket=b),
+        "NoSuchLifecycleConfiguration",
+        404,
+        "after DeleteBucketLifecycle",
+    )
+
+
+SECTIONS = {"versioning": versioning, "object_lock": object_lock, "lifecycle": lifecycle}
 
 
 def main():

@@ -491,7 +491,7 @@ fn boto3_conditional_writes_attributes_and_versions() {
 #[test]
 fn boto3_versioning() {
     let t = Interop::start();
-    t.python("versioning.py", &["versioning", "object_lock"]);
+    t.python("versioning.py", &["versioning", "object_lock", "lifecycle"]);
 }
 
 /// Unsigned boto3 (`signature_version=UNSIGNED`) reads a bucket listed in
