@@ -22,6 +22,7 @@ mod file_object;
 pub mod file_parts;
 pub mod files;
 mod garbage;
+pub mod holds;
 mod keys;
 pub mod lifecycle;
 mod maintenance;

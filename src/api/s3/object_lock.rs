@@ -20,9 +20,8 @@ use crate::api::body::{empty, xml_response, Body};
 use crate::api::error::ApiError;
 use crate::app::App;
 use crate::index::{ObjectMeta, Retention, RetentionMode};
-use crate::storage::object_lock::{
-    DefaultRetention, Hold, LockConfig, Period, SetHoldOutcome, SetLockOutcome,
-};
+use crate::storage::holds::SetHoldOutcome;
+use crate::storage::object_lock::{DefaultRetention, Hold, LockConfig, Period, SetLockOutcome};
 
 /// Largest Object Lock document read (configuration, retention, hold).
 const MAX_LOCK_BODY: usize = 4096;
