@@ -82,6 +82,8 @@ pub enum ApiError {
     ObjectLockConfigurationNotFound,
     #[error("The lifecycle configuration does not exist")]
     NoSuchLifecycleConfiguration,
+    #[error("The TagSet does not exist")]
+    NoSuchTagSet,
     #[error("{0}")]
     NoSuchObjectLockConfiguration(String),
     #[error("{0}")]
@@ -364,6 +366,7 @@ impl ApiError {
                 "ObjectLockConfigurationNotFoundError",
                 "NotFound",
             ),
+            ApiError::NoSuchTagSet => meta(S::NOT_FOUND, "NoSuchTagSet", "NotFound"),
             ApiError::NoSuchLifecycleConfiguration => {
                 meta(S::NOT_FOUND, "NoSuchLifecycleConfiguration", "NotFound")
             }

@@ -207,6 +207,8 @@ const MIGRATIONS: &[&str] = &[
     // 15: a bucket's lifecycle configuration (NULL: none), as opaque text
     // the storage service reads.
     "ALTER TABLE buckets ADD COLUMN lifecycle TEXT;",
+    // 16: a bucket's tag set (NULL: none), as opaque text.
+    "ALTER TABLE buckets ADD COLUMN tags TEXT;",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -386,6 +388,8 @@ pub const POSTGRES: &[&str] = &[
     "ALTER TABLE buckets ADD COLUMN object_lock TEXT;",
     // 6: SQLite's 15 (a bucket's lifecycle configuration).
     "ALTER TABLE buckets ADD COLUMN lifecycle TEXT;",
+    // 7: SQLite's 16 (a bucket's tag set).
+    "ALTER TABLE buckets ADD COLUMN tags TEXT;",
 ];
 
 pub const POSTGRES_LATEST: i64 = POSTGRES.len() as i64;

@@ -91,6 +91,8 @@ pub struct BucketRow {
     pub object_lock: Option<String>,
     /// Its lifecycle configuration, as opaque text (`None`: none).
     pub lifecycle: Option<String>,
+    /// Its tag set, as opaque text (`None`: none).
+    pub tags: Option<String>,
 }
 
 /// Files of the upload API.
@@ -220,6 +222,8 @@ pub trait BucketRows: Send {
     /// Sets (or removes) its lifecycle configuration text; false if there
     /// is no such bucket.
     async fn set_bucket_lifecycle(&mut self, name: &str, config: Option<&str>) -> TxResult<bool>;
+    /// Sets (or removes) its tag set text; false if there is no such bucket.
+    async fn set_bucket_tags(&mut self, name: &str, tags: Option<&str>) -> TxResult<bool>;
     /// The buckets with a lifecycle configuration: (name, its text), by
     /// name.
     async fn lifecycle_buckets(&mut self) -> TxResult<Vec<(String, String)>>;

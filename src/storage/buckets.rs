@@ -212,6 +212,54 @@ impl Storage {
             .await?)
     }
 
+    /// Sets (`Some`) or removes (`None`) a bucket's tag set (checked by the
+    /// caller); false if there is no such bucket.
+    pub async fn set_bucket_tags(
+        &self,
+        name: &str,
+        tags: Option<Vec<(String, String)>>,
+    ) -> Result<bool, StorageError> {
+        let n = name.to_string();
+        let text = tags.map(|t| serde_json::to_string(&t).unwrap_or_else(|_| "[]".into()));
+        Ok(self
+            .index
+            .write(move |tx| {
+                let (n, t) = (n.clone(), text.clone());
+                Box::pin(async move { tx.set_bucket_tags(&n, t.as_deref()).await })
+            })
+            .await?)
+    }
+
+    /// A bucket's tag set: `None` if no such bucket, `Some(None)` if it has
+    /// none.
+    #[allow(clippy::type_complexity)]
+    pub async fn bucket_tags(
+        &self,
+        name: &str,
+    ) -> Result<Option<Option<Vec<(String, String)>>>, StorageError> {
+        let n = name.to_string();
+        Ok(self
+            .index
+            .read_settings(move |tx| {
+                let n = n.clone();
+                Box::pin(async move {
+                    let Some(row) = tx.get_bucket(&n).await? else {
+                        return Ok(None);
+                    };
+                    let tags = row
+                        .tags
+                        .as_deref()
+                        .map(|t| {
+                            serde_json::from_str(t)
+                                .map_err(|_| crate::index::IndexError::Corrupt("buckets.tags"))
+                        })
+                        .transpose()?;
+                    Ok(Some(tags))
+                })
+            })
+            .await?)
+    }
+
     /// Deletes a bucket (see [`delete_bucket_rule`]), then releases the
     /// blobs of the parts of the uploads aborted with it. The bucket is
     /// gone once the delete commits: a blob that cannot be removed then is

@@ -248,6 +248,7 @@ mod tests {
             versioning: Versioning::Enabled,
             object_lock: None,
             lifecycle: None,
+            tags: None,
         };
         let mut obj = ObjectRecord {
             bucket: "b".into(),

@@ -782,7 +782,7 @@ fn unsigned_amz_headers_and_unknown_subresources_change_nothing() {
     let m = r.assert_s3_error(403, "AccessDenied");
     assert!(m.contains("x-amz-copy-source"), "{m}");
     call(&s, "GET", "/uploads/dropbox", &[]).assert_s3_error(404, "NoSuchKey");
-    // ACLs, bucket tags, lifecycle…: not implemented, and never mistaken
+    // ACLs, policies…: not implemented, and never mistaken
     // for a plain PUT/DELETE of the object or bucket; object tags are
     // implemented, and change only the tags.
     let r = Resp::from(
@@ -799,9 +799,19 @@ fn unsigned_amz_headers_and_unknown_subresources_change_nothing() {
         call(&s, "DELETE", "/uploads/mine", &[("tagging", "")]).status,
         204
     );
-    call(&s, "DELETE", "/uploads", &[("tagging", "")]).assert_s3_error(501, "NotImplemented");
-    call(&s, "PUT", "/uploads", &[("tagging", "")]).assert_s3_error(501, "NotImplemented");
-    call(&s, "DELETE", "/uploads", &[("lifecycle", "")]).assert_s3_error(501, "NotImplemented");
+    // A bucket's tags and lifecycle are its own subresources: deleting
+    // them deletes no bucket, an empty PUT creates none.
+    assert_eq!(
+        call(&s, "DELETE", "/uploads", &[("tagging", "")]).status,
+        204
+    );
+    call(&s, "PUT", "/uploads", &[("tagging", "")]).assert_s3_error(400, "MalformedXML");
+    assert_eq!(
+        call(&s, "DELETE", "/uploads", &[("lifecycle", "")]).status,
+        204
+    );
+    call(&s, "DELETE", "/uploads", &[("policy", "")]).assert_s3_error(501, "NotImplemented");
+    assert_eq!(call(&s, "HEAD", "/uploads", &[]).status, 200);
     // DeleteBucketCors deletes the CORS configuration, not the bucket.
     assert_eq!(call(&s, "DELETE", "/uploads", &[("cors", "")]).status, 204);
     assert_eq!(get(&signed(&s, "GET", "/uploads/mine", &[])).2, b"my bytes");

@@ -173,3 +173,36 @@ fn copies_keep_or_replace_tags_and_multipart_objects_take_theirs() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(tags_of(&s, path), pairs(&[("from", "create")]));
 }
+
+#[test]
+fn a_bucket_keeps_a_tag_set_of_its_own() {
+    let s = TestServer::start();
+    assert_eq!(call(&s, "PUT", "/tagged-bucket", &[]).status, 200);
+    call(&s, "GET", "/tagged-bucket", &[("tagging", "")]).assert_s3_error(404, "NoSuchTagSet");
+    let r = put_tags(
+        &s,
+        "/tagged-bucket",
+        &tag_set(&[("team", "survey"), ("site", "north")]),
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert_eq!(
+        tags_of(&s, "/tagged-bucket"),
+        pairs(&[("team", "survey"), ("site", "north")])
+    );
+    // Up to 50, each as an object's tag; a refused set changes nothing.
+    let many: Vec<(String, String)> = (0..51).map(|i| (format!("k{i}"), "v".into())).collect();
+    let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    put_tags(&s, "/tagged-bucket", &tag_set(&many)).assert_s3_error(400, "InvalidTag");
+    put_tags(&s, "/tagged-bucket", &tag_set(&[("aws:x", "y")])).assert_s3_error(400, "InvalidTag");
+    assert_eq!(
+        put_tags(&s, "/tagged-bucket", &tag_set(&many[..50])).status,
+        204
+    );
+    assert_eq!(tags_of(&s, "/tagged-bucket").len(), 50);
+    assert_eq!(
+        call(&s, "DELETE", "/tagged-bucket", &[("tagging", "")]).status,
+        204
+    );
+    call(&s, "GET", "/tagged-bucket", &[("tagging", "")]).assert_s3_error(404, "NoSuchTagSet");
+    assert_eq!(call(&s, "HEAD", "/tagged-bucket", &[]).status, 200);
+}

@@ -84,6 +84,9 @@ pub async fn route(
         PutBucketLifecycleConfiguration => lifecycle::put(app, &parts, body, bucket).await,
         GetBucketLifecycleConfiguration => lifecycle::get(app, bucket).await,
         DeleteBucketLifecycle => lifecycle::delete(app, bucket).await,
+        PutBucketTagging => tagging::put_bucket(app, &parts, body, bucket).await,
+        GetBucketTagging => tagging::get_bucket(app, bucket).await,
+        DeleteBucketTagging => tagging::delete_bucket(app, bucket).await,
         PutObjectRetention { version } => {
             let v = version.as_deref();
             object_lock::put_retention(app, who, &parts, body, bucket, key, v).await

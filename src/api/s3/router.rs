@@ -106,6 +106,9 @@ pub enum Endpoint {
     PutBucketLifecycleConfiguration,
     GetBucketLifecycleConfiguration,
     DeleteBucketLifecycle,
+    PutBucketTagging,
+    GetBucketTagging,
+    DeleteBucketTagging,
     PutBucketCors,
     GetBucketCors,
     DeleteBucketCors,
@@ -209,7 +212,10 @@ impl Endpoint {
             | GetObjectLockConfiguration
             | PutBucketLifecycleConfiguration
             | GetBucketLifecycleConfiguration
-            | DeleteBucketLifecycle => Some(Access::Owner),
+            | DeleteBucketLifecycle
+            | PutBucketTagging
+            | GetBucketTagging
+            | DeleteBucketTagging => Some(Access::Owner),
             HeadBucket
             | GetBucketLocation
             | ListObjectsV1
@@ -481,14 +487,15 @@ fn resolve(
         if version.is_some() {
             return Err(no_version_here("a bucket request"));
         }
-        // `tagging` is implemented on objects only: on a bucket it must not
-        // fall through to CreateBucket or DeleteBucket.
+        // A bucket's `tagging` must never fall through to CreateBucket or
+        // DeleteBucket.
         if q.has("tagging") {
-            return Err(ApiError::NotImplemented(
-                "the ?tagging subresource of a bucket (bucket tags) is not implemented by this \
-                 gateway; nothing was changed"
-                    .into(),
-            ));
+            return match *method {
+                Method::PUT => Ok(PutBucketTagging),
+                Method::GET => Ok(GetBucketTagging),
+                Method::DELETE => Ok(DeleteBucketTagging),
+                _ => Err(not_supported(method, "a bucket's tags")),
+            };
         }
         return Ok(match *method {
             // A browser's form upload carries its authentication in the form.

@@ -31,13 +31,21 @@ const MAX_TAGGING_BODY: usize = 64 * 1024;
 /// A checked tag set, in the order given.
 pub type Tags = Vec<(String, String)>;
 
-/// Checks a tag set against S3's rules (see the module docs).
+/// S3's most tags on a bucket.
+const MAX_BUCKET_TAGS: usize = 50;
+
+/// Checks an object's tag set against S3's rules (see the module docs).
 pub fn check(tags: &Tags) -> Result<(), ApiError> {
     if tags.len() > MAX_OBJECT_TAGS {
         return Err(ApiError::TooManyTags(format!(
             "Object tags cannot be greater than {MAX_OBJECT_TAGS}"
         )));
     }
+    check_each(tags)
+}
+
+/// The rules every tag of a set keeps, on an object or a bucket.
+fn check_each(tags: &Tags) -> Result<(), ApiError> {
     let allowed = |s: &str| {
         s.chars()
             .all(|c| c.is_alphanumeric() || c.is_whitespace() || "+-=._:/@".contains(c))
@@ -101,6 +109,13 @@ pub fn from_header(h: &HeaderMap) -> Result<Option<Tags>, ApiError> {
 /// document (a PutObjectTagging body, a POST form's `tagging` field),
 /// checked.
 pub fn from_xml(body: &[u8]) -> Result<Tags, ApiError> {
+    let tags = parse_xml(body)?;
+    check(&tags)?;
+    Ok(tags)
+}
+
+/// The tags of a Tagging document, unchecked.
+fn parse_xml(body: &[u8]) -> Result<Tags, ApiError> {
     let mut tags = Tags::new();
     let (mut key, mut value): (Option<String>, Option<String>) = (None, None);
     let mut tagging = false;
@@ -128,7 +143,6 @@ pub fn from_xml(body: &[u8]) -> Result<Tags, ApiError> {
     if !tagging {
         return Err(xml::malformed("the body is not a Tagging document"));
     }
-    check(&tags)?;
     Ok(tags)
 }
 
@@ -209,6 +223,52 @@ pub async fn get(
         versioning::set_version_id(r.headers_mut(), &obj.version_id);
     }
     Ok(r)
+}
+
+/// PutBucketTagging: the bucket's tag set, replaced whole (at most 50,
+/// each as an object's tag).
+pub async fn put_bucket(
+    app: &App,
+    parts: &Parts,
+    body: Incoming,
+    bucket_name: &str,
+) -> Result<Response<Body>, ApiError> {
+    let xml = crate::api::ingest::read_xml_body(parts, body, MAX_TAGGING_BODY, "tag set").await?;
+    let tags = parse_xml(&xml)?;
+    if tags.len() > MAX_BUCKET_TAGS {
+        return Err(ApiError::InvalidTag(format!(
+            "Bucket tag count cannot be greater than {MAX_BUCKET_TAGS}"
+        )));
+    }
+    check_each(&tags)?;
+    if !app.storage.set_bucket_tags(bucket_name, Some(tags)).await? {
+        return Err(super::bucket::no_such_bucket(bucket_name));
+    }
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// DeleteBucketTagging.
+pub async fn delete_bucket(app: &App, bucket_name: &str) -> Result<Response<Body>, ApiError> {
+    if !app.storage.set_bucket_tags(bucket_name, None).await? {
+        return Err(super::bucket::no_such_bucket(bucket_name));
+    }
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// GetBucketTagging: `404 NoSuchTagSet` for a bucket with none.
+pub async fn get_bucket(app: &App, bucket_name: &str) -> Result<Response<Body>, ApiError> {
+    let tags = match app.storage.bucket_tags(bucket_name).await? {
+        None => return Err(super::bucket::no_such_bucket(bucket_name)),
+        Some(None) => return Err(ApiError::NoSuchTagSet),
+        Some(Some(t)) => t,
+    };
+    let mut x = Xml::new("Tagging");
+    x.open("TagSet");
+    for (k, v) in &tags {
+        x.open("Tag").elem("Key", k).elem("Value", v).close("Tag");
+    }
+    x.close("TagSet");
+    Ok(xml_response(StatusCode::OK, x.finish("Tagging")))
 }
 
 fn no_such_key() -> ApiError {

@@ -540,8 +540,8 @@ impl BucketRows for SqliteTx {
         Ok(self
             .conn
             .cached_row(
-                "SELECT name, created_at, owner, cors, versioning, object_lock, lifecycle \
-                 FROM buckets WHERE name = ?1",
+                "SELECT name, created_at, owner, cors, versioning, object_lock, lifecycle, \
+                 tags FROM buckets WHERE name = ?1",
                 [name],
                 |r| {
                     Ok((
@@ -553,6 +553,7 @@ impl BucketRows for SqliteTx {
                             versioning: Versioning::Unversioned,
                             object_lock: r.get(5)?,
                             lifecycle: r.get(6)?,
+                            tags: r.get(7)?,
                         },
                         r.get::<_, Option<String>>(4)?,
                     ))
@@ -570,6 +571,13 @@ impl BucketRows for SqliteTx {
         Ok(self.conn.cached_exec(
             "UPDATE buckets SET lifecycle = ?2 WHERE name = ?1",
             params![name, config],
+        )? > 0)
+    }
+
+    async fn set_bucket_tags(&mut self, name: &str, tags: Option<&str>) -> TxResult<bool> {
+        Ok(self.conn.cached_exec(
+            "UPDATE buckets SET tags = ?2 WHERE name = ?1",
+            params![name, tags],
         )? > 0)
     }
 

@@ -158,6 +158,7 @@ pub(super) const TABLES: &[Table] = &[
             opt("versioning", Text),
             opt("object_lock", Text),
             opt("lifecycle", Text),
+            opt("tags", Text),
         ],
         key: &[0],
         serial: None,

@@ -338,7 +338,7 @@ fn unimplemented_operations_change_nothing() {
     for (method, path, query) in [
         ("POST", "/vault/contract.pdf", "restore"),
         ("PUT", "/vault/contract.pdf", "acl"),
-        ("PUT", "/empty", "tagging"),
+        ("PUT", "/empty", "policy"),
         ("PUT", "/vault/contract.pdf", "a-future-subresource"),
         ("DELETE", "/empty", "encryption"),
         ("DELETE", "/empty", "publicAccessBlock"),

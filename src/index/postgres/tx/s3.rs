@@ -78,7 +78,7 @@ impl BucketRows for PgTx<'_> {
             return Ok(None);
         }
         self.opt(
-            "SELECT name, created_at, owner, cors, versioning, object_lock, lifecycle \
+            "SELECT name, created_at, owner, cors, versioning, object_lock, lifecycle, tags \
              FROM buckets WHERE name = $1",
             &[&text("bucket name", name)?],
         )
@@ -93,6 +93,7 @@ impl BucketRows for PgTx<'_> {
                 versioning: Versioning::from_column(versioning)?,
                 object_lock: get(&r, 5, "buckets.object_lock")?,
                 lifecycle: get(&r, 6, "buckets.lifecycle")?,
+                tags: get(&r, 7, "buckets.tags")?,
             })
         })
         .transpose()
@@ -110,6 +111,21 @@ impl BucketRows for PgTx<'_> {
             .exec(
                 "UPDATE buckets SET lifecycle = $2 WHERE name = $1",
                 &[&text("bucket name", name)?, &config],
+            )
+            .await?
+            > 0)
+    }
+
+    async fn set_bucket_tags(&mut self, name: &str, tags: Option<&str>) -> TxResult<bool> {
+        if unstorable(&[name]) {
+            // No row can hold it: there is none to find.
+            return Ok(false);
+        }
+        let tags = tags.map(|t| text("bucket tags", t)).transpose()?;
+        Ok(self
+            .exec(
+                "UPDATE buckets SET tags = $2 WHERE name = $1",
+                &[&text("bucket name", name)?, &tags],
             )
             .await?
             > 0)
