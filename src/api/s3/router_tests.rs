@@ -189,7 +189,7 @@ fn unimplemented_subresources_and_unknown_write_parameters_are_refused() {
         ("DELETE", "/b?replication"),
         ("PUT", "/b/k?some-future-thing"),
         ("POST", "/b/k?renameObject"),
-        ("GET", "/b?%6cifecycle"),
+        ("GET", "/b?%72eplication"),
     ] {
         let p = parts(method, target, &[]);
         let e = S3Request::parse(&p).unwrap().endpoint(&p);
