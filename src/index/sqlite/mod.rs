@@ -31,6 +31,7 @@
 mod backup;
 mod commit;
 mod rows;
+mod s3;
 #[cfg(test)]
 mod tests;
 mod tx;
