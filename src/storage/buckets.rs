@@ -9,7 +9,7 @@ use super::object_lock::LockConfig;
 use super::objects::file_id;
 use super::recovery::forget_upload;
 use super::{Storage, StorageError};
-use crate::index::{BucketRecord, Status, Tx, TxResult, Versioning};
+use crate::index::{BucketRecord, BucketRow, Status, Tx, TxResult, Versioning};
 use crate::store::Digest;
 
 /// The answer to creating a bucket for a key.
@@ -212,6 +212,24 @@ impl Storage {
             .await?)
     }
 
+    /// What `read` makes of a bucket's row (its settings: versioning, Object
+    /// Lock, lifecycle, tags), read as settings are (at once, not waiting
+    /// for writes in flight); `None` if there is no such bucket.
+    pub(crate) async fn bucket_setting<T: Send + 'static>(
+        &self,
+        bucket: &str,
+        read: fn(&BucketRow) -> TxResult<T>,
+    ) -> Result<Option<T>, StorageError> {
+        let b = bucket.to_string();
+        Ok(self
+            .index
+            .read_settings(move |tx| {
+                let b = b.clone();
+                Box::pin(async move { tx.get_bucket(&b).await?.as_ref().map(read).transpose() })
+            })
+            .await?)
+    }
+
     /// Sets (`Some`) or removes (`None`) a bucket's tag set (checked by the
     /// caller); false if there is no such bucket.
     pub async fn set_bucket_tags(
@@ -237,27 +255,16 @@ impl Storage {
         &self,
         name: &str,
     ) -> Result<Option<Option<Vec<(String, String)>>>, StorageError> {
-        let n = name.to_string();
-        Ok(self
-            .index
-            .read_settings(move |tx| {
-                let n = n.clone();
-                Box::pin(async move {
-                    let Some(row) = tx.get_bucket(&n).await? else {
-                        return Ok(None);
-                    };
-                    let tags = row
-                        .tags
-                        .as_deref()
-                        .map(|t| {
-                            serde_json::from_str(t)
-                                .map_err(|_| crate::index::IndexError::Corrupt("buckets.tags"))
-                        })
-                        .transpose()?;
-                    Ok(Some(tags))
+        self.bucket_setting(name, |row| {
+            row.tags
+                .as_deref()
+                .map(|t| {
+                    serde_json::from_str(t)
+                        .map_err(|_| crate::index::IndexError::Corrupt("buckets.tags"))
                 })
-            })
-            .await?)
+                .transpose()
+        })
+        .await
     }
 
     /// Deletes a bucket (see [`delete_bucket_rule`]), then releases the

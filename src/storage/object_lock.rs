@@ -166,19 +166,7 @@ impl Storage {
         &self,
         bucket: &str,
     ) -> Result<Option<Option<LockConfig>>, StorageError> {
-        let b = bucket.to_string();
-        Ok(self
-            .index
-            .read_settings(move |tx| {
-                let b = b.clone();
-                Box::pin(async move {
-                    tx.get_bucket(&b)
-                        .await?
-                        .map(|row| LockConfig::of(&row))
-                        .transpose()
-                })
-            })
-            .await?)
+        self.bucket_setting(bucket, LockConfig::of).await
     }
 }
 

@@ -318,14 +318,7 @@ impl Storage {
 
     /// A bucket's versioning state; `None` if there is no such bucket.
     pub async fn versioning(&self, bucket: &str) -> Result<Option<Versioning>, StorageError> {
-        let b = bucket.to_string();
-        Ok(self
-            .index
-            .read_settings(move |tx| {
-                let b = b.clone();
-                Box::pin(async move { Ok(tx.get_bucket(&b).await?.map(|b| b.versioning)) })
-            })
-            .await?)
+        self.bucket_setting(bucket, |row| Ok(row.versioning)).await
     }
 
     /// The version `version_id` of `bucket/key` and, if it is an object

@@ -181,24 +181,13 @@ impl Storage {
         &self,
         bucket: &str,
     ) -> Result<Option<Option<LifecycleConfig>>, StorageError> {
-        let b = bucket.to_string();
-        Ok(self
-            .index
-            .read_settings(move |tx| {
-                let b = b.clone();
-                Box::pin(async move {
-                    tx.get_bucket(&b)
-                        .await?
-                        .map(|row| {
-                            row.lifecycle
-                                .as_deref()
-                                .map(LifecycleConfig::from_text)
-                                .transpose()
-                        })
-                        .transpose()
-                })
-            })
-            .await?)
+        self.bucket_setting(bucket, |row| {
+            row.lifecycle
+                .as_deref()
+                .map(LifecycleConfig::from_text)
+                .transpose()
+        })
+        .await
     }
 }
 
