@@ -139,6 +139,25 @@ impl Storage {
         if n == 0 || n > count {
             return Ok(PartPlace::NoSuchPart);
         }
+        let Some(sizes) = self.part_sizes(obj).await? else {
+            return Ok(PartPlace::Unknown);
+        };
+        let i = (n - 1) as usize;
+        Ok(PartPlace::At {
+            start: sizes[..i].iter().sum(),
+            len: sizes[i],
+            count: Some(count),
+        })
+    }
+
+    /// The sizes of a multipart object's parts, in order (its composite
+    /// blob's segments); `None` for an object of one part, or one stored
+    /// before composite blobs (or healed into one whole blob), which kept
+    /// no boundaries.
+    pub async fn part_sizes(&self, obj: &ObjectRecord) -> Result<Option<Vec<u64>>, StorageError> {
+        let Some(count) = obj.meta.parts else {
+            return Ok(None);
+        };
         let d = obj.sha256;
         let segments = self
             .index
@@ -151,17 +170,9 @@ impl Storage {
                 })
             })
             .await?;
-        // A multipart object stored before composite blobs (or healed into
-        // one whole blob) kept no boundaries.
-        let Some(segments) = segments.filter(|s| s.len() == count as usize) else {
-            return Ok(PartPlace::Unknown);
-        };
-        let i = (n - 1) as usize;
-        Ok(PartPlace::At {
-            start: segments[..i].iter().map(|s| s.size).sum(),
-            len: segments[i].size,
-            count: Some(count),
-        })
+        Ok(segments
+            .filter(|s| s.len() == count as usize)
+            .map(|s| s.iter().map(|seg| seg.size).collect()))
     }
 
     /// Where a blob's own bytes are in the store: its digest, in a store

@@ -111,6 +111,15 @@ def attributes(s3):
     )
     got = s3.get_object_attributes(Bucket=b, Key="multi", ObjectAttributes=["ObjectParts", "ObjectSize"])
     eq(got["ObjectParts"]["TotalPartsCount"], 2, "TotalPartsCount")
+    paged = s3.get_object_attributes(Bucket=b, Key="multi", ObjectAttributes=["ObjectParts"], MaxParts=1)
+    op = paged["ObjectParts"]
+    eq((op["IsTruncated"], op["NextPartNumberMarker"]), (True, 1), "a page of one part")
+    eq([(p["PartNumber"], p["Size"]) for p in op["Parts"]], [(1, len(parts[0]))], "the first part")
+    op = s3.get_object_attributes(
+        Bucket=b, Key="multi", ObjectAttributes=["ObjectParts"], MaxParts=1, PartNumberMarker=1
+    )["ObjectParts"]
+    eq([(p["PartNumber"], p["Size"]) for p in op["Parts"]], [(2, len(parts[1]))], "the second part")
+    check(not op["IsTruncated"], f"the last page: {op}")
     eq(got["ObjectSize"], sum(len(p) for p in parts), "ObjectSize of the multipart object")
     check("ETag" not in got, f"ETag returned though not asked for: {got}")
     expect_error(

@@ -2,7 +2,8 @@
 //! them: 206 with the part's bytes, its Content-Range and the object's
 //! part count; part 1 of an object of one part is the whole object; a part
 //! the object does not have is 416 `InvalidPartNumber`; `partNumber` and
-//! `Range` together are 400 `InvalidRequest`.
+//! `Range` together are 400 `InvalidRequest`. GetObjectAttributes lists
+//! the parts' numbers and sizes a page at a time.
 
 use crate::harness::*;
 use crate::s3::{call, complete_xml, create_upload, post, put_obj, signed, upload_part};
@@ -88,6 +89,41 @@ fn a_part_of_a_multipart_object_reads_alone_with_its_range_and_count() {
             .call(),
     );
     both.assert_s3_error(400, "InvalidRequest");
+
+    // GetObjectAttributes pages through the parts' numbers and sizes.
+    let attrs = |max: &str, marker: &str| {
+        let headers = [
+            ("x-amz-object-attributes", "ObjectParts"),
+            ("x-amz-max-parts", max),
+            ("x-amz-part-number-marker", marker),
+        ];
+        let url = crate::s3::signed_with(&s, "GET", path, &[("attributes", "")], &headers);
+        let req = headers
+            .iter()
+            .fold(ureq::get(&url), |r, (n, v)| r.set(n, v));
+        let r = Resp::from(req.call());
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
+    };
+    let first = attrs("2", "0");
+    assert!(first.contains("<PartsCount>3</PartsCount>"), "{first}");
+    assert!(first.contains("<IsTruncated>true</IsTruncated>"), "{first}");
+    assert!(
+        first.contains("<NextPartNumberMarker>2</NextPartNumberMarker>"),
+        "{first}"
+    );
+    assert_eq!(first.matches("<Part>").count(), 2, "{first}");
+    assert!(first.contains(&format!(
+        "<PartNumber>2</PartNumber><Size>{}</Size>",
+        5 * MIB
+    )));
+    let rest = attrs("2", "2");
+    assert!(rest.contains("<IsTruncated>false</IsTruncated>"), "{rest}");
+    assert!(
+        rest.contains("<PartNumber>3</PartNumber><Size>1000</Size>"),
+        "{rest}"
+    );
+    assert_eq!(rest.matches("<Part>").count(), 1, "{rest}");
 }
 
 #[test]

@@ -318,6 +318,23 @@ fn confine(h: &mut HeaderMap) {
     }
 }
 
+/// GetObjectAttributes' part paging: `x-amz-max-parts` (1,000 at most, the
+/// default) and `x-amz-part-number-marker` (parts after it; 0 by default).
+fn part_paging(h: &HeaderMap) -> Result<(usize, usize), ApiError> {
+    let number = |name: &str, default: usize| -> Result<usize, ApiError> {
+        match header_str(h, name) {
+            None => Ok(default),
+            Some(v) => v.trim().parse::<usize>().map_err(|_| {
+                ApiError::InvalidArgument(format!("{name} must be a non-negative integer"))
+            }),
+        }
+    };
+    Ok((
+        number("x-amz-max-parts", 1000)?.min(1000),
+        number("x-amz-part-number-marker", 0)?,
+    ))
+}
+
 /// The attributes GetObjectAttributes can return.
 const ATTRIBUTES: [&str; 5] = [
     "ETag",
@@ -375,10 +392,35 @@ pub async fn get_attributes(
     }
     if want("ObjectParts") {
         if let Some(n) = obj.meta.parts {
-            x.open("ObjectParts")
-                // botocore reads TotalPartsCount from this element name.
-                .elem("PartsCount", &n.to_string())
-                .close("ObjectParts");
+            x.open("ObjectParts");
+            // Each part's number and size, a page at a time
+            // (`x-amz-max-parts`, `x-amz-part-number-marker`), where the
+            // object kept its parts' boundaries.
+            if let Some(sizes) = app.storage.part_sizes(&obj).await? {
+                let (max, marker) = part_paging(&parts.headers)?;
+                let page: Vec<(usize, u64)> = sizes
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .map(|(i, s)| (i + 1, s))
+                    .filter(|(num, _)| *num > marker)
+                    .take(max)
+                    .collect();
+                let last = page.last().map_or(marker, |(num, _)| *num);
+                let truncated = last < sizes.len();
+                x.elem("PartNumberMarker", &marker.to_string())
+                    .elem("NextPartNumberMarker", &last.to_string())
+                    .elem("MaxParts", &max.to_string())
+                    .elem("IsTruncated", if truncated { "true" } else { "false" });
+                for (num, size) in page {
+                    x.open("Part")
+                        .elem("PartNumber", &num.to_string())
+                        .elem("Size", &size.to_string())
+                        .close("Part");
+                }
+            }
+            // botocore reads TotalPartsCount from this element name.
+            x.elem("PartsCount", &n.to_string()).close("ObjectParts");
         }
     }
     if want("StorageClass") {
