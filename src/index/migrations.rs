@@ -209,6 +209,9 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE buckets ADD COLUMN lifecycle TEXT;",
     // 16: a bucket's tag set (NULL: none), as opaque text.
     "ALTER TABLE buckets ADD COLUMN tags TEXT;",
+    // 17: a bucket's canned ACL (NULL: private); an object's is in its
+    // metadata.
+    "ALTER TABLE buckets ADD COLUMN acl TEXT;",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -390,6 +393,8 @@ pub const POSTGRES: &[&str] = &[
     "ALTER TABLE buckets ADD COLUMN lifecycle TEXT;",
     // 7: SQLite's 16 (a bucket's tag set).
     "ALTER TABLE buckets ADD COLUMN tags TEXT;",
+    // 8: SQLite's 17 (a bucket's canned ACL).
+    "ALTER TABLE buckets ADD COLUMN acl TEXT;",
 ];
 
 pub const POSTGRES_LATEST: i64 = POSTGRES.len() as i64;

@@ -16,6 +16,7 @@
 //! blob bytes in the store, see a token in clear (only its SHA-256), or let
 //! a backend's error type cross the trait ([`IndexError`]).
 
+pub mod acl;
 #[cfg(test)]
 pub(crate) mod contract;
 mod error;
@@ -34,6 +35,7 @@ use uuid::Uuid;
 
 use crate::store::Digest;
 
+pub use acl::CannedAcl;
 pub use error::IndexError;
 pub use lock::{IndexLock, LockMode, LockName, LockSpace};
 #[cfg(test)]
@@ -160,6 +162,9 @@ pub struct ObjectMeta {
     /// Object Lock: this version may not be removed while it is held.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub legal_hold: bool,
+    /// Its canned ACL (`x-amz-acl`, PutObjectAcl); `None`: private.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<CannedAcl>,
 }
 
 /// One S3 object: a key in a bucket naming a blob.

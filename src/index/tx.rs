@@ -93,6 +93,8 @@ pub struct BucketRow {
     pub lifecycle: Option<String>,
     /// Its tag set, as opaque text (`None`: none).
     pub tags: Option<String>,
+    /// Its canned ACL's name (`None`: private).
+    pub acl: Option<String>,
 }
 
 /// Files of the upload API.
@@ -222,6 +224,9 @@ pub trait BucketRows: Send {
     /// Sets (or removes) its lifecycle configuration text; false if there
     /// is no such bucket.
     async fn set_bucket_lifecycle(&mut self, name: &str, config: Option<&str>) -> TxResult<bool>;
+    /// Sets its canned ACL's name (`None`: private); false if there is no
+    /// such bucket.
+    async fn set_bucket_acl(&mut self, name: &str, acl: Option<&str>) -> TxResult<bool>;
     /// Sets (or removes) its tag set text; false if there is no such bucket.
     async fn set_bucket_tags(&mut self, name: &str, tags: Option<&str>) -> TxResult<bool>;
     /// The buckets with a lifecycle configuration: (name, its text), by

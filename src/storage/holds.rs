@@ -8,7 +8,7 @@
 
 use super::object_lock::{change_refused, LockConfig};
 use super::{Storage, StorageError};
-use crate::index::{ObjectMeta, ObjectRecord, Retention, Tx, TxResult, Version};
+use crate::index::{ObjectMeta, Retention, Tx, TxResult, Version};
 
 /// The answer to changing a version's retention or legal hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,38 +23,6 @@ pub enum SetHoldOutcome {
     NotEnabled,
     /// The retention in force may not become what was asked.
     Refused(Retention),
-}
-
-/// The version a retention or legal-hold request names: `version_id`, or
-/// the key's current object.
-async fn named(
-    tx: &mut dyn Tx,
-    bucket: &str,
-    key: &str,
-    version_id: Option<&str>,
-) -> TxResult<Option<Version>> {
-    match version_id {
-        Some(v) => super::versions::find_version(tx, bucket, key, v).await,
-        None => Ok(match tx.get_object(bucket, key).await? {
-            Some(o) => Some(Version::Object(Box::new(o))),
-            None => tx
-                .newest_past(bucket, key)
-                .await?
-                .map(|p| p.version)
-                .filter(Version::is_marker),
-        }),
-    }
-}
-
-/// Rewrites the metadata of `obj`, a version of its key, where it is.
-async fn rewrite(tx: &mut dyn Tx, obj: &ObjectRecord) -> TxResult<()> {
-    let current = tx.get_object(&obj.bucket, &obj.key).await?;
-    if current.is_some_and(|c| c.version_id == obj.version_id) {
-        tx.put_object(obj).await?;
-    } else {
-        tx.update_past(obj).await?;
-    }
-    Ok(())
 }
 
 /// Applies `change` to the metadata of the version a request names, if
@@ -72,7 +40,7 @@ async fn change_hold(
     if LockConfig::of(&row)?.is_none() {
         return Ok(SetHoldOutcome::NotEnabled);
     }
-    let mut obj = match named(tx, bucket, key, version_id).await? {
+    let mut obj = match super::versions::named(tx, bucket, key, version_id).await? {
         None => return Ok(SetHoldOutcome::Absent),
         Some(Version::Marker(_)) => return Ok(SetHoldOutcome::Marker),
         Some(Version::Object(o)) => *o,
@@ -80,7 +48,7 @@ async fn change_hold(
     if let Some(refused) = change(&mut obj.meta) {
         return Ok(SetHoldOutcome::Refused(refused));
     }
-    rewrite(tx, &obj).await?;
+    super::versions::rewrite(tx, &obj).await?;
     Ok(SetHoldOutcome::Set {
         version_id: obj.version_id,
     })

@@ -14,6 +14,7 @@
 //! It must never parse a request or render a response: it takes values and
 //! answers with outcomes, and its errors are [`StorageError`].
 
+pub mod acl;
 mod assemble;
 pub mod buckets;
 mod commit;

@@ -237,6 +237,7 @@ mod tests {
             object_lock: None,
             lifecycle: None,
             tags: None,
+            acl: None,
         };
         let mut obj = ObjectRecord {
             bucket: "b".into(),

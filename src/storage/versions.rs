@@ -249,6 +249,38 @@ pub(crate) async fn still_names(tx: &mut dyn Tx, obj: &ObjectRecord) -> TxResult
         == Some(obj.sha256))
 }
 
+/// The version a request names: `version_id`, or what the key is now (its
+/// current object, or the delete marker hiding it).
+pub(crate) async fn named(
+    tx: &mut dyn Tx,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> TxResult<Option<Version>> {
+    match version_id {
+        Some(v) => find_version(tx, bucket, key, v).await,
+        None => Ok(match tx.get_object(bucket, key).await? {
+            Some(o) => Some(Version::Object(Box::new(o))),
+            None => tx
+                .newest_past(bucket, key)
+                .await?
+                .map(|p| p.version)
+                .filter(Version::is_marker),
+        }),
+    }
+}
+
+/// Rewrites the metadata of `obj`, a version of its key, where it is.
+pub(crate) async fn rewrite(tx: &mut dyn Tx, obj: &ObjectRecord) -> TxResult<()> {
+    let current = tx.get_object(&obj.bucket, &obj.key).await?;
+    if current.is_some_and(|c| c.version_id == obj.version_id) {
+        tx.put_object(obj).await?;
+    } else {
+        tx.update_past(obj).await?;
+    }
+    Ok(())
+}
+
 /// What a key is now, for a read that names no version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Latest {

@@ -33,6 +33,7 @@ mod proxy;
 mod put;
 mod recovery;
 mod s3;
+mod s3_acl;
 mod s3_conditions;
 mod s3_header;
 mod s3_lifecycle;

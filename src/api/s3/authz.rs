@@ -10,6 +10,8 @@ use super::router::{Access, Endpoint, Presented, S3Request};
 use crate::api::error::ApiError;
 use crate::api::sigauth::Principal;
 use crate::app::App;
+use crate::index::Version;
+use crate::storage::acl::{self, Outsider};
 
 /// Whether `who` may perform `req`, read from the parsed request alone:
 /// which bucket, which access the operation needs there, and the bucket a
@@ -24,12 +26,17 @@ pub async fn authorize(
 ) -> Result<(), ApiError> {
     upload_api_only(app, who, req, endpoint)?;
     let key_id = match who {
-        Principal::Anonymous => return authorize_anonymous(app, req, endpoint),
+        Principal::Anonymous => return authorize_anonymous(app, req, endpoint).await,
         Principal::Key(id) if app.is_main_key(id) => return Ok(()),
         Principal::Key(id) => id.as_str(),
     };
     if let Some(need) = endpoint.access() {
-        check(app, key_id, &req.bucket, need).await?;
+        if let Err(refused) = check(app, key_id, &req.bucket, need).await {
+            // Its keys and grants gave it nothing: a canned ACL may still.
+            if !by_acl(app, Outsider::OtherKey, req, endpoint).await? {
+                return Err(refused);
+            }
+        }
     }
     if let Some(source) = endpoint.copy_source() {
         check(app, key_id, &source.bucket, Access::Read).await?;
@@ -94,9 +101,51 @@ async fn check(app: &App, who: &str, bucket: &str, need: Access) -> Result<(), A
     }
 }
 
-fn authorize_anonymous(app: &App, req: &S3Request, endpoint: &Endpoint) -> Result<(), ApiError> {
-    let public = app.config.s3.public_read.contains(&req.bucket);
-    if !public || !endpoint.open_to_anonymous_readers() {
+/// Whether a canned ACL lets `who` (no key, or a key with no grant on the
+/// bucket) do what `endpoint` does: list a bucket (its ACL grants read),
+/// read an object or version (its own ACL grants read), or write objects
+/// into a bucket (`public-read-write`).
+async fn by_acl(
+    app: &App,
+    who: Outsider,
+    req: &S3Request,
+    endpoint: &Endpoint,
+) -> Result<bool, ApiError> {
+    use Endpoint::*;
+    let bucket_acl =
+        || async { Ok::<_, ApiError>(app.storage.bucket_acl(&req.bucket).await?.flatten()) };
+    Ok(match endpoint {
+        ListObjectsV1 | ListObjectsV2 | HeadBucket => acl::lets_read(bucket_acl().await?, who),
+        GetObject { version, .. } | HeadObject { version } => {
+            match app
+                .storage
+                .find(&req.bucket, &req.key, version.as_deref())
+                .await?
+            {
+                Some(Version::Object(o)) => acl::lets_read(o.meta.acl, who),
+                _ => false,
+            }
+        }
+        PutObject
+        | DeleteObject { version: None }
+        | CreateMultipartUpload
+        | UploadPart { .. }
+        | CompleteMultipartUpload { .. }
+        | AbortMultipartUpload { .. } => acl::lets_write(bucket_acl().await?),
+        _ => false,
+    })
+}
+
+async fn authorize_anonymous(
+    app: &App,
+    req: &S3Request,
+    endpoint: &Endpoint,
+) -> Result<(), ApiError> {
+    // `[s3] public_read`: a public-read bucket whose objects all read as
+    // public-read too, set in the configuration.
+    let public =
+        app.config.s3.public_read.contains(&req.bucket) && endpoint.open_to_anonymous_readers();
+    if !public && !by_acl(app, Outsider::Anonymous, req, endpoint).await? {
         return Err(anonymous_refused());
     }
     if let Endpoint::GetObject {

@@ -95,12 +95,14 @@ pub async fn create_bucket(
     parts: &http::request::Parts,
     bucket: &str,
     who: &str,
+    acl: Option<crate::index::CannedAcl>,
 ) -> Result<Response<Body>, ApiError> {
     validate_bucket(bucket).map_err(ApiError::InvalidBucketName)?;
     if bucket == app.config.s3.bucket && !app.is_main_key(who) {
         return Err(ApiError::BucketAlreadyExists);
     }
     let owner = (!app.is_main_key(who)).then_some(who);
+
     let object_lock = match parts
         .headers
         .get("x-amz-bucket-object-lock-enabled")
@@ -127,6 +129,11 @@ pub async fn create_bucket(
         CreateBucketOutcome::OwnedByYou if app.config.s3.region == LEGACY_REGION => {}
         CreateBucketOutcome::OwnedByYou => return Err(ApiError::BucketAlreadyOwnedByYou),
         CreateBucketOutcome::Taken => return Err(ApiError::BucketAlreadyExists),
+    }
+    if let Some(acl) = acl {
+        // Right after its creation, in a transaction of its own: until
+        // then the bucket is private, the safe side.
+        app.storage.set_bucket_acl(bucket, acl).await?;
     }
     let mut r = empty(StatusCode::OK);
     if let Ok(v) = http::HeaderValue::from_str(&format!("/{bucket}")) {

@@ -91,6 +91,9 @@ pub async fn copy_object(
     // destination's default) gives it, never the source's.
     (meta.retention, meta.legal_hold) =
         super::object_lock::from_headers(&parts.headers, app.now_unix())?;
+    // Nor its ACL: the request's, or private.
+    meta.acl = super::acl::from_headers(&parts.headers)?
+        .filter(|a| *a != crate::index::CannedAcl::Private);
     super::object_lock::precheck(app, bucket_name, &meta).await?;
     let record = ObjectRecord {
         version_id: crate::index::NULL_VERSION.into(),

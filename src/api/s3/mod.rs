@@ -11,6 +11,7 @@
 //! (`X-Stowage-Sha256`) goes to `api/presigned.rs`, which checks it against
 //! that declaration.
 
+mod acl;
 mod authz;
 mod bucket;
 pub mod conditions;
@@ -73,7 +74,10 @@ pub async fn route(
     use Endpoint::*;
     match endpoint {
         ListBuckets => bucket::list_buckets(app, who, q).await,
-        CreateBucket => bucket::create_bucket(app, &parts, bucket, who).await,
+        CreateBucket => {
+            let acl = acl::from_headers(&parts.headers)?;
+            bucket::create_bucket(app, &parts, bucket, who, acl).await
+        }
         HeadBucket => bucket::head_bucket(app, bucket).await,
         DeleteBucket => bucket::delete_bucket(app, bucket).await,
         GetBucketLocation => bucket::get_location(app, bucket).await,
@@ -84,6 +88,12 @@ pub async fn route(
         PutBucketLifecycleConfiguration => lifecycle::put(app, &parts, body, bucket).await,
         GetBucketLifecycleConfiguration => lifecycle::get(app, bucket).await,
         DeleteBucketLifecycle => lifecycle::delete(app, bucket).await,
+        PutBucketAcl => acl::put_bucket(app, &parts, body, bucket).await,
+        GetBucketAcl => acl::get_bucket(app, bucket).await,
+        PutObjectAcl { version } => {
+            acl::put_object(app, &parts, body, bucket, key, version.as_deref()).await
+        }
+        GetObjectAcl { version } => acl::get_object(app, bucket, key, version.as_deref()).await,
         PutBucketTagging => tagging::put_bucket(app, &parts, body, bucket).await,
         GetBucketTagging => tagging::get_bucket(app, bucket).await,
         DeleteBucketTagging => tagging::delete_bucket(app, bucket).await,

@@ -76,6 +76,7 @@ pub(super) fn meta_from(h: &HeaderMap, now: i64) -> Result<ObjectMeta, ApiError>
         expires: get(header::EXPIRES),
         retention,
         legal_hold,
+        acl: super::acl::from_headers(h)?.filter(|a| *a != crate::index::CannedAcl::Private),
         ..ObjectMeta::default()
     })
 }

@@ -109,6 +109,8 @@ pub enum Endpoint {
     PutBucketTagging,
     GetBucketTagging,
     DeleteBucketTagging,
+    PutBucketAcl,
+    GetBucketAcl,
     PutBucketCors,
     GetBucketCors,
     DeleteBucketCors,
@@ -154,6 +156,12 @@ pub enum Endpoint {
         version: Option<String>,
     },
     GetObjectLegalHold {
+        version: Option<String>,
+    },
+    PutObjectAcl {
+        version: Option<String>,
+    },
+    GetObjectAcl {
         version: Option<String>,
     },
     /// PUT of a body (the upload API's presigned PUT among them).
@@ -215,7 +223,9 @@ impl Endpoint {
             | DeleteBucketLifecycle
             | PutBucketTagging
             | GetBucketTagging
-            | DeleteBucketTagging => Some(Access::Owner),
+            | DeleteBucketTagging
+            | PutBucketAcl
+            | GetBucketAcl => Some(Access::Owner),
             HeadBucket
             | GetBucketLocation
             | ListObjectsV1
@@ -228,6 +238,7 @@ impl Endpoint {
             | GetObjectTagging { .. }
             | GetObjectRetention { .. }
             | GetObjectLegalHold { .. }
+            | GetObjectAcl { .. }
             | ListParts { .. } => Some(Access::Read),
             DeleteObjects
             | PostObject
@@ -238,6 +249,7 @@ impl Endpoint {
             | DeleteObjectTagging { .. }
             | PutObjectRetention { .. }
             | PutObjectLegalHold { .. }
+            | PutObjectAcl { .. }
             | CreateMultipartUpload
             | UploadPart { .. }
             | UploadPartCopy { .. }
@@ -337,6 +349,7 @@ impl S3Request {
 
 /// Subresources this gateway implements.
 const IMPLEMENTED_SUBRESOURCES: &[&str] = &[
+    "acl",
     "attributes",
     "tagging",
     "cors",
@@ -442,6 +455,7 @@ fn known_on_writes(name: &str) -> bool {
                 | "retention"
                 | "legal-hold"
                 | "lifecycle"
+                | "acl"
         )
         || matches!(lower.as_str(), "content-type" | "content-md5")
 }
@@ -507,6 +521,9 @@ fn resolve(
             Method::GET if q.has("versioning") => GetBucketVersioning,
             Method::PUT if q.has("object-lock") => PutObjectLockConfiguration,
             Method::GET if q.has("object-lock") => GetObjectLockConfiguration,
+            Method::PUT if q.has("acl") => PutBucketAcl,
+            Method::GET if q.has("acl") => GetBucketAcl,
+            Method::DELETE if q.has("acl") => return Err(not_supported(method, "a bucket's ACL")),
             Method::PUT if q.has("lifecycle") => PutBucketLifecycleConfiguration,
             Method::GET if q.has("lifecycle") => GetBucketLifecycleConfiguration,
             Method::DELETE if q.has("lifecycle") => DeleteBucketLifecycle,
@@ -541,7 +558,8 @@ fn resolve(
         && !q.has("uploads")
         || q.has("tagging")
         || q.has("retention")
-        || q.has("legal-hold");
+        || q.has("legal-hold")
+        || q.has("acl");
     if version.is_some() && !names_version {
         return Err(no_version_here("this request"));
     }
@@ -562,6 +580,13 @@ fn resolve(
             (Method::GET, _) => ListParts { upload_id },
             _ => return Err(not_supported(method, "a multipart upload")),
         });
+    }
+    if q.has("acl") {
+        return match *method {
+            Method::PUT => Ok(PutObjectAcl { version }),
+            Method::GET => Ok(GetObjectAcl { version }),
+            _ => Err(not_supported(method, "an object's ACL")),
+        };
     }
     if q.has("retention") {
         return match *method {

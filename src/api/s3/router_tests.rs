@@ -184,7 +184,7 @@ fn unimplemented_subresources_and_unknown_write_parameters_are_refused() {
         ("POST", "/b/k?select&select-type=2"),
         ("DELETE", "/b?encryption"),
         ("DELETE", "/b?publicAccessBlock"),
-        ("PUT", "/b/k?acl"),
+        ("PUT", "/b/k?torrent"),
         ("PUT", "/b?policy"),
         ("DELETE", "/b?replication"),
         ("PUT", "/b/k?some-future-thing"),

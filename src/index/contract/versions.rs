@@ -80,12 +80,13 @@ pub async fn versions_round_trip(index: Arc<dyn Index>) {
                 tx.set_bucket_object_lock("nobucket", "{}").await?,
                 tx.set_bucket_lifecycle("b", Some("{\"rules\":[]}")).await?,
                 tx.set_bucket_tags("b", Some("[]")).await?,
+                tx.set_bucket_acl("b", Some("public-read")).await?,
             ))
         })
     })
     .await
     .unwrap();
-    assert_eq!(locked, (true, false, true, true));
+    assert_eq!(locked, (true, false, true, true, true));
     let with_lifecycle = read(&index, (), |tx, ()| {
         Box::pin(async move { tx.lifecycle_buckets().await })
     })

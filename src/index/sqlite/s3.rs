@@ -23,7 +23,7 @@ impl BucketRows for SqliteTx {
             .conn
             .cached_row(
                 "SELECT name, created_at, owner, cors, versioning, object_lock, lifecycle, \
-                 tags FROM buckets WHERE name = ?1",
+                 tags, acl FROM buckets WHERE name = ?1",
                 [name],
                 |r| {
                     Ok((
@@ -36,6 +36,7 @@ impl BucketRows for SqliteTx {
                             object_lock: r.get(5)?,
                             lifecycle: r.get(6)?,
                             tags: r.get(7)?,
+                            acl: r.get(8)?,
                         },
                         r.get::<_, Option<String>>(4)?,
                     ))
@@ -53,6 +54,13 @@ impl BucketRows for SqliteTx {
         Ok(self.conn.cached_exec(
             "UPDATE buckets SET lifecycle = ?2 WHERE name = ?1",
             params![name, config],
+        )? > 0)
+    }
+
+    async fn set_bucket_acl(&mut self, name: &str, acl: Option<&str>) -> TxResult<bool> {
+        Ok(self.conn.cached_exec(
+            "UPDATE buckets SET acl = ?2 WHERE name = ?1",
+            params![name, acl],
         )? > 0)
     }
 

@@ -159,6 +159,7 @@ pub(super) const TABLES: &[Table] = &[
             opt("object_lock", Text),
             opt("lifecycle", Text),
             opt("tags", Text),
+            opt("acl", Text),
         ],
         key: &[0],
         serial: None,

@@ -78,8 +78,8 @@ impl BucketRows for PgTx<'_> {
             return Ok(None);
         }
         self.opt(
-            "SELECT name, created_at, owner, cors, versioning, object_lock, lifecycle, tags \
-             FROM buckets WHERE name = $1",
+            "SELECT name, created_at, owner, cors, versioning, object_lock, lifecycle, tags, \
+             acl FROM buckets WHERE name = $1",
             &[&text("bucket name", name)?],
         )
         .await?
@@ -94,6 +94,7 @@ impl BucketRows for PgTx<'_> {
                 object_lock: get(&r, 5, "buckets.object_lock")?,
                 lifecycle: get(&r, 6, "buckets.lifecycle")?,
                 tags: get(&r, 7, "buckets.tags")?,
+                acl: get(&r, 8, "buckets.acl")?,
             })
         })
         .transpose()
@@ -111,6 +112,21 @@ impl BucketRows for PgTx<'_> {
             .exec(
                 "UPDATE buckets SET lifecycle = $2 WHERE name = $1",
                 &[&text("bucket name", name)?, &config],
+            )
+            .await?
+            > 0)
+    }
+
+    async fn set_bucket_acl(&mut self, name: &str, acl: Option<&str>) -> TxResult<bool> {
+        if unstorable(&[name]) {
+            // No row can hold it: there is none to find.
+            return Ok(false);
+        }
+        let acl = acl.map(|a| text("ACL", a)).transpose()?;
+        Ok(self
+            .exec(
+                "UPDATE buckets SET acl = $2 WHERE name = $1",
+                &[&text("bucket name", name)?, &acl],
             )
             .await?
             > 0)
