@@ -1,5 +1,6 @@
 """boto3 against versioning (issue 16), section by section:
 
+  acl          canned ACLs on objects and buckets, read by an unsigned client
   lifecycle    Put/Get/DeleteBucketLifecycleConfiguration, Expiration on PUT
                and HEAD, a rule without an action refused
   object_lock  a bucket created with Object Lock, a default retention,
@@ -258,7 +259,38 @@ def lifecycle(s3):
     )
 
 
-SECTIONS = {"versioning": versioning, "object_lock": object_lock, "lifecycle": lifecycle}
+def acl(s3):
+    step("canned ACLs: object and bucket, as an anonymous boto3 client sees them")
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    anon = client(config=Config(signature_version=UNSIGNED))
+    b = new_bucket(s3, "acl")
+    s3.put_object(Bucket=b, Key="open.txt", Body=b"open", ACL="public-read")
+    s3.put_object(Bucket=b, Key="closed.txt", Body=b"closed")
+    eq(anon.get_object(Bucket=b, Key="open.txt")["Body"].read(), b"open", "anonymous GET of a public-read object")
+    expect_error(lambda: anon.get_object(Bucket=b, Key="closed.txt"), "AccessDenied", 403, "a private object")
+    grants = s3.get_object_acl(Bucket=b, Key="open.txt")["Grants"]
+    check(
+        any(g["Grantee"].get("URI", "").endswith("/AllUsers") and g["Permission"] == "READ" for g in grants),
+        f"AllUsers READ in {grants}",
+    )
+    expect_error(lambda: anon.list_objects_v2(Bucket=b), "AccessDenied", 403, "listing a private bucket")
+    s3.put_bucket_acl(Bucket=b, ACL="public-read")
+    keys = [o["Key"] for o in anon.list_objects_v2(Bucket=b).get("Contents", [])]
+    eq(keys, ["closed.txt", "open.txt"], "anonymous listing of a public-read bucket")
+    s3.put_object_acl(Bucket=b, Key="open.txt", ACL="private")
+    expect_error(lambda: anon.get_object(Bucket=b, Key="open.txt"), "AccessDenied", 403, "made private again")
+    owner = s3.get_bucket_acl(Bucket=b)["Owner"]
+    check(owner.get("ID"), f"an owner: {owner}")
+
+
+SECTIONS = {
+    "versioning": versioning,
+    "object_lock": object_lock,
+    "lifecycle": lifecycle,
+    "acl": acl,
+}
 
 
 def main():

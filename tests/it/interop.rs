@@ -491,7 +491,10 @@ fn boto3_conditional_writes_attributes_and_versions() {
 #[test]
 fn boto3_versioning() {
     let t = Interop::start();
-    t.python("versioning.py", &["versioning", "object_lock", "lifecycle"]);
+    t.python(
+        "versioning.py",
+        &["versioning", "object_lock", "lifecycle", "acl"],
+    );
 }
 
 /// Unsigned boto3 (`signature_version=UNSIGNED`) reads a bucket listed in
