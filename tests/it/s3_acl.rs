@@ -59,6 +59,10 @@ fn an_objects_acl_opens_it_alone_and_a_buckets_its_listing() {
     let r = anonymous(&s, "GET", "/gallery?list-type=2", None);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("<Key>private.jpg</Key>"), "{}", r.body);
+    // READ on a bucket covers its versions and uploads in progress too.
+    for listing in ["/gallery?versions", "/gallery?uploads"] {
+        assert_eq!(anonymous(&s, "GET", listing, None).status, 200, "{listing}");
+    }
     anonymous(&s, "GET", "/gallery/private.jpg", None).assert_s3_error(403, "AccessDenied");
     anonymous(&s, "PUT", "/gallery/new.jpg", Some(b"x")).assert_s3_error(403, "AccessDenied");
     let r = call(&s, "GET", "/gallery", &[("acl", "")]);

@@ -115,7 +115,10 @@ async fn by_acl(
     let bucket_acl =
         || async { Ok::<_, ApiError>(app.storage.bucket_acl(&req.bucket).await?.flatten()) };
     Ok(match endpoint {
-        ListObjectsV1 | ListObjectsV2 | HeadBucket => acl::lets_read(bucket_acl().await?, who),
+        // READ on a bucket: its listings, as S3's ACLs grant them.
+        ListObjectsV1 | ListObjectsV2 | ListObjectVersions | ListMultipartUploads | HeadBucket => {
+            acl::lets_read(bucket_acl().await?, who)
+        }
         GetObject { version, .. } | HeadObject { version } => {
             match app
                 .storage
