@@ -7,8 +7,9 @@
 //! beyond them. Must never take a right away from them, or grant more than
 //! the canned ACL names.
 
+use super::versions::Rewritten;
 use super::{Storage, StorageError};
-use crate::index::{CannedAcl, Version};
+use crate::index::CannedAcl;
 
 /// Who is asking, when their keys and grants gave them nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,29 +82,17 @@ impl Storage {
         version_id: Option<&str>,
         acl: CannedAcl,
     ) -> Result<SetAclOutcome, StorageError> {
-        let (b, k, v) = (
-            bucket.to_string(),
-            key.to_string(),
-            version_id.map(str::to_string),
-        );
-        Ok(self
-            .index
-            .write(move |tx| {
-                let (b, k, v) = (b.clone(), k.clone(), v.clone());
-                Box::pin(async move {
-                    let mut obj = match super::versions::named(tx, &b, &k, v.as_deref()).await? {
-                        None => return Ok(SetAclOutcome::Absent),
-                        Some(Version::Marker(_)) => return Ok(SetAclOutcome::Marker),
-                        Some(Version::Object(o)) => *o,
-                    };
-                    obj.meta.acl = (acl != CannedAcl::Private).then_some(acl);
-                    super::versions::rewrite(tx, &obj).await?;
-                    Ok(SetAclOutcome::Set {
-                        version_id: obj.version_id,
-                    })
-                })
-            })
-            .await?)
+        let acl = (acl != CannedAcl::Private).then_some(acl);
+        Ok(
+            match self
+                .rewrite_meta(bucket, key, version_id, move |meta| meta.acl = acl)
+                .await?
+            {
+                Rewritten::Done(version_id) => SetAclOutcome::Set { version_id },
+                Rewritten::Marker => SetAclOutcome::Marker,
+                Rewritten::Absent => SetAclOutcome::Absent,
+            },
+        )
     }
 }
 

@@ -401,37 +401,12 @@ impl Storage {
         version_id: Option<&str>,
         tags: Vec<(String, String)>,
     ) -> Result<bool, StorageError> {
-        let (b, k, v) = (
-            bucket.to_string(),
-            key.to_string(),
-            version_id.map(str::to_string),
-        );
-        Ok(self
-            .index
-            .write(move |tx| {
-                let (b, k, v, tags) = (b.clone(), k.clone(), v.clone(), tags.clone());
-                Box::pin(async move {
-                    let current = tx.get_object(&b, &k).await?;
-                    match current {
-                        Some(mut obj) if v.as_ref().is_none_or(|v| *v == obj.version_id) => {
-                            obj.meta.tags = tags;
-                            tx.put_object(&obj).await?;
-                            Ok(true)
-                        }
-                        _ => {
-                            let Some(v) = v else { return Ok(false) };
-                            match tx.past_version(&b, &k, &v).await?.map(|p| p.version) {
-                                Some(Version::Object(mut obj)) => {
-                                    obj.meta.tags = tags;
-                                    tx.update_past(&obj).await
-                                }
-                                _ => Ok(false),
-                            }
-                        }
-                    }
-                })
+        let out = self
+            .rewrite_meta(bucket, key, version_id, move |meta| {
+                meta.tags = tags.clone()
             })
-            .await?)
+            .await?;
+        Ok(matches!(out, versions::Rewritten::Done(_)))
     }
 
     /// The object at `bucket/key`.

@@ -19,8 +19,8 @@
 
 use super::{Storage, StorageError};
 use crate::index::{
-    DeleteMarker, ListedVersion, ObjectRecord, Tx, TxResult, Version, VersionPlace, Versioning,
-    NULL_VERSION,
+    DeleteMarker, ListedVersion, ObjectMeta, ObjectRecord, Tx, TxResult, Version, VersionPlace,
+    Versioning, NULL_VERSION,
 };
 use crate::random;
 use crate::store::Digest;
@@ -281,6 +281,17 @@ pub(crate) async fn rewrite(tx: &mut dyn Tx, obj: &ObjectRecord) -> TxResult<()>
     Ok(())
 }
 
+/// What rewriting the metadata of a named version found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rewritten {
+    /// Done, on the object version with this id.
+    Done(String),
+    /// The version named (or the key's current state) is a delete marker.
+    Marker,
+    /// No such key, or no such version.
+    Absent,
+}
+
 /// What a key is now, for a read that names no version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Latest {
@@ -434,6 +445,43 @@ impl Storage {
             .read(move |tx| {
                 let o = o.clone();
                 Box::pin(async move { still_names(tx, &o).await })
+            })
+            .await?)
+    }
+
+    /// Rewrites with `change` the metadata of the object version a request
+    /// names (`version_id`, or the key's current object) where it is, in
+    /// one transaction: its bytes, ETag, times and blob reference stay.
+    /// Tags and ACLs are changed this way.
+    pub(crate) async fn rewrite_meta<F>(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        change: F,
+    ) -> Result<Rewritten, StorageError>
+    where
+        F: Fn(&mut ObjectMeta) + Clone + Send + Sync + 'static,
+    {
+        let (b, k, v) = (
+            bucket.to_string(),
+            key.to_string(),
+            version_id.map(str::to_string),
+        );
+        Ok(self
+            .index
+            .write(move |tx| {
+                let (b, k, v, change) = (b.clone(), k.clone(), v.clone(), change.clone());
+                Box::pin(async move {
+                    let mut obj = match named(tx, &b, &k, v.as_deref()).await? {
+                        None => return Ok(Rewritten::Absent),
+                        Some(Version::Marker(_)) => return Ok(Rewritten::Marker),
+                        Some(Version::Object(o)) => *o,
+                    };
+                    change(&mut obj.meta);
+                    rewrite(tx, &obj).await?;
+                    Ok(Rewritten::Done(obj.version_id))
+                })
             })
             .await?)
     }

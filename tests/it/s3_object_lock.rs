@@ -295,6 +295,8 @@ fn lock_settings_need_a_bucket_with_object_lock_and_store_nothing_otherwise() {
                   </ObjectLockConfiguration>";
     Resp::from(ureq::put(&signed(&s, "PUT", "/plain", &[("object-lock", "")])).send_string(config))
         .assert_s3_error(409, "InvalidBucketState");
+    call(&s, "GET", "/plain", &[("object-lock", "")])
+        .assert_s3_error(404, "ObjectLockConfigurationNotFoundError");
     let until = date_in(&s, DAY);
     put_obj(
         &s,

@@ -195,6 +195,11 @@ fn a_bucket_keeps_a_tag_set_of_its_own() {
     put_tags(&s, "/tagged-bucket", &tag_set(&many)).assert_s3_error(400, "InvalidTag");
     put_tags(&s, "/tagged-bucket", &tag_set(&[("aws:x", "y")])).assert_s3_error(400, "InvalidTag");
     assert_eq!(
+        tags_of(&s, "/tagged-bucket"),
+        pairs(&[("team", "survey"), ("site", "north")]),
+        "a refused tag set changed nothing"
+    );
+    assert_eq!(
         put_tags(&s, "/tagged-bucket", &tag_set(&many[..50])).status,
         204
     );
