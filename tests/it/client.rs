@@ -503,7 +503,9 @@ fn a_long_part_wise_upload_outlasts_many_expired_urls() {
     let s = TestServer::start_with("[upload]\npresign_expiry_secs = 1\n");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("long.bin");
-    let bytes = random_bytes(24 * 5 * MIB);
+    // 36 parts: enough batches that expiring URLs come back at least five
+    // times whatever this machine's speed (24 gave 4 once, under load).
+    let bytes = random_bytes(36 * 5 * MIB);
     std::fs::write(&path, &bytes).unwrap();
     let stdout = run_ok(
         client(&s.base, &s.token, dir.path())
