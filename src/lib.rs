@@ -64,6 +64,7 @@ pub mod index;
 pub mod md5_lane;
 pub mod metrics;
 pub mod ops;
+pub mod policy;
 pub mod random;
 pub mod server;
 pub mod sigv4;

@@ -421,7 +421,7 @@ fn the_checker_sees_a_loop_through_super() {
 /// store; the S3 client the blob store can keep its bytes with
 /// (`upstream`); pure pieces (`sigv4`, `clock`, …) at the bottom. (`testing`,
 /// the unit tests' support, may name anything.)
-const LAYERS: [&str; 22] = [
+const LAYERS: [&str; 23] = [
     "testing",
     "cli",
     "client",
@@ -435,6 +435,7 @@ const LAYERS: [&str; 22] = [
     "tokens",
     "storage",
     "index",
+    "policy",
     "config",
     "store",
     "upstream",

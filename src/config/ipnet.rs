@@ -45,6 +45,15 @@ impl IpNet {
         })
     }
 
+    /// The prefix length: 32 (IPv4) or 128 (IPv6) for one address.
+    pub fn prefix_len(&self) -> u8 {
+        self.prefix
+    }
+
+    pub fn is_ipv4(&self) -> bool {
+        self.addr.is_ipv4()
+    }
+
     /// Whether `ip` is in the range.
     pub fn contains(&self, ip: std::net::IpAddr) -> bool {
         let ip = ip.to_canonical();
