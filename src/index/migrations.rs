@@ -212,6 +212,10 @@ const MIGRATIONS: &[&str] = &[
     // 17: a bucket's canned ACL (NULL: private); an object's is in its
     // metadata.
     "ALTER TABLE buckets ADD COLUMN acl TEXT;",
+    // 18: a bucket's policy (its JSON text) and PublicAccessBlock
+    // configuration (opaque text); NULL: none.
+    "ALTER TABLE buckets ADD COLUMN policy TEXT;
+     ALTER TABLE buckets ADD COLUMN public_access_block TEXT;",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -395,6 +399,9 @@ pub const POSTGRES: &[&str] = &[
     "ALTER TABLE buckets ADD COLUMN tags TEXT;",
     // 8: SQLite's 17 (a bucket's canned ACL).
     "ALTER TABLE buckets ADD COLUMN acl TEXT;",
+    // 9: SQLite's 18 (a bucket's policy and PublicAccessBlock).
+    "ALTER TABLE buckets ADD COLUMN policy TEXT;
+     ALTER TABLE buckets ADD COLUMN public_access_block TEXT;",
 ];
 
 pub const POSTGRES_LATEST: i64 = POSTGRES.len() as i64;

@@ -42,7 +42,7 @@ pub use lock::{IndexLock, LockMode, LockName, LockSpace};
 pub(crate) use postgres::testing as postgres_testing;
 pub use postgres::PostgresIndex;
 pub use sqlite::{SqliteIndex, DB_FILE};
-pub use tx::{BlobRow, BucketRow, Cursor, DeletedBlob, Tx, TxResult};
+pub use tx::{BlobRow, BucketRow, BucketText, Cursor, DeletedBlob, Tx, TxResult};
 pub use versions::{
     DeleteMarker, ListedVersion, PastVersion, Retention, RetentionMode, Version, VersionPlace,
     Versioning, NULL_VERSION,

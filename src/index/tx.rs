@@ -95,6 +95,37 @@ pub struct BucketRow {
     pub tags: Option<String>,
     /// Its canned ACL's name (`None`: private).
     pub acl: Option<String>,
+    /// Its bucket policy, as the JSON text it was given (`None`: none).
+    pub policy: Option<String>,
+    /// Its PublicAccessBlock configuration, as opaque text (`None`: none).
+    pub public_access_block: Option<String>,
+}
+
+/// A bucket's settings kept as text in its row, each set (or removed) by
+/// [`BucketRows::set_bucket_text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BucketText {
+    Cors,
+    Lifecycle,
+    Tags,
+    /// The canned ACL's name (`None`: private).
+    Acl,
+    Policy,
+    PublicAccessBlock,
+}
+
+impl BucketText {
+    /// Its column in `buckets`.
+    pub fn column(self) -> &'static str {
+        match self {
+            BucketText::Cors => "cors",
+            BucketText::Lifecycle => "lifecycle",
+            BucketText::Tags => "tags",
+            BucketText::Acl => "acl",
+            BucketText::Policy => "policy",
+            BucketText::PublicAccessBlock => "public_access_block",
+        }
+    }
 }
 
 /// Files of the upload API.
@@ -210,8 +241,14 @@ pub trait BucketRows: Send {
     async fn get_bucket(&mut self, name: &str) -> TxResult<Option<BucketRow>>;
     /// Inserts a bucket unless one has the name; whether it did.
     async fn insert_bucket(&mut self, name: &str, owner: Option<&str>, now: i64) -> TxResult<bool>;
-    /// Sets (or removes) its CORS text; false if there is no such bucket.
-    async fn set_bucket_cors(&mut self, name: &str, cors: Option<&str>) -> TxResult<bool>;
+    /// Sets (or removes) one of its settings kept as text; false if there
+    /// is no such bucket.
+    async fn set_bucket_text(
+        &mut self,
+        name: &str,
+        what: BucketText,
+        text: Option<&str>,
+    ) -> TxResult<bool>;
     /// Deletes the bucket row and the grants on it.
     async fn delete_bucket(&mut self, name: &str) -> TxResult<()>;
     /// Every bucket, by name.
@@ -221,14 +258,7 @@ pub trait BucketRows: Send {
     /// Sets its Object Lock configuration text; false if there is no such
     /// bucket.
     async fn set_bucket_object_lock(&mut self, name: &str, config: &str) -> TxResult<bool>;
-    /// Sets (or removes) its lifecycle configuration text; false if there
-    /// is no such bucket.
-    async fn set_bucket_lifecycle(&mut self, name: &str, config: Option<&str>) -> TxResult<bool>;
-    /// Sets its canned ACL's name (`None`: private); false if there is no
-    /// such bucket.
-    async fn set_bucket_acl(&mut self, name: &str, acl: Option<&str>) -> TxResult<bool>;
-    /// Sets (or removes) its tag set text; false if there is no such bucket.
-    async fn set_bucket_tags(&mut self, name: &str, tags: Option<&str>) -> TxResult<bool>;
+
     /// The buckets with a lifecycle configuration: (name, its text), by
     /// name.
     async fn lifecycle_buckets(&mut self) -> TxResult<Vec<(String, String)>>;

@@ -9,7 +9,7 @@
 
 use super::versions::Rewritten;
 use super::{Storage, StorageError};
-use crate::index::CannedAcl;
+use crate::index::{BucketText, CannedAcl};
 
 /// Who is asking, when their keys and grants gave them nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,15 +50,8 @@ impl Storage {
     /// Sets a bucket's canned ACL (`private` is kept as none); false if
     /// there is no such bucket.
     pub async fn set_bucket_acl(&self, bucket: &str, acl: CannedAcl) -> Result<bool, StorageError> {
-        let b = bucket.to_string();
         let name = (acl != CannedAcl::Private).then(|| acl.as_str().to_string());
-        Ok(self
-            .index
-            .write(move |tx| {
-                let (b, n) = (b.clone(), name.clone());
-                Box::pin(async move { tx.set_bucket_acl(&b, n.as_deref()).await })
-            })
-            .await?)
+        self.set_bucket_text(bucket, BucketText::Acl, name).await
     }
 
     /// A bucket's canned ACL: `None` if there is no such bucket,

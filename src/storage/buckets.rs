@@ -9,7 +9,7 @@ use super::object_lock::LockConfig;
 use super::objects::file_id;
 use super::recovery::forget_upload;
 use super::{Storage, StorageError};
-use crate::index::{BucketRecord, BucketRow, Status, Tx, TxResult, Versioning};
+use crate::index::{BucketRecord, BucketRow, BucketText, Status, Tx, TxResult, Versioning};
 use crate::store::Digest;
 
 /// The answer to creating a bucket for a key.
@@ -189,12 +189,24 @@ impl Storage {
         name: &str,
         cors: Option<&str>,
     ) -> Result<bool, StorageError> {
-        let (n, c) = (name.to_string(), cors.map(str::to_string));
+        self.set_bucket_text(name, BucketText::Cors, cors.map(str::to_string))
+            .await
+    }
+
+    /// Sets (`Some`) or removes (`None`) one of a bucket's settings kept as
+    /// text (checked by the caller); false if there is no such bucket.
+    pub(crate) async fn set_bucket_text(
+        &self,
+        name: &str,
+        what: BucketText,
+        text: Option<String>,
+    ) -> Result<bool, StorageError> {
+        let n = name.to_string();
         Ok(self
             .index
             .write(move |tx| {
-                let (n, c) = (n.clone(), c.clone());
-                Box::pin(async move { tx.set_bucket_cors(&n, c.as_deref()).await })
+                let (n, t) = (n.clone(), text.clone());
+                Box::pin(async move { tx.set_bucket_text(&n, what, t.as_deref()).await })
             })
             .await?)
     }
@@ -237,15 +249,8 @@ impl Storage {
         name: &str,
         tags: Option<Vec<(String, String)>>,
     ) -> Result<bool, StorageError> {
-        let n = name.to_string();
         let text = tags.map(|t| serde_json::to_string(&t).unwrap_or_else(|_| "[]".into()));
-        Ok(self
-            .index
-            .write(move |tx| {
-                let (n, t) = (n.clone(), text.clone());
-                Box::pin(async move { tx.set_bucket_tags(&n, t.as_deref()).await })
-            })
-            .await?)
+        self.set_bucket_text(name, BucketText::Tags, text).await
     }
 
     /// A bucket's tag set: `None` if no such bucket, `Some(None)` if it has

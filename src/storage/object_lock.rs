@@ -238,6 +238,8 @@ mod tests {
             lifecycle: None,
             tags: None,
             acl: None,
+            policy: None,
+            public_access_block: None,
         };
         let mut obj = ObjectRecord {
             bucket: "b".into(),

@@ -53,7 +53,8 @@ pub async fn conflicting_updates_each_count_once(index: Arc<dyn Index>) {
     write(&index, (), |tx, ()| {
         Box::pin(async move {
             tx.insert_bucket("counter", None, 1).await?;
-            tx.set_bucket_cors("counter", Some("0")).await?;
+            tx.set_bucket_text("counter", crate::index::BucketText::Cors, Some("0"))
+                .await?;
             Ok(())
         })
     })
@@ -73,7 +74,8 @@ pub async fn conflicting_updates_each_count_once(index: Arc<dyn Index>) {
                         .and_then(|c| c.parse().ok())
                         .unwrap_or(0);
                     let next = (now + 1).to_string();
-                    tx.set_bucket_cors("counter", Some(&next)).await?;
+                    tx.set_bucket_text("counter", crate::index::BucketText::Cors, Some(&next))
+                        .await?;
                     Ok(now)
                 })
             })

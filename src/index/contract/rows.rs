@@ -383,8 +383,10 @@ pub async fn buckets_and_grants_round_trip(index: Arc<dyn Index>) {
     let set = write(&index, (), |tx, ()| {
         Box::pin(async move {
             Ok((
-                tx.set_bucket_cors("zeta", Some("[{\"x\":1}]")).await?,
-                tx.set_bucket_cors("nope", Some("[]")).await?,
+                tx.set_bucket_text("zeta", crate::index::BucketText::Cors, Some("[{\"x\":1}]"))
+                    .await?,
+                tx.set_bucket_text("nope", crate::index::BucketText::Cors, Some("[]"))
+                    .await?,
             ))
         })
     })

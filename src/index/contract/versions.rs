@@ -78,15 +78,26 @@ pub async fn versions_round_trip(index: Arc<dyn Index>) {
             Ok((
                 tx.set_bucket_object_lock("b", "{\"days\":1}").await?,
                 tx.set_bucket_object_lock("nobucket", "{}").await?,
-                tx.set_bucket_lifecycle("b", Some("{\"rules\":[]}")).await?,
-                tx.set_bucket_tags("b", Some("[]")).await?,
-                tx.set_bucket_acl("b", Some("public-read")).await?,
+                tx.set_bucket_text(
+                    "b",
+                    crate::index::BucketText::Lifecycle,
+                    Some("{\"rules\":[]}"),
+                )
+                .await?,
+                tx.set_bucket_text("b", crate::index::BucketText::Tags, Some("[]"))
+                    .await?,
+                tx.set_bucket_text("b", crate::index::BucketText::Acl, Some("public-read"))
+                    .await?,
+                tx.set_bucket_text("b", crate::index::BucketText::Policy, Some("{}"))
+                    .await?,
+                tx.set_bucket_text("b", crate::index::BucketText::PublicAccessBlock, Some("p"))
+                    .await?,
             ))
         })
     })
     .await
     .unwrap();
-    assert_eq!(locked, (true, false, true, true, true));
+    assert_eq!(locked, (true, false, true, true, true, true, true));
     let with_lifecycle = read(&index, (), |tx, ()| {
         Box::pin(async move { tx.lifecycle_buckets().await })
     })
@@ -101,14 +112,19 @@ pub async fn versions_round_trip(index: Arc<dyn Index>) {
             Ok(tx
                 .get_bucket("b")
                 .await?
-                .map(|b| (b.versioning, b.object_lock)))
+                .map(|b| (b.versioning, b.object_lock, b.policy, b.public_access_block)))
         })
     })
     .await
     .unwrap();
     assert_eq!(
         state,
-        Some((Versioning::Enabled, Some("{\"days\":1}".to_string())))
+        Some((
+            Versioning::Enabled,
+            Some("{\"days\":1}".to_string()),
+            Some("{}".to_string()),
+            Some("p".to_string())
+        ))
     );
 
     // Only the history names blob 1; a marker names none.

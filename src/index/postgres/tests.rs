@@ -38,7 +38,8 @@ async fn a_serialization_conflict_is_run_again_to_a_correct_answer() {
         .write(|tx| {
             Box::pin(async move {
                 tx.insert_bucket("counter", None, 1).await?;
-                tx.set_bucket_cors("counter", Some("0")).await?;
+                tx.set_bucket_text("counter", crate::index::BucketText::Cors, Some("0"))
+                    .await?;
                 Ok(())
             })
         })
@@ -66,8 +67,12 @@ async fn a_serialization_conflict_is_run_again_to_a_correct_answer() {
                         if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
                             both_read.wait().await;
                         }
-                        tx.set_bucket_cors("counter", Some(&(seen + 1).to_string()))
-                            .await?;
+                        tx.set_bucket_text(
+                            "counter",
+                            crate::index::BucketText::Cors,
+                            Some(&(seen + 1).to_string()),
+                        )
+                        .await?;
                         Ok(seen)
                     })
                 })

@@ -10,7 +10,7 @@ use super::rows::{
     part_from_row, upsert_object, Cached, MULTIPART_COLUMNS, OBJECT_COLUMNS,
 };
 use super::tx::{rows, SqliteTx, PREFIX2_MATCHES, PREFIX_MATCHES};
-use crate::index::tx::{BucketRow, BucketRows, ObjectRows, TxResult, UploadRows};
+use crate::index::tx::{BucketRow, BucketRows, BucketText, ObjectRows, TxResult, UploadRows};
 use crate::index::{
     BucketRecord, IndexError, MultipartUpload, ObjectRecord, PartRecord, Versioning,
 };
@@ -23,7 +23,7 @@ impl BucketRows for SqliteTx {
             .conn
             .cached_row(
                 "SELECT name, created_at, owner, cors, versioning, object_lock, lifecycle, \
-                 tags, acl FROM buckets WHERE name = ?1",
+                 tags, acl, policy, public_access_block FROM buckets WHERE name = ?1",
                 [name],
                 |r| {
                     Ok((
@@ -37,6 +37,8 @@ impl BucketRows for SqliteTx {
                             lifecycle: r.get(6)?,
                             tags: r.get(7)?,
                             acl: r.get(8)?,
+                            policy: r.get(9)?,
+                            public_access_block: r.get(10)?,
                         },
                         r.get::<_, Option<String>>(4)?,
                     ))
@@ -50,25 +52,14 @@ impl BucketRows for SqliteTx {
             .transpose()?)
     }
 
-    async fn set_bucket_lifecycle(&mut self, name: &str, config: Option<&str>) -> TxResult<bool> {
-        Ok(self.conn.cached_exec(
-            "UPDATE buckets SET lifecycle = ?2 WHERE name = ?1",
-            params![name, config],
-        )? > 0)
-    }
-
-    async fn set_bucket_acl(&mut self, name: &str, acl: Option<&str>) -> TxResult<bool> {
-        Ok(self.conn.cached_exec(
-            "UPDATE buckets SET acl = ?2 WHERE name = ?1",
-            params![name, acl],
-        )? > 0)
-    }
-
-    async fn set_bucket_tags(&mut self, name: &str, tags: Option<&str>) -> TxResult<bool> {
-        Ok(self.conn.cached_exec(
-            "UPDATE buckets SET tags = ?2 WHERE name = ?1",
-            params![name, tags],
-        )? > 0)
+    async fn set_bucket_text(
+        &mut self,
+        name: &str,
+        what: BucketText,
+        text: Option<&str>,
+    ) -> TxResult<bool> {
+        let sql = format!("UPDATE buckets SET {} = ?2 WHERE name = ?1", what.column());
+        Ok(self.conn.cached_exec(&sql, params![name, text])? > 0)
     }
 
     async fn lifecycle_buckets(&mut self) -> TxResult<Vec<(String, String)>> {
@@ -98,13 +89,6 @@ impl BucketRows for SqliteTx {
         Ok(self.conn.cached_exec(
             "INSERT OR IGNORE INTO buckets (name, created_at, owner) VALUES (?1, ?2, ?3)",
             params![name, now, owner],
-        )? > 0)
-    }
-
-    async fn set_bucket_cors(&mut self, name: &str, cors: Option<&str>) -> TxResult<bool> {
-        Ok(self.conn.cached_exec(
-            "UPDATE buckets SET cors = ?2 WHERE name = ?1",
-            params![name, cors],
         )? > 0)
     }
 

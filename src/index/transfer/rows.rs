@@ -160,6 +160,8 @@ pub(super) const TABLES: &[Table] = &[
             opt("lifecycle", Text),
             opt("tags", Text),
             opt("acl", Text),
+            opt("policy", Text),
+            opt("public_access_block", Text),
         ],
         key: &[0],
         serial: None,

@@ -36,9 +36,11 @@ fn populated() -> (tempfile::TempDir, PathBuf) {
            (2, '{a}', 256, '{}', 1, 3, NULL),
            (4, '{b}', 9000000000, NULL, 2, NULL, 'missing since 5'),
            (6, '{c}', 0, '{}', 3, 7, NULL);
-         INSERT INTO buckets VALUES ('uploads', 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+                  INSERT INTO buckets VALUES ('uploads', 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                                     NULL),
                                     ('photos', 2, '[{{\"AllowedOrigins\":[\"*\"]}}]', 'AKIDEXAMPLE',
-                                     'Enabled', '{{\"days\":3}}', '{{\"rules\":[]}}', '[[\"team\",\"survey\"]]', 'public-read');
+                                     'Enabled', '{{\"days\":3}}', '{{\"rules\":[]}}', '[[\"team\",\"survey\"]]', 'public-read',
+                                     '{{\"Statement\":[]}}', '{{\"block_public_acls\":true}}');
          INSERT INTO objects VALUES ('photos', 'a/b c/ü.jpg', '{a}', 256, 'etag1', 'image/jpeg',
                                      '{{\"user\":[[\"k\",\"v\"]]}}', 10, 'v2'),
                                     ('photos', 'zero', '{c}', 0, 'etag2', 'text/plain', '{{}}', 11,

@@ -12,7 +12,7 @@ mod worker;
 use serde::{Deserialize, Serialize};
 
 use super::{Storage, StorageError};
-use crate::index::{IndexError, ObjectMeta, TxResult};
+use crate::index::{BucketText, IndexError, ObjectMeta, TxResult};
 
 pub use worker::LifecycleReport;
 
@@ -165,11 +165,16 @@ impl Storage {
             .write(move |tx| {
                 let (b, text) = (b.clone(), text.clone());
                 Box::pin(async move {
-                    Ok(if tx.set_bucket_lifecycle(&b, text.as_deref()).await? {
-                        SetLifecycleOutcome::Set
-                    } else {
-                        SetLifecycleOutcome::NoSuchBucket
-                    })
+                    Ok(
+                        if tx
+                            .set_bucket_text(&b, BucketText::Lifecycle, text.as_deref())
+                            .await?
+                        {
+                            SetLifecycleOutcome::Set
+                        } else {
+                            SetLifecycleOutcome::NoSuchBucket
+                        },
+                    )
                 })
             })
             .await?)

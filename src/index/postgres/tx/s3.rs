@@ -7,7 +7,7 @@ use super::{
     all, digest, digests, get, limit, marker, md5_of, part_number, signed, text, unsigned,
     unstorable, PgTx,
 };
-use crate::index::tx::{BucketRow, BucketRows, ObjectRows, TxResult, UploadRows};
+use crate::index::tx::{BucketRow, BucketRows, BucketText, ObjectRows, TxResult, UploadRows};
 use crate::index::{
     BucketRecord, IndexError, MultipartUpload, ObjectRecord, PartRecord, Versioning,
 };
@@ -79,7 +79,7 @@ impl BucketRows for PgTx<'_> {
         }
         self.opt(
             "SELECT name, created_at, owner, cors, versioning, object_lock, lifecycle, tags, \
-             acl FROM buckets WHERE name = $1",
+             acl, policy, public_access_block FROM buckets WHERE name = $1",
             &[&text("bucket name", name)?],
         )
         .await?
@@ -95,54 +95,28 @@ impl BucketRows for PgTx<'_> {
                 lifecycle: get(&r, 6, "buckets.lifecycle")?,
                 tags: get(&r, 7, "buckets.tags")?,
                 acl: get(&r, 8, "buckets.acl")?,
+                policy: get(&r, 9, "buckets.policy")?,
+                public_access_block: get(&r, 10, "buckets.public_access_block")?,
             })
         })
         .transpose()
     }
 
-    async fn set_bucket_lifecycle(&mut self, name: &str, config: Option<&str>) -> TxResult<bool> {
+    async fn set_bucket_text(
+        &mut self,
+        name: &str,
+        what: BucketText,
+        value: Option<&str>,
+    ) -> TxResult<bool> {
         if unstorable(&[name]) {
             // No row can hold it: there is none to find.
             return Ok(false);
         }
-        let config = config
-            .map(|c| text("lifecycle configuration", c))
-            .transpose()?;
+        let column = what.column();
+        let value = value.map(|v| text(column, v)).transpose()?;
+        let sql = format!("UPDATE buckets SET {column} = $2 WHERE name = $1");
         Ok(self
-            .exec(
-                "UPDATE buckets SET lifecycle = $2 WHERE name = $1",
-                &[&text("bucket name", name)?, &config],
-            )
-            .await?
-            > 0)
-    }
-
-    async fn set_bucket_acl(&mut self, name: &str, acl: Option<&str>) -> TxResult<bool> {
-        if unstorable(&[name]) {
-            // No row can hold it: there is none to find.
-            return Ok(false);
-        }
-        let acl = acl.map(|a| text("ACL", a)).transpose()?;
-        Ok(self
-            .exec(
-                "UPDATE buckets SET acl = $2 WHERE name = $1",
-                &[&text("bucket name", name)?, &acl],
-            )
-            .await?
-            > 0)
-    }
-
-    async fn set_bucket_tags(&mut self, name: &str, tags: Option<&str>) -> TxResult<bool> {
-        if unstorable(&[name]) {
-            // No row can hold it: there is none to find.
-            return Ok(false);
-        }
-        let tags = tags.map(|t| text("bucket tags", t)).transpose()?;
-        Ok(self
-            .exec(
-                "UPDATE buckets SET tags = $2 WHERE name = $1",
-                &[&text("bucket name", name)?, &tags],
-            )
+            .exec(&sql, &[&text("bucket name", name)?, &value])
             .await?
             > 0)
     }
@@ -196,21 +170,6 @@ impl BucketRows for PgTx<'_> {
                 "INSERT INTO buckets (name, created_at, owner) VALUES ($1, $2, $3) \
                  ON CONFLICT DO NOTHING",
                 &[&text("bucket name", name)?, &now, &owner],
-            )
-            .await?
-            > 0)
-    }
-
-    async fn set_bucket_cors(&mut self, name: &str, cors: Option<&str>) -> TxResult<bool> {
-        if unstorable(&[name]) {
-            // No row can hold it: there is none to find.
-            return Ok(false);
-        }
-        let cors = cors.map(|c| text("CORS configuration", c)).transpose()?;
-        Ok(self
-            .exec(
-                "UPDATE buckets SET cors = $2 WHERE name = $1",
-                &[&text("bucket name", name)?, &cors],
             )
             .await?
             > 0)
