@@ -84,6 +84,13 @@ pub enum ApiError {
     NoSuchLifecycleConfiguration,
     #[error("The TagSet does not exist")]
     NoSuchTagSet,
+    #[error("The bucket policy does not exist")]
+    NoSuchBucketPolicy,
+    #[error("The public access block configuration was not found")]
+    NoSuchPublicAccessBlockConfiguration,
+    /// A policy document AWS would refuse, with its message.
+    #[error("{0}")]
+    MalformedPolicy(String),
     #[error("{0}")]
     NoSuchObjectLockConfiguration(String),
     #[error("{0}")]
@@ -367,6 +374,13 @@ impl ApiError {
                 "NotFound",
             ),
             ApiError::NoSuchTagSet => meta(S::NOT_FOUND, "NoSuchTagSet", "NotFound"),
+            ApiError::NoSuchBucketPolicy => meta(S::NOT_FOUND, "NoSuchBucketPolicy", "NotFound"),
+            ApiError::NoSuchPublicAccessBlockConfiguration => meta(
+                S::NOT_FOUND,
+                "NoSuchPublicAccessBlockConfiguration",
+                "NotFound",
+            ),
+            ApiError::MalformedPolicy(_) => meta(S::BAD_REQUEST, "MalformedPolicy", "BadRequest"),
             ApiError::NoSuchLifecycleConfiguration => {
                 meta(S::NOT_FOUND, "NoSuchLifecycleConfiguration", "NotFound")
             }

@@ -18,6 +18,7 @@ mod health;
 pub mod ingest;
 mod inspect;
 mod metrics;
+pub mod peer;
 pub mod presigned;
 mod query;
 pub mod s3;
@@ -29,29 +30,9 @@ use hyper::body::Incoming;
 
 pub use body::{full, json, Body};
 pub use error::{ApiError, Internal};
+pub use peer::{Peer, Secure};
 
 use crate::app::App;
-
-/// The client address of a request, put in its extensions by the server:
-/// the TCP peer, or the address a trusted proxy forwarded
-/// (`trusted_proxies`). Keys per-client limits; never logged with a secret.
-#[derive(Clone, Copy, Debug)]
-pub struct Peer(pub std::net::IpAddr);
-
-impl Peer {
-    /// The key per-client limits count this client by: its address, or for
-    /// IPv6 its /64 — one host usually has a whole /64 to pick addresses
-    /// from, and must not get a fresh limit with each.
-    pub fn limit_key(&self) -> String {
-        match self.0.to_canonical() {
-            std::net::IpAddr::V6(v6) => {
-                let net = u128::from(v6) & (u128::MAX << 64);
-                format!("{}/64", std::net::Ipv6Addr::from(net))
-            }
-            v4 => v4.to_string(),
-        }
-    }
-}
 
 /// The S3 code of the refusal a response carries: counted once, when the
 /// request's answer is final (a refusal may be replaced by another, e.g.

@@ -54,6 +54,38 @@ pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAd
     nearest
 }
 
+/// Whether a request reached the proxy in front of us over HTTPS: from a
+/// peer in `trusted` only, by the `X-Forwarded-Proto` it set (its last
+/// value: a proxy appends), or else `Forwarded`'s `proto=` of the hop
+/// nearest to us.
+pub fn forwarded_https(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> bool {
+    let peer = peer.to_canonical();
+    if !trusted.iter().any(|n| n.contains(peer)) {
+        return false;
+    }
+    let last = |name: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    if let Some(proto) = last("x-forwarded-proto") {
+        return proto.eq_ignore_ascii_case("https");
+    }
+    last("forwarded").is_some_and(|element| {
+        element.split(';').any(|pair| {
+            pair.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("proto")
+                    && v.trim().trim_matches('"').eq_ignore_ascii_case("https")
+            })
+        })
+    })
+}
+
 /// Every hop of every `name` header, in order (left = farthest), each
 /// parsed by `parse` (`None` if it names no address). A header that is not
 /// text is one unusable hop.
@@ -188,6 +220,26 @@ mod tests {
         }
         let h = headers(&[("x-forwarded-for", "unknown, 10.0.0.2")]);
         assert_eq!(client_addr(peer, &h, &trusted), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn https_at_the_proxy_is_believed_from_trusted_proxies_only() {
+        let trusted = nets(&["10.0.0.0/8"]);
+        let h = headers(&[("x-forwarded-proto", "https")]);
+        assert!(forwarded_https(ip("10.0.0.1"), &h, &trusted));
+        assert!(!forwarded_https(ip("203.0.113.9"), &h, &trusted));
+        assert!(!forwarded_https(ip("10.0.0.1"), &h, &[]));
+        let h = headers(&[("x-forwarded-proto", "https, http")]);
+        assert!(!forwarded_https(ip("10.0.0.1"), &h, &trusted));
+        let h = headers(&[("forwarded", "for=192.0.2.60;proto=https")]);
+        assert!(forwarded_https(ip("10.0.0.1"), &h, &trusted));
+        let h = headers(&[("forwarded", "for=192.0.2.60;proto=http")]);
+        assert!(!forwarded_https(ip("10.0.0.1"), &h, &trusted));
+        assert!(!forwarded_https(
+            ip("10.0.0.1"),
+            &HeaderMap::new(),
+            &trusted
+        ));
     }
 
     #[test]

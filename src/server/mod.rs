@@ -30,7 +30,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::api::{self, Body, Peer};
+use crate::api::{self, Body, Peer, Secure};
 use crate::app::App;
 
 pub mod forwarded;
@@ -73,13 +73,21 @@ pub async fn run(
         };
         let app = app.clone();
         let tls = app.tls.clone();
+        let tls_served = tls.is_some();
         let service = service_fn(move |mut req: Request<Incoming>| {
             let client = forwarded::client_addr(
                 peer.ip(),
                 req.headers(),
                 &app.config.limits.trusted_proxies,
             );
+            let secure = tls_served
+                || forwarded::forwarded_https(
+                    peer.ip(),
+                    req.headers(),
+                    &app.config.limits.trusted_proxies,
+                );
             req.extensions_mut().insert(Peer(client));
+            req.extensions_mut().insert(Secure(secure));
             serve_one(app.clone(), req)
         });
         let io = idle::IdleIo::new(stream, limits.idle_timeout);

@@ -11,7 +11,7 @@
 //! error: the only secret that leaves here is the one asked for, to check
 //! a signature with.
 
-use crate::index::{AccessKey, TokenRecord, Tx, TxResult};
+use crate::index::{AccessKey, BucketRow, TokenRecord, Tx, TxResult};
 use crate::store::Digest;
 
 use super::{Storage, StorageError};
@@ -33,9 +33,19 @@ async fn bucket_access(
     access_key_id: &str,
     bucket: &str,
 ) -> TxResult<BucketAccess> {
-    let Some(row) = tx.get_bucket(bucket).await? else {
-        return Ok(BucketAccess::default());
-    };
+    match tx.get_bucket(bucket).await? {
+        Some(row) => access_to(tx, access_key_id, &row).await,
+        None => Ok(BucketAccess::default()),
+    }
+}
+
+/// The access of key `access_key_id` to the bucket of `row`.
+pub(super) async fn access_to(
+    tx: &mut dyn Tx,
+    access_key_id: &str,
+    row: &BucketRow,
+) -> TxResult<BucketAccess> {
+    let bucket = row.name.as_str();
     if row.owner.as_deref() == Some(access_key_id) {
         return Ok(BucketAccess {
             exists: true,
@@ -169,6 +179,11 @@ impl Storage {
                 Box::pin(async move { tx.access_key_secret(&id).await })
             })
             .await?)
+    }
+
+    /// Whether `access_key_id` is a live key of the index.
+    pub async fn access_key_exists(&self, access_key_id: &str) -> Result<bool, StorageError> {
+        Ok(self.access_key_secret(access_key_id).await?.is_some())
     }
 
     /// Grants the live key named `name` read (and, with `write`, write) on

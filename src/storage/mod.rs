@@ -30,6 +30,7 @@ mod maintenance;
 pub mod multipart;
 pub mod object_lock;
 pub mod objects;
+pub mod policy;
 mod recovery;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -215,6 +215,7 @@ fn parse_delete(body: &[u8]) -> Result<(Vec<ToDelete>, bool), ApiError> {
 pub async fn delete_objects(
     app: &App,
     who: &str,
+    gate: &super::authz::Gate,
     parts: &Parts,
     body: Incoming,
     bucket_name: &str,
@@ -232,6 +233,16 @@ pub async fn delete_objects(
                 .elem("VersionId", v)
                 .elem("Code", "InvalidArgument")
                 .elem("Message", "Invalid version id specified")
+                .close("Error");
+            continue;
+        }
+        if !gate.may_delete(&o.key, o.version_id.as_deref()) {
+            x.open("Error").elem("Key", &o.key);
+            if let Some(v) = &o.version_id {
+                x.elem("VersionId", v);
+            }
+            x.elem("Code", "AccessDenied")
+                .elem("Message", "Access Denied")
                 .close("Error");
             continue;
         }

@@ -6,7 +6,7 @@
 //! value goes to the file for its family: `bucket.rs`, `list.rs`,
 //! `object.rs`, `copy.rs`, `multipart.rs`, `cors.rs`, `post_object.rs`,
 //! `versioning.rs`, `list_versions.rs`, `tagging.rs`, `object_lock.rs`,
-//! `lifecycle.rs`. A
+//! `lifecycle.rs`, `acl.rs`, `policy.rs`, `public_access.rs`. A
 //! PUT whose signed URL carries the upload API's declaration
 //! (`X-Stowage-Sha256`) goes to `api/presigned.rs`, which checks it against
 //! that declaration.
@@ -24,7 +24,9 @@ mod list_versions;
 pub(crate) mod multipart;
 mod object;
 mod object_lock;
+mod policy;
 mod post_object;
+mod public_access;
 mod read;
 pub mod router;
 mod tagging;
@@ -65,7 +67,7 @@ pub async fn route(
         (Err(_), Principal::Anonymous) => return Err(authz::anonymous_refused()),
         (Err(e), _) => return Err(e),
     };
-    authz::authorize(app, &auth.principal, &req, &endpoint).await?;
+    let gate = authz::authorize(app, &auth.principal, &req, &endpoint, &parts).await?;
     let (bucket, key, q) = (req.bucket.as_str(), req.key.as_str(), &req.query);
     let who = match &auth.principal {
         Principal::Key(k) => k.as_str(),
@@ -94,6 +96,13 @@ pub async fn route(
             acl::put_object(app, &parts, body, bucket, key, version.as_deref()).await
         }
         GetObjectAcl { version } => acl::get_object(app, bucket, key, version.as_deref()).await,
+        PutBucketPolicy => policy::put(app, &parts, body, bucket).await,
+        GetBucketPolicy => policy::get(app, bucket).await,
+        DeleteBucketPolicy => policy::delete(app, bucket).await,
+        GetBucketPolicyStatus => policy::status(app, bucket).await,
+        PutPublicAccessBlock => public_access::put(app, &parts, body, bucket).await,
+        GetPublicAccessBlock => public_access::get(app, bucket).await,
+        DeletePublicAccessBlock => public_access::delete(app, bucket).await,
         PutBucketTagging => tagging::put_bucket(app, &parts, body, bucket).await,
         GetBucketTagging => tagging::get_bucket(app, bucket).await,
         DeleteBucketTagging => tagging::delete_bucket(app, bucket).await,
@@ -118,7 +127,7 @@ pub async fn route(
         ListObjectsV2 => list::list_v2(app, bucket, q).await,
         ListObjectVersions => list_versions::list_versions(app, bucket, q).await,
         ListMultipartUploads => multipart::list_uploads(app, q, bucket).await,
-        DeleteObjects => copy::delete_objects(app, who, &parts, body, bucket).await,
+        DeleteObjects => copy::delete_objects(app, who, &gate, &parts, body, bucket).await,
         GetObject { version, .. } | HeadObject { version } => {
             read::get_object(app, &parts, q, bucket, key, version.as_deref()).await
         }

@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use super::bucket;
 use super::form_deadline::BodyDeadline;
 use super::object::{meta_from, store_object};
-use super::router::{Endpoint, S3Request, MAX_KEY_LEN};
+use super::router::{S3Request, MAX_KEY_LEN};
 use super::xml::Xml;
 use crate::api::body::{empty, xml_response};
 use crate::api::body::{full, Body};
@@ -125,7 +125,6 @@ pub async fn post_object(
     // Verified: the rest of the form (the file) may take its time.
     deadline.signed();
     let who = Principal::Key(auth.access_key_id.clone());
-    super::authz::authorize(app, &who, req, &Endpoint::PostObject).await?;
     // The bucket is the path's, always: a form cannot name another one (a
     // policy signed for that other bucket would otherwise let it write
     // into this one).
@@ -185,15 +184,21 @@ pub async fn post_object(
                     | "content-language"
                     | "expires"
             );
-        if keep {
+        // A form's canned ACL is its `acl` field.
+        let name = if n == "acl" { "x-amz-acl" } else { n.as_str() };
+        if keep || n == "acl" {
             if let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(n.as_bytes()),
+                HeaderName::from_bytes(name.as_bytes()),
                 HeaderValue::from_str(v),
             ) {
                 headers.insert(name, value);
             }
         }
     }
+    // Authorized for the key the form names, before any byte of the file
+    // is read.
+    let form_acl = super::acl::from_headers(&headers)?;
+    super::authz::authorize_form(app, &who, req, parts, &key, form_acl).await?;
     let mut meta = meta_from(&headers, app.now_unix())?;
     // A form's tags are a Tagging document, as AWS takes them (not the
     // x-amz-tagging header's query form).

@@ -111,6 +111,13 @@ pub enum Endpoint {
     DeleteBucketTagging,
     PutBucketAcl,
     GetBucketAcl,
+    PutBucketPolicy,
+    GetBucketPolicy,
+    DeleteBucketPolicy,
+    GetBucketPolicyStatus,
+    PutPublicAccessBlock,
+    GetPublicAccessBlock,
+    DeletePublicAccessBlock,
     PutBucketCors,
     GetBucketCors,
     DeleteBucketCors,
@@ -225,7 +232,14 @@ impl Endpoint {
             | GetBucketTagging
             | DeleteBucketTagging
             | PutBucketAcl
-            | GetBucketAcl => Some(Access::Owner),
+            | GetBucketAcl
+            | PutBucketPolicy
+            | GetBucketPolicy
+            | DeleteBucketPolicy
+            | GetBucketPolicyStatus
+            | PutPublicAccessBlock
+            | GetPublicAccessBlock
+            | DeletePublicAccessBlock => Some(Access::Owner),
             HeadBucket
             | GetBucketLocation
             | ListObjectsV1
@@ -359,6 +373,9 @@ const IMPLEMENTED_SUBRESOURCES: &[&str] = &[
     "location",
     "object-lock",
     "partNumber",
+    "policy",
+    "policyStatus",
+    "publicAccessBlock",
     "retention",
     "uploadId",
     "uploads",
@@ -456,6 +473,8 @@ fn known_on_writes(name: &str) -> bool {
                 | "legal-hold"
                 | "lifecycle"
                 | "acl"
+                | "policy"
+                | "publicAccessBlock"
         )
         || matches!(lower.as_str(), "content-type" | "content-md5")
 }
@@ -524,6 +543,19 @@ fn resolve(
             Method::PUT if q.has("acl") => PutBucketAcl,
             Method::GET if q.has("acl") => GetBucketAcl,
             Method::DELETE if q.has("acl") => return Err(not_supported(method, "a bucket's ACL")),
+            Method::PUT if q.has("policy") => PutBucketPolicy,
+            Method::GET if q.has("policy") => GetBucketPolicy,
+            Method::DELETE if q.has("policy") => DeleteBucketPolicy,
+            Method::GET if q.has("policyStatus") => GetBucketPolicyStatus,
+            Method::PUT if q.has("publicAccessBlock") => PutPublicAccessBlock,
+            Method::GET if q.has("publicAccessBlock") => GetPublicAccessBlock,
+            Method::DELETE if q.has("publicAccessBlock") => DeletePublicAccessBlock,
+            _ if q.has("policy") || q.has("policyStatus") || q.has("publicAccessBlock") => {
+                return Err(not_supported(
+                    method,
+                    "a bucket's policy or PublicAccessBlock",
+                ))
+            }
             Method::PUT if q.has("lifecycle") => PutBucketLifecycleConfiguration,
             Method::GET if q.has("lifecycle") => GetBucketLifecycleConfiguration,
             Method::DELETE if q.has("lifecycle") => DeleteBucketLifecycle,
@@ -545,10 +577,20 @@ fn resolve(
             _ => return Err(not_supported(method, "a bucket")),
         });
     }
-    if q.has("versioning") || q.has("object-lock") || q.has("lifecycle") {
+    if [
+        "versioning",
+        "object-lock",
+        "lifecycle",
+        "policy",
+        "policyStatus",
+        "publicAccessBlock",
+    ]
+    .iter()
+    .any(|s| q.has(s))
+    {
         return Err(not_supported(
             method,
-            "an object's versioning, Object Lock or lifecycle",
+            "an object's versioning, Object Lock, lifecycle, policy or PublicAccessBlock",
         ));
     }
     let source = copy_source(headers)?;

@@ -338,10 +338,10 @@ fn unimplemented_operations_change_nothing() {
     for (method, path, query) in [
         ("POST", "/vault/contract.pdf", "restore"),
         ("PUT", "/vault/contract.pdf", "acl"),
-        ("PUT", "/empty", "policy"),
+        ("PUT", "/empty", "website"),
         ("PUT", "/vault/contract.pdf", "a-future-subresource"),
         ("DELETE", "/empty", "encryption"),
-        ("DELETE", "/empty", "publicAccessBlock"),
+        ("DELETE", "/empty", "replication"),
         ("DELETE", "/empty", "ownershipControls"),
     ] {
         g.v4(&m, method, path, query, &[], hold)
@@ -349,6 +349,17 @@ fn unimplemented_operations_change_nothing() {
         g.v2(&m, method, path, query, &[], hold)
             .assert_s3_error(501, "NotImplemented");
     }
+    // Policies are implemented: an XML body is no policy, and the bucket
+    // keeps none; deleting its PublicAccessBlock deletes no bucket.
+    g.v4(&m, "PUT", "/empty", "policy", &[], hold)
+        .assert_s3_error(400, "MalformedPolicy");
+    g.v4(&m, "GET", "/empty", "policy", &[], b"")
+        .assert_s3_error(404, "NoSuchBucketPolicy");
+    assert_eq!(
+        g.v2(&m, "DELETE", "/empty", "publicAccessBlock", &[], b"")
+            .status,
+        204
+    );
     // A version id this gateway never gave out names no version: 400, and
     // the DELETE deletes nothing (checked below).
     let forged = "versionId=3HL4kqtJlcpXroDTDmJ";
