@@ -40,6 +40,7 @@ mod s3_lifecycle;
 mod s3_list_buckets;
 mod s3_object_lock;
 mod s3_part_number;
+mod s3_policy;
 mod s3_tagging;
 mod s3_versioning;
 mod served;
