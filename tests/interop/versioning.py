@@ -3,6 +3,11 @@
   acl          canned ACLs on objects and buckets, read by an unsigned client
   lifecycle    Put/Get/DeleteBucketLifecycleConfiguration, Expiration on PUT
                and HEAD, a rule without an action refused
+    policy       Put/Get/DeleteBucketPolicy and GetBucketPolicyStatus; a public
+               policy read by an unsigned client; a Deny for a second key
+               (STOWAGE_KEY2_ID / _SECRET) winning over its grant, object by
+               object in DeleteObjects; MalformedPolicy; PublicAccessBlock
+               refusing a public ACL and a public policy
   object_lock  a bucket created with Object Lock, a default retention,
                COMPLIANCE and GOVERNANCE versions and a legal hold against
                DeleteObject, DeleteObjects and PutObjectRetention
@@ -285,8 +290,73 @@ def acl(s3):
     check(owner.get("ID"), f"an owner: {owner}")
 
 
+def policy(s3):
+    step("bucket policies and PublicAccessBlock, with AWS's codes")
+    import json
+    import os
+
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    anon = client(config=Config(signature_version=UNSIGNED))
+    b = new_bucket(s3, "policy")
+    s3.put_object(Bucket=b, Key="pub/a.txt", Body=b"a")
+    s3.put_object(Bucket=b, Key="priv/b.txt", Body=b"b")
+    expect_error(lambda: s3.get_bucket_policy(Bucket=b), "NoSuchBucketPolicy", 404, "before any policy")
+    public = {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "Read", "Effect": "Allow", "Principal": "*",
+                       "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{b}/pub/*"}],
+    }
+    s3.put_bucket_policy(Bucket=b, Policy=json.dumps(public))
+    eq(json.loads(s3.get_bucket_policy(Bucket=b)["Policy"]), public, "GetBucketPolicy")
+    eq(s3.get_bucket_policy_status(Bucket=b)["PolicyStatus"]["IsPublic"], True, "a public policy")
+    eq(anon.get_object(Bucket=b, Key="pub/a.txt")["Body"].read(), b"a", "anonymous read the policy allows")
+    expect_error(lambda: anon.get_object(Bucket=b, Key="priv/b.txt"), "AccessDenied", 403, "outside the policy")
+    bad = dict(public, Statement=[dict(public["Statement"][0], Resource="arn:aws:s3:::elsewhere/*")])
+    expect_error(lambda: s3.put_bucket_policy(Bucket=b, Policy=json.dumps(bad)), "MalformedPolicy", 400, "another bucket's resource")
+    eq(json.loads(s3.get_bucket_policy(Bucket=b)["Policy"]), public, "unchanged by the refusal")
+    s3.delete_bucket_policy(Bucket=b)
+    expect_error(lambda: anon.get_object(Bucket=b, Key="pub/a.txt"), "AccessDenied", 403, "policy deleted")
+
+    key2 = os.environ.get("STOWAGE_KEY2_ID")
+    if key2:
+        other = client(aws_access_key_id=key2, aws_secret_access_key=os.environ["STOWAGE_KEY2_SECRET"])
+        shared = new_bucket(s3, "shared")
+        for k in ["keep/x", "tmp/y"]:
+            s3.put_object(Bucket=shared, Key=k, Body=k.encode())
+        expect_error(lambda: other.get_object(Bucket=shared, Key="tmp/y"), "AccessDenied", 403, "no grant, no policy")
+        grant = {"Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": [key2]}, "Action": ["s3:GetObject", "s3:DeleteObject"],
+             "Resource": f"arn:aws:s3:::{shared}/*"},
+            {"Effect": "Deny", "Principal": {"AWS": key2}, "Action": "s3:DeleteObject",
+             "Resource": f"arn:aws:s3:::{shared}/keep/*"}]}
+        s3.put_bucket_policy(Bucket=shared, Policy=json.dumps(grant))
+        eq(s3.get_bucket_policy_status(Bucket=shared)["PolicyStatus"]["IsPublic"], False, "a policy for one key")
+        eq(other.get_object(Bucket=shared, Key="keep/x")["Body"].read(), b"keep/x", "the policy's Allow")
+        expect_error(lambda: other.delete_object(Bucket=shared, Key="keep/x"), "AccessDenied", 403, "the Deny wins")
+        out = other.delete_objects(Bucket=shared, Delete={"Objects": [{"Key": "keep/x"}, {"Key": "tmp/y"}]})
+        eq([e["Key"] for e in out.get("Errors", [])], ["keep/x"], "DeleteObjects refuses the denied key")
+        eq([e["Code"] for e in out.get("Errors", [])], ["AccessDenied"], "its code")
+        eq([d["Key"] for d in out.get("Deleted", [])], ["tmp/y"], "and deletes the other")
+        eq(s3.get_object(Bucket=shared, Key="keep/x")["Body"].read(), b"keep/x", "the denied key is still there")
+
+    s3.put_public_access_block(Bucket=b, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": False, "BlockPublicPolicy": True, "RestrictPublicBuckets": False})
+    got = s3.get_public_access_block(Bucket=b)["PublicAccessBlockConfiguration"]
+    eq(got, {"BlockPublicAcls": True, "IgnorePublicAcls": False, "BlockPublicPolicy": True,
+             "RestrictPublicBuckets": False}, "GetPublicAccessBlock")
+    expect_error(lambda: s3.put_object(Bucket=b, Key="new.txt", Body=b"n", ACL="public-read"), "AccessDenied", 403, "BlockPublicAcls")
+    expect_error(lambda: s3.head_object(Bucket=b, Key="new.txt"), "404", 404, "nothing stored")
+    expect_error(lambda: s3.put_bucket_policy(Bucket=b, Policy=json.dumps(public)), "AccessDenied", 403, "BlockPublicPolicy")
+    expect_error(lambda: s3.get_bucket_policy(Bucket=b), "NoSuchBucketPolicy", 404, "no policy stored")
+    s3.delete_public_access_block(Bucket=b)
+    expect_error(lambda: s3.get_public_access_block(Bucket=b), "NoSuchPublicAccessBlockConfiguration", 404, "deleted")
+
+
 SECTIONS = {
     "versioning": versioning,
+    "policy": policy,
     "object_lock": object_lock,
     "lifecycle": lifecycle,
     "acl": acl,

@@ -497,19 +497,9 @@ fn boto3_versioning() {
     );
 }
 
-/// Unsigned boto3 (`signature_version=UNSIGNED`) reads a bucket listed in
-/// `[s3] public_read`, and nothing else.
-#[test]
-fn boto3_anonymous_reads_of_a_public_bucket() {
-    let t = Interop::start_with("[s3]\npublic_read = [\"uploads\"]\n");
-    t.python("teams.py", &["public_read"]);
-}
-
-/// A second access key made with `stowage key create`, used by boto3: its
-/// own bucket, nothing else until allowed.
-#[test]
-fn boto3_with_a_second_key() {
-    let t = Interop::start();
+/// A key made with `stowage key create` on the gateway of `t`: (id,
+/// secret).
+pub(crate) fn second_key(t: &Interop) -> (String, String) {
     let out = Command::new(crate::harness::BIN)
         .args(["key", "create", "--name", "second", "--config"])
         .arg(t.dir.path().join("config.toml"))
@@ -527,7 +517,23 @@ fn boto3_with_a_second_key() {
             .unwrap_or_else(|| panic!("no {p}: {text}"))
             .to_string()
     };
-    let (id, secret) = (get("access_key_id="), get("secret_access_key="));
+    (get("access_key_id="), get("secret_access_key="))
+}
+
+/// Unsigned boto3 (`signature_version=UNSIGNED`) reads a bucket listed in
+/// `[s3] public_read`, and nothing else.
+#[test]
+fn boto3_anonymous_reads_of_a_public_bucket() {
+    let t = Interop::start_with("[s3]\npublic_read = [\"uploads\"]\n");
+    t.python("teams.py", &["public_read"]);
+}
+
+/// A second access key made with `stowage key create`, used by boto3: its
+/// own bucket, nothing else until allowed.
+#[test]
+fn boto3_with_a_second_key() {
+    let t = Interop::start();
+    let (id, secret) = second_key(&t);
     t.python_with(
         "teams.py",
         &["second_key"],
