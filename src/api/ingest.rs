@@ -38,6 +38,9 @@ pub struct BodySpec {
     header_checksums: Vec<(ChecksumAlgorithm, String)>,
     /// The checksum announced by `x-amz-trailer`, to arrive after the body.
     trailer: Option<ChecksumAlgorithm>,
+    /// A checksum computed whether or not the writer declared it (a part
+    /// of a multipart upload created with a checksum algorithm).
+    computed: Option<ChecksumAlgorithm>,
 }
 
 impl BodySpec {
@@ -48,7 +51,15 @@ impl BodySpec {
             chunked: None,
             header_checksums: Vec::new(),
             trailer: None,
+            computed: None,
         }
+    }
+
+    /// Also computes `alg` over the body, declared or not
+    /// ([`Received::computed`]).
+    pub fn computing(mut self, alg: Option<ChecksumAlgorithm>) -> Self {
+        self.computed = alg;
+        self
     }
 
     /// Reads the length, the payload encoding and the checksums a request
@@ -105,6 +116,7 @@ impl BodySpec {
             chunked,
             header_checksums,
             trailer,
+            computed: None,
         })
     }
 }
@@ -131,6 +143,8 @@ pub struct Received {
     /// Checksums the client declared and the bytes matched: (S3's
     /// algorithm name, base64 value).
     pub checksums: Vec<(String, String)>,
+    /// The value of [`BodySpec::computing`]'s algorithm, if asked.
+    pub computed: Option<String>,
 }
 
 impl Received {
@@ -175,6 +189,8 @@ pub async fn receive(
     };
     let mut algs: Vec<ChecksumAlgorithm> = spec.header_checksums.iter().map(|(a, _)| *a).collect();
     algs.extend(spec.trailer);
+    algs.extend(spec.computed);
+    algs.sort_by_key(|a| a.name());
     algs.dedup();
     let mut d = Digests {
         sha: Sha256::new(),
@@ -249,9 +265,17 @@ pub async fn receive(
             })?;
         expected.push((alg, value.to_string()));
     }
-    let mut verified = check_declared(d.extra, expected)?;
+    let finished = finish(d.extra);
+    let mut verified = check_declared(&finished, expected)?;
     verified.dedup();
+    let computed = spec.computed.and_then(|alg| {
+        finished
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .map(|(_, v)| v.clone())
+    });
     Ok(Received {
+        computed,
         payload: sink.into_payload(),
         blob: BlobInfo {
             sha256: Digest(d.sha.finalize().into()),
@@ -262,16 +286,20 @@ pub async fn receive(
     })
 }
 
+/// Each computed checksum's value.
+fn finish(computed: Vec<Checksummer>) -> Vec<(ChecksumAlgorithm, String)> {
+    computed
+        .into_iter()
+        .map(|c| (c.algorithm(), c.finish()))
+        .collect()
+}
+
 /// Compares the checksums computed over a body with those its writer
 /// declared; returns the verified ones as (S3's algorithm name, value).
 fn check_declared(
-    computed: Vec<Checksummer>,
+    computed: &[(ChecksumAlgorithm, String)],
     expected: Vec<(ChecksumAlgorithm, String)>,
 ) -> Result<Vec<(String, String)>, ApiError> {
-    let computed: Vec<(ChecksumAlgorithm, String)> = computed
-        .into_iter()
-        .map(|c| (c.algorithm(), c.finish()))
-        .collect();
     let mut verified = Vec::new();
     for (alg, want) in expected {
         let got = computed
@@ -360,8 +388,9 @@ where
             range.0
         )));
     }
-    let checksums = check_declared(d.extra, declared)?;
+    let checksums = check_declared(&finish(d.extra), declared)?;
     Ok(Received {
+        computed: None,
         payload: sink.into_payload(),
         blob: BlobInfo {
             sha256: Digest(d.sha.finalize().into()),
@@ -381,8 +410,31 @@ pub async fn read_xml_body(
     limit: usize,
     what: &str,
 ) -> Result<Bytes, ApiError> {
+    let xml = read_limited(body, limit, what).await?;
+    verify_buffered(&parts.headers, &xml)?;
+    Ok(xml)
+}
+
+/// Reads CompleteMultipartUpload's part list (at most `limit` bytes) and
+/// checks its `Content-MD5`: its `x-amz-checksum-*` headers describe the
+/// object it assembles, not this body.
+pub async fn read_part_list(
+    parts: &http::request::Parts,
+    body: Incoming,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let xml = read_limited(body, limit, "part list").await?;
+    let mut md5_only = http::HeaderMap::new();
+    if let Some(v) = parts.headers.get("content-md5") {
+        md5_only.insert("content-md5", v.clone());
+    }
+    verify_buffered(&md5_only, &xml)?;
+    Ok(xml)
+}
+
+async fn read_limited(body: Incoming, limit: usize, what: &str) -> Result<Bytes, ApiError> {
     use http_body_util::{BodyExt, Limited};
-    let xml = Limited::new(body, limit)
+    Ok(Limited::new(body, limit)
         .collect()
         .await
         .map_err(|_| {
@@ -390,9 +442,7 @@ pub async fn read_xml_body(
                 "the {what} is larger than {limit} bytes or arrived incomplete"
             ))
         })?
-        .to_bytes();
-    verify_buffered(&parts.headers, &xml)?;
-    Ok(xml)
+        .to_bytes())
 }
 
 /// Checks `Content-MD5` and `x-amz-checksum-*` headers against a small

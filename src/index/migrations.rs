@@ -216,6 +216,9 @@ const MIGRATIONS: &[&str] = &[
     // configuration (opaque text); NULL: none.
     "ALTER TABLE buckets ADD COLUMN policy TEXT;
      ALTER TABLE buckets ADD COLUMN public_access_block TEXT;",
+    // 19: a part's checksum of its upload's algorithm (base64; NULL for an
+    // upload created without one).
+    "ALTER TABLE multipart_parts ADD COLUMN checksum TEXT;",
 ];
 
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
@@ -402,6 +405,8 @@ pub const POSTGRES: &[&str] = &[
     // 9: SQLite's 18 (a bucket's policy and PublicAccessBlock).
     "ALTER TABLE buckets ADD COLUMN policy TEXT;
      ALTER TABLE buckets ADD COLUMN public_access_block TEXT;",
+    // 10: SQLite's 19 (a part's checksum).
+    "ALTER TABLE multipart_parts ADD COLUMN checksum TEXT;",
 ];
 
 pub const POSTGRES_LATEST: i64 = POSTGRES.len() as i64;

@@ -129,6 +129,15 @@ pub struct Dangling {
     pub sha256: String,
 }
 
+/// The checksum a multipart upload was created with: its algorithm as S3
+/// prints it (`CRC32`, …) and whether the object's is the CRC of the whole
+/// object (`FULL_OBJECT`) or the checksum of its parts' (`COMPOSITE`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MultipartChecksum {
+    pub algorithm: String,
+    pub full_object: bool,
+}
+
 /// Headers S3 keeps with an object and returns on GET/HEAD.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ObjectMeta {
@@ -152,6 +161,14 @@ pub struct ObjectMeta {
     /// Number of parts for a multipart object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parts: Option<u32>,
+    /// A multipart upload's checksum (CreateMultipartUpload's
+    /// `x-amz-checksum-algorithm` and `-type`), and then its object's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multipart_checksum: Option<MultipartChecksum>,
+    /// A completed object's part checksums (of that algorithm), in part
+    /// order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub part_checksums: Vec<String>,
     /// Object tags (`x-amz-tagging`, PutObjectTagging), in the order
     /// given; at most 10, checked by the API.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -223,6 +240,9 @@ pub struct PartRecord {
     pub size: u64,
     pub md5: [u8; 16],
     pub last_modified: i64,
+    /// Its checksum of the upload's algorithm (base64), if the upload was
+    /// created with one.
+    pub checksum: Option<String>,
 }
 
 /// What a client declares when it asks for a presigned URL.

@@ -30,6 +30,8 @@
 //! - [`chunked`]: the sans-I/O `aws-chunked` decoder ([`ChunkedDecoder`]) with chunk and
 //!   trailer signature verification.
 //! - [`checksum`]: CRC32 / CRC32C / CRC64NVME / SHA-1 / SHA-256 as S3 prints them.
+//! - [`multipart_checksum`]: an assembled object's composite or full-object checksum, from
+//!   its parts'.
 //! - [`v2`]: SigV2 (HMAC-SHA1) query and header authentication.
 //! - [`error`]: [`AuthError`] with S3 codes and HTTP statuses ([`ChunkError`] lives with the
 //!   decoder).
@@ -43,6 +45,7 @@ pub mod error;
 pub mod header;
 pub mod http_date;
 pub mod key;
+pub mod multipart_checksum;
 pub mod post_policy;
 pub mod presign;
 pub mod sign;

@@ -28,6 +28,7 @@ mod keys;
 pub mod lifecycle;
 mod maintenance;
 pub mod multipart;
+pub mod multipart_checksum;
 pub mod object_lock;
 pub mod objects;
 pub mod policy;

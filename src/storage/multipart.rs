@@ -13,6 +13,7 @@
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
+use super::multipart_checksum::CompletionChecksums;
 use super::objects::{check_condition, file_key, ConditionFailure, WriteCondition};
 use super::recovery::forget_upload;
 use super::{Payload, Recorded, Storage, StorageError};
@@ -20,6 +21,7 @@ use crate::index::{
     BlobInfo, MultipartUpload, ObjectMeta, ObjectRecord, PartRecord, Segment, Tx, TxFuture,
     TxResult,
 };
+use crate::sigv4::ChecksumAlgorithm;
 use crate::store::{self, Digest};
 
 /// S3's smallest part, except the last.
@@ -63,6 +65,9 @@ pub enum CompleteMultipartOutcome {
     Completed {
         etag: String,
         version_id: Option<String>,
+        /// The object's checksum, (algorithm, value), when its upload was
+        /// created with one.
+        checksum: Option<(String, String)>,
     },
     /// The upload asks for a retention or legal hold and the bucket has no
     /// Object Lock: nothing was recorded.
@@ -80,6 +85,9 @@ pub enum CompleteMultipartOutcome {
     },
     /// A part was replaced while the object was assembled.
     PartsChanged,
+    /// The checksums the request sent do not fit the parts (nothing was
+    /// recorded, the upload stays open).
+    Checksum(super::multipart_checksum::ChecksumRefusal),
     /// The completion's condition did not hold (the upload stays open).
     ConditionFailed(ConditionFailure),
     /// The key is a file's of the upload API, which is written once (see
@@ -217,6 +225,7 @@ pub(super) async fn complete(
         O::Completed {
             etag: obj.etag.clone(),
             version_id: placed.version_id,
+            checksum: obj.meta.checksums.first().cloned(),
         },
         released,
     ))
@@ -280,6 +289,7 @@ impl Storage {
         number: u32,
         payload: Payload,
         blob: BlobInfo,
+        checksum: Option<String>,
     ) -> Result<PutPartOutcome, StorageError> {
         let part = PartRecord {
             part_number: number,
@@ -287,6 +297,7 @@ impl Storage {
             size: blob.size,
             md5: blob.md5.unwrap_or_default(),
             last_modified: self.now(),
+            checksum,
         };
         let id = upload_id.to_string();
         self.commit(payload, blob, move |inline| {
@@ -301,7 +312,9 @@ impl Storage {
     }
 
     /// UploadPartCopy: part `number` of `upload_id` made of `len` bytes
-    /// from `start` of `source` (a version, as [`Self::find`] found it).
+    /// from `start` of `source` (a version, as [`Self::find`] found it),
+    /// with its `checksum` of that algorithm computed on the way, if the
+    /// upload asks for one.
     /// The whole of a single-part object is shared — the part names its
     /// blob, no byte is copied — under that blob's lock, so no delete of
     /// the source frees it meanwhile, and the transaction that records the
@@ -315,8 +328,10 @@ impl Storage {
         source: &ObjectRecord,
         start: u64,
         len: u64,
+        checksum: Option<ChecksumAlgorithm>,
     ) -> Result<CopyPartOutcome, StorageError> {
-        let whole = (start == 0 && len == source.size)
+        // A part that needs a checksum is read through to compute it.
+        let whole = (start == 0 && len == source.size && checksum.is_none())
             .then(|| plain_md5(&source.etag))
             .flatten();
         if let Some(md5) = whole {
@@ -334,9 +349,13 @@ impl Storage {
         drop(src_lock);
         let mut staged = self.store.stage().await?;
         let (mut sha, mut md5) = (Sha256::new(), Md5::new());
+        let mut sum = checksum.map(ChecksumAlgorithm::checksummer);
         store::pump(&mut reader, Some(&mut staged), |b| {
             sha.update(b);
             md5.update(b);
+            if let Some(c) = sum.as_mut() {
+                c.update(b);
+            }
         })
         .await?;
         let blob = BlobInfo {
@@ -350,6 +369,7 @@ impl Storage {
             size: blob.size,
             md5: blob.md5.unwrap_or_default(),
             last_modified: self.now(),
+            checksum: sum.map(|c| c.finish()),
         };
         let (id, p) = (upload_id.to_string(), part.clone());
         let stored = self
@@ -386,6 +406,7 @@ impl Storage {
             size: blob.size,
             md5,
             last_modified: self.now(),
+            checksum: None,
         };
         let (id, p, src) = (upload_id.to_string(), part.clone(), source.clone());
         let lock = self.blob_lock(&source.sha256).await?;
@@ -442,6 +463,7 @@ impl Storage {
         &self,
         upload: MultipartUpload,
         wanted: &[(u32, String)],
+        sent: &CompletionChecksums,
         cond: WriteCondition,
     ) -> Result<CompleteMultipartOutcome, StorageError> {
         let stored = self
@@ -451,6 +473,10 @@ impl Storage {
             Ok(c) => c,
             Err(refused) => return Ok(refused),
         };
+        let mut meta = upload.meta;
+        if let Err(refused) = super::multipart_checksum::complete(&mut meta, &chosen, sent) {
+            return Ok(CompleteMultipartOutcome::Checksum(refused));
+        }
         let segments = self.segments_of_parts(&chosen).await?;
         let blob = BlobInfo {
             sha256: super::composite_digest(&segments),
@@ -471,7 +497,7 @@ impl Storage {
             content_type: upload.content_type,
             meta: ObjectMeta {
                 parts: Some(chosen.len() as u32),
-                ..upload.meta
+                ..meta
             },
             last_modified: self.now(),
         };

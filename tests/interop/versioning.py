@@ -3,7 +3,13 @@
   acl          canned ACLs on objects and buckets, read by an unsigned client
   lifecycle    Put/Get/DeleteBucketLifecycleConfiguration, Expiration on PUT
                and HEAD, a rule without an action refused
-    policy       Put/Get/DeleteBucketPolicy and GetBucketPolicyStatus; a public
+      checksums    multipart checksums: ChecksumAlgorithm and ChecksumType on
+               CreateMultipartUpload, per-part CRC32s, the composite and the
+               full-object checksum on completion (and a wrong one refused),
+               HEAD and GET with ChecksumMode (a part's by PartNumber),
+               ListParts and GetObjectAttributes with part checksums; the
+               combinations AWS refuses
+  policy       Put/Get/DeleteBucketPolicy and GetBucketPolicyStatus; a public
                policy read by an unsigned client; a Deny for a second key
                (STOWAGE_KEY2_ID / _SECRET) winning over its grant, object by
                object in DeleteObjects; MalformedPolicy; PublicAccessBlock
@@ -354,8 +360,87 @@ def policy(s3):
     expect_error(lambda: s3.get_public_access_block(Bucket=b), "NoSuchPublicAccessBlockConfiguration", 404, "deleted")
 
 
+def checksums(s3):
+    step("multipart checksums: composite and full-object, as AWS computes them")
+    import base64
+    import zlib
+
+    def b64crc(data):
+        return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+    b = new_bucket(s3, "sums")
+    p1, p2 = bytes(range(256)) * (5 * 4096), b"tail of the object"
+    whole = p1 + p2
+
+    up = s3.create_multipart_upload(Bucket=b, Key="comp", ChecksumAlgorithm="CRC32")
+    eq(up.get("ChecksumAlgorithm"), "CRC32", "CreateMultipartUpload's algorithm")
+    eq(up.get("ChecksumType"), "COMPOSITE", "and its default type")
+    uid = up["UploadId"]
+    done = []
+    for n, data in [(1, p1), (2, p2)]:
+        r = s3.upload_part(Bucket=b, Key="comp", UploadId=uid, PartNumber=n, Body=data, ChecksumAlgorithm="CRC32")
+        eq(r.get("ChecksumCRC32"), b64crc(data), f"part {n}'s CRC32")
+        done.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumCRC32": r["ChecksumCRC32"]})
+    listed = s3.list_parts(Bucket=b, Key="comp", UploadId=uid)
+    eq(listed.get("ChecksumAlgorithm"), "CRC32", "ListParts' algorithm")
+    eq([p.get("ChecksumCRC32") for p in listed["Parts"]], [d["ChecksumCRC32"] for d in done], "ListParts' part checksums")
+    expect_error(
+        lambda: s3.upload_part(Bucket=b, Key="comp", UploadId=uid, PartNumber=3, Body=b"x", ChecksumAlgorithm="SHA256"),
+        "InvalidRequest", 400, "a part of another algorithm")
+    missing = [dict(done[0]), {"PartNumber": 2, "ETag": done[1]["ETag"]}]
+    expect_error(
+        lambda: s3.complete_multipart_upload(Bucket=b, Key="comp", UploadId=uid, MultipartUpload={"Parts": missing}),
+        "InvalidRequest", 400, "a composite completion without a part's checksum")
+    wrong = [dict(done[0], ChecksumCRC32=done[1]["ChecksumCRC32"]), done[1]]
+    expect_error(
+        lambda: s3.complete_multipart_upload(Bucket=b, Key="comp", UploadId=uid, MultipartUpload={"Parts": wrong}),
+        "InvalidPart", 400, "a part listed with another checksum")
+    out = s3.complete_multipart_upload(Bucket=b, Key="comp", UploadId=uid, MultipartUpload={"Parts": done})
+    raw = b"".join(base64.b64decode(d["ChecksumCRC32"]) for d in done)
+    composite = f"{b64crc(raw)}-2"
+    eq(out.get("ChecksumCRC32"), composite, "the composite checksum")
+    eq(out.get("ChecksumType"), "COMPOSITE", "its type")
+    head = s3.head_object(Bucket=b, Key="comp", ChecksumMode="ENABLED")
+    eq((head.get("ChecksumCRC32"), head.get("ChecksumType")), (composite, "COMPOSITE"), "HEAD with ChecksumMode")
+    part = s3.get_object(Bucket=b, Key="comp", PartNumber=1, ChecksumMode="ENABLED")
+    eq(part.get("ChecksumCRC32"), done[0]["ChecksumCRC32"], "a part read with ChecksumMode")
+    eq(part["Body"].read(), p1, "its bytes, checked by botocore against that checksum")
+    attrs = s3.get_object_attributes(Bucket=b, Key="comp", ObjectAttributes=["Checksum", "ObjectParts"])
+    eq(attrs["Checksum"].get("ChecksumCRC32"), composite, "GetObjectAttributes' checksum")
+    eq(attrs["Checksum"].get("ChecksumType"), "COMPOSITE", "and type")
+    eq([p.get("ChecksumCRC32") for p in attrs["ObjectParts"]["Parts"]], [d["ChecksumCRC32"] for d in done], "its parts'")
+
+    up = s3.create_multipart_upload(Bucket=b, Key="full", ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")
+    eq(up.get("ChecksumType"), "FULL_OBJECT", "a full-object upload")
+    uid = up["UploadId"]
+    done = []
+    for n, data in [(1, p1), (2, p2)]:
+        r = s3.upload_part(Bucket=b, Key="full", UploadId=uid, PartNumber=n, Body=data, ChecksumAlgorithm="CRC32")
+        done.append({"PartNumber": n, "ETag": r["ETag"], "ChecksumCRC32": r["ChecksumCRC32"]})
+    expect_error(
+        lambda: s3.complete_multipart_upload(Bucket=b, Key="full", UploadId=uid, MultipartUpload={"Parts": done},
+                                             ChecksumCRC32=b64crc(b"something else"), ChecksumType="FULL_OBJECT"),
+        "BadDigest", 400, "a wrong whole-object CRC")
+    expect_error(lambda: s3.head_object(Bucket=b, Key="full"), "404", 404, "nothing stored by the refusal")
+    out = s3.complete_multipart_upload(Bucket=b, Key="full", UploadId=uid, MultipartUpload={"Parts": done},
+                                       ChecksumCRC32=b64crc(whole), ChecksumType="FULL_OBJECT")
+    eq((out.get("ChecksumCRC32"), out.get("ChecksumType")), (b64crc(whole), "FULL_OBJECT"), "the whole object's CRC32")
+    got = s3.get_object(Bucket=b, Key="full", ChecksumMode="ENABLED")
+    eq(got.get("ChecksumCRC32"), b64crc(whole), "GET with ChecksumMode")
+    eq(got["Body"].read(), whole, "the bytes, checked by botocore")
+
+    expect_error(
+        lambda: s3.create_multipart_upload(Bucket=b, Key="x", ChecksumAlgorithm="SHA256", ChecksumType="FULL_OBJECT"),
+        "InvalidRequest", 400, "FULL_OBJECT with SHA256")
+    expect_error(
+        lambda: s3.create_multipart_upload(Bucket=b, Key="x", ChecksumAlgorithm="CRC64NVME", ChecksumType="COMPOSITE"),
+        "InvalidRequest", 400, "COMPOSITE with CRC64NVME")
+    eq(s3.list_multipart_uploads(Bucket=b).get("Uploads", []), [], "no upload left open by a refused create")
+
+
 SECTIONS = {
     "versioning": versioning,
+    "checksums": checksums,
     "policy": policy,
     "object_lock": object_lock,
     "lifecycle": lifecycle,

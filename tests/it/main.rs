@@ -21,6 +21,7 @@ mod harness;
 mod hostile;
 mod index_db;
 mod interop;
+mod interop_checksums;
 mod interop_policy;
 mod keys;
 mod limits;

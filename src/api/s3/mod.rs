@@ -24,6 +24,7 @@ mod list_versions;
 pub(crate) mod multipart;
 mod object;
 mod object_lock;
+mod part_checksums;
 mod policy;
 mod post_object;
 mod public_access;

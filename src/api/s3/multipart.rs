@@ -18,6 +18,7 @@ use hyper::body::Incoming;
 
 use super::bucket;
 use super::object::{echo_checksums, meta_from, verify_digests};
+use super::part_checksums;
 use super::router::CopySource;
 use super::xml::{self, timestamp, Xml, XmlEvent};
 use crate::api::body::Body;
@@ -27,10 +28,12 @@ use crate::api::ingest;
 use crate::api::query::Query;
 use crate::api::sigauth::Authenticated;
 use crate::app::App;
-use crate::index::MultipartUpload;
+use crate::index::{MultipartUpload, ObjectMeta};
+use crate::sigv4::ChecksumAlgorithm;
 use crate::storage::multipart::{
     CompleteMultipartOutcome, CopyPartOutcome, CreateMultipartOutcome, PutPartOutcome,
 };
+use crate::storage::multipart_checksum::CompletionChecksums;
 
 use crate::storage::multipart::{MAX_PART, MIN_PART};
 
@@ -69,10 +72,9 @@ impl<'a> PartTarget<'a> {
         }
     }
 
-    /// Errors unless the upload exists for this bucket and key.
-    async fn check(&self, app: &App) -> Result<(), ApiError> {
-        find_upload(app, self.upload_id, self.bucket, self.key).await?;
-        Ok(())
+    /// The upload, unless it does not exist for this bucket and key.
+    async fn check(&self, app: &App) -> Result<MultipartUpload, ApiError> {
+        find_upload(app, self.upload_id, self.bucket, self.key).await
     }
 }
 
@@ -96,9 +98,13 @@ pub async fn create(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("binary/octet-stream")
             .to_string(),
-        meta: meta_from(&parts.headers, app.now_unix())?,
+        meta: ObjectMeta {
+            multipart_checksum: part_checksums::from_create(&parts.headers)?,
+            ..meta_from(&parts.headers, app.now_unix())?
+        },
         created_at: app.now_unix(),
     };
+    let meta = upload.meta.clone();
     super::object_lock::precheck(app, bucket_name, &upload.meta).await?;
     let id = upload.upload_id.clone();
     match app.storage.create_multipart(upload).await? {
@@ -109,10 +115,9 @@ pub async fn create(
     x.elem("Bucket", bucket_name)
         .elem("Key", key)
         .elem("UploadId", &id);
-    Ok(xml_response(
-        StatusCode::OK,
-        x.finish("InitiateMultipartUploadResult"),
-    ))
+    let mut r = xml_response(StatusCode::OK, x.finish("InitiateMultipartUploadResult"));
+    part_checksums::set_headers(r.headers_mut(), &meta);
+    Ok(r)
 }
 
 pub async fn upload_part(
@@ -122,8 +127,10 @@ pub async fn upload_part(
     body: Incoming,
     target: PartTarget<'_>,
 ) -> Result<Response<Body>, ApiError> {
-    target.check(app).await?;
-    let spec = ingest::BodySpec::from_request(auth, &parts)?;
+    let upload = target.check(app).await?;
+    let alg = part_checksums::algorithm(&upload.meta);
+    part_checksums::check_part(&parts.headers, alg)?;
+    let spec = ingest::BodySpec::from_request(auth, &parts)?.computing(alg);
     let length = spec.length;
     // A part URL of the upload API is good for exactly its part's size.
     crate::api::presigned::check_part_length(auth, length)?;
@@ -134,12 +141,22 @@ pub async fn upload_part(
     }
     let received = ingest::receive(app, body, spec).await?;
     verify_digests(auth, &parts, &received.blob)?;
-    let checksums = received.checksums;
+    let mut checksums = received.checksums;
+    if let (Some(a), Some(v)) = (alg, &received.computed) {
+        checksums.retain(|(n, _)| n != a.name());
+        checksums.push((a.name().to_string(), v.clone()));
+    }
     let blob = received.blob;
     let md5 = blob.md5.unwrap_or_default();
     match app
         .storage
-        .put_part(target.upload_id, target.number, received.payload, blob)
+        .put_part(
+            target.upload_id,
+            target.number,
+            received.payload,
+            blob,
+            received.computed,
+        )
         .await?
     {
         PutPartOutcome::Stored => {}
@@ -163,7 +180,8 @@ pub async fn upload_part_copy(
     source: &CopySource,
     target: PartTarget<'_>,
 ) -> Result<Response<Body>, ApiError> {
-    target.check(app).await?;
+    let upload = target.check(app).await?;
+    let alg = part_checksums::algorithm(&upload.meta);
     let src = super::copy::source_object(app, source).await?;
     super::conditions::check_copy_source(&source.conditions, &src, app.now_unix())?;
     let (start, len) = match parts
@@ -194,7 +212,7 @@ pub async fn upload_part_copy(
     };
     let part = match app
         .storage
-        .copy_part(target.upload_id, target.number, &src, start, len)
+        .copy_part(target.upload_id, target.number, &src, start, len, alg)
         .await?
     {
         CopyPartOutcome::Copied(part) => part,
@@ -208,17 +226,31 @@ pub async fn upload_part_copy(
     let mut x = Xml::new("CopyPartResult");
     x.elem("LastModified", &timestamp(part.last_modified))
         .elem("ETag", &format!("\"{}\"", hex::encode(part.md5)));
+    if let (Some(a), Some(v)) = (alg, &part.checksum) {
+        x.elem(&part_checksums::element(a.name()), v);
+    }
     let mut r = xml_response(StatusCode::OK, x.finish("CopyPartResult"));
     super::copy::copy_source_version(app, r.headers_mut(), source, &src).await?;
     Ok(r)
 }
 
-/// The (part number, ETag) list of a CompleteMultipartUpload body.
-fn parse_complete(body: &[u8]) -> Result<Vec<(u32, String)>, ApiError> {
+/// The (part number, ETag) list of a CompleteMultipartUpload body, and
+/// the (part number, checksum) each part lists, of `alg`.
+#[allow(clippy::type_complexity)]
+fn parse_complete(
+    body: &[u8],
+    alg: Option<ChecksumAlgorithm>,
+) -> Result<(Vec<(u32, String)>, Vec<(u32, String)>), ApiError> {
     let mut out = Vec::new();
+    let mut sums = Vec::new();
     let (mut number, mut etag): (Option<u32>, Option<String>) = (None, None);
+    let mut sum: Option<String> = None;
+    let wanted = alg.map(|a| part_checksums::element(a.name()));
     xml::read(body, |event| {
         match event {
+            XmlEvent::Text { element, text } if Some(element) == wanted.as_deref() => {
+                sum = Some(text.trim().to_string())
+            }
             XmlEvent::Text {
                 element: "PartNumber",
                 text,
@@ -234,7 +266,12 @@ fn parse_complete(body: &[u8]) -> Result<Vec<(u32, String)>, ApiError> {
                 text,
             } => etag = Some(text.trim().trim_matches('"').to_string()),
             XmlEvent::End { element: "Part" } => match (number.take(), etag.take()) {
-                (Some(n), Some(t)) => out.push((n, t)),
+                (Some(n), Some(t)) => {
+                    out.push((n, t));
+                    if let Some(s) = sum.take() {
+                        sums.push((n, s));
+                    }
+                }
                 _ => return Err(xml::malformed("each Part needs a PartNumber and an ETag")),
             },
             _ => {}
@@ -244,7 +281,7 @@ fn parse_complete(body: &[u8]) -> Result<Vec<(u32, String)>, ApiError> {
     if out.is_empty() {
         return Err(xml::malformed("no Part elements"));
     }
-    Ok(out)
+    Ok((out, sums))
 }
 
 pub async fn complete(
@@ -262,23 +299,39 @@ pub async fn complete(
         }
         Err(e) => return Err(e),
     };
-    let xml =
-        crate::api::ingest::read_xml_body(parts, body, MAX_COMPLETE_BODY, "part list").await?;
+    let xml = crate::api::ingest::read_part_list(parts, body, MAX_COMPLETE_BODY).await?;
     let cond = super::object::write_condition(&parts.headers)?;
     app.storage
         .precheck_condition(bucket_name, key, &cond)
         .await?
         .map_err(super::object::condition_failed)?;
-    let wanted = parse_complete(&xml)?;
+    let alg = part_checksums::algorithm(&upload.meta);
+    let (wanted, listed) = parse_complete(&xml, alg)?;
     if wanted.windows(2).any(|w| w[0].0 >= w[1].0) {
         return Err(ApiError::InvalidPartOrder);
     }
-    let (etag, version_id) = match app
+    let sent = CompletionChecksums {
+        parts: listed,
+        object: part_checksums::whole_object(&parts.headers),
+    };
+    let full_object = upload
+        .meta
+        .multipart_checksum
+        .as_ref()
+        .is_some_and(|c| c.full_object);
+    let (etag, version_id, checksum) = match app
         .storage
-        .complete_multipart(upload, &wanted, cond)
+        .complete_multipart(upload, &wanted, &sent, cond)
         .await?
     {
-        CompleteMultipartOutcome::Completed { etag, version_id } => (etag, version_id),
+        CompleteMultipartOutcome::Completed {
+            etag,
+            version_id,
+            checksum,
+        } => (etag, version_id, checksum),
+        CompleteMultipartOutcome::Checksum(refused) => {
+            return Err(part_checksums::refusal(refused))
+        }
         CompleteMultipartOutcome::NoSuchUpload => return Err(ApiError::NoSuchUpload),
         CompleteMultipartOutcome::InvalidPart { number, etag } => {
             return Err(ApiError::InvalidPart(format!(
@@ -310,7 +363,8 @@ pub async fn complete(
             ))
         }
     };
-    let mut r = completion_result(app, bucket_name, key, &etag);
+    let checksum = checksum.map(|(alg, value)| (alg, value, full_object));
+    let mut r = completion_result(app, bucket_name, key, &etag, checksum);
     if let Some(v) = version_id {
         super::versioning::set_version_id(r.headers_mut(), &v);
     }
@@ -330,10 +384,18 @@ async fn repeat_completion(
         .completed_upload(upload_id, bucket_name, key)
         .await?
         .ok_or(ApiError::NoSuchUpload)?;
-    Ok(completion_result(app, bucket_name, key, &etag))
+    Ok(completion_result(app, bucket_name, key, &etag, None))
 }
 
-fn completion_result(app: &App, bucket_name: &str, key: &str, etag: &str) -> Response<Body> {
+/// The answer to a completion; `checksum`: the object's (algorithm,
+/// value, whether full-object).
+fn completion_result(
+    app: &App,
+    bucket_name: &str,
+    key: &str,
+    etag: &str,
+    checksum: Option<(String, String, bool)>,
+) -> Response<Body> {
     let mut x = Xml::new("CompleteMultipartUploadResult");
     x.elem(
         "Location",
@@ -342,6 +404,10 @@ fn completion_result(app: &App, bucket_name: &str, key: &str, etag: &str) -> Res
     .elem("Bucket", bucket_name)
     .elem("Key", key)
     .elem("ETag", &format!("\"{etag}\""));
+    if let Some((alg, value, full_object)) = checksum {
+        x.elem(&part_checksums::element(&alg), &value)
+            .elem("ChecksumType", part_checksums::type_name(full_object));
+    }
     xml_response(StatusCode::OK, x.finish("CompleteMultipartUploadResult"))
 }
 
@@ -368,7 +434,7 @@ pub async fn list_parts(
     bucket_name: &str,
     key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    find_upload(app, upload_id, bucket_name, key).await?;
+    let upload = find_upload(app, upload_id, bucket_name, key).await?;
     let marker: u32 = q
         .get("part-number-marker")
         .and_then(|m| m.parse().ok())
@@ -389,6 +455,10 @@ pub async fn list_parts(
         .elem("MaxParts", &max.to_string())
         .elem("IsTruncated", if truncated { "true" } else { "false" })
         .elem("StorageClass", "STANDARD");
+    if let Some(c) = &upload.meta.multipart_checksum {
+        x.elem("ChecksumAlgorithm", &c.algorithm)
+            .elem("ChecksumType", part_checksums::type_name(c.full_object));
+    }
     if let Some(last) = parts.last() {
         x.elem("NextPartNumberMarker", &last.part_number.to_string());
     }
@@ -397,8 +467,11 @@ pub async fn list_parts(
             .elem("PartNumber", &p.part_number.to_string())
             .elem("LastModified", &timestamp(p.last_modified))
             .elem("ETag", &format!("\"{}\"", hex::encode(p.md5)))
-            .elem("Size", &p.size.to_string())
-            .close("Part");
+            .elem("Size", &p.size.to_string());
+        if let (Some(c), Some(v)) = (&upload.meta.multipart_checksum, &p.checksum) {
+            x.elem(&part_checksums::element(&c.algorithm), v);
+        }
+        x.close("Part");
     }
     Ok(xml_response(StatusCode::OK, x.finish("ListPartsResult")))
 }
@@ -456,16 +529,28 @@ mod tests {
     fn the_part_list_is_read_with_or_without_namespace_and_quotes() {
         let xml = br#"<?xml version="1.0"?><CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Part><ETag>"aa"</ETag><PartNumber>1</PartNumber></Part><Part><PartNumber>2</PartNumber><ETag>&quot;bb&quot;</ETag></Part></CompleteMultipartUpload>"#;
         assert_eq!(
-            parse_complete(xml).unwrap(),
-            vec![(1, "aa".to_string()), (2, "bb".to_string())]
+            parse_complete(xml, None).unwrap(),
+            (vec![(1, "aa".to_string()), (2, "bb".to_string())], vec![])
         );
         assert!(matches!(
-            parse_complete(b"<CompleteMultipartUpload/>"),
+            parse_complete(b"<CompleteMultipartUpload/>", None),
             Err(ApiError::MalformedXml(_))
         ));
         assert!(matches!(
-            parse_complete(b"<Part><PartNumber>x</PartNumber>"),
+            parse_complete(b"<Part><PartNumber>x</PartNumber>", None),
             Err(ApiError::MalformedXml(_))
         ));
+    }
+
+    #[test]
+    fn the_part_list_carries_each_parts_checksum_of_the_uploads_algorithm() {
+        let xml = b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>aa</ETag>\
+                    <ChecksumCRC32>AAAAAA==</ChecksumCRC32><ChecksumSHA1>x</ChecksumSHA1></Part>\
+                    <Part><PartNumber>2</PartNumber><ETag>bb</ETag></Part></CompleteMultipartUpload>";
+        let (parts, sums) = parse_complete(xml, Some(ChecksumAlgorithm::Crc32)).unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(sums, vec![(1, "AAAAAA==".to_string())]);
+        let (_, none) = parse_complete(xml, None).unwrap();
+        assert!(none.is_empty());
     }
 }

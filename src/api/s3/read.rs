@@ -107,8 +107,12 @@ fn object_headers(h: &mut HeaderMap, obj: &ObjectRecord, checksum_mode: bool) {
             h.insert(n, v);
         }
     }
-    if checksum_mode {
+    if checksum_mode && !obj.meta.checksums.is_empty() {
         echo_checksums(h, &obj.meta.checksums);
+        h.insert(
+            "x-amz-checksum-type",
+            HeaderValue::from_static(super::part_checksums::object_type(&obj.meta)),
+        );
     }
     if !obj.meta.tags.is_empty() {
         set(
@@ -150,7 +154,7 @@ pub async fn get_object(
     }
     // `partNumber`: a ranged read of one part (206, its parts counted);
     // else `Range`.
-    let (range, parts_count) =
+    let (range, parts_count, part_number) =
         match q.get("partNumber") {
             Some(v) => {
                 let n = v
@@ -168,7 +172,7 @@ pub async fn get_object(
                     ));
                 }
                 match app.storage.part_of(&obj, n).await? {
-                    PartPlace::At { start, len, count } => (Some((start, len)), count),
+                    PartPlace::At { start, len, count } => (Some((start, len)), count, Some(n)),
                     PartPlace::NoSuchPart => {
                         return Err(ApiError::InvalidPartNumber(format!(
                         "The requested partnumber is not satisfiable: the object has {} part(s)",
@@ -183,8 +187,8 @@ pub async fn get_object(
                 }
             }
             None => match header_str(&parts.headers, "range") {
-                Some(v) => (parse_range(v, obj.size)?, None),
-                None => (None, None),
+                Some(v) => (parse_range(v, obj.size)?, None, None),
+                None => (None, None, None),
             },
         };
     let (start, len) = range.unwrap_or((0, obj.size));
@@ -199,9 +203,20 @@ pub async fn get_object(
     };
     let mut r = Response::new(body);
     let h = r.headers_mut();
-    // A checksum describes the whole object, so a part of it gets none (as
-    // S3 does; SDKs would otherwise check the range against it and fail).
+    // A checksum describes the whole object, so a range of it gets none (as
+    // S3 does; SDKs would otherwise check the range against it and fail);
+    // a part read by `partNumber` gets that part's, where it was kept.
     object_headers(h, &obj, checksum_mode && range.is_none());
+    if let (true, Some(n), Some(c)) = (
+        checksum_mode,
+        part_number,
+        obj.meta.multipart_checksum.as_ref(),
+    ) {
+        if let Some(v) = obj.meta.part_checksums.get(n as usize - 1) {
+            echo_checksums(h, &[(c.algorithm.clone(), v.clone())]);
+            h.insert("x-amz-checksum-type", HeaderValue::from_static("COMPOSITE"));
+        }
+    }
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     if show_version {
@@ -388,6 +403,10 @@ pub async fn get_attributes(
         for (alg, value) in &obj.meta.checksums {
             x.elem(&format!("Checksum{alg}"), value);
         }
+        x.elem(
+            "ChecksumType",
+            super::part_checksums::object_type(&obj.meta),
+        );
         x.close("Checksum");
     }
     if want("ObjectParts") {
@@ -412,11 +431,15 @@ pub async fn get_attributes(
                     .elem("NextPartNumberMarker", &last.to_string())
                     .elem("MaxParts", &max.to_string())
                     .elem("IsTruncated", if truncated { "true" } else { "false" });
+                let algorithm = obj.meta.multipart_checksum.as_ref().map(|c| &c.algorithm);
                 for (num, size) in page {
                     x.open("Part")
                         .elem("PartNumber", &num.to_string())
-                        .elem("Size", &size.to_string())
-                        .close("Part");
+                        .elem("Size", &size.to_string());
+                    if let (Some(a), Some(v)) = (algorithm, obj.meta.part_checksums.get(num - 1)) {
+                        x.elem(&format!("Checksum{a}"), v);
+                    }
+                    x.close("Part");
                 }
             }
             // botocore reads TotalPartsCount from this element name.

@@ -209,6 +209,7 @@ fn part(n: u32, b: u8) -> PartRecord {
         size: 5,
         md5: [b; 16],
         last_modified: 3,
+        checksum: None,
     }
 }
 

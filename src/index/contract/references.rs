@@ -113,6 +113,7 @@ async fn run_step(tx: &mut dyn Tx, step: Step) -> TxResult<()> {
                 size: 8,
                 md5: [b; 16],
                 last_modified: 1,
+                checksum: None,
             };
             tx.put_part("up", &part).await?;
             let_go(tx, old.filter(|o| *o != part.sha256)).await

@@ -342,6 +342,7 @@ pub(super) fn part_from_row(row: &Row<'_>) -> rusqlite::Result<Result<PartRecord
     let size: i64 = row.get(2)?;
     let md5: String = row.get(3)?;
     let last_modified: i64 = row.get(4)?;
+    let checksum: Option<String> = row.get(5)?;
     Ok((|| {
         let mut m = [0u8; 16];
         hex::decode_to_slice(&md5, &mut m).map_err(|_| DbError::Corrupt("multipart_parts.md5"))?;
@@ -352,6 +353,7 @@ pub(super) fn part_from_row(row: &Row<'_>) -> rusqlite::Result<Result<PartRecord
             size: u64::try_from(size).map_err(|_| DbError::Corrupt("multipart_parts.size"))?,
             md5: m,
             last_modified,
+            checksum,
         })
     })())
 }

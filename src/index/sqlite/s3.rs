@@ -254,7 +254,7 @@ impl UploadRows for SqliteTx {
         Ok(self
             .conn
             .cached_row(
-                "SELECT part_number, sha256, size, md5, last_modified FROM multipart_parts \
+                "SELECT part_number, sha256, size, md5, last_modified, checksum FROM multipart_parts \
                  WHERE upload_id = ?1 AND part_number = ?2",
                 params![upload_id, number],
                 part_from_row,
@@ -266,16 +266,18 @@ impl UploadRows for SqliteTx {
     async fn put_part(&mut self, upload_id: &str, part: &PartRecord) -> TxResult<()> {
         self.conn.cached_exec(
             "INSERT INTO multipart_parts (upload_id, part_number, sha256, size, md5, \
-             last_modified) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             last_modified, checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
              ON CONFLICT (upload_id, part_number) DO UPDATE SET sha256 = excluded.sha256, \
-             size = excluded.size, md5 = excluded.md5, last_modified = excluded.last_modified",
+             size = excluded.size, md5 = excluded.md5, last_modified = excluded.last_modified, \
+             checksum = excluded.checksum",
             params![
                 upload_id,
                 part.part_number,
                 part.sha256.hex(),
                 part.size as i64,
                 hex::encode(part.md5),
-                part.last_modified
+                part.last_modified,
+                part.checksum
             ],
         )?;
         Ok(())
@@ -289,7 +291,7 @@ impl UploadRows for SqliteTx {
     ) -> TxResult<Vec<PartRecord>> {
         rows(
             &self.conn,
-            "SELECT part_number, sha256, size, md5, last_modified FROM multipart_parts \
+            "SELECT part_number, sha256, size, md5, last_modified, checksum FROM multipart_parts \
              WHERE upload_id = ?1 AND part_number > ?2 ORDER BY part_number LIMIT ?3",
             params![upload_id, after, limit as i64],
             part_from_row,

@@ -222,6 +222,7 @@ pub(super) const TABLES: &[Table] = &[
             col("size", Int),
             col("md5", Text),
             col("last_modified", Int),
+            opt("checksum", Text),
         ],
         key: &[0, 1],
         serial: None,

@@ -49,8 +49,8 @@ fn populated() -> (tempfile::TempDir, PathBuf) {
            ('photos', 'a/b c/ü.jpg', 1, 'null', 0, '{b}', 9000000000, 'etag0', 'image/jpeg', '{{}}', 8),
            ('photos', 'a/b c/ü.jpg', 2, 'v1', 1, NULL, 0, '', '', '{{}}', 9);
          INSERT INTO multipart_uploads VALUES ('up1', 'photos', 'big', 'video/mp4', '{{}}', 12);
-         INSERT INTO multipart_parts VALUES ('up1', 1, '{b}', 9000000000, 'md5a', 13),
-                                            ('up1', 10000, '{a}', 256, 'md5b', 14);
+                  INSERT INTO multipart_parts VALUES ('up1', 1, '{b}', 9000000000, 'md5a', 13, NULL),
+                                            ('up1', 10000, '{a}', 256, 'md5b', 14, 'AAAAAA==');
          INSERT INTO completed_uploads VALUES ('up0', 'photos', 'done', 'e-2', 15);
          INSERT INTO access_keys VALUES ('AKIDEXAMPLE', 'secret', 'laptop', 16, NULL);
          INSERT INTO bucket_grants VALUES ('AKIDEXAMPLE', 'uploads', 1),

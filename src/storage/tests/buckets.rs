@@ -109,6 +109,7 @@ async fn upload_with_part(s: &Storage, id: &str, bucket: &str, key: &str, d: Dig
         size: 3,
         md5: [7; 16],
         last_modified: 1,
+        checksum: None,
     };
     let blob = BlobInfo {
         sha256: d,

@@ -334,6 +334,7 @@ async fn only_intact_bytes_count_as_stored_and_a_verified_write_heals_them(
         size: 100,
         md5: [7; 16],
         last_modified: 1,
+        checksum: None,
     };
     let sha = a.sha256;
     legacy(&s, move |db| {
@@ -397,6 +398,7 @@ async fn parts_sent_again_heal_a_stored_files_damaged_blob_and_keep_its_times(
         size: 3,
         md5: [7; 16],
         last_modified: now,
+        checksum: None,
     };
     let p = part.clone();
     s.index
@@ -541,6 +543,7 @@ async fn an_object_an_s3_client_wrote_under_an_id_is_never_replaced(
                     size: 3,
                     md5: [7; 16],
                     last_modified: 1,
+                    checksum: None,
                 };
                 tx.put_part("file-1", &part).await
             })

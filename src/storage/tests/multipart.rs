@@ -106,7 +106,7 @@ async fn blob_row(s: &Storage, d: Digest) -> Option<Option<String>> {
 
 async fn put(s: &Storage, id: &str, n: u32, data: &[u8]) -> PutPartOutcome {
     let (payload, blob) = received(s, data).await;
-    s.put_part(id, n, payload, blob).await.unwrap()
+    s.put_part(id, n, payload, blob, None).await.unwrap()
 }
 
 fn etag(data: &[u8]) -> String {
@@ -197,7 +197,7 @@ async fn a_part_leaves_a_damage_mark_as_it_is(s: super::Storage, _clock: super::
     };
     put_object(&s, src.clone()).await;
     assert!(matches!(
-        s.copy_part("u1", 3, &src, 0, 3).await.unwrap(),
+        s.copy_part("u1", 3, &src, 0, 3, None).await.unwrap(),
         CopyPartOutcome::Copied(_)
     ));
     assert_eq!(blob_row(&s, d).await, Some(Some("missing".into())));
@@ -212,7 +212,7 @@ async fn a_part_copied_whole_shares_the_blob_and_a_range_gets_its_own(
     make_bucket(&s, "b").await;
     s.create_multipart(upload("u1", "b", "k")).await.unwrap();
     let (payload, blob) = received(&s, b"0123456789").await;
-    s.put_part("u1", 1, payload, blob).await.unwrap();
+    s.put_part("u1", 1, payload, blob, None).await.unwrap();
     let src = ObjectRecord {
         version_id: crate::index::NULL_VERSION.into(),
         bucket: "b".into(),
@@ -225,14 +225,16 @@ async fn a_part_copied_whole_shares_the_blob_and_a_range_gets_its_own(
         last_modified: 1,
     };
     put_object(&s, src.clone()).await;
-    let CopyPartOutcome::Copied(whole) = s.copy_part("u1", 2, &src, 0, 10).await.unwrap() else {
+    let CopyPartOutcome::Copied(whole) = s.copy_part("u1", 2, &src, 0, 10, None).await.unwrap()
+    else {
         panic!("not copied")
     };
     assert_eq!(
         (whole.sha256, whole.size, whole.md5),
         (src.sha256, 10, blob.md5.unwrap())
     );
-    let CopyPartOutcome::Copied(range) = s.copy_part("u1", 3, &src, 2, 3).await.unwrap() else {
+    let CopyPartOutcome::Copied(range) = s.copy_part("u1", 3, &src, 2, 3, None).await.unwrap()
+    else {
         panic!("not copied")
     };
     assert_eq!(
@@ -256,17 +258,18 @@ async fn a_part_copied_whole_shares_the_blob_and_a_range_gets_its_own(
         ..src.clone()
     };
     put_object(&s, multi.clone()).await;
-    let CopyPartOutcome::Copied(p) = s.copy_part("u1", 4, &multi, 0, 10).await.unwrap() else {
+    let CopyPartOutcome::Copied(p) = s.copy_part("u1", 4, &multi, 0, 10, None).await.unwrap()
+    else {
         panic!("not copied")
     };
     assert_eq!(p.md5, blob.md5.unwrap());
     // No such upload.
     assert_eq!(
-        s.copy_part("nope", 1, &src, 0, 10).await.unwrap(),
+        s.copy_part("nope", 1, &src, 0, 10, None).await.unwrap(),
         CopyPartOutcome::NoSuchUpload
     );
     assert_eq!(
-        s.copy_part("nope", 1, &src, 1, 2).await.unwrap(),
+        s.copy_part("nope", 1, &src, 1, 2, None).await.unwrap(),
         CopyPartOutcome::NoSuchUpload
     );
     assert!(blob_row(&s, blob_of(b"12").sha256).await.is_none());
@@ -281,7 +284,7 @@ async fn a_part_copied_whole_shares_the_blob_and_a_range_gets_its_own(
     .await;
     for (start, len) in [(0, 10), (1, 2)] {
         assert_eq!(
-            s.copy_part("u1", 5, &src, start, len).await.unwrap(),
+            s.copy_part("u1", 5, &src, start, len, None).await.unwrap(),
             CopyPartOutcome::SourceChanged
         );
     }
@@ -301,18 +304,28 @@ async fn a_completion_records_the_object_forgets_the_upload_and_remembers_it(
     let up = s.find_upload("u1", "b", "k").await.unwrap().unwrap();
     // A listed part must be stored with its ETag.
     assert_eq!(
-        s.complete_multipart(up.clone(), &[(1, etag(b"wrong"))], WriteCondition::Always)
-            .await
-            .unwrap(),
+        s.complete_multipart(
+            up.clone(),
+            &[(1, etag(b"wrong"))],
+            &Default::default(),
+            WriteCondition::Always
+        )
+        .await
+        .unwrap(),
         Complete::InvalidPart {
             number: 1,
             etag: etag(b"wrong")
         }
     );
     assert!(matches!(
-        s.complete_multipart(up.clone(), &[(4, etag(b"x"))], WriteCondition::Always)
-            .await
-            .unwrap(),
+        s.complete_multipart(
+            up.clone(),
+            &[(4, etag(b"x"))],
+            &Default::default(),
+            WriteCondition::Always
+        )
+        .await
+        .unwrap(),
         Complete::InvalidPart { number: 4, .. }
     ));
     // Every part but the last at least MIN_PART.
@@ -320,6 +333,7 @@ async fn a_completion_records_the_object_forgets_the_upload_and_remembers_it(
         s.complete_multipart(
             up.clone(),
             &[(2, etag(b"tail")), (3, etag(b"unlisted"))],
+            &Default::default(),
             WriteCondition::Always
         )
         .await
@@ -328,7 +342,12 @@ async fn a_completion_records_the_object_forgets_the_upload_and_remembers_it(
     );
     let wanted = [(1, etag(&big)), (2, etag(b"tail"))];
     let Complete::Completed { etag: made, .. } = s
-        .complete_multipart(up.clone(), &wanted, WriteCondition::Always)
+        .complete_multipart(
+            up.clone(),
+            &wanted,
+            &Default::default(),
+            WriteCondition::Always,
+        )
         .await
         .unwrap()
     else {
@@ -412,9 +431,14 @@ async fn a_completions_condition_is_decided_when_it_commits(
         Err(ConditionFailure::NoObject)
     );
     assert_eq!(
-        s.complete_multipart(up.clone(), &wanted, WriteCondition::IfEtag("e".into()))
-            .await
-            .unwrap(),
+        s.complete_multipart(
+            up.clone(),
+            &wanted,
+            &Default::default(),
+            WriteCondition::IfEtag("e".into())
+        )
+        .await
+        .unwrap(),
         Complete::ConditionFailed(ConditionFailure::NoObject)
     );
     // If-None-Match: * on a key that holds an object.
@@ -437,9 +461,14 @@ async fn a_completions_condition_is_decided_when_it_commits(
         Err(ConditionFailure::Precondition)
     );
     assert_eq!(
-        s.complete_multipart(up.clone(), &wanted, WriteCondition::IfAbsent)
-            .await
-            .unwrap(),
+        s.complete_multipart(
+            up.clone(),
+            &wanted,
+            &Default::default(),
+            WriteCondition::IfAbsent
+        )
+        .await
+        .unwrap(),
         Complete::ConditionFailed(ConditionFailure::Precondition)
     );
     // Refused: the object stays, the upload stays open.
@@ -449,9 +478,14 @@ async fn a_completions_condition_is_decided_when_it_commits(
     // The condition holding, it completes, and the object it replaced
     // lets its blob go.
     assert!(matches!(
-        s.complete_multipart(up, &wanted, WriteCondition::IfEtag("e".into()))
-            .await
-            .unwrap(),
+        s.complete_multipart(
+            up,
+            &wanted,
+            &Default::default(),
+            WriteCondition::IfEtag("e".into())
+        )
+        .await
+        .unwrap(),
         Complete::Completed { .. }
     ));
     assert!(blob_row(&s, Digest([8; 32])).await.is_none());
@@ -566,9 +600,14 @@ async fn a_completion_never_writes_a_files_key(s: super::Storage, _clock: super:
     put(&s, "u1", 1, b"abc").await;
     let up = s.find_upload("u1", UPLOADS, &key).await.unwrap().unwrap();
     assert_eq!(
-        s.complete_multipart(up, &[(1, etag(b"abc"))], WriteCondition::Always)
-            .await
-            .unwrap(),
+        s.complete_multipart(
+            up,
+            &[(1, etag(b"abc"))],
+            &Default::default(),
+            WriteCondition::Always
+        )
+        .await
+        .unwrap(),
         Complete::WrittenOnce
     );
     assert!(s.find_upload("u1", UPLOADS, &key).await.unwrap().is_some());
@@ -580,9 +619,14 @@ async fn a_completion_never_writes_a_files_key(s: super::Storage, _clock: super:
     put(&s, "u2", 1, b"abc").await;
     let up = s.find_upload("u2", "other", &key).await.unwrap().unwrap();
     assert!(matches!(
-        s.complete_multipart(up, &[(1, etag(b"abc"))], WriteCondition::Always)
-            .await
-            .unwrap(),
+        s.complete_multipart(
+            up,
+            &[(1, etag(b"abc"))],
+            &Default::default(),
+            WriteCondition::Always
+        )
+        .await
+        .unwrap(),
         Complete::Completed { .. }
     ));
 }

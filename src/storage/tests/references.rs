@@ -123,7 +123,7 @@ impl Step {
             }
             Step::Part { n, c } => {
                 let payload = received(s, c).await;
-                s.put_part("up", u32::from(n), payload, blob(c))
+                s.put_part("up", u32::from(n), payload, blob(c), None)
                     .await
                     .unwrap();
             }

@@ -201,7 +201,7 @@ fn upload(id: &str, key: &str) -> MultipartUpload {
 
 async fn put_part(s: &Storage, id: &str, n: u32, data: &[u8]) -> PutPartOutcome {
     let (payload, blob) = received(s, data).await;
-    s.put_part(id, n, payload, blob).await.unwrap()
+    s.put_part(id, n, payload, blob, None).await.unwrap()
 }
 
 fn etag(data: &[u8]) -> String {
@@ -246,7 +246,12 @@ async fn an_upload_goes_from_created_through_parts_to_completed_and_then_takes_n
 
     let wanted = [(1, etag(&one)), (2, etag(&two))];
     let Complete::Completed { etag: made, .. } = s
-        .complete_multipart(up.clone(), &wanted, WriteCondition::Always)
+        .complete_multipart(
+            up.clone(),
+            &wanted,
+            &Default::default(),
+            WriteCondition::Always,
+        )
         .await
         .unwrap()
     else {
@@ -290,7 +295,7 @@ async fn an_upload_goes_from_created_through_parts_to_completed_and_then_takes_n
     assert_eq!(kept(&s, &late).await, (false, false));
     assert!(!s.abort_multipart("u1", "b", "movie").await.unwrap());
     let again = s
-        .complete_multipart(up, &wanted, WriteCondition::Always)
+        .complete_multipart(up, &wanted, &Default::default(), WriteCondition::Always)
         .await
         .unwrap();
     assert!(!matches!(again, Complete::Completed { .. }), "{again:?}");
@@ -330,7 +335,7 @@ async fn an_aborted_upload_takes_nothing_more(s: super::Storage, _clock: super::
     assert!(!s.abort_multipart("u2", "b", "clip").await.unwrap());
     let wanted = [(1, etag(&one)), (2, etag(&two))];
     let after = s
-        .complete_multipart(up, &wanted, WriteCondition::Always)
+        .complete_multipart(up, &wanted, &Default::default(), WriteCondition::Always)
         .await
         .unwrap();
     assert!(!matches!(after, Complete::Completed { .. }), "{after:?}");

@@ -46,7 +46,7 @@ fn multipart_from_row(r: &Row) -> TxResult<MultipartUpload> {
     })
 }
 
-const PART_COLUMNS: &str = "part_number, sha256, size, md5, last_modified";
+const PART_COLUMNS: &str = "part_number, sha256, size, md5, last_modified, checksum";
 
 fn part_from_row(r: &Row) -> TxResult<PartRecord> {
     let number: i32 = get(r, 0, "multipart_parts.part_number")?;
@@ -60,6 +60,7 @@ fn part_from_row(r: &Row) -> TxResult<PartRecord> {
         size: unsigned(get(r, 2, "multipart_parts.size")?, "multipart_parts.size")?,
         md5: md5_of(get(r, 3, "multipart_parts.md5")?, "multipart_parts.md5")?,
         last_modified: get(r, 4, "multipart_parts.last_modified")?,
+        checksum: get(r, 5, "multipart_parts.checksum")?,
     })
 }
 
@@ -448,9 +449,10 @@ impl UploadRows for PgTx<'_> {
     async fn put_part(&mut self, upload_id: &str, part: &PartRecord) -> TxResult<()> {
         self.exec(
             "INSERT INTO multipart_parts (upload_id, part_number, sha256, size, md5, \
-             last_modified) VALUES ($1, $2, $3, $4, $5, $6) \
+             last_modified, checksum) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (upload_id, part_number) DO UPDATE SET sha256 = excluded.sha256, \
-             size = excluded.size, md5 = excluded.md5, last_modified = excluded.last_modified",
+             size = excluded.size, md5 = excluded.md5, last_modified = excluded.last_modified, \
+             checksum = excluded.checksum",
             &[
                 &text("upload id", upload_id)?,
                 &part_number(part.part_number)?,
@@ -458,6 +460,7 @@ impl UploadRows for PgTx<'_> {
                 &signed(part.size),
                 &hex::encode(part.md5),
                 &part.last_modified,
+                &part.checksum,
             ],
         )
         .await?;
