@@ -375,6 +375,20 @@ def copy_and_delete(s3, b):
     s3.delete_object(Bucket=b, Key="tagged")
     s3.delete_object(Bucket=b, Key="tagged-copy")
 
+    step("Bucket tags (Put/Get/DeleteBucketTagging, NoSuchTagSet)")
+    expect_error(lambda: s3.get_bucket_tagging(Bucket=b), "NoSuchTagSet", 404, "before any tags")
+    s3.put_bucket_tagging(Bucket=b, Tagging={"TagSet": [{"Key": "team", "Value": "survey"}]})
+    eq(s3.get_bucket_tagging(Bucket=b)["TagSet"], [{"Key": "team", "Value": "survey"}], "GetBucketTagging")
+    expect_error(
+        lambda: s3.put_bucket_tagging(Bucket=b, Tagging={"TagSet": [{"Key": "k" * 129, "Value": "v"}]}),
+        "InvalidTag",
+        400,
+        "a tag key over 128 characters",
+    )
+    eq(s3.get_bucket_tagging(Bucket=b)["TagSet"], [{"Key": "team", "Value": "survey"}], "unchanged by the refusal")
+    s3.delete_bucket_tagging(Bucket=b)
+    expect_error(lambda: s3.get_bucket_tagging(Bucket=b), "NoSuchTagSet", 404, "after DeleteBucketTagging")
+
     step("DeleteObject / DeleteObjects")
     eq(s3.delete_object(Bucket=b, Key="src")["ResponseMetadata"]["HTTPStatusCode"], 204, "DeleteObject status")
     expect_error(lambda: s3.head_object(Bucket=b, Key="src"), "404", 404, "HEAD after delete")

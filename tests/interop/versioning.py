@@ -3,7 +3,7 @@
   acl          canned ACLs on objects and buckets, read by an unsigned client
   lifecycle    Put/Get/DeleteBucketLifecycleConfiguration, Expiration on PUT
                and HEAD, a rule without an action refused
-      checksums    multipart checksums: ChecksumAlgorithm and ChecksumType on
+  checksums    multipart checksums: ChecksumAlgorithm and ChecksumType on
                CreateMultipartUpload, per-part CRC32s, the composite and the
                full-object checksum on completion (and a wrong one refused),
                HEAD and GET with ChecksumMode (a part's by PartNumber),

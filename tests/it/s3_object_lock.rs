@@ -213,6 +213,31 @@ fn governance_yields_only_to_a_bypass_by_a_key_allowed_to() {
     let r = delete_version(&s, &main, "/gov/report.pdf", &v, true);
     assert_eq!(r.status, 204, "{}", r.body);
 
+    // A bucket policy's Allow of s3:BypassGovernanceRetention lets the
+    // writer bypass too, where no Deny says otherwise.
+    let policy = format!(
+        r#"{{"Statement": [
+          {{"Effect": "Allow", "Principal": {{"AWS": "{id}"}},
+           "Action": "s3:BypassGovernanceRetention", "Resource": "arn:aws:s3:::gov/*"}},
+          {{"Effect": "Deny", "Principal": {{"AWS": "{id}"}},
+           "Action": "s3:BypassGovernanceRetention", "Resource": "arn:aws:s3:::gov/keep/*"}}]}}"#,
+        id = writer.access_key_id
+    );
+    let r =
+        Resp::from(ureq::put(&signed(&s, "PUT", "/gov", &[("policy", "")])).send_string(&policy));
+    assert_eq!(r.status, 204, "{}", r.body);
+    let kept = put_obj(&s, "/gov/keep/a.pdf", b"kept", &[]);
+    let kept = kept.header("x-amz-version-id").unwrap().to_string();
+    delete_version(&s, &writer, "/gov/keep/a.pdf", &kept, true)
+        .assert_s3_error(403, "AccessDenied");
+    assert_eq!(read_version(&s, "/gov/keep/a.pdf", &kept).body, "kept");
+    let r = put_obj(&s, "/gov/third.pdf", b"third", &[]);
+    let v3 = r.header("x-amz-version-id").unwrap().to_string();
+    delete_version(&s, &writer, "/gov/third.pdf", &v3, false).assert_s3_error(403, "AccessDenied");
+    let r = delete_version(&s, &writer, "/gov/third.pdf", &v3, true);
+    assert_eq!(r.status, 204, "{}", r.body);
+    read_version(&s, "/gov/third.pdf", &v3).assert_s3_error(404, "NoSuchVersion");
+
     // Governance retention removed by a bypass, then the version goes.
     let r = put_obj(&s, "/gov/second.pdf", b"second", &[]);
     let v2 = r.header("x-amz-version-id").unwrap().to_string();

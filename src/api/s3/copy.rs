@@ -214,7 +214,6 @@ fn parse_delete(body: &[u8]) -> Result<(Vec<ToDelete>, bool), ApiError> {
 /// one by one (`Deleted`, or `Error` for a version id that names none).
 pub async fn delete_objects(
     app: &App,
-    who: &str,
     gate: &super::authz::Gate,
     parts: &Parts,
     body: Incoming,
@@ -224,7 +223,7 @@ pub async fn delete_objects(
     let xml =
         crate::api::ingest::read_xml_body(parts, body, MAX_DELETE_BODY, "delete list").await?;
     let (objects, quiet) = parse_delete(&xml)?;
-    let bypass = super::object_lock::bypass(app, who, &parts.headers, bucket_name).await?;
+
     let mut x = Xml::new("DeleteResult");
     for o in objects {
         if let Some(v) = o.version_id.as_deref().filter(|v| !is_version_id(v)) {
@@ -250,7 +249,12 @@ pub async fn delete_objects(
         // so is every key of a bucket deleted meanwhile).
         let out = app
             .storage
-            .delete_object_bypassing(bucket_name, &o.key, o.version_id.as_deref(), bypass)
+            .delete_object_bypassing(
+                bucket_name,
+                &o.key,
+                o.version_id.as_deref(),
+                super::object_lock::bypass(gate, &parts.headers, &o.key),
+            )
             .await?;
         if let DeleteObjectOutcome::Locked(_) = out {
             // Reported even when quiet: Quiet leaves out only successes.

@@ -109,7 +109,7 @@ pub async fn route(
         DeleteBucketTagging => tagging::delete_bucket(app, bucket).await,
         PutObjectRetention { version } => {
             let v = version.as_deref();
-            object_lock::put_retention(app, who, &parts, body, bucket, key, v).await
+            object_lock::put_retention(app, &gate, &parts, body, bucket, key, v).await
         }
         GetObjectRetention { version } => {
             object_lock::get_retention(app, bucket, key, version.as_deref()).await
@@ -128,7 +128,7 @@ pub async fn route(
         ListObjectsV2 => list::list_v2(app, bucket, q).await,
         ListObjectVersions => list_versions::list_versions(app, bucket, q).await,
         ListMultipartUploads => multipart::list_uploads(app, q, bucket).await,
-        DeleteObjects => copy::delete_objects(app, who, &gate, &parts, body, bucket).await,
+        DeleteObjects => copy::delete_objects(app, &gate, &parts, body, bucket).await,
         GetObject { version, .. } | HeadObject { version } => {
             read::get_object(app, &parts, q, bucket, key, version.as_deref()).await
         }
@@ -148,7 +148,7 @@ pub async fn route(
         PutObject => object::put_object(app, &auth, parts, body, bucket, key).await,
         CopyObject { source } => copy::copy_object(app, &parts, &source, bucket, key).await,
         DeleteObject { version } => {
-            object::delete_object(app, who, &parts, bucket, key, version.as_deref()).await
+            object::delete_object(app, &gate, &parts, bucket, key, version.as_deref()).await
         }
         CreateMultipartUpload => multipart::create(app, &parts, bucket, key).await,
         UploadPart {

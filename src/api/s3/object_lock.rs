@@ -145,27 +145,17 @@ pub fn write_headers(h: &mut HeaderMap, meta: &ObjectMeta) {
     }
 }
 
-/// Whether a request may bypass governance retention: it asks to
-/// (`x-amz-bypass-governance-retention: true`), and its key may — the
-/// configured key, or the bucket's owner. A key with a write grant alone
-/// may not.
-pub async fn bypass(
-    app: &App,
-    who: &str,
-    h: &HeaderMap,
-    bucket_name: &str,
-) -> Result<bool, ApiError> {
+/// Whether a request may bypass governance retention of `key`: it asks to
+/// (`x-amz-bypass-governance-retention: true`), and may — the configured
+/// key, the bucket's owner, or a key a bucket policy allows
+/// `s3:BypassGovernanceRetention` (and none denies it). A key with a write
+/// grant alone may not.
+pub fn bypass(gate: &super::authz::Gate, h: &HeaderMap, key: &str) -> bool {
     let asked = h
         .get("x-amz-bypass-governance-retention")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    if !asked {
-        return Ok(false);
-    }
-    if app.is_main_key(who) {
-        return Ok(true);
-    }
-    Ok(app.storage.bucket_access(who, bucket_name).await?.owner)
+    asked && gate.may_bypass_governance(key)
 }
 
 /// Reads an Object Lock document's texts (element, text) and whether its
@@ -315,7 +305,7 @@ fn answered(out: SetHoldOutcome, version: Option<&str>) -> Result<Response<Body>
 #[allow(clippy::too_many_arguments)]
 pub async fn put_retention(
     app: &App,
-    who: &str,
+    gate: &super::authz::Gate,
     parts: &Parts,
     body: Incoming,
     bucket_name: &str,
@@ -333,7 +323,7 @@ pub async fn put_retention(
             ))
         }
     };
-    let bypass = bypass(app, who, &parts.headers, bucket_name).await?;
+    let bypass = bypass(gate, &parts.headers, key);
     let out = app
         .storage
         .set_retention(bucket_name, key, version, wanted, bypass)

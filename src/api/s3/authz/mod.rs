@@ -69,6 +69,16 @@ impl Gate {
         }
     }
 
+    /// The gate of a key's service-wide request (ListBuckets,
+    /// CreateBucket): no bucket, nothing beyond the request itself.
+    fn service(key: &str) -> Gate {
+        Gate {
+            admin: false,
+            key: Some(key.to_string()),
+            ..Gate::admin()
+        }
+    }
+
     /// Reads `bucket`'s gate for `key` (`None`: anonymous); `None` if there
     /// is no such bucket.
     async fn read(
@@ -176,6 +186,16 @@ impl Gate {
         ))
     }
 
+    /// Whether this asker may bypass governance retention on `key`: the
+    /// configured key, the bucket's owner, or a policy's Allow of
+    /// `s3:BypassGovernanceRetention` (never against a Deny).
+    pub fn may_bypass_governance(&self, key: &str) -> bool {
+        matches!(
+            self.step("s3:BypassGovernanceRetention", Some(key), Access::Owner),
+            Step::Allowed
+        )
+    }
+
     /// Whether DeleteObjects may delete `key` (its `version`): asked of
     /// each object, as AWS asks `s3:DeleteObject` of each.
     pub fn may_delete(&self, key: &str, version: Option<&str>) -> bool {
@@ -217,9 +237,9 @@ pub async fn authorize(
     let (Some(need), Some(action)) = (endpoint.access(), actions::action(endpoint)) else {
         // The service's own operations: ListBuckets shows a key its own,
         // CreateBucket makes the bucket the key's.
-        return match who {
-            Principal::Anonymous => Err(anonymous_refused()),
-            Principal::Key(_) => Ok(Gate::admin()),
+        return match key {
+            None => Err(anonymous_refused()),
+            Some(k) => Ok(Gate::service(k)),
         };
     };
     let ctx = context::of(app, who, req, endpoint, parts);
