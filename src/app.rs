@@ -34,6 +34,8 @@ pub struct App {
     /// Failed authentications per client address
     /// (`[limits] auth_failures_per_sec`).
     pub auth_failures: Throttle,
+    /// Bucket policies parsed for earlier requests.
+    pub policies: crate::policy::PolicyCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +183,7 @@ impl App {
             clock,
             tls,
             metrics: crate::metrics::Metrics::new(),
+            policies: crate::policy::PolicyCache::new(),
             presign_throttle: Throttle::new(
                 config.limits.presign_per_token_per_sec,
                 config.limits.presign_per_token_per_sec.saturating_mul(2),

@@ -114,22 +114,26 @@ const ACCOUNT: &[&str] = &[
     "PutAccountPublicAccessBlock",
 ];
 
-/// Every known action, with what it applies to, as `s3:Name`.
-pub fn all() -> impl Iterator<Item = (String, Applies)> {
-    let tag = |list: &'static [&'static str], a: Applies| {
-        list.iter().map(move |n| (format!("s3:{n}"), a))
-    };
+/// Every known action's name (without `s3:`), with what it applies to.
+fn all() -> impl Iterator<Item = (&'static str, Applies)> {
+    let tag = |list: &'static [&'static str], a: Applies| list.iter().map(move |n| (*n, a));
     tag(OBJECT, Applies::Object)
         .chain(tag(BUCKET, Applies::Bucket))
         .chain(tag(ACCOUNT, Applies::Account))
 }
 
-/// What the actions a statement's pattern names apply to; empty if it names
-/// none (an invalid action).
+/// What the actions a statement's pattern (`s3:…`) names apply to; empty if
+/// it names none (an invalid action).
 pub fn applies(pattern: &str) -> Vec<Applies> {
     let mut out = Vec::new();
+    let rest = match pattern.get(..3) {
+        Some(p) if p.eq_ignore_ascii_case("s3:") => &pattern[3..],
+        // `*` alone, or a pattern whose `*` covers the service prefix.
+        _ if pattern.starts_with('*') => pattern,
+        _ => return out,
+    };
     for (name, a) in all() {
-        if super::pattern::matches_ignore_case(pattern, &name) && !out.contains(&a) {
+        if super::pattern::matches_ignore_case(rest, name) && !out.contains(&a) {
             out.push(a);
         }
     }

@@ -16,12 +16,14 @@
 //! or action it does not know is refused, never skipped.
 
 mod actions;
+mod cache;
 mod condition;
 mod error;
 mod pattern;
 
 use serde_json::{Map, Value};
 
+pub use cache::PolicyCache;
 pub use condition::{Condition, Context};
 use error::shorten;
 pub use error::PolicyError;

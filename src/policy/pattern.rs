@@ -2,19 +2,62 @@
 //! `?` exactly one. Used for actions (case-insensitively), resources and
 //! `StringLike` conditions (case-sensitively).
 //!
-//! Must never backtrack exponentially: a match walks the text once, with the
-//! set of pattern positions still alive (at most the pattern's length).
+//! Must never backtrack exponentially, nor allocate per request: a match
+//! is the two-pointer walk that returns only to the last `*` (at most
+//! pattern × text steps, usually one pass), over bytes, `?` taking one
+//! UTF-8 character.
 
 /// Whether `text` matches `pattern` as a whole.
 pub fn matches(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let alive = walk(&p, text);
-    alive.last().copied().unwrap_or(false)
+    walk_bytes(pattern.as_bytes(), text.as_bytes(), |a, b| a == b)
 }
 
 /// Whether `pattern` matches `text` ignoring ASCII case (actions).
 pub fn matches_ignore_case(pattern: &str, text: &str) -> bool {
-    matches(&pattern.to_ascii_lowercase(), &text.to_ascii_lowercase())
+    walk_bytes(pattern.as_bytes(), text.as_bytes(), |a, b| {
+        a.eq_ignore_ascii_case(&b)
+    })
+}
+
+/// The length of the UTF-8 character that starts with `b`.
+fn char_len(b: u8) -> usize {
+    match b {
+        0xF0..=0xFF => 4,
+        0xE0..=0xEF => 3,
+        0xC0..=0xDF => 2,
+        _ => 1,
+    }
+}
+
+fn walk_bytes(p: &[u8], t: &[u8], eq: impl Fn(u8, u8) -> bool) -> bool {
+    let (mut pi, mut ti) = (0, 0);
+    // The last `*` seen and the text position it was tried at.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == b'?' {
+            pi += 1;
+            ti += char_len(t[ti]);
+        } else if pi < p.len() && eq(p[pi], t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            // The `*` takes one more character; try again after it.
+            let next = st + char_len(t[st]);
+            star = Some((sp, next));
+            pi = sp + 1;
+            ti = next;
+        } else {
+            return false;
+        }
+    }
+    // `?` may have stepped past the end of a truncated character.
+    if ti > t.len() {
+        return false;
+    }
+    p[pi..].iter().all(|c| *c == b'*')
 }
 
 /// Whether some text that starts with `prefix` matches `pattern`: the walk
@@ -81,6 +124,12 @@ mod tests {
         assert!(matches_ignore_case("s3:get*", "s3:GetObject"));
         assert!(matches("*a*a*a*a*a*b", &("a".repeat(40) + "b")));
         assert!(!matches("*a*a*a*a*a*b", &"a".repeat(400)));
+        assert!(matches("caf?", "café"));
+        assert!(matches("*é", "café"));
+        assert!(!matches("caf??", "café"));
+        assert!(matches("a*b*c", "axxbyyc"));
+        assert!(!matches("a*b*c", "axxbyy"));
+        assert!(matches("**", "x"));
     }
 
     #[test]

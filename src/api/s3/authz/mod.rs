@@ -21,6 +21,8 @@
 mod actions;
 mod context;
 
+use std::sync::Arc;
+
 use http::request::Parts;
 
 use super::router::{Access, Endpoint, Presented, S3Request};
@@ -42,7 +44,7 @@ pub struct Gate {
     bucket: String,
     access: BucketAccess,
     acl: Option<CannedAcl>,
-    policy: Option<Policy>,
+    policy: Option<Arc<Policy>>,
     public_access_block: PublicAccessBlock,
     context: Context,
 }
@@ -98,7 +100,7 @@ impl Gate {
         };
         let policy = policy
             .map(|text| {
-                Policy::parse(&text, bucket).map_err(|e| {
+                app.policies.get(bucket, &text).map_err(|e| {
                     // Checked when it was put: a policy that no longer
                     // parses refuses rather than opens.
                     ApiError::Internal(Internal::Other(format!("bucket policy of {bucket}: {e}")))
@@ -159,7 +161,7 @@ impl Gate {
             return Step::Allowed;
         }
         let restricted = self.public_access_block.restrict_public_buckets
-            && self.policy.as_ref().is_some_and(Policy::is_public);
+            && self.policy.as_ref().is_some_and(|p| p.is_public());
         if verdict == Decision::Allow && !restricted {
             return Step::Allowed;
         }
