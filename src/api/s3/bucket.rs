@@ -142,6 +142,21 @@ pub async fn create_bucket(
     Ok(r)
 }
 
+/// The XML body of a request on `bucket` (a setting, a delete list; at
+/// most `limit` bytes, checked against its digests), read once the bucket
+/// is known to exist: nothing is read for a bucket that is not there.
+pub async fn read_xml_for(
+    app: &App,
+    parts: &http::request::Parts,
+    body: hyper::body::Incoming,
+    bucket: &str,
+    limit: usize,
+    what: &str,
+) -> Result<bytes::Bytes, ApiError> {
+    require(app, bucket).await?;
+    crate::api::ingest::read_xml_body(parts, body, limit, what).await
+}
+
 /// Errors unless the bucket exists.
 pub async fn require(app: &App, bucket: &str) -> Result<(), ApiError> {
     if app.storage.bucket_exists(bucket).await? {

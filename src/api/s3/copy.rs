@@ -219,9 +219,15 @@ pub async fn delete_objects(
     body: Incoming,
     bucket_name: &str,
 ) -> Result<Response<Body>, ApiError> {
-    bucket::require(app, bucket_name).await?;
-    let xml =
-        crate::api::ingest::read_xml_body(parts, body, MAX_DELETE_BODY, "delete list").await?;
+    let xml = bucket::read_xml_for(
+        app,
+        parts,
+        body,
+        bucket_name,
+        MAX_DELETE_BODY,
+        "delete list",
+    )
+    .await?;
     let (objects, quiet) = parse_delete(&xml)?;
 
     let mut x = Xml::new("DeleteResult");

@@ -132,9 +132,15 @@ pub async fn put(
     body: Incoming,
     bucket_name: &str,
 ) -> Result<Response<Body>, ApiError> {
-    bucket::require(app, bucket_name).await?;
-    let xml =
-        crate::api::ingest::read_xml_body(parts, body, MAX_CORS_BODY, "CORS configuration").await?;
+    let xml = bucket::read_xml_for(
+        app,
+        parts,
+        body,
+        bucket_name,
+        MAX_CORS_BODY,
+        "CORS configuration",
+    )
+    .await?;
     let rules = parse_config(&xml)?;
     let json = serde_json::to_string(&rules)
         .map_err(|e| ApiError::Internal(crate::api::error::Internal::Other(e.to_string())))?;

@@ -269,10 +269,11 @@ pub async fn put(
     body: Incoming,
     bucket_name: &str,
 ) -> Result<Response<Body>, ApiError> {
-    bucket::require(app, bucket_name).await?;
-    let xml = crate::api::ingest::read_xml_body(
+    let xml = bucket::read_xml_for(
+        app,
         parts,
         body,
+        bucket_name,
         MAX_LIFECYCLE_BODY,
         "lifecycle configuration",
     )

@@ -237,9 +237,15 @@ pub async fn put_config(
     body: Incoming,
     bucket_name: &str,
 ) -> Result<Response<Body>, ApiError> {
-    bucket::require(app, bucket_name).await?;
-    let xml =
-        crate::api::ingest::read_xml_body(parts, body, MAX_LOCK_BODY, "lock configuration").await?;
+    let xml = bucket::read_xml_for(
+        app,
+        parts,
+        body,
+        bucket_name,
+        MAX_LOCK_BODY,
+        "lock configuration",
+    )
+    .await?;
     let config = parse_config(&xml)?;
     match app.storage.set_object_lock(bucket_name, config).await? {
         SetLockOutcome::Set => Ok(empty(StatusCode::OK)),

@@ -60,8 +60,8 @@ pub async fn put(
     body: Incoming,
     bucket_name: &str,
 ) -> Result<Response<Body>, ApiError> {
-    bucket::require(app, bucket_name).await?;
-    let xml = crate::api::ingest::read_xml_body(parts, body, MAX_BODY, "PublicAccessBlock").await?;
+    let xml =
+        bucket::read_xml_for(app, parts, body, bucket_name, MAX_BODY, "PublicAccessBlock").await?;
     let pab = parse(&xml)?;
     if !app
         .storage
