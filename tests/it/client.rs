@@ -497,18 +497,34 @@ fn a_wrong_token_fails_every_file_clearly() {
 
 #[test]
 fn a_long_part_wise_upload_outlasts_many_expired_urls() {
-    // URLs good for one second: each batch of parts takes longer, so the
-    // later parts find their URLs expired and the client asks again, many
-    // times over — progress every time, so it never gives up.
-    let s = TestServer::start_with("[upload]\npresign_expiry_secs = 1\n");
+    // URLs good for a minute of the server's clock, which jumps past it as
+    // soon as a round of parts begins to arrive: the parts of that round
+    // not yet started find their URLs expired and the client asks again,
+    // round after round — with progress every time (the parts already
+    // arriving go through), so it never gives up. Driven by the parts
+    // themselves, not by how fast this machine is (one-second URLs on the
+    // wall clock made too many or too few rounds under load).
+    let s = TestServer::start_with("[upload]\npresign_expiry_secs = 60\n");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("long.bin");
-    // 36 parts: enough batches that expiring URLs come back at least five
-    // times whatever this machine's speed (24 gave 4 once, under load).
-    let bytes = random_bytes(36 * 5 * MIB);
+    // 24 parts, at most 4 at once: at least six rounds.
+    let bytes = random_bytes(24 * 5 * MIB);
     std::fs::write(&path, &bytes).unwrap();
-    let stdout = run_ok(
-        client(&s.base, &s.token, dir.path())
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let out = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut arriving = false;
+            while !done.load(Ordering::SeqCst) {
+                let now = s.receiving() > 0;
+                if now && !arriving {
+                    s.clock.advance(61);
+                }
+                arriving = now;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        });
+        // Not asserted here: the clock's thread must stop whatever happens.
+        let out = client(&s.base, &s.token, dir.path())
             .args([
                 "upload",
                 "--parts-above",
@@ -518,8 +534,13 @@ fn a_long_part_wise_upload_outlasts_many_expired_urls() {
                 "--limit-rate",
                 "16M",
             ])
-            .arg(&path),
-    );
+            .arg(&path)
+            .output();
+        done.store(true, Ordering::SeqCst);
+        out.unwrap()
+    });
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
     let asked_again = stdout
         .lines()
         .filter(|l| l.contains("asking for the parts again"))
