@@ -82,12 +82,13 @@ impl Gate {
     }
 
     /// Reads `bucket`'s gate for `key` (`None`: anonymous); `None` if there
-    /// is no such bucket.
+    /// is no such bucket. `context` is built only for a bucket with a
+    /// policy (nothing else reads it).
     async fn read(
         app: &App,
         key: Option<&str>,
         bucket: &str,
-        context: Context,
+        context: impl FnOnce() -> Context,
     ) -> Result<Option<Gate>, ApiError> {
         let Some(BucketGate {
             access,
@@ -107,6 +108,10 @@ impl Gate {
                 })
             })
             .transpose()?;
+        let context = match policy {
+            Some(_) => context(),
+            None => Context::new(),
+        };
         Ok(Some(Gate {
             admin: false,
             key: key.map(str::to_string),
@@ -244,8 +249,8 @@ pub async fn authorize(
             Some(k) => Ok(Gate::service(k)),
         };
     };
-    let ctx = context::of(app, who, req, endpoint, parts);
-    let Some(gate) = Gate::read(app, key, &req.bucket, ctx.clone()).await? else {
+    let ctx = || context::of(app, who, req, endpoint, parts);
+    let Some(gate) = Gate::read(app, key, &req.bucket, ctx).await? else {
         return Err(match who {
             Principal::Anonymous => anonymous_refused(),
             Principal::Key(_) => super::bucket::no_such_bucket(&req.bucket),
@@ -329,10 +334,13 @@ pub async fn authorize_form(
         }
         return Ok(());
     }
-    let mut ctx = context::of(app, who, req, &Endpoint::PostObject, parts);
-    if let Some(acl) = form_acl {
-        ctx.set("s3:x-amz-acl", acl.as_str());
-    }
+    let ctx = || {
+        let mut c = context::of(app, who, req, &Endpoint::PostObject, parts);
+        if let Some(acl) = form_acl {
+            c.set("s3:x-amz-acl", acl.as_str());
+        }
+        c
+    };
     let Some(gate) = Gate::read(app, Some(k), &req.bucket, ctx).await? else {
         return Err(super::bucket::no_such_bucket(&req.bucket));
     };
