@@ -387,6 +387,7 @@ def checksums(s3):
     expect_error(
         lambda: s3.upload_part(Bucket=b, Key="comp", UploadId=uid, PartNumber=3, Body=b"x", ChecksumAlgorithm="SHA256"),
         "InvalidRequest", 400, "a part of another algorithm")
+    eq(len(s3.list_parts(Bucket=b, Key="comp", UploadId=uid)["Parts"]), 2, "the refused part was not stored")
     missing = [dict(done[0]), {"PartNumber": 2, "ETag": done[1]["ETag"]}]
     expect_error(
         lambda: s3.complete_multipart_upload(Bucket=b, Key="comp", UploadId=uid, MultipartUpload={"Parts": missing}),
