@@ -8,10 +8,11 @@
 //! as an XML document are refused, never half-applied.
 
 use http::request::Parts;
-use http::{HeaderMap, Response, StatusCode};
+use http::{Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::bucket;
+use super::router::AclHeader;
 use super::versioning;
 use super::xml::Xml;
 use crate::api::body::{empty, xml_response, Body};
@@ -23,39 +24,16 @@ use crate::storage::acl::SetAclOutcome;
 const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
 const AUTHENTICATED_USERS: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
 
-/// The canned ACL `x-amz-acl` names, if any. Grants to accounts
-/// (`x-amz-grant-*`) are refused: this gateway keeps canned ACLs only.
-pub fn from_headers(h: &HeaderMap) -> Result<Option<CannedAcl>, ApiError> {
-    if let Some(name) = h.keys().find(|n| n.as_str().starts_with("x-amz-grant-")) {
-        return Err(ApiError::NotImplemented(format!(
-            "{name}: grants to accounts are not implemented by this gateway; use a canned ACL \
-             (x-amz-acl) or a key's grants (stowage key allow). Nothing was changed."
-        )));
-    }
-    match h.get("x-amz-acl") {
-        None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|v| CannedAcl::parse(v.trim()))
-            .map(Some)
-            .ok_or_else(|| {
-                ApiError::InvalidArgument(
-                    "x-amz-acl is one of private, public-read, public-read-write, \
-                     authenticated-read, aws-exec-read, bucket-owner-read, \
-                     bucket-owner-full-control"
-                        .into(),
-                )
-            }),
-    }
-}
-
 /// The canned ACL of a PutBucketAcl or PutObjectAcl: its `x-amz-acl`. An
 /// AccessControlPolicy document instead is refused (501), whatever it says.
-async fn requested(parts: &Parts, body: Incoming) -> Result<CannedAcl, ApiError> {
+async fn requested(
+    parts: &Parts,
+    body: Incoming,
+    header: &AclHeader,
+) -> Result<CannedAcl, ApiError> {
     let doc =
         crate::api::ingest::read_xml_body(parts, body, 64 * 1024, "access control policy").await?;
-    match from_headers(&parts.headers)? {
+    match header.canned()? {
         Some(acl) if doc.iter().all(u8::is_ascii_whitespace) => Ok(acl),
         _ => Err(ApiError::NotImplemented(
             "ACLs given as an AccessControlPolicy document are not implemented by this gateway; \
@@ -105,9 +83,10 @@ pub async fn put_bucket(
     app: &App,
     parts: &Parts,
     body: Incoming,
+    header: &AclHeader,
     bucket_name: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let acl = requested(parts, body).await?;
+    let acl = requested(parts, body, header).await?;
     if !app.storage.set_bucket_acl(bucket_name, acl).await? {
         return Err(bucket::no_such_bucket(bucket_name));
     }
@@ -127,11 +106,12 @@ pub async fn put_object(
     app: &App,
     parts: &Parts,
     body: Incoming,
+    header: &AclHeader,
     bucket_name: &str,
     key: &str,
     version: Option<&str>,
 ) -> Result<Response<Body>, ApiError> {
-    let acl = requested(parts, body).await?;
+    let acl = requested(parts, body, header).await?;
     match app
         .storage
         .set_object_acl(bucket_name, key, version, acl)
@@ -177,22 +157,20 @@ pub async fn get_object(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
+    use http::{HeaderMap, HeaderValue};
 
     #[test]
     fn a_canned_acl_is_read_and_grants_are_refused() {
+        let read = |h: &HeaderMap| AclHeader::read(h).canned();
         let mut h = HeaderMap::new();
-        assert_eq!(from_headers(&h).unwrap(), None);
+        assert_eq!(read(&h).unwrap(), None);
         h.insert("x-amz-acl", HeaderValue::from_static("public-read"));
-        assert_eq!(from_headers(&h).unwrap(), Some(CannedAcl::PublicRead));
+        assert_eq!(read(&h).unwrap(), Some(CannedAcl::PublicRead));
         h.insert("x-amz-acl", HeaderValue::from_static("public"));
-        assert!(matches!(
-            from_headers(&h),
-            Err(ApiError::InvalidArgument(_))
-        ));
+        assert!(matches!(read(&h), Err(ApiError::InvalidArgument(_))));
         h.remove("x-amz-acl");
         h.insert("x-amz-grant-read", HeaderValue::from_static("id=x"));
-        assert!(matches!(from_headers(&h), Err(ApiError::NotImplemented(_))));
+        assert!(matches!(read(&h), Err(ApiError::NotImplemented(_))));
     }
 
     #[test]

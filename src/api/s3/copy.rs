@@ -49,6 +49,7 @@ pub async fn copy_object(
     source: &CopySource,
     bucket_name: &str,
     key: &str,
+    acl: Option<crate::index::CannedAcl>,
 ) -> Result<Response<Body>, ApiError> {
     let (src_bucket, src_key) = (source.bucket.clone(), source.key.clone());
     bucket::require(app, &src_bucket).await?;
@@ -77,9 +78,12 @@ pub async fn copy_object(
                 .unwrap_or("binary/octet-stream")
                 .to_string(),
             crate::index::ObjectMeta {
+                // The bytes' checksums stay theirs.
                 checksums: src.meta.checksums.clone(),
                 parts: src.meta.parts,
-                ..meta_from(&parts.headers, app.now_unix())?
+                multipart_checksum: src.meta.multipart_checksum.clone(),
+                part_checksums: src.meta.part_checksums.clone(),
+                ..meta_from(&parts.headers, app.now_unix(), acl)?
             },
         )
     } else {
@@ -92,8 +96,7 @@ pub async fn copy_object(
     (meta.retention, meta.legal_hold) =
         super::object_lock::from_headers(&parts.headers, app.now_unix())?;
     // Nor its ACL: the request's, or private.
-    meta.acl = super::acl::from_headers(&parts.headers)?
-        .filter(|a| *a != crate::index::CannedAcl::Private);
+    meta.acl = acl.filter(|a| *a != crate::index::CannedAcl::Private);
     super::object_lock::precheck(app, bucket_name, &meta).await?;
     let record = ObjectRecord {
         version_id: crate::index::NULL_VERSION.into(),

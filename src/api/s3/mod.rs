@@ -78,7 +78,7 @@ pub async fn route(
     match endpoint {
         ListBuckets => bucket::list_buckets(app, who, q).await,
         CreateBucket => {
-            let acl = acl::from_headers(&parts.headers)?;
+            let acl = req.acl.canned()?;
             bucket::create_bucket(app, &parts, bucket, who, acl).await
         }
         HeadBucket => bucket::head_bucket(app, bucket).await,
@@ -91,10 +91,10 @@ pub async fn route(
         PutBucketLifecycleConfiguration => lifecycle::put(app, &parts, body, bucket).await,
         GetBucketLifecycleConfiguration => lifecycle::get(app, bucket).await,
         DeleteBucketLifecycle => lifecycle::delete(app, bucket).await,
-        PutBucketAcl => acl::put_bucket(app, &parts, body, bucket).await,
+        PutBucketAcl => acl::put_bucket(app, &parts, body, &req.acl, bucket).await,
         GetBucketAcl => acl::get_bucket(app, bucket).await,
         PutObjectAcl { version } => {
-            acl::put_object(app, &parts, body, bucket, key, version.as_deref()).await
+            acl::put_object(app, &parts, body, &req.acl, bucket, key, version.as_deref()).await
         }
         GetObjectAcl { version } => acl::get_object(app, bucket, key, version.as_deref()).await,
         PutBucketPolicy => policy::put(app, &parts, body, bucket).await,
@@ -145,12 +145,21 @@ pub async fn route(
         PutObject if is_upload_api_put(&auth) => {
             super::presigned::put(app, &auth, parts, body, bucket, key).await
         }
-        PutObject => object::put_object(app, &auth, parts, body, bucket, key).await,
-        CopyObject { source } => copy::copy_object(app, &parts, &source, bucket, key).await,
+        PutObject => {
+            let acl = req.acl.canned()?;
+            object::put_object(app, &auth, parts, body, bucket, key, acl).await
+        }
+        CopyObject { source } => {
+            let acl = req.acl.canned()?;
+            copy::copy_object(app, &parts, &source, bucket, key, acl).await
+        }
         DeleteObject { version } => {
             object::delete_object(app, &gate, &parts, bucket, key, version.as_deref()).await
         }
-        CreateMultipartUpload => multipart::create(app, &parts, bucket, key).await,
+        CreateMultipartUpload => {
+            let acl = req.acl.canned()?;
+            multipart::create(app, &parts, bucket, key, acl).await
+        }
         UploadPart {
             upload_id,
             part_number,

@@ -83,6 +83,7 @@ pub async fn create(
     parts: &Parts,
     bucket_name: &str,
     key: &str,
+    acl: Option<crate::index::CannedAcl>,
 ) -> Result<Response<Body>, ApiError> {
     bucket::require(app, bucket_name).await?;
     if app.storage.is_file_key(bucket_name, key).await? {
@@ -100,7 +101,7 @@ pub async fn create(
             .to_string(),
         meta: ObjectMeta {
             multipart_checksum: part_checksums::from_create(&parts.headers)?,
-            ..meta_from(&parts.headers, app.now_unix())?
+            ..meta_from(&parts.headers, app.now_unix(), acl)?
         },
         created_at: app.now_unix(),
     };

@@ -16,7 +16,7 @@ use crate::api::error::ApiError;
 use crate::api::ingest::{receive, BodySpec};
 use crate::api::sigauth::Authenticated;
 use crate::app::App;
-use crate::index::{BlobInfo, ObjectMeta, ObjectRecord};
+use crate::index::{BlobInfo, CannedAcl, ObjectMeta, ObjectRecord};
 use crate::sigv4::PayloadMode;
 use crate::storage::objects::{
     ConditionFailure, DeleteObjectOutcome, PutObjectOutcome, WriteCondition,
@@ -35,7 +35,11 @@ pub const MAX_USER_METADATA: usize = 2048;
 
 /// The metadata S3 keeps from a write's headers; refuses user metadata over
 /// [`MAX_USER_METADATA`] bytes, as S3 does.
-pub(super) fn meta_from(h: &HeaderMap, now: i64) -> Result<ObjectMeta, ApiError> {
+pub(super) fn meta_from(
+    h: &HeaderMap,
+    now: i64,
+    acl: Option<CannedAcl>,
+) -> Result<ObjectMeta, ApiError> {
     let (retention, legal_hold) = super::object_lock::from_headers(h, now)?;
     let mut user: Vec<(String, String)> = h
         .iter()
@@ -76,7 +80,7 @@ pub(super) fn meta_from(h: &HeaderMap, now: i64) -> Result<ObjectMeta, ApiError>
         expires: get(header::EXPIRES),
         retention,
         legal_hold,
-        acl: super::acl::from_headers(h)?.filter(|a| *a != crate::index::CannedAcl::Private),
+        acl: acl.filter(|a| *a != CannedAcl::Private),
         ..ObjectMeta::default()
     })
 }
@@ -149,6 +153,7 @@ pub async fn put_object(
     body: Incoming,
     bucket_name: &str,
     key: &str,
+    acl: Option<CannedAcl>,
 ) -> Result<Response<Body>, ApiError> {
     let spec = BodySpec::from_request(auth, &parts)?;
     let length = spec.length;
@@ -161,7 +166,7 @@ pub async fn put_object(
     bucket::require(app, bucket_name).await?;
     declared_md5(&parts.headers)?;
     // Checked before the body is read: a refusal costs the client no upload.
-    let meta = meta_from(&parts.headers, app.now_unix())?;
+    let meta = meta_from(&parts.headers, app.now_unix(), acl)?;
     super::object_lock::precheck(app, bucket_name, &meta).await?;
     let cond = write_condition(&parts.headers)?;
     precheck_condition(app, &cond, bucket_name, key).await?;

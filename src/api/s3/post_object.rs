@@ -197,9 +197,9 @@ pub async fn post_object(
     }
     // Authorized for the key the form names, before any byte of the file
     // is read.
-    let form_acl = super::acl::from_headers(&headers)?;
+    let form_acl = super::router::AclHeader::read(&headers).canned()?;
     super::authz::authorize_form(app, &who, req, parts, &key, form_acl).await?;
-    let mut meta = meta_from(&headers, app.now_unix())?;
+    let mut meta = meta_from(&headers, app.now_unix(), form_acl)?;
     // A form's tags are a Tagging document, as AWS takes them (not the
     // x-amz-tagging header's query form).
     if let Some((_, doc)) = fields.iter().find(|(n, _)| n == "tagging") {

@@ -20,6 +20,7 @@ use http::{header, HeaderMap, Method};
 use super::conditions::Conditions;
 use crate::api::error::ApiError;
 use crate::api::query::{shorten, Query};
+use crate::index::CannedAcl;
 use crate::sigv4::encode::percent_decode;
 use crate::storage::versions::is_version_id;
 
@@ -309,6 +310,55 @@ impl Endpoint {
     }
 }
 
+/// What a request's `x-amz-acl` and `x-amz-grant-*` headers say, read
+/// once: authorization (Block Public Access, a policy's `s3:x-amz-acl`)
+/// and the handler that stores the ACL read this value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AclHeader {
+    None,
+    Canned(CannedAcl),
+    /// A grant to accounts (this header), which is not kept here.
+    Grants(String),
+    /// `x-amz-acl` names no canned ACL.
+    Invalid,
+}
+
+impl AclHeader {
+    /// Reads the headers (a form's fields, as headers, too).
+    pub fn read(h: &HeaderMap) -> Self {
+        if let Some(name) = h.keys().find(|n| n.as_str().starts_with("x-amz-grant-")) {
+            return AclHeader::Grants(name.as_str().to_string());
+        }
+        match h.get("x-amz-acl") {
+            None => AclHeader::None,
+            Some(v) => v
+                .to_str()
+                .ok()
+                .and_then(|v| CannedAcl::parse(v.trim()))
+                .map_or(AclHeader::Invalid, AclHeader::Canned),
+        }
+    }
+
+    /// The canned ACL asked for, if any, or the refusal of a request that
+    /// asks for something else.
+    pub fn canned(&self) -> Result<Option<CannedAcl>, ApiError> {
+        match self {
+            AclHeader::None => Ok(None),
+            AclHeader::Canned(a) => Ok(Some(*a)),
+            AclHeader::Grants(name) => Err(ApiError::NotImplemented(format!(
+                "{name}: grants to accounts are not implemented by this gateway; use a canned \
+                 ACL (x-amz-acl) or a key's grants (stowage key allow). Nothing was changed."
+            ))),
+            AclHeader::Invalid => Err(ApiError::InvalidArgument(
+                "x-amz-acl is one of private, public-read, public-read-write, \
+                 authenticated-read, aws-exec-read, bucket-owner-read, \
+                 bucket-owner-full-control"
+                    .into(),
+            )),
+        }
+    }
+}
+
 /// One S3 request, parsed.
 #[derive(Debug)]
 pub struct S3Request {
@@ -318,6 +368,8 @@ pub struct S3Request {
     pub key: String,
     pub query: Query,
     pub presented: Presented,
+    /// `x-amz-acl` / `x-amz-grant-*`.
+    pub acl: AclHeader,
 }
 
 impl S3Request {
@@ -343,6 +395,7 @@ impl S3Request {
             key,
             query,
             presented,
+            acl: AclHeader::read(&parts.headers),
         })
     }
 

@@ -10,7 +10,7 @@
 use http::request::Parts;
 
 use crate::api::peer::{Peer, Secure};
-use crate::api::s3::router::{Endpoint, Presented, S3Request};
+use crate::api::s3::router::{AclHeader, Endpoint, Presented, S3Request};
 use crate::api::sigauth::Principal;
 use crate::app::App;
 use crate::policy::Context;
@@ -81,8 +81,7 @@ pub fn of(
     if let Some(v) = endpoint_version(endpoint) {
         c.set("s3:VersionId", v);
     }
-    // The same reading of the header the handler makes.
-    if let Ok(Some(acl)) = crate::api::s3::acl::from_headers(&parts.headers) {
+    if let AclHeader::Canned(acl) = req.acl {
         c.set("s3:x-amz-acl", acl.as_str());
     }
     c

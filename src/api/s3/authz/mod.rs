@@ -232,7 +232,7 @@ pub async fn authorize(
         Principal::Anonymous => None,
         Principal::Key(k) => Some(k.as_str()),
     };
-    let sets = public_acl_set(endpoint, parts)?;
+    let sets = public_acl_set(endpoint, req)?;
     if key.is_some_and(|k| app.is_main_key(k)) {
         if sets {
             if let Some(Some(pab)) = app.storage.public_access_block(&req.bucket).await? {
@@ -365,7 +365,7 @@ fn is_public(acl: CannedAcl) -> bool {
 
 /// Whether the request sets a public canned ACL (`x-amz-acl`) on what it
 /// writes.
-fn public_acl_set(endpoint: &Endpoint, parts: &Parts) -> Result<bool, ApiError> {
+fn public_acl_set(endpoint: &Endpoint, req: &S3Request) -> Result<bool, ApiError> {
     use Endpoint::*;
     let sets_acl = matches!(
         endpoint,
@@ -376,8 +376,7 @@ fn public_acl_set(endpoint: &Endpoint, parts: &Parts) -> Result<bool, ApiError> 
             | PutBucketAcl
             | CreateBucket
     );
-    // The same reading of the header the handler makes.
-    Ok(sets_acl && super::acl::from_headers(&parts.headers)?.is_some_and(is_public))
+    Ok(sets_acl && req.acl.canned()?.is_some_and(is_public))
 }
 
 fn refuse_public_acl(pab: PublicAccessBlock) -> Result<(), ApiError> {
