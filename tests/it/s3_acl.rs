@@ -65,6 +65,15 @@ fn an_objects_acl_opens_it_alone_and_a_buckets_its_listing() {
     }
     anonymous(&s, "GET", "/gallery/private.jpg", None).assert_s3_error(403, "AccessDenied");
     anonymous(&s, "PUT", "/gallery/new.jpg", Some(b"x")).assert_s3_error(403, "AccessDenied");
+    // A bad or granting x-amz-acl from someone who may not write learns
+    // nothing of how it would be read: refused as the write it is.
+    for (name, value) in [("x-amz-acl", "everyone"), ("x-amz-grant-read", "id=x")] {
+        let r = ureq::put(&s.url("/gallery/new.jpg"))
+            .set(name, value)
+            .send_bytes(b"x");
+        Resp::from(r).assert_s3_error(403, "AccessDenied");
+    }
+    call(&s, "GET", "/gallery/new.jpg", &[]).assert_s3_error(404, "NoSuchKey");
     let r = call(&s, "GET", "/gallery", &[("acl", "")]);
     assert!(r.body.contains("global/AllUsers</URI>"), "{}", r.body);
 

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use http::request::Parts;
 
-use super::router::{Access, Endpoint, Presented, S3Request};
+use super::router::{Access, AclHeader, Endpoint, Presented, S3Request};
 use crate::api::error::{ApiError, Internal};
 use crate::api::sigauth::Principal;
 use crate::app::App;
@@ -232,7 +232,7 @@ pub async fn authorize(
         Principal::Anonymous => None,
         Principal::Key(k) => Some(k.as_str()),
     };
-    let sets = public_acl_set(endpoint, req)?;
+    let sets = public_acl_set(endpoint, req);
     if key.is_some_and(|k| app.is_main_key(k)) {
         if sets {
             if let Some(Some(pab)) = app.storage.public_access_block(&req.bucket).await? {
@@ -364,8 +364,9 @@ fn is_public(acl: CannedAcl) -> bool {
 }
 
 /// Whether the request sets a public canned ACL (`x-amz-acl`) on what it
-/// writes.
-fn public_acl_set(endpoint: &Endpoint, req: &S3Request) -> Result<bool, ApiError> {
+/// writes. A grant or a bad name is no public ACL here: the handler refuses
+/// it, after authorization.
+fn public_acl_set(endpoint: &Endpoint, req: &S3Request) -> bool {
     use Endpoint::*;
     let sets_acl = matches!(
         endpoint,
@@ -376,7 +377,7 @@ fn public_acl_set(endpoint: &Endpoint, req: &S3Request) -> Result<bool, ApiError
             | PutBucketAcl
             | CreateBucket
     );
-    Ok(sets_acl && req.acl.canned()?.is_some_and(is_public))
+    sets_acl && matches!(req.acl, AclHeader::Canned(a) if is_public(a))
 }
 
 fn refuse_public_acl(pab: PublicAccessBlock) -> Result<(), ApiError> {
